@@ -1,0 +1,55 @@
+# The two commands a new machine needs: `make run` and `make test`. Everything they need is installed
+# here (a project virtual environment in .venv, the compiled engine via maturin), so a fresh clone works.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUST_SOURCES := $(shell find core_rs -name '*.rs' -o -name Cargo.toml) Cargo.toml
+export VIRTUAL_ENV := $(abspath $(VENV))
+
+.PHONY: help venv build run test test-rust test-py bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+$(VENV)/.stamp-deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet 'maturin>=1.9.4,<2'
+	$(VENV)/bin/maturin develop --release --extras test
+	touch $@
+
+venv: $(VENV)/.stamp-deps ## create .venv with every Python dependency
+
+$(VENV)/.stamp-build: $(VENV)/.stamp-deps $(RUST_SOURCES)
+	$(VENV)/bin/maturin develop --release --skip-install
+	touch $@
+
+build: $(VENV)/.stamp-build ## compile the engine into the Python package (release profile)
+
+run: build ## serve the exchange on embedded defaults
+	$(PY) -m derivatives serve
+
+test: test-rust test-py ## every test, Rust then Python
+
+test-rust: ## Rust unit, property, differential and integration tests
+	cargo test --workspace
+
+test-py: build ## Python tests (fails loudly if pytest collects nothing)
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite must never be empty" >&2; exit 1; fi; \
+	exit $$rc
+
+bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
+	cargo bench --bench engine
+	$(PY) -m derivatives bench binding
+
+lint: build ## formatting, clippy and the stub check
+	cargo fmt --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(PY) -m mypy.stubtest derivatives._core
+
+clean: ## remove build products and the virtual environment
+	cargo clean
+	rm -rf $(VENV) python/derivatives/_core*.so

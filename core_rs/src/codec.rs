@@ -1,0 +1,618 @@
+//! The canonical binary form of commands and events: one schema for the Python boundary, the
+//! journal and the state hash.
+//!
+//! Layout (all integers little-endian):
+//! - a command is `tag: u8` then its fields in declaration order; an event likewise;
+//! - `Option<T>` is a `u8` flag (0 none, 1 some) then `T` when present;
+//! - short strings are `len: u8` then the bytes;
+//! - a batch is a sequence of `len: u32` + record; an envelope prefixes `seq: u64, ts: u64`
+//!   (commands) or `seq: u64, index: u32` (events).
+//!
+//! Decoding is strict: an unknown tag or enum value, a bad string, a truncated record or trailing
+//! bytes is a [`DecodeError`] naming the offset. Tags and enum values are never reused.
+//! `python/derivatives/codec.py` mirrors this module; `tests/codec_vectors.txt` pins both.
+
+use std::fmt;
+
+use crate::command::{Command, CommandEnvelope, OrderRef, PlaceOrder};
+use crate::event::{CancelReason, Event, EventEnvelope, ExpireReason};
+use crate::ids::{ClientOrderId, SymbolName};
+use crate::instrument::{InstrumentSpec, LeverageBracket};
+use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
+use crate::reject::RejectReason;
+use crate::units::{Price, Qty, Quote, Rate};
+
+/// A record that could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Byte offset in the input where decoding failed.
+    pub offset: usize,
+    /// What was wrong.
+    pub what: &'static str,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot decode at byte {}: {}", self.offset, self.what)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Where encoded bytes go: a buffer, or a hasher.
+pub trait Sink {
+    /// Appends bytes.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for sha2::Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(self, bytes);
+    }
+}
+
+/// Writes canonical fields into a [`Sink`].
+#[derive(Debug)]
+pub struct Writer<'a, S: Sink> {
+    sink: &'a mut S,
+}
+
+impl<'a, S: Sink> Writer<'a, S> {
+    /// Wraps a sink.
+    pub fn new(sink: &'a mut S) -> Self {
+        Self { sink }
+    }
+
+    /// A byte.
+    pub fn u8(&mut self, v: u8) {
+        self.sink.put(&[v]);
+    }
+    /// A bool as 0/1.
+    pub fn bool(&mut self, v: bool) {
+        self.u8(u8::from(v));
+    }
+    /// A u32.
+    pub fn u32(&mut self, v: u32) {
+        self.sink.put(&v.to_le_bytes());
+    }
+    /// A u64.
+    pub fn u64(&mut self, v: u64) {
+        self.sink.put(&v.to_le_bytes());
+    }
+    /// An i64.
+    pub fn i64(&mut self, v: i64) {
+        self.sink.put(&v.to_le_bytes());
+    }
+    /// An optional i64.
+    pub fn opt_i64(&mut self, v: Option<i64>) {
+        self.bool(v.is_some());
+        if let Some(v) = v {
+            self.i64(v);
+        }
+    }
+    /// An optional u64.
+    pub fn opt_u64(&mut self, v: Option<u64>) {
+        self.bool(v.is_some());
+        if let Some(v) = v {
+            self.u64(v);
+        }
+    }
+    /// A short string.
+    pub fn str(&mut self, v: &str) {
+        #[allow(clippy::cast_possible_truncation, reason = "short strings are at most 36 bytes")]
+        self.u8(v.len() as u8);
+        self.sink.put(v.as_bytes());
+    }
+
+    /// An instrument specification.
+    pub fn instrument(&mut self, s: &InstrumentSpec) {
+        self.u32(s.symbol);
+        self.str(s.name.as_str());
+        for v in [s.tick_size.0, s.step_size.0, s.min_qty.0, s.max_qty.0, s.min_notional.0] {
+            self.i64(v);
+        }
+        for v in [s.limit_price_band.0, s.market_price_band.0, s.maker_fee.0, s.taker_fee.0, s.liquidation_fee.0] {
+            self.i64(v);
+        }
+        self.bool(s.trading);
+        #[allow(clippy::cast_possible_truncation, reason = "at most 255 brackets, checked on decode")]
+        self.u8(s.brackets.len() as u8);
+        for b in &s.brackets {
+            self.i64(b.notional_cap.0);
+            self.u32(b.max_leverage);
+            self.i64(b.maint_margin_rate.0);
+            self.i64(b.cum.0);
+        }
+    }
+
+    /// An order placement.
+    pub fn place(&mut self, p: &PlaceOrder) {
+        self.u64(p.account);
+        self.u32(p.symbol);
+        self.str(p.client_order_id.as_ref().map_or("", ClientOrderId::as_str));
+        self.u8(p.side.to_u8());
+        self.u8(p.order_type.to_u8());
+        self.u8(p.time_in_force.to_u8());
+        self.opt_i64(p.price.map(Price::raw));
+        self.i64(p.qty.0);
+        self.opt_i64(p.stop_price.map(Price::raw));
+        self.u8(p.trigger_source.to_u8());
+        self.opt_i64(p.callback_rate.map(Rate::raw));
+        self.opt_i64(p.activation_price.map(Price::raw));
+        self.opt_u64(p.good_till);
+        self.bool(p.reduce_only);
+        self.bool(p.close_position);
+        self.u8(p.position_side.to_u8());
+        self.u8(p.stp.to_u8());
+    }
+
+    fn order_ref(&mut self, r: &OrderRef) {
+        match r {
+            OrderRef::Id(id) => {
+                self.u8(0);
+                self.u64(*id);
+            }
+            OrderRef::Client(cid) => {
+                self.u8(1);
+                self.str(cid.as_str());
+            }
+        }
+    }
+
+    /// A command.
+    pub fn command(&mut self, c: &Command) {
+        match c {
+            Command::AddInstrument(spec) => {
+                self.u8(1);
+                self.instrument(spec);
+            }
+            Command::UpdateInstrument(spec) => {
+                self.u8(2);
+                self.instrument(spec);
+            }
+            Command::PlaceOrder(p) => {
+                self.u8(3);
+                self.place(p);
+            }
+            Command::CancelOrder { account, symbol, order } => {
+                self.u8(4);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.order_ref(order);
+            }
+            Command::CancelAll { account, symbol } => {
+                self.u8(5);
+                self.u64(*account);
+                self.u32(*symbol);
+            }
+            Command::AmendOrder { account, symbol, order, price, qty } => {
+                self.u8(6);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.order_ref(order);
+                self.i64(price.0);
+                self.i64(qty.0);
+            }
+            Command::SetMarkPrice { symbol, mark, index } => {
+                self.u8(7);
+                self.u32(*symbol);
+                self.i64(mark.0);
+                self.i64(index.0);
+            }
+        }
+    }
+
+    /// An event.
+    pub fn event(&mut self, e: &Event) {
+        match e {
+            Event::InstrumentUpdated { symbol } => {
+                self.u8(1);
+                self.u32(*symbol);
+            }
+            Event::OrderAccepted { order_id, order } => {
+                self.u8(2);
+                self.u64(*order_id);
+                self.place(order);
+            }
+            Event::OrderRejected { account, symbol, order_id, reason } => {
+                self.u8(3);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.opt_u64(*order_id);
+                self.u8(reason.to_u8());
+            }
+            Event::OrderTriggered { account, symbol, order_id, trigger_price } => {
+                self.u8(4);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u64(*order_id);
+                self.i64(trigger_price.0);
+            }
+            Event::Trade {
+                symbol,
+                trade_id,
+                price,
+                qty,
+                taker_side,
+                maker_order_id,
+                maker_account,
+                maker_leaves,
+                taker_order_id,
+                taker_account,
+                taker_leaves,
+            } => {
+                self.u8(5);
+                self.u32(*symbol);
+                self.u64(*trade_id);
+                self.i64(price.0);
+                self.i64(qty.0);
+                self.u8(taker_side.to_u8());
+                self.u64(*maker_order_id);
+                self.u64(*maker_account);
+                self.i64(maker_leaves.0);
+                self.u64(*taker_order_id);
+                self.u64(*taker_account);
+                self.i64(taker_leaves.0);
+            }
+            Event::OrderCancelled { account, symbol, order_id, leaves, reason } => {
+                self.u8(6);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u64(*order_id);
+                self.i64(leaves.0);
+                self.u8(reason.to_u8());
+            }
+            Event::OrderExpired { account, symbol, order_id, leaves, reason } => {
+                self.u8(7);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u64(*order_id);
+                self.i64(leaves.0);
+                self.u8(reason.to_u8());
+            }
+            Event::OrderAmended { account, symbol, order_id, price, qty, leaves, priority_kept } => {
+                self.u8(8);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u64(*order_id);
+                self.i64(price.0);
+                self.i64(qty.0);
+                self.i64(leaves.0);
+                self.bool(*priority_kept);
+            }
+            Event::BookDelta { symbol, side, price, qty } => {
+                self.u8(9);
+                self.u32(*symbol);
+                self.u8(side.to_u8());
+                self.i64(price.0);
+                self.i64(qty.0);
+            }
+            Event::MarkPriceSet { symbol, mark, index } => {
+                self.u8(10);
+                self.u32(*symbol);
+                self.i64(mark.0);
+                self.i64(index.0);
+            }
+        }
+    }
+}
+
+/// Reads canonical fields from a byte slice.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+macro_rules! read_enum {
+    ($reader:expr, $ty:ty) => {{
+        let offset = $reader.pos;
+        <$ty>::from_u8($reader.u8()?).ok_or(DecodeError { offset, what: concat!("unknown ", stringify!($ty)) })
+    }};
+}
+
+impl<'a> Reader<'a> {
+    /// Reads from the start of `bytes`.
+    #[must_use]
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    /// True when every byte has been read.
+    #[must_use]
+    pub fn is_done(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+
+    fn error(&self, what: &'static str) -> DecodeError {
+        DecodeError { offset: self.pos, what }
+    }
+
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let end = self.pos.checked_add(N).filter(|&e| e <= self.bytes.len()).ok_or(self.error("truncated"))?;
+        let mut out = [0_u8; N];
+        out.copy_from_slice(&self.bytes[self.pos..end]);
+        self.pos = end;
+        Ok(out)
+    }
+
+    /// A byte.
+    ///
+    /// # Errors
+    /// Truncated input.
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take::<1>()?[0])
+    }
+    fn bool(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError { offset: self.pos - 1, what: "bool not 0 or 1" }),
+        }
+    }
+    /// A u32.
+    ///
+    /// # Errors
+    /// Truncated input.
+    pub fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_le_bytes(self.take()?))
+    }
+    /// A u64.
+    ///
+    /// # Errors
+    /// Truncated input.
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(self.take()?))
+    }
+    fn i64(&mut self) -> Result<i64, DecodeError> {
+        Ok(i64::from_le_bytes(self.take()?))
+    }
+    fn opt_i64(&mut self) -> Result<Option<i64>, DecodeError> {
+        Ok(if self.bool()? { Some(self.i64()?) } else { None })
+    }
+    fn opt_u64(&mut self) -> Result<Option<u64>, DecodeError> {
+        Ok(if self.bool()? { Some(self.u64()?) } else { None })
+    }
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let len = usize::from(self.u8()?);
+        let end = self.pos + len;
+        if end > self.bytes.len() {
+            return Err(self.error("truncated string"));
+        }
+        let text = std::str::from_utf8(&self.bytes[self.pos..end]).map_err(|_| self.error("string not UTF-8"))?;
+        self.pos = end;
+        Ok(text)
+    }
+    fn client_id(&mut self) -> Result<ClientOrderId, DecodeError> {
+        let offset = self.pos;
+        ClientOrderId::new(self.str()?).map_err(|_| DecodeError { offset, what: "invalid client order id" })
+    }
+
+    fn instrument(&mut self) -> Result<InstrumentSpec, DecodeError> {
+        let symbol = self.u32()?;
+        let offset = self.pos;
+        let name = SymbolName::new(self.str()?).map_err(|_| DecodeError { offset, what: "invalid symbol name" })?;
+        let mut spec = InstrumentSpec {
+            symbol,
+            name,
+            tick_size: Price(self.i64()?),
+            step_size: Qty(self.i64()?),
+            min_qty: Qty(self.i64()?),
+            max_qty: Qty(self.i64()?),
+            min_notional: Quote(self.i64()?),
+            limit_price_band: Rate(self.i64()?),
+            market_price_band: Rate(self.i64()?),
+            maker_fee: Rate(self.i64()?),
+            taker_fee: Rate(self.i64()?),
+            liquidation_fee: Rate(self.i64()?),
+            trading: self.bool()?,
+            brackets: Vec::new(),
+        };
+        for _ in 0..self.u8()? {
+            spec.brackets.push(LeverageBracket {
+                notional_cap: Quote(self.i64()?),
+                max_leverage: self.u32()?,
+                maint_margin_rate: Rate(self.i64()?),
+                cum: Quote(self.i64()?),
+            });
+        }
+        Ok(spec)
+    }
+
+    fn place(&mut self) -> Result<PlaceOrder, DecodeError> {
+        let account = self.u64()?;
+        let symbol = self.u32()?;
+        let client_order_id = if self.bytes.get(self.pos) == Some(&0) {
+            self.pos += 1;
+            None
+        } else {
+            Some(self.client_id()?)
+        };
+        Ok(PlaceOrder {
+            account,
+            symbol,
+            client_order_id,
+            side: read_enum!(self, Side)?,
+            order_type: read_enum!(self, OrderType)?,
+            time_in_force: read_enum!(self, TimeInForce)?,
+            price: self.opt_i64()?.map(Price),
+            qty: Qty(self.i64()?),
+            stop_price: self.opt_i64()?.map(Price),
+            trigger_source: read_enum!(self, TriggerSource)?,
+            callback_rate: self.opt_i64()?.map(Rate),
+            activation_price: self.opt_i64()?.map(Price),
+            good_till: self.opt_u64()?,
+            reduce_only: self.bool()?,
+            close_position: self.bool()?,
+            position_side: read_enum!(self, PositionSide)?,
+            stp: read_enum!(self, StpMode)?,
+        })
+    }
+
+    fn order_ref(&mut self) -> Result<OrderRef, DecodeError> {
+        match self.u8()? {
+            0 => Ok(OrderRef::Id(self.u64()?)),
+            1 => Ok(OrderRef::Client(self.client_id()?)),
+            _ => Err(DecodeError { offset: self.pos - 1, what: "unknown order reference kind" }),
+        }
+    }
+
+    /// A command.
+    ///
+    /// # Errors
+    /// See [`DecodeError`].
+    pub fn command(&mut self) -> Result<Command, DecodeError> {
+        let offset = self.pos;
+        Ok(match self.u8()? {
+            1 => Command::AddInstrument(self.instrument()?),
+            2 => Command::UpdateInstrument(self.instrument()?),
+            3 => Command::PlaceOrder(self.place()?),
+            4 => Command::CancelOrder { account: self.u64()?, symbol: self.u32()?, order: self.order_ref()? },
+            5 => Command::CancelAll { account: self.u64()?, symbol: self.u32()? },
+            6 => Command::AmendOrder {
+                account: self.u64()?,
+                symbol: self.u32()?,
+                order: self.order_ref()?,
+                price: Price(self.i64()?),
+                qty: Qty(self.i64()?),
+            },
+            7 => Command::SetMarkPrice { symbol: self.u32()?, mark: Price(self.i64()?), index: Price(self.i64()?) },
+            _ => return Err(DecodeError { offset, what: "unknown command tag" }),
+        })
+    }
+
+    /// An event.
+    ///
+    /// # Errors
+    /// See [`DecodeError`].
+    pub fn event(&mut self) -> Result<Event, DecodeError> {
+        let offset = self.pos;
+        Ok(match self.u8()? {
+            1 => Event::InstrumentUpdated { symbol: self.u32()? },
+            2 => Event::OrderAccepted { order_id: self.u64()?, order: self.place()? },
+            3 => Event::OrderRejected {
+                account: self.u64()?,
+                symbol: self.u32()?,
+                order_id: self.opt_u64()?,
+                reason: read_enum!(self, RejectReason)?,
+            },
+            4 => Event::OrderTriggered {
+                account: self.u64()?,
+                symbol: self.u32()?,
+                order_id: self.u64()?,
+                trigger_price: Price(self.i64()?),
+            },
+            5 => Event::Trade {
+                symbol: self.u32()?,
+                trade_id: self.u64()?,
+                price: Price(self.i64()?),
+                qty: Qty(self.i64()?),
+                taker_side: read_enum!(self, Side)?,
+                maker_order_id: self.u64()?,
+                maker_account: self.u64()?,
+                maker_leaves: Qty(self.i64()?),
+                taker_order_id: self.u64()?,
+                taker_account: self.u64()?,
+                taker_leaves: Qty(self.i64()?),
+            },
+            6 => Event::OrderCancelled {
+                account: self.u64()?,
+                symbol: self.u32()?,
+                order_id: self.u64()?,
+                leaves: Qty(self.i64()?),
+                reason: read_enum!(self, CancelReason)?,
+            },
+            7 => Event::OrderExpired {
+                account: self.u64()?,
+                symbol: self.u32()?,
+                order_id: self.u64()?,
+                leaves: Qty(self.i64()?),
+                reason: read_enum!(self, ExpireReason)?,
+            },
+            8 => Event::OrderAmended {
+                account: self.u64()?,
+                symbol: self.u32()?,
+                order_id: self.u64()?,
+                price: Price(self.i64()?),
+                qty: Qty(self.i64()?),
+                leaves: Qty(self.i64()?),
+                priority_kept: self.bool()?,
+            },
+            9 => Event::BookDelta {
+                symbol: self.u32()?,
+                side: read_enum!(self, Side)?,
+                price: Price(self.i64()?),
+                qty: Qty(self.i64()?),
+            },
+            10 => Event::MarkPriceSet { symbol: self.u32()?, mark: Price(self.i64()?), index: Price(self.i64()?) },
+            _ => return Err(DecodeError { offset, what: "unknown event tag" }),
+        })
+    }
+}
+
+fn framed(out: &mut Vec<u8>, body: impl FnOnce(&mut Writer<'_, Vec<u8>>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    body(&mut Writer::new(out));
+    let len = u32::try_from(out.len() - start - 4).expect("Invariant: records are far below 4 GiB");
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Appends one length-prefixed command to a batch.
+pub fn encode_command(out: &mut Vec<u8>, command: &Command) {
+    framed(out, |w| w.command(command));
+}
+
+/// Appends one length-prefixed command envelope (`seq`, `ts`, command).
+pub fn encode_envelope(out: &mut Vec<u8>, envelope: &CommandEnvelope) {
+    framed(out, |w| {
+        w.u64(envelope.seq);
+        w.u64(envelope.ts);
+        w.command(&envelope.command);
+    });
+}
+
+/// Appends one length-prefixed event envelope (`seq`, `index`, event).
+pub fn encode_event(out: &mut Vec<u8>, envelope: &EventEnvelope) {
+    framed(out, |w| {
+        w.u64(envelope.seq);
+        w.u32(envelope.index);
+        w.event(&envelope.event);
+    });
+}
+
+/// Splits a batch of length-prefixed records and decodes each with `decode`.
+///
+/// # Errors
+/// The first record that is truncated, malformed or has trailing bytes; offsets are relative to
+/// the start of the batch.
+pub fn decode_batch<T>(
+    batch: &[u8],
+    mut decode: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < batch.len() {
+        let header = batch.get(pos..pos + 4).ok_or(DecodeError { offset: pos, what: "truncated length" })?;
+        let len = u32::from_le_bytes(header.try_into().expect("four bytes")) as usize;
+        let start = pos + 4;
+        let record = batch.get(start..start + len).ok_or(DecodeError { offset: pos, what: "truncated record" })?;
+        let mut reader = Reader::new(record);
+        let value = decode(&mut reader).map_err(|e| DecodeError { offset: start + e.offset, what: e.what })?;
+        if !reader.is_done() {
+            return Err(DecodeError { offset: start + reader.pos, what: "trailing bytes in record" });
+        }
+        out.push(value);
+        pos = start + len;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

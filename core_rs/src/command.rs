@@ -1,0 +1,116 @@
+//! Commands: the only way state changes. Each is stamped by the sequencer with a contiguous
+//! sequence number and a timestamp ([`CommandEnvelope`]); the engine reads time from nowhere else.
+
+use crate::ids::{AccountId, ClientOrderId, Nanos, OrderId, Seq, SymbolId};
+use crate::instrument::InstrumentSpec;
+use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
+use crate::units::{Price, Qty, Rate};
+
+/// A new order, Binance `POST /fapi/v1/order` (and the conditional algo orders) in engine terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlaceOrder {
+    /// Owner.
+    pub account: AccountId,
+    /// Instrument.
+    pub symbol: SymbolId,
+    /// Optional client order id, unique among the account's live orders.
+    pub client_order_id: Option<ClientOrderId>,
+    /// Buy or sell.
+    pub side: Side,
+    /// Order type.
+    pub order_type: OrderType,
+    /// Time in force (ignored for market orders, which behave as IOC).
+    pub time_in_force: TimeInForce,
+    /// Limit price; required for the limit types, refused for the others.
+    pub price: Option<Price>,
+    /// Quantity; zero only with `close_position`.
+    pub qty: Qty,
+    /// Trigger price of stop and take-profit orders.
+    pub stop_price: Option<Price>,
+    /// Price the trigger watches.
+    pub trigger_source: TriggerSource,
+    /// Trailing stop callback, 0.001..=0.1 (0.1 %..10 %).
+    pub callback_rate: Option<Rate>,
+    /// Trailing stop activation price; without it the trail starts at once.
+    pub activation_price: Option<Price>,
+    /// GTD expiry time.
+    pub good_till: Option<Nanos>,
+    /// Only reduce the position (enforced by the margin engine).
+    pub reduce_only: bool,
+    /// Close the whole position when triggered (stop/take-profit market only).
+    pub close_position: bool,
+    /// Hedge-mode position side.
+    pub position_side: PositionSide,
+    /// Self-trade prevention mode.
+    pub stp: StpMode,
+}
+
+/// Names a live order either by engine id or by the account's client id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderRef {
+    /// Engine-assigned id.
+    Id(OrderId),
+    /// Client order id.
+    Client(ClientOrderId),
+}
+
+/// A state-changing request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// List a new instrument.
+    AddInstrument(InstrumentSpec),
+    /// Replace an instrument's specification (same id and name); resting orders are kept.
+    UpdateInstrument(InstrumentSpec),
+    /// Place an order.
+    PlaceOrder(PlaceOrder),
+    /// Cancel one live order.
+    CancelOrder {
+        /// Owner.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Which order.
+        order: OrderRef,
+    },
+    /// Cancel every live order (resting and untriggered) of the account on the symbol.
+    CancelAll {
+        /// Owner.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+    },
+    /// Change the price and/or quantity of a resting limit order. A quantity decrease at the same
+    /// price keeps queue priority; anything else re-queues it (and it may match).
+    AmendOrder {
+        /// Owner.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Which order.
+        order: OrderRef,
+        /// New limit price.
+        price: Price,
+        /// New total quantity (filled part included, as Binance counts it).
+        qty: Qty,
+    },
+    /// Publish the mark and index price (the oracle, once a second).
+    SetMarkPrice {
+        /// Instrument.
+        symbol: SymbolId,
+        /// Mark price.
+        mark: Price,
+        /// Index price.
+        index: Price,
+    },
+}
+
+/// A command with its place in the total order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandEnvelope {
+    /// Contiguous sequence number, from 1.
+    pub seq: Seq,
+    /// Sequencer time; never decreases.
+    pub ts: Nanos,
+    /// The command.
+    pub command: Command,
+}

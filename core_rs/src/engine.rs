@@ -1,0 +1,263 @@
+//! The engine: a deterministic state machine `apply(command) -> events` over every market.
+//!
+//! Invariants:
+//! - commands arrive with contiguous sequence numbers and non-decreasing timestamps, or
+//!   [`Engine::apply`] returns an [`EngineError`] and changes nothing;
+//! - nothing here reads a clock, a random source, the environment or a file, and nothing is
+//!   iterated out of a hash map, so the same commands always give the same events and the same
+//!   [`Engine::state_hash`];
+//! - a business refusal is an [`Event::OrderRejected`], never an error, and the refused command
+//!   changes nothing (GTD expiries due at its timestamp still happen first).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::codec::Writer;
+use crate::command::{Command, CommandEnvelope};
+use crate::event::Event;
+use crate::ids::{Nanos, OrderId, Seq, SymbolId, TradeId};
+use crate::instrument::InstrumentSpec;
+use crate::market::{Ctx, Market};
+use crate::reject::RejectReason;
+use crate::units::Price;
+
+/// A command the engine cannot take at all; the caller (the sequencer) has a bug.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineError {
+    /// The sequence number is not the next one.
+    OutOfOrder {
+        /// The sequence number expected.
+        expected: Seq,
+        /// The one received.
+        got: Seq,
+    },
+    /// The timestamp is earlier than the previous command's.
+    TimeWentBackwards {
+        /// The previous command's time.
+        last: Nanos,
+        /// The time received.
+        got: Nanos,
+    },
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OutOfOrder { expected, got } => write!(f, "command seq {got} out of order, expected {expected}"),
+            Self::TimeWentBackwards { last, got } => write!(f, "command time {got} before previous {last}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// The whole exchange state.
+#[derive(Debug, Default)]
+pub struct Engine {
+    last_seq: Seq,
+    last_ts: Nanos,
+    last_order_id: OrderId,
+    last_trade_id: TradeId,
+    markets: BTreeMap<SymbolId, Market>,
+    expiries: BTreeSet<(Nanos, SymbolId, OrderId)>,
+}
+
+impl Engine {
+    /// An empty engine expecting command 1.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sequence number of the last applied command.
+    #[must_use]
+    pub const fn last_seq(&self) -> Seq {
+        self.last_seq
+    }
+
+    /// Timestamp of the last applied command.
+    #[must_use]
+    pub const fn last_ts(&self) -> Nanos {
+        self.last_ts
+    }
+
+    /// One market.
+    #[must_use]
+    pub fn market(&self, symbol: SymbolId) -> Option<&Market> {
+        self.markets.get(&symbol)
+    }
+
+    /// Every market, ascending by id.
+    pub fn markets(&self) -> impl Iterator<Item = &Market> + '_ {
+        self.markets.values()
+    }
+
+    /// Applies one command and appends its events to `out`.
+    ///
+    /// # Errors
+    /// [`EngineError`] when the envelope is out of sequence or time; nothing changed then.
+    pub fn apply(&mut self, envelope: &CommandEnvelope, out: &mut Vec<Event>) -> Result<(), EngineError> {
+        if envelope.seq != self.last_seq + 1 {
+            return Err(EngineError::OutOfOrder { expected: self.last_seq + 1, got: envelope.seq });
+        }
+        if envelope.ts < self.last_ts {
+            return Err(EngineError::TimeWentBackwards { last: self.last_ts, got: envelope.ts });
+        }
+        self.last_seq = envelope.seq;
+        self.last_ts = envelope.ts;
+        self.expire_due(envelope.ts, out);
+        self.dispatch(&envelope.command, envelope.ts, out);
+        for market in self.markets.values_mut() {
+            market.flush_book_deltas(out);
+        }
+        Ok(())
+    }
+
+    fn expire_due(&mut self, ts: Nanos, out: &mut Vec<Event>) {
+        while let Some(&(until, symbol, id)) = self.expiries.first() {
+            if until > ts {
+                break;
+            }
+            self.expiries.pop_first();
+            let Self { markets, last_order_id, last_trade_id, expiries, .. } = self;
+            let mut ctx = Ctx { ts, events: out, last_order_id, last_trade_id, expiries };
+            if let Some(market) = markets.get_mut(&symbol) {
+                market.expire_good_till(id, &mut ctx);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, command: &Command, ts: Nanos, out: &mut Vec<Event>) {
+        let reject = |out: &mut Vec<Event>, account, symbol, order_id, reason| {
+            out.push(Event::OrderRejected { account, symbol, order_id, reason });
+        };
+        match command {
+            Command::AddInstrument(spec) => self.add_instrument(spec, out),
+            Command::UpdateInstrument(spec) => self.update_instrument(spec, out),
+            Command::PlaceOrder(place) => {
+                let result = self.with_market(place.symbol, ts, out, |m, ctx| m.place(place, ctx));
+                if let Err(reason) = result.and_then(|r| r) {
+                    reject(out, place.account, place.symbol, None, reason);
+                }
+            }
+            Command::CancelOrder { account, symbol, order } => {
+                let result = self.with_market(*symbol, ts, out, |m, ctx| m.cancel(*account, *order, ctx));
+                if let Err((id, reason)) = result.map_err(|r| (None, r)).and_then(|r| r) {
+                    reject(out, *account, *symbol, id, reason);
+                }
+            }
+            Command::CancelAll { account, symbol } => {
+                if let Err(reason) = self.with_market(*symbol, ts, out, |m, ctx| m.cancel_all(*account, ctx)) {
+                    reject(out, *account, *symbol, None, reason);
+                }
+            }
+            Command::AmendOrder { account, symbol, order, price, qty } => {
+                let result = self.with_market(*symbol, ts, out, |m, ctx| m.amend(*account, *order, *price, *qty, ctx));
+                if let Err((id, reason)) = result.map_err(|r| (None, r)).and_then(|r| r) {
+                    reject(out, *account, *symbol, id, reason);
+                }
+            }
+            Command::SetMarkPrice { symbol, mark, index } => {
+                let result = if mark.raw() <= 0 || index.raw() <= 0 {
+                    Err(RejectReason::PriceNotPositive)
+                } else {
+                    self.with_market(*symbol, ts, out, |m, ctx| m.set_mark_price(*mark, *index, ctx))
+                };
+                if let Err(reason) = result {
+                    reject(out, 0, *symbol, None, reason);
+                }
+            }
+        }
+    }
+
+    fn with_market<T>(
+        &mut self,
+        symbol: SymbolId,
+        ts: Nanos,
+        out: &mut Vec<Event>,
+        f: impl FnOnce(&mut Market, &mut Ctx<'_>) -> T,
+    ) -> Result<T, RejectReason> {
+        let Self { markets, last_order_id, last_trade_id, expiries, .. } = self;
+        let market = markets.get_mut(&symbol).ok_or(RejectReason::UnknownSymbol)?;
+        let mut ctx = Ctx { ts, events: out, last_order_id, last_trade_id, expiries };
+        Ok(f(market, &mut ctx))
+    }
+
+    fn add_instrument(&mut self, spec: &InstrumentSpec, out: &mut Vec<Event>) {
+        let duplicate = self.markets.contains_key(&spec.symbol) || self.markets.values().any(|m| m.spec.name == spec.name);
+        let result = if duplicate {
+            Err(RejectReason::SymbolExists)
+        } else {
+            spec.validate().map_err(|_| RejectReason::InvalidInstrument)
+        };
+        match result {
+            Ok(()) => {
+                self.markets.insert(spec.symbol, Market::new(spec.clone()));
+                out.push(Event::InstrumentUpdated { symbol: spec.symbol });
+            }
+            Err(reason) => out.push(Event::OrderRejected { account: 0, symbol: spec.symbol, order_id: None, reason }),
+        }
+    }
+
+    fn update_instrument(&mut self, spec: &InstrumentSpec, out: &mut Vec<Event>) {
+        let result = match self.markets.get(&spec.symbol) {
+            None => Err(RejectReason::UnknownSymbol),
+            Some(market) if market.spec.name != spec.name => Err(RejectReason::InvalidInstrument),
+            Some(_) => spec.validate().map_err(|_| RejectReason::InvalidInstrument),
+        };
+        match result {
+            Ok(()) => {
+                if let Some(market) = self.markets.get_mut(&spec.symbol) {
+                    market.spec = spec.clone();
+                }
+                out.push(Event::InstrumentUpdated { symbol: spec.symbol });
+            }
+            Err(reason) => out.push(Event::OrderRejected { account: 0, symbol: spec.symbol, order_id: None, reason }),
+        }
+    }
+
+    /// SHA-256 over the canonical encoding of the whole state: counters, then each market
+    /// (ascending id) with its specification, prices, bids (best first, FIFO), asks, and waiting
+    /// conditional orders (ascending id), each order with its client id and GTD time.
+    #[must_use]
+    pub fn state_hash(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        let mut w = Writer::new(&mut hasher);
+        for v in [self.last_seq, self.last_ts, self.last_order_id, self.last_trade_id] {
+            w.u64(v);
+        }
+        for market in self.markets.values() {
+            w.instrument(&market.spec);
+            for price in [market.last_price, market.mark_price, market.index_price] {
+                w.opt_i64(price.map(Price::raw));
+            }
+            for side in [crate::order::Side::Buy, crate::order::Side::Sell] {
+                w.u64(market.book.len() as u64);
+                for o in market.book.iter_side(side) {
+                    for v in [o.id, o.account] {
+                        w.u64(v);
+                    }
+                    for v in [o.price.raw(), o.qty.raw(), o.leaves.raw()] {
+                        w.i64(v);
+                    }
+                    for v in [o.side.to_u8(), o.time_in_force.to_u8(), o.stp.to_u8(), o.position_side.to_u8()] {
+                        w.u8(v);
+                    }
+                    w.bool(o.reduce_only);
+                    w.str(market.client_order_id(o.id).as_ref().map_or("", |c| c.as_str()));
+                    w.opt_u64(market.good_till(o.id));
+                }
+            }
+            w.u64(market.triggers.len() as u64);
+            for c in market.triggers.iter() {
+                w.u64(c.id);
+                w.place(&c.place);
+                w.opt_i64(c.trail.map(|t| t.extreme.raw()));
+                w.bool(c.trail.is_some_and(|t| t.active));
+            }
+        }
+        hasher.finalize().into()
+    }
+}

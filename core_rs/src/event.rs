@@ -1,0 +1,167 @@
+//! Events: the ordered outcome of each command. Every event is self-describing (it names the
+//! account, symbol and order it concerns), so consumers never need engine internals.
+//!
+//! Order within one command is part of the contract: rejections alone; otherwise GTD expiries
+//! first, then the command's own events in the order they happened, then triggered orders, and
+//! finally the L2 book deltas of every level the command touched, sorted by (side, price).
+
+use crate::command::PlaceOrder;
+use crate::ids::{AccountId, OrderId, Seq, SymbolId, TradeId};
+use crate::order::{wire_enum, Side};
+use crate::reject::RejectReason;
+use crate::units::{Price, Qty};
+
+wire_enum!(
+    /// Why a live order was cancelled.
+    CancelReason { /** The owner cancelled it. */ User = 0, /** Cancel-all by the owner. */ CancelAll = 1 }
+);
+
+wire_enum!(
+    /// Why an order expired.
+    ExpireReason {
+        /** The unfilled rest of an IOC or market order. */ Unfilled = 0,
+        /** A fill-or-kill order that could not fill completely. */ FokUnfillable = 1,
+        /** Its GTD time passed. */ GoodTillReached = 2,
+        /** Self-trade prevention. */ SelfTrade = 3,
+        /** A triggered post-only order would have taken. */ PostOnlyWouldTake = 4,
+        /** A triggered close-position order found nothing to close. */ NothingToClose = 5,
+    }
+);
+
+/// One outcome of a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An instrument was listed or updated.
+    InstrumentUpdated {
+        /// Instrument.
+        symbol: SymbolId,
+    },
+    /// The order was accepted; conditional orders wait for their trigger.
+    OrderAccepted {
+        /// Engine id.
+        order_id: OrderId,
+        /// The order as placed.
+        order: PlaceOrder,
+    },
+    /// The command was refused and changed nothing.
+    OrderRejected {
+        /// Account of the command (0 for admin commands).
+        account: AccountId,
+        /// Instrument of the command.
+        symbol: SymbolId,
+        /// The order concerned, when the command named an existing one.
+        order_id: Option<OrderId>,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// A conditional order's trigger was crossed; it now enters the book as a market or limit order.
+    OrderTriggered {
+        /// Owner.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Order.
+        order_id: OrderId,
+        /// The watched price that crossed the trigger.
+        trigger_price: Price,
+    },
+    /// A match between a resting maker and an incoming taker, at the maker's price.
+    Trade {
+        /// Instrument.
+        symbol: SymbolId,
+        /// Engine trade id.
+        trade_id: TradeId,
+        /// Execution price.
+        price: Price,
+        /// Executed quantity.
+        qty: Qty,
+        /// Side of the taker.
+        taker_side: Side,
+        /// Maker order.
+        maker_order_id: OrderId,
+        /// Maker owner.
+        maker_account: AccountId,
+        /// Maker quantity still open after this trade.
+        maker_leaves: Qty,
+        /// Taker order.
+        taker_order_id: OrderId,
+        /// Taker owner.
+        taker_account: AccountId,
+        /// Taker quantity still open after this trade.
+        taker_leaves: Qty,
+    },
+    /// A live order was cancelled.
+    OrderCancelled {
+        /// Owner.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Order.
+        order_id: OrderId,
+        /// Quantity that was still open.
+        leaves: Qty,
+        /// Why.
+        reason: CancelReason,
+    },
+    /// An order ended without filling completely.
+    OrderExpired {
+        /// Owner.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Order.
+        order_id: OrderId,
+        /// Quantity that was still open.
+        leaves: Qty,
+        /// Why.
+        reason: ExpireReason,
+    },
+    /// A resting order's price or quantity changed.
+    OrderAmended {
+        /// Owner.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Order.
+        order_id: OrderId,
+        /// New price.
+        price: Price,
+        /// New total quantity.
+        qty: Qty,
+        /// Open quantity after the amendment (before any match it causes).
+        leaves: Qty,
+        /// True when the order kept its place in the queue.
+        priority_kept: bool,
+    },
+    /// An L2 level's total open quantity after the command (zero: the level is gone).
+    BookDelta {
+        /// Instrument.
+        symbol: SymbolId,
+        /// Book side.
+        side: Side,
+        /// Level price.
+        price: Price,
+        /// Total open quantity at the level.
+        qty: Qty,
+    },
+    /// The oracle's mark and index price were applied.
+    MarkPriceSet {
+        /// Instrument.
+        symbol: SymbolId,
+        /// Mark price.
+        mark: Price,
+        /// Index price.
+        index: Price,
+    },
+}
+
+/// An event with the sequence number of the command that caused it and its index within it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventEnvelope {
+    /// Causing command.
+    pub seq: Seq,
+    /// Position among that command's events, from 0.
+    pub index: u32,
+    /// The event.
+    pub event: Event,
+}

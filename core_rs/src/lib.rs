@@ -1,0 +1,26 @@
+//! `derivatives_core`: the deterministic in-memory engine of a USDT-margined perpetual futures
+//! exchange: instruments, order books, matching with every Binance USD-M order type, and the
+//! canonical binary codec of commands and events.
+//!
+//! The engine is a pure state machine ([`engine::Engine::apply`]): no clock, no randomness, no
+//! I/O and no floating point inside it. Time and prices arrive in sequenced commands, so a replay
+//! of the same commands gives the same events and the same [`engine::Engine::state_hash`].
+//! [`runtime`] runs it on its own thread behind a sequencer; [`pybind`] (feature `python`) exposes
+//! that to Python.
+
+pub mod book;
+pub mod codec;
+pub mod command;
+pub mod engine;
+pub mod event;
+pub mod ids;
+pub mod instrument;
+pub mod market;
+pub mod order;
+pub mod reject;
+pub mod triggers;
+pub mod units;
+
+pub use command::{Command, CommandEnvelope, OrderRef, PlaceOrder};
+pub use engine::{Engine, EngineError};
+pub use event::{Event, EventEnvelope};

@@ -1,0 +1,66 @@
+use super::*;
+
+#[test]
+fn test_parse_decimal_is_exact() {
+    assert_eq!(parse_decimal("0.00000001"), Ok(1));
+    assert_eq!(parse_decimal("1"), Ok(SCALE));
+    assert_eq!(parse_decimal("-12.5"), Ok(-1_250_000_000));
+    assert_eq!(parse_decimal("+3.10000000000"), Ok(310_000_000));
+    assert_eq!(parse_decimal(".5"), Ok(50_000_000));
+    assert_eq!(parse_decimal("92233720368.54775807"), Ok(i64::MAX));
+}
+
+#[test]
+fn test_parse_decimal_rejects_inexact_or_malformed() {
+    assert_eq!(parse_decimal(""), Err(ParseError::Empty));
+    assert_eq!(parse_decimal("1.000000001"), Err(ParseError::TooManyDecimals));
+    assert_eq!(parse_decimal("92233720368.54775808"), Err(ParseError::Overflow));
+    assert_eq!(parse_decimal("99999999999999999999999"), Err(ParseError::Overflow));
+    for bad in ["abc", "1e5", "1.2.3", "-", ".", " 1", "1,5", "0x10", "NaN", "inf"] {
+        assert_eq!(parse_decimal(bad), Err(ParseError::Invalid), "{bad}");
+    }
+    assert_eq!(Price::parse("-1"), Err(ParseError::Negative));
+    assert_eq!(Quote::parse("-1"), Ok(Quote(-SCALE)));
+}
+
+#[test]
+fn test_format_decimal_round_trips() {
+    for raw in [0, 1, -1, SCALE, -SCALE - 7, i64::MAX, i64::MIN + 1] {
+        assert_eq!(parse_decimal(&format_decimal(raw)), Ok(raw));
+    }
+    assert_eq!(format_decimal(10_000), "0.00010000");
+    assert_eq!(format_decimal(-150_000_000), "-1.50000000");
+}
+
+#[test]
+fn test_mul_div_rounds_as_named() {
+    // 7 / 2 = 3.5 and -7 / 2 = -3.5
+    assert_eq!(mul_div(7, 1, 2, Rounding::Floor), Ok(3));
+    assert_eq!(mul_div(7, 1, 2, Rounding::Ceil), Ok(4));
+    assert_eq!(mul_div(7, 1, 2, Rounding::TowardZero), Ok(3));
+    assert_eq!(mul_div(7, 1, 2, Rounding::HalfEven), Ok(4));
+    assert_eq!(mul_div(5, 1, 2, Rounding::HalfEven), Ok(2));
+    assert_eq!(mul_div(-7, 1, 2, Rounding::Floor), Ok(-4));
+    assert_eq!(mul_div(-7, 1, 2, Rounding::Ceil), Ok(-3));
+    assert_eq!(mul_div(-7, 1, 2, Rounding::TowardZero), Ok(-3));
+    assert_eq!(mul_div(-7, 1, 2, Rounding::HalfEven), Ok(-4));
+    assert_eq!(mul_div(-5, 1, 2, Rounding::HalfEven), Ok(-2));
+    assert_eq!(mul_div(7, 1, -2, Rounding::Floor), Ok(-4));
+    assert_eq!(mul_div(10, 1, 3, Rounding::HalfEven), Ok(3));
+    assert_eq!(mul_div(11, 1, 3, Rounding::HalfEven), Ok(4));
+    assert_eq!(mul_div(1, 1, 0, Rounding::Floor), Err(Overflow));
+    assert_eq!(mul_div(i64::MAX, 2, 1, Rounding::Floor), Err(Overflow));
+    // i128 intermediate: the product overflows i64 but the quotient does not.
+    assert_eq!(mul_div(i64::MAX, SCALE, SCALE, Rounding::Floor), Ok(i64::MAX));
+}
+
+#[test]
+fn test_notional_and_scale_price() {
+    let price = Price::parse("50000.5").unwrap();
+    let qty = Qty::parse("0.003").unwrap();
+    assert_eq!(notional(price, qty, Rounding::Ceil), Ok(Quote::parse("150.0015").unwrap()));
+    let band_up = scale_price(Price::parse("100").unwrap(), Rate::parse("0.05").unwrap(), Rounding::Floor);
+    assert_eq!(band_up, Ok(Price::parse("105").unwrap()));
+    let band_down = scale_price(Price::parse("100").unwrap(), Rate::parse("-0.05").unwrap(), Rounding::Ceil);
+    assert_eq!(band_down, Ok(Price::parse("95").unwrap()));
+}
