@@ -59,7 +59,7 @@ class VenueSpec:
     batch_rest: bool = False
     websocket: bool = True
     aliases: Mapping[str, str] = field(default_factory=dict)
-    ccxt_config: Mapping[str, object] = _SPOT_ONLY
+    ccxt_config: Mapping[str, object] = field(default_factory=lambda: _SPOT_ONLY)
 
     def market(self, base: str) -> str:
         """Return the ccxt unified market for a base asset, e.g. ``"BTC/USD"``.

@@ -18,6 +18,7 @@ pub mod instrument;
 pub mod market;
 pub mod order;
 pub mod reject;
+pub mod testkit;
 pub mod triggers;
 pub mod units;
 

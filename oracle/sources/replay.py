@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from pathlib import Path
 
 from oracle.model import FeedKind, RawTick
+from oracle.numeric import parse_price
 from oracle.sources.base import Source
 
 COLUMNS = ("offset_ms", "venue", "market", "price")
@@ -38,14 +38,15 @@ def read_ticks(path: Path) -> list[RawTick]:
         The ticks in file order.
 
     Raises:
-        ValueError: If the header is wrong or offsets are not in order.
+        ValueError: If the header is wrong, a price is not a positive decimal or offsets are not
+            in order.
     """
     with path.open(newline="", encoding="utf-8") as handle:
         rows = csv.reader(line for line in handle if not line.startswith("#"))
         if tuple(next(rows, ())) != COLUMNS:
             raise ValueError(f"{path}: header must be {','.join(COLUMNS)}")
         ticks = [
-            RawTick(venue, market, Decimal(price), int(offset))
+            RawTick(venue, market, parse_price(price), int(offset))
             for offset, venue, market, price in rows
         ]
     if any(a.received_ms > b.received_ms for a, b in zip(ticks, ticks[1:], strict=False)):

@@ -1,0 +1,151 @@
+//! Fixtures shared by the tests, the benchmarks and the demo: a BTCUSDT-like instrument, order
+//! builders, and a [`Harness`] that stamps sequence numbers the way the sequencer does.
+//!
+//! Nothing in the engine uses this module.
+
+use crate::command::{Command, CommandEnvelope, PlaceOrder};
+use crate::engine::{Engine, EngineError};
+use crate::event::Event;
+use crate::ids::{AccountId, Nanos, SymbolId, SymbolName};
+use crate::instrument::{InstrumentSpec, LeverageBracket};
+use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
+use crate::units::{parse_decimal, Price, Qty, Quote, Rate};
+
+/// Parses a decimal literal; panics on a typo in a fixture.
+///
+/// # Panics
+/// When `text` is not an exact decimal.
+#[must_use]
+pub fn dec(text: &str) -> i64 {
+    parse_decimal(text).unwrap_or_else(|e| panic!("bad fixture number {text:?}: {e}"))
+}
+
+/// A price literal.
+#[must_use]
+pub fn px(text: &str) -> Price {
+    Price(dec(text))
+}
+
+/// A quantity literal.
+#[must_use]
+pub fn qty(text: &str) -> Qty {
+    Qty(dec(text))
+}
+
+/// Binance's BTCUSDT brackets (first four tiers, as published for USD-M).
+#[must_use]
+pub fn btc_brackets() -> Vec<LeverageBracket> {
+    let tier = |cap: &str, lev: u32, mmr: &str, cum: &str| LeverageBracket {
+        notional_cap: Quote(dec(cap)),
+        max_leverage: lev,
+        maint_margin_rate: Rate(dec(mmr)),
+        cum: Quote(dec(cum)),
+    };
+    vec![
+        tier("50000", 125, "0.004", "0"),
+        tier("250000", 100, "0.005", "50"),
+        tier("3000000", 50, "0.01", "1300"),
+        tier("15000000", 20, "0.025", "46300"),
+    ]
+}
+
+/// An instrument shaped like Binance BTCUSDT: tick 0.1, step 0.001, min notional 5, 5 % bands.
+///
+/// # Panics
+/// When `name` is not a valid symbol name.
+#[must_use]
+pub fn instrument(symbol: SymbolId, name: &str) -> InstrumentSpec {
+    InstrumentSpec {
+        symbol,
+        name: SymbolName::new(name).expect("valid fixture symbol"),
+        tick_size: px("0.1"),
+        step_size: qty("0.001"),
+        min_qty: qty("0.001"),
+        max_qty: qty("1000"),
+        min_notional: Quote(dec("5")),
+        limit_price_band: Rate(dec("0.05")),
+        market_price_band: Rate(dec("0.05")),
+        maker_fee: Rate(dec("0.0002")),
+        taker_fee: Rate(dec("0.0005")),
+        liquidation_fee: Rate(dec("0.0125")),
+        brackets: btc_brackets(),
+        trading: true,
+    }
+}
+
+/// A GTC limit order with every optional field empty.
+#[must_use]
+pub fn limit(account: AccountId, symbol: SymbolId, side: Side, price: Price, quantity: Qty) -> PlaceOrder {
+    PlaceOrder {
+        account,
+        symbol,
+        client_order_id: None,
+        side,
+        order_type: OrderType::Limit,
+        time_in_force: TimeInForce::Gtc,
+        price: Some(price),
+        qty: quantity,
+        stop_price: None,
+        trigger_source: TriggerSource::LastPrice,
+        callback_rate: None,
+        activation_price: None,
+        good_till: None,
+        reduce_only: false,
+        close_position: false,
+        position_side: PositionSide::Both,
+        stp: StpMode::None,
+    }
+}
+
+/// A market order.
+#[must_use]
+pub fn market(account: AccountId, symbol: SymbolId, side: Side, quantity: Qty) -> PlaceOrder {
+    PlaceOrder { order_type: OrderType::Market, price: None, ..limit(account, symbol, side, Price::ZERO, quantity) }
+}
+
+/// Feeds commands to an engine with contiguous sequence numbers and a controllable clock.
+#[derive(Debug, Default)]
+pub struct Harness {
+    /// The engine under test.
+    pub engine: Engine,
+    /// Time stamped on the next command.
+    pub now: Nanos,
+}
+
+impl Harness {
+    /// A harness whose engine already lists `instrument(1, "BTCUSDT")`.
+    ///
+    /// # Panics
+    /// Never in practice (the fixture is valid).
+    #[must_use]
+    pub fn with_btc() -> Self {
+        let mut h = Self { engine: Engine::new(), now: 1_000 };
+        let events = h.send(Command::AddInstrument(instrument(1, "BTCUSDT")));
+        assert_eq!(events, vec![Event::InstrumentUpdated { symbol: 1 }]);
+        h
+    }
+
+    /// Applies a command and returns its events.
+    ///
+    /// # Panics
+    /// If the engine refuses the envelope (a harness bug).
+    pub fn send(&mut self, command: Command) -> Vec<Event> {
+        self.try_send(command).expect("harness keeps sequence and time in order")
+    }
+
+    /// Applies a command, passing engine errors through.
+    ///
+    /// # Errors
+    /// See [`Engine::apply`].
+    pub fn try_send(&mut self, command: Command) -> Result<Vec<Event>, EngineError> {
+        let envelope = CommandEnvelope { seq: self.engine.last_seq() + 1, ts: self.now, command };
+        let mut out = Vec::new();
+        self.engine.apply(&envelope, &mut out)?;
+        Ok(out)
+    }
+
+    /// Places an order and returns its events.
+    pub fn place(&mut self, order: PlaceOrder) -> Vec<Event> {
+        self.send(Command::PlaceOrder(order))
+    }
+}
