@@ -158,9 +158,7 @@ def _median_weights(fresh: list[VenueQuote]) -> dict[str, Decimal]:
     return {ordered[middle - 1].venue: half, ordered[middle].venue: half}
 
 
-def _constituents(
-    fresh: list[VenueQuote], weights: dict[str, Decimal]
-) -> tuple[Constituent, ...]:
+def _constituents(fresh: list[VenueQuote], weights: dict[str, Decimal]) -> tuple[Constituent, ...]:
     """Pair every fresh quote with its effective weight (0 when it did not contribute).
 
     Args:
@@ -205,8 +203,8 @@ def constituents_payload(result: IndexResult) -> dict[str, object]:
             {
                 "exchange": item.venue,
                 "symbol": item.market,
-                "price": str(round_price(item.price)),
-                "weight": str(round_price(item.weight)),
+                "price": format(round_price(item.price), "f"),
+                "weight": format(round_price(item.weight), "f"),
             }
             for item in result.constituents
         ],

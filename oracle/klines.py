@@ -63,7 +63,9 @@ class KlineSeries:
                 bar, high=max(bar.high, price), low=min(bar.low, price), close=price
             )
         elif not self._bars or self._bars[-1].open_time_ms < open_time:
-            self._bars.append(Kline(open_time, open_time + MINUTE_MS - 1, price, price, price, price))
+            self._bars.append(
+                Kline(open_time, open_time + MINUTE_MS - 1, price, price, price, price)
+            )
 
     def bars(
         self, start_ms: int | None = None, end_ms: int | None = None, limit: int = 500

@@ -11,8 +11,8 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import reduce
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from functools import reduce
 
 WORK_CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
 """Context for every intermediate price computation."""

@@ -239,7 +239,7 @@ class MarkPriceService:
             while True:
                 try:
                     await self.publish_once()
-                except Exception:  # noqa: BLE001 - one bad round must not stop the prices
+                except Exception:  # one bad round must not stop the prices
                     logger.exception("oracle: publication round failed")
                 await self._sleep((self._interval_ms - self._clock() % self._interval_ms) / 1000)
         finally:

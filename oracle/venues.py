@@ -46,6 +46,8 @@ class VenueSpec:
             ``fetch_ticker`` per market (Kraken: its public limit is about one call a second).
         websocket: Use ccxt.pro ``watch_ticker``; False where the stream sends JSON numbers.
         aliases: Venue codes for unified currency codes, e.g. Kraken's ``XBT`` for ``BTC``.
+        watch_params: Extra ``watch_ticker`` parameters, e.g. Binance's full ``ticker`` stream
+            (which carries the best bid and ask) instead of ccxt's default ``miniTicker``.
         ccxt_config: Extra ccxt constructor settings for this venue.
     """
 
@@ -59,6 +61,7 @@ class VenueSpec:
     batch_rest: bool = False
     websocket: bool = True
     aliases: Mapping[str, str] = field(default_factory=dict)
+    watch_params: Mapping[str, str] = field(default_factory=dict)
     ccxt_config: Mapping[str, object] = field(default_factory=lambda: _SPOT_ONLY)
 
     def market(self, base: str) -> str:
@@ -110,6 +113,7 @@ VENUES: Mapping[str, VenueSpec] = MappingProxyType(
             bid_fields=("bidPrice", "b"),
             ask_fields=("askPrice", "a"),
             last_fields=("lastPrice", "c"),
+            watch_params=MappingProxyType({"name": "ticker"}),
             ccxt_config=MappingProxyType(
                 {
                     "options": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False},

@@ -1,1 +1,98 @@
-fn main() {}
+//! `cargo bench --bench engine`: in-engine throughput, per-command latency and memory per resting
+//! order on the workload of `derivatives_core::workload` (several symbols, thousands of levels,
+//! one million resting orders, then ~50 % places / 35 % cancels / 10 % market-IOC / 5 % amends).
+//!
+//! Figures are printed, never asserted. Environment overrides: `BENCH_PREFILL`, `BENCH_COMMANDS`.
+
+use std::time::Instant;
+
+use derivatives_core::workload::{generate, Workload, WorkloadConfig};
+use derivatives_core::{Command, CommandEnvelope, Engine, Event};
+use hdrhistogram::Histogram;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+fn apply_all(engine: &mut Engine, commands: &[Command], out: &mut Vec<Event>) {
+    for command in commands {
+        let envelope = CommandEnvelope { seq: engine.last_seq() + 1, ts: 1, command: command.clone() };
+        out.clear();
+        engine.apply(&envelope, out).expect("in order");
+    }
+}
+
+fn prefilled(workload: &Workload) -> Engine {
+    let mut engine = Engine::new();
+    apply_all(&mut engine, &workload.setup, &mut Vec::new());
+    engine
+}
+
+fn throughput(workload: &Workload) -> f64 {
+    let mut engine = prefilled(workload);
+    let mut out = Vec::with_capacity(64);
+    let envelopes: Vec<CommandEnvelope> = workload
+        .mix
+        .iter()
+        .enumerate()
+        .map(|(i, c)| CommandEnvelope { seq: engine.last_seq() + 1 + i as u64, ts: 1, command: c.clone() })
+        .collect();
+    let start = Instant::now();
+    for envelope in &envelopes {
+        out.clear();
+        engine.apply(envelope, &mut out).expect("in order");
+    }
+    envelopes.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn latency(workload: &Workload) -> Histogram<u64> {
+    let mut engine = prefilled(workload);
+    let mut out = Vec::with_capacity(64);
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("bounds");
+    for command in &workload.mix {
+        let envelope = CommandEnvelope { seq: engine.last_seq() + 1, ts: 1, command: command.clone() };
+        out.clear();
+        let start = Instant::now();
+        engine.apply(&envelope, &mut out).expect("in order");
+        histogram.saturating_record(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
+    histogram
+}
+
+fn main() {
+    let cfg = WorkloadConfig {
+        prefill_orders: env_or("BENCH_PREFILL", 1_000_000),
+        commands: env_or("BENCH_COMMANDS", 2_000_000),
+        ..WorkloadConfig::default()
+    };
+    println!("engine bench: {} symbols, {} accounts, {} levels/side, {} resting orders prefilled, {} mixed commands",
+        cfg.symbols, cfg.accounts, cfg.levels_per_side, cfg.prefill_orders, cfg.commands);
+    let generated = Instant::now();
+    let workload = generate(cfg, |done, total| eprint!("\rgenerating workload {:>3}%", done * 100 / total.max(1)));
+    eprintln!("\rgenerated workload in {:.1} s", generated.elapsed().as_secs_f64());
+
+    let before = rss_bytes();
+    let engine = prefilled(&workload);
+    let resting: usize = engine.markets().map(|m| m.book.len()).sum();
+    let levels: usize = engine.markets().map(|m| m.book.depth(derivatives_core::order::Side::Buy).count() + m.book.depth(derivatives_core::order::Side::Sell).count()).sum();
+    let grown = rss_bytes().saturating_sub(before);
+    println!("memory: {resting} resting orders on {levels} levels, RSS grew {:.1} MB = {} bytes per resting order",
+        grown as f64 / 1e6, grown / resting.max(1) as u64);
+    drop(engine);
+
+    let mut rates: Vec<f64> = (0..3).map(|_| throughput(&workload)).collect();
+    rates.sort_by(f64::total_cmp);
+    println!("throughput (one core, median of 3): {:.2} M commands/s (runs: {})",
+        rates[1] / 1e6, rates.iter().map(|r| format!("{:.2}", r / 1e6)).collect::<Vec<_>>().join(", "));
+
+    let h = latency(&workload);
+    println!("latency per command (ns, timer included): p50 {} | p99 {} | p99.9 {} | p99.99 {} | max {} | mean {:.0}",
+        h.value_at_quantile(0.50), h.value_at_quantile(0.99), h.value_at_quantile(0.999),
+        h.value_at_quantile(0.9999), h.max(), h.mean());
+}

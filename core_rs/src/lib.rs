@@ -18,10 +18,15 @@ pub mod instrument;
 pub mod market;
 pub mod order;
 pub mod reject;
+pub mod runtime;
 pub mod testkit;
 pub mod triggers;
 pub mod units;
+pub mod workload;
 
 pub use command::{Command, CommandEnvelope, OrderRef, PlaceOrder};
 pub use engine::{Engine, EngineError};
 pub use event::{Event, EventEnvelope};
+
+#[cfg(feature = "python")]
+mod pybind;

@@ -12,11 +12,12 @@
 //! Reference price for price bands: the mark price once the oracle has published one, else the
 //! last trade price, else no band (a new market with no price yet).
 //!
-//! Triggers are evaluated against the last trade price after each order has finished matching,
-//! and against the mark price on `SetMarkPrice`; orders fired together run in placement order,
-//! and trades they cause may fire more, until nothing else fires.
+//! Triggers are evaluated against the last trade price after each order (triggered orders
+//! included) has finished matching, and against the mark price on `SetMarkPrice`; orders fired
+//! together run in placement order, and trades they cause may fire more, which run after them,
+//! until nothing else fires.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use rustc_hash::FxHashMap;
 
@@ -364,37 +365,43 @@ impl Market {
         }
     }
 
+    /// Fires and executes conditional orders until nothing else fires. The pending prices are
+    /// evaluated again after each triggered order has finished matching, so every trade it
+    /// causes is seen; orders fired later queue behind those already fired.
     fn run_triggers(&mut self, ctx: &mut Ctx<'_>) {
+        let mut queue: VecDeque<(ConditionalOrder, Price)> = VecDeque::new();
         loop {
-            let mut fired: Vec<(ConditionalOrder, Price)> = Vec::new();
-            if let Some(mark) = self.pending_mark.take() {
-                fired.extend(self.triggers.fire(TriggerSource::MarkPrice, mark).into_iter().map(|o| (o, mark)));
+            self.fire_pending(&mut queue);
+            let Some((order, trigger_price)) = queue.pop_front() else { return };
+            let place = order.place;
+            ctx.events.push(Event::OrderTriggered {
+                account: place.account,
+                symbol: self.spec.symbol,
+                order_id: order.id,
+                trigger_price,
+            });
+            if place.close_position {
+                // The margin engine sizes close-position orders from the position; until it
+                // exists there is never a position to close.
+                self.expire(order.id, place.account, place.qty, ExpireReason::NothingToClose, ctx);
+                continue;
             }
-            if let Some(last) = self.pending_last.take() {
-                fired.extend(self.triggers.fire(TriggerSource::LastPrice, last).into_iter().map(|o| (o, last)));
-            }
-            if fired.is_empty() {
-                return;
-            }
-            fired.sort_unstable_by_key(|(o, _)| o.id);
-            for (order, trigger_price) in fired {
-                let place = order.place;
-                ctx.events.push(Event::OrderTriggered {
-                    account: place.account,
-                    symbol: self.spec.symbol,
-                    order_id: order.id,
-                    trigger_price,
-                });
-                if place.close_position {
-                    // The margin engine sizes close-position orders from the position; until it
-                    // exists there is never a position to close.
-                    self.expire(order.id, place.account, place.qty, ExpireReason::NothingToClose, ctx);
-                    continue;
-                }
-                let order_type = if place.order_type.has_limit_price() { OrderType::Limit } else { OrderType::Market };
-                self.execute(order.id, &PlaceOrder { order_type, ..place }, ctx);
-            }
+            let order_type = if place.order_type.has_limit_price() { OrderType::Limit } else { OrderType::Market };
+            self.execute(order.id, &PlaceOrder { order_type, ..place }, ctx);
         }
+    }
+
+    /// Evaluates the pending mark and last price; what they fire joins the queue, ascending by id.
+    fn fire_pending(&mut self, queue: &mut VecDeque<(ConditionalOrder, Price)>) {
+        let mut fired: Vec<(ConditionalOrder, Price)> = Vec::new();
+        if let Some(mark) = self.pending_mark.take() {
+            fired.extend(self.triggers.fire(TriggerSource::MarkPrice, mark).into_iter().map(|o| (o, mark)));
+        }
+        if let Some(last) = self.pending_last.take() {
+            fired.extend(self.triggers.fire(TriggerSource::LastPrice, last).into_iter().map(|o| (o, last)));
+        }
+        fired.sort_unstable_by_key(|(o, _)| o.id);
+        queue.extend(fired);
     }
 
     fn resolve(&self, account: AccountId, order: OrderRef) -> Result<OrderId, (Option<OrderId>, RejectReason)> {

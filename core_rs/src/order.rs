@@ -13,6 +13,17 @@ macro_rules! wire_enum {
         }
 
         impl $name {
+            /// Every variant, in wire-value order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The variant's name, as the Python binding exposes it.
+            #[must_use]
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => stringify!($variant)),+
+                }
+            }
+
             /// The stable wire value.
             #[must_use]
             pub const fn to_u8(self) -> u8 {

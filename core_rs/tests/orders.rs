@@ -447,3 +447,39 @@ fn test_engine_refuses_out_of_order_envelopes() {
     assert!(out.is_empty());
     assert_eq!(h.engine.last_seq(), 1);
 }
+
+/// Regression (differential test): triggers used to be evaluated only after a whole batch of
+/// fired orders, so a price printed by the first one and erased by the second was never seen.
+#[test]
+fn test_triggers_are_evaluated_after_each_triggered_order() {
+    let mut h = Harness::with_btc();
+    h.place(buy(9, "99", "1"));
+    h.place(buy(9, "98", "1"));
+    h.place(sell(8, "101", "1"));
+    h.place(conditional(1, Side::Sell, OrderType::StopMarket, "100", None, "1"));
+    h.place(conditional(2, Side::Buy, OrderType::TakeProfitMarket, "100", None, "1"));
+    h.place(conditional(3, Side::Sell, OrderType::StopMarket, "99", None, "1"));
+    h.place(sell(7, "100", "1"));
+    let b = buy(6, "100", "1");
+    let triggered = |account, order_id, price: &str| Event::OrderTriggered { account, symbol: BTC, order_id, trigger_price: px(price) };
+    assert_eq!(
+        h.place(b),
+        vec![
+            accepted(8, b),
+            trade(1, "100", "1", Side::Buy, (7, 7, "0"), (8, 6, "0")),
+            // Both fire at 100, in placement order.
+            triggered(1, 4, "100"),
+            trade(2, "99", "1", Side::Sell, (1, 9, "0"), (4, 1, "0")),
+            triggered(2, 5, "100"),
+            trade(3, "101", "1", Side::Buy, (3, 8, "0"), (5, 2, "0")),
+            // The trade at 99 fired the 99 stop, which runs after the orders fired before it.
+            triggered(3, 6, "99"),
+            trade(4, "98", "1", Side::Sell, (2, 9, "0"), (6, 3, "0")),
+            delta(Side::Buy, "98", "0"),
+            delta(Side::Buy, "99", "0"),
+            delta(Side::Sell, "100", "0"),
+            delta(Side::Sell, "101", "0"),
+        ]
+    );
+    assert!(h.engine.market(BTC).unwrap().triggers.is_empty());
+}

@@ -10,15 +10,14 @@ Invariants:
 
 from __future__ import annotations
 
-from abc import ABC
 from typing import ClassVar
 
 from oracle.model import FeedKind
 from oracle.quotes import QuoteBoard
 
 
-class Source(ABC):  # noqa: B024 - every hook has a meaningful no-op default
-    """Base class of the venue price feeds.
+class Source:
+    """Base class of the venue price feeds; every hook defaults to doing nothing.
 
     Attributes:
         kind: The feed kind, carried in every published price's flags.

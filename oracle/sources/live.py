@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
-import ccxt.async_support as ccxt_async
-import ccxt.pro as ccxt_pro
+import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import ccxt.pro as ccxt_pro  # type: ignore[import-untyped]
 
 from oracle.clock import Clock
 from oracle.config import SymbolConfig
@@ -77,7 +77,7 @@ class LiveSource(Source):
             clock: Injected time source.
             websocket: Stream through ccxt.pro on venues that support it (``VenueSpec.websocket``).
             poll_interval_ms: Pause between two REST polls of a venue.
-            request_timeout_ms: Give up on a venue request after this long.
+            request_timeout_ms: ccxt's HTTP timeout: a venue silent this long has failed.
             retry_delay_ms: Pause before resubscribing a failed WebSocket stream.
             client_overrides: Extra ccxt constructor settings per venue name.
         """
@@ -125,26 +125,31 @@ class LiveSource(Source):
             )
         return self._clients[venue]
 
-    def _record(self, venue: str, market: str, info: Mapping[str, object]) -> None:
-        """Turn one ticker payload into a tick, or log why it is refused.
+    def _record(self, venue: str, market: str, ticker: object) -> None:
+        """Turn one ccxt ticker into a tick from its ``info`` payload, or log why it is refused.
 
         Args:
             venue: Venue name.
             market: ccxt unified market.
-            info: ``ticker["info"]``.
+            ticker: The ccxt ticker structure (None when the venue sent none for the market).
         """
+        info = ticker.get("info") if isinstance(ticker, Mapping) else None
         try:
+            if not isinstance(info, Mapping):
+                raise ValueError("no venue payload in the ticker")
             price = ticker_price(VENUES[venue], info)
         except ValueError as exc:
             logger.warning("oracle: %s %s refused: %s", venue, market, exc)
             return
         self.board.record(RawTick(venue, market, price, self._clock()))
 
-    async def _request(self, venue: str, call: Any) -> Any:
-        """Await one ccxt call with the request timeout, containing every failure.
+    async def _request(self, venue: str, call: Awaitable[Any]) -> Any:
+        """Await one ccxt call, containing every failure.
 
-        Any exception is caught on purpose: a misbehaving venue (an outage, a timeout, a payload
-        ccxt cannot parse) must cost only its own tick, never the oracle.
+        ccxt bounds the HTTP exchange itself with its ``timeout`` setting (``RequestTimeout``);
+        its rate-limit wait before sending is not a venue failure and is not cut short. Any
+        exception is caught on purpose: a misbehaving venue (an outage, a timeout, a payload ccxt
+        cannot parse) must cost only its own tick, never the oracle.
 
         Args:
             venue: Venue name, for the log.
@@ -154,8 +159,8 @@ class LiveSource(Source):
             The call's result, or None when it failed.
         """
         try:
-            return await asyncio.wait_for(call, self._timeout_ms / 1000)
-        except Exception as exc:  # noqa: BLE001 - see docstring
+            return await call
+        except Exception as exc:  # contained on purpose, see the docstring
             logger.warning("oracle: %s request failed: %s: %s", venue, type(exc).__name__, exc)
             return None
 
@@ -168,14 +173,14 @@ class LiveSource(Source):
         client, markets = self._client(venue), self._markets[venue]
         if VENUES[venue].batch_rest:
             tickers = await self._request(venue, client.fetch_tickers(list(markets)))
-            for market in markets:
-                if tickers and market in tickers:
-                    self._record(venue, market, tickers[market]["info"])
+            if isinstance(tickers, Mapping):
+                for market in markets:
+                    self._record(venue, market, tickers.get(market))
             return
         for market in markets:
             ticker = await self._request(venue, client.fetch_ticker(market))
             if ticker is not None:
-                self._record(venue, market, ticker["info"])
+                self._record(venue, market, ticker)
 
     async def poll_once(self) -> None:
         """Read every venue once over REST, concurrently."""
@@ -198,16 +203,16 @@ class LiveSource(Source):
             venue: Venue name.
             market: ccxt unified market.
         """
-        client = self._client(venue)
+        client, params = self._client(venue), dict(VENUES[venue].watch_params)
         while True:
             try:
-                ticker = await client.watch_ticker(market)
-            except Exception as exc:  # noqa: BLE001 - a broken stream must not stop the oracle
+                ticker = await client.watch_ticker(market, params)
+            except Exception as exc:  # a broken stream must not stop the oracle
                 logger.warning("oracle: %s %s stream failed: %s", venue, market, exc)
                 ticker = await self._request(venue, client.fetch_ticker(market))
                 await asyncio.sleep(self._retry_delay_ms / 1000)
             if ticker is not None:
-                self._record(venue, market, ticker["info"])
+                self._record(venue, market, ticker)
 
     async def start(self) -> None:
         """Start one streaming task per market on WebSocket venues, one polling task otherwise."""

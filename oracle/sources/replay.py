@@ -16,6 +16,7 @@ Invariants:
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def read_ticks(path: Path) -> list[RawTick]:
             RawTick(venue, market, parse_price(price), int(offset))
             for offset, venue, market, price in rows
         ]
-    if any(a.received_ms > b.received_ms for a, b in zip(ticks, ticks[1:], strict=False)):
+    if any(a.received_ms > b.received_ms for a, b in itertools.pairwise(ticks)):
         raise ValueError(f"{path}: offsets must not decrease")
     return ticks
 

@@ -85,7 +85,7 @@ class RandomWalk:
             seed: Random seed.
             start_prices: Opening true USDT price per base asset.
         """
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - a reproducible demo walk, not a secret
         self._bases = sorted({config.base for config in symbols})
         self._venues = [v for v in VENUES if any(v in config.weights for config in symbols)]
         self._prices = {base: start_prices.get(base, Decimal(100)) for base in self._bases}
@@ -105,7 +105,9 @@ class RandomWalk:
                 price = _scale(price, rng.randint(-200, 200), _BP)
             self._prices[base] = _cents(price)
         self._usd_per_usdt_steps = max(-40, min(40, self._usd_per_usdt_steps + rng.randint(-1, 1)))
-        usd_per_usdt = WORK_CONTEXT.add(1, WORK_CONTEXT.multiply(self._usd_per_usdt_steps, _RATE_TICK))
+        usd_per_usdt = WORK_CONTEXT.add(
+            1, WORK_CONTEXT.multiply(self._usd_per_usdt_steps, _RATE_TICK)
+        )
         ticks = []
         for venue in self._venues:
             spec = VENUES[venue]
@@ -161,7 +163,8 @@ class SimulatedSource(Source):
         while self._start_ms + self._steps * STEP_MS <= now_ms:
             shift = self._start_ms
             self._pending.extend(
-                RawTick(t.venue, t.market, t.price, t.received_ms + shift) for t in self._walk.step()
+                RawTick(t.venue, t.market, t.price, t.received_ms + shift)
+                for t in self._walk.step()
             )
             self._steps += 1
         while self._pending and self._pending[0].received_ms <= now_ms:

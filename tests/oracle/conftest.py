@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 
+from oracle.model import PriceFlags
+from oracle.service import Publish
 from tests.oracle.fake_venues import FakeVenue, url_overrides
 
 T0 = 1_760_000_000_000
@@ -38,6 +41,19 @@ async def venues() -> AsyncIterator[dict[str, FakeVenue]]:
     yield servers
     for server in servers.values():
         await server.stop()
+
+
+Published = tuple[str, Decimal, Decimal, PriceFlags]
+"""One call of the publish callback: ``(symbol, mark, index, flags)``."""
+
+
+def collector(published: list[Published]) -> Publish:
+    """A publish callback that appends every call to ``published``."""
+
+    async def publish(symbol: str, mark: Decimal, index: Decimal, flags: PriceFlags) -> None:
+        published.append((symbol, mark, index, flags))
+
+    return publish
 
 
 def overrides(venues: dict[str, FakeVenue]) -> dict[str, dict[str, object]]:

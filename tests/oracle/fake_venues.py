@@ -7,13 +7,15 @@ its WebSocket ticker stream for ccxt.pro. Servers listen on 127.0.0.1 at free po
 
 A test drives a venue through :class:`VenueState`: its quotes (strings, as the venues send
 them) and its mode: healthy, ``down`` (HTTP 503), ``slow`` (answers only after
-``slow_seconds``), or ``html`` (an HTML error page with status 200).
+``slow_seconds``, or when the server stops), or ``html`` (an HTML error page with status 200).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +55,7 @@ class VenueState:
     mode: str = "healthy"
     slow_seconds: float = 5.0
     paths: list[str] = field(default_factory=list)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
 
     def set(self, market: str, bid: str, ask: str, last: str | None = None) -> None:
         """Set a market's quote; the last price defaults to the bid."""
@@ -370,14 +373,14 @@ ROUTES: dict[str, Callable[[VenueState], dict[str, Handler]]] = {
 
 def url_overrides(venue: str, base: str) -> dict[str, Any]:
     """Return the ccxt ``urls`` override that points a venue's client at a fake server."""
-    api: dict[str, Any] = {
+    api: dict[str, dict[str, Any]] = {
         "binance": {"public": f"{base}/api/v3", "ws": {"spot": f"{base.replace('http', 'ws')}/ws"}},
         "okx": {"rest": base},
         "bybit": {key: base for key in ("spot", "futures", "v2", "public", "private")},
         "coinbase": {"public": base, "private": base},
         "kraken": {"public": base, "private": base},
-    }[venue]
-    return {"urls": {"api": api}}
+    }
+    return {"urls": {"api": api[venue]}}
 
 
 class FakeVenue:
@@ -388,7 +391,7 @@ class FakeVenue:
         self.state = VenueState()
         self._runner: web.AppRunner | None = None
         self.port = 0
-        self._sockets: set[web.WebSocketResponse] = set()
+        self._streams: dict[web.WebSocketResponse, set[str]] = {}
 
     @property
     def base_url(self) -> str:
@@ -400,7 +403,8 @@ class FakeVenue:
             if self.state.mode == "down":
                 return web.Response(status=503, text="Service Unavailable")
             if self.state.mode == "slow":
-                await asyncio.sleep(self.state.slow_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.state.released.wait(), self.state.slow_seconds)
             if self.state.mode == "html":
                 return web.Response(text="<html><body>oops</body></html>", content_type="text/html")
             return web.json_response(handler(request, self.state))
@@ -408,10 +412,10 @@ class FakeVenue:
         return endpoint
 
     async def _binance_ws(self, request: web.Request) -> web.WebSocketResponse:
-        """Binance spot stream: answer SUBSCRIBE, then push a 24hrTicker event per market."""
+        """Binance spot stream: answer SUBSCRIBE, then one 24hrTicker event per ticker stream."""
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        self._sockets.add(ws)
+        self._streams[ws] = set()
         try:
             async for message in ws:
                 if message.type != WSMsgType.TEXT:
@@ -419,55 +423,71 @@ class FakeVenue:
                 command = json.loads(message.data)
                 await ws.send_json({"result": None, "id": command["id"]})
                 for stream in command["params"]:
-                    market_id = stream.split("@")[0].upper()
-                    q = self.state.quote(BINANCE_IDS, market_id)
-                    await ws.send_json(
-                        {
-                            "e": "24hrTicker",
-                            "E": NOW_MS,
-                            "s": market_id,
-                            "p": "0.00",
-                            "P": "0.000",
-                            "w": q.last,
-                            "x": q.last,
-                            "c": q.last,
-                            "Q": "0.001",
-                            "b": q.bid,
-                            "B": "1.0",
-                            "a": q.ask,
-                            "A": "1.0",
-                            "o": q.last,
-                            "h": q.ask,
-                            "l": q.bid,
-                            "v": "1000",
-                            "q": "60000000",
-                            "O": NOW_MS - 86_400_000,
-                            "C": NOW_MS,
-                            "F": 1,
-                            "L": 1000,
-                            "n": 1000,
-                        }
-                    )
+                    market_id, channel = stream.split("@")
+                    if channel == "ticker":  # only the full ticker stream is served
+                        self._streams[ws].add(market_id.upper())
+                        await self._send_ticker(ws, market_id.upper())
         finally:
-            self._sockets.discard(ws)
+            del self._streams[ws]
         return ws
+
+    async def push(self) -> None:
+        """Send the current quote on every open Binance ticker stream."""
+        for ws, market_ids in list(self._streams.items()):
+            for market_id in market_ids:
+                await self._send_ticker(ws, market_id)
+
+    async def drop_streams(self) -> None:
+        """Close every open WebSocket from the server side."""
+        for ws in list(self._streams):
+            await ws.close()
+
+    async def _send_ticker(self, ws: web.WebSocketResponse, market_id: str) -> None:
+        """Send one Binance ``24hrTicker`` event."""
+        q = self.state.quote(BINANCE_IDS, market_id)
+        await ws.send_json(
+            {
+                "e": "24hrTicker",
+                "E": NOW_MS,
+                "s": market_id,
+                "p": "0.00",
+                "P": "0.000",
+                "w": q.last,
+                "x": q.last,
+                "c": q.last,
+                "Q": "0.001",
+                "b": q.bid,
+                "B": "1.0",
+                "a": q.ask,
+                "A": "1.0",
+                "o": q.last,
+                "h": q.ask,
+                "l": q.bid,
+                "v": "1000",
+                "q": "60000000",
+                "O": NOW_MS - 86_400_000,
+                "C": NOW_MS,
+                "F": 1,
+                "L": 1000,
+                "n": 1000,
+            }
+        )
 
     async def start(self) -> None:
         app = web.Application()
         for path, handler in ROUTES[self.name](self.state).items():
             app.router.add_get(path, self._wrap(handler))
         if self.name == "binance":
-            app.router.add_get("/ws", self._binance_ws)
+            app.router.add_get("/ws/{stream}", self._binance_ws)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))  # a free port chosen by the OS
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
 
     async def stop(self) -> None:
-        for ws in list(self._sockets):
-            await ws.close()
+        self.state.released.set()
+        await self.drop_streams()
         if self._runner is not None:
             await self._runner.cleanup()

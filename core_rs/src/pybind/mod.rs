@@ -1,0 +1,170 @@
+//! The Python module `derivatives._core`: type conversion only.
+//!
+//! Commands cross as one `bytes` batch in the canonical codec and events come back the same way,
+//! so the boundary is crossed once per batch, not per order; the GIL is released while the
+//! engine thread works. All logic stays in the engine and the runtime.
+
+use std::time::Duration;
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyLookupError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::codec::{decode_batch, encode_command, DecodeError, Reader};
+use crate::engine::Engine;
+use crate::event::{CancelReason, ExpireReason};
+use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
+use crate::reject::RejectReason;
+use crate::runtime::{system_clock, Runtime, RuntimeConfig, RuntimeError};
+use crate::units::{DECIMALS, SCALE};
+use crate::workload::{generate, WorkloadConfig};
+
+create_exception!(_core, CommandDecodeError, PyValueError, "A command batch is not valid canonical bytes.");
+create_exception!(_core, EngineStopped, PyRuntimeError, "The engine thread has stopped.");
+create_exception!(_core, EventsEvicted, PyLookupError, "The requested events are no longer in memory.");
+
+fn decode_error(e: &DecodeError) -> PyErr {
+    CommandDecodeError::new_err(e.to_string())
+}
+
+fn runtime_error(e: &RuntimeError) -> PyErr {
+    match e {
+        RuntimeError::Evicted { .. } => EventsEvicted::new_err(e.to_string()),
+        RuntimeError::Stopped | RuntimeError::Engine(_) => EngineStopped::new_err(e.to_string()),
+    }
+}
+
+/// Levels of one side: (price, quantity) raw pairs, best first.
+type Levels = Vec<(i64, i64)>;
+
+/// The engine running on its own thread.
+#[pyclass(name = "Engine", module = "derivatives._core", frozen)]
+struct PyEngine {
+    runtime: Runtime,
+}
+
+#[pymethods]
+impl PyEngine {
+    #[new]
+    #[pyo3(signature = (event_log_bytes = 256 << 20))]
+    fn py_new(event_log_bytes: usize) -> Self {
+        let config = RuntimeConfig { event_log_bytes, ..RuntimeConfig::default() };
+        Self { runtime: Runtime::start(Engine::new(), system_clock(), config) }
+    }
+
+    /// Decodes, sequences and applies a batch; returns (first_seq, last_seq, ts, events).
+    #[pyo3(signature = (batch, ts = None))]
+    fn execute<'py>(&self, py: Python<'py>, batch: &[u8], ts: Option<u64>) -> PyResult<(u64, u64, u64, Bound<'py, PyBytes>)> {
+        let outcome = py.detach(|| {
+            let commands = decode_batch(batch, |r: &mut Reader<'_>| r.command()).map_err(|e| decode_error(&e))?;
+            self.runtime.execute(commands, ts).map_err(|e| runtime_error(&e))
+        })?;
+        Ok((outcome.first_seq, outcome.last_seq, outcome.ts, PyBytes::new(py, &outcome.events)))
+    }
+
+    /// Encoded events of commands after `after_seq`, waiting up to `timeout_ms` for one.
+    #[pyo3(signature = (after_seq, max_bytes = 1 << 20, timeout_ms = 0))]
+    fn read_events<'py>(&self, py: Python<'py>, after_seq: u64, max_bytes: usize, timeout_ms: u64) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py
+            .detach(|| self.runtime.read_events(after_seq, max_bytes, Duration::from_millis(timeout_ms)))
+            .map_err(|e| runtime_error(&e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// SHA-256 of the whole engine state.
+    fn state_hash<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let hash = py.detach(|| self.runtime.query(|e| e.state_hash())).map_err(|e| runtime_error(&e))?;
+        Ok(PyBytes::new(py, &hash))
+    }
+
+    /// Sequence number of the last applied command.
+    fn last_seq(&self, py: Python<'_>) -> PyResult<u64> {
+        py.detach(|| self.runtime.query(Engine::last_seq)).map_err(|e| runtime_error(&e))
+    }
+
+    /// L2 depth of a symbol, raw (price, qty) pairs best first: (bids, asks); None if unknown.
+    #[pyo3(signature = (symbol, limit = 1000))]
+    fn depth(&self, py: Python<'_>, symbol: u32, limit: usize) -> PyResult<Option<(Levels, Levels)>> {
+        let query = move |e: &Engine| {
+            e.market(symbol).map(|m| {
+                let side = |s| m.book.depth(s).take(limit).map(|(p, q)| (p.raw(), q.raw())).collect();
+                (side(Side::Buy), side(Side::Sell))
+            })
+        };
+        py.detach(|| self.runtime.query(query)).map_err(|e| runtime_error(&e))
+    }
+
+    /// (last, mark, index) raw prices of a symbol; None if unknown.
+    #[allow(clippy::type_complexity, reason = "a plain tuple is the Python shape")]
+    fn prices(&self, py: Python<'_>, symbol: u32) -> PyResult<Option<(Option<i64>, Option<i64>, Option<i64>)>> {
+        let query = move |e: &Engine| {
+            e.market(symbol).map(|m| {
+                let raw = |p: Option<crate::units::Price>| p.map(crate::units::Price::raw);
+                (raw(m.last_price), raw(m.mark_price), raw(m.index_price))
+            })
+        };
+        py.detach(|| self.runtime.query(query)).map_err(|e| runtime_error(&e))
+    }
+}
+
+macro_rules! enum_tables {
+    ($($ty:ty),+) => {
+        vec![$((stringify!($ty), <$ty>::ALL.iter().map(|v| (v.name(), v.to_u8())).collect::<Vec<_>>())),+]
+    };
+}
+
+/// Every wire enum as (enum name, [(variant name, wire value)]).
+#[pyfunction]
+fn enum_tables() -> Vec<(&'static str, Vec<(&'static str, u8)>)> {
+    enum_tables!(Side, OrderType, TimeInForce, TriggerSource, StpMode, PositionSide, RejectReason, CancelReason, ExpireReason)
+}
+
+/// Every rejection reason as (name, wire value, Binance error code).
+#[pyfunction]
+fn reject_reasons() -> Vec<(&'static str, u8, i32)> {
+    RejectReason::ALL.iter().map(|r| (r.name(), r.to_u8(), r.binance_code())).collect()
+}
+
+/// The benchmark workload (see `workload.rs`) as encoded command batches: (setup, mix).
+#[pyfunction]
+#[pyo3(signature = (prefill = 1_000_000, commands = 2_000_000, batch = 10_000, seed = 42))]
+#[allow(clippy::type_complexity, reason = "a plain tuple is the Python shape")]
+fn workload_batches(
+    py: Python<'_>,
+    prefill: usize,
+    commands: usize,
+    batch: usize,
+    seed: u64,
+) -> (Vec<Bound<'_, PyBytes>>, Vec<Bound<'_, PyBytes>>) {
+    let config = WorkloadConfig { prefill_orders: prefill, commands, seed, ..WorkloadConfig::default() };
+    let workload = py.detach(|| generate(config, |_, _| {}));
+    let encode = |commands: &[crate::command::Command]| {
+        commands
+            .chunks(batch.max(1))
+            .map(|chunk| {
+                let mut bytes = Vec::new();
+                for command in chunk {
+                    encode_command(&mut bytes, command);
+                }
+                PyBytes::new(py, &bytes)
+            })
+            .collect()
+    };
+    (encode(&workload.setup), encode(&workload.mix))
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyEngine>()?;
+    m.add_function(wrap_pyfunction!(enum_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(reject_reasons, m)?)?;
+    m.add_function(wrap_pyfunction!(workload_batches, m)?)?;
+    m.add("SCALE", SCALE)?;
+    m.add("DECIMALS", DECIMALS)?;
+    let py = m.py();
+    m.add("CommandDecodeError", py.get_type::<CommandDecodeError>())?;
+    m.add("EngineStopped", py.get_type::<EngineStopped>())?;
+    m.add("EventsEvicted", py.get_type::<EventsEvicted>())?;
+    Ok(())
+}

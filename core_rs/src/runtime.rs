@@ -1,0 +1,307 @@
+//! The engine on its own thread, behind the sequencer.
+//!
+//! - Callers send batches of commands over a bounded channel. The engine thread (the only writer)
+//!   stamps each command with the next sequence number and the batch's timestamp (the injected
+//!   clock, never earlier than the previous batch), applies it, and encodes the events.
+//! - The caller gets its own batch's events back; the same encoded events are appended to the
+//!   [`EventLog`], which downstream readers pull from any retained sequence number.
+//! - Queries run on the engine thread between batches, so they see a consistent state.
+//!
+//! Invariants: sequence numbers are contiguous and timestamps never decrease, so the engine never
+//! sees an out-of-order envelope; the event log holds whole batches in sequence order.
+//! Durability (journal before release) slots in between apply and reply; see docs/ARCHITECTURE.md.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::codec::encode_event;
+use crate::command::{Command, CommandEnvelope};
+use crate::engine::{Engine, EngineError};
+use crate::event::{Event, EventEnvelope};
+use crate::ids::{Nanos, Seq};
+
+/// Where the sequencer gets time from.
+pub type Clock = Box<dyn FnMut() -> Nanos + Send>;
+
+/// The system clock, in Unix nanoseconds.
+#[must_use]
+pub fn system_clock() -> Clock {
+    Box::new(|| {
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
+    })
+}
+
+/// Why the runtime could not serve a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuntimeError {
+    /// The engine thread has stopped.
+    Stopped,
+    /// The engine refused an envelope (a sequencer bug; the thread stops).
+    Engine(EngineError),
+    /// The requested events are older than the log retains.
+    Evicted {
+        /// Oldest sequence number still retained.
+        oldest: Seq,
+    },
+}
+
+impl fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stopped => f.write_str("engine thread stopped"),
+            Self::Engine(e) => write!(f, "engine refused a command: {e}"),
+            Self::Evicted { oldest } => write!(f, "events before seq {oldest} are no longer in memory"),
+        }
+    }
+}
+
+impl std::error::Error for RuntimeError {}
+
+/// What one batch did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Sequence number of the batch's first command.
+    pub first_seq: Seq,
+    /// Sequence number of its last command (`first_seq - 1` for an empty batch).
+    pub last_seq: Seq,
+    /// Timestamp stamped on every command of the batch.
+    pub ts: Nanos,
+    /// The events, encoded as length-prefixed event envelopes (see [`crate::codec`]).
+    pub events: Arc<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Chunk {
+    last_seq: Seq,
+    bytes: Arc<Vec<u8>>,
+}
+
+/// Recent encoded events, in sequence order, bounded by bytes.
+#[derive(Debug)]
+pub struct EventLog {
+    chunks: VecDeque<Chunk>,
+    retained_bytes: usize,
+    max_bytes: usize,
+    oldest_seq: Seq,
+    last_seq: Seq,
+}
+
+impl EventLog {
+    fn push(&mut self, first_seq: Seq, last_seq: Seq, bytes: Arc<Vec<u8>>) {
+        if last_seq < first_seq {
+            return;
+        }
+        self.retained_bytes += bytes.len();
+        self.chunks.push_back(Chunk { last_seq, bytes });
+        self.last_seq = last_seq;
+        while self.retained_bytes > self.max_bytes && self.chunks.len() > 1 {
+            let dropped = self.chunks.pop_front().expect("more than one chunk");
+            self.retained_bytes -= dropped.bytes.len();
+            self.oldest_seq = dropped.last_seq + 1;
+        }
+    }
+
+    /// Encoded events of commands after `after`, whole records only, up to about `max_bytes`.
+    fn read(&self, after: Seq, max_bytes: usize) -> Result<Vec<u8>, RuntimeError> {
+        if after + 1 < self.oldest_seq {
+            return Err(RuntimeError::Evicted { oldest: self.oldest_seq });
+        }
+        let mut out = Vec::new();
+        for chunk in self.chunks.iter().filter(|c| c.last_seq > after) {
+            let mut pos = 0;
+            while pos < chunk.bytes.len() {
+                let len = u32::from_le_bytes(chunk.bytes[pos..pos + 4].try_into().expect("four bytes")) as usize;
+                let seq = u64::from_le_bytes(chunk.bytes[pos + 4..pos + 12].try_into().expect("eight bytes"));
+                let end = pos + 4 + len;
+                if seq > after {
+                    if !out.is_empty() && out.len() + (end - pos) > max_bytes {
+                        return Ok(out);
+                    }
+                    out.extend_from_slice(&chunk.bytes[pos..end]);
+                }
+                pos = end;
+            }
+        }
+        Ok(out)
+    }
+}
+
+type Query = Box<dyn FnOnce(&Engine) + Send>;
+
+enum Request {
+    Batch { commands: Vec<Command>, ts: Option<Nanos>, reply: SyncSender<Result<BatchOutcome, RuntimeError>> },
+    Query(Query),
+}
+
+/// A running engine.
+pub struct Runtime {
+    requests: SyncSender<Request>,
+    log: Arc<(Mutex<EventLog>, Condvar)>,
+    worker: Option<JoinHandle<Engine>>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+/// Configuration of a [`Runtime`].
+#[derive(Clone, Copy, Debug)]
+pub struct RuntimeConfig {
+    /// How many requests may wait for the engine thread.
+    pub queue_depth: usize,
+    /// How many bytes of encoded events stay readable in memory.
+    pub event_log_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { queue_depth: 1024, event_log_bytes: 256 << 20 }
+    }
+}
+
+impl Runtime {
+    /// Starts the engine thread.
+    ///
+    /// # Panics
+    /// If the operating system cannot start a thread.
+    #[must_use]
+    pub fn start(engine: Engine, clock: Clock, config: RuntimeConfig) -> Self {
+        let (requests, inbox) = sync_channel(config.queue_depth);
+        let oldest_seq = engine.last_seq() + 1;
+        let log = Arc::new((
+            Mutex::new(EventLog {
+                chunks: VecDeque::new(),
+                retained_bytes: 0,
+                max_bytes: config.event_log_bytes,
+                oldest_seq,
+                last_seq: engine.last_seq(),
+            }),
+            Condvar::new(),
+        ));
+        let worker_log = Arc::clone(&log);
+        let worker = std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || run(engine, clock, &inbox, &worker_log))
+            .expect("spawn the engine thread");
+        Self { requests, log, worker: Some(worker) }
+    }
+
+    /// Sequences and applies a batch, waiting for its events. `ts`, when given, replaces the clock
+    /// for this batch (still never earlier than the previous batch).
+    ///
+    /// # Errors
+    /// [`RuntimeError::Stopped`] when the engine thread is gone, or the engine's refusal.
+    pub fn execute(&self, commands: Vec<Command>, ts: Option<Nanos>) -> Result<BatchOutcome, RuntimeError> {
+        let (reply, outcome) = sync_channel(1);
+        self.requests.send(Request::Batch { commands, ts, reply }).map_err(|_| RuntimeError::Stopped)?;
+        outcome.recv().map_err(|_| RuntimeError::Stopped)?
+    }
+
+    /// Runs `f` on the engine thread between batches and returns its result.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Stopped`] when the engine thread is gone.
+    pub fn query<T: Send + 'static>(&self, f: impl FnOnce(&Engine) -> T + Send + 'static) -> Result<T, RuntimeError> {
+        let (reply, answer) = sync_channel(1);
+        let job: Query = Box::new(move |engine| {
+            let _ = reply.send(f(engine));
+        });
+        self.requests.send(Request::Query(job)).map_err(|_| RuntimeError::Stopped)?;
+        answer.recv().map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Encoded events of commands after `after`, waiting up to `timeout` for at least one.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Evicted`] when `after` is older than the retained window.
+    pub fn read_events(&self, after: Seq, max_bytes: usize, timeout: Duration) -> Result<Vec<u8>, RuntimeError> {
+        let (lock, ready) = &*self.log;
+        let deadline = Instant::now() + timeout;
+        let mut log = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while log.last_seq <= after {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Vec::new());
+            }
+            log = ready.wait_timeout(log, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        log.read(after, max_bytes)
+    }
+
+    /// Stops the engine thread after the queued requests and returns the engine.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Stopped`] when the thread had already died.
+    pub fn stop(mut self) -> Result<Engine, RuntimeError> {
+        let worker = self.worker.take().ok_or(RuntimeError::Stopped)?;
+        drop(self);
+        worker.join().map_err(|_| RuntimeError::Stopped)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Closing the channel ends the engine thread's loop; a dropped runtime lets it finish.
+        if let Some(worker) = self.worker.take() {
+            let (closed, _) = sync_channel(1);
+            drop(std::mem::replace(&mut self.requests, closed));
+            let _ = worker.join();
+        }
+    }
+}
+
+fn run(mut engine: Engine, mut clock: Clock, inbox: &Receiver<Request>, log: &(Mutex<EventLog>, Condvar)) -> Engine {
+    let mut events: Vec<Event> = Vec::new();
+    while let Ok(request) = inbox.recv() {
+        match request {
+            Request::Query(job) => job(&engine),
+            Request::Batch { commands, ts, reply } => {
+                let result = apply_batch(&mut engine, commands, ts, &mut clock, &mut events);
+                if let Ok(outcome) = &result {
+                    let (lock, ready) = log;
+                    let mut log = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                    log.push(outcome.first_seq, outcome.last_seq, Arc::clone(&outcome.events));
+                    ready.notify_all();
+                }
+                let failed = result.is_err();
+                let _ = reply.send(result);
+                if failed {
+                    break;
+                }
+            }
+        }
+    }
+    engine
+}
+
+fn apply_batch(
+    engine: &mut Engine,
+    commands: Vec<Command>,
+    ts: Option<Nanos>,
+    clock: &mut Clock,
+    events: &mut Vec<Event>,
+) -> Result<BatchOutcome, RuntimeError> {
+    let ts = ts.unwrap_or_else(|| clock()).max(engine.last_ts());
+    let first_seq = engine.last_seq() + 1;
+    let mut bytes = Vec::with_capacity(commands.len() * 96);
+    for command in commands {
+        let envelope = CommandEnvelope { seq: engine.last_seq() + 1, ts, command };
+        events.clear();
+        engine.apply(&envelope, events).map_err(RuntimeError::Engine)?;
+        for (index, event) in events.drain(..).enumerate() {
+            let index = u32::try_from(index).expect("Invariant: fewer than 2^32 events per command");
+            encode_event(&mut bytes, &EventEnvelope { seq: envelope.seq, index, event });
+        }
+    }
+    Ok(BatchOutcome { first_seq, last_seq: engine.last_seq(), ts, events: Arc::new(bytes) })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,7 @@
+"""`python -m derivatives`."""
+
+import sys
+
+from derivatives.cli import main
+
+sys.exit(main())

@@ -1,0 +1,38 @@
+"""The `derivatives` command: `serve` and `bench binding`."""
+
+from __future__ import annotations
+
+import argparse
+
+from derivatives import logs
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="derivatives", description="USDT-margined perpetual futures exchange")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the exchange on embedded defaults")
+    serve.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    serve.add_argument("--seed", type=int, default=7, help="seed of the simulated mark price")
+    bench = commands.add_parser("bench", help="benchmarks")
+    kinds = bench.add_subparsers(dest="kind", required=True)
+    binding = kinds.add_parser("binding", help="the engine through the Python binding")
+    binding.add_argument("--prefill", type=int, default=1_000_000, help="resting orders before the timed mix")
+    binding.add_argument("--commands", type=int, default=2_000_000, help="commands in the timed mix")
+    binding.add_argument("--batch", type=int, default=10_000, help="commands per batch")
+    binding.add_argument("--single-calls", type=int, default=100_000, help="one-command calls to time")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `derivatives` command."""
+    args = _parser().parse_args(argv)
+    logs.configure()
+    if args.command == "serve":
+        from derivatives.serve import serve
+
+        serve(args.seconds, args.seed)
+    elif args.command == "bench":
+        from derivatives.bench import bench_binding
+
+        bench_binding(args.prefill, args.commands, args.batch, args.single_calls)
+    return 0

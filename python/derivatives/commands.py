@@ -1,0 +1,134 @@
+"""Commands sent to the engine, as typed immutable values with exact Decimal money.
+
+Defaults follow Binance: GTC, no client id, one-way position side, no self-trade prevention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from derivatives.enums import OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageBracket:
+    """One notional tier (MECHANICS §4.1)."""
+
+    notional_cap: Decimal
+    max_leverage: int
+    maint_margin_rate: Decimal
+    cum: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentSpec:
+    """Filters, fees and brackets of one perpetual contract."""
+
+    symbol: int
+    name: str
+    tick_size: Decimal
+    step_size: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    min_notional: Decimal
+    limit_price_band: Decimal
+    market_price_band: Decimal
+    maker_fee: Decimal
+    taker_fee: Decimal
+    liquidation_fee: Decimal
+    brackets: tuple[LeverageBracket, ...]
+    trading: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AddInstrument:
+    """List a new instrument."""
+
+    spec: InstrumentSpec
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateInstrument:
+    """Replace an instrument's specification."""
+
+    spec: InstrumentSpec
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """Place an order."""
+
+    account: int
+    symbol: int
+    side: Side
+    qty: Decimal
+    order_type: OrderType = OrderType.LIMIT
+    price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    client_order_id: str | None = None
+    stop_price: Decimal | None = None
+    trigger_source: TriggerSource = TriggerSource.CONTRACT_PRICE
+    callback_rate: Decimal | None = None
+    activation_price: Decimal | None = None
+    good_till: int | None = None
+    reduce_only: bool = False
+    close_position: bool = False
+    position_side: PositionSide = PositionSide.BOTH
+    stp: StpMode = StpMode.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel one live order, by engine id or client order id (exactly one)."""
+
+    account: int
+    symbol: int
+    order_id: int | None = None
+    client_order_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    """Cancel every live order of an account on a symbol."""
+
+    account: int
+    symbol: int
+
+
+@dataclass(frozen=True, slots=True)
+class AmendOrder:
+    """Change a resting limit order's price and total quantity."""
+
+    account: int
+    symbol: int
+    price: Decimal
+    qty: Decimal
+    order_id: int | None = None
+    client_order_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetMarkPrice:
+    """Publish the mark and index price."""
+
+    symbol: int
+    mark: Decimal
+    index: Decimal
+
+
+Command = AddInstrument | UpdateInstrument | PlaceOrder | CancelOrder | CancelAll | AmendOrder | SetMarkPrice
+"""Any command."""
+
+__all__ = [
+    "AddInstrument",
+    "AmendOrder",
+    "CancelAll",
+    "CancelOrder",
+    "Command",
+    "InstrumentSpec",
+    "LeverageBracket",
+    "PlaceOrder",
+    "SetMarkPrice",
+    "UpdateInstrument",
+]

@@ -1,0 +1,85 @@
+"""Typed client of the engine thread: commands in, events out, exact Decimals both ways.
+
+One call crosses into Rust once per batch; the GIL is released while the engine works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from derivatives import _core
+from derivatives.codec import decode_events, encode_commands
+from derivatives.commands import Command
+from derivatives.events import EventEnvelope
+from derivatives.units import from_raw
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What one batch did: its sequence range, timestamp and events."""
+
+    first_seq: int
+    last_seq: int
+    ts: int
+    events: list[EventEnvelope]
+
+
+@dataclass(frozen=True, slots=True)
+class Depth:
+    """L2 depth, best levels first, as (price, quantity)."""
+
+    bids: list[tuple[Decimal, Decimal]]
+    asks: list[tuple[Decimal, Decimal]]
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """Last trade, mark and index price of a symbol, when known."""
+
+    last: Decimal | None
+    mark: Decimal | None
+    index: Decimal | None
+
+
+def _levels(raw: list[tuple[int, int]]) -> list[tuple[Decimal, Decimal]]:
+    return [(from_raw(p), from_raw(q)) for p, q in raw]
+
+
+def _maybe(raw: int | None) -> Decimal | None:
+    return None if raw is None else from_raw(raw)
+
+
+class EngineClient:
+    """Owns a running engine and speaks typed commands and events to it."""
+
+    def __init__(self, engine: _core.Engine | None = None) -> None:
+        self.engine = engine if engine is not None else _core.Engine()
+
+    def execute(self, commands: Sequence[Command], ts: int | None = None) -> BatchResult:
+        """Sequences and applies `commands` as one batch and returns their events."""
+        first, last, stamped, events = self.engine.execute(encode_commands(commands), ts)
+        return BatchResult(first, last, stamped, decode_events(events))
+
+    def read_events(self, after_seq: int, max_bytes: int = 1 << 20, timeout_ms: int = 0) -> list[EventEnvelope]:
+        """Events of commands after `after_seq` (waiting up to `timeout_ms` for the first)."""
+        return decode_events(self.engine.read_events(after_seq, max_bytes, timeout_ms))
+
+    def depth(self, symbol: int, limit: int = 1000) -> Depth | None:
+        """L2 depth of `symbol`, or None when it is not listed."""
+        raw = self.engine.depth(symbol, limit)
+        return None if raw is None else Depth(_levels(raw[0]), _levels(raw[1]))
+
+    def prices(self, symbol: int) -> Prices | None:
+        """Last, mark and index price of `symbol`, or None when it is not listed."""
+        raw = self.engine.prices(symbol)
+        return None if raw is None else Prices(*(_maybe(p) for p in raw))
+
+    def state_hash(self) -> str:
+        """Hex SHA-256 of the whole engine state."""
+        return self.engine.state_hash().hex()
+
+    def last_seq(self) -> int:
+        """Sequence number of the last applied command."""
+        return self.engine.last_seq()

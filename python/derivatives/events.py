@@ -1,0 +1,142 @@
+"""Events produced by the engine, decoded into typed immutable values with exact Decimal money.
+
+Each event is self-describing: it names the account, symbol and order it concerns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from derivatives.commands import PlaceOrder
+from derivatives.enums import CancelReason, ExpireReason, RejectReason, Side
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentUpdated:
+    """An instrument was listed or updated."""
+
+    symbol: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted:
+    """The order was accepted (conditional orders now wait for their trigger)."""
+
+    order_id: int
+    order: PlaceOrder
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    """The command was refused and changed nothing."""
+
+    account: int
+    symbol: int
+    order_id: int | None
+    reason: RejectReason
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTriggered:
+    """A conditional order fired."""
+
+    account: int
+    symbol: int
+    order_id: int
+    trigger_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A match at the maker's price; both sides in one event."""
+
+    symbol: int
+    trade_id: int
+    price: Decimal
+    qty: Decimal
+    taker_side: Side
+    maker_order_id: int
+    maker_account: int
+    maker_leaves: Decimal
+    taker_order_id: int
+    taker_account: int
+    taker_leaves: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled:
+    """A live order was cancelled."""
+
+    account: int
+    symbol: int
+    order_id: int
+    leaves: Decimal
+    reason: CancelReason
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired:
+    """An order ended without filling completely."""
+
+    account: int
+    symbol: int
+    order_id: int
+    leaves: Decimal
+    reason: ExpireReason
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAmended:
+    """A resting order's price or quantity changed."""
+
+    account: int
+    symbol: int
+    order_id: int
+    price: Decimal
+    qty: Decimal
+    leaves: Decimal
+    priority_kept: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BookDelta:
+    """An L2 level's total quantity after the command (zero: level gone)."""
+
+    symbol: int
+    side: Side
+    price: Decimal
+    qty: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPriceSet:
+    """The oracle's mark and index price were applied."""
+
+    symbol: int
+    mark: Decimal
+    index: Decimal
+
+
+Event = (
+    InstrumentUpdated
+    | OrderAccepted
+    | OrderRejected
+    | OrderTriggered
+    | Trade
+    | OrderCancelled
+    | OrderExpired
+    | OrderAmended
+    | BookDelta
+    | MarkPriceSet
+)
+"""Any event."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventEnvelope:
+    """An event with the sequence number of its command and its index within it."""
+
+    seq: int
+    index: int
+    event: Event

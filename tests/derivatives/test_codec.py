@@ -1,0 +1,99 @@
+"""The Python codec matches the Rust one byte for byte (shared vectors) and decodes strictly."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from derivatives.codec import decode_events, encode_command, encode_commands
+from derivatives.commands import (
+    AddInstrument,
+    AmendOrder,
+    CancelAll,
+    CancelOrder,
+    Command,
+    InstrumentSpec,
+    LeverageBracket,
+    PlaceOrder,
+    SetMarkPrice,
+)
+from derivatives.enums import ExpireReason, OrderType, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.events import BookDelta, EventEnvelope, OrderExpired, OrderRejected, Trade
+
+VECTORS = Path(__file__).parent.parent / "codec_vectors.txt"
+
+TESTKIT_BTC = InstrumentSpec(
+    symbol=1, name="BTCUSDT", tick_size=D("0.1"), step_size=D("0.001"), min_qty=D("0.001"), max_qty=D("1000"),
+    min_notional=D("5"), limit_price_band=D("0.05"), market_price_band=D("0.05"), maker_fee=D("0.0002"),
+    taker_fee=D("0.0005"), liquidation_fee=D("0.0125"),
+    brackets=(
+        LeverageBracket(D("50000"), 125, D("0.004"), D("0")),
+        LeverageBracket(D("250000"), 100, D("0.005"), D("50")),
+        LeverageBracket(D("3000000"), 50, D("0.01"), D("1300")),
+        LeverageBracket(D("15000000"), 20, D("0.025"), D("46300")),
+    ),
+)
+
+COMMANDS: dict[str, Command] = {
+    "add_instrument": AddInstrument(TESTKIT_BTC),
+    "place_limit": PlaceOrder(7, 1, Side.BUY, D("0.003"), price=D("50000.5"), client_order_id="abc-1"),
+    "place_trailing": PlaceOrder(
+        8, 2, Side.SELL, D("1.5"), order_type=OrderType.TRAILING_STOP_MARKET, callback_rate=D("0.01"),
+        activation_price=D("3100"), trigger_source=TriggerSource.MARK_PRICE, reduce_only=True,
+        position_side=PositionSide.SHORT, stp=StpMode.EXPIRE_MAKER,
+    ),
+    "place_gtd": PlaceOrder(9, 1, Side.SELL, D("2"), price=D("51000"), time_in_force=TimeInForce.GTD, good_till=1_700_000_000_000_000_000),
+    "cancel_client": CancelOrder(3, 1, client_order_id="x"),
+    "amend_id": AmendOrder(3, 1, D("101.5"), D("2"), order_id=42),
+    "cancel_all": CancelAll(3, 2),
+    "mark": SetMarkPrice(1, D("50000"), D("49990.12345678")),
+}
+
+EVENTS = {
+    "event_trade": EventEnvelope(5, 1, Trade(1, 9, D("50000.5"), D("0.003"), Side.SELL, 3, 7, D("0"), 4, 8, D("1.2"))),
+    "event_rejected": EventEnvelope(6, 0, OrderRejected(7, 1, 12, RejectReason.UNKNOWN_ORDER)),
+    "event_expired": EventEnvelope(7, 2, OrderExpired(7, 2, 13, D("0.5"), ExpireReason.SELF_TRADE)),
+    "event_delta": EventEnvelope(8, 3, BookDelta(1, Side.BUY, D("49999.9"), D("0"))),
+}
+
+
+def _vectors() -> dict[str, bytes]:
+    lines = [line.split() for line in VECTORS.read_text().splitlines() if line and not line.startswith("#")]
+    return {name: bytes.fromhex(hex_) for name, hex_ in lines}
+
+
+def test_every_vector_is_covered_here() -> None:
+    assert set(_vectors()) == set(COMMANDS) | set(EVENTS)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_command_encoding_matches_rust(name: str) -> None:
+    assert encode_command(COMMANDS[name]).hex() == _vectors()[name].hex()
+
+
+@pytest.mark.parametrize("name", sorted(EVENTS))
+def test_event_decoding_matches_rust(name: str) -> None:
+    record = _vectors()[name]
+    assert decode_events(len(record).to_bytes(4, "little") + record) == [EVENTS[name]]
+
+
+def test_decoding_is_strict() -> None:
+    record = _vectors()["event_delta"]
+    framed = len(record).to_bytes(4, "little") + record
+    with pytest.raises(ValueError, match="truncated"):
+        decode_events(framed[:-1])
+    with pytest.raises(ValueError, match="trailing"):
+        decode_events((len(record) + 1).to_bytes(4, "little") + record + b"\0")
+    with pytest.raises(ValueError, match="unknown Side"):
+        decode_events(framed[:21] + b"\x07" + framed[22:])  # length 4, seq 8, index 4, tag 1, symbol 4
+
+
+def test_encoding_refuses_inexact_money_and_ambiguous_references() -> None:
+    with pytest.raises(ValueError, match="decimal places"):
+        encode_commands([PlaceOrder(1, 1, Side.BUY, D("0.000000001"), price=D("1"))])
+    with pytest.raises(TypeError):
+        encode_commands([PlaceOrder(1, 1, Side.BUY, 0.5, price=D("1"))])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="exactly one"):
+        encode_commands([CancelOrder(1, 1, order_id=3, client_order_id="x")])
