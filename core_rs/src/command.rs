@@ -13,7 +13,8 @@ pub struct PlaceOrder {
     pub account: AccountId,
     /// Instrument.
     pub symbol: SymbolId,
-    /// Optional client order id, unique among the account's live orders.
+    /// Optional client order id, unique among the account's live orders on this symbol (Binance
+    /// looks orders up by symbol and `origClientOrderId`).
     pub client_order_id: Option<ClientOrderId>,
     /// Buy or sell.
     pub side: Side,

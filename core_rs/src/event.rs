@@ -1,9 +1,10 @@
 //! Events: the ordered outcome of each command. Every event is self-describing (it names the
 //! account, symbol and order it concerns), so consumers never need engine internals.
 //!
-//! Order within one command is part of the contract: rejections alone; otherwise GTD expiries
-//! first, then the command's own events in the order they happened, then triggered orders, and
-//! finally the L2 book deltas of every level the command touched, sorted by (side, price).
+//! Order within one command is part of the contract: GTD expiries due at the command's time
+//! first; then the command's own events in the order they happened (a rejection is then the only
+//! one), each triggered order after the order whose trade fired it; and finally the L2 book
+//! deltas of every level the command touched, sorted by (side, price).
 
 use crate::command::PlaceOrder;
 use crate::ids::{AccountId, OrderId, Seq, SymbolId, TradeId};

@@ -82,7 +82,7 @@ macro_rules! short_string {
 }
 
 short_string!(
-    /// A client order id: Binance's `^[\.A-Z\:/a-z0-9_-]{1,36}$`, unique among an account's live orders.
+    /// A client order id: Binance's `^[\.A-Z\:/a-z0-9_-]{1,36}$`, unique among an account's live orders on one symbol.
     ClientOrderId,
     36,
     |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'/' | b'_' | b'-')

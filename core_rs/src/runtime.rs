@@ -288,7 +288,7 @@ fn apply_batch(
     clock: &mut Clock,
     events: &mut Vec<Event>,
 ) -> Result<BatchOutcome, RuntimeError> {
-    let ts = ts.unwrap_or_else(|| clock()).max(engine.last_ts());
+    let ts = ts.unwrap_or_else(&mut *clock).max(engine.last_ts());
     let first_seq = engine.last_seq() + 1;
     let mut bytes = Vec::with_capacity(commands.len() * 96);
     for command in commands {
