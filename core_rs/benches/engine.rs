@@ -2,7 +2,8 @@
 //! order on the workload of `derivatives_core::workload` (several symbols, thousands of levels,
 //! one million resting orders, then ~50 % places / 35 % cancels / 10 % market-IOC / 5 % amends).
 //!
-//! Figures are printed, never asserted. Environment overrides: `BENCH_PREFILL`, `BENCH_COMMANDS`.
+//! Figures are printed, never asserted. Environment overrides: `BENCH_PREFILL`, `BENCH_COMMANDS`,
+//! `BENCH_RUNS` (throughput repetitions; raise it to make the timed phase dominate a profile).
 
 #![allow(clippy::float_arithmetic, reason = "timing figures, not money")]
 
@@ -88,10 +89,11 @@ fn main() {
         grown as f64 / 1e6, grown / resting.max(1) as u64);
     drop(engine);
 
-    let mut rates: Vec<f64> = (0..3).map(|_| throughput(&workload)).collect();
+    let runs = env_or("BENCH_RUNS", 3).max(1);
+    let mut rates: Vec<f64> = (0..runs).map(|_| throughput(&workload)).collect();
     rates.sort_by(f64::total_cmp);
-    println!("throughput (one core, median of 3): {:.2} M commands/s (runs: {})",
-        rates[1] / 1e6, rates.iter().map(|r| format!("{:.2}", r / 1e6)).collect::<Vec<_>>().join(", "));
+    println!("throughput (one core, median of {runs}): {:.2} M commands/s (runs: {})",
+        rates[runs / 2] / 1e6, rates.iter().map(|r| format!("{:.2}", r / 1e6)).collect::<Vec<_>>().join(", "));
 
     let h = latency(&workload);
     println!("latency per command (ns, timer included): p50 {} | p99 {} | p99.9 {} | p99.99 {} | max {} | mean {:.0}",

@@ -369,6 +369,12 @@ impl Market {
     /// evaluated again after each triggered order has finished matching, so every trade it
     /// causes is seen; orders fired later queue behind those already fired.
     fn run_triggers(&mut self, ctx: &mut Ctx<'_>) {
+        if self.triggers.is_empty() {
+            // Nothing can fire; a new conditional order starts its trail from the current price.
+            self.pending_last = None;
+            self.pending_mark = None;
+            return;
+        }
         let mut queue: VecDeque<(ConditionalOrder, Price)> = VecDeque::new();
         loop {
             self.fire_pending(&mut queue);

@@ -1,33 +1,37 @@
 //! One instrument's limit order book: price levels with FIFO queues (price-time priority).
 //!
 //! Book layout:
-//! - Orders live in a slab (`Vec<Node>` plus a free list) and are linked twice, intrusively: into
-//!   their price level's FIFO queue and into their account's list (for cancel-all). No per-order
-//!   heap allocation; a slot is about 80 bytes.
-//! - Each side maps price → level slot in a `BTreeMap`, so the best price is the first (asks) or
-//!   last (bids) key: O(log L) for L levels.
-//! - `index` maps order id → slot (FxHash: a fixed hash, used only for point lookups; nothing is
-//!   ever iterated from it, so determinism does not depend on it).
+//! - Orders live in a slab (`Vec<Node>` plus a free list); `index` maps order id → slot
+//!   (FxHash: a fixed hash, used only for point lookups; nothing is iterated from it, so
+//!   determinism does not depend on it).
+//! - Each side maps price → level slot in a `BTreeMap`: the best price is its first (asks) or
+//!   last (bids) key, O(log L) for L levels.
+//! - A level's queue and an account's order list are append-only vectors of `(handle, slot)`,
+//!   where the handle is unique to one placement of one order in one slot (an amendment that
+//!   re-queues an order gets a new handle, so its old entry stays dead).
+//!   Removing an order only marks its node dead (zero open quantity) and counts it out, so a
+//!   cancel touches no neighbouring order: one random memory access fewer per list than an
+//!   intrusive linked list. Dead entries are skipped when read, popped when they reach the front
+//!   of a queue, and compacted away once they outnumber the live ones (amortised O(1)).
 //!
 //! Invariants (checked by [`OrderBook::check_integrity`] in tests):
-//! - every indexed order is in exactly one level queue and its account list, and vice versa;
-//! - a level's total equals the sum of its orders' open quantities, and no level is empty;
-//! - no resting order has zero open quantity;
+//! - an entry is live iff its slot holds a node with the same handle and open quantity > 0; every
+//!   indexed order has exactly one live entry in its level queue and one in its account list;
+//! - the front entry of every level queue is live, and no level is empty;
+//! - a level's total equals the sum of its live orders' open quantities;
 //! - the book is not crossed: best bid < best ask.
 //!
 //! This module only stores; matching lives in [`matching`].
 
 pub mod matching;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
 use crate::ids::{AccountId, OrderId};
 use crate::order::{PositionSide, Side, StpMode, TimeInForce};
 use crate::units::{Price, Qty};
-
-const NIL: u32 = u32::MAX;
 
 /// A limit order resting in the book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,18 +62,35 @@ pub struct RestingOrder {
 struct Node {
     order: RestingOrder,
     level: u32,
-    prev: u32,
-    next: u32,
-    account_prev: u32,
-    account_next: u32,
+    handle: u64,
 }
 
-#[derive(Clone, Copy, Debug)]
+/// A `(handle, slot)` reference held by a level queue or an account list.
+type Entry = (u64, u32);
+
+#[derive(Debug)]
 struct Level {
+    side: Side,
     price: Price,
     total: Qty,
-    head: u32,
-    tail: u32,
+    live: u32,
+    queue: VecDeque<Entry>,
+}
+
+#[derive(Debug, Default)]
+struct AccountOrders {
+    live: u32,
+    entries: Vec<Entry>,
+}
+
+fn entry_is_live(nodes: &[Node], (handle, slot): Entry) -> bool {
+    let node = &nodes[slot as usize];
+    node.handle == handle && node.order.leaves.raw() > 0
+}
+
+/// True when a list of `len` entries with `live` live ones should be compacted.
+const fn worth_compacting(len: usize, live: u32) -> bool {
+    len > 2 * live as usize + 8
 }
 
 /// The order book of one instrument.
@@ -82,7 +103,8 @@ pub struct OrderBook {
     bids: BTreeMap<Price, u32>,
     asks: BTreeMap<Price, u32>,
     index: FxHashMap<OrderId, u32>,
-    account_heads: FxHashMap<AccountId, u32>,
+    accounts: FxHashMap<AccountId, AccountOrders>,
+    last_handle: u64,
 }
 
 impl OrderBook {
@@ -98,30 +120,35 @@ impl OrderBook {
         self.index.is_empty()
     }
 
+    fn is_live(&self, entry: Entry) -> bool {
+        entry_is_live(&self.nodes, entry)
+    }
+
     /// The resting order with this id.
     #[must_use]
     pub fn get(&self, id: OrderId) -> Option<&RestingOrder> {
         self.index.get(&id).map(|&slot| &self.nodes[slot as usize].order)
     }
 
+    fn best_level(&self, side: Side) -> Option<&Level> {
+        let entry = match side {
+            Side::Buy => self.bids.last_key_value(),
+            Side::Sell => self.asks.first_key_value(),
+        };
+        entry.map(|(_, &level)| &self.levels[level as usize])
+    }
+
     /// Best price of a side: highest bid or lowest ask.
     #[must_use]
     pub fn best_price(&self, side: Side) -> Option<Price> {
-        match side {
-            Side::Buy => self.bids.last_key_value().map(|(p, _)| *p),
-            Side::Sell => self.asks.first_key_value().map(|(p, _)| *p),
-        }
+        self.best_level(side).map(|level| level.price)
     }
 
     /// The first order in the queue at the best price of `side`.
     #[must_use]
     pub fn best_order(&self, side: Side) -> Option<&RestingOrder> {
-        let level = match side {
-            Side::Buy => self.bids.last_key_value(),
-            Side::Sell => self.asks.first_key_value(),
-        }?;
-        let head = self.levels[*level.1 as usize].head;
-        Some(&self.nodes[head as usize].order)
+        let &(_, slot) = self.best_level(side)?.queue.front()?;
+        Some(&self.nodes[slot as usize].order)
     }
 
     /// Total open quantity at a price level (zero when there is none).
@@ -137,14 +164,11 @@ impl OrderBook {
             Side::Sell => Box::new(self.asks.values()),
         };
         levels.flat_map(move |&level| {
-            let mut slot = self.levels[level as usize].head;
-            std::iter::from_fn(move || {
-                (slot != NIL).then(|| {
-                    let node = &self.nodes[slot as usize];
-                    slot = node.next;
-                    &node.order
-                })
-            })
+            self.levels[level as usize]
+                .queue
+                .iter()
+                .filter(move |&&entry| self.is_live(entry))
+                .map(move |&(_, slot)| &self.nodes[slot as usize].order)
         })
     }
 
@@ -160,13 +184,9 @@ impl OrderBook {
     /// Ids of the account's resting orders, ascending.
     #[must_use]
     pub fn account_order_ids(&self, account: AccountId) -> Vec<OrderId> {
-        let mut ids = Vec::new();
-        let mut slot = self.account_heads.get(&account).copied().unwrap_or(NIL);
-        while slot != NIL {
-            let node = &self.nodes[slot as usize];
-            ids.push(node.order.id);
-            slot = node.account_next;
-        }
+        let mut ids: Vec<OrderId> = self.accounts.get(&account).map_or_else(Vec::new, |list| {
+            list.entries.iter().filter(|&&entry| self.is_live(entry)).map(|&(_, slot)| self.nodes[slot as usize].order.id).collect()
+        });
         ids.sort_unstable();
         ids
     }
@@ -178,37 +198,36 @@ impl OrderBook {
     /// engine bugs, never user input).
     pub fn insert(&mut self, order: RestingOrder) {
         assert!(order.leaves.raw() > 0, "Invariant: a resting order has open quantity");
-        let slot = self.alloc_node(order);
+        let level = self.level_for(order.side, order.price);
+        self.last_handle += 1;
+        let handle = self.last_handle;
+        let slot = self.alloc_node(Node { order, level, handle });
         let previous = self.index.insert(order.id, slot);
         assert!(previous.is_none(), "Invariant: order ids are unique");
-        let level = self.level_for(order.side, order.price);
         let lv = &mut self.levels[level as usize];
         lv.total.0 += order.leaves.0;
-        let tail = lv.tail;
-        lv.tail = slot;
-        if tail == NIL {
-            lv.head = slot;
-        } else {
-            self.nodes[tail as usize].next = slot;
-        }
-        let node = &mut self.nodes[slot as usize];
-        node.level = level;
-        node.prev = tail;
-        let head = self.account_heads.insert(order.account, slot).unwrap_or(NIL);
-        self.nodes[slot as usize].account_next = head;
-        if head != NIL {
-            self.nodes[head as usize].account_prev = slot;
+        lv.live += 1;
+        lv.queue.push_back((handle, slot));
+        let list = self.accounts.entry(order.account).or_default();
+        list.live += 1;
+        list.entries.push((handle, slot));
+        if worth_compacting(list.entries.len(), list.live) {
+            let nodes = &self.nodes;
+            list.entries.retain(|&entry| entry_is_live(nodes, entry));
         }
     }
 
     /// Removes an order and returns it.
     pub fn remove(&mut self, id: OrderId) -> Option<RestingOrder> {
         let slot = self.index.remove(&id)?;
-        let node = self.nodes[slot as usize];
-        self.unlink_from_level(&node);
-        self.unlink_from_account(slot, &node);
+        let node = &mut self.nodes[slot as usize];
+        let order = node.order;
+        let level = node.level;
+        node.order.leaves = Qty::ZERO;
         self.free_nodes.push(slot);
-        Some(node.order)
+        self.unlink_from_level(level, order.leaves);
+        self.unlink_from_account(order.account);
+        Some(order)
     }
 
     /// Sets a resting order's open quantity in place, keeping its queue position; removes the
@@ -217,6 +236,9 @@ impl OrderBook {
     /// # Panics
     /// If `leaves` is larger than the current open quantity (that would need a re-queue).
     pub fn reduce(&mut self, id: OrderId, leaves: Qty, qty: Qty) -> Option<RestingOrder> {
+        if leaves.raw() == 0 {
+            return self.remove(id).map(|order| RestingOrder { leaves, qty, ..order });
+        }
         let slot = *self.index.get(&id)?;
         let node = &mut self.nodes[slot as usize];
         assert!(leaves <= node.order.leaves, "Invariant: reduce never grows an order");
@@ -224,11 +246,7 @@ impl OrderBook {
         node.order.leaves = leaves;
         node.order.qty = qty;
         let order = node.order;
-        let level = node.level;
-        self.levels[level as usize].total.0 -= delta;
-        if leaves.raw() == 0 {
-            self.remove(id);
-        }
+        self.levels[node.level as usize].total.0 -= delta;
         Some(order)
     }
 
@@ -239,8 +257,7 @@ impl OrderBook {
         }
     }
 
-    fn alloc_node(&mut self, order: RestingOrder) -> u32 {
-        let node = Node { order, level: NIL, prev: NIL, next: NIL, account_prev: NIL, account_next: NIL };
+    fn alloc_node(&mut self, node: Node) -> u32 {
         if let Some(slot) = self.free_nodes.pop() {
             self.nodes[slot as usize] = node;
             slot
@@ -258,55 +275,50 @@ impl OrderBook {
         if let Some(&level) = map.get(&price) {
             return level;
         }
-        let level = Level { price, total: Qty::ZERO, head: NIL, tail: NIL };
         let slot = if let Some(slot) = self.free_levels.pop() {
-            self.levels[slot as usize] = level;
+            let level = &mut self.levels[slot as usize];
+            level.side = side;
+            level.price = price;
             slot
         } else {
-            self.levels.push(level);
+            self.levels.push(Level { side, price, total: Qty::ZERO, live: 0, queue: VecDeque::new() });
             u32::try_from(self.levels.len() - 1).expect("Invariant: fewer than 2^32 levels")
         };
         map.insert(price, slot);
         slot
     }
 
-    fn unlink_from_level(&mut self, node: &Node) {
-        let lv = &mut self.levels[node.level as usize];
-        lv.total.0 -= node.order.leaves.0;
-        if node.prev == NIL {
-            lv.head = node.next;
-        } else {
-            self.nodes[node.prev as usize].next = node.next;
-        }
-        if node.next == NIL {
-            lv.tail = node.prev;
-        } else {
-            self.nodes[node.next as usize].prev = node.prev;
-        }
-        let lv = self.levels[node.level as usize];
-        if lv.head == NIL {
-            match node.order.side {
+    /// Counts a removed (already dead) order out of its level, restoring the live-front invariant.
+    fn unlink_from_level(&mut self, level: u32, leaves: Qty) {
+        let nodes = &self.nodes;
+        let is_live = |&entry: &Entry| entry_is_live(nodes, entry);
+        let lv = &mut self.levels[level as usize];
+        lv.total.0 -= leaves.0;
+        lv.live -= 1;
+        if lv.live == 0 {
+            lv.queue.clear();
+            match lv.side {
                 Side::Buy => self.bids.remove(&lv.price),
                 Side::Sell => self.asks.remove(&lv.price),
             };
-            self.free_levels.push(node.level);
+            self.free_levels.push(level);
+            return;
+        }
+        while lv.queue.front().is_some_and(|e| !is_live(e)) {
+            lv.queue.pop_front();
+        }
+        if worth_compacting(lv.queue.len(), lv.live) {
+            lv.queue.retain(is_live);
         }
     }
 
-    fn unlink_from_account(&mut self, slot: u32, node: &Node) {
-        if node.account_prev == NIL {
-            if node.account_next == NIL {
-                self.account_heads.remove(&node.order.account);
-            } else {
-                self.account_heads.insert(node.order.account, node.account_next);
+    fn unlink_from_account(&mut self, account: AccountId) {
+        if let Some(list) = self.accounts.get_mut(&account) {
+            list.live -= 1;
+            if list.live == 0 {
+                self.accounts.remove(&account);
             }
-        } else {
-            self.nodes[node.account_prev as usize].account_next = node.account_next;
         }
-        if node.account_next != NIL {
-            self.nodes[node.account_next as usize].account_prev = node.account_prev;
-        }
-        debug_assert!(slot != NIL);
     }
 
     /// Verifies every invariant in the module docs.
@@ -318,35 +330,42 @@ impl OrderBook {
         for side in [Side::Buy, Side::Sell] {
             for (&price, &level) in self.side_map(side) {
                 let lv = &self.levels[level as usize];
-                if lv.price != price || lv.head == NIL {
-                    return Err(format!("level {price} is empty or mislabelled"));
+                if lv.price != price || lv.live == 0 || !lv.queue.front().is_some_and(|&e| self.is_live(e)) {
+                    return Err(format!("level {price} is empty, mislabelled or has a dead front"));
                 }
                 let mut total = 0_i64;
-                let mut slot = lv.head;
-                let mut prev = NIL;
-                while slot != NIL {
+                let mut live = 0_u32;
+                for &(_, slot) in lv.queue.iter().filter(|&&e| self.is_live(e)) {
                     let node = &self.nodes[slot as usize];
                     let o = &node.order;
-                    if o.leaves.raw() <= 0 || o.price != price || o.side != side || node.prev != prev {
-                        return Err(format!("order {} is inconsistent with level {price}", o.id));
+                    let id = o.id;
+                    if o.price != price || o.side != side || node.level != level {
+                        return Err(format!("order {id} is inconsistent with level {price}"));
                     }
-                    if self.index.get(&o.id) != Some(&slot) {
-                        return Err(format!("order {} is not indexed", o.id));
+                    if self.index.get(&id) != Some(&slot) {
+                        return Err(format!("order {id} is not indexed"));
                     }
                     total += o.leaves.raw();
-                    seen += 1;
-                    prev = slot;
-                    slot = node.next;
+                    live += 1;
                 }
-                if lv.tail != prev || lv.total.raw() != total {
-                    return Err(format!("level {price} total or tail is wrong"));
+                if lv.total.raw() != total || lv.live != live {
+                    return Err(format!("level {price} total or live count is wrong"));
                 }
+                seen += live as usize;
             }
         }
         if seen != self.index.len() {
             return Err(format!("{} indexed orders but {seen} in levels", self.index.len()));
         }
-        let in_accounts: usize = self.account_heads.keys().map(|&a| self.account_order_ids(a).len()).sum();
+        let mut in_accounts = 0_usize;
+        for (account, list) in &self.accounts {
+            let live: Vec<_> = list.entries.iter().filter(|&&e| self.is_live(e)).collect();
+            let foreign = live.iter().any(|&&(_, slot)| self.nodes[slot as usize].order.account != *account);
+            if live.len() != list.live as usize || foreign {
+                return Err(format!("account {account} list is wrong"));
+            }
+            in_accounts += live.len();
+        }
         if in_accounts != seen {
             return Err(format!("{in_accounts} orders in account lists but {seen} in levels"));
         }

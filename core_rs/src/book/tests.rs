@@ -61,3 +61,34 @@ fn test_integrity_check_detects_a_crossed_book() {
     book.insert(order(2, 2, Side::Sell, 105, 1));
     assert!(book.check_integrity().unwrap_err().contains("crossed"));
 }
+
+#[test]
+fn test_reinserting_the_same_order_id_goes_to_the_back_of_the_queue() {
+    // An amendment that loses priority removes and re-inserts the same order id, possibly into
+    // the same slot: its old queue entry must stay dead.
+    let mut book = OrderBook::default();
+    book.insert(order(1, 7, Side::Buy, 100, 5));
+    book.insert(order(2, 8, Side::Buy, 100, 5));
+    let moved = book.remove(1).unwrap();
+    book.insert(moved);
+    book.check_integrity().unwrap();
+    assert_eq!(book.iter_side(Side::Buy).map(|o| o.id).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(book.best_order(Side::Buy).map(|o| o.id), Some(2));
+    assert_eq!(book.account_order_ids(7), vec![1]);
+}
+
+#[test]
+fn test_many_cancels_compact_the_queue_and_keep_the_front_live() {
+    let mut book = OrderBook::default();
+    for id in 1..=100 {
+        book.insert(order(id, id % 3, Side::Sell, 200, 1));
+    }
+    for id in (2..=99).rev() {
+        book.remove(id);
+        book.check_integrity().unwrap();
+    }
+    assert_eq!(book.iter_side(Side::Sell).map(|o| o.id).collect::<Vec<_>>(), vec![1, 100]);
+    book.remove(1);
+    assert_eq!(book.best_order(Side::Sell).map(|o| o.id), Some(100));
+    book.check_integrity().unwrap();
+}
