@@ -15,7 +15,7 @@
 use std::fmt;
 
 use crate::command::{Command, CommandEnvelope, OrderRef, PlaceOrder};
-use crate::event::{CancelReason, Event, EventEnvelope, ExpireReason};
+use crate::event::{BalanceKind, CancelReason, Event, EventEnvelope, ExpireReason};
 use crate::ids::{ClientOrderId, SymbolName};
 use crate::instrument::{InstrumentSpec, LeverageBracket};
 use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
@@ -205,6 +205,33 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.i64(mark.0);
                 self.i64(index.0);
             }
+            Command::Deposit { account, amount } => {
+                self.u8(8);
+                self.u64(*account);
+                self.i64(amount.0);
+            }
+            Command::Withdraw { account, amount } => {
+                self.u8(9);
+                self.u64(*account);
+                self.i64(amount.0);
+            }
+            Command::Transfer { from, to, amount } => {
+                self.u8(10);
+                self.u64(*from);
+                self.u64(*to);
+                self.i64(amount.0);
+            }
+            Command::SetLeverage { account, symbol, leverage } => {
+                self.u8(11);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u32(*leverage);
+            }
+            Command::SetPositionMode { account, hedge } => {
+                self.u8(12);
+                self.u64(*account);
+                self.bool(*hedge);
+            }
         }
     }
 
@@ -298,6 +325,48 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u32(*symbol);
                 self.i64(mark.0);
                 self.i64(index.0);
+            }
+            Event::FillSettled {
+                account,
+                symbol,
+                order_id,
+                trade_id,
+                position_side,
+                qty,
+                price,
+                fee,
+                realised_pnl,
+                wallet,
+                position_qty,
+                position_cost,
+            } => {
+                self.u8(11);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u64(*order_id);
+                self.u64(*trade_id);
+                self.u8(position_side.to_u8());
+                for v in [*qty, price.0, fee.0, realised_pnl.0, wallet.0, *position_qty, position_cost.0] {
+                    self.i64(v);
+                }
+            }
+            Event::BalanceChanged { account, amount, wallet, kind } => {
+                self.u8(12);
+                self.u64(*account);
+                self.i64(amount.0);
+                self.i64(wallet.0);
+                self.u8(kind.to_u8());
+            }
+            Event::LeverageSet { account, symbol, leverage } => {
+                self.u8(13);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u32(*leverage);
+            }
+            Event::PositionModeSet { account, hedge } => {
+                self.u8(14);
+                self.u64(*account);
+                self.bool(*hedge);
             }
         }
     }
@@ -483,6 +552,11 @@ impl<'a> Reader<'a> {
                 qty: Qty(self.i64()?),
             },
             7 => Command::SetMarkPrice { symbol: self.u32()?, mark: Price(self.i64()?), index: Price(self.i64()?) },
+            8 => Command::Deposit { account: self.u64()?, amount: Quote(self.i64()?) },
+            9 => Command::Withdraw { account: self.u64()?, amount: Quote(self.i64()?) },
+            10 => Command::Transfer { from: self.u64()?, to: self.u64()?, amount: Quote(self.i64()?) },
+            11 => Command::SetLeverage { account: self.u64()?, symbol: self.u32()?, leverage: self.u32()? },
+            12 => Command::SetPositionMode { account: self.u64()?, hedge: self.bool()? },
             _ => return Err(DecodeError { offset, what: "unknown command tag" }),
         })
     }
@@ -551,6 +625,28 @@ impl<'a> Reader<'a> {
                 qty: Qty(self.i64()?),
             },
             10 => Event::MarkPriceSet { symbol: self.u32()?, mark: Price(self.i64()?), index: Price(self.i64()?) },
+            11 => Event::FillSettled {
+                account: self.u64()?,
+                symbol: self.u32()?,
+                order_id: self.u64()?,
+                trade_id: self.u64()?,
+                position_side: read_enum!(self, PositionSide)?,
+                qty: self.i64()?,
+                price: Price(self.i64()?),
+                fee: Quote(self.i64()?),
+                realised_pnl: Quote(self.i64()?),
+                wallet: Quote(self.i64()?),
+                position_qty: self.i64()?,
+                position_cost: Quote(self.i64()?),
+            },
+            12 => Event::BalanceChanged {
+                account: self.u64()?,
+                amount: Quote(self.i64()?),
+                wallet: Quote(self.i64()?),
+                kind: read_enum!(self, BalanceKind)?,
+            },
+            13 => Event::LeverageSet { account: self.u64()?, symbol: self.u32()?, leverage: self.u32()? },
+            14 => Event::PositionModeSet { account: self.u64()?, hedge: self.bool()? },
             _ => return Err(DecodeError { offset, what: "unknown event tag" }),
         })
     }

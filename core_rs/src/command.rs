@@ -4,7 +4,7 @@
 use crate::ids::{AccountId, ClientOrderId, Nanos, OrderId, Seq, SymbolId};
 use crate::instrument::InstrumentSpec;
 use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
-use crate::units::{Price, Qty, Rate};
+use crate::units::{Price, Qty, Quote, Rate};
 
 /// A new order, Binance `POST /fapi/v1/order` (and the conditional algo orders) in engine terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +93,45 @@ pub enum Command {
         price: Price,
         /// New total quantity (filled part included, as Binance counts it).
         qty: Qty,
+    },
+    /// Credit an account's wallet (creates the account on first use).
+    Deposit {
+        /// Account.
+        account: AccountId,
+        /// Amount, > 0.
+        amount: Quote,
+    },
+    /// Debit an account's wallet, up to what is withdrawable.
+    Withdraw {
+        /// Account.
+        account: AccountId,
+        /// Amount, > 0.
+        amount: Quote,
+    },
+    /// Move funds between two accounts' wallets.
+    Transfer {
+        /// Paying account.
+        from: AccountId,
+        /// Receiving account.
+        to: AccountId,
+        /// Amount, > 0.
+        amount: Quote,
+    },
+    /// Set an account's leverage on a symbol.
+    SetLeverage {
+        /// Account.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Leverage, 1 ..= the bracket maximum.
+        leverage: u32,
+    },
+    /// Switch between one-way (false) and hedge (true) mode; only with no position and no order.
+    SetPositionMode {
+        /// Account.
+        account: AccountId,
+        /// Hedge mode.
+        hedge: bool,
     },
     /// Publish the mark and index price (the oracle, once a second).
     SetMarkPrice {

@@ -14,11 +14,13 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::accounts::{Accounts, ReferencePrices};
 use crate::codec::Writer;
 use crate::command::{Command, CommandEnvelope};
 use crate::event::Event;
 use crate::ids::{Nanos, OrderId, Seq, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
+use crate::ledger;
 use crate::market::{Ctx, Market};
 use crate::reject::RejectReason;
 use crate::units::Price;
@@ -62,6 +64,8 @@ pub struct Engine {
     last_trade_id: TradeId,
     markets: BTreeMap<SymbolId, Market>,
     expiries: BTreeSet<(Nanos, SymbolId, OrderId)>,
+    accounts: Accounts,
+    prices: ReferencePrices,
 }
 
 impl Engine {
@@ -87,6 +91,18 @@ impl Engine {
     #[must_use]
     pub fn market(&self, symbol: SymbolId) -> Option<&Market> {
         self.markets.get(&symbol)
+    }
+
+    /// Every account.
+    #[must_use]
+    pub const fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// Reference price (mark, else last trade) of every symbol that has one.
+    #[must_use]
+    pub const fn reference_prices(&self) -> &ReferencePrices {
+        &self.prices
     }
 
     /// Every market, ascending by id.
@@ -121,8 +137,8 @@ impl Engine {
                 break;
             }
             self.expiries.pop_first();
-            let Self { markets, last_order_id, last_trade_id, expiries, .. } = self;
-            let mut ctx = Ctx { ts, events: out, last_order_id, last_trade_id, expiries };
+            let Self { markets, last_order_id, last_trade_id, expiries, accounts, prices, .. } = self;
+            let mut ctx = Ctx { ts, events: out, last_order_id, last_trade_id, expiries, accounts, prices };
             if let Some(market) = markets.get_mut(&symbol) {
                 market.expire_good_till(id, &mut ctx);
             }
@@ -159,6 +175,34 @@ impl Engine {
                     reject(out, *account, *symbol, id, reason);
                 }
             }
+            Command::Deposit { account, amount } => {
+                if let Err(reason) = ledger::deposit(&mut self.accounts, *account, *amount, out) {
+                    reject(out, *account, 0, None, reason);
+                }
+            }
+            Command::Withdraw { account, amount } => {
+                if let Err(reason) = ledger::withdraw(&mut self.accounts, &self.prices, *account, *amount, out) {
+                    reject(out, *account, 0, None, reason);
+                }
+            }
+            Command::Transfer { from, to, amount } => {
+                if let Err(reason) = ledger::transfer(&mut self.accounts, &self.prices, (*from, *to), *amount, out) {
+                    reject(out, *from, 0, None, reason);
+                }
+            }
+            Command::SetLeverage { account, symbol, leverage } => {
+                let result = self.markets.get(symbol).map_or(Err(RejectReason::UnknownSymbol), |m| {
+                    ledger::set_leverage(&mut self.accounts, &self.prices, &m.spec, (*account, *symbol), *leverage, out)
+                });
+                if let Err(reason) = result {
+                    reject(out, *account, *symbol, None, reason);
+                }
+            }
+            Command::SetPositionMode { account, hedge } => {
+                if let Err(reason) = ledger::set_position_mode(&mut self.accounts, *account, *hedge, out) {
+                    reject(out, *account, 0, None, reason);
+                }
+            }
             Command::SetMarkPrice { symbol, mark, index } => {
                 let result = if mark.raw() <= 0 || index.raw() <= 0 {
                     Err(RejectReason::PriceNotPositive)
@@ -179,9 +223,9 @@ impl Engine {
         out: &mut Vec<Event>,
         f: impl FnOnce(&mut Market, &mut Ctx<'_>) -> T,
     ) -> Result<T, RejectReason> {
-        let Self { markets, last_order_id, last_trade_id, expiries, .. } = self;
+        let Self { markets, last_order_id, last_trade_id, expiries, accounts, prices, .. } = self;
         let market = markets.get_mut(&symbol).ok_or(RejectReason::UnknownSymbol)?;
-        let mut ctx = Ctx { ts, events: out, last_order_id, last_trade_id, expiries };
+        let mut ctx = Ctx { ts, events: out, last_order_id, last_trade_id, expiries, accounts, prices };
         Ok(f(market, &mut ctx))
     }
 
@@ -233,8 +277,8 @@ impl Engine {
             for price in [market.last_price, market.mark_price, market.index_price] {
                 w.opt_i64(price.map(Price::raw));
             }
+            w.u64(market.book.len() as u64);
             for side in [crate::order::Side::Buy, crate::order::Side::Sell] {
-                w.u64(market.book.len() as u64);
                 for o in market.book.iter_side(side) {
                     for v in [o.id, o.account] {
                         w.u64(v);
@@ -256,6 +300,25 @@ impl Engine {
                 w.place(&c.place);
                 w.opt_i64(c.trail.map(|t| t.extreme.raw()));
                 w.bool(c.trail.is_some_and(|t| t.active));
+            }
+        }
+        for id in self.accounts.ids() {
+            let Some(account) = self.accounts.get(id) else { continue };
+            w.u64(id);
+            w.i64(account.wallet.raw());
+            w.bool(account.hedge_mode);
+            for (symbol, state) in &account.symbols {
+                w.u32(*symbol);
+                w.u32(state.leverage);
+                for p in &state.positions {
+                    w.i64(p.qty);
+                    w.i64(p.cost.raw());
+                }
+                for o in &state.open {
+                    for v in [o.buy_qty, o.sell_qty, o.buy_value.raw(), o.sell_value.raw()] {
+                        w.i64(v);
+                    }
+                }
             }
         }
         hasher.finalize().into()

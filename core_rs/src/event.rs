@@ -10,7 +10,8 @@ use crate::command::PlaceOrder;
 use crate::ids::{AccountId, OrderId, Seq, SymbolId, TradeId};
 use crate::order::{wire_enum, Side};
 use crate::reject::RejectReason;
-use crate::units::{Price, Qty};
+use crate::order::PositionSide;
+use crate::units::{Price, Qty, Quote};
 
 wire_enum!(
     /// Why a live order was cancelled.
@@ -25,7 +26,18 @@ wire_enum!(
         /** Its GTD time passed. */ GoodTillReached = 2,
         /** Self-trade prevention. */ SelfTrade = 3,
         /** A triggered post-only order would have taken. */ PostOnlyWouldTake = 4,
-        /** A triggered close-position order found nothing to close. */ NothingToClose = 5,
+        /** A triggered close-position or reduce-only order found nothing to close. */ NothingToClose = 5,
+        /** A triggered order failed the margin check. */ InsufficientMargin = 6,
+    }
+);
+
+wire_enum!(
+    /// Why a wallet changed outside of trading (Binance income types).
+    BalanceKind {
+        /** A deposit. */ Deposit = 0,
+        /** A withdrawal. */ Withdrawal = 1,
+        /** An internal transfer in. */ TransferIn = 2,
+        /** An internal transfer out. */ TransferOut = 3,
     }
 );
 
@@ -144,6 +156,60 @@ pub enum Event {
         price: Price,
         /// Total open quantity at the level.
         qty: Qty,
+    },
+    /// One side of a trade was cleared: position, realised PnL and fee applied to the account.
+    FillSettled {
+        /// Account.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// The account's order.
+        order_id: OrderId,
+        /// The trade.
+        trade_id: TradeId,
+        /// Position leg.
+        position_side: PositionSide,
+        /// Signed quantity (positive: bought).
+        qty: i64,
+        /// Trade price.
+        price: Price,
+        /// Fee paid (negative: rebate received), to the fee account.
+        fee: Quote,
+        /// Realised PnL credited before the fee.
+        realised_pnl: Quote,
+        /// Wallet balance after.
+        wallet: Quote,
+        /// Signed position quantity of the leg after.
+        position_qty: i64,
+        /// Signed entry value of the leg after.
+        position_cost: Quote,
+    },
+    /// A wallet changed outside of trading.
+    BalanceChanged {
+        /// Account.
+        account: AccountId,
+        /// Signed change.
+        amount: Quote,
+        /// Wallet balance after.
+        wallet: Quote,
+        /// Why.
+        kind: BalanceKind,
+    },
+    /// An account's leverage on a symbol changed.
+    LeverageSet {
+        /// Account.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// New leverage.
+        leverage: u32,
+    },
+    /// An account switched position mode.
+    PositionModeSet {
+        /// Account.
+        account: AccountId,
+        /// Hedge mode.
+        hedge: bool,
     },
     /// The oracle's mark and index price were applied.
     MarkPriceSet {

@@ -8,13 +8,16 @@
 //! [`runtime`] runs it on its own thread behind a sequencer; [`pybind`] (feature `python`) exposes
 //! that to Python.
 
+pub mod accounts;
 pub mod book;
+pub mod clearing;
 pub mod codec;
 pub mod command;
 pub mod engine;
 pub mod event;
 pub mod ids;
 pub mod instrument;
+pub mod ledger;
 pub mod market;
 pub mod order;
 pub mod reject;

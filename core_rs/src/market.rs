@@ -21,8 +21,10 @@ use std::collections::{BTreeSet, VecDeque};
 
 use rustc_hash::FxHashMap;
 
-use crate::book::matching::{fok_fillable, match_taker, would_take, MatchSink, Taker};
+use crate::accounts::{Accounts, ReferencePrices};
+use crate::book::matching::{fok_fillable, match_taker, would_take, MakerFill, MatchSink, Taker};
 use crate::book::{OrderBook, RestingOrder};
+use crate::clearing::{self, Fill, Intent, OrderSide};
 use crate::command::{OrderRef, PlaceOrder};
 use crate::event::{CancelReason, Event, ExpireReason};
 use crate::ids::{AccountId, ClientOrderId, Nanos, OrderId, SymbolId, TradeId};
@@ -48,6 +50,10 @@ pub struct Ctx<'a> {
     pub last_trade_id: &'a mut TradeId,
     /// GTD expiries of every market: (time, symbol, order).
     pub expiries: &'a mut BTreeSet<(Nanos, SymbolId, OrderId)>,
+    /// Every account.
+    pub accounts: &'a mut Accounts,
+    /// Reference price of every symbol (kept current by the markets).
+    pub prices: &'a mut ReferencePrices,
 }
 
 /// One instrument: its specification, book, waiting conditional orders and prices.
@@ -69,7 +75,8 @@ pub struct Market {
     order_clients: FxHashMap<OrderId, (AccountId, ClientOrderId)>,
     good_till: FxHashMap<OrderId, Nanos>,
     touched: Vec<(Side, Price)>,
-    finished: Vec<OrderId>,
+    fills: Vec<MakerFill>,
+    expired_makers: Vec<RestingOrder>,
     pending_last: Option<Price>,
     pending_mark: Option<Price>,
 }
@@ -89,7 +96,8 @@ impl Market {
             order_clients: FxHashMap::default(),
             good_till: FxHashMap::default(),
             touched: Vec::new(),
-            finished: Vec::new(),
+            fills: Vec::new(),
+            expired_makers: Vec::new(),
             pending_last: None,
             pending_mark: None,
         }
@@ -170,7 +178,8 @@ impl Market {
         }
     }
 
-    fn validate_place(&self, place: &PlaceOrder, ts: Nanos) -> Result<(), RejectReason> {
+    fn validate_place(&self, place: &PlaceOrder, ctx: &Ctx<'_>) -> Result<(), RejectReason> {
+        let ts = ctx.ts;
         use OrderType as T;
         if !self.spec.trading {
             return Err(RejectReason::SymbolHalted);
@@ -246,7 +255,31 @@ impl Market {
         if kind == T::Limit && tif == TimeInForce::Gtx && price.is_some_and(|p| would_take(&self.book, place.side, p)) {
             return Err(RejectReason::PostOnlyWouldTake);
         }
-        Ok(())
+        if kind.is_conditional() {
+            // Conditional orders reserve no margin until they trigger (Binance); only the
+            // position side is checked now.
+            return self.check_margin(place, Qty::ZERO, Price(1), ctx);
+        }
+        match price.or_else(|| self.market_margin_price(place.side)) {
+            Some(margin_price) => self.check_margin(place, place.qty, margin_price, ctx),
+            None => Ok(()), // nothing to price against and nothing to trade with: it will expire
+        }
+    }
+
+    /// The price a market order is margined at: its protection limit, else the best opposite price.
+    fn market_margin_price(&self, side: Side) -> Option<Price> {
+        self.market_limit(side).or_else(|| self.book.best_price(side.opposite()))
+    }
+
+    fn order_side(&self, place: &PlaceOrder) -> OrderSide {
+        OrderSide { account: place.account, symbol: self.spec.symbol, side: place.side, position_side: place.position_side }
+    }
+
+    fn check_margin(&self, place: &PlaceOrder, qty: Qty, price: Price, ctx: &Ctx<'_>) -> Result<(), RejectReason> {
+        let order = self.order_side(place);
+        let reduce_only = place.reduce_only || place.close_position;
+        let intent = Intent { reduce_only, qty, price, replaces: None };
+        clearing::check_order(ctx.accounts, ctx.prices, &self.spec, &order, intent)
     }
 
     /// Places an order.
@@ -254,7 +287,7 @@ impl Market {
     /// # Errors
     /// The rejection reason; nothing changed.
     pub fn place(&mut self, place: &PlaceOrder, ctx: &mut Ctx<'_>) -> Result<(), RejectReason> {
-        self.validate_place(place, ctx.ts)?;
+        self.validate_place(place, ctx)?;
         *ctx.last_order_id += 1;
         let id = *ctx.last_order_id;
         ctx.events.push(Event::OrderAccepted { order_id: id, order: *place });
@@ -276,41 +309,79 @@ impl Market {
         Ok(())
     }
 
-    /// Matches a live order as a taker; rests or expires the remainder.
+    /// Matches a live order as a taker; rests or expires the remainder. Closing orders are sized
+    /// to what is still open to close (close-position: all of it).
     fn execute(&mut self, id: OrderId, place: &PlaceOrder, ctx: &mut Ctx<'_>) {
+        let order = self.order_side(place);
+        let qty = if clearing::is_closing(&order, place.reduce_only || place.close_position) {
+            let closable = clearing::closable(ctx.accounts, &order);
+            if place.close_position { closable } else { place.qty.min(closable) }
+        } else {
+            place.qty
+        };
+        if qty.raw() == 0 {
+            self.expire(id, place.account, place.qty, ExpireReason::NothingToClose, ctx);
+            return;
+        }
         let is_limit = place.order_type.has_limit_price();
         let tif = if is_limit { place.time_in_force } else { TimeInForce::Ioc };
         let limit = if is_limit { place.price } else { self.market_limit(place.side) };
-        let mut taker = Taker { id, account: place.account, side: place.side, limit, leaves: place.qty, stp: place.stp };
+        let mut taker = Taker { id, account: place.account, side: place.side, limit, leaves: qty, stp: place.stp };
         if tif == TimeInForce::Gtx && limit.is_some_and(|p| would_take(&self.book, place.side, p)) {
-            self.expire(id, place.account, place.qty, ExpireReason::PostOnlyWouldTake, ctx);
+            self.expire(id, place.account, qty, ExpireReason::PostOnlyWouldTake, ctx);
             return;
         }
         if tif == TimeInForce::Fok && !fok_fillable(&self.book, &taker) {
-            self.expire(id, place.account, place.qty, ExpireReason::FokUnfillable, ctx);
+            self.expire(id, place.account, qty, ExpireReason::FokUnfillable, ctx);
             return;
         }
-        let stopped = self.match_and_settle(&mut taker, ctx);
-        self.finish_taker(&taker, place, tif, stopped, ctx);
+        let stopped = self.match_and_settle(&mut taker, &order, ctx);
+        self.finish_taker(&taker, &PlaceOrder { qty, ..*place }, tif, stopped, ctx);
     }
 
-    fn match_and_settle(&mut self, taker: &mut Taker, ctx: &mut Ctx<'_>) -> bool {
+    /// Matches `taker`, settles every fill for both sides, and releases what left the book.
+    fn match_and_settle(&mut self, taker: &mut Taker, taker_side: &OrderSide, ctx: &mut Ctx<'_>) -> bool {
         let mut sink = MatchSink {
             symbol: self.spec.symbol,
             events: ctx.events,
             touched: &mut self.touched,
-            finished_makers: &mut self.finished,
+            fills: &mut self.fills,
+            expired_makers: &mut self.expired_makers,
             last_trade_id: ctx.last_trade_id,
         };
         let outcome = match_taker(&mut self.book, taker, &mut sink);
-        while let Some(maker) = self.finished.pop() {
-            self.forget(maker, ctx);
+        let fills = std::mem::take(&mut self.fills);
+        for fill in &fills {
+            let maker = &fill.maker;
+            let maker_side = OrderSide { account: maker.account, symbol: self.spec.symbol, side: maker.side, position_side: maker.position_side };
+            let settle = |order_id, fee_rate| Fill { order_id, trade_id: fill.trade_id, qty: fill.qty, price: maker.price, fee_rate };
+            clearing::settle(ctx.accounts, &maker_side, &settle(maker.id, self.spec.maker_fee), ctx.events);
+            clearing::settle(ctx.accounts, taker_side, &settle(taker.id, self.spec.taker_fee), ctx.events);
+            clearing::adjust_open(ctx.accounts, &maker_side, -fill.qty.raw(), maker.price);
+            if fill.qty == maker.leaves {
+                self.forget(maker.id, ctx);
+            }
+        }
+        self.fills = fills;
+        self.fills.clear();
+        while let Some(maker) = self.expired_makers.pop() {
+            let maker_side = OrderSide { account: maker.account, symbol: self.spec.symbol, side: maker.side, position_side: maker.position_side };
+            clearing::adjust_open(ctx.accounts, &maker_side, -maker.leaves.raw(), maker.price);
+            self.forget(maker.id, ctx);
         }
         if let Some(price) = outcome.last_price {
             self.last_price = Some(price);
             self.pending_last = Some(price);
+            self.publish_reference(ctx);
         }
         outcome.taker_stopped_by_stp
+    }
+
+    /// Keeps the engine-wide reference price of this symbol current.
+    fn publish_reference(&self, ctx: &mut Ctx<'_>) {
+        if let Some(reference) = self.reference_price() {
+            ctx.prices.insert(self.spec.symbol, reference);
+        }
     }
 
     fn finish_taker(&mut self, taker: &Taker, place: &PlaceOrder, tif: TimeInForce, stopped: bool, ctx: &mut Ctx<'_>) {
@@ -333,6 +404,7 @@ impl Market {
                 position_side: place.position_side,
             });
             self.touched.push((place.side, price));
+            clearing::adjust_open(ctx.accounts, &self.order_side(place), taker.leaves.raw(), price);
         } else {
             self.expire(taker.id, place.account, taker.leaves, ExpireReason::Unfilled, ctx);
         }
@@ -386,14 +458,14 @@ impl Market {
                 order_id: order.id,
                 trigger_price,
             });
-            if place.close_position {
-                // The margin engine sizes close-position orders from the position; until it
-                // exists there is never a position to close.
-                self.expire(order.id, place.account, place.qty, ExpireReason::NothingToClose, ctx);
-                continue;
-            }
             let order_type = if place.order_type.has_limit_price() { OrderType::Limit } else { OrderType::Market };
-            self.execute(order.id, &PlaceOrder { order_type, ..place }, ctx);
+            let triggered = PlaceOrder { order_type, ..place };
+            let margin_price = triggered.price.or_else(|| self.market_margin_price(place.side));
+            let checked = margin_price.map_or(Ok(()), |p| self.check_margin(&triggered, triggered.qty, p, ctx));
+            match checked {
+                Ok(()) | Err(RejectReason::ReduceOnlyRejected) => self.execute(order.id, &triggered, ctx),
+                Err(_) => self.expire(order.id, place.account, place.qty, ExpireReason::InsufficientMargin, ctx),
+            }
         }
     }
 
@@ -446,8 +518,7 @@ impl Market {
     }
 
     fn cancel_live(&mut self, id: OrderId, reason: CancelReason, ctx: &mut Ctx<'_>) {
-        let (account, leaves) = if let Some(order) = self.book.remove(id) {
-            self.touched.push((order.side, order.price));
+        let (account, leaves) = if let Some(order) = self.remove_resting(id, ctx) {
             (order.account, order.leaves)
         } else {
             let order = self.triggers.remove(id).expect("Invariant: resolved orders are live");
@@ -457,10 +528,18 @@ impl Market {
         self.forget(id, ctx);
     }
 
+    /// Takes a resting order out of the book, releasing its margin exposure.
+    fn remove_resting(&mut self, id: OrderId, ctx: &mut Ctx<'_>) -> Option<RestingOrder> {
+        let order = self.book.remove(id)?;
+        self.touched.push((order.side, order.price));
+        let side = OrderSide { account: order.account, symbol: self.spec.symbol, side: order.side, position_side: order.position_side };
+        clearing::adjust_open(ctx.accounts, &side, -order.leaves.raw(), order.price);
+        Some(order)
+    }
+
     /// Expires a live order whose GTD time has come.
     pub fn expire_good_till(&mut self, id: OrderId, ctx: &mut Ctx<'_>) {
-        let (account, leaves) = if let Some(order) = self.book.remove(id) {
-            self.touched.push((order.side, order.price));
+        let (account, leaves) = if let Some(order) = self.remove_resting(id, ctx) {
             (order.account, order.leaves)
         } else if let Some(order) = self.triggers.remove(id) {
             (order.place.account, order.place.qty)
@@ -504,6 +583,9 @@ impl Market {
         if !keeps_priority && resting.time_in_force == TimeInForce::Gtx && would_take(&self.book, resting.side, price) {
             return Err(with_id(RejectReason::PostOnlyWouldTake));
         }
+        let order_side = OrderSide { account, symbol: self.spec.symbol, side: resting.side, position_side: resting.position_side };
+        let intent = Intent { reduce_only: resting.reduce_only, qty: leaves, price, replaces: Some((resting.leaves, resting.price)) };
+        clearing::check_order(ctx.accounts, ctx.prices, &self.spec, &order_side, intent).map_err(with_id)?;
         ctx.events.push(Event::OrderAmended {
             account,
             symbol: self.spec.symbol,
@@ -513,14 +595,15 @@ impl Market {
             leaves,
             priority_kept: keeps_priority,
         });
-        self.touched.push((resting.side, resting.price));
         if keeps_priority {
+            self.touched.push((resting.side, resting.price));
             self.book.reduce(id, leaves, qty);
+            clearing::adjust_open(ctx.accounts, &order_side, leaves.raw() - resting.leaves.raw(), price);
             return Ok(());
         }
-        self.book.remove(id);
+        self.remove_resting(id, ctx);
         let mut taker = Taker { id, account, side: resting.side, limit: Some(price), leaves, stp: resting.stp };
-        let stopped = self.match_and_settle(&mut taker, ctx);
+        let stopped = self.match_and_settle(&mut taker, &order_side, ctx);
         let place = PlaceOrder {
             account,
             symbol: self.spec.symbol,
@@ -550,6 +633,7 @@ impl Market {
         self.mark_price = Some(mark);
         self.index_price = Some(index);
         self.pending_mark = Some(mark);
+        self.publish_reference(ctx);
         ctx.events.push(Event::MarkPriceSet { symbol: self.spec.symbol, mark, index });
         self.run_triggers(ctx);
     }

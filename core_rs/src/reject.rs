@@ -37,6 +37,15 @@ wire_enum!(
         /** Only resting limit orders can be amended. */ NotAmendable = 34,
         /** The amended quantity is not above the quantity already filled. */ AmendBelowFilled = 35,
         /** An arithmetic result left the representable range. */ ArithmeticOverflow = 40,
+        /** The order would leave the account below its initial margin. */ InsufficientMargin = 50,
+        /** The wallet cannot pay the withdrawal or transfer. */ InsufficientBalance = 51,
+        /** An amount must be positive. */ AmountNotPositive = 52,
+        /** Leverage outside 1 ..= the bracket maximum. */ InvalidLeverage = 53,
+        /** Position mode cannot change with open positions or orders. */ PositionModeLocked = 54,
+        /** A reduce-only order would not reduce the position. */ ReduceOnlyRejected = 55,
+        /** The order's position side does not match the account's position mode. */ PositionSideMismatch = 56,
+        /** The position would exceed the largest notional allowed at the current leverage. */ MaxPositionExceeded = 57,
+        /** A transfer to the same account. */ SameAccount = 58,
     }
 );
 
@@ -71,6 +80,14 @@ impl RejectReason {
             Self::NotAmendable => -5026,
             Self::AmendBelowFilled => -4003,
             Self::ArithmeticOverflow => -1111,
+            Self::InsufficientMargin => -2019,
+            Self::InsufficientBalance => -2018,
+            Self::AmountNotPositive | Self::SameAccount => -1102,
+            Self::InvalidLeverage => -4028,
+            Self::PositionModeLocked => -4068,
+            Self::ReduceOnlyRejected => -2022,
+            Self::PositionSideMismatch => -4061,
+            Self::MaxPositionExceeded => -2027,
         }
     }
 }

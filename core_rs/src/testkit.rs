@@ -103,6 +103,11 @@ pub fn market(account: AccountId, symbol: SymbolId, side: Side, quantity: Qty) -
     PlaceOrder { order_type: OrderType::Market, price: None, ..limit(account, symbol, side, Price::ZERO, quantity) }
 }
 
+/// Accounts funded by [`Harness::with_btc`].
+pub const FUNDED_ACCOUNTS: AccountId = 9;
+/// What each of them holds.
+pub const FUNDING: &str = "1000000";
+
 /// Feeds commands to an engine with contiguous sequence numbers and a controllable clock.
 #[derive(Debug, Default)]
 pub struct Harness {
@@ -110,19 +115,36 @@ pub struct Harness {
     pub engine: Engine,
     /// Time stamped on the next command.
     pub now: Nanos,
+    /// Drop [`Event::FillSettled`] from what [`Harness::send`] returns (for tests about matching).
+    pub hide_settlement: bool,
 }
 
 impl Harness {
-    /// A harness whose engine already lists `instrument(1, "BTCUSDT")`.
+    /// A harness whose engine already lists `instrument(1, "BTCUSDT")`, with accounts
+    /// 1..=[`FUNDED_ACCOUNTS`] holding [`FUNDING`] USDT each.
     ///
     /// # Panics
     /// Never in practice (the fixture is valid).
     #[must_use]
     pub fn with_btc() -> Self {
-        let mut h = Self { engine: Engine::new(), now: 1_000 };
+        let mut h = Self { engine: Engine::new(), now: 1_000, hide_settlement: false };
         let events = h.send(Command::AddInstrument(instrument(1, "BTCUSDT")));
         assert_eq!(events, vec![Event::InstrumentUpdated { symbol: 1 }]);
+        h.fund(1..=FUNDED_ACCOUNTS, Quote(dec(FUNDING)));
         h
+    }
+
+    /// The same harness, hiding settlement events.
+    #[must_use]
+    pub fn matching_only(self) -> Self {
+        Self { hide_settlement: true, ..self }
+    }
+
+    /// Deposits `amount` into each account.
+    pub fn fund(&mut self, accounts: impl IntoIterator<Item = AccountId>, amount: Quote) {
+        for account in accounts {
+            self.send(Command::Deposit { account, amount });
+        }
     }
 
     /// Applies a command and returns its events.
@@ -141,6 +163,9 @@ impl Harness {
         let envelope = CommandEnvelope { seq: self.engine.last_seq() + 1, ts: self.now, command };
         let mut out = Vec::new();
         self.engine.apply(&envelope, &mut out)?;
+        if self.hide_settlement {
+            out.retain(|e| !matches!(e, Event::FillSettled { .. }));
+        }
         Ok(out)
     }
 

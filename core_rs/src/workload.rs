@@ -14,7 +14,7 @@ use crate::event::Event;
 use crate::ids::{AccountId, OrderId, SymbolId};
 use crate::order::{OrderType, Side, TimeInForce};
 use crate::testkit::{instrument, limit, market, Harness};
-use crate::units::{Price, Qty};
+use crate::units::{Price, Qty, Quote};
 
 /// SplitMix64: a tiny deterministic generator (no dependency, same numbers everywhere).
 #[derive(Clone, Debug)]
@@ -228,7 +228,7 @@ pub fn generate(cfg: WorkloadConfig, mut progress: impl FnMut(usize, usize)) -> 
     let mut g = Generator {
         cfg,
         rng: SplitMix64::new(cfg.seed),
-        harness: Harness { engine: Engine::new(), now: 1 },
+        harness: Harness { engine: Engine::new(), now: 1, hide_settlement: true },
         live: Vec::new(),
         live_index: FxHashMap::default(),
         pending: None,
@@ -240,6 +240,9 @@ pub fn generate(cfg: WorkloadConfig, mut progress: impl FnMut(usize, usize)) -> 
         setup.push(Command::AddInstrument(instrument(symbol, &name)));
     }
     let total = cfg.prefill_orders + cfg.commands;
+    for account in 1..=cfg.accounts {
+        setup.push(Command::Deposit { account, amount: Quote(100_000_000 * 100_000_000) });
+    }
     for i in 0..cfg.prefill_orders {
         setup.push(Command::PlaceOrder(g.passive_limit()));
         if i % 65_536 == 0 {
@@ -278,7 +281,7 @@ mod tests {
         assert!((33..=37).contains(&cancels), "cancels {cancels}%");
         assert!((3..=6).contains(&amends), "amends {amends}%");
         // Replaying on a fresh engine hits live orders: few cancels are rejected.
-        let mut h = Harness { engine: Engine::new(), now: 1 };
+        let mut h = Harness { engine: Engine::new(), now: 1, hide_settlement: false };
         let mut rejected = 0;
         for c in a.setup.iter().chain(&a.mix) {
             rejected += h.send(c.clone()).iter().filter(|e| matches!(e, Event::OrderRejected { .. })).count();

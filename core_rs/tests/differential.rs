@@ -22,9 +22,10 @@
 //! checks; client-id uniqueness among live orders; GTD expiry before the command; halts; and
 //! conditional orders: stop and take-profit (market and limit) and trailing stops on last and mark
 //! price, fired in ascending id, triggers evaluated after each order finishes matching, cascading
-//! until nothing fires. Excluded: close-position sizing (no positions exist yet; such orders
-//! expire with `NothingToClose` on both sides) and arithmetic overflow (the generator's prices and
-//! quantities are small).
+//! until nothing fires. Excluded: clearing (accounts are funded far beyond need, and the
+//! settlement and balance events are filtered out; clearing has worked examples and conservation
+//! properties of its own), reduce-only and close-position orders (they depend on positions), and
+//! arithmetic overflow (the generator's prices and quantities are small).
 
 mod common;
 
@@ -778,6 +779,12 @@ impl Reference {
         self.journal.now = now;
         self.expire_due(now);
         match command {
+            // Funding only: the reference models matching, not clearing.
+            Command::Deposit { .. }
+            | Command::Withdraw { .. }
+            | Command::Transfer { .. }
+            | Command::SetLeverage { .. }
+            | Command::SetPositionMode { .. } => {}
             Command::AddInstrument(spec) => self.add_instrument(spec),
             Command::UpdateInstrument(spec) => self.update_instrument(spec),
             Command::PlaceOrder(p) => {
@@ -886,6 +893,7 @@ impl Coverage {
                 Event::BookDelta { .. } => self.bump("delta", 0),
                 Event::MarkPriceSet { .. } => self.bump("mark", 0),
                 Event::InstrumentUpdated { .. } => self.bump("instrument", 0),
+                Event::FillSettled { .. } | Event::BalanceChanged { .. } | Event::LeverageSet { .. } | Event::PositionModeSet { .. } => {}
             }
         }
     }
@@ -924,7 +932,15 @@ impl Coverage {
             R::AmendBelowFilled,
         ];
         let mut wanted: Vec<(&'static str, u8)> = reasons.iter().map(|r| ("rejected", r.to_u8())).collect();
-        wanted.extend((0..=5).map(|r| ("expired", r)));
+        // Every expiry except NothingToClose and InsufficientMargin (they need positions and
+        // margin, which this run does not model).
+        wanted.extend([
+            ExpireReason::Unfilled,
+            ExpireReason::FokUnfillable,
+            ExpireReason::GoodTillReached,
+            ExpireReason::SelfTrade,
+            ExpireReason::PostOnlyWouldTake,
+        ].map(|r| ("expired", r.to_u8())));
         wanted.extend((0..=6).map(|t| ("accepted", t)));
         wanted.extend([("cancelled", 0), ("cancelled", 1), ("amended", 0), ("amended", 1)]);
         wanted.extend([("trade", 0), ("trade", 1), ("triggered", 0), ("delta", 0), ("mark", 0), ("instrument", 0)]);
@@ -972,6 +988,11 @@ fn assert_same_state(engine: &Engine, reference: &Reference, context: &str) {
 
 /// Feeds `commands` generated commands from `seed` to both the engine and the reference and
 /// panics at the first difference. Returns what the run exercised.
+/// True for the events the reference models (everything but clearing and account settings).
+fn is_matching_event(event: &Event) -> bool {
+    !matches!(event, Event::FillSettled { .. } | Event::BalanceChanged { .. } | Event::LeverageSet { .. } | Event::PositionModeSet { .. })
+}
+
 fn run_differential(seed: u64, commands: usize) -> Coverage {
     let mut harness = Harness::default();
     let mut reference = Reference::default();
@@ -986,7 +1007,7 @@ fn run_differential(seed: u64, commands: usize) -> Coverage {
             None => generator.next(&mut Dice(&mut entropy)),
         };
         harness.now = now;
-        let actual = harness.send(command.clone());
+        let actual: Vec<Event> = harness.send(command.clone()).into_iter().filter(is_matching_event).collect();
         let expected = reference.apply(now, &command);
         if recent.len() == 8 {
             recent.pop_front();

@@ -70,7 +70,7 @@ fn fingerprint(h: &Harness) -> String {
 
 #[test]
 fn test_limit_order_rests_then_matches_at_the_maker_price() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     let s = sell(1, "100", "2");
     assert_eq!(h.place(s), vec![accepted(1, s), delta(Side::Sell, "100", "2")]);
     let b = buy(2, "101", "3");
@@ -90,7 +90,7 @@ fn test_limit_order_rests_then_matches_at_the_maker_price() {
 
 #[test]
 fn test_price_time_priority_fills_the_oldest_order_first() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.place(sell(1, "100", "1"));
     h.place(sell(2, "100", "1"));
     h.place(sell(3, "99.9", "1"));
@@ -110,7 +110,7 @@ fn test_price_time_priority_fills_the_oldest_order_first() {
 
 #[test]
 fn test_ioc_remainder_expires() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.place(sell(1, "100", "1"));
     let b = with_tif(buy(2, "100", "3"), TimeInForce::Ioc);
     assert_eq!(
@@ -126,7 +126,7 @@ fn test_ioc_remainder_expires() {
 
 #[test]
 fn test_fok_fills_completely_or_not_at_all() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.place(sell(1, "100", "1"));
     h.place(sell(1, "100.5", "1"));
     let before = fingerprint(&h);
@@ -141,7 +141,7 @@ fn test_fok_fills_completely_or_not_at_all() {
 
 #[test]
 fn test_gtx_is_rejected_when_it_would_take_and_rests_otherwise() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.place(sell(1, "100", "1"));
     let before = fingerprint(&h);
     let taking = with_tif(buy(2, "100", "1"), TimeInForce::Gtx);
@@ -153,7 +153,7 @@ fn test_gtx_is_rejected_when_it_would_take_and_rests_otherwise() {
 
 #[test]
 fn test_gtd_order_expires_on_the_first_command_at_or_after_its_time() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     let gtd = PlaceOrder { good_till: Some(5_000), ..with_tif(buy(1, "99", "1"), TimeInForce::Gtd) };
     assert_eq!(h.place(gtd), vec![accepted(1, gtd), delta(Side::Buy, "99", "1")]);
     h.now = 4_999;
@@ -174,7 +174,7 @@ fn test_gtd_order_expires_on_the_first_command_at_or_after_its_time() {
 
 #[test]
 fn test_market_order_sweeps_levels_within_the_band_and_expires_the_rest() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.send(Command::SetMarkPrice { symbol: BTC, mark: px("100"), index: px("100") });
     h.place(sell(1, "100", "1"));
     h.place(sell(1, "104", "1"));
@@ -201,7 +201,7 @@ fn test_market_order_sweeps_levels_within_the_band_and_expires_the_rest() {
 
 #[test]
 fn test_stop_market_triggers_on_last_price_and_executes() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.place(buy(1, "99", "5"));
     h.place(sell(1, "100", "1"));
     let stop = conditional(2, Side::Sell, OrderType::StopMarket, "99.5", None, "2");
@@ -222,7 +222,7 @@ fn test_stop_market_triggers_on_last_price_and_executes() {
 
 #[test]
 fn test_mark_price_triggers_take_profit_limit_which_rests() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     let tp = PlaceOrder {
         trigger_source: TriggerSource::MarkPrice,
         ..conditional(1, Side::Sell, OrderType::TakeProfitLimit, "102", Some("102.5"), "1")
@@ -242,7 +242,7 @@ fn test_mark_price_triggers_take_profit_limit_which_rests() {
 
 #[test]
 fn test_conditional_order_that_would_trigger_at_once_is_rejected() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.send(Command::SetMarkPrice { symbol: BTC, mark: px("100"), index: px("100") });
     let stop_buy = PlaceOrder {
         trigger_source: TriggerSource::MarkPrice,
@@ -255,7 +255,7 @@ fn test_conditional_order_that_would_trigger_at_once_is_rejected() {
 
 #[test]
 fn test_trailing_stop_fires_after_the_callback_from_the_high() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     let mark = |h: &mut Harness, p: &str| h.send(Command::SetMarkPrice { symbol: BTC, mark: px(p), index: px(p) });
     mark(&mut h, "100");
     h.place(buy(9, "100", "10"));
@@ -281,7 +281,7 @@ fn test_trailing_stop_fires_after_the_callback_from_the_high() {
 
 #[test]
 fn test_cancel_by_id_and_client_id_and_refusals() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     let cid = ClientOrderId::new("my-order_1").unwrap();
     h.place(PlaceOrder { client_order_id: Some(cid), ..buy(1, "99", "1") });
     let dup = PlaceOrder { client_order_id: Some(cid), ..buy(1, "98", "1") };
@@ -306,7 +306,7 @@ fn test_cancel_by_id_and_client_id_and_refusals() {
 
 #[test]
 fn test_cancel_all_cancels_resting_and_waiting_orders_in_id_order() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.place(buy(1, "99", "1"));
     h.place(conditional(1, Side::Buy, OrderType::StopMarket, "101", None, "1"));
     h.place(sell(2, "101", "1"));
@@ -327,7 +327,7 @@ fn test_cancel_all_cancels_resting_and_waiting_orders_in_id_order() {
 
 #[test]
 fn test_amend_quantity_down_keeps_priority_price_change_loses_it() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.place(buy(1, "99", "2"));
     h.place(buy(2, "99", "1"));
     let amend = |h: &mut Harness, account, id, price: &str, q: &str| {
@@ -383,7 +383,7 @@ fn test_self_trade_prevention_modes() {
         ),
     ];
     for (stp, expected, resting_after) in cases {
-        let mut h = Harness::with_btc();
+        let mut h = Harness::with_btc().matching_only();
         h.place(sell(1, "100", "1"));
         h.place(sell(2, "100", "1"));
         let taker = PlaceOrder { stp, ..with_tif(buy(1, "100", "2"), TimeInForce::Ioc) };
@@ -393,7 +393,7 @@ fn test_self_trade_prevention_modes() {
         let resting: Vec<_> = h.engine.market(BTC).unwrap().book.iter_side(Side::Sell).map(|o| o.id).collect();
         assert_eq!(resting, resting_after, "{stp:?}");
     }
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.place(sell(1, "100", "1"));
     let events = h.place(buy(1, "100", "1"));
     assert!(matches!(events[1], Event::Trade { maker_account: 1, taker_account: 1, .. }), "NONE allows self-trades");
@@ -401,7 +401,7 @@ fn test_self_trade_prevention_modes() {
 
 #[test]
 fn test_bad_input_is_rejected_with_a_reason_and_changes_nothing() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.place(sell(1, "100", "1"));
     h.place(buy(2, "100", "0.5"));
     let cases: Vec<(PlaceOrder, RejectReason)> = vec![
@@ -437,22 +437,23 @@ fn test_bad_input_is_rejected_with_a_reason_and_changes_nothing() {
 #[test]
 fn test_engine_refuses_out_of_order_envelopes() {
     use derivatives_core::{CommandEnvelope, EngineError};
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     let mut out = Vec::new();
     let command = Command::CancelAll { account: 1, symbol: BTC };
-    let skip = CommandEnvelope { seq: 3, ts: 2_000, command: command.clone() };
-    assert_eq!(h.engine.apply(&skip, &mut out), Err(EngineError::OutOfOrder { expected: 2, got: 3 }));
-    let back = CommandEnvelope { seq: 2, ts: 999, command };
+    let next = h.engine.last_seq() + 1;
+    let skip = CommandEnvelope { seq: next + 1, ts: 2_000, command: command.clone() };
+    assert_eq!(h.engine.apply(&skip, &mut out), Err(EngineError::OutOfOrder { expected: next, got: next + 1 }));
+    let back = CommandEnvelope { seq: next, ts: 999, command };
     assert_eq!(h.engine.apply(&back, &mut out), Err(EngineError::TimeWentBackwards { last: 1_000, got: 999 }));
     assert!(out.is_empty());
-    assert_eq!(h.engine.last_seq(), 1);
+    assert_eq!(h.engine.last_seq(), next - 1);
 }
 
 /// Regression (differential test): triggers used to be evaluated only after a whole batch of
 /// fired orders, so a price printed by the first one and erased by the second was never seen.
 #[test]
 fn test_triggers_are_evaluated_after_each_triggered_order() {
-    let mut h = Harness::with_btc();
+    let mut h = Harness::with_btc().matching_only();
     h.place(buy(9, "99", "1"));
     h.place(buy(9, "98", "1"));
     h.place(sell(8, "101", "1"));

@@ -20,6 +20,11 @@
 //!   their book deltas) and leaves books, trigger books, client ids, GTD times and prices exactly
 //!   as they were, apart from those expiries.
 //!
+//! - (f) money is conserved: Σ over every account (fee account included) of `wallet − Σ position
+//!   cost` equals deposits minus withdrawals (MECHANICS §9.1 in the form that holds at any mark:
+//!   long and short quantities are equal, so total equity does not depend on the price); and
+//!   long open interest equals short open interest in every symbol (§9.2).
+//!
 //! Why: these invariants must hold whatever the exact semantics, so they catch classes of bugs
 //! (lost quantity, zombie orders, hidden non-determinism, partial mutation before a rejection)
 //! independently of the differential test's reference model.
@@ -260,8 +265,48 @@ fn is_rejection(event: &Event) -> bool {
     matches!(event, Event::OrderRejected { .. })
 }
 
+/// Checks (f) after one command; `deposited` accumulates deposits minus withdrawals.
+fn check_conservation(step: &Step<'_>, deposited: &mut i128) -> Result<(), TestCaseError> {
+    use derivatives_core::event::BalanceKind;
+    for event in step.events {
+        if let Event::BalanceChanged { amount, kind: BalanceKind::Deposit | BalanceKind::Withdrawal, .. } = event {
+            *deposited += i128::from(amount.raw());
+        }
+    }
+    let accounts = step.engine.accounts();
+    let mut total = 0_i128;
+    let mut open_interest: BTreeMap<SymbolId, (i128, i128)> = BTreeMap::new();
+    for id in accounts.ids() {
+        let account = accounts.get(id).expect("listed");
+        total += i128::from(account.wallet.raw());
+        for (symbol, state) in &account.symbols {
+            for position in &state.positions {
+                total -= i128::from(position.cost.raw());
+                let (long, short) = open_interest.entry(*symbol).or_default();
+                if position.qty > 0 {
+                    *long += i128::from(position.qty);
+                } else {
+                    *short -= i128::from(position.qty);
+                }
+            }
+        }
+    }
+    prop_assert_eq!(total, *deposited, "money created or destroyed by {:?}", step.command);
+    for (symbol, (long, short)) in open_interest {
+        prop_assert_eq!(long, short, "open interest of symbol {} unbalanced by {:?}", symbol, step.command);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
+
+    /// (f) Money is conserved and open interest balances.
+    #[test]
+    fn prop_money_is_conserved_and_open_interest_balances(words in tape()) {
+        let mut deposited = 0_i128;
+        drive(&words, |step| check_conservation(step, &mut deposited))?;
+    }
 
     /// (a) The book is never crossed and its index stays consistent.
     #[test]

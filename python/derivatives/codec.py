@@ -22,13 +22,19 @@ from derivatives.commands import (
     CancelAll,
     CancelOrder,
     Command,
+    Deposit,
     InstrumentSpec,
     LeverageBracket,
     PlaceOrder,
+    SetLeverage,
     SetMarkPrice,
+    SetPositionMode,
+    Transfer,
     UpdateInstrument,
+    Withdraw,
 )
 from derivatives.enums import (
+    BalanceKind,
     CancelReason,
     ExpireReason,
     OrderType,
@@ -40,10 +46,13 @@ from derivatives.enums import (
     TriggerSource,
 )
 from derivatives.events import (
+    BalanceChanged,
     BookDelta,
     Event,
     EventEnvelope,
+    FillSettled,
     InstrumentUpdated,
+    LeverageSet,
     MarkPriceSet,
     OrderAccepted,
     OrderAmended,
@@ -51,6 +60,7 @@ from derivatives.events import (
     OrderExpired,
     OrderRejected,
     OrderTriggered,
+    PositionModeSet,
     Trade,
 )
 from derivatives.units import from_raw, to_raw
@@ -169,6 +179,28 @@ class _Writer:
                 self.u32(symbol)
                 self.money(mark)
                 self.money(index)
+            case Deposit(account, amount):
+                self.u8(8)
+                self.u64(account)
+                self.money(amount)
+            case Withdraw(account, amount):
+                self.u8(9)
+                self.u64(account)
+                self.money(amount)
+            case Transfer(from_account, to_account, amount):
+                self.u8(10)
+                self.u64(from_account)
+                self.u64(to_account)
+                self.money(amount)
+            case SetLeverage(account, symbol, leverage):
+                self.u8(11)
+                self.u64(account)
+                self.u32(symbol)
+                self.u32(leverage)
+            case SetPositionMode(account, hedge):
+                self.u8(12)
+                self.u64(account)
+                self.u8(hedge)
 
 
 def encode_command(command: Command) -> bytes:
@@ -295,6 +327,17 @@ class _Reader:
                 return BookDelta(self.u32(), self.enum(Side), self.money(), self.money())
             case 10:
                 return MarkPriceSet(self.u32(), self.money(), self.money())
+            case 11:
+                account, symbol, order_id, trade_id = self.u64(), self.u32(), self.u64(), self.u64()
+                position_side = self.enum(PositionSide)
+                amounts = [self.money() for _ in range(7)]
+                return FillSettled(account, symbol, order_id, trade_id, position_side, *amounts)
+            case 12:
+                return BalanceChanged(self.u64(), self.money(), self.money(), self.enum(BalanceKind))
+            case 13:
+                return LeverageSet(self.u64(), self.u32(), self.u32())
+            case 14:
+                return PositionModeSet(self.u64(), self.flag())
         raise ValueError(f"unknown event tag {tag} at byte {offset}")
 
 

@@ -117,7 +117,62 @@ class SetMarkPrice:
     index: Decimal
 
 
-Command = AddInstrument | UpdateInstrument | PlaceOrder | CancelOrder | CancelAll | AmendOrder | SetMarkPrice
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """Credit an account's wallet (creates the account on first use)."""
+
+    account: int
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Debit an account's wallet, up to what is withdrawable."""
+
+    account: int
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Move funds between two accounts' wallets."""
+
+    from_account: int
+    to_account: int
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SetLeverage:
+    """Set an account's leverage on a symbol."""
+
+    account: int
+    symbol: int
+    leverage: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetPositionMode:
+    """Switch between one-way (False) and hedge (True) mode."""
+
+    account: int
+    hedge: bool
+
+
+Command = (
+    AddInstrument
+    | UpdateInstrument
+    | PlaceOrder
+    | CancelOrder
+    | CancelAll
+    | AmendOrder
+    | SetMarkPrice
+    | Deposit
+    | Withdraw
+    | Transfer
+    | SetLeverage
+    | SetPositionMode
+)
 """Any command."""
 
 __all__ = [
@@ -126,9 +181,14 @@ __all__ = [
     "CancelAll",
     "CancelOrder",
     "Command",
+    "Deposit",
     "InstrumentSpec",
     "LeverageBracket",
     "PlaceOrder",
+    "SetLeverage",
     "SetMarkPrice",
+    "SetPositionMode",
+    "Transfer",
     "UpdateInstrument",
+    "Withdraw",
 ]

@@ -15,6 +15,12 @@ DEMO_ACCOUNT = 1000
 MARKET_MAKER_ACCOUNT = 1
 """The account that quotes the demo books."""
 
+DEMO_FUNDS = D("100000")
+"""USDT deposited into the demo account at start-up."""
+
+DEMO_MAKER_FUNDS = D("100000000")
+"""USDT deposited into the market maker's account at start-up."""
+
 
 def _brackets(*tiers: tuple[str, int, str, str]) -> tuple[LeverageBracket, ...]:
     return tuple(LeverageBracket(D(cap), lev, D(mmr), D(cum)) for cap, lev, mmr, cum in tiers)

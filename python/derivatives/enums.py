@@ -75,6 +75,16 @@ class ExpireReason(IntEnum):
     SELF_TRADE = 3
     POST_ONLY_WOULD_TAKE = 4
     NOTHING_TO_CLOSE = 5
+    INSUFFICIENT_MARGIN = 6
+
+
+class BalanceKind(IntEnum):
+    """Why a wallet changed outside of trading."""
+
+    DEPOSIT = 0
+    WITHDRAWAL = 1
+    TRANSFER_IN = 2
+    TRANSFER_OUT = 3
 
 
 class RejectReason(IntEnum):
@@ -107,3 +117,12 @@ class RejectReason(IntEnum):
     NOT_AMENDABLE = 34
     AMEND_BELOW_FILLED = 35
     ARITHMETIC_OVERFLOW = 40
+    INSUFFICIENT_MARGIN = 50
+    INSUFFICIENT_BALANCE = 51
+    AMOUNT_NOT_POSITIVE = 52
+    INVALID_LEVERAGE = 53
+    POSITION_MODE_LOCKED = 54
+    REDUCE_ONLY_REJECTED = 55
+    POSITION_SIDE_MISMATCH = 56
+    MAX_POSITION_EXCEEDED = 57
+    SAME_ACCOUNT = 58

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from derivatives.commands import PlaceOrder
-from derivatives.enums import CancelReason, ExpireReason, RejectReason, Side
+from derivatives.enums import BalanceKind, CancelReason, ExpireReason, PositionSide, RejectReason, Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +118,51 @@ class MarkPriceSet:
     index: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class FillSettled:
+    """One side of a trade cleared: position, realised PnL and fee applied."""
+
+    account: int
+    symbol: int
+    order_id: int
+    trade_id: int
+    position_side: PositionSide
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    realised_pnl: Decimal
+    wallet: Decimal
+    position_qty: Decimal
+    position_cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceChanged:
+    """A wallet changed outside of trading."""
+
+    account: int
+    amount: Decimal
+    wallet: Decimal
+    kind: BalanceKind
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageSet:
+    """An account's leverage on a symbol changed."""
+
+    account: int
+    symbol: int
+    leverage: int
+
+
+@dataclass(frozen=True, slots=True)
+class PositionModeSet:
+    """An account switched position mode."""
+
+    account: int
+    hedge: bool
+
+
 Event = (
     InstrumentUpdated
     | OrderAccepted
@@ -129,6 +174,10 @@ Event = (
     | OrderAmended
     | BookDelta
     | MarkPriceSet
+    | FillSettled
+    | BalanceChanged
+    | LeverageSet
+    | PositionModeSet
 )
 """Any event."""
 

@@ -12,8 +12,15 @@ import random
 import time
 from decimal import Decimal
 
-from derivatives.commands import AddInstrument, CancelAll, Command, PlaceOrder, SetMarkPrice
-from derivatives.demo import DEMO_ACCOUNT, DEMO_INSTRUMENTS, DEMO_START_PRICES, MARKET_MAKER_ACCOUNT
+from derivatives.commands import AddInstrument, CancelAll, Command, Deposit, PlaceOrder, SetMarkPrice
+from derivatives.demo import (
+    DEMO_ACCOUNT,
+    DEMO_FUNDS,
+    DEMO_INSTRUMENTS,
+    DEMO_MAKER_FUNDS,
+    DEMO_START_PRICES,
+    MARKET_MAKER_ACCOUNT,
+)
 from derivatives.engine import EngineClient
 from derivatives.enums import OrderType, Side
 from derivatives.events import Trade
@@ -31,7 +38,9 @@ class DemoExchange:
         self.client = client
         self.random = random.Random(seed)
         self.marks = dict(DEMO_START_PRICES)
-        client.execute([AddInstrument(spec) for spec in DEMO_INSTRUMENTS])
+        listings: list[Command] = [AddInstrument(spec) for spec in DEMO_INSTRUMENTS]
+        funding: list[Command] = [Deposit(MARKET_MAKER_ACCOUNT, DEMO_MAKER_FUNDS), Deposit(DEMO_ACCOUNT, DEMO_FUNDS)]
+        client.execute([*listings, *funding])
 
     def _quotes(self, symbol: int, tick: Decimal, step: Decimal) -> list[Command]:
         mark = self.marks[symbol]
@@ -69,7 +78,7 @@ def serve(seconds: float | None = None, seed: int = 7) -> DemoExchange:
     """Runs the demo exchange for `seconds` (forever when None) and returns it."""
     exchange = DemoExchange(EngineClient(), seed)
     names = ", ".join(spec.name for spec in DEMO_INSTRUMENTS)
-    print(f"derivatives engine running: instruments {names}; demo account {DEMO_ACCOUNT}; "
+    print(f"derivatives engine running: instruments {names}; demo account {DEMO_ACCOUNT} ({DEMO_FUNDS} USDT); "
           "mark prices are SIMULATED (seeded random walk). Ctrl-C stops.", flush=True)
     deadline = None if seconds is None else time.monotonic() + seconds
     try:

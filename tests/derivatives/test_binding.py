@@ -11,13 +11,14 @@ import pytest
 
 from derivatives import _core
 from derivatives.codec import encode_commands
-from derivatives.commands import AddInstrument, CancelOrder, PlaceOrder, SetMarkPrice
+from derivatives.commands import AddInstrument, CancelOrder, Deposit, PlaceOrder, SetMarkPrice
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
-from derivatives.enums import CancelReason, ExpireReason, OrderType, RejectReason, Side, TimeInForce
+from derivatives.enums import CancelReason, ExpireReason, OrderType, PositionSide, RejectReason, Side, TimeInForce
 from derivatives.errors import BINANCE_CODES, CommandDecodeError
 from derivatives.events import (
     BookDelta,
+    FillSettled,
     OrderAccepted,
     OrderCancelled,
     OrderExpired,
@@ -41,6 +42,9 @@ def test_limit_orders_match_with_exact_events(client: EngineClient) -> None:
         BookDelta(BTC, Side.SELL, D("50000"), D("0.5")),
         OrderAccepted(2, buy),
         Trade(BTC, 1, D("50000"), D("0.5"), Side.BUY, 1, 1, D("0"), 2, 2, D("0.3")),
+        # Maker fee 25,000 × 0.02 % = 5; taker fee 25,000 × 0.05 % = 12.5.
+        FillSettled(1, BTC, 1, 1, PositionSide.BOTH, D("-0.5"), D("50000"), D("5"), D("0"), D("999995"), D("-0.5"), D("-25000")),
+        FillSettled(2, BTC, 2, 1, PositionSide.BOTH, D("0.5"), D("50000"), D("12.5"), D("0"), D("999987.5"), D("0.5"), D("25000")),
         BookDelta(BTC, Side.BUY, D("50000.5"), D("0.3")),
         BookDelta(BTC, Side.SELL, D("50000"), D("0")),
     ]
@@ -98,14 +102,15 @@ def test_stop_market_triggers_through_the_binding(client: EngineClient) -> None:
     _events(client, PlaceOrder(1, BTC, Side.BUY, D("1"), price=D("49400")), stop)
     events = _events(client, PlaceOrder(2, BTC, Side.SELL, D("0.1"), price=D("49400")))
     kinds = [type(e).__name__ for e in events]
-    assert kinds == ["OrderAccepted", "Trade", "OrderTriggered", "Trade", "BookDelta"]
+    settle = ["FillSettled", "FillSettled"]
+    assert kinds == ["OrderAccepted", "Trade", *settle, "OrderTriggered", "Trade", *settle, "BookDelta"]
 
 
 def test_event_stream_is_readable_by_sequence(client: EngineClient) -> None:
     first = client.execute([PlaceOrder(1, BTC, Side.BUY, D("1"), price=D("49000"))])
     second = client.execute([PlaceOrder(1, BTC, Side.BUY, D("1"), price=D("48000"))])
-    everything = client.read_events(0)
-    assert [e.seq for e in everything] == [1, 2, 3, 3, 4, 4]  # two listings, then two orders
+    start = first.first_seq
+    assert [e.seq for e in client.read_events(start - 1)] == [start, start, start + 1, start + 1]
     after_first = client.read_events(first.last_seq)
     assert after_first == second.events
     assert client.read_events(second.last_seq, timeout_ms=10) == []
@@ -131,6 +136,7 @@ def test_same_commands_give_the_same_state_hash() -> None:
     def run(extra: bool) -> str:
         client = EngineClient()
         commands: list[object] = [AddInstrument(spec) for spec in DEMO_INSTRUMENTS]
+        commands += [Deposit(account, D(100_000)) for account in range(3)]
         commands += [PlaceOrder(i % 3, BTC, Side(i % 2), D("0.01") * (i + 1), price=D("50000") + i) for i in range(50)]
         if extra:
             commands.append(PlaceOrder(1, BTC, Side.BUY, D("1"), price=D("49000")))

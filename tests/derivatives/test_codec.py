@@ -14,13 +14,18 @@ from derivatives.commands import (
     CancelAll,
     CancelOrder,
     Command,
+    Deposit,
     InstrumentSpec,
     LeverageBracket,
     PlaceOrder,
+    SetLeverage,
     SetMarkPrice,
+    SetPositionMode,
+    Transfer,
+    Withdraw,
 )
-from derivatives.enums import ExpireReason, OrderType, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
-from derivatives.events import BookDelta, EventEnvelope, OrderExpired, OrderRejected, Trade
+from derivatives.enums import BalanceKind, ExpireReason, OrderType, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.events import BalanceChanged, BookDelta, EventEnvelope, FillSettled, OrderExpired, OrderRejected, Trade
 
 VECTORS = Path(__file__).parent.parent / "codec_vectors.txt"
 
@@ -49,6 +54,11 @@ COMMANDS: dict[str, Command] = {
     "amend_id": AmendOrder(3, 1, D("101.5"), D("2"), order_id=42),
     "cancel_all": CancelAll(3, 2),
     "mark": SetMarkPrice(1, D("50000"), D("49990.12345678")),
+    "deposit": Deposit(7, D("1234.5")),
+    "withdraw": Withdraw(7, D("0.00000001")),
+    "transfer": Transfer(7, 8, D("10")),
+    "leverage": SetLeverage(7, 1, 25),
+    "hedge_mode": SetPositionMode(7, True),
 }
 
 EVENTS = {
@@ -56,6 +66,11 @@ EVENTS = {
     "event_rejected": EventEnvelope(6, 0, OrderRejected(7, 1, 12, RejectReason.UNKNOWN_ORDER)),
     "event_expired": EventEnvelope(7, 2, OrderExpired(7, 2, 13, D("0.5"), ExpireReason.SELF_TRADE)),
     "event_delta": EventEnvelope(8, 3, BookDelta(1, Side.BUY, D("49999.9"), D("0"))),
+    "event_fill": EventEnvelope(
+        9, 2, FillSettled(8, 1, 4, 9, PositionSide.SHORT, D("-0.003"), D("50000.5"), D("0.07500075"), D("-1.5"),
+                          D("998.42499925"), D("-0.003"), D("-150.0015")),
+    ),
+    "event_balance": EventEnvelope(10, 0, BalanceChanged(7, D("-10"), D("90"), BalanceKind.TRANSFER_OUT)),
 }
 
 

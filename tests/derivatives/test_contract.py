@@ -20,6 +20,7 @@ PYTHON_ENUMS: dict[str, type[IntEnum]] = {
     "RejectReason": enums.RejectReason,
     "CancelReason": enums.CancelReason,
     "ExpireReason": enums.ExpireReason,
+    "BalanceKind": enums.BalanceKind,
 }
 # Binance spells a few variants differently from the Rust names.
 BINANCE_NAMES = {"StopLimit": "STOP", "TakeProfitLimit": "TAKE_PROFIT", "LastPrice": "CONTRACT_PRICE"}

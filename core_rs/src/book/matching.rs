@@ -12,7 +12,7 @@
 //! Invariants: filled quantity is equal on both sides of every trade; a taker never fills more
 //! than its open quantity and a maker never more than its own.
 
-use super::OrderBook;
+use super::{OrderBook, RestingOrder};
 use crate::event::{Event, ExpireReason};
 use crate::ids::{AccountId, OrderId, SymbolId, TradeId};
 use crate::order::{Side, StpMode};
@@ -44,10 +44,23 @@ pub struct MatchSink<'a> {
     pub events: &'a mut Vec<Event>,
     /// Every (side, price) level touched, for the book deltas.
     pub touched: &'a mut Vec<(Side, Price)>,
-    /// Makers that left the book (fully filled or expired by STP).
-    pub finished_makers: &'a mut Vec<OrderId>,
+    /// Every fill, in trade order, with the maker as it was before the fill.
+    pub fills: &'a mut Vec<MakerFill>,
+    /// Makers expired by self-trade prevention, as they were.
+    pub expired_makers: &'a mut Vec<RestingOrder>,
     /// Last trade id used; incremented per trade.
     pub last_trade_id: &'a mut TradeId,
+}
+
+/// One trade from the maker's point of view.
+#[derive(Clone, Copy, Debug)]
+pub struct MakerFill {
+    /// The maker before this fill.
+    pub maker: RestingOrder,
+    /// Quantity traded.
+    pub qty: Qty,
+    /// The trade's id.
+    pub trade_id: TradeId,
 }
 
 /// What a match left behind.
@@ -109,7 +122,7 @@ pub fn match_taker(book: &mut OrderBook, taker: &mut Taker, sink: &mut MatchSink
             if matches!(taker.stp, StpMode::ExpireMaker | StpMode::ExpireBoth) {
                 book.remove(maker.id);
                 sink.touched.push((maker_side, maker.price));
-                sink.finished_makers.push(maker.id);
+                sink.expired_makers.push(maker);
                 sink.events.push(Event::OrderExpired {
                     account: maker.account,
                     symbol: sink.symbol,
@@ -129,10 +142,8 @@ pub fn match_taker(book: &mut OrderBook, taker: &mut Taker, sink: &mut MatchSink
         let maker_leaves = Qty(maker.leaves.0 - qty.0);
         book.reduce(maker.id, maker_leaves, maker.qty);
         sink.touched.push((maker_side, maker.price));
-        if maker_leaves.raw() == 0 {
-            sink.finished_makers.push(maker.id);
-        }
         *sink.last_trade_id += 1;
+        sink.fills.push(MakerFill { maker, qty, trade_id: *sink.last_trade_id });
         sink.events.push(Event::Trade {
             symbol: sink.symbol,
             trade_id: *sink.last_trade_id,

@@ -3,8 +3,9 @@
 
 use super::*;
 use crate::event::{EventEnvelope, ExpireReason};
+use crate::units::Quote;
 use crate::ids::ClientOrderId;
-use crate::testkit::{instrument, limit, px, qty};
+use crate::testkit::{dec, instrument, limit, px, qty};
 use crate::units::Rate;
 
 fn vector_commands() -> Vec<(&'static str, Command)> {
@@ -35,6 +36,11 @@ fn vector_commands() -> Vec<(&'static str, Command)> {
         ("amend_id", Command::AmendOrder { account: 3, symbol: 1, order: OrderRef::Id(42), price: px("101.5"), qty: qty("2") }),
         ("cancel_all", Command::CancelAll { account: 3, symbol: 2 }),
         ("mark", Command::SetMarkPrice { symbol: 1, mark: px("50000"), index: px("49990.12345678") }),
+        ("deposit", Command::Deposit { account: 7, amount: Quote(dec("1234.5")) }),
+        ("withdraw", Command::Withdraw { account: 7, amount: Quote(dec("0.00000001")) }),
+        ("transfer", Command::Transfer { from: 7, to: 8, amount: Quote(dec("10")) }),
+        ("leverage", Command::SetLeverage { account: 7, symbol: 1, leverage: 25 }),
+        ("hedge_mode", Command::SetPositionMode { account: 7, hedge: true }),
     ]
 }
 
@@ -70,6 +76,31 @@ fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
             envelope(7, 2, Event::OrderExpired { account: 7, symbol: 2, order_id: 13, leaves: qty("0.5"), reason: ExpireReason::SelfTrade }),
         ),
         ("event_delta", envelope(8, 3, Event::BookDelta { symbol: 1, side: Side::Buy, price: px("49999.9"), qty: qty("0") })),
+        (
+            "event_fill",
+            envelope(
+                9,
+                2,
+                Event::FillSettled {
+                    account: 8,
+                    symbol: 1,
+                    order_id: 4,
+                    trade_id: 9,
+                    position_side: PositionSide::Short,
+                    qty: -dec("0.003"),
+                    price: px("50000.5"),
+                    fee: Quote(dec("0.07500075")),
+                    realised_pnl: Quote(dec("-1.5")),
+                    wallet: Quote(dec("998.42499925")),
+                    position_qty: -dec("0.003"),
+                    position_cost: Quote(dec("-150.0015")),
+                },
+            ),
+        ),
+        (
+            "event_balance",
+            envelope(10, 0, Event::BalanceChanged { account: 7, amount: Quote(dec("-10")), wallet: Quote(dec("90")), kind: BalanceKind::TransferOut }),
+        ),
     ]
 }
 

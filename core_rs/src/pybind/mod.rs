@@ -13,7 +13,7 @@ use pyo3::types::PyBytes;
 
 use crate::codec::{decode_batch, encode_command, DecodeError, Reader};
 use crate::engine::Engine;
-use crate::event::{CancelReason, ExpireReason};
+use crate::event::{BalanceKind, CancelReason, ExpireReason};
 use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
 use crate::reject::RejectReason;
 use crate::runtime::{system_clock, Runtime, RuntimeConfig, RuntimeError};
@@ -117,7 +117,7 @@ macro_rules! enum_tables {
 /// Every wire enum as (enum name, [(variant name, wire value)]).
 #[pyfunction]
 fn enum_tables() -> Vec<(&'static str, Vec<(&'static str, u8)>)> {
-    enum_tables!(Side, OrderType, TimeInForce, TriggerSource, StpMode, PositionSide, RejectReason, CancelReason, ExpireReason)
+    enum_tables!(Side, OrderType, TimeInForce, TriggerSource, StpMode, PositionSide, RejectReason, CancelReason, ExpireReason, BalanceKind)
 }
 
 /// Every rejection reason as (name, wire value, Binance error code).

@@ -1,0 +1,300 @@
+//! Accounts: the USDT wallet, positions per (symbol, position side), leverage, and the open-order
+//! exposure that initial margin is charged on. The fee account and the insurance fund are
+//! ordinary accounts with reserved ids.
+//!
+//! Positions keep a signed quantity and a signed **cost** (the sum of signed trade notionals),
+//! not a rounded entry price: the entry price is `cost / qty`, for display. Instruments require
+//! `tick × step` to be a multiple of 1e-8, so every trade notional is exact, and realising part of
+//! a position moves `cost × closed / qty` (rounded so the credited PnL rounds toward −∞) out of
+//! the position: nothing is lost to rounding, the rest of the cost stays in the position.
+//!
+//! Invariant (conservation): for every account, `wallet − Σ cost` changes only by deposits,
+//! withdrawals, transfers, fees and funding; summed over all accounts (fee account and insurance
+//! fund included) it changes only by deposits and withdrawals. Equivalently, total equity at any
+//! common mark price is conserved, because long and short quantities are equal.
+//!
+//! Margin model ([OURS], cross margin): per symbol, initial margin is charged on the worst case
+//! of the position with all open buys filled or all open sells filled, valued at the reference
+//! price, divided by the leverage (rounded up), plus the open loss of each side's orders priced
+//! worse than the reference price (taken over the side as a whole). In hedge mode each leg counts
+//! separately and only opening orders add exposure.
+//! `available = wallet + Σ uPnL − Σ IM`; an order that raises a symbol's IM needs
+//! `available ≥ 0` afterwards; an order that does not raise it always passes.
+
+pub mod margin;
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+
+use crate::ids::{AccountId, SymbolId};
+use crate::order::{PositionSide, Side};
+use crate::units::{mul_div, Overflow, Price, Qty, Quote, Rounding, SCALE};
+
+/// The account that collects trading fees (and pays maker rebates).
+pub const FEE_ACCOUNT: AccountId = u64::MAX - 1;
+/// The insurance fund's account.
+pub const INSURANCE_FUND: AccountId = u64::MAX;
+/// Leverage of a symbol until the account sets one (Binance's default).
+pub const DEFAULT_LEVERAGE: u32 = 20;
+
+/// One position leg.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    /// Signed base quantity at 1e-8 (negative: short).
+    pub qty: i64,
+    /// Signed entry value: the sum of signed trade notionals still open.
+    pub cost: Quote,
+}
+
+impl Position {
+    /// Average entry price (display only; rounded half-even), or zero when flat.
+    #[must_use]
+    pub fn entry_price(&self) -> Price {
+        if self.qty == 0 {
+            return Price::ZERO;
+        }
+        Price(mul_div(self.cost.raw(), SCALE, self.qty, Rounding::HalfEven).unwrap_or(0))
+    }
+}
+
+/// Open orders of one position side: quantities and values by order side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOrders {
+    /// Open buy quantity.
+    pub buy_qty: i64,
+    /// Open sell quantity.
+    pub sell_qty: i64,
+    /// Σ price × quantity of open buys.
+    pub buy_value: Quote,
+    /// Σ price × quantity of open sells.
+    pub sell_value: Quote,
+}
+
+/// An account's state in one symbol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SymbolAccount {
+    /// Leverage (1 ..= the bracket maximum).
+    pub leverage: u32,
+    /// Positions, indexed by [`PositionSide`] wire value (BOTH, LONG, SHORT).
+    pub positions: [Position; 3],
+    /// Open orders, indexed the same way.
+    pub open: [OpenOrders; 3],
+}
+
+impl Default for SymbolAccount {
+    fn default() -> Self {
+        Self { leverage: DEFAULT_LEVERAGE, positions: [Position::default(); 3], open: [OpenOrders::default(); 3] }
+    }
+}
+
+impl SymbolAccount {
+    /// True when the account has neither a position nor an open order here.
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        self.positions.iter().all(|p| p.qty == 0) && self.open.iter().all(|o| o.buy_qty == 0 && o.sell_qty == 0)
+    }
+
+    /// Worst-case absolute position quantity: all open buys filled or all open sells filled
+    /// (one-way); each leg with its opening orders filled (hedge).
+    #[must_use]
+    pub fn worst_qty(&self, hedge: bool) -> i64 {
+        if hedge {
+            self.positions[1].qty + self.open[1].buy_qty + self.positions[2].qty.abs() + self.open[2].sell_qty
+        } else {
+            let q = self.positions[0].qty;
+            (q + self.open[0].buy_qty).abs().max((q - self.open[0].sell_qty).abs())
+        }
+    }
+
+    /// Open loss at `reference`: buys priced above it and sells below it, per side as a whole
+    /// (opening orders only in hedge mode).
+    fn open_loss(&self, hedge: bool, reference: Price) -> Result<Quote, Overflow> {
+        let buy_loss = |o: &OpenOrders| -> Result<i64, Overflow> {
+            Ok((o.buy_value.raw() - mul_div(o.buy_qty, reference.raw(), SCALE, Rounding::Floor)?).max(0))
+        };
+        let sell_loss = |o: &OpenOrders| -> Result<i64, Overflow> {
+            Ok((mul_div(o.sell_qty, reference.raw(), SCALE, Rounding::Ceil)? - o.sell_value.raw()).max(0))
+        };
+        let loss = if hedge {
+            buy_loss(&self.open[1])? + sell_loss(&self.open[2])?
+        } else {
+            buy_loss(&self.open[0])? + sell_loss(&self.open[0])?
+        };
+        Ok(Quote(loss))
+    }
+
+    /// Initial margin of this symbol at `reference`.
+    ///
+    /// # Errors
+    /// [`Overflow`] on absurd sizes.
+    pub fn initial_margin(&self, hedge: bool, reference: Price) -> Result<Quote, Overflow> {
+        let notional = margin::signed_notional(self.worst_qty(hedge), reference, Rounding::Ceil)?;
+        margin::initial_margin(notional, self.leverage)?.checked_add(self.open_loss(hedge, reference)?)
+    }
+
+    /// Unrealised PnL of every leg at `reference`.
+    ///
+    /// # Errors
+    /// [`Overflow`] on absurd sizes.
+    pub fn unrealised_pnl(&self, reference: Price) -> Result<Quote, Overflow> {
+        self.positions.iter().try_fold(Quote::ZERO, |acc, p| acc.checked_add(margin::unrealised_pnl(p.qty, p.cost, reference)?))
+    }
+}
+
+/// One account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Account {
+    /// Cross wallet balance (realised: deposits, PnL, fees, funding).
+    pub wallet: Quote,
+    /// Hedge mode (LONG and SHORT legs) instead of one-way (BOTH).
+    pub hedge_mode: bool,
+    /// Per-symbol state, for symbols the account has touched.
+    pub symbols: BTreeMap<SymbolId, SymbolAccount>,
+}
+
+/// The reference price of every symbol that has one (mark, else last trade).
+pub type ReferencePrices = BTreeMap<SymbolId, Price>;
+
+impl Account {
+    /// `Σ uPnL` and `Σ IM` over every symbol, at the reference prices; a symbol without a
+    /// reference price is valued at its positions' cost and orders' own prices.
+    ///
+    /// # Errors
+    /// [`Overflow`] on absurd sizes.
+    pub fn margin_totals(&self, prices: &ReferencePrices) -> Result<(Quote, Quote), Overflow> {
+        let mut pnl = Quote::ZERO;
+        let mut im = Quote::ZERO;
+        for (symbol, state) in &self.symbols {
+            let (p, m) = self.symbol_margin(*symbol, state, prices)?;
+            pnl = pnl.checked_add(p)?;
+            im = im.checked_add(m)?;
+        }
+        Ok((pnl, im))
+    }
+
+    fn symbol_margin(&self, symbol: SymbolId, state: &SymbolAccount, prices: &ReferencePrices) -> Result<(Quote, Quote), Overflow> {
+        if let Some(&reference) = prices.get(&symbol) {
+            return Ok((state.unrealised_pnl(reference)?, state.initial_margin(self.hedge_mode, reference)?));
+        }
+        // No price yet: positions at cost (no PnL), orders at their own prices.
+        let cost: i64 = state.positions.iter().map(|p| p.cost.raw().abs()).sum();
+        let orders: i64 = state.open.iter().map(|o| o.buy_value.raw().max(o.sell_value.raw())).sum();
+        Ok((Quote::ZERO, margin::initial_margin(Quote(cost + orders), state.leverage)?))
+    }
+
+    /// Margin left for new orders: `wallet + Σ uPnL − Σ IM`.
+    ///
+    /// # Errors
+    /// [`Overflow`] on absurd sizes.
+    pub fn available(&self, prices: &ReferencePrices) -> Result<Quote, Overflow> {
+        let (pnl, im) = self.margin_totals(prices)?;
+        self.wallet.checked_add(pnl)?.checked_sub(im)
+    }
+
+    /// What may leave the account: `wallet + Σ min(0, uPnL) − Σ IM` (unrealised profit stays).
+    ///
+    /// # Errors
+    /// [`Overflow`] on absurd sizes.
+    pub fn withdrawable(&self, prices: &ReferencePrices) -> Result<Quote, Overflow> {
+        let (pnl, im) = self.margin_totals(prices)?;
+        self.wallet.checked_add(Quote(pnl.raw().min(0)))?.checked_sub(im)
+    }
+
+    /// The state in `symbol`, created with defaults on first use.
+    pub fn symbol_mut(&mut self, symbol: SymbolId) -> &mut SymbolAccount {
+        self.symbols.entry(symbol).or_default()
+    }
+}
+
+/// Which position leg a fill of `side` with `position_side` acts on, and the index of it.
+#[must_use]
+pub const fn leg_index(position_side: PositionSide) -> usize {
+    position_side.to_u8() as usize
+}
+
+/// Signed quantity of a fill: positive for a buy.
+#[must_use]
+pub const fn signed(side: Side, qty: Qty) -> i64 {
+    match side {
+        Side::Buy => qty.raw(),
+        Side::Sell => -qty.raw(),
+    }
+}
+
+/// The result of applying one fill to a position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FillEffect {
+    /// Realised PnL credited to the wallet (before fees).
+    pub realised_pnl: Quote,
+    /// The position after the fill.
+    pub position: Position,
+}
+
+/// Applies a signed fill of `delta` at `price` to `position`: opening adds to the cost; closing
+/// realises PnL on the closed part; a fill larger than the position closes it and opens the rest
+/// the other way (one-way mode flips).
+///
+/// # Errors
+/// [`Overflow`] on absurd sizes.
+pub fn apply_fill(position: Position, delta: i64, price: Price) -> Result<FillEffect, Overflow> {
+    let q = position.qty;
+    if q == 0 || (q > 0) == (delta > 0) {
+        let cost = position.cost.checked_add(margin::signed_notional(delta, price, Rounding::Floor)?)?;
+        return Ok(FillEffect { realised_pnl: Quote::ZERO, position: Position { qty: q + delta, cost } });
+    }
+    // `closed` has the sign of the position; |closed| ≤ |q|.
+    let closed = if delta.abs() >= q.abs() { q } else { -delta };
+    let closed_cost = if closed == q { position.cost } else { Quote(mul_div(position.cost.raw(), closed, q, Rounding::Ceil)?) };
+    let proceeds = margin::signed_notional(closed, price, Rounding::Floor)?;
+    let realised_pnl = proceeds.checked_sub(closed_cost)?;
+    let rest = Position { qty: q - closed, cost: position.cost.checked_sub(closed_cost)? };
+    let opened = delta + closed;
+    if opened == 0 {
+        return Ok(FillEffect { realised_pnl, position: rest });
+    }
+    let cost = margin::signed_notional(opened, price, Rounding::Floor)?;
+    Ok(FillEffect { realised_pnl, position: Position { qty: opened, cost } })
+}
+
+/// Every account, by id.
+#[derive(Debug, Default)]
+pub struct Accounts {
+    accounts: FxHashMap<AccountId, Account>,
+}
+
+impl Accounts {
+    /// One account.
+    #[must_use]
+    pub fn get(&self, id: AccountId) -> Option<&Account> {
+        self.accounts.get(&id)
+    }
+
+    /// One account, created empty on first use.
+    pub fn get_mut(&mut self, id: AccountId) -> &mut Account {
+        self.accounts.entry(id).or_default()
+    }
+
+    /// Every account id, ascending (for deterministic iteration).
+    #[must_use]
+    pub fn ids(&self) -> Vec<AccountId> {
+        let mut ids: Vec<AccountId> = self.accounts.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Number of accounts.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// True when there is no account.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;

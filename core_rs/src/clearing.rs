@@ -1,0 +1,211 @@
+//! Clearing: the pre-trade margin check, the open-order exposure that initial margin is charged
+//! on, and the settlement of each side of a trade (position, realised PnL, fee).
+//!
+//! Rules:
+//! - The position side must match the account's mode (BOTH in one-way, LONG/SHORT in hedge).
+//! - Reduce-only (one-way) must be opposite to the position and not larger than it; in hedge
+//!   mode reduce-only is implied by the leg (sell LONG, buy SHORT) and limited to the leg.
+//! - An order that raises the symbol's initial margin needs `available ≥ 0` afterwards, and the
+//!   position's worst-case notional must fit the bracket of the account's leverage.
+//! - Fees: `notional × rate` rounded up (a negative maker rate is a rebate, rounded toward zero),
+//!   paid to [`FEE_ACCOUNT`]; no other account is touched by a trade.
+//! - A hedge-mode closing fill larger than its leg (possible only if the leg shrank after the
+//!   order rested) closes the leg and opens the excess on the other leg; it never flips a leg.
+
+use crate::accounts::{apply_fill, leg_index, signed, Accounts, ReferencePrices, SymbolAccount, FEE_ACCOUNT};
+use crate::event::Event;
+use crate::ids::{AccountId, OrderId, SymbolId, TradeId};
+use crate::instrument::InstrumentSpec;
+use crate::order::{PositionSide, Side};
+use crate::reject::RejectReason;
+use crate::units::{mul_div, notional, Overflow, Price, Qty, Quote, Rounding, SCALE};
+
+use crate::accounts::margin;
+
+/// One side of an order, as clearing sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct OrderSide {
+    /// Owner.
+    pub account: AccountId,
+    /// Instrument.
+    pub symbol: SymbolId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Position leg.
+    pub position_side: PositionSide,
+}
+
+const fn overflow(_: Overflow) -> RejectReason {
+    RejectReason::ArithmeticOverflow
+}
+
+/// True when the order only closes: reduce-only in one-way mode, or the closing direction of a
+/// hedge leg.
+#[must_use]
+pub const fn is_closing(order: &OrderSide, reduce_only: bool) -> bool {
+    match order.position_side {
+        PositionSide::Both => reduce_only,
+        PositionSide::Long => matches!(order.side, Side::Sell),
+        PositionSide::Short => matches!(order.side, Side::Buy),
+    }
+}
+
+/// The quantity a closing order may still close: the opposite position (one-way) or the leg.
+#[must_use]
+pub fn closable(accounts: &Accounts, order: &OrderSide) -> Qty {
+    let Some(state) = accounts.get(order.account).and_then(|a| a.symbols.get(&order.symbol)) else { return Qty::ZERO };
+    let q = state.positions[leg_index(order.position_side)].qty;
+    let reducible = match order.side {
+        Side::Buy => -q,
+        Side::Sell => q,
+    };
+    Qty(reducible.max(0))
+}
+
+/// A new order (or an amendment) as the margin check sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Intent {
+    /// Only closes (reduce-only, or a hedge leg's closing direction)?
+    pub reduce_only: bool,
+    /// Open quantity to add.
+    pub qty: Qty,
+    /// Price it is margined at.
+    pub price: Price,
+    /// For an amendment: the open quantity and price it replaces.
+    pub replaces: Option<(Qty, Price)>,
+}
+
+/// Checks position mode, reduce-only and margin for a new order (or an amendment).
+///
+/// # Errors
+/// The first rule the order breaks.
+pub fn check_order(
+    accounts: &Accounts,
+    prices: &ReferencePrices,
+    spec: &InstrumentSpec,
+    order: &OrderSide,
+    intent: Intent,
+) -> Result<(), RejectReason> {
+    let Intent { reduce_only, qty, price, replaces } = intent;
+    let account = accounts.get(order.account);
+    let hedge = account.is_some_and(|a| a.hedge_mode);
+    if hedge == (order.position_side == PositionSide::Both) {
+        return Err(RejectReason::PositionSideMismatch);
+    }
+    if hedge && reduce_only {
+        return Err(RejectReason::ReduceOnlyRejected);
+    }
+    if is_closing(order, reduce_only) && qty > closable(accounts, order) {
+        return Err(RejectReason::ReduceOnlyRejected);
+    }
+    let Some(account) = account else { return Err(RejectReason::InsufficientMargin) };
+    let before = account.symbols.get(&order.symbol).cloned().unwrap_or_default();
+    let mut after = before.clone();
+    if let Some((old_qty, old_price)) = replaces {
+        add_open(&mut after, order, -old_qty.raw(), old_price).map_err(overflow)?;
+    }
+    add_open(&mut after, order, qty.raw(), price).map_err(overflow)?;
+    let reference = prices.get(&order.symbol).copied().unwrap_or(price);
+    let im_before = before.initial_margin(hedge, reference).map_err(overflow)?;
+    let im_after = after.initial_margin(hedge, reference).map_err(overflow)?;
+    if im_after <= im_before {
+        return Ok(());
+    }
+    let available = account.available(prices).map_err(overflow)?;
+    let needed = im_after.checked_sub(im_before).map_err(overflow)?;
+    if available < needed {
+        return Err(RejectReason::InsufficientMargin);
+    }
+    let worst = margin::signed_notional(after.worst_qty(hedge), reference, Rounding::Ceil).map_err(overflow)?;
+    if margin::max_leverage(spec, worst) < after.leverage {
+        return Err(RejectReason::MaxPositionExceeded);
+    }
+    Ok(())
+}
+
+/// Adds `qty` (negative: removes) of an order at `price` to the open-order exposure.
+fn add_open(state: &mut SymbolAccount, order: &OrderSide, qty: i64, price: Price) -> Result<(), Overflow> {
+    let value = Quote(mul_div(qty, price.raw(), SCALE, Rounding::Ceil)?);
+    let open = &mut state.open[leg_index(order.position_side)];
+    match order.side {
+        Side::Buy => {
+            open.buy_qty += qty;
+            open.buy_value = open.buy_value.checked_add(value)?;
+        }
+        Side::Sell => {
+            open.sell_qty += qty;
+            open.sell_value = open.sell_value.checked_add(value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records a resting order's open quantity change (`qty` negative when it leaves the book).
+///
+/// # Panics
+/// On overflow of an exposure that was accepted before (an engine bug).
+pub fn adjust_open(accounts: &mut Accounts, order: &OrderSide, qty: i64, price: Price) {
+    let state = accounts.get_mut(order.account).symbol_mut(order.symbol);
+    add_open(state, order, qty, price).expect("Invariant: accepted exposure fits");
+}
+
+/// What a settled fill needs besides the order side.
+#[derive(Clone, Copy, Debug)]
+pub struct Fill {
+    /// The account's order.
+    pub order_id: OrderId,
+    /// The trade.
+    pub trade_id: TradeId,
+    /// Quantity.
+    pub qty: Qty,
+    /// Price.
+    pub price: Price,
+    /// Fee rate (maker or taker).
+    pub fee_rate: crate::units::Rate,
+}
+
+/// Settles one side of a trade and emits its [`Event::FillSettled`].
+///
+/// # Panics
+/// On arithmetic overflow of an accepted position (an engine bug).
+pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &mut Vec<Event>) {
+    let trade_value = notional(fill.price, fill.qty, Rounding::Ceil).expect("Invariant: accepted notional fits");
+    let fee = Quote(mul_div(trade_value.raw(), fill.fee_rate.raw(), SCALE, Rounding::Ceil).expect("fee fits"));
+    let account = accounts.get_mut(order.account);
+    let hedge = account.hedge_mode;
+    let state = account.symbol_mut(order.symbol);
+    let delta = signed(order.side, fill.qty);
+    let leg = leg_index(order.position_side);
+    let position = state.positions[leg];
+    let new_qty = position.qty + delta;
+    let crosses_zero = (leg == 1 && new_qty < 0) || (leg == 2 && new_qty > 0);
+    let effect = if hedge && crosses_zero {
+        // A closing fill larger than its leg: close the leg, open the excess on the other leg.
+        let closing = apply_fill(position, -position.qty, fill.price).expect("Invariant: closing fits");
+        let other = 3 - leg;
+        let opened = apply_fill(state.positions[other], new_qty, fill.price).expect("Invariant: opening fits");
+        state.positions[other] = opened.position;
+        closing
+    } else {
+        apply_fill(position, delta, fill.price).expect("Invariant: accepted position fits")
+    };
+    state.positions[leg] = effect.position;
+    account.wallet = account.wallet.checked_add(effect.realised_pnl).and_then(|w| w.checked_sub(fee)).expect("wallet fits");
+    let wallet = account.wallet;
+    let fees = accounts.get_mut(FEE_ACCOUNT);
+    fees.wallet = fees.wallet.checked_add(fee).expect("fee account fits");
+    events.push(Event::FillSettled {
+        account: order.account,
+        symbol: order.symbol,
+        order_id: fill.order_id,
+        trade_id: fill.trade_id,
+        position_side: order.position_side,
+        qty: delta,
+        price: fill.price,
+        fee,
+        realised_pnl: effect.realised_pnl,
+        wallet,
+        position_qty: effect.position.qty,
+        position_cost: effect.position.cost,
+    });
+}

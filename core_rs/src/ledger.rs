@@ -1,0 +1,130 @@
+//! Account commands that move money or change settings: deposit, withdraw, transfer, leverage,
+//! position mode. Each validates fully before it changes anything.
+//!
+//! Rules: amounts are positive; a withdrawal or an outgoing transfer may take at most
+//! `wallet + Σ min(0, uPnL) − Σ IM` (unrealised profit stays in the account); leverage is
+//! `1 ..=` the maximum of the bracket the account's worst-case position falls in, and lowering it
+//! must leave `available ≥ 0`; the position mode changes only with no position and no open order
+//! anywhere (Binance -4068).
+
+use crate::accounts::{Accounts, ReferencePrices};
+use crate::event::{BalanceKind, Event};
+use crate::ids::{AccountId, SymbolId};
+use crate::instrument::InstrumentSpec;
+use crate::reject::RejectReason;
+use crate::units::{Overflow, Quote, Rounding};
+
+use crate::accounts::margin;
+
+const fn overflow(_: Overflow) -> RejectReason {
+    RejectReason::ArithmeticOverflow
+}
+
+fn credit(accounts: &mut Accounts, account: AccountId, amount: Quote, kind: BalanceKind, events: &mut Vec<Event>) -> Result<(), RejectReason> {
+    let entry = accounts.get_mut(account);
+    entry.wallet = entry.wallet.checked_add(amount).map_err(overflow)?;
+    events.push(Event::BalanceChanged { account, amount, wallet: entry.wallet, kind });
+    Ok(())
+}
+
+fn check_payable(accounts: &Accounts, prices: &ReferencePrices, account: AccountId, amount: Quote) -> Result<(), RejectReason> {
+    if amount.raw() <= 0 {
+        return Err(RejectReason::AmountNotPositive);
+    }
+    let withdrawable = accounts.get(account).map_or(Ok(Quote::ZERO), |a| a.withdrawable(prices)).map_err(overflow)?;
+    if withdrawable < amount {
+        return Err(RejectReason::InsufficientBalance);
+    }
+    Ok(())
+}
+
+/// Credits a deposit.
+///
+/// # Errors
+/// A non-positive amount, or a wallet overflow.
+pub fn deposit(accounts: &mut Accounts, account: AccountId, amount: Quote, events: &mut Vec<Event>) -> Result<(), RejectReason> {
+    if amount.raw() <= 0 {
+        return Err(RejectReason::AmountNotPositive);
+    }
+    accounts.get(account).map_or(Ok(amount), |a| a.wallet.checked_add(amount)).map_err(overflow)?;
+    credit(accounts, account, amount, BalanceKind::Deposit, events)
+}
+
+/// Pays out a withdrawal.
+///
+/// # Errors
+/// A non-positive amount or more than is withdrawable.
+pub fn withdraw(
+    accounts: &mut Accounts,
+    prices: &ReferencePrices,
+    account: AccountId,
+    amount: Quote,
+    events: &mut Vec<Event>,
+) -> Result<(), RejectReason> {
+    check_payable(accounts, prices, account, amount)?;
+    credit(accounts, account, Quote(-amount.raw()), BalanceKind::Withdrawal, events)
+}
+
+/// Moves funds between two accounts.
+///
+/// # Errors
+/// The same account twice, a non-positive amount, or more than the payer can pay.
+pub fn transfer(
+    accounts: &mut Accounts,
+    prices: &ReferencePrices,
+    (from, to): (AccountId, AccountId),
+    amount: Quote,
+    events: &mut Vec<Event>,
+) -> Result<(), RejectReason> {
+    if from == to {
+        return Err(RejectReason::SameAccount);
+    }
+    check_payable(accounts, prices, from, amount)?;
+    accounts.get(to).map_or(Ok(amount), |a| a.wallet.checked_add(amount)).map_err(overflow)?;
+    credit(accounts, from, Quote(-amount.raw()), BalanceKind::TransferOut, events)?;
+    credit(accounts, to, amount, BalanceKind::TransferIn, events)
+}
+
+/// Sets an account's leverage on a symbol.
+///
+/// # Errors
+/// Leverage out of range for the current exposure, or a lower leverage the margin cannot carry.
+pub fn set_leverage(
+    accounts: &mut Accounts,
+    prices: &ReferencePrices,
+    spec: &InstrumentSpec,
+    (account, symbol): (AccountId, SymbolId),
+    leverage: u32,
+    events: &mut Vec<Event>,
+) -> Result<(), RejectReason> {
+    let current = accounts.get(account).cloned().unwrap_or_default();
+    let state = current.symbols.get(&symbol).cloned().unwrap_or_default();
+    let reference = prices.get(&symbol).copied();
+    let worst_qty = state.worst_qty(current.hedge_mode);
+    let worst = reference.map_or(Ok(Quote::ZERO), |p| margin::signed_notional(worst_qty, p, Rounding::Ceil));
+    let worst = worst.map_err(overflow)?;
+    if leverage == 0 || leverage > margin::max_leverage(spec, worst) {
+        return Err(RejectReason::InvalidLeverage);
+    }
+    let mut changed = current;
+    changed.symbol_mut(symbol).leverage = leverage;
+    if leverage < state.leverage && changed.available(prices).map_err(overflow)?.raw() < 0 {
+        return Err(RejectReason::InsufficientMargin);
+    }
+    accounts.get_mut(account).symbol_mut(symbol).leverage = leverage;
+    events.push(Event::LeverageSet { account, symbol, leverage });
+    Ok(())
+}
+
+/// Switches between one-way and hedge mode.
+///
+/// # Errors
+/// Any open position or order.
+pub fn set_position_mode(accounts: &mut Accounts, account: AccountId, hedge: bool, events: &mut Vec<Event>) -> Result<(), RejectReason> {
+    if accounts.get(account).is_some_and(|a| a.symbols.values().any(|s| !s.is_idle())) {
+        return Err(RejectReason::PositionModeLocked);
+    }
+    accounts.get_mut(account).hedge_mode = hedge;
+    events.push(Event::PositionModeSet { account, hedge });
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Worked examples of clearing: fees, realised PnL, the margin check, leverage, the ledger
+//! commands, position modes, reduce-only and close-position. Each number is computed by hand in
+//! the comment beside it.
+//!
+//! Formulas: Binance USD-M "trading fee = notional × fee rate" (fee FAQ,
+//! https://www.binance.com/en/support/faq/360033544231) and "initial margin = notional /
+//! leverage" (MECHANICS §4.1); realised PnL = (exit − entry) × qty × side.
+
+use derivatives_core::accounts::{FEE_ACCOUNT, INSURANCE_FUND};
+use derivatives_core::event::{BalanceKind, ExpireReason};
+use derivatives_core::order::{OrderType, PositionSide, Side};
+use derivatives_core::reject::RejectReason;
+use derivatives_core::testkit::{dec, instrument, limit, market, px, qty, Harness};
+use derivatives_core::units::Quote;
+use derivatives_core::{Command, Event, PlaceOrder};
+
+const BTC: u32 = 1;
+
+fn usdt(text: &str) -> Quote {
+    Quote(dec(text))
+}
+
+/// BTCUSDT listed (maker 0.02 %, taker 0.05 %), mark 50,000, and the given deposits.
+fn exchange(deposits: &[(u64, &str)]) -> Harness {
+    let mut h = Harness { now: 1_000, ..Harness::default() };
+    h.send(Command::AddInstrument(instrument(BTC, "BTCUSDT")));
+    h.send(Command::SetMarkPrice { symbol: BTC, mark: px("50000"), index: px("50000") });
+    for &(account, amount) in deposits {
+        h.send(Command::Deposit { account, amount: usdt(amount) });
+    }
+    h
+}
+
+fn wallet(h: &Harness, account: u64) -> Quote {
+    h.engine.accounts().get(account).map_or(Quote::ZERO, |a| a.wallet)
+}
+
+fn settlements(events: &[Event]) -> Vec<(u64, i64, Quote, Quote, Quote)> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            Event::FillSettled { account, qty, fee, realised_pnl, wallet, .. } => Some((account, qty, fee, realised_pnl, wallet)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rejection(events: &[Event]) -> Option<RejectReason> {
+    events.iter().find_map(|e| match *e {
+        Event::OrderRejected { reason, .. } => Some(reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn test_fees_and_realised_pnl_of_a_round_trip() {
+    let mut h = exchange(&[(1, "10000"), (2, "10000"), (3, "10000")]);
+    h.place(limit(1, BTC, Side::Sell, px("50000"), qty("0.1")));
+    // Account 2 takes 0.1 at 50,000: notional 5,000. Maker fee 5,000 × 0.0002 = 1; taker 2.5.
+    let events = h.place(limit(2, BTC, Side::Buy, px("50000"), qty("0.1")));
+    assert_eq!(
+        settlements(&events),
+        vec![
+            (1, -dec("0.1"), usdt("1"), Quote::ZERO, usdt("9999")),
+            (2, dec("0.1"), usdt("2.5"), Quote::ZERO, usdt("9997.5")),
+        ]
+    );
+    // Account 2 sells 0.1 at 51,000 to account 3: PnL (51,000 − 50,000) × 0.1 = 100; taker fee
+    // 5,100 × 0.0005 = 2.55; account 3's maker fee 5,100 × 0.0002 = 1.02.
+    h.place(limit(3, BTC, Side::Buy, px("51000"), qty("0.1")));
+    let events = h.place(limit(2, BTC, Side::Sell, px("51000"), qty("0.1")));
+    assert_eq!(
+        settlements(&events),
+        vec![
+            (3, dec("0.1"), usdt("1.02"), Quote::ZERO, usdt("9998.98")),
+            (2, -dec("0.1"), usdt("2.55"), usdt("100"), usdt("10094.95")),
+        ]
+    );
+    assert_eq!(wallet(&h, FEE_ACCOUNT), usdt("7.07"), "1 + 2.5 + 1.02 + 2.55");
+    let account = h.engine.accounts().get(2).unwrap();
+    assert_eq!(account.symbols[&BTC].positions[0].qty, 0);
+}
+
+#[test]
+fn test_orders_beyond_the_initial_margin_are_rejected() {
+    // 100 USDT at the default 20x: 0.04 BTC at 50,000 = 2,000 notional needs exactly 100.
+    let mut h = exchange(&[(1, "100"), (9, "1000000")]);
+    let too_big = limit(1, BTC, Side::Buy, px("50000"), qty("0.041"));
+    assert_eq!(rejection(&h.place(too_big)), Some(RejectReason::InsufficientMargin));
+    let fits = limit(1, BTC, Side::Buy, px("50000"), qty("0.04"));
+    assert!(matches!(h.place(fits)[0], Event::OrderAccepted { .. }));
+    // Its margin is now used: a second order on the same side does not fit ...
+    let second = limit(1, BTC, Side::Buy, px("49000"), qty("0.001"));
+    assert_eq!(rejection(&h.place(second)), Some(RejectReason::InsufficientMargin));
+    // ... but an order on the other side does not raise the worst case, so it passes.
+    let hedge = limit(1, BTC, Side::Sell, px("51000"), qty("0.04"));
+    assert!(matches!(h.place(hedge)[0], Event::OrderAccepted { .. }));
+    // A buy priced above the mark also pays the open loss: 0.002 at 52,500 (5 % band) with
+    // leverage 125 needs 105 / 125 + (52,500 − 50,000) × 0.002 = 0.84 + 5 > what is left.
+    h.send(Command::SetLeverage { account: 9, symbol: BTC, leverage: 125 });
+    h.send(Command::Deposit { account: 5, amount: usdt("5.5") });
+    h.send(Command::SetLeverage { account: 5, symbol: BTC, leverage: 125 });
+    let above = limit(5, BTC, Side::Buy, px("52500"), qty("0.002"));
+    assert_eq!(rejection(&h.place(above)), Some(RejectReason::InsufficientMargin));
+    let at_mark = limit(5, BTC, Side::Buy, px("50000"), qty("0.002"));
+    assert!(matches!(h.place(at_mark)[0], Event::OrderAccepted { .. }));
+}
+
+#[test]
+fn test_leverage_is_limited_by_the_bracket_and_by_margin() {
+    let mut h = exchange(&[(1, "100000"), (2, "100000")]);
+    let set = |h: &mut Harness, leverage| h.send(Command::SetLeverage { account: 1, symbol: BTC, leverage });
+    assert_eq!(set(&mut h, 125), vec![Event::LeverageSet { account: 1, symbol: BTC, leverage: 125 }]);
+    assert_eq!(rejection(&set(&mut h, 126)), Some(RejectReason::InvalidLeverage));
+    assert_eq!(rejection(&set(&mut h, 0)), Some(RejectReason::InvalidLeverage));
+    // A 2 BTC position (100,000 notional) is in the 50k-250k bracket: at most 100x.
+    set(&mut h, 20);
+    h.place(limit(2, BTC, Side::Sell, px("50000"), qty("2")));
+    h.place(limit(1, BTC, Side::Buy, px("50000"), qty("2")));
+    assert_eq!(rejection(&set(&mut h, 125)), Some(RejectReason::InvalidLeverage));
+    assert_eq!(set(&mut h, 100).len(), 1);
+    // 1x needs 100,000 of margin, more than the wallet holds after fees.
+    assert_eq!(rejection(&set(&mut h, 1)), Some(RejectReason::InsufficientMargin));
+    assert_eq!(rejection(&h.send(Command::SetLeverage { account: 1, symbol: 7, leverage: 5 })), Some(RejectReason::UnknownSymbol));
+}
+
+#[test]
+fn test_deposit_withdraw_transfer_and_their_refusals() {
+    let mut h = exchange(&[(1, "1000")]);
+    assert_eq!(
+        h.send(Command::Transfer { from: 1, to: 2, amount: usdt("300") }),
+        vec![
+            Event::BalanceChanged { account: 1, amount: usdt("-300"), wallet: usdt("700"), kind: BalanceKind::TransferOut },
+            Event::BalanceChanged { account: 2, amount: usdt("300"), wallet: usdt("300"), kind: BalanceKind::TransferIn },
+        ]
+    );
+    let refused = |h: &mut Harness, command| rejection(&h.send(command));
+    assert_eq!(refused(&mut h, Command::Withdraw { account: 1, amount: usdt("700.00000001") }), Some(RejectReason::InsufficientBalance));
+    assert_eq!(refused(&mut h, Command::Withdraw { account: 1, amount: usdt("0") }), Some(RejectReason::AmountNotPositive));
+    assert_eq!(refused(&mut h, Command::Deposit { account: 1, amount: usdt("-5") }), Some(RejectReason::AmountNotPositive));
+    assert_eq!(refused(&mut h, Command::Transfer { from: 1, to: 1, amount: usdt("1") }), Some(RejectReason::SameAccount));
+    // Margin in use cannot leave: an order for 0.1 BTC at 20x locks 250.
+    h.place(limit(1, BTC, Side::Buy, px("50000"), qty("0.1")));
+    assert_eq!(refused(&mut h, Command::Withdraw { account: 1, amount: usdt("450.00000001") }), Some(RejectReason::InsufficientBalance));
+    assert_eq!(
+        h.send(Command::Withdraw { account: 1, amount: usdt("450") }),
+        vec![Event::BalanceChanged { account: 1, amount: usdt("-450"), wallet: usdt("250"), kind: BalanceKind::Withdrawal }]
+    );
+    assert_eq!(wallet(&h, INSURANCE_FUND), Quote::ZERO);
+}
+
+#[test]
+fn test_position_mode_switch_and_hedge_legs() {
+    let mut h = exchange(&[(1, "100000"), (2, "100000")]);
+    h.place(limit(1, BTC, Side::Buy, px("49000"), qty("0.1")));
+    assert_eq!(rejection(&h.send(Command::SetPositionMode { account: 1, hedge: true })), Some(RejectReason::PositionModeLocked));
+    h.send(Command::CancelAll { account: 1, symbol: BTC });
+    assert_eq!(h.send(Command::SetPositionMode { account: 1, hedge: true }), vec![Event::PositionModeSet { account: 1, hedge: true }]);
+    let both = limit(1, BTC, Side::Buy, px("50000"), qty("0.1"));
+    assert_eq!(rejection(&h.place(both)), Some(RejectReason::PositionSideMismatch));
+    // Long 0.3 and short 0.1 at once.
+    let leg = |account, side, position_side, q: &str| PlaceOrder { position_side, ..limit(account, BTC, side, px("50000"), qty(q)) };
+    h.place(limit(2, BTC, Side::Sell, px("50000"), qty("0.3")));
+    h.place(leg(1, Side::Buy, PositionSide::Long, "0.3"));
+    h.place(limit(2, BTC, Side::Buy, px("50000"), qty("0.1")));
+    h.place(leg(1, Side::Sell, PositionSide::Short, "0.1"));
+    let positions = h.engine.accounts().get(1).unwrap().symbols[&BTC].positions;
+    assert_eq!((positions[1].qty, positions[2].qty), (dec("0.3"), -dec("0.1")));
+    // Closing more than the leg holds is refused.
+    assert_eq!(rejection(&h.place(leg(1, Side::Sell, PositionSide::Long, "0.301"))), Some(RejectReason::ReduceOnlyRejected));
+}
+
+#[test]
+fn test_reduce_only_and_close_position() {
+    let mut h = exchange(&[(1, "100000"), (2, "100000")]);
+    let reduce = PlaceOrder { reduce_only: true, ..limit(1, BTC, Side::Sell, px("50000"), qty("0.1")) };
+    assert_eq!(rejection(&h.place(reduce)), Some(RejectReason::ReduceOnlyRejected), "no position to reduce");
+    h.place(limit(2, BTC, Side::Sell, px("50000"), qty("0.5")));
+    h.place(limit(1, BTC, Side::Buy, px("50000"), qty("0.5")));
+    let too_much = PlaceOrder { qty: qty("0.6"), ..reduce };
+    assert_eq!(rejection(&h.place(too_much)), Some(RejectReason::ReduceOnlyRejected));
+    // A close-position stop closes the whole long when the last price falls to 49,000.
+    let stop = PlaceOrder {
+        order_type: OrderType::StopMarket,
+        stop_price: Some(px("49000")),
+        close_position: true,
+        ..market(1, BTC, Side::Sell, qty("0"))
+    };
+    assert!(matches!(h.place(stop)[0], Event::OrderAccepted { .. }));
+    h.place(limit(2, BTC, Side::Buy, px("49000"), qty("2")));
+    h.place(limit(2, BTC, Side::Sell, px("49000"), qty("0.001")));
+    let long = h.engine.accounts().get(1).unwrap().symbols[&BTC].positions[0].qty;
+    assert_eq!(long, 0, "the stop closed all 0.5");
+    // Fired again with nothing left, a close-position order expires.
+    let again = PlaceOrder { stop_price: Some(px("48000")), ..stop };
+    h.place(again);
+    h.send(Command::CancelAll { account: 2, symbol: BTC });
+    h.place(limit(2, BTC, Side::Buy, px("48000"), qty("0.5")));
+    let events = h.place(limit(2, BTC, Side::Sell, px("48000"), qty("0.5")));
+    assert!(events.iter().any(|e| matches!(e, Event::OrderExpired { reason: ExpireReason::NothingToClose, .. })));
+}
