@@ -12,8 +12,8 @@
 //! - A hedge-mode closing fill larger than its leg (possible only if the leg shrank after the
 //!   order rested) closes the leg and opens the excess on the other leg; it never flips a leg.
 
-use crate::accounts::{apply_fill, leg_index, signed, Accounts, ReferencePrices, SymbolAccount, FEE_ACCOUNT};
-use crate::event::Event;
+use crate::accounts::{apply_fill, leg_index, signed, Accounts, ReferencePrices, SymbolAccount, FEE_ACCOUNT, INSURANCE_FUND};
+use crate::event::{BalanceKind, Event};
 use crate::ids::{AccountId, OrderId, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
 use crate::order::{PositionSide, Side};
@@ -194,6 +194,7 @@ pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &
     let wallet = account.wallet;
     let fees = accounts.get_mut(FEE_ACCOUNT);
     fees.wallet = fees.wallet.checked_add(fee).expect("fee account fits");
+    accounts.note_position(order.account, order.symbol);
     events.push(Event::FillSettled {
         account: order.account,
         symbol: order.symbol,
@@ -208,4 +209,36 @@ pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &
         position_qty: effect.position.qty,
         position_cost: effect.position.cost,
     });
+}
+
+/// Moves `amount` (> 0) from one wallet to another with a [`Event::BalanceChanged`] each.
+///
+/// # Panics
+/// On wallet overflow (an engine bug).
+pub fn move_funds(accounts: &mut Accounts, (from, to): (AccountId, AccountId), amount: Quote, kind: BalanceKind, events: &mut Vec<Event>) {
+    for (account, delta) in [(from, -amount.raw()), (to, amount.raw())] {
+        let entry = accounts.get_mut(account);
+        entry.wallet = entry.wallet.checked_add(Quote(delta)).expect("Invariant: wallets fit");
+        events.push(Event::BalanceChanged { account, amount: Quote(delta), wallet: entry.wallet, kind });
+    }
+}
+
+/// Moves a signed `qty` of a position leg from `account` to the insurance fund at `price`:
+/// the account closes it there (realising PnL), the fund opens it there. No fee.
+///
+/// # Panics
+/// On overflow of accepted positions (an engine bug).
+pub fn take_over(accounts: &mut Accounts, order: &OrderSide, qty: i64, price: Price, events: &mut Vec<Event>) {
+    events.push(Event::PositionTakenOver {
+        account: order.account,
+        symbol: order.symbol,
+        position_side: order.position_side,
+        qty,
+        price,
+    });
+    let closing = OrderSide { side: if qty > 0 { Side::Sell } else { Side::Buy }, ..*order };
+    let fund = OrderSide { account: INSURANCE_FUND, position_side: PositionSide::Both, side: closing.side.opposite(), ..*order };
+    let fill = Fill { order_id: 0, trade_id: 0, qty: Qty(qty.abs()), price, fee_rate: crate::units::Rate(0) };
+    settle(accounts, &closing, &fill, events);
+    settle(accounts, &fund, &fill, events);
 }

@@ -368,6 +368,34 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u64(*account);
                 self.bool(*hedge);
             }
+            Event::LiquidationStarted { account, margin_balance, maintenance } => {
+                self.u8(15);
+                self.u64(*account);
+                self.i64(margin_balance.0);
+                self.i64(maintenance.0);
+            }
+            Event::LiquidationOrder { account, symbol, order_id, side, qty, bankruptcy_price } => {
+                self.u8(16);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u64(*order_id);
+                self.u8(side.to_u8());
+                self.i64(qty.0);
+                self.i64(bankruptcy_price.0);
+            }
+            Event::PositionTakenOver { account, symbol, position_side, qty, price } => {
+                self.u8(17);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u8(position_side.to_u8());
+                self.i64(*qty);
+                self.i64(price.0);
+            }
+            Event::LiquidationFinished { account, closed } => {
+                self.u8(18);
+                self.u64(*account);
+                self.bool(*closed);
+            }
         }
     }
 }
@@ -647,6 +675,27 @@ impl<'a> Reader<'a> {
             },
             13 => Event::LeverageSet { account: self.u64()?, symbol: self.u32()?, leverage: self.u32()? },
             14 => Event::PositionModeSet { account: self.u64()?, hedge: self.bool()? },
+            15 => Event::LiquidationStarted {
+                account: self.u64()?,
+                margin_balance: Quote(self.i64()?),
+                maintenance: Quote(self.i64()?),
+            },
+            16 => Event::LiquidationOrder {
+                account: self.u64()?,
+                symbol: self.u32()?,
+                order_id: self.u64()?,
+                side: read_enum!(self, Side)?,
+                qty: Qty(self.i64()?),
+                bankruptcy_price: Price(self.i64()?),
+            },
+            17 => Event::PositionTakenOver {
+                account: self.u64()?,
+                symbol: self.u32()?,
+                position_side: read_enum!(self, PositionSide)?,
+                qty: self.i64()?,
+                price: Price(self.i64()?),
+            },
+            18 => Event::LiquidationFinished { account: self.u64()?, closed: self.bool()? },
             _ => return Err(DecodeError { offset, what: "unknown event tag" }),
         })
     }

@@ -17,10 +17,11 @@ use sha2::{Digest, Sha256};
 use crate::accounts::{Accounts, ReferencePrices};
 use crate::codec::Writer;
 use crate::command::{Command, CommandEnvelope};
-use crate::event::Event;
+use crate::event::{CancelReason, Event};
 use crate::ids::{Nanos, OrderId, Seq, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
 use crate::ledger;
+use crate::liquidation;
 use crate::market::{Ctx, Market};
 use crate::reject::RejectReason;
 use crate::units::Price;
@@ -165,7 +166,7 @@ impl Engine {
                 }
             }
             Command::CancelAll { account, symbol } => {
-                if let Err(reason) = self.with_market(*symbol, ts, out, |m, ctx| m.cancel_all(*account, ctx)) {
+                if let Err(reason) = self.with_market(*symbol, ts, out, |m, ctx| m.cancel_all(*account, CancelReason::CancelAll, ctx)) {
                     reject(out, *account, *symbol, None, reason);
                 }
             }
@@ -209,11 +210,19 @@ impl Engine {
                 } else {
                     self.with_market(*symbol, ts, out, |m, ctx| m.set_mark_price(*mark, *index, ctx))
                 };
-                if let Err(reason) = result {
-                    reject(out, 0, *symbol, None, reason);
+                match result {
+                    Ok(()) => self.liquidate_underwater(*symbol, ts, out),
+                    Err(reason) => reject(out, 0, *symbol, None, reason),
                 }
             }
         }
+    }
+
+    /// Liquidates every holder of `symbol` that the new mark put under maintenance margin.
+    fn liquidate_underwater(&mut self, symbol: SymbolId, ts: Nanos, out: &mut Vec<Event>) {
+        let Self { markets, last_order_id, last_trade_id, expiries, accounts, prices, .. } = self;
+        let mut parts = liquidation::Parts { markets, accounts, prices, last_order_id, last_trade_id, expiries, ts };
+        liquidation::run(&mut parts, symbol, out);
     }
 
     fn with_market<T>(

@@ -15,7 +15,11 @@ use crate::units::{Price, Qty, Quote};
 
 wire_enum!(
     /// Why a live order was cancelled.
-    CancelReason { /** The owner cancelled it. */ User = 0, /** Cancel-all by the owner. */ CancelAll = 1 }
+    CancelReason {
+        /** The owner cancelled it. */ User = 0,
+        /** Cancel-all by the owner. */ CancelAll = 1,
+        /** The account is being liquidated. */ Liquidation = 2,
+    }
 );
 
 wire_enum!(
@@ -38,6 +42,8 @@ wire_enum!(
         /** A withdrawal. */ Withdrawal = 1,
         /** An internal transfer in. */ TransferIn = 2,
         /** An internal transfer out. */ TransferOut = 3,
+        /** A liquidation clearance fee, paid to the insurance fund. */ LiquidationFee = 4,
+        /** The insurance fund covering a negative balance (Binance INSURANCE_CLEAR). */ InsuranceClear = 5,
     }
 );
 
@@ -210,6 +216,52 @@ pub enum Event {
         account: AccountId,
         /// Hedge mode.
         hedge: bool,
+    },
+    /// An account fell below its maintenance margin at the mark price; it is locked while the
+    /// liquidation runs (within this command).
+    LiquidationStarted {
+        /// Account.
+        account: AccountId,
+        /// Margin balance (wallet + unrealised PnL) at the mark.
+        margin_balance: Quote,
+        /// Maintenance margin at the mark.
+        maintenance: Quote,
+    },
+    /// A liquidation order: the rest of a position offered at its bankruptcy price (IOC).
+    LiquidationOrder {
+        /// Liquidated account.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Engine id of the liquidation order.
+        order_id: OrderId,
+        /// Closing side.
+        side: Side,
+        /// Quantity offered.
+        qty: Qty,
+        /// Bankruptcy price (its limit).
+        bankruptcy_price: Price,
+    },
+    /// The insurance fund took over the unfilled rest of a liquidated position at its bankruptcy
+    /// price.
+    PositionTakenOver {
+        /// Liquidated account.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Position leg.
+        position_side: PositionSide,
+        /// Signed quantity moved to the insurance fund.
+        qty: i64,
+        /// Bankruptcy price.
+        price: Price,
+    },
+    /// The liquidation of an account ended.
+    LiquidationFinished {
+        /// Account.
+        account: AccountId,
+        /// True when positions were closed; false when cancelling orders restored the margin.
+        closed: bool,
     },
     /// The oracle's mark and index price were applied.
     MarkPriceSet {

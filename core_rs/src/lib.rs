@@ -18,6 +18,7 @@ pub mod event;
 pub mod ids;
 pub mod instrument;
 pub mod ledger;
+pub mod liquidation;
 pub mod market;
 pub mod order;
 pub mod reject;

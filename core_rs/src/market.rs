@@ -21,18 +21,18 @@ use std::collections::{BTreeSet, VecDeque};
 
 use rustc_hash::FxHashMap;
 
-use crate::accounts::{Accounts, ReferencePrices};
+use crate::accounts::{Accounts, ReferencePrices, INSURANCE_FUND};
 use crate::book::matching::{fok_fillable, match_taker, would_take, MakerFill, MatchSink, Taker};
 use crate::book::{OrderBook, RestingOrder};
 use crate::clearing::{self, Fill, Intent, OrderSide};
 use crate::command::{OrderRef, PlaceOrder};
-use crate::event::{CancelReason, Event, ExpireReason};
+use crate::event::{BalanceKind, CancelReason, Event, ExpireReason};
 use crate::ids::{AccountId, ClientOrderId, Nanos, OrderId, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
-use crate::order::{OrderType, Side, TimeInForce, TriggerSource};
+use crate::order::{OrderType, Side, StpMode, TimeInForce, TriggerSource};
 use crate::reject::RejectReason;
 use crate::triggers::{fires_at, ConditionalOrder, TriggerBook};
-use crate::units::{mul_div, notional, Price, Qty, Rate, Rounding, SCALE};
+use crate::units::{mul_div, notional, Price, Qty, Quote, Rate, Rounding, SCALE};
 
 /// Smallest and largest trailing-stop callback rate (0.1 % and 10 %, Binance's range).
 const CALLBACK_RANGE: std::ops::RangeInclusive<i64> = 100_000..=10_000_000;
@@ -335,12 +335,15 @@ impl Market {
             self.expire(id, place.account, qty, ExpireReason::FokUnfillable, ctx);
             return;
         }
-        let stopped = self.match_and_settle(&mut taker, &order, ctx);
+        let stopped = self.match_and_settle(&mut taker, &order, None, ctx);
         self.finish_taker(&taker, &PlaceOrder { qty, ..*place }, tif, stopped, ctx);
     }
 
     /// Matches `taker`, settles every fill for both sides, and releases what left the book.
-    fn match_and_settle(&mut self, taker: &mut Taker, taker_side: &OrderSide, ctx: &mut Ctx<'_>) -> bool {
+    /// A liquidation taker (`bankruptcy` given) pays no taker fee; instead each fill's surplus
+    /// over the bankruptcy price pays the liquidation fee, capped at that surplus, to the
+    /// insurance fund (MECHANICS §6.2 step 5).
+    fn match_and_settle(&mut self, taker: &mut Taker, taker_side: &OrderSide, bankruptcy: Option<Price>, ctx: &mut Ctx<'_>) -> bool {
         let mut sink = MatchSink {
             symbol: self.spec.symbol,
             events: ctx.events,
@@ -356,7 +359,14 @@ impl Market {
             let maker_side = OrderSide { account: maker.account, symbol: self.spec.symbol, side: maker.side, position_side: maker.position_side };
             let settle = |order_id, fee_rate| Fill { order_id, trade_id: fill.trade_id, qty: fill.qty, price: maker.price, fee_rate };
             clearing::settle(ctx.accounts, &maker_side, &settle(maker.id, self.spec.maker_fee), ctx.events);
-            clearing::settle(ctx.accounts, taker_side, &settle(taker.id, self.spec.taker_fee), ctx.events);
+            let taker_fee = if bankruptcy.is_some() { Rate(0) } else { self.spec.taker_fee };
+            clearing::settle(ctx.accounts, taker_side, &settle(taker.id, taker_fee), ctx.events);
+            if let Some(bankruptcy) = bankruptcy {
+                let fee = self.liquidation_fee(taker_side.side, maker.price, fill.qty, bankruptcy);
+                if fee.raw() > 0 {
+                    clearing::move_funds(ctx.accounts, (taker_side.account, INSURANCE_FUND), fee, BalanceKind::LiquidationFee, ctx.events);
+                }
+            }
             clearing::adjust_open(ctx.accounts, &maker_side, -fill.qty.raw(), maker.price);
             if fill.qty == maker.leaves {
                 self.forget(maker.id, ctx);
@@ -375,6 +385,46 @@ impl Market {
             self.publish_reference(ctx);
         }
         outcome.taker_stopped_by_stp
+    }
+
+    /// `min(liquidation fee rate × notional, surplus over the bankruptcy price)`, never negative.
+    fn liquidation_fee(&self, side: Side, price: Price, qty: Qty, bankruptcy: Price) -> Quote {
+        let better = match side {
+            Side::Sell => price.raw() - bankruptcy.raw(),
+            Side::Buy => bankruptcy.raw() - price.raw(),
+        };
+        let surplus = mul_div(better, qty.raw(), SCALE, Rounding::Floor).unwrap_or(0);
+        let value = notional(price, qty, Rounding::Ceil).map_or(0, Quote::raw);
+        let fee = mul_div(value, self.spec.liquidation_fee.raw(), SCALE, Rounding::Ceil).unwrap_or(0);
+        Quote(fee.min(surplus).max(0))
+    }
+
+    /// Offers `qty` of a liquidated position at its bankruptcy price as an IOC order processed
+    /// now, ahead of any user command (liquidation first). Returns the quantity filled.
+    pub fn liquidation_order(&mut self, order: &OrderSide, qty: Qty, bankruptcy: Price, ctx: &mut Ctx<'_>) -> Qty {
+        *ctx.last_order_id += 1;
+        let id = *ctx.last_order_id;
+        ctx.events.push(Event::LiquidationOrder {
+            account: order.account,
+            symbol: self.spec.symbol,
+            order_id: id,
+            side: order.side,
+            qty,
+            bankruptcy_price: bankruptcy,
+        });
+        let mut taker = Taker { id, account: order.account, side: order.side, limit: Some(bankruptcy), leaves: qty, stp: StpMode::None };
+        self.match_and_settle(&mut taker, order, Some(bankruptcy), ctx);
+        if taker.leaves.raw() > 0 {
+            ctx.events.push(Event::OrderExpired {
+                account: order.account,
+                symbol: self.spec.symbol,
+                order_id: id,
+                leaves: taker.leaves,
+                reason: ExpireReason::Unfilled,
+            });
+        }
+        self.run_triggers(ctx);
+        Qty(qty.raw() - taker.leaves.raw())
     }
 
     /// Keeps the engine-wide reference price of this symbol current.
@@ -508,12 +558,12 @@ impl Market {
     }
 
     /// Cancels every live order of the account, ascending by id.
-    pub fn cancel_all(&mut self, account: AccountId, ctx: &mut Ctx<'_>) {
+    pub fn cancel_all(&mut self, account: AccountId, reason: CancelReason, ctx: &mut Ctx<'_>) {
         let mut ids = self.book.account_order_ids(account);
         ids.extend(self.triggers.account_order_ids(account));
         ids.sort_unstable();
         for id in ids {
-            self.cancel_live(id, CancelReason::CancelAll, ctx);
+            self.cancel_live(id, reason, ctx);
         }
     }
 
@@ -603,7 +653,7 @@ impl Market {
         }
         self.remove_resting(id, ctx);
         let mut taker = Taker { id, account, side: resting.side, limit: Some(price), leaves, stp: resting.stp };
-        let stopped = self.match_and_settle(&mut taker, &order_side, ctx);
+        let stopped = self.match_and_settle(&mut taker, &order_side, None, ctx);
         let place = PlaceOrder {
             account,
             symbol: self.spec.symbol,

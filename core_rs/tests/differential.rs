@@ -893,7 +893,15 @@ impl Coverage {
                 Event::BookDelta { .. } => self.bump("delta", 0),
                 Event::MarkPriceSet { .. } => self.bump("mark", 0),
                 Event::InstrumentUpdated { .. } => self.bump("instrument", 0),
-                Event::FillSettled { .. } | Event::BalanceChanged { .. } | Event::LeverageSet { .. } | Event::PositionModeSet { .. } => {}
+                // Clearing and liquidation are filtered out before recording (see `is_matching_event`).
+                Event::FillSettled { .. }
+                | Event::BalanceChanged { .. }
+                | Event::LeverageSet { .. }
+                | Event::PositionModeSet { .. }
+                | Event::LiquidationStarted { .. }
+                | Event::LiquidationOrder { .. }
+                | Event::PositionTakenOver { .. }
+                | Event::LiquidationFinished { .. } => {}
             }
         }
     }

@@ -53,6 +53,9 @@ from derivatives.events import (
     FillSettled,
     InstrumentUpdated,
     LeverageSet,
+    LiquidationFinished,
+    LiquidationOrder,
+    LiquidationStarted,
     MarkPriceSet,
     OrderAccepted,
     OrderAmended,
@@ -61,6 +64,7 @@ from derivatives.events import (
     OrderRejected,
     OrderTriggered,
     PositionModeSet,
+    PositionTakenOver,
     Trade,
 )
 from derivatives.units import from_raw, to_raw
@@ -338,6 +342,16 @@ class _Reader:
                 return LeverageSet(self.u64(), self.u32(), self.u32())
             case 14:
                 return PositionModeSet(self.u64(), self.flag())
+            case 15:
+                return LiquidationStarted(self.u64(), self.money(), self.money())
+            case 16:
+                account, symbol, order_id = self.u64(), self.u32(), self.u64()
+                return LiquidationOrder(account, symbol, order_id, self.enum(Side), self.money(), self.money())
+            case 17:
+                account, symbol = self.u64(), self.u32()
+                return PositionTakenOver(account, symbol, self.enum(PositionSide), self.money(), self.money())
+            case 18:
+                return LiquidationFinished(self.u64(), self.flag())
         raise ValueError(f"unknown event tag {tag} at byte {offset}")
 
 

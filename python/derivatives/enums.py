@@ -64,6 +64,7 @@ class CancelReason(IntEnum):
 
     USER = 0
     CANCEL_ALL = 1
+    LIQUIDATION = 2
 
 
 class ExpireReason(IntEnum):
@@ -85,6 +86,8 @@ class BalanceKind(IntEnum):
     WITHDRAWAL = 1
     TRANSFER_IN = 2
     TRANSFER_OUT = 3
+    LIQUIDATION_FEE = 4
+    INSURANCE_CLEAR = 5
 
 
 class RejectReason(IntEnum):

@@ -163,6 +163,46 @@ class PositionModeSet:
     hedge: bool
 
 
+@dataclass(frozen=True, slots=True)
+class LiquidationStarted:
+    """An account fell below its maintenance margin at the mark price."""
+
+    account: int
+    margin_balance: Decimal
+    maintenance: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationOrder:
+    """The rest of a liquidated position offered at its bankruptcy price (IOC)."""
+
+    account: int
+    symbol: int
+    order_id: int
+    side: Side
+    qty: Decimal
+    bankruptcy_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PositionTakenOver:
+    """The insurance fund took over the unfilled rest at the bankruptcy price."""
+
+    account: int
+    symbol: int
+    position_side: PositionSide
+    qty: Decimal
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationFinished:
+    """The liquidation of an account ended (closed: positions were closed)."""
+
+    account: int
+    closed: bool
+
+
 Event = (
     InstrumentUpdated
     | OrderAccepted
@@ -178,6 +218,10 @@ Event = (
     | BalanceChanged
     | LeverageSet
     | PositionModeSet
+    | LiquidationStarted
+    | LiquidationOrder
+    | PositionTakenOver
+    | LiquidationFinished
 )
 """Any event."""
 

@@ -151,3 +151,16 @@ def test_same_commands_give_the_same_state_hash() -> None:
 def test_module_constants() -> None:
     assert _core.SCALE == 100_000_000
     assert _core.DECIMALS == 8
+
+
+def test_liquidation_through_the_binding(client: EngineClient) -> None:
+    """The worked example of core_rs/tests/liquidation.rs, decoded in Python: BP 47,525."""
+    from derivatives.events import LiquidationFinished, LiquidationOrder, PositionTakenOver
+
+    _events(client, SetMarkPrice(BTC, D("50000"), D("50000")), Deposit(20, D("1000")))
+    _events(client, PlaceOrder(1, BTC, Side.SELL, D("0.4"), price=D("50000")), PlaceOrder(20, BTC, Side.BUY, D("0.4"), price=D("50000")))
+    events = _events(client, SetMarkPrice(BTC, D("47600"), D("47600")))
+    orders = [e for e in events if isinstance(e, LiquidationOrder)]
+    assert [(o.account, o.side, o.qty, o.bankruptcy_price) for o in orders] == [(20, Side.SELL, D("0.4"), D("47525"))]
+    assert PositionTakenOver(20, BTC, PositionSide.BOTH, D("0.4"), D("47525")) in events
+    assert LiquidationFinished(20, True) in events

@@ -23,7 +23,7 @@
 
 pub mod margin;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 
@@ -257,10 +257,11 @@ pub fn apply_fill(position: Position, delta: i64, price: Price) -> Result<FillEf
     Ok(FillEffect { realised_pnl, position: Position { qty: opened, cost } })
 }
 
-/// Every account, by id.
+/// Every account, by id, and which accounts hold a position in each symbol.
 #[derive(Debug, Default)]
 pub struct Accounts {
     accounts: FxHashMap<AccountId, Account>,
+    holders: BTreeMap<SymbolId, BTreeSet<AccountId>>,
 }
 
 impl Accounts {
@@ -281,6 +282,23 @@ impl Accounts {
         let mut ids: Vec<AccountId> = self.accounts.keys().copied().collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// Accounts holding a position in `symbol`, ascending.
+    #[must_use]
+    pub fn holders(&self, symbol: SymbolId) -> Vec<AccountId> {
+        self.holders.get(&symbol).map_or_else(Vec::new, |set| set.iter().copied().collect())
+    }
+
+    /// Records whether `account` now holds a position in `symbol` (after any position change).
+    pub fn note_position(&mut self, account: AccountId, symbol: SymbolId) {
+        let holds = self.accounts.get(&account).and_then(|a| a.symbols.get(&symbol)).is_some_and(|s| s.positions.iter().any(|p| p.qty != 0));
+        let set = self.holders.entry(symbol).or_default();
+        if holds {
+            set.insert(account);
+        } else {
+            set.remove(&account);
+        }
     }
 
     /// Number of accounts.
