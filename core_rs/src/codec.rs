@@ -15,7 +15,7 @@
 use std::fmt;
 
 use crate::command::{Command, CommandEnvelope, OrderRef, PlaceOrder};
-use crate::event::{BalanceKind, CancelReason, Event, EventEnvelope, ExpireReason};
+use crate::event::{BalanceKind, CancelReason, Event, EventEnvelope, ExpireReason, PayoutReason};
 use crate::ids::{ClientOrderId, SymbolName};
 use crate::instrument::{InstrumentSpec, LeverageBracket};
 use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
@@ -232,6 +232,31 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u64(*account);
                 self.bool(*hedge);
             }
+            Command::ApplyFunding { symbol, rate, mark } => {
+                self.u8(13);
+                self.u32(*symbol);
+                self.i64(rate.0);
+                self.i64(mark.0);
+            }
+            Command::InsurancePayout { account, amount, reason } => {
+                self.u8(14);
+                self.u64(*account);
+                self.i64(amount.0);
+                self.u8(reason.to_u8());
+            }
+            Command::SetInsuranceFloor { amount } => {
+                self.u8(15);
+                self.i64(amount.0);
+            }
+            Command::SetAdlRanking { symbol, side, accounts } => {
+                self.u8(16);
+                self.u32(*symbol);
+                self.u8(side.to_u8());
+                self.u32(u32::try_from(accounts.len()).expect("Invariant: fewer than 2^32 ranked accounts"));
+                for account in accounts {
+                    self.u64(*account);
+                }
+            }
         }
     }
 
@@ -395,6 +420,37 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u8(18);
                 self.u64(*account);
                 self.bool(*closed);
+            }
+            Event::AutoDeleveraged { account, bankrupt, symbol, qty, price } => {
+                self.u8(19);
+                self.u64(*account);
+                self.u64(*bankrupt);
+                self.u32(*symbol);
+                self.i64(*qty);
+                self.i64(price.0);
+            }
+            Event::FundingApplied { symbol, rate, mark, dust } => {
+                self.u8(20);
+                self.u32(*symbol);
+                self.i64(rate.0);
+                self.i64(mark.0);
+                self.i64(dust.0);
+            }
+            Event::InsurancePaid { account, amount, reason } => {
+                self.u8(23);
+                self.u64(*account);
+                self.i64(amount.0);
+                self.u8(reason.to_u8());
+            }
+            Event::InsuranceFloorSet { amount } => {
+                self.u8(21);
+                self.i64(amount.0);
+            }
+            Event::AdlRankingSet { symbol, side, accounts } => {
+                self.u8(22);
+                self.u32(*symbol);
+                self.u8(side.to_u8());
+                self.u32(*accounts);
             }
         }
     }
@@ -585,6 +641,23 @@ impl<'a> Reader<'a> {
             10 => Command::Transfer { from: self.u64()?, to: self.u64()?, amount: Quote(self.i64()?) },
             11 => Command::SetLeverage { account: self.u64()?, symbol: self.u32()?, leverage: self.u32()? },
             12 => Command::SetPositionMode { account: self.u64()?, hedge: self.bool()? },
+            13 => Command::ApplyFunding { symbol: self.u32()?, rate: Rate(self.i64()?), mark: Price(self.i64()?) },
+            14 => Command::InsurancePayout {
+                account: self.u64()?,
+                amount: Quote(self.i64()?),
+                reason: read_enum!(self, PayoutReason)?,
+            },
+            15 => Command::SetInsuranceFloor { amount: Quote(self.i64()?) },
+            16 => {
+                let symbol = self.u32()?;
+                let side = read_enum!(self, Side)?;
+                let count = self.u32()?;
+                let mut accounts = Vec::new();
+                for _ in 0..count {
+                    accounts.push(self.u64()?);
+                }
+                Command::SetAdlRanking { symbol, side, accounts }
+            }
             _ => return Err(DecodeError { offset, what: "unknown command tag" }),
         })
     }
@@ -696,6 +769,26 @@ impl<'a> Reader<'a> {
                 price: Price(self.i64()?),
             },
             18 => Event::LiquidationFinished { account: self.u64()?, closed: self.bool()? },
+            19 => Event::AutoDeleveraged {
+                account: self.u64()?,
+                bankrupt: self.u64()?,
+                symbol: self.u32()?,
+                qty: self.i64()?,
+                price: Price(self.i64()?),
+            },
+            20 => Event::FundingApplied {
+                symbol: self.u32()?,
+                rate: Rate(self.i64()?),
+                mark: Price(self.i64()?),
+                dust: Quote(self.i64()?),
+            },
+            21 => Event::InsuranceFloorSet { amount: Quote(self.i64()?) },
+            23 => Event::InsurancePaid {
+                account: self.u64()?,
+                amount: Quote(self.i64()?),
+                reason: read_enum!(self, PayoutReason)?,
+            },
+            22 => Event::AdlRankingSet { symbol: self.u32()?, side: read_enum!(self, Side)?, accounts: self.u32()? },
             _ => return Err(DecodeError { offset, what: "unknown event tag" }),
         })
     }

@@ -3,6 +3,7 @@
 
 use crate::ids::{AccountId, ClientOrderId, Nanos, OrderId, Seq, SymbolId};
 use crate::instrument::InstrumentSpec;
+use crate::event::PayoutReason;
 use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
 use crate::units::{Price, Qty, Quote, Rate};
 
@@ -132,6 +133,40 @@ pub enum Command {
         account: AccountId,
         /// Hedge mode.
         hedge: bool,
+    },
+    /// Settle funding on every open position of a symbol: longs pay `qty × mark × rate` to shorts
+    /// when the rate is positive (the reverse when negative).
+    ApplyFunding {
+        /// Instrument.
+        symbol: SymbolId,
+        /// Funding rate, |rate| < 1.
+        rate: Rate,
+        /// Mark price at the funding time.
+        mark: Price,
+    },
+    /// Pay from the insurance fund to an account (never below the fund's floor).
+    InsurancePayout {
+        /// Receiving account.
+        account: AccountId,
+        /// Amount, > 0.
+        amount: Quote,
+        /// Why.
+        reason: PayoutReason,
+    },
+    /// Set the balance the insurance fund must keep after any payout.
+    SetInsuranceFloor {
+        /// The floor, ≥ 0.
+        amount: Quote,
+    },
+    /// The auto-deleveraging queue of one side of a symbol, first to be deleveraged first
+    /// (computed by the risk service).
+    SetAdlRanking {
+        /// Instrument.
+        symbol: SymbolId,
+        /// The side whose positions the ranking orders (Buy: longs, Sell: shorts).
+        side: Side,
+        /// Accounts, highest rank first.
+        accounts: Vec<AccountId>,
     },
     /// Publish the mark and index price (the oracle, once a second).
     SetMarkPrice {

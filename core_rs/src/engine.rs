@@ -18,13 +18,15 @@ use crate::accounts::{Accounts, ReferencePrices};
 use crate::codec::Writer;
 use crate::command::{Command, CommandEnvelope};
 use crate::event::{CancelReason, Event};
-use crate::ids::{Nanos, OrderId, Seq, SymbolId, TradeId};
+use crate::ids::{AccountId, Nanos, OrderId, Seq, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
+use crate::funding;
 use crate::ledger;
 use crate::liquidation;
 use crate::market::{Ctx, Market};
 use crate::reject::RejectReason;
-use crate::units::Price;
+use crate::order::Side;
+use crate::units::{Price, Quote};
 
 /// A command the engine cannot take at all; the caller (the sequencer) has a bug.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +69,8 @@ pub struct Engine {
     expiries: BTreeSet<(Nanos, SymbolId, OrderId)>,
     accounts: Accounts,
     prices: ReferencePrices,
+    insurance_floor: Quote,
+    adl_rankings: BTreeMap<(SymbolId, Side), Vec<AccountId>>,
 }
 
 impl Engine {
@@ -204,6 +208,39 @@ impl Engine {
                     reject(out, *account, 0, None, reason);
                 }
             }
+            Command::ApplyFunding { symbol, rate, mark } => {
+                let result = if self.markets.contains_key(symbol) {
+                    funding::apply(&mut self.accounts, *symbol, *rate, *mark, out)
+                } else {
+                    Err(RejectReason::UnknownSymbol)
+                };
+                match result {
+                    Ok(()) => self.liquidate_underwater(*symbol, ts, out),
+                    Err(reason) => reject(out, 0, *symbol, None, reason),
+                }
+            }
+            Command::InsurancePayout { account, amount, reason } => {
+                if let Err(why) = funding::payout(&mut self.accounts, &self.prices, self.insurance_floor, (*account, *amount), *reason, out) {
+                    reject(out, *account, 0, None, why);
+                }
+            }
+            Command::SetInsuranceFloor { amount } => {
+                if amount.raw() < 0 {
+                    reject(out, 0, 0, None, RejectReason::AmountNotPositive);
+                } else {
+                    self.insurance_floor = *amount;
+                    out.push(Event::InsuranceFloorSet { amount: *amount });
+                }
+            }
+            Command::SetAdlRanking { symbol, side, accounts } => {
+                if self.markets.contains_key(symbol) {
+                    self.adl_rankings.insert((*symbol, *side), accounts.clone());
+                    let count = u32::try_from(accounts.len()).unwrap_or(u32::MAX);
+                    out.push(Event::AdlRankingSet { symbol: *symbol, side: *side, accounts: count });
+                } else {
+                    reject(out, 0, *symbol, None, RejectReason::UnknownSymbol);
+                }
+            }
             Command::SetMarkPrice { symbol, mark, index } => {
                 let result = if mark.raw() <= 0 || index.raw() <= 0 {
                     Err(RejectReason::PriceNotPositive)
@@ -220,8 +257,8 @@ impl Engine {
 
     /// Liquidates every holder of `symbol` that the new mark put under maintenance margin.
     fn liquidate_underwater(&mut self, symbol: SymbolId, ts: Nanos, out: &mut Vec<Event>) {
-        let Self { markets, last_order_id, last_trade_id, expiries, accounts, prices, .. } = self;
-        let mut parts = liquidation::Parts { markets, accounts, prices, last_order_id, last_trade_id, expiries, ts };
+        let Self { markets, last_order_id, last_trade_id, expiries, accounts, prices, adl_rankings, .. } = self;
+        let mut parts = liquidation::Parts { markets, accounts, prices, last_order_id, last_trade_id, expiries, ts, adl_rankings };
         liquidation::run(&mut parts, symbol, out);
     }
 
@@ -287,7 +324,7 @@ impl Engine {
                 w.opt_i64(price.map(Price::raw));
             }
             w.u64(market.book.len() as u64);
-            for side in [crate::order::Side::Buy, crate::order::Side::Sell] {
+            for side in [Side::Buy, Side::Sell] {
                 for o in market.book.iter_side(side) {
                     for v in [o.id, o.account] {
                         w.u64(v);
@@ -309,6 +346,15 @@ impl Engine {
                 w.place(&c.place);
                 w.opt_i64(c.trail.map(|t| t.extreme.raw()));
                 w.bool(c.trail.is_some_and(|t| t.active));
+            }
+        }
+        w.i64(self.insurance_floor.raw());
+        for ((symbol, side), ranking) in &self.adl_rankings {
+            w.u32(*symbol);
+            w.u8(side.to_u8());
+            w.u64(ranking.len() as u64);
+            for account in ranking {
+                w.u64(*account);
             }
         }
         for id in self.accounts.ids() {

@@ -19,6 +19,7 @@ wire_enum!(
         /** The owner cancelled it. */ User = 0,
         /** Cancel-all by the owner. */ CancelAll = 1,
         /** The account is being liquidated. */ Liquidation = 2,
+        /** The account's position in the symbol was auto-deleveraged. */ AutoDeleverage = 3,
     }
 );
 
@@ -44,7 +45,14 @@ wire_enum!(
         /** An internal transfer out. */ TransferOut = 3,
         /** A liquidation clearance fee, paid to the insurance fund. */ LiquidationFee = 4,
         /** The insurance fund covering a negative balance (Binance INSURANCE_CLEAR). */ InsuranceClear = 5,
+        /** A payout from the insurance fund. */ InsurancePayout = 6,
+        /** Funding paid or received (Binance FUNDING_FEE); the rounding dust goes to the fund. */ FundingFee = 7,
     }
+);
+
+wire_enum!(
+    /// Why the insurance fund paid out.
+    PayoutReason { /** Covering bad debt. */ BadDebt = 0, /** Compensation to a user, approved by two people. */ Compensation = 1 }
 );
 
 /// One outcome of a command.
@@ -255,6 +263,53 @@ pub enum Event {
         qty: i64,
         /// Bankruptcy price.
         price: Price,
+    },
+    /// A counterparty's position was closed against a bankrupt one at its bankruptcy price.
+    AutoDeleveraged {
+        /// The deleveraged (counterparty) account.
+        account: AccountId,
+        /// The bankrupt account.
+        bankrupt: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Signed quantity closed on the counterparty's position.
+        qty: i64,
+        /// Bankruptcy price.
+        price: Price,
+    },
+    /// Funding was settled on a symbol.
+    FundingApplied {
+        /// Instrument.
+        symbol: SymbolId,
+        /// Rate.
+        rate: crate::units::Rate,
+        /// Mark price used.
+        mark: Price,
+        /// Rounding dust credited to the insurance fund.
+        dust: Quote,
+    },
+    /// The insurance fund paid an account (the balance changes follow).
+    InsurancePaid {
+        /// Receiving account.
+        account: AccountId,
+        /// Amount.
+        amount: Quote,
+        /// Why.
+        reason: PayoutReason,
+    },
+    /// The insurance fund floor changed.
+    InsuranceFloorSet {
+        /// New floor.
+        amount: Quote,
+    },
+    /// An ADL ranking was installed.
+    AdlRankingSet {
+        /// Instrument.
+        symbol: SymbolId,
+        /// Ranked side.
+        side: Side,
+        /// Number of accounts ranked.
+        accounts: u32,
     },
     /// The liquidation of an account ended.
     LiquidationFinished {

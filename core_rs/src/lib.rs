@@ -15,6 +15,7 @@ pub mod codec;
 pub mod command;
 pub mod engine;
 pub mod event;
+pub mod funding;
 pub mod ids;
 pub mod instrument;
 pub mod ledger;

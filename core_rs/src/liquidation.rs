@@ -12,9 +12,21 @@
 //!    IOC order: fills are at the bankruptcy price or better; the trader pays no taker fee, and
 //!    the liquidation fee, capped at the fill's surplus over the bankruptcy price, goes to the
 //!    insurance fund.
-//! 4. What does not fill is taken over by the insurance fund at the bankruptcy price.
-//! 5. A negative wallet left over is reset to zero from the insurance fund, as far as the fund
-//!    goes (`InsuranceClear`); the fund never goes negative.
+//! 4. What does not fill is taken over by the insurance fund at the bankruptcy price, if the
+//!    fund stays above its own maintenance margin at the mark with it.
+//! 5. Otherwise the rest is auto-deleveraged at the bankruptcy price against opposite positions:
+//!    first in the order of the latest `SetAdlRanking` for that side, then (accounts it does not
+//!    list, or no ranking yet) by the BitMEX score — PnL% × effective leverage when in profit,
+//!    PnL% ÷ effective leverage at a loss, highest first, ties by account id. A counterparty
+//!    gives up at most its own position (never flipped), pays no fee, and its open orders in the
+//!    symbol are cancelled. Flat accounts are never touched.
+//! 6. A negative wallet left over is reset to zero from the insurance fund, as far as the fund's
+//!    margin balance goes (`InsuranceClear`).
+//!
+//! The insurance fund is an ordinary account that holds what it took over (and pays or receives
+//! funding on it). It is checked like any account after each mark or funding step; when its
+//! margin balance falls under its maintenance margin its positions are auto-deleveraged at its
+//! own bankruptcy price, so its margin balance never goes negative (MECHANICS §9.6).
 //!
 //! Bankruptcy price of a leg: the price at which closing it leaves the margin balance at zero,
 //! `p = (cost − MB_without_leg) / qty`, rounded to the tick toward safety (long up, short down:
@@ -22,9 +34,7 @@
 //!
 //! Known limits of this increment (see docs/ARCHITECTURE.md): candidates are the holders of the
 //! symbol whose mark moved (a scan of that symbol's holders, not yet a trigger-price index);
-//! there is no partial tier reduction and no auto-deleveraging yet, so when the fund cannot cover
-//! a bad debt the remainder stays on the account as a negative wallet (withdrawals are then
-//! impossible for it); isolated margin does not exist yet.
+//! there is no partial tier reduction yet; isolated margin does not exist yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -54,6 +64,8 @@ pub struct Parts<'a> {
     pub expiries: &'a mut BTreeSet<(Nanos, SymbolId, OrderId)>,
     /// Command time.
     pub ts: Nanos,
+    /// The latest ADL ranking of each (symbol, ranked side).
+    pub adl_rankings: &'a BTreeMap<(SymbolId, Side), Vec<AccountId>>,
 }
 
 const POSITION_SIDES: [PositionSide; 3] = [PositionSide::Both, PositionSide::Long, PositionSide::Short];
@@ -103,6 +115,32 @@ pub fn run(parts: &mut Parts<'_>, symbol: SymbolId, events: &mut Vec<Event>) {
             liquidate(parts, account, (balance, maintenance), events);
         }
     }
+    deleverage_fund_if_underwater(parts, events);
+}
+
+/// Auto-deleverages every position of the insurance fund at its bankruptcy price when the fund
+/// is under its maintenance margin.
+fn deleverage_fund_if_underwater(parts: &mut Parts<'_>, events: &mut Vec<Event>) {
+    let Some(fund) = parts.accounts.get(INSURANCE_FUND).cloned() else { return };
+    let Ok((balance, maintenance)) = health(&fund, parts.markets, parts.prices) else { return };
+    if !is_underwater(balance, maintenance) {
+        return;
+    }
+    events.push(Event::LiquidationStarted { account: INSURANCE_FUND, margin_balance: balance, maintenance });
+    for symbol in fund.symbols.keys().copied().collect::<Vec<_>>() {
+        let Some(current) = parts.accounts.get(INSURANCE_FUND) else { return };
+        let position = current.symbols.get(&symbol).map(|s| s.positions[0]).unwrap_or_default();
+        let (Some(&price), Some(market)) = (parts.prices.get(&symbol), parts.markets.get(&symbol)) else { continue };
+        if position.qty == 0 {
+            continue;
+        }
+        let Ok((balance, _)) = health(current, parts.markets, parts.prices) else { return };
+        let Ok(bankruptcy) = bankruptcy_price(position.qty, position.cost, balance, price, market.spec.tick_size) else { continue };
+        let side = if position.qty > 0 { Side::Sell } else { Side::Buy };
+        let order = OrderSide { account: INSURANCE_FUND, symbol, side, position_side: PositionSide::Both };
+        deleverage(parts, &order, position.qty.abs(), bankruptcy, events);
+    }
+    events.push(Event::LiquidationFinished { account: INSURANCE_FUND, closed: true });
 }
 
 fn liquidate(parts: &mut Parts<'_>, account: AccountId, (balance, maintenance): (Quote, Quote), events: &mut Vec<Event>) {
@@ -121,7 +159,7 @@ fn liquidate(parts: &mut Parts<'_>, account: AccountId, (balance, maintenance): 
             close_leg(parts, account, symbol, position_side, events);
         }
     }
-    clear_bad_debt(parts.accounts, account, events);
+    clear_bad_debt(parts, account, events);
     events.push(Event::LiquidationFinished { account, closed: true });
 }
 
@@ -139,18 +177,109 @@ fn close_leg(parts: &mut Parts<'_>, account: AccountId, symbol: SymbolId, positi
     let qty = Qty(position.qty.abs());
     let filled = with_market(parts, symbol, events, |market, ctx| market.liquidation_order(&order, qty, bankruptcy, ctx));
     let rest = qty.raw() - filled.map_or(0, Qty::raw);
+    if rest == 0 {
+        return;
+    }
+    let signed_rest = if position.qty > 0 { rest } else { -rest };
+    let rest = if fund_can_take(parts, symbol, signed_rest, bankruptcy) { rest } else { deleverage(parts, &order, rest, bankruptcy, events) };
     if rest > 0 {
         let signed_rest = if position.qty > 0 { rest } else { -rest };
         clearing::take_over(parts.accounts, &order, signed_rest, bankruptcy, events);
     }
 }
 
-fn clear_bad_debt(accounts: &mut Accounts, account: AccountId, events: &mut Vec<Event>) {
-    let deficit = accounts.get(account).map_or(0, |a| -a.wallet.raw());
-    let fund = accounts.get(INSURANCE_FUND).map_or(0, |a| a.wallet.raw());
-    let covered = deficit.min(fund);
+/// True when the insurance fund would still be above its maintenance margin at the mark after
+/// taking `qty` at `price` (otherwise it would be deleveraged at once).
+fn fund_can_take(parts: &Parts<'_>, symbol: SymbolId, qty: i64, price: Price) -> bool {
+    let mut fund = parts.accounts.get(INSURANCE_FUND).cloned().unwrap_or_default();
+    let leg = &mut fund.symbol_mut(symbol).positions[0];
+    let Ok(effect) = crate::accounts::apply_fill(*leg, qty, price) else { return false };
+    *leg = effect.position;
+    fund.wallet = Quote(fund.wallet.raw().saturating_add(effect.realised_pnl.raw()));
+    health(&fund, parts.markets, parts.prices).is_ok_and(|(balance, maintenance)| !is_underwater(balance, maintenance))
+}
+
+/// The leg of `account` that holds positions of the ranked side (shorts for `Sell`).
+fn counter_leg(account: &Account, ranked: Side) -> PositionSide {
+    match (account.hedge_mode, ranked) {
+        (false, _) => PositionSide::Both,
+        (true, Side::Buy) => PositionSide::Long,
+        (true, Side::Sell) => PositionSide::Short,
+    }
+}
+
+/// Open quantity of the ranked side held by `account` in `symbol` (positive), if any.
+fn opposite_qty(account: &Account, symbol: SymbolId, ranked: Side) -> i64 {
+    let leg = crate::accounts::leg_index(counter_leg(account, ranked));
+    let q = account.symbols.get(&symbol).map_or(0, |s| s.positions[leg].qty);
+    match ranked {
+        Side::Buy => q.max(0),
+        Side::Sell => (-q).max(0),
+    }
+}
+
+/// The BitMEX ADL score (MECHANICS §8.1) in 1e-8 fixed point.
+fn bitmex_score(parts: &Parts<'_>, account: &Account, symbol: SymbolId, ranked: Side, mark: Price) -> i128 {
+    let leg = crate::accounts::leg_index(counter_leg(account, ranked));
+    let position = account.symbols.get(&symbol).map(|s| s.positions[leg]).unwrap_or_default();
+    let pnl = i128::from(margin::unrealised_pnl(position.qty, position.cost, mark).map_or(0, Quote::raw));
+    let cost = i128::from(position.cost.raw().abs()).max(1);
+    let balance = i128::from(health(account, parts.markets, parts.prices).map_or(1, |(b, _)| b.raw())).max(1);
+    let value = i128::from(margin::signed_notional(position.qty.abs(), mark, Rounding::Floor).map_or(0, Quote::raw));
+    let scale = i128::from(SCALE);
+    let pnl_pct = pnl * scale / cost;
+    let leverage = (value * scale / balance).max(1);
+    if pnl >= 0 { pnl_pct * leverage / scale } else { pnl_pct * scale / leverage }
+}
+
+/// The deleveraging queue for a bankrupt position closing on `order.side`.
+fn adl_queue(parts: &Parts<'_>, symbol: SymbolId, bankrupt: AccountId, ranked: Side) -> Vec<AccountId> {
+    let eligible = |id: AccountId| {
+        id != bankrupt && id != INSURANCE_FUND && id != FEE_ACCOUNT && parts.accounts.get(id).is_some_and(|a| opposite_qty(a, symbol, ranked) > 0)
+    };
+    let mut queue: Vec<AccountId> = parts.adl_rankings.get(&(symbol, ranked)).map_or_else(Vec::new, |r| r.iter().copied().filter(|&id| eligible(id)).collect());
+    let Some(&mark) = parts.prices.get(&symbol) else { return queue };
+    let mut rest: Vec<(i128, AccountId)> = parts
+        .accounts
+        .holders(symbol)
+        .into_iter()
+        .filter(|&id| eligible(id) && !queue.contains(&id))
+        .filter_map(|id| parts.accounts.get(id).map(|a| (bitmex_score(parts, a, symbol, ranked, mark), id)))
+        .collect();
+    rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    queue.extend(rest.into_iter().map(|(_, id)| id));
+    queue
+}
+
+/// Closes up to `rest` of the bankrupt position against the ADL queue at `bankruptcy`; returns
+/// what is left (zero unless the opposite side ran out, which balanced open interest prevents).
+fn deleverage(parts: &mut Parts<'_>, order: &OrderSide, mut rest: i64, bankruptcy: Price, events: &mut Vec<Event>) -> i64 {
+    let ranked = order.side;
+    for counterparty in adl_queue(parts, order.symbol, order.account, ranked) {
+        if rest == 0 {
+            break;
+        }
+        let Some(account) = parts.accounts.get(counterparty) else { continue };
+        let leg = counter_leg(account, ranked);
+        let qty = rest.min(opposite_qty(account, order.symbol, ranked));
+        with_market(parts, order.symbol, events, |market, ctx| market.cancel_all(counterparty, CancelReason::AutoDeleverage, ctx));
+        let signed = if ranked == Side::Sell { qty } else { -qty };
+        events.push(Event::AutoDeleveraged { account: counterparty, bankrupt: order.account, symbol: order.symbol, qty: signed, price: bankruptcy });
+        let fill = clearing::Fill { order_id: 0, trade_id: 0, qty: Qty(qty), price: bankruptcy, fee_rate: crate::units::Rate(0) };
+        clearing::settle(parts.accounts, order, &fill, events);
+        let counter_order = OrderSide { account: counterparty, symbol: order.symbol, side: ranked.opposite(), position_side: leg };
+        clearing::settle(parts.accounts, &counter_order, &fill, events);
+        rest -= qty;
+    }
+    rest
+}
+
+fn clear_bad_debt(parts: &mut Parts<'_>, account: AccountId, events: &mut Vec<Event>) {
+    let deficit = parts.accounts.get(account).map_or(0, |a| -a.wallet.raw());
+    let fund = parts.accounts.get(INSURANCE_FUND).map_or(Ok(Quote::ZERO), |a| health(a, parts.markets, parts.prices).map(|(b, _)| b));
+    let covered = deficit.min(fund.map_or(0, Quote::raw));
     if covered > 0 {
-        clearing::move_funds(accounts, (INSURANCE_FUND, account), Quote(covered), BalanceKind::InsuranceClear, events);
+        clearing::move_funds(parts.accounts, (INSURANCE_FUND, account), Quote(covered), BalanceKind::InsuranceClear, events);
     }
 }
 

@@ -46,6 +46,8 @@ wire_enum!(
         /** The order's position side does not match the account's position mode. */ PositionSideMismatch = 56,
         /** The position would exceed the largest notional allowed at the current leverage. */ MaxPositionExceeded = 57,
         /** A transfer to the same account. */ SameAccount = 58,
+        /** The payout would take the insurance fund below its floor. */ InsuranceFloorBreached = 59,
+        /** A funding rate of 100 % or more. */ InvalidFundingRate = 60,
     }
 );
 
@@ -88,6 +90,8 @@ impl RejectReason {
             Self::ReduceOnlyRejected => -2022,
             Self::PositionSideMismatch => -4061,
             Self::MaxPositionExceeded => -2027,
+            Self::InsuranceFloorBreached => -2018,
+            Self::InvalidFundingRate => -1102,
         }
     }
 }

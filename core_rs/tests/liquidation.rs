@@ -33,7 +33,8 @@ fn position(h: &Harness, account: u64) -> (i64, Quote) {
     (p.qty, p.cost)
 }
 
-/// Account 1 long 0.4 at 50,000 with wallet 990; account 2 is the market maker.
+/// Account 1 long 0.4 at 50,000 with wallet 990; account 2 is the market maker; the insurance
+/// fund is empty.
 fn long_account() -> Harness {
     let mut h = Harness { now: 1_000, ..Harness::default() };
     h.send(Command::AddInstrument(instrument(BTC, "BTCUSDT")));
@@ -91,6 +92,7 @@ fn test_liquidation_order_fills_better_than_bankruptcy_and_pays_the_fee_from_the
 #[test]
 fn test_unfilled_rest_is_taken_over_by_the_insurance_fund_at_the_bankruptcy_price() {
     let mut h = long_account();
+    h.send(Command::Deposit { account: INSURANCE_FUND, amount: usdt("1000") });
     // Open orders are cancelled first; no bid is at or above the bankruptcy price.
     h.place(limit(1, BTC, Side::Sell, px("52000"), qty("0.1")));
     h.place(limit(2, BTC, Side::Buy, px("47000"), qty("1")));
@@ -128,4 +130,91 @@ fn test_a_healthy_account_is_left_alone_and_money_is_conserved() {
         })
         .sum();
     assert_eq!(total, dec("1000") + dec("10000000") + dec("5000"));
+}
+
+/// Account 1 long 0.4 at 50,000 (wallet 990) against shorts of 0.2 from accounts 3 and 4;
+/// account 3 holds more margin, so account 4 has the higher effective leverage.
+fn long_against_two_shorts() -> Harness {
+    let mut h = Harness { now: 1_000, ..Harness::default() };
+    h.send(Command::AddInstrument(instrument(BTC, "BTCUSDT")));
+    mark(&mut h, "50000");
+    for (account, amount) in [(1, "1000"), (3, "100000"), (4, "2000")] {
+        h.send(Command::Deposit { account, amount: usdt(amount) });
+    }
+    h.place(limit(3, BTC, Side::Sell, px("50000"), qty("0.2")));
+    h.place(limit(4, BTC, Side::Sell, px("50000"), qty("0.2")));
+    h.place(limit(1, BTC, Side::Buy, px("50000"), qty("0.4")));
+    assert_eq!(wallet(&h, 1), usdt("990"));
+    h
+}
+
+fn deleveraged(events: &[Event]) -> Vec<(u64, i64)> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            Event::AutoDeleveraged { account, qty, price, .. } => {
+                assert_eq!(price, px("47525"), "ADL happens at the bankruptcy price");
+                Some((account, qty))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn test_adl_when_the_fund_cannot_absorb_the_gap_follows_the_bitmex_score() {
+    // The mark gaps to 47,000, below the bankruptcy price 47,525: taking the long over would
+    // cost an empty fund 0.4 × 525 = 210, so the shorts are deleveraged instead. Same PnL%,
+    // account 4 has the higher effective leverage: it goes first.
+    let mut h = long_against_two_shorts();
+    h.place(limit(3, BTC, Side::Buy, px("47500"), qty("0.1")));
+    let events = mark(&mut h, "47000");
+    assert_eq!(deleveraged(&events), vec![(4, dec("0.2")), (3, dec("0.2"))]);
+    assert!(events.iter().any(|e| matches!(e, Event::OrderCancelled { account: 3, reason: derivatives_core::event::CancelReason::AutoDeleverage, .. })));
+    // Shorts closed at 47,525: each realises 0.2 × 2,475 = 495; nobody pays a fee; no flips.
+    assert_eq!(position(&h, 3), (0, Quote::ZERO));
+    assert_eq!(position(&h, 4), (0, Quote::ZERO));
+    assert_eq!(wallet(&h, 4), usdt("2493"), "2,000 − 2 (maker fee on 10,000) + 495");
+}
+
+#[test]
+fn test_adl_follows_the_installed_ranking_first() {
+    let mut h = long_against_two_shorts();
+    h.send(Command::SetAdlRanking { symbol: BTC, side: Side::Sell, accounts: vec![3, 99] });
+    let events = mark(&mut h, "47000");
+    assert_eq!(deleveraged(&events), vec![(3, dec("0.2")), (4, dec("0.2"))]);
+    assert_eq!(position(&h, 1), (0, Quote::ZERO));
+    assert_eq!(position(&h, INSURANCE_FUND).0, 0, "nothing was taken over");
+}
+
+#[test]
+fn test_funding_pays_longs_to_shorts_and_sends_the_dust_to_the_fund() {
+    let mut h = long_against_two_shorts();
+    let before = (wallet(&h, 1), wallet(&h, 3), wallet(&h, 4));
+    // Binance: fee = notional × rate. The long: 0.4 × 50,000.1 = 20,000.04 × 0.00012345 =
+    // 2.469004938, paid as 2.46900494 (rounded toward −∞). Each short: 10,000.02 × 0.00012345 =
+    // 1.234502469, received as 1.23450246. The 2e-8 left over goes to the fund.
+    let events = h.send(Command::ApplyFunding { symbol: BTC, rate: derivatives_core::units::Rate(12_345), mark: px("50000.1") });
+    assert_eq!(wallet(&h, 1).raw(), before.0.raw() - dec("2.46900494"));
+    assert_eq!(wallet(&h, 3).raw(), before.1.raw() + dec("1.23450246"));
+    assert_eq!(wallet(&h, 4).raw(), before.2.raw() + dec("1.23450246"));
+    assert_eq!(wallet(&h, INSURANCE_FUND), usdt("0.00000002"));
+    assert!(matches!(events.last(), Some(Event::FundingApplied { dust, .. }) if *dust == usdt("0.00000002")));
+}
+
+#[test]
+fn test_insurance_payout_respects_the_floor() {
+    let mut h = long_against_two_shorts();
+    h.send(Command::Deposit { account: INSURANCE_FUND, amount: usdt("100") });
+    h.send(Command::SetInsuranceFloor { amount: usdt("50") });
+    let payout = |amount: &str| Command::InsurancePayout {
+        account: 7,
+        amount: usdt(amount),
+        reason: derivatives_core::event::PayoutReason::Compensation,
+    };
+    let refused = h.send(payout("50.00000001"));
+    assert!(matches!(refused[0], Event::OrderRejected { reason: derivatives_core::reject::RejectReason::InsuranceFloorBreached, .. }));
+    let paid = h.send(payout("50"));
+    assert_eq!(paid[0], Event::InsurancePaid { account: 7, amount: usdt("50"), reason: derivatives_core::event::PayoutReason::Compensation });
+    assert_eq!((wallet(&h, INSURANCE_FUND), wallet(&h, 7)), (usdt("50"), usdt("50")));
 }

@@ -4,6 +4,8 @@ from typing import Final, final
 
 __all__ = [
     "DECIMALS",
+    "FEE_ACCOUNT",
+    "INSURANCE_FUND",
     "SCALE",
     "CommandDecodeError",
     "Engine",
@@ -16,6 +18,8 @@ __all__ = [
 
 SCALE: Final[int]
 DECIMALS: Final[int]
+FEE_ACCOUNT: Final[int]
+INSURANCE_FUND: Final[int]
 
 class CommandDecodeError(ValueError): ...
 class EngineStopped(RuntimeError): ...

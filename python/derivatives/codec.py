@@ -19,6 +19,10 @@ from typing import TypeVar
 from derivatives.commands import (
     AddInstrument,
     AmendOrder,
+    ApplyFunding,
+    InsurancePayout,
+    SetAdlRanking,
+    SetInsuranceFloor,
     CancelAll,
     CancelOrder,
     Command,
@@ -38,6 +42,7 @@ from derivatives.enums import (
     CancelReason,
     ExpireReason,
     OrderType,
+    PayoutReason,
     PositionSide,
     RejectReason,
     Side,
@@ -46,12 +51,17 @@ from derivatives.enums import (
     TriggerSource,
 )
 from derivatives.events import (
+    AdlRankingSet,
+    AutoDeleveraged,
     BalanceChanged,
     BookDelta,
     Event,
     EventEnvelope,
     FillSettled,
+    FundingApplied,
     InstrumentUpdated,
+    InsuranceFloorSet,
+    InsurancePaid,
     LeverageSet,
     LiquidationFinished,
     LiquidationOrder,
@@ -205,6 +215,26 @@ class _Writer:
                 self.u8(12)
                 self.u64(account)
                 self.u8(hedge)
+            case ApplyFunding(symbol, rate, mark):
+                self.u8(13)
+                self.u32(symbol)
+                self.money(rate)
+                self.money(mark)
+            case InsurancePayout(account, amount, reason):
+                self.u8(14)
+                self.u64(account)
+                self.money(amount)
+                self.u8(reason)
+            case SetInsuranceFloor(amount):
+                self.u8(15)
+                self.money(amount)
+            case SetAdlRanking(symbol, side, accounts):
+                self.u8(16)
+                self.u32(symbol)
+                self.u8(side)
+                self.u32(len(accounts))
+                for account in accounts:
+                    self.u64(account)
 
 
 def encode_command(command: Command) -> bytes:
@@ -352,6 +382,17 @@ class _Reader:
                 return PositionTakenOver(account, symbol, self.enum(PositionSide), self.money(), self.money())
             case 18:
                 return LiquidationFinished(self.u64(), self.flag())
+            case 19:
+                account, bankrupt, symbol = self.u64(), self.u64(), self.u32()
+                return AutoDeleveraged(account, bankrupt, symbol, self.money(), self.money())
+            case 20:
+                return FundingApplied(self.u32(), self.money(), self.money(), self.money())
+            case 21:
+                return InsuranceFloorSet(self.money())
+            case 22:
+                return AdlRankingSet(self.u32(), self.enum(Side), self.u32())
+            case 23:
+                return InsurancePaid(self.u64(), self.money(), self.enum(PayoutReason))
         raise ValueError(f"unknown event tag {tag} at byte {offset}")
 
 

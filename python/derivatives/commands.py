@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from derivatives.enums import OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.enums import OrderType, PayoutReason, PositionSide, Side, StpMode, TimeInForce, TriggerSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +159,40 @@ class SetPositionMode:
     hedge: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ApplyFunding:
+    """Settle funding on every open position of a symbol."""
+
+    symbol: int
+    rate: Decimal
+    mark: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class InsurancePayout:
+    """Pay from the insurance fund to an account (never below its floor)."""
+
+    account: int
+    amount: Decimal
+    reason: PayoutReason
+
+
+@dataclass(frozen=True, slots=True)
+class SetInsuranceFloor:
+    """Set the balance the insurance fund must keep after any payout."""
+
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SetAdlRanking:
+    """The ADL queue of one side of a symbol (BUY: longs, SELL: shorts), first out first."""
+
+    symbol: int
+    side: Side
+    accounts: tuple[int, ...]
+
+
 Command = (
     AddInstrument
     | UpdateInstrument
@@ -172,11 +206,19 @@ Command = (
     | Transfer
     | SetLeverage
     | SetPositionMode
+    | ApplyFunding
+    | InsurancePayout
+    | SetInsuranceFloor
+    | SetAdlRanking
 )
 """Any command."""
 
 __all__ = [
     "AddInstrument",
+    "ApplyFunding",
+    "InsurancePayout",
+    "SetAdlRanking",
+    "SetInsuranceFloor",
     "AmendOrder",
     "CancelAll",
     "CancelOrder",

@@ -65,6 +65,7 @@ class CancelReason(IntEnum):
     USER = 0
     CANCEL_ALL = 1
     LIQUIDATION = 2
+    AUTO_DELEVERAGE = 3
 
 
 class ExpireReason(IntEnum):
@@ -88,6 +89,15 @@ class BalanceKind(IntEnum):
     TRANSFER_OUT = 3
     LIQUIDATION_FEE = 4
     INSURANCE_CLEAR = 5
+    INSURANCE_PAYOUT = 6
+    FUNDING_FEE = 7
+
+
+class PayoutReason(IntEnum):
+    """Why the insurance fund paid out."""
+
+    BAD_DEBT = 0
+    COMPENSATION = 1
 
 
 class RejectReason(IntEnum):
@@ -129,3 +139,5 @@ class RejectReason(IntEnum):
     POSITION_SIDE_MISMATCH = 56
     MAX_POSITION_EXCEEDED = 57
     SAME_ACCOUNT = 58
+    INSURANCE_FLOOR_BREACHED = 59
+    INVALID_FUNDING_RATE = 60

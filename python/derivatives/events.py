@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from derivatives.commands import PlaceOrder
-from derivatives.enums import BalanceKind, CancelReason, ExpireReason, PositionSide, RejectReason, Side
+from derivatives.enums import BalanceKind, CancelReason, ExpireReason, PayoutReason, PositionSide, RejectReason, Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +203,52 @@ class LiquidationFinished:
     closed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class AutoDeleveraged:
+    """A counterparty's position was closed against a bankrupt one at its bankruptcy price."""
+
+    account: int
+    bankrupt: int
+    symbol: int
+    qty: Decimal
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FundingApplied:
+    """Funding was settled on a symbol; the rounding dust went to the insurance fund."""
+
+    symbol: int
+    rate: Decimal
+    mark: Decimal
+    dust: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class InsuranceFloorSet:
+    """The insurance fund floor changed."""
+
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AdlRankingSet:
+    """An ADL ranking was installed."""
+
+    symbol: int
+    side: Side
+    accounts: int
+
+
+@dataclass(frozen=True, slots=True)
+class InsurancePaid:
+    """The insurance fund paid an account."""
+
+    account: int
+    amount: Decimal
+    reason: PayoutReason
+
+
 Event = (
     InstrumentUpdated
     | OrderAccepted
@@ -222,6 +268,11 @@ Event = (
     | LiquidationOrder
     | PositionTakenOver
     | LiquidationFinished
+    | AutoDeleveraged
+    | FundingApplied
+    | InsuranceFloorSet
+    | AdlRankingSet
+    | InsurancePaid
 )
 """Any event."""
 

@@ -157,7 +157,7 @@ def test_liquidation_through_the_binding(client: EngineClient) -> None:
     """The worked example of core_rs/tests/liquidation.rs, decoded in Python: BP 47,525."""
     from derivatives.events import LiquidationFinished, LiquidationOrder, PositionTakenOver
 
-    _events(client, SetMarkPrice(BTC, D("50000"), D("50000")), Deposit(20, D("1000")))
+    _events(client, SetMarkPrice(BTC, D("50000"), D("50000")), Deposit(20, D("1000")), Deposit(_core.INSURANCE_FUND, D("1000")))
     _events(client, PlaceOrder(1, BTC, Side.SELL, D("0.4"), price=D("50000")), PlaceOrder(20, BTC, Side.BUY, D("0.4"), price=D("50000")))
     events = _events(client, SetMarkPrice(BTC, D("47600"), D("47600")))
     orders = [e for e in events if isinstance(e, LiquidationOrder)]

@@ -10,6 +10,10 @@ import pytest
 from derivatives.codec import decode_events, encode_command, encode_commands
 from derivatives.commands import (
     AddInstrument,
+    ApplyFunding,
+    InsurancePayout,
+    SetAdlRanking,
+    SetInsuranceFloor,
     AmendOrder,
     CancelAll,
     CancelOrder,
@@ -24,7 +28,7 @@ from derivatives.commands import (
     Transfer,
     Withdraw,
 )
-from derivatives.enums import BalanceKind, ExpireReason, OrderType, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.enums import BalanceKind, ExpireReason, OrderType, PayoutReason, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
 from derivatives.events import BalanceChanged, BookDelta, EventEnvelope, FillSettled, OrderExpired, OrderRejected, Trade
 
 VECTORS = Path(__file__).parent.parent / "codec_vectors.txt"
@@ -59,6 +63,10 @@ COMMANDS: dict[str, Command] = {
     "transfer": Transfer(7, 8, D("10")),
     "leverage": SetLeverage(7, 1, 25),
     "hedge_mode": SetPositionMode(7, True),
+    "funding": ApplyFunding(1, D("-0.00012345"), D("50000.1")),
+    "payout": InsurancePayout(7, D("25"), PayoutReason.COMPENSATION),
+    "floor": SetInsuranceFloor(D("1000")),
+    "adl_ranking": SetAdlRanking(1, Side.SELL, (4, 3, 9)),
 }
 
 EVENTS = {

@@ -21,6 +21,7 @@ PYTHON_ENUMS: dict[str, type[IntEnum]] = {
     "CancelReason": enums.CancelReason,
     "ExpireReason": enums.ExpireReason,
     "BalanceKind": enums.BalanceKind,
+    "PayoutReason": enums.PayoutReason,
 }
 # Binance spells a few variants differently from the Rust names.
 BINANCE_NAMES = {"StopLimit": "STOP", "TakeProfitLimit": "TAKE_PROFIT", "LastPrice": "CONTRACT_PRICE"}

@@ -13,7 +13,7 @@ use pyo3::types::PyBytes;
 
 use crate::codec::{decode_batch, encode_command, DecodeError, Reader};
 use crate::engine::Engine;
-use crate::event::{BalanceKind, CancelReason, ExpireReason};
+use crate::event::{BalanceKind, CancelReason, ExpireReason, PayoutReason};
 use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
 use crate::reject::RejectReason;
 use crate::runtime::{system_clock, Runtime, RuntimeConfig, RuntimeError};
@@ -117,7 +117,7 @@ macro_rules! enum_tables {
 /// Every wire enum as (enum name, [(variant name, wire value)]).
 #[pyfunction]
 fn enum_tables() -> Vec<(&'static str, Vec<(&'static str, u8)>)> {
-    enum_tables!(Side, OrderType, TimeInForce, TriggerSource, StpMode, PositionSide, RejectReason, CancelReason, ExpireReason, BalanceKind)
+    enum_tables!(Side, OrderType, TimeInForce, TriggerSource, StpMode, PositionSide, RejectReason, CancelReason, ExpireReason, BalanceKind, PayoutReason)
 }
 
 /// Every rejection reason as (name, wire value, Binance error code).
@@ -162,6 +162,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(workload_batches, m)?)?;
     m.add("SCALE", SCALE)?;
     m.add("DECIMALS", DECIMALS)?;
+    m.add("FEE_ACCOUNT", crate::accounts::FEE_ACCOUNT)?;
+    m.add("INSURANCE_FUND", crate::accounts::INSURANCE_FUND)?;
     let py = m.py();
     m.add("CommandDecodeError", py.get_type::<CommandDecodeError>())?;
     m.add("EngineStopped", py.get_type::<EngineStopped>())?;

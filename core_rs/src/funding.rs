@@ -1,0 +1,83 @@
+//! Funding settlement and insurance-fund payouts.
+//!
+//! Funding (MECHANICS §3.4 [OURS]): every account holding a position in the symbol is paid
+//! `−net_qty × mark × rate` (longs pay when the rate is positive), one payment per account over
+//! all its legs, rounded toward −∞; the rounding dust (`−Σ payments ≥ 0`, because long and short
+//! quantities are equal) goes to the insurance fund, so funding is exactly conserved. Margin is
+//! re-checked afterwards by the caller.
+//!
+//! Payouts: the insurance fund pays an account only while what it could withdraw (wallet, minus
+//! unrealised losses and the margin of positions it has taken over) stays at or above its floor.
+
+use crate::accounts::{Accounts, ReferencePrices, INSURANCE_FUND};
+use crate::clearing;
+use crate::event::{BalanceKind, Event, PayoutReason};
+use crate::ids::{AccountId, SymbolId};
+use crate::reject::RejectReason;
+use crate::units::{Price, Quote, Rate, SCALE};
+
+/// Settles funding on `symbol`.
+///
+/// # Errors
+/// A rate of 100 % or more, a non-positive mark, or an overflowing payment; nothing changed.
+pub fn apply(accounts: &mut Accounts, symbol: SymbolId, rate: Rate, mark: Price, events: &mut Vec<Event>) -> Result<(), RejectReason> {
+    if rate.raw().abs() >= SCALE {
+        return Err(RejectReason::InvalidFundingRate);
+    }
+    if mark.raw() <= 0 {
+        return Err(RejectReason::PriceNotPositive);
+    }
+    let mut payments: Vec<(AccountId, i64)> = Vec::new();
+    for account in accounts.holders(symbol) {
+        let net: i64 = accounts.get(account).and_then(|a| a.symbols.get(&symbol)).map_or(0, |s| s.positions.iter().map(|p| p.qty).sum());
+        let exact = -i128::from(net) * i128::from(mark.raw()) * i128::from(rate.raw());
+        let payment = exact.div_euclid(i128::from(SCALE) * i128::from(SCALE));
+        let payment = i64::try_from(payment).map_err(|_| RejectReason::ArithmeticOverflow)?;
+        payments.push((account, payment));
+    }
+    let mut total = 0_i64;
+    for (account, payment) in payments {
+        total += payment;
+        if payment == 0 {
+            continue;
+        }
+        let entry = accounts.get_mut(account);
+        entry.wallet = entry.wallet.checked_add(Quote(payment)).map_err(|_| RejectReason::ArithmeticOverflow)?;
+        events.push(Event::BalanceChanged { account, amount: Quote(payment), wallet: entry.wallet, kind: BalanceKind::FundingFee });
+    }
+    let dust = Quote(-total);
+    if dust.raw() > 0 {
+        let fund = accounts.get_mut(INSURANCE_FUND);
+        fund.wallet = fund.wallet.checked_add(dust).map_err(|_| RejectReason::ArithmeticOverflow)?;
+        events.push(Event::BalanceChanged { account: INSURANCE_FUND, amount: dust, wallet: fund.wallet, kind: BalanceKind::FundingFee });
+    }
+    events.push(Event::FundingApplied { symbol, rate, mark, dust });
+    Ok(())
+}
+
+/// Pays `amount` from the insurance fund to `account`.
+///
+/// # Errors
+/// A non-positive amount, a payout to the fund itself, or one that breaches the floor.
+pub fn payout(
+    accounts: &mut Accounts,
+    prices: &ReferencePrices,
+    floor: Quote,
+    (account, amount): (AccountId, Quote),
+    reason: PayoutReason,
+    events: &mut Vec<Event>,
+) -> Result<(), RejectReason> {
+    if amount.raw() <= 0 {
+        return Err(RejectReason::AmountNotPositive);
+    }
+    if account == INSURANCE_FUND {
+        return Err(RejectReason::SameAccount);
+    }
+    let fund = accounts.get(INSURANCE_FUND).map_or(Ok(Quote::ZERO), |a| a.withdrawable(prices)).map_err(|_| RejectReason::ArithmeticOverflow)?;
+    if fund.raw() - amount.raw() < floor.raw() {
+        return Err(RejectReason::InsuranceFloorBreached);
+    }
+    events.push(Event::InsurancePaid { account, amount, reason });
+    clearing::move_funds(accounts, (INSURANCE_FUND, account), amount, BalanceKind::InsurancePayout, events);
+    Ok(())
+}
