@@ -17,7 +17,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
 from decimal import Decimal
 
 from fastapi import FastAPI
@@ -41,13 +42,13 @@ from derivatives.config import Settings
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
 from derivatives.persistence.db import Database
-from derivatives.persistence.projector import Projector
+from derivatives.persistence.projector import Batch, Projector
 from derivatives.units import from_raw, to_raw
 from oracle import DEFAULT_SYMBOLS, BookState, MarkPriceService, PriceFlags, SymbolConfig, create_source
 
 log = logging.getLogger("api")
 
-BackgroundTask = Callable[[Services], Awaitable[None]]
+BackgroundTask = Callable[[Services], Coroutine[Any, Any, None]]
 """A coroutine run for the app's lifetime (e.g. the demo market maker)."""
 
 
@@ -93,8 +94,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services, tasks = await _start(app, settings, engine_client, instruments, clock_ns, clock_ms, limits)
         app.state.services = services
-        for task in background:
-            tasks.append(asyncio.create_task(task(services)))
+        for make_task in background:
+            tasks.append(asyncio.create_task(make_task(services)))
         try:
             yield
         finally:
@@ -137,7 +138,10 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
         await asyncio.to_thread(projector.reset)
     hub = MarketHub(registry)
     _mirror_engine(hub, client, registry)
-    gateway.subscribe(lambda batch: loop.call_soon_threadsafe(hub.on_batch, batch))
+    def to_hub(batch: Batch) -> None:
+        loop.call_soon_threadsafe(hub.on_batch, batch)
+
+    gateway.subscribe(to_hub)
     worker = ProjectionWorker(projector, loop)
     gateway.subscribe(worker.enqueue)
     streams = UserStreams(registry, settings.listen_key_ttl_ms, clock_ms)

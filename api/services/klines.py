@@ -29,9 +29,9 @@ def bucket(open_time: int, interval: str) -> tuple[int, int]:
     """(open, close) of the interval bar containing `open_time`."""
     if interval == "1M":
         moment = datetime.fromtimestamp(open_time / 1000, UTC)
-        start = datetime(moment.year, moment.month, 1, tzinfo=UTC)
+        first = datetime(moment.year, moment.month, 1, tzinfo=UTC)
         following = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
-        return int(start.timestamp()) * 1000, int(following.timestamp()) * 1000 - 1
+        return int(first.timestamp()) * 1000, int(following.timestamp()) * 1000 - 1
     length = INTERVAL_MS[interval]
     offset = MONDAY_OFFSET if interval == "1w" else 0
     start = (open_time - offset) // length * length + offset

@@ -21,7 +21,7 @@ from derivatives.engine import EngineClient
 from derivatives.persistence import queries
 from derivatives.persistence.db import Database
 from derivatives.persistence.queries import Window
-from derivatives.persistence.views import KlineState
+from derivatives.persistence.views import KlineState, TradeState
 from derivatives.units import to_raw
 from oracle import MarkPriceService, PriceKind
 
@@ -119,7 +119,7 @@ class MarketService:
         rows = await anyio.to_thread.run_sync(self._trades, instrument.name, window)
         return [formats.agg_trade(instrument, t) for t in rows]
 
-    def _trades(self, symbol: str, window: Window) -> list[queries.TradeState]:
+    def _trades(self, symbol: str, window: Window) -> list[TradeState]:
         with self.db.reader() as session:
             return queries.market_trades(session, symbol, window)
 

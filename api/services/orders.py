@@ -255,7 +255,8 @@ class OrderService:
         order_id, client_id = params.int(id_name), params.text(cid_name)
         if order_id is None and client_id is None:
             raise errors.missing_one_of(id_name, cid_name)
-        order = await self._read(queries.find_order, account, instrument.name, order_id, client_id, algo)
+        order: OrderState | None = await self._read(queries.find_order, account, instrument.name, order_id,
+                                                    client_id, algo)
         if order is None:
             raise not_found()
         return order

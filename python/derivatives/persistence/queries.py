@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from typing import Any
+
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -59,7 +61,7 @@ def open_orders(session: Session, account: int, symbol: str | None, algo: bool) 
     return [order_state(r) for r in session.execute(query.order_by(Order.order_id)).scalars()]
 
 
-def _windowed(session: Session, query: Select[tuple[Order]], window: Window) -> list[OrderState]:
+def _windowed(session: Session, query: Select[Any], window: Window) -> list[OrderState]:
     if window.from_id is not None:
         query = query.where(Order.order_id >= window.from_id)
     if window.start is not None:
@@ -113,7 +115,7 @@ def user_trades(session: Session, account: int, symbol: str, window: Window) -> 
     return out[: window.limit] if window.from_id is not None or window.start is not None else out[-window.limit:]
 
 
-def _trade_window(session: Session, query: Select[tuple[Trade]], window: Window) -> list[TradeState]:
+def _trade_window(session: Session, query: Select[Any], window: Window) -> list[TradeState]:
     if window.from_id is not None:
         query = query.where(Trade.trade_id >= window.from_id)
     if window.start is not None:
