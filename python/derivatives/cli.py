@@ -10,9 +10,13 @@ from derivatives import logs
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="derivatives", description="USDT-margined perpetual futures exchange")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the exchange on embedded defaults")
+    serve = commands.add_parser("serve", help="serve the exchange on embedded defaults (settings: DERIVATIVES_*)")
+    serve.add_argument("--host", default=None, help="listen address (default DERIVATIVES_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="listen port, 0 for any (default DERIVATIVES_PORT or 8000)")
+    serve.add_argument("--database-url", default=None, help="projection database (default DERIVATIVES_DATABASE_URL)")
     serve.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
-    serve.add_argument("--seed", type=int, default=7, help="seed of the simulated mark price")
+    serve.add_argument("--seed", type=int, default=7, help="seed of the demo market")
+    serve.add_argument("--no-demo-market", action="store_true", help="no demo market maker / noise taker")
     bench = commands.add_parser("bench", help="benchmarks")
     kinds = bench.add_subparsers(dest="kind", required=True)
     binding = kinds.add_parser("binding", help="the engine through the Python binding")
@@ -28,9 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure()
     if args.command == "serve":
+        from derivatives.config import Settings
         from derivatives.serve import serve
 
-        serve(args.seconds, args.seed)
+        overrides: dict[str, object] = {"demo_market": not args.no_demo_market}
+        for name in ("host", "port", "database_url"):
+            if getattr(args, name) is not None:
+                overrides[name] = getattr(args, name)
+        serve(Settings.from_env().with_overrides(**overrides), args.seconds, args.seed)
     elif args.command == "bench":
         from derivatives.bench import bench_binding
 

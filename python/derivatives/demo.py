@@ -15,11 +15,11 @@ DEMO_ACCOUNT = 1000
 MARKET_MAKER_ACCOUNT = 1
 """The account that quotes the demo books."""
 
-DEMO_FUNDS = D("100000")
-"""USDT deposited into the demo account at start-up."""
+NOISE_ACCOUNT = 2
+"""The account of the demo noise taker."""
 
-DEMO_MAKER_FUNDS = D("100000000")
-"""USDT deposited into the market maker's account at start-up."""
+DEMO_FUNDING = {MARKET_MAKER_ACCOUNT: D("100000000"), NOISE_ACCOUNT: D("1000000"), DEMO_ACCOUNT: D("100000")}
+"""USDT deposited into the demo accounts when the demo instruments are first listed."""
 
 
 def _brackets(*tiers: tuple[str, int, str, str]) -> tuple[LeverageBracket, ...]:

@@ -1,90 +1,130 @@
-"""`derivatives serve`: the exchange on embedded defaults.
+"""`derivatives serve`: the whole exchange on embedded defaults, in one process.
 
-Until the trader API lands this runs the engine with the demo instruments, a market maker quoting
-both books, and a simulated mark price (a seeded random walk, labelled as simulated), and logs
-what it does once a second.
+uvicorn serves the API (``api.main.create_app``) around a fresh engine; the lifespan runs the
+projection into SQLite (or ``DERIVATIVES_DATABASE_URL``), the oracle (simulated feed by default,
+clearly labelled) publishing ``SetMarkPrice`` once a second, and here a demo market: a maker
+quoting both books around the mark and a small noise taker, so that the books, trades and klines
+are alive. At start it prints the URL, the demo account's API key and secret, and the admin token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
-import time
+import secrets
+import socket
+import threading
 from decimal import Decimal
 
-from derivatives.commands import AddInstrument, CancelAll, Command, Deposit, PlaceOrder, SetMarkPrice
-from derivatives.demo import (
-    DEMO_ACCOUNT,
-    DEMO_FUNDS,
-    DEMO_INSTRUMENTS,
-    DEMO_MAKER_FUNDS,
-    DEMO_START_PRICES,
-    MARKET_MAKER_ACCOUNT,
-)
+from derivatives.commands import CancelAll, Command, PlaceOrder
+from derivatives.config import Settings
+from derivatives.demo import DEMO_ACCOUNT, DEMO_INSTRUMENTS, MARKET_MAKER_ACCOUNT, NOISE_ACCOUNT
 from derivatives.engine import EngineClient
 from derivatives.enums import OrderType, Side
-from derivatives.events import Trade
 
 log = logging.getLogger("derivatives.serve")
 
 LEVELS = 10
 """Price levels the demo market maker quotes on each side."""
+REQUOTE_MOVE = Decimal("0.001")
+"""The maker re-centres its ladder when the mark moved more than this fraction."""
 
 
-class DemoExchange:
-    """The engine plus a demo market maker and a simulated mark price."""
+def quotes(symbol: int, mark: Decimal, tick: Decimal, step: Decimal) -> list[Command]:
+    """A fresh ladder around `mark`: cancel everything, then LEVELS bids and asks five ticks apart."""
+    centre = (mark / tick).to_integral_value() * tick
+    commands: list[Command] = [CancelAll(MARKET_MAKER_ACCOUNT, symbol)]
+    for level in range(1, LEVELS + 1):
+        for side, sign in ((Side.BUY, -1), (Side.SELL, 1)):
+            price = centre + sign * tick * level * 5
+            commands.append(PlaceOrder(MARKET_MAKER_ACCOUNT, symbol, side, step * 100 * level, price=price,
+                                       client_order_id=f"mm-{symbol}-{side.name.lower()}-{level}"))
+    return commands
 
-    def __init__(self, client: EngineClient, seed: int = 7) -> None:
-        self.client = client
-        self.random = random.Random(seed)
-        self.marks = dict(DEMO_START_PRICES)
-        listings: list[Command] = [AddInstrument(spec) for spec in DEMO_INSTRUMENTS]
-        funding: list[Command] = [Deposit(MARKET_MAKER_ACCOUNT, DEMO_MAKER_FUNDS), Deposit(DEMO_ACCOUNT, DEMO_FUNDS)]
-        client.execute([*listings, *funding])
 
-    def _quotes(self, symbol: int, tick: Decimal, step: Decimal) -> list[Command]:
-        mark = self.marks[symbol]
-        commands: list[Command] = [CancelAll(MARKET_MAKER_ACCOUNT, symbol)]
-        for level in range(1, LEVELS + 1):
-            for side, sign in ((Side.BUY, -1), (Side.SELL, 1)):
-                price = mark + sign * tick * level * 5
-                qty = step * 100 * level
-                commands.append(PlaceOrder(MARKET_MAKER_ACCOUNT, symbol, side, qty, price=price))
-        return commands
+async def demo_market(services: object, seed: int = 7, interval_s: float = 1.0) -> None:
+    """Background task: requote around the engine's mark and trade a little, once a second."""
+    from api.state import Services
 
-    def tick(self) -> None:
-        """One second of simulated market: move the mark, requote, and trade a little."""
+    assert isinstance(services, Services)
+    rng = random.Random(seed)
+    centres: dict[int, Decimal] = {}
+    while True:
+        await asyncio.sleep(interval_s)
         commands: list[Command] = []
         for spec in DEMO_INSTRUMENTS:
-            move = spec.tick_size * self.random.randint(-20, 20)
-            self.marks[spec.symbol] = max(spec.tick_size, self.marks[spec.symbol] + move)
-            mark = self.marks[spec.symbol]
-            commands.append(SetMarkPrice(spec.symbol, mark, mark))
-            commands.extend(self._quotes(spec.symbol, spec.tick_size, spec.step_size))
-            side = Side.BUY if self.random.random() < 0.5 else Side.SELL
-            commands.append(PlaceOrder(DEMO_ACCOUNT, spec.symbol, side, spec.step_size * 10, order_type=OrderType.MARKET))
-        result = self.client.execute(commands)
-        trades = sum(1 for e in result.events if isinstance(e.event, Trade))
-        for spec in DEMO_INSTRUMENTS:
-            depth = self.client.depth(spec.symbol, 1)
-            best_bid = depth.bids[0][0] if depth and depth.bids else None
-            best_ask = depth.asks[0][0] if depth and depth.asks else None
-            fields = {"symbol": spec.name, "mark": self.marks[spec.symbol], "mark_source": "simulated",
-                      "best_bid": best_bid, "best_ask": best_ask, "seq": result.last_seq, "trades": trades}
-            log.info("market", extra={"fields": fields})
+            prices = services.gateway.client.prices(spec.symbol)
+            if prices is None or prices.mark is None:
+                continue
+            centre = centres.get(spec.symbol)
+            if centre is None or abs(prices.mark - centre) > centre * REQUOTE_MOVE:
+                commands += quotes(spec.symbol, prices.mark, spec.tick_size, spec.step_size)
+                centres[spec.symbol] = prices.mark
+            if rng.random() < 0.3:
+                side = Side.BUY if rng.random() < 0.5 else Side.SELL
+                commands.append(PlaceOrder(NOISE_ACCOUNT, spec.symbol, side, spec.step_size * rng.randint(1, 50),
+                                           order_type=OrderType.MARKET))
+        if commands:
+            try:
+                await services.gateway.submit(commands)
+            except Exception:
+                log.exception("demo market round failed")
 
 
-def serve(seconds: float | None = None, seed: int = 7) -> DemoExchange:
-    """Runs the demo exchange for `seconds` (forever when None) and returns it."""
-    exchange = DemoExchange(EngineClient(), seed)
-    names = ", ".join(spec.name for spec in DEMO_INSTRUMENTS)
-    print(f"derivatives engine running: instruments {names}; demo account {DEMO_ACCOUNT} ({DEMO_FUNDS} USDT); "
-          "mark prices are SIMULATED (seeded random walk). Ctrl-C stops.", flush=True)
-    deadline = None if seconds is None else time.monotonic() + seconds
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> None:
+    """Serves the exchange until Ctrl-C (or for `seconds`)."""
+    import uvicorn
+
+    from api.main import create_app
+
+    if settings.admin_token is None:
+        settings = settings.with_overrides(admin_token=secrets.token_urlsafe(24))
+    app = create_app(settings, EngineClient(),
+                     background=[lambda s: demo_market(s, seed)] if settings.demo_market else ())
+    sock = _bind(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on")
+    server = uvicorn.Server(config)
+    if seconds is not None:
+        timer = threading.Timer(seconds, lambda: setattr(server, "should_exit", True))
+        timer.daemon = True
+        timer.start()
+    announcer = threading.Thread(target=_announce, args=(server, app, settings, host, port), daemon=True)
+    announcer.start()
     try:
-        while deadline is None or time.monotonic() < deadline:
-            exchange.tick()
-            time.sleep(1 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
+        server.run(sockets=[sock])
     except KeyboardInterrupt:
-        print("stopped", flush=True)
-    return exchange
+        pass
+    print("stopped", flush=True)
+
+
+def _announce(server: object, app: object, settings: Settings, host: str, port: int) -> None:
+    """Prints the connection details once the server accepts requests."""
+    import time
+
+    while not getattr(server, "started", False):
+        if getattr(server, "should_exit", False):
+            return
+        time.sleep(0.05)
+    base = f"http://{host}:{port}"
+    key = getattr(getattr(app, "state", None), "demo_key", None)
+    names = ", ".join(spec.name for spec in DEMO_INSTRUMENTS)
+    lines = [
+        f"derivatives API listening on {base} (REST /fapi, WebSocket ws://{host}:{port}/ws, docs {base}/docs)",
+        f"instruments {names}; database {settings.database_url}",
+        f"mark prices: {settings.oracle.upper()} feed" + (" (seeded random walk, not live)"
+                                                          if settings.oracle == "simulated" else ""),
+        f"admin token: {settings.admin_token}",
+    ]
+    if key is not None:
+        lines.append(f"demo account {DEMO_ACCOUNT}: apiKey {key.api_key} secret {key.secret}")
+    lines.append("Ctrl-C stops.")
+    print("\n".join(lines), flush=True)

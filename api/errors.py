@@ -1,0 +1,354 @@
+"""Binance error codes and messages: the only module of the API that knows them.
+
+Every failure leaves the API as HTTP 400 ``{"code": <negative int>, "msg": "..."}``, except rate
+limits (HTTP 429) and unknown paths (HTTP 404); never a 5xx. Unexpected exceptions become
+``-1000`` and are logged with their traceback.
+
+Message choice (CCXT.md §5): on a localhost URL ccxt maps errors with its *common* tables only,
+where the message is matched before the code. So, where the honest message can also name the
+Binance filter or use a string from ccxt's exact table, it does:
+
+* quantity and price filter failures say ``Filter failure: LOT_SIZE`` / ``PRICE_FILTER``, and
+  price-band failures ``PERCENT_PRICE_BY_SIDE`` -> ``InvalidOrder``;
+* post-only would take -> ``"Order would immediately match and take."`` ->
+  ``OrderImmediatelyFillable`` (a subclass of ``InvalidOrder``);
+* a conditional order that would fire at once -> ``"Order would trigger immediately."``;
+* a halted symbol -> ``"Market is closed."`` -> ``MarketClosed``;
+* an API key without trading permission -> ``"Rest API trading is not enabled."`` ->
+  ``PermissionDenied`` (a subclass of ``AuthenticationError``).
+
+Codes themselves come from the engine (``derivatives.errors.BINANCE_CODES``) for rejections.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from derivatives.enums import RejectReason
+from derivatives.errors import BINANCE_CODES
+
+log = logging.getLogger("api.errors")
+
+
+class ApiError(Exception):
+    """A Binance-shaped failure: HTTP status, code and message."""
+
+    def __init__(self, code: int, msg: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{code}: {msg}")
+        self.code = code
+        self.msg = msg
+        self.status = status
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, object]:
+        """The JSON body."""
+        return {"code": self.code, "msg": self.msg}
+
+
+# Request-level errors (no engine involved).
+def unknown_error() -> ApiError:
+    """-1000: anything unexpected."""
+    return ApiError(-1000, "An unknown error occurred while processing the request.")
+
+
+def engine_unavailable() -> ApiError:
+    """-1001: the engine stopped or the projection is stuck."""
+    return ApiError(-1001, "Internal error; unable to process your request. Please try again.")
+
+
+def too_much_weight(scope: str, limit: int, retry_after_s: int) -> ApiError:
+    """-1003 with HTTP 429."""
+    return ApiError(-1003, f"Too many requests; current limit of {scope} is {limit} requests per minute. "
+                    "Please use the websocket for live updates to avoid polling the API.", 429,
+                    {"Retry-After": str(retry_after_s)})
+
+
+def too_many_orders(limit: int, window: str, retry_after_s: int) -> ApiError:
+    """-1015 with HTTP 429."""
+    return ApiError(-1015, f"Too many new orders; current limit is {limit} orders per {window}.", 429,
+                    {"Retry-After": str(retry_after_s)})
+
+
+def timestamp_outside_window() -> ApiError:
+    """-1021."""
+    return ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
+
+
+def bad_signature() -> ApiError:
+    """-1022."""
+    return ApiError(-1022, "Signature for this request is not valid.")
+
+
+def illegal_characters(name: str) -> ApiError:
+    """-1100 for a malformed number or id."""
+    return ApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
+                    "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.")
+
+
+def duplicate_parameter(name: str) -> ApiError:
+    """-1101."""
+    return ApiError(-1101, f"Duplicate values for parameter '{name}'.")
+
+
+def missing_parameter(name: str) -> ApiError:
+    """-1102."""
+    return ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+
+
+def missing_one_of(first: str, second: str) -> ApiError:
+    """-1102 for an either/or pair."""
+    return ApiError(-1102, f"Param '{first}' or '{second}' must be sent, but both were empty/null!")
+
+
+def unread_parameters(read: int, sent: int, names: list[str]) -> ApiError:
+    """-1104 for unknown parameters."""
+    return ApiError(-1104, f"Not all sent parameters were read; read '{read}' parameter(s) but was sent "
+                    f"'{sent}' (unknown: {', '.join(sorted(names))}).")
+
+
+def not_required(name: str) -> ApiError:
+    """-1106."""
+    return ApiError(-1106, f"Parameter '{name}' sent when not required.")
+
+
+def too_precise(name: str) -> ApiError:
+    """-1111."""
+    return ApiError(-1111, f"Precision is over the maximum defined for this asset ('{name}').")
+
+
+def invalid_tif() -> ApiError:
+    """-1115."""
+    return ApiError(-1115, "Invalid timeInForce.")
+
+
+def invalid_order_type() -> ApiError:
+    """-1116."""
+    return ApiError(-1116, "Invalid orderType.")
+
+
+def invalid_side() -> ApiError:
+    """-1117."""
+    return ApiError(-1117, "Invalid side.")
+
+
+def invalid_interval() -> ApiError:
+    """-1120."""
+    return ApiError(-1120, "Invalid interval.")
+
+
+def invalid_symbol() -> ApiError:
+    """-1121."""
+    return ApiError(-1121, "Invalid symbol.")
+
+
+def listen_key_unknown() -> ApiError:
+    """-1125."""
+    return ApiError(-1125, "This listenKey does not exist.")
+
+
+def bad_combination(detail: str = "") -> ApiError:
+    """-1128."""
+    return ApiError(-1128, "Combination of optional parameters invalid." + (f" {detail}" if detail else ""))
+
+
+def invalid_value(name: str) -> ApiError:
+    """-1130."""
+    return ApiError(-1130, f"Data sent for parameter '{name}' is not valid.")
+
+
+def recv_window_too_large(limit: int) -> ApiError:
+    """-1131."""
+    return ApiError(-1131, f"recvWindow must be less than {limit}.")
+
+
+def order_not_found() -> ApiError:
+    """-2013 (queries)."""
+    return ApiError(-2013, "Order does not exist.")
+
+
+def unknown_order() -> ApiError:
+    """-2011 (cancel/amend of an order that is not live)."""
+    return ApiError(-2011, "Unknown order sent.")
+
+
+def api_key_format() -> ApiError:
+    """-2014: missing or malformed API key header."""
+    return ApiError(-2014, "API-key format invalid.")
+
+
+def api_key_rejected() -> ApiError:
+    """-2015: unknown or revoked key."""
+    return ApiError(-2015, "Invalid API-key, IP, or permissions for action.")
+
+
+def trading_not_enabled() -> ApiError:
+    """-2015 with ccxt's PermissionDenied message."""
+    return ApiError(-2015, "Rest API trading is not enabled.")
+
+
+def use_algo_endpoint() -> ApiError:
+    """-4120: conditional types go to /fapi/v1/algoOrder (Binance since late 2025)."""
+    return ApiError(-4120, "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.")
+
+
+def side_mismatch() -> ApiError:
+    """-4xxx for an amendment naming the other side."""
+    return ApiError(-1130, "Data sent for parameter 'side' is not valid (it must be the order's side).")
+
+
+def batch_size(limit: int) -> ApiError:
+    """-4082."""
+    return ApiError(-4082, f"Invalid number of batch place orders (1 to {limit}).")
+
+
+def algo_not_found() -> ApiError:
+    """-20124 (ccxt: BadRequest) would be Binance's; -2013 gives ccxt's OrderNotFound."""
+    return ApiError(-2013, "Order does not exist.")
+
+
+def unsupported(name: str, value: str) -> ApiError:
+    """-1130 for a valid Binance value this exchange does not implement."""
+    return ApiError(-1130, f"Data sent for parameter '{name}' is not valid: {value} is not supported.")
+
+
+def admin_denied() -> ApiError:
+    """-1002 for the admin API."""
+    return ApiError(-1002, "You are not authorized to execute this request.")
+
+
+def admin_invalid(msg: str) -> ApiError:
+    """-1130 for admin input."""
+    return ApiError(-1130, msg)
+
+
+def not_found_path(method: str, path: str) -> ApiError:
+    """An unknown path (HTTP 404)."""
+    return ApiError(-5000, f"Path {path}, Method {method} is invalid", 404)
+
+
+def _fmt(value: Decimal | None) -> str:
+    return "" if value is None else f"{value.normalize():f}"
+
+
+def reject(reason: RejectReason, *, band: tuple[Decimal | None, Decimal | None] = (None, None),
+           min_notional: Decimal | None = None, min_qty: Decimal | None = None,
+           max_qty: Decimal | None = None) -> ApiError:
+    """The Binance error of an engine rejection (code from the engine, message from here)."""
+    code = BINANCE_CODES[reason]
+    message = _REJECT_MESSAGES.get(reason)
+    if message is None:
+        return ApiError(code, reason.name.replace("_", " ").capitalize() + ".")
+    text = message(band, min_notional, min_qty, max_qty)
+    return ApiError(code, text)
+
+
+_Msg = Callable[[tuple[Decimal | None, Decimal | None], Decimal | None, Decimal | None, Decimal | None], str]
+R = RejectReason
+_REJECT_MESSAGES: dict[RejectReason, _Msg] = {
+    R.UNKNOWN_SYMBOL: lambda *_: "Invalid symbol.",
+    R.SYMBOL_HALTED: lambda *_: "Market is closed.",
+    R.SYMBOL_EXISTS: lambda *_: "Symbol already listed.",
+    R.INVALID_INSTRUMENT: lambda *_: "Invalid instrument specification.",
+    R.QUANTITY_NOT_POSITIVE: lambda *_: "Filter failure: LOT_SIZE (quantity less than or equal to zero).",
+    R.QUANTITY_BELOW_MIN: lambda b, n, lo, hi: f"Filter failure: LOT_SIZE (quantity less than minimum {_fmt(lo)}).",
+    R.QUANTITY_ABOVE_MAX: lambda b, n, lo, hi: f"Filter failure: LOT_SIZE (quantity greater than maximum {_fmt(hi)}).",
+    R.QUANTITY_OFF_STEP: lambda *_: "Filter failure: LOT_SIZE (quantity not a multiple of the step size).",
+    R.PRICE_NOT_POSITIVE: lambda *_: "Filter failure: PRICE_FILTER (price less than or equal to zero).",
+    R.PRICE_OFF_TICK: lambda *_: "Filter failure: PRICE_FILTER (price not a multiple of the tick size).",
+    R.NOTIONAL_BELOW_MIN: lambda b, n, lo, hi: (
+        f"Order's notional must be no smaller than {_fmt(n)} (unless you choose reduce only)."),
+    R.PRICE_ABOVE_BAND: lambda b, n, lo, hi: (
+        f"Limit price can't be higher than {_fmt(b[1])}. Filter failure: PERCENT_PRICE_BY_SIDE"),
+    R.PRICE_BELOW_BAND: lambda b, n, lo, hi: (
+        f"Limit price can't be lower than {_fmt(b[0])}. Filter failure: PERCENT_PRICE_BY_SIDE"),
+    R.PRICE_NOT_ALLOWED: lambda *_: "Parameter 'price' sent when not required.",
+    R.INVALID_STOP_PRICE: lambda *_: "Stop price less than zero, missing or not a multiple of the tick size.",
+    R.WOULD_IMMEDIATELY_TRIGGER: lambda *_: "Order would trigger immediately.",
+    R.INVALID_CALLBACK_RATE: lambda *_: "Invalid callbackRate (0.1 to 10, trailing stops only).",
+    R.INVALID_TIME_IN_FORCE: lambda *_: "Invalid timeInForce.",
+    R.INVALID_GOOD_TILL: lambda *_: "goodTillDate must be later than the current time.",
+    R.INVALID_CLOSE_POSITION: lambda *_: (
+        "closePosition is only for STOP_MARKET and TAKE_PROFIT_MARKET, without quantity or reduceOnly."),
+    R.DUPLICATE_CLIENT_ORDER_ID: lambda *_: "Duplicated clientOrderId.",
+    R.UNKNOWN_ORDER: lambda *_: "Unknown order sent.",
+    R.POST_ONLY_WOULD_TAKE: lambda *_: "Order would immediately match and take.",
+    R.AMEND_NO_CHANGE: lambda *_: "No need to modify the order.",
+    R.NOT_AMENDABLE: lambda *_: "Only resting limit orders can be modified.",
+    R.AMEND_BELOW_FILLED: lambda *_: "Quantity less than or equal to the executed quantity.",
+    R.ARITHMETIC_OVERFLOW: lambda *_: "Precision is over the maximum defined for this asset.",
+}
+
+
+class CatchAllMiddleware:
+    """Pure ASGI middleware: any exception that escapes the app becomes ``-1000`` (HTTP 400),
+    logged with its traceback; never a 5xx. Responses already started are left alone."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                return
+            error = unknown_error()
+            body = json.dumps(error.body()).encode()
+            await send({"type": "http.response.start", "status": error.status,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    """The HTTP response of an :class:`ApiError`."""
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Registers the Binance-shaped handlers for our errors, validation errors and HTTP errors."""
+
+    async def on_api_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc)
+
+    async def on_validation(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        name = str(first.get("loc", ["", "?"])[-1])
+        if first.get("type") == "missing":
+            return error_response(missing_parameter(name))
+        return error_response(invalid_value(name))
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            return error_response(not_found_path(request.method, request.url.path))
+        if exc.status_code == 405:
+            return error_response(ApiError(-5000, f"Path {request.url.path}, Method {request.method} is invalid", 405))
+        return error_response(ApiError(-1000, str(exc.detail), 400))
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

@@ -1,0 +1,280 @@
+"""Market-data fan-out: the L2 mirror behind REST depth and the public WebSocket streams.
+
+Runs on the event loop only (the gateway hands batches over with ``call_soon_threadsafe``, in
+sequence order), so the mirror, the subscriptions and every connection queue are touched by one
+thread.
+
+Invariants:
+    * Update ids are engine sequence numbers: a ``depthUpdate`` of a symbol covers the commands
+      ``U..=u`` that changed its book, and ``pu`` is the previous event's ``u`` for that symbol,
+      so the chain is continuous per symbol (CCXT.md §6b).
+    * REST ``/fapi/v1/depth`` reads this same mirror, and its ``lastUpdateId`` is the ``u`` of the
+      last delta folded in, so a snapshot and the diff stream always agree.
+    * A connection whose queue overflows is closed (a slow consumer never blocks the fan-out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from api import formats
+from api.instruments import Instrument, InstrumentRegistry
+from derivatives.enums import Side
+from derivatives.events import BookDelta, MarkPriceSet, Trade
+from derivatives.persistence.projector import Batch
+from derivatives.units import to_raw
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 10_000
+INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
+_STREAM = re.compile(
+    r"^(?P<sym>[a-z0-9]{1,20})@(?P<kind>aggTrade|trade|markPrice(?:@1s)?|kline_(?P<iv>[0-9]{1,2}[mhdwM])|miniTicker|ticker"
+    r"|bookTicker|forceOrder|depth(?P<levels>5|10|20)?(?:@(?:0|100|250|500)ms)?)$"
+)
+_ALL = {"!miniTicker@arr": "!miniTicker@arr", "!ticker@arr": "!ticker@arr", "!bookTicker": "!bookTicker",
+        "!markPrice@arr": "!markPrice@arr", "!markPrice@arr@1s": "!markPrice@arr", "!forceOrder@arr": "!forceOrder@arr"}
+
+
+class Connection:
+    """One WebSocket's outgoing queue and subscriptions."""
+
+    def __init__(self, combined: bool) -> None:
+        self.combined = combined
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.streams: dict[str, str] = {}
+        self.closed = False
+
+    def push(self, name: str, payload: object) -> None:
+        """Queues one data frame (raw event, or the combined-stream wrapper)."""
+        self.send(json.dumps({"stream": name, "data": payload} if self.combined else payload))
+
+    def send(self, text: str) -> None:
+        """Queues one text frame; closes the connection when it has fallen too far behind."""
+        if self.closed:
+            return
+        if self.queue.qsize() >= QUEUE_LIMIT:
+            log.warning("closing a WebSocket that fell %d frames behind", QUEUE_LIMIT)
+            self.close()
+            return
+        self.queue.put_nowait(text)
+
+    def close(self) -> None:
+        """Asks the writer to close the socket."""
+        if not self.closed:
+            self.closed = True
+            self.queue.put_nowait(None)
+
+
+@dataclass(slots=True)
+class BookMirror:
+    """L2 levels of one symbol (raw price -> raw qty) and the last update id folded in."""
+
+    bids: dict[int, int] = field(default_factory=dict)
+    asks: dict[int, int] = field(default_factory=dict)
+    last_update_id: int = 0
+    last_ts_ms: int = 0
+
+    def levels(self, side: Side, limit: int) -> list[tuple[int, int]]:
+        """Best `limit` levels of a side."""
+        book = self.bids if side == Side.BUY else self.asks
+        return sorted(book.items(), reverse=side == Side.BUY)[:limit]
+
+    def best(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """Best bid and ask."""
+        bid = max(self.bids.items(), default=None)
+        ask = min(self.asks.items(), default=None)
+        return bid, ask
+
+
+@dataclass(slots=True)
+class _SymbolBatch:
+    first: int = 0
+    last: int = 0
+    deltas: list[BookDelta] = field(default_factory=list)
+
+
+def canonical_stream(name: str, registry: InstrumentRegistry) -> str | None:
+    """The stream a subscription name refers to (speed suffixes dropped), or None if invalid."""
+    if name in _ALL:
+        return _ALL[name]
+    match = _STREAM.match(name)
+    if match is None or registry.get(match["sym"].upper()) is None:
+        return None
+    kind = match["kind"]
+    if match["iv"] is not None and match["iv"] not in INTERVALS:
+        return None
+    if kind.startswith("depth"):
+        kind = f"depth{match['levels'] or ''}"
+    elif kind.startswith("markPrice"):
+        kind = "markPrice"
+    return f"{match['sym']}@{kind}"
+
+
+class MarketHub:
+    """The L2 mirror, last trades, marks, and the public stream subscriptions."""
+
+    def __init__(self, registry: InstrumentRegistry) -> None:
+        self.registry = registry
+        self.books: dict[str, BookMirror] = defaultdict(BookMirror)
+        self.last_trade: dict[str, tuple[int, int]] = {}
+        self.subscribers: dict[str, set[Connection]] = defaultdict(set)
+        self.snapshot_streams: Callable[[], None] | None = None
+
+    # Subscriptions -------------------------------------------------------------------------
+    def subscribe(self, conn: Connection, names: list[str]) -> list[str]:
+        """Subscribes `conn` to `names`; returns the invalid ones (nothing subscribed then)."""
+        resolved = [(n, canonical_stream(n, self.registry)) for n in names]
+        invalid = [n for n, c in resolved if c is None]
+        if invalid:
+            return invalid
+        for name, canonical in resolved:
+            assert canonical is not None
+            conn.streams[name] = canonical
+            self.subscribers[canonical].add(conn)
+        return []
+
+    def unsubscribe(self, conn: Connection, names: list[str]) -> None:
+        """Drops subscriptions of `conn`."""
+        for name in names:
+            canonical = conn.streams.pop(name, None)
+            if canonical is not None and canonical not in conn.streams.values():
+                self.subscribers[canonical].discard(conn)
+
+    def remove(self, conn: Connection) -> None:
+        """Forgets a closed connection."""
+        self.unsubscribe(conn, list(conn.streams))
+
+    def publish(self, canonical: str, payload: object) -> None:
+        """Sends `payload` to every subscriber of `canonical` under the names they used."""
+        for conn in list(self.subscribers.get(canonical, ())):
+            for name, target in list(conn.streams.items()):
+                if target == canonical:
+                    conn.push(name, payload)
+
+    def subscribed(self, canonical: str) -> bool:
+        """True if anyone listens to `canonical`."""
+        return bool(self.subscribers.get(canonical))
+
+    # Engine batches --------------------------------------------------------------------------
+    def on_batch(self, batch: Batch) -> None:
+        """Folds one batch into the mirror and publishes its stream events."""
+        now_ms = batch.ts // 1_000_000
+        per_symbol: dict[int, _SymbolBatch] = {}
+        marks: list[MarkPriceSet] = []
+        for envelope in batch.events:
+            event = envelope.event
+            if isinstance(event, BookDelta):
+                entry = per_symbol.setdefault(event.symbol, _SymbolBatch(first=envelope.seq))
+                entry.last = envelope.seq
+                entry.deltas.append(event)
+            elif isinstance(event, Trade):
+                self._trade(event, now_ms)
+            elif isinstance(event, MarkPriceSet):
+                marks.append(event)
+        for symbol, entry in per_symbol.items():
+            instrument = self.registry.by_id(symbol)
+            if instrument is not None:
+                self._deltas(instrument, entry, now_ms)
+        if marks:
+            self._marks(marks, now_ms)
+
+    def _trade(self, event: Trade, now_ms: int) -> None:
+        instrument = self.registry.by_id(event.symbol)
+        if instrument is None:
+            return
+        price, qty = to_raw(event.price), to_raw(event.qty)
+        self.last_trade[instrument.name] = (price, now_ms)
+        stream = instrument.name.lower()
+        buyer_maker = event.taker_side == Side.SELL
+        if self.subscribed(f"{stream}@trade"):
+            self.publish(f"{stream}@trade", {
+                "e": "trade", "E": now_ms, "T": now_ms, "s": instrument.name, "t": event.trade_id,
+                "p": formats.price(instrument, price), "q": formats.qty(instrument, qty), "X": "MARKET",
+                "m": buyer_maker})
+        if self.subscribed(f"{stream}@aggTrade"):
+            self.publish(f"{stream}@aggTrade", {
+                "e": "aggTrade", "E": now_ms, "a": event.trade_id, "s": instrument.name,
+                "p": formats.price(instrument, price), "q": formats.qty(instrument, qty),
+                "f": event.trade_id, "l": event.trade_id, "T": now_ms, "m": buyer_maker})
+
+    def _deltas(self, instrument: Instrument, entry: _SymbolBatch, now_ms: int) -> None:
+        book = self.books[instrument.name]
+        before = book.best()
+        previous = book.last_update_id
+        changes: dict[Side, list[list[str]]] = {Side.BUY: [], Side.SELL: []}
+        for delta in entry.deltas:
+            side_book = book.bids if delta.side == Side.BUY else book.asks
+            price, qty = to_raw(delta.price), to_raw(delta.qty)
+            if qty == 0:
+                side_book.pop(price, None)
+            else:
+                side_book[price] = qty
+            changes[Side(delta.side)].append([formats.price(instrument, price), formats.qty(instrument, qty)])
+        book.last_update_id = entry.last
+        book.last_ts_ms = now_ms
+        stream = instrument.name.lower()
+        header = {"e": "depthUpdate", "E": now_ms, "T": now_ms, "s": instrument.name,
+                  "U": entry.first, "u": entry.last, "pu": previous}
+        if self.subscribed(f"{stream}@depth"):
+            self.publish(f"{stream}@depth", {**header, "b": changes[Side.BUY], "a": changes[Side.SELL]})
+        for levels in (5, 10, 20):
+            if self.subscribed(f"{stream}@depth{levels}"):
+                self.publish(f"{stream}@depth{levels}", {**header, **self._top(instrument, book, levels)})
+        after = book.best()
+        if after != before:
+            ticker = self.book_ticker(instrument, now_ms)
+            ticker = {"e": "bookTicker", **ticker}
+            self.publish(f"{stream}@bookTicker", ticker)
+            self.publish("!bookTicker", ticker)
+
+    def _top(self, instrument: Instrument, book: BookMirror, levels: int) -> dict[str, list[list[str]]]:
+        def fmt(rows: list[tuple[int, int]]) -> list[list[str]]:
+            return [[formats.price(instrument, p), formats.qty(instrument, q)] for p, q in rows]
+
+        return {"b": fmt(book.levels(Side.BUY, levels)), "a": fmt(book.levels(Side.SELL, levels))}
+
+    def _marks(self, marks: list[MarkPriceSet], now_ms: int) -> None:
+        updates = []
+        for mark in marks:
+            instrument = self.registry.by_id(mark.symbol)
+            if instrument is None:
+                continue
+            update = {"e": "markPriceUpdate", "E": now_ms, "s": instrument.name,
+                      "p": formats.decimal_text(mark.mark, 8), "i": formats.decimal_text(mark.index, 8),
+                      "P": formats.decimal_text(mark.index, 8), "r": "0.00000000",
+                      "T": next_funding_ms(now_ms)}
+            self.publish(f"{instrument.name.lower()}@markPrice", update)
+            updates.append(update)
+        if updates:
+            self.publish("!markPrice@arr", updates)
+
+    # Queries (REST) --------------------------------------------------------------------------
+    def depth(self, instrument: Instrument, limit: int, now_ms: int) -> dict[str, object]:
+        """``/fapi/v1/depth`` from the mirror."""
+        book = self.books[instrument.name]
+        return {"lastUpdateId": book.last_update_id, "E": now_ms, "T": book.last_ts_ms or now_ms,
+                **{k: v for k, v in zip(("bids", "asks"), self._top(instrument, book, limit).values(), strict=True)}}
+
+    def book_ticker(self, instrument: Instrument, now_ms: int) -> dict[str, object]:
+        """``bookTicker`` fields of a symbol."""
+        book = self.books[instrument.name]
+        bid, ask = book.best()
+        return {"u": book.last_update_id, "s": instrument.name,
+                "b": formats.price(instrument, bid[0] if bid else 0), "B": formats.qty(instrument, bid[1] if bid else 0),
+                "a": formats.price(instrument, ask[0] if ask else 0), "A": formats.qty(instrument, ask[1] if ask else 0),
+                "T": book.last_ts_ms or now_ms, "E": now_ms}
+
+
+FUNDING_INTERVAL_MS = 8 * 3600 * 1000
+
+
+def next_funding_ms(now_ms: int) -> int:
+    """Next 8-hourly funding time (00:00, 08:00, 16:00 UTC)."""
+    return now_ms - now_ms % FUNDING_INTERVAL_MS + FUNDING_INTERVAL_MS

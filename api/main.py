@@ -1,0 +1,218 @@
+"""The app factory: ``create_app(settings, engine_client, ...)``. Nothing is built at import time.
+
+Start-up (the lifespan, on the server's event loop):
+    1. database: connect, ``alembic upgrade head``; a projection left by an engine that no longer
+       exists (cursor beyond the engine's last seq: no journal yet, issue 5) is emptied;
+    2. gateway listeners: the market hub (L2 mirror, WS fan-out) and the projection worker;
+    3. the instruments are listed in the engine (if not yet) and mirrored;
+    4. the demo user and key are ensured (``settings.demo``);
+    5. background tasks: the oracle (``settings.oracle``) publishing ``SetMarkPrice`` once a
+       second, the once-a-second snapshot streams, listenKey expiry, and the caller's tasks.
+Shut-down reverses it: tasks cancelled, the projection drained, the database closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
+from decimal import Decimal
+
+from fastapi import FastAPI
+
+from api.errors import CatchAllMiddleware, install_handlers
+from api.gateway import EngineGateway
+from api.hub import MarketHub, next_funding_ms
+from api.instruments import InstrumentRegistry
+from api.projection import ProjectionWorker
+from api.ratelimit import Limits, WeightMiddleware
+from api.routes import account, admin, algo, general, market, orders, user_stream, ws
+from api.security import KeyStore
+from api.services.admin import AdminService
+from api.services.market import MarketService
+from api.services.orders import OrderService
+from api.snapshots import SnapshotStreams
+from api.state import Services
+from api.userstream import UserStreams
+from derivatives.commands import AddInstrument, Deposit, InstrumentSpec, SetMarkPrice
+from derivatives.config import Settings
+from derivatives.demo import DEMO_FUNDING, DEMO_INSTRUMENTS
+from derivatives.engine import EngineClient
+from derivatives.persistence.db import Database
+from derivatives.persistence.projector import Batch, Projector
+from derivatives.units import from_raw, to_raw
+from oracle import DEFAULT_SYMBOLS, BookState, MarkPriceService, PriceFlags, SymbolConfig, create_source
+
+log = logging.getLogger("api")
+
+BackgroundTask = Callable[[Services], Coroutine[Any, Any, None]]
+"""A coroutine run for the app's lifetime (e.g. the demo market maker)."""
+
+
+def rate_limits(settings: Settings) -> list[dict[str, object]]:
+    """The ``rateLimits`` of exchangeInfo."""
+    return [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+         "limit": settings.weight_limit_per_minute},
+        {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": settings.order_limit_per_minute},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": settings.order_limit_per_10s},
+    ]
+
+
+def create_app(
+    settings: Settings,
+    engine_client: EngineClient,
+    *,
+    instruments: Sequence[InstrumentSpec] = DEMO_INSTRUMENTS,
+    clock_ns: Callable[[], int] = time.time_ns,
+    background: Sequence[BackgroundTask] = (),
+) -> FastAPI:
+    """Builds the FastAPI application around a running engine.
+
+    Args:
+        settings: Validated settings.
+        engine_client: The engine (empty, or already holding state the app adopts).
+        instruments: Instruments to list at start-up when the engine lacks them.
+        clock_ns: The process clock (Unix ns) for command timestamps and ``recvWindow`` checks.
+        background: Extra coroutines to run while the app runs.
+
+    Returns:
+        The app; its services exist once the lifespan has started (``app.state.services``).
+    """
+    settings.validate()
+
+    def clock_ms() -> int:
+        return clock_ns() // 1_000_000
+
+    limits = Limits(settings.weight_limit_per_minute, settings.order_limit_per_10s,
+                    settings.order_limit_per_minute, clock_ms)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services, tasks = await _start(app, settings, engine_client, instruments, clock_ns, clock_ms, limits)
+        app.state.services = services
+        for make_task in background:
+            tasks.append(asyncio.create_task(make_task(services)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            services.gateway.unsubscribe(services.worker.enqueue)
+            await asyncio.to_thread(services.worker.stop)
+            services.db.dispose()
+
+    app = FastAPI(
+        title="derivatives: USDT-margined perpetual futures (Binance USD-M compatible)",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Binance USD-M `/fapi` REST and WebSocket surface. Errors are `{code, msg}` "
+                    "(HTTP 400, 429 for rate limits). See docs/API.md.",
+    )
+    install_handlers(app)
+    for router in (general.router, market.router, orders.router, algo.router, account.router,
+                   user_stream.router, admin.router, ws.router):
+        app.include_router(router)
+    app.add_middleware(WeightMiddleware, limits=limits)
+    app.add_middleware(CatchAllMiddleware)
+    return app
+
+
+async def _start(app: FastAPI, settings: Settings, client: EngineClient, instruments: Sequence[InstrumentSpec],
+                 clock_ns: Callable[[], int], clock_ms: Callable[[], int],
+                 limits: Limits) -> tuple[Services, list[asyncio.Task[None]]]:
+    loop = asyncio.get_running_loop()
+    db = Database(settings.database_url, settings.database_schema)
+    await asyncio.to_thread(db.migrate)
+    registry = InstrumentRegistry(instruments, clock_ms())
+    gateway = EngineGateway(client, clock_ns)
+    projector = Projector(db, client, registry.name_of, gateway.time_of, clock_ns)
+    if await asyncio.to_thread(projector.cursor) > client.last_seq():
+        log.warning("projection is ahead of the engine (restart without a journal): emptying it")
+        await asyncio.to_thread(projector.reset)
+    hub = MarketHub(registry)
+    _mirror_engine(hub, client, registry)
+    def to_hub(batch: Batch) -> None:
+        loop.call_soon_threadsafe(hub.on_batch, batch)
+
+    gateway.subscribe(to_hub)
+    worker = ProjectionWorker(projector, loop)
+    gateway.subscribe(worker.enqueue)
+    streams = UserStreams(registry, settings.listen_key_ttl_ms, clock_ms)
+    worker.on_changes(streams.on_changes)
+    missing = [AddInstrument(spec) for spec in instruments if client.prices(spec.symbol) is None]
+    if missing:
+        funding = [Deposit(account, amount) for account, amount in DEMO_FUNDING.items()] if settings.demo else []
+        await gateway.submit([*missing, *funding])
+    await asyncio.to_thread(worker.start)
+    keys = KeyStore(db)
+    admin_service = AdminService(db, keys, gateway, registry, clock_ms)
+    if settings.demo:
+        app.state.demo_key = await asyncio.to_thread(admin_service.ensure_demo, settings.demo_api_key,
+                                                     settings.demo_api_secret)
+    oracle = _oracle(settings, gateway, hub, registry, clock_ms)
+    market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings))
+    order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms)
+    services = Services(settings, db, gateway, registry, hub, streams, worker, limits, keys, market_service,
+                        order_service, admin_service, oracle, clock_ms, settings.admin_token)
+    tasks = [asyncio.create_task(SnapshotStreams(hub, market_service).run()),
+             asyncio.create_task(_expire_listen_keys(streams))]
+    if oracle is not None:
+        tasks.append(asyncio.create_task(oracle.run()))
+    return services, tasks
+
+
+def _mirror_engine(hub: MarketHub, client: EngineClient, registry: InstrumentRegistry) -> None:
+    """Seeds the L2 mirror from an engine that already holds orders."""
+    last_seq = client.last_seq()
+    for instrument in registry.all():
+        depth = client.depth(instrument.spec.symbol, 1_000_000)
+        if depth is None:
+            continue
+        book = hub.books[instrument.name]
+        book.bids = {to_raw(p): to_raw(q) for p, q in depth.bids}
+        book.asks = {to_raw(p): to_raw(q) for p, q in depth.asks}
+        book.last_update_id = last_seq
+
+
+async def _expire_listen_keys(streams: UserStreams) -> None:
+    while True:
+        await asyncio.sleep(5)
+        streams.expire()
+
+
+def _oracle(settings: Settings, gateway: EngineGateway, hub: MarketHub, registry: InstrumentRegistry,
+            clock_ms: Callable[[], int]) -> MarkPriceService | None:
+    """The mark/index service wired to the engine (None when ``settings.oracle == "off"``)."""
+    if settings.oracle == "off":
+        return None
+    defaults = {c.symbol: c for c in DEFAULT_SYMBOLS}
+    configs = [defaults.get(i.name) or SymbolConfig(symbol=i.name, base=i.base_asset) for i in registry.all()]
+
+    async def publish(symbol: str, mark: Decimal, index: Decimal, flags: PriceFlags) -> None:
+        instrument = registry.get(symbol)
+        if instrument is not None:
+            await gateway.submit([SetMarkPrice(instrument.spec.symbol, mark, index)])
+
+    async def book(symbol: str, now_ms: int) -> BookState:
+        mirror = hub.books[symbol]
+        bid, ask = mirror.best()
+        last = hub.last_trade.get(symbol)
+        interval = 8 * 3600 * 1000
+        return BookState(None if bid is None else from_raw(bid[0]), None if ask is None else from_raw(ask[0]),
+                         None if last is None else from_raw(last[0]), None if last is None else last[1],
+                         Decimal(0), next_funding_ms(now_ms), interval)
+
+    source = create_source(settings.oracle, configs, clock=clock_ms, seed=settings.oracle_seed)
+    return MarkPriceService(source, publish, symbols=configs, clock=clock_ms, book=book)
+
+
+def app_from_env() -> FastAPI:
+    """``uvicorn --factory api.main:app_from_env``: settings from the environment, a new engine."""
+    return create_app(Settings.from_env(), EngineClient())

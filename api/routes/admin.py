@@ -1,0 +1,113 @@
+"""``/admin``: users, API keys, instrument halt/resume and the audit log, behind the admin
+bearer token (``DERIVATIVES_ADMIN_TOKEN`` or the one ``derivatives serve`` prints).
+
+Not done yet (listed in docs/API.md): JWT sessions for the dashboard, TOTP, roles beyond the
+single admin token, deposits/withdrawals (they need issue 4's accounts)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api import errors
+from api.deps import ServicesDep
+from api.routes.common import ERRORS, ok
+from derivatives.persistence.accounts import KeyView, UserView
+
+router = APIRouter(prefix="/admin", tags=["admin"], responses=ERRORS)
+
+
+async def admin_actor(services: ServicesDep, authorization: Annotated[str, Header()] = "") -> str:
+    """The acting admin (token check, constant time)."""
+    token = services.admin_token
+    presented = authorization.removeprefix("Bearer ").strip()
+    if not token or not presented or not hmac.compare_digest(presented.encode(), token.encode()):
+        raise errors.admin_denied()
+    return "admin-token"
+
+
+Actor = Annotated[str, Depends(admin_actor)]
+
+
+class NewUser(BaseModel):
+    """A user to create."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    role: Literal["trader", "risk", "admin"] = "trader"
+
+
+class NewKey(BaseModel):
+    """An API key to issue."""
+
+    label: str = Field(default="", max_length=64)
+    trade: bool = Field(default=True, description="Grant the TRADE permission (read is always granted).")
+
+
+def _user(u: UserView) -> dict[str, object]:
+    return {"id": u.id, "name": u.name, "accountId": u.account_id, "role": u.role, "active": u.active,
+            "createdAt": u.created_at}
+
+
+def _key(k: KeyView, with_secret: bool) -> dict[str, object]:
+    body: dict[str, object] = {"apiKey": k.api_key, "label": k.label, "userId": k.user.id,
+                               "permissions": ["read", "trade"] if k.can_trade else ["read"], "revoked": k.revoked}
+    if with_secret:
+        body["secret"] = k.secret
+    return body
+
+
+@router.post("/users")
+async def create_user(services: ServicesDep, actor: Actor, body: NewUser) -> JSONResponse:
+    """Create a user (with the next free engine account id)."""
+    return ok(_user(await services.admin.create_user(actor, body.name, body.role)))
+
+
+@router.get("/users")
+async def list_users(services: ServicesDep, _actor: Actor) -> JSONResponse:
+    """Every user."""
+    return ok([_user(u) for u in await services.admin.users()])
+
+
+@router.post("/users/{user_id}/api-keys")
+async def create_key(services: ServicesDep, actor: Actor, user_id: int, body: NewKey) -> JSONResponse:
+    """Issue an API key; the secret is shown only in this answer."""
+    return ok(_key(await services.admin.create_key(actor, user_id, body.label, body.trade), with_secret=True))
+
+
+@router.get("/users/{user_id}/api-keys")
+async def list_keys(services: ServicesDep, _actor: Actor, user_id: int) -> JSONResponse:
+    """A user's keys (no secrets)."""
+    return ok([_key(k, with_secret=False) for k in await services.admin.keys_of(user_id)])
+
+
+@router.delete("/api-keys/{api_key}")
+async def revoke_key(services: ServicesDep, actor: Actor, api_key: str) -> JSONResponse:
+    """Revoke a key (effective at once)."""
+    await services.admin.revoke_key(actor, api_key)
+    return ok({"apiKey": api_key, "revoked": True})
+
+
+@router.post("/instruments/{symbol}/halt")
+async def halt(services: ServicesDep, actor: Actor, symbol: str) -> JSONResponse:
+    """Stop trading a symbol (new orders refused with "Market is closed."; cancels still work)."""
+    return ok(await services.admin.set_trading(actor, symbol, False))
+
+
+@router.post("/instruments/{symbol}/resume")
+async def resume(services: ServicesDep, actor: Actor, symbol: str) -> JSONResponse:
+    """Resume trading a symbol."""
+    return ok(await services.admin.set_trading(actor, symbol, True))
+
+
+@router.get("/audit-log")
+async def audit_log(services: ServicesDep, _actor: Actor,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    before_id: Annotated[int | None, Query(ge=1)] = None) -> JSONResponse:
+    """Administrative actions, newest first."""
+    entries = await services.admin.audit_log(limit, before_id)
+    return ok([{"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,
+                "details": e.details} for e in entries])

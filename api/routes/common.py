@@ -1,0 +1,19 @@
+"""Shared route helpers: the JSON answer and the documented error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+ERROR_SCHEMA = {"type": "object", "properties": {"code": {"type": "integer"}, "msg": {"type": "string"}},
+                "required": ["code", "msg"]}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Binance error", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+    429: {"description": "Rate limit (-1003/-1015)", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+}
+
+
+def ok(body: object) -> JSONResponse:
+    """A 200 JSON answer (bodies hold only str/int/bool/None/lists/dicts: no floats)."""
+    return JSONResponse(body)

@@ -1,0 +1,41 @@
+"""The services of one app, built by ``create_app`` and reached through ``app.state.services``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from api.gateway import EngineGateway
+from api.hub import MarketHub
+from api.instruments import InstrumentRegistry
+from api.projection import ProjectionWorker
+from api.ratelimit import Limits
+from api.security import KeyStore
+from api.services.admin import AdminService
+from api.services.market import MarketService
+from api.services.orders import OrderService
+from api.userstream import UserStreams
+from derivatives.config import Settings
+from derivatives.persistence.db import Database
+from oracle import MarkPriceService
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything a route may use (one instance per app)."""
+
+    settings: Settings
+    db: Database
+    gateway: EngineGateway
+    registry: InstrumentRegistry
+    hub: MarketHub
+    streams: UserStreams
+    worker: ProjectionWorker
+    limits: Limits
+    keys: KeyStore
+    market: MarketService
+    orders: OrderService
+    admin: AdminService
+    oracle: MarkPriceService | None
+    clock_ms: Callable[[], int]
+    admin_token: str | None

@@ -1,0 +1,174 @@
+"""SQLAlchemy 2 models of the projection database.
+
+Invariants:
+    * Money is never a float: prices, quantities and quote amounts are ``BIGINT`` raw integers at
+      the engine's scale (1e-8), exact on SQLite and PostgreSQL alike (the column comment says so).
+    * Times are ``BIGINT`` Unix milliseconds (Binance's unit).
+    * ``orders``, ``trades`` and ``klines_1m`` are projections of engine events and are written
+      only by :class:`derivatives.persistence.projector.Projector`, in the same transaction as
+      ``projection_cursor``; ``users``, ``api_keys`` and ``audit_log`` are owned by the API.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+RAW = "raw integer, scale 1e-8"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with an explicit naming convention (stable Alembic names)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _raw(nullable: bool = False) -> Mapped[int]:
+    return mapped_column(BigInteger, nullable=nullable, comment=RAW)
+
+
+class User(Base):
+    """A trader (or admin) owning one engine account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, unique=True, comment="engine account id")
+    role: Mapped[str] = mapped_column(String(16), default="trader")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiKey(Base):
+    """An HMAC API key. The secret is stored because HMAC verification needs it (as Binance)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    api_key: Mapped[str] = mapped_column(String(64), unique=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(64), default="")
+    can_read: Mapped[bool] = mapped_column(Boolean, default=True)
+    can_trade: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Order(Base):
+    """Every order the engine accepted, with its latest state.
+
+    Conditional types (stop, take-profit, trailing) are Binance *algo* orders: ``algo_status``
+    tracks the algo life cycle and ``triggered_at`` is set once the child order is live; the
+    child shares the engine order id.
+    """
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_account_symbol_order", "account_id", "symbol", "order_id"),
+        Index("ix_orders_account_client", "account_id", "client_order_id"),
+    )
+
+    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    symbol: Mapped[str] = mapped_column(String(20))
+    client_order_id: Mapped[str] = mapped_column(String(36))
+    side: Mapped[str] = mapped_column(String(4))
+    order_type: Mapped[str] = mapped_column(String(24), comment="Binance type as placed")
+    time_in_force: Mapped[str] = mapped_column(String(3))
+    price: Mapped[int | None] = _raw(nullable=True)
+    orig_qty: Mapped[int] = _raw()
+    executed_qty: Mapped[int] = _raw()
+    cum_quote: Mapped[int] = _raw()
+    stop_price: Mapped[int | None] = _raw(nullable=True)
+    activation_price: Mapped[int | None] = _raw(nullable=True)
+    callback_rate: Mapped[int | None] = _raw(nullable=True)
+    working_type: Mapped[str] = mapped_column(String(16))
+    reduce_only: Mapped[bool] = mapped_column(Boolean)
+    close_position: Mapped[bool] = mapped_column(Boolean)
+    position_side: Mapped[str] = mapped_column(String(5))
+    stp_mode: Mapped[str] = mapped_column(String(12))
+    good_till_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), comment="Binance order status")
+    algo_status: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    trigger_price_seen: Mapped[int | None] = _raw(nullable=True)
+    expire_reason: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    triggered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    seq: Mapped[int] = mapped_column(BigInteger, comment="engine seq of the last change")
+
+
+class Trade(Base):
+    """One engine trade: both sides in one row (maker and taker)."""
+
+    __tablename__ = "trades"
+    __table_args__ = (
+        Index("ix_trades_symbol_trade", "symbol", "trade_id"),
+        Index("ix_trades_maker_account", "maker_account", "symbol", "trade_id"),
+        Index("ix_trades_taker_account", "taker_account", "symbol", "trade_id"),
+    )
+
+    trade_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    symbol: Mapped[str] = mapped_column(String(20))
+    price: Mapped[int] = _raw()
+    qty: Mapped[int] = _raw()
+    quote_qty: Mapped[int] = _raw()
+    taker_side: Mapped[str] = mapped_column(String(4))
+    maker_order_id: Mapped[int] = mapped_column(BigInteger)
+    maker_account: Mapped[int] = mapped_column(BigInteger)
+    taker_order_id: Mapped[int] = mapped_column(BigInteger)
+    taker_account: Mapped[int] = mapped_column(BigInteger)
+    time: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class Kline1m(Base):
+    """One-minute bar of traded prices; longer intervals are folded from these on read."""
+
+    __tablename__ = "klines_1m"
+
+    symbol: Mapped[str] = mapped_column(String(20), primary_key=True)
+    open_time: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    open: Mapped[int] = _raw()
+    high: Mapped[int] = _raw()
+    low: Mapped[int] = _raw()
+    close: Mapped[int] = _raw()
+    volume: Mapped[int] = _raw()
+    quote_volume: Mapped[int] = _raw()
+    trades: Mapped[int] = mapped_column(Integer)
+    taker_buy_volume: Mapped[int] = _raw()
+    taker_buy_quote_volume: Mapped[int] = _raw()
+    first_trade_id: Mapped[int] = mapped_column(BigInteger)
+    last_trade_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProjectionCursor(Base):
+    """The last engine sequence number a projection has applied (updated in its transaction)."""
+
+    __tablename__ = "projection_cursor"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditLog(Base):
+    """One administrative action: who did what to what."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    target: Mapped[str] = mapped_column(String(128))
+    details: Mapped[str] = mapped_column(Text, default="{}")

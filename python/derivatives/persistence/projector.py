@@ -1,0 +1,399 @@
+"""The order/trade projection: engine events, pulled or pushed by sequence number, folded into
+``orders``, ``trades`` and ``klines_1m``.
+
+Invariants:
+    * Exactly once: the cursor (``projection_cursor.last_seq``) is read and written in the same
+      transaction as the rows it covers; an event whose command seq is at or below the cursor is
+      skipped, so replaying the same events changes nothing.
+    * No gap: a batch that starts after ``cursor + 1`` first back-fills the missing commands from
+      the engine's event stream (``read_events``); a command with no event leaves no trace there,
+      so back-filling up to ``first_seq - 1`` is complete once the stream has nothing older left.
+    * Binance semantics live here only as status words (``NEW``, ``PARTIALLY_FILLED``, ...); the
+      wire shapes are the API's job. Money stays raw (1e-8 integers, exact).
+    * ``quote`` of a trade = price x qty / 1e8, rounded down; exact whenever tick size x step
+      size has at most eight decimals (true of every listed instrument).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from derivatives.enums import ExpireReason, OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.events import (
+    EventEnvelope,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderTriggered,
+    Trade,
+)
+from derivatives.persistence.db import Database
+from derivatives.persistence.models import Kline1m, Order, ProjectionCursor
+from derivatives.persistence.models import Trade as TradeRow
+from derivatives.persistence.views import OrderState, order_state
+from derivatives.units import SCALE, to_raw
+
+log = logging.getLogger(__name__)
+
+CURSOR_NAME = "orders"
+MINUTE_MS = 60_000
+READ_BYTES = 16 << 20
+"""Bytes asked of the engine per back-fill read."""
+TYPE_NAMES = {
+    OrderType.LIMIT: "LIMIT",
+    OrderType.MARKET: "MARKET",
+    OrderType.STOP_MARKET: "STOP_MARKET",
+    OrderType.STOP: "STOP",
+    OrderType.TAKE_PROFIT_MARKET: "TAKE_PROFIT_MARKET",
+    OrderType.TAKE_PROFIT: "TAKE_PROFIT",
+    OrderType.TRAILING_STOP_MARKET: "TRAILING_STOP_MARKET",
+}
+WORKING_TYPES = {TriggerSource.CONTRACT_PRICE: "CONTRACT_PRICE", TriggerSource.MARK_PRICE: "MARK_PRICE"}
+FINAL_STATUSES = ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
+
+
+class EventSource(Protocol):
+    """The engine's event stream (``derivatives.engine.EngineClient`` satisfies it)."""
+
+    def read_events(self, after_seq: int, max_bytes: int = ..., timeout_ms: int = ...) -> list[EventEnvelope]:
+        """Events of commands after `after_seq`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Events of the contiguous commands ``first_seq..=last_seq``, all stamped ``ts`` (ns)."""
+
+    first_seq: int
+    last_seq: int
+    ts: int
+    events: Sequence[EventEnvelope]
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One side's view of a trade."""
+
+    trade_id: int
+    price: int
+    qty: int
+    maker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChange:
+    """One change of one order, in event order (feeds the user data stream).
+
+    Attributes:
+        order: The order right after the change.
+        execution: ``NEW``, ``TRADE``, ``CANCELED``, ``EXPIRED``, ``AMENDMENT`` (orders) or
+            ``NEW``, ``TRIGGERED``, ``CANCELED``, ``EXPIRED``, ``FINISHED`` (algo orders).
+        algo: True for an algo life-cycle change (``ALGO_UPDATE``), False for an order change.
+        time_ms: When it happened (the command's time).
+        fill: The fill of a ``TRADE`` change.
+    """
+
+    order: OrderState
+    execution: str
+    algo: bool
+    time_ms: int
+    fill: Fill | None = None
+
+
+@dataclass(slots=True)
+class ProjectionResult:
+    """What one :meth:`Projector.project` call did."""
+
+    last_seq: int
+    changes: list[OrderChange] = field(default_factory=list)
+    backfilled: int = 0
+
+
+class ProjectionGap(RuntimeError):
+    """Events the projection needs are no longer readable (the engine evicted them)."""
+
+
+class Projector:
+    """Folds engine events into the order/trade tables, exactly once, in sequence order."""
+
+    def __init__(
+        self,
+        db: Database,
+        source: EventSource,
+        symbol_name: Callable[[int], str],
+        time_of: Callable[[int], int | None] = lambda _seq: None,
+        wall_clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        """Wires the projector.
+
+        Args:
+            db: The projection database.
+            source: Where missing events are back-filled from.
+            symbol_name: Engine symbol id -> name.
+            time_of: Engine seq -> batch timestamp (ns) when known (back-filled events).
+            wall_clock_ns: Fallback time for back-filled events of unknown time.
+        """
+        self.db = db
+        self.source = source
+        self.symbol_name = symbol_name
+        self.time_of = time_of
+        self.wall_clock_ns = wall_clock_ns
+
+    def cursor(self) -> int:
+        """The last applied engine seq (0 before any)."""
+        with self.db.reader() as session:
+            row = session.get(ProjectionCursor, CURSOR_NAME)
+            return 0 if row is None else row.last_seq
+
+    def reset(self) -> None:
+        """Empties the projection (used when the engine restarted without a journal)."""
+        with self.db.session() as session:
+            for model in (Order, TradeRow, Kline1m, ProjectionCursor):
+                session.query(model).delete()
+
+    def project(self, batches: Iterable[Batch]) -> ProjectionResult:
+        """Applies `batches` (in seq order) in one transaction, back-filling any gap first.
+
+        Raises:
+            ProjectionGap: If a gap cannot be back-filled.
+        """
+        with self.db.session() as session:
+            cursor_row = self._cursor_row(session)
+            result = ProjectionResult(cursor_row.last_seq)
+            apply = _Applier(session, self.symbol_name, result.changes)
+            for batch in batches:
+                if batch.last_seq <= result.last_seq:
+                    continue
+                if batch.first_seq > result.last_seq + 1:
+                    missing = self._read_range(result.last_seq, batch.first_seq - 1)
+                    result.backfilled += len(missing)
+                    log.warning("projection gap: back-filling commands %d..%d (%d events)",
+                                result.last_seq + 1, batch.first_seq - 1, len(missing))
+                    self._apply_loose(apply, missing)
+                    result.last_seq = batch.first_seq - 1
+                for envelope in batch.events:
+                    if envelope.seq > result.last_seq:
+                        apply.event(envelope, batch.ts // 1_000_000)
+                result.last_seq = batch.last_seq
+            cursor_row.last_seq = result.last_seq
+            cursor_row.updated_at = self.wall_clock_ns() // 1_000_000
+        return result
+
+    def catch_up(self) -> ProjectionResult:
+        """Pulls and applies every event after the cursor (start-up and safety net)."""
+        with self.db.session() as session:
+            cursor_row = self._cursor_row(session)
+            result = ProjectionResult(cursor_row.last_seq)
+            events = self._read_range(cursor_row.last_seq, None)
+            if events:
+                self._apply_loose(_Applier(session, self.symbol_name, result.changes), events)
+                result.last_seq = events[-1].seq
+                result.backfilled = len(events)
+                cursor_row.last_seq = result.last_seq
+                cursor_row.updated_at = self.wall_clock_ns() // 1_000_000
+        return result
+
+    def _cursor_row(self, session: Session) -> ProjectionCursor:
+        row = session.execute(
+            select(ProjectionCursor).where(ProjectionCursor.name == CURSOR_NAME).with_for_update()
+        ).scalar_one_or_none()
+        if row is None:
+            row = ProjectionCursor(name=CURSOR_NAME, last_seq=0, updated_at=0)
+            session.add(row)
+        return row
+
+    def _read_range(self, after: int, upto: int | None) -> list[EventEnvelope]:
+        """Events of commands ``after+1 ..= upto`` (``upto=None``: everything available)."""
+        out: list[EventEnvelope] = []
+        position = after
+        while True:
+            try:
+                chunk = self.source.read_events(position, READ_BYTES)
+            except LookupError as evicted:
+                raise ProjectionGap(f"events after seq {position} are gone: {evicted}") from evicted
+            if not chunk:
+                return out
+            last = chunk[-1].seq
+            done = upto is not None and last >= upto
+            if not done and chunk[0].seq != last:
+                # A read may stop inside one command's events: re-read that command whole.
+                last -= 1
+            out.extend(e for e in chunk if position < e.seq <= last and (upto is None or e.seq <= upto))
+            if done:
+                return out
+            position = last
+
+    def _apply_loose(self, apply: _Applier, events: Sequence[EventEnvelope]) -> None:
+        for envelope in events:
+            ts = self.time_of(envelope.seq)
+            apply.event(envelope, (ts if ts is not None else self.wall_clock_ns()) // 1_000_000)
+
+
+class _Applier:
+    """Applies single events inside one session; collects the order changes."""
+
+    def __init__(self, session: Session, symbol_name: Callable[[int], str], changes: list[OrderChange]) -> None:
+        self.session = session
+        self.symbol_name = symbol_name
+        self.changes = changes
+
+    def event(self, envelope: EventEnvelope, now_ms: int) -> None:
+        event, seq = envelope.event, envelope.seq
+        match event:
+            case OrderAccepted():
+                self._accepted(event, seq, now_ms)
+            case Trade():
+                self._trade(event, seq, now_ms)
+            case OrderCancelled():
+                self._ended(event.order_id, "CANCELED", None, seq, now_ms)
+            case OrderExpired():
+                status = "EXPIRED_IN_MATCH" if event.reason == ExpireReason.SELF_TRADE else "EXPIRED"
+                self._ended(event.order_id, status, event.reason.name, seq, now_ms)
+            case OrderTriggered():
+                self._triggered(event, seq, now_ms)
+            case OrderAmended():
+                self._amended(event, seq, now_ms)
+            case _:
+                pass  # book deltas, mark prices and instrument updates are not order state
+
+    def _emit(self, row: Order, execution: str, algo: bool, now_ms: int, fill: Fill | None = None) -> None:
+        self.session.flush()
+        self.changes.append(OrderChange(order_state(row), execution, algo, now_ms, fill))
+
+    def _accepted(self, event: OrderAccepted, seq: int, now_ms: int) -> None:
+        place = event.order
+        conditional = place.order_type not in (OrderType.LIMIT, OrderType.MARKET)
+        row = Order(
+            order_id=event.order_id,
+            account_id=place.account,
+            symbol=self.symbol_name(place.symbol),
+            client_order_id=place.client_order_id or f"srv-{event.order_id}",
+            side=Side(place.side).name,
+            order_type=TYPE_NAMES[place.order_type],
+            time_in_force=TimeInForce(place.time_in_force).name,
+            price=None if place.price is None else to_raw(place.price),
+            orig_qty=to_raw(place.qty),
+            executed_qty=0,
+            cum_quote=0,
+            stop_price=None if place.stop_price is None else to_raw(place.stop_price),
+            activation_price=None if place.activation_price is None else to_raw(place.activation_price),
+            callback_rate=None if place.callback_rate is None else to_raw(place.callback_rate),
+            working_type=WORKING_TYPES[place.trigger_source],
+            reduce_only=place.reduce_only,
+            close_position=place.close_position,
+            position_side=PositionSide(place.position_side).name,
+            stp_mode=StpMode(place.stp).name,
+            good_till_ms=None if place.good_till is None else place.good_till // 1_000_000,
+            status="NEW",
+            algo_status="NEW" if conditional else None,
+            created_at=now_ms,
+            updated_at=now_ms,
+            seq=seq,
+        )
+        self.session.add(row)
+        self._emit(row, "NEW", conditional, now_ms)
+
+    def _row(self, order_id: int) -> Order | None:
+        row = self.session.get(Order, order_id)
+        if row is None:
+            log.error("projection: event for unknown order %d", order_id)
+        return row
+
+    def _touch(self, row: Order, seq: int, now_ms: int) -> None:
+        row.seq = seq
+        row.updated_at = now_ms
+
+    def _finish_algo(self, row: Order, now_ms: int) -> None:
+        if row.algo_status is not None and row.triggered_at is not None and row.status in FINAL_STATUSES:
+            row.algo_status = "FINISHED"
+            self._emit(row, "FINISHED", True, now_ms)
+
+    def _trade(self, event: Trade, seq: int, now_ms: int) -> None:
+        price, qty = to_raw(event.price), to_raw(event.qty)
+        quote = price * qty // SCALE
+        symbol = self.symbol_name(event.symbol)
+        self.session.add(TradeRow(
+            trade_id=event.trade_id, symbol=symbol, price=price, qty=qty, quote_qty=quote,
+            taker_side=Side(event.taker_side).name, maker_order_id=event.maker_order_id,
+            maker_account=event.maker_account, taker_order_id=event.taker_order_id,
+            taker_account=event.taker_account, time=now_ms, seq=seq,
+        ))
+        for order_id, leaves, maker in ((event.maker_order_id, event.maker_leaves, True),
+                                         (event.taker_order_id, event.taker_leaves, False)):
+            row = self._row(order_id)
+            if row is None:
+                continue
+            row.executed_qty += qty
+            row.cum_quote += quote
+            row.status = "FILLED" if to_raw(leaves) == 0 else "PARTIALLY_FILLED"
+            self._touch(row, seq, now_ms)
+            self._emit(row, "TRADE", False, now_ms, Fill(event.trade_id, price, qty, maker))
+            self._finish_algo(row, now_ms)
+        self._kline(symbol, event, price, qty, quote, now_ms)
+
+    def _kline(self, symbol: str, event: Trade, price: int, qty: int, quote: int, now_ms: int) -> None:
+        open_time = now_ms - now_ms % MINUTE_MS
+        bar = self.session.get(Kline1m, (symbol, open_time))
+        taker_buy = event.taker_side == Side.BUY
+        if bar is None:
+            self.session.add(Kline1m(
+                symbol=symbol, open_time=open_time, open=price, high=price, low=price, close=price,
+                volume=qty, quote_volume=quote, trades=1,
+                taker_buy_volume=qty if taker_buy else 0, taker_buy_quote_volume=quote if taker_buy else 0,
+                first_trade_id=event.trade_id, last_trade_id=event.trade_id,
+            ))
+            self.session.flush()
+            return
+        bar.high = max(bar.high, price)
+        bar.low = min(bar.low, price)
+        bar.close = price
+        bar.volume += qty
+        bar.quote_volume += quote
+        bar.trades += 1
+        if taker_buy:
+            bar.taker_buy_volume += qty
+            bar.taker_buy_quote_volume += quote
+        bar.last_trade_id = event.trade_id
+
+    def _ended(self, order_id: int, status: str, reason: str | None, seq: int, now_ms: int) -> None:
+        row = self._row(order_id)
+        if row is None:
+            return
+        self._touch(row, seq, now_ms)
+        row.expire_reason = reason
+        if row.algo_status is not None and row.triggered_at is None:
+            row.algo_status = "CANCELED" if status == "CANCELED" else "EXPIRED"
+            row.status = status
+            self._emit(row, row.algo_status, True, now_ms)
+            return
+        row.status = status
+        self._emit(row, "CANCELED" if status == "CANCELED" else "EXPIRED", False, now_ms)
+        self._finish_algo(row, now_ms)
+
+    def _triggered(self, event: OrderTriggered, seq: int, now_ms: int) -> None:
+        row = self._row(event.order_id)
+        if row is None:
+            return
+        self._touch(row, seq, now_ms)
+        row.triggered_at = now_ms
+        row.trigger_price_seen = to_raw(event.trigger_price)
+        row.algo_status = "TRIGGERED"
+        self._emit(row, "TRIGGERED", True, now_ms)
+        self._emit(row, "NEW", False, now_ms)
+
+    def _amended(self, event: OrderAmended, seq: int, now_ms: int) -> None:
+        row = self._row(event.order_id)
+        if row is None:
+            return
+        self._touch(row, seq, now_ms)
+        row.price = to_raw(event.price)
+        row.orig_qty = to_raw(event.qty)
+        self._emit(row, "AMENDMENT", False, now_ms)

@@ -1,0 +1,112 @@
+"""Plain immutable snapshots of projected rows, so that callers never hold ORM objects.
+
+Money stays raw (1e-8 integers); the API turns it into Binance decimal strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from derivatives.persistence.models import Kline1m, Order, Trade
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """An order as projected (see :class:`derivatives.persistence.models.Order`)."""
+
+    order_id: int
+    account_id: int
+    symbol: str
+    client_order_id: str
+    side: str
+    order_type: str
+    time_in_force: str
+    price: int | None
+    orig_qty: int
+    executed_qty: int
+    cum_quote: int
+    stop_price: int | None
+    activation_price: int | None
+    callback_rate: int | None
+    working_type: str
+    reduce_only: bool
+    close_position: bool
+    position_side: str
+    stp_mode: str
+    good_till_ms: int | None
+    status: str
+    algo_status: str | None
+    trigger_price_seen: int | None
+    expire_reason: str | None
+    created_at: int
+    updated_at: int
+    triggered_at: int | None
+    seq: int
+
+    @property
+    def is_algo(self) -> bool:
+        """True for conditional (algo) orders."""
+        return self.algo_status is not None
+
+    @property
+    def is_live(self) -> bool:
+        """True while the order (or its untriggered algo) can still change."""
+        if self.is_algo and self.triggered_at is None:
+            return self.algo_status == "NEW"
+        return self.status in ("NEW", "PARTIALLY_FILLED")
+
+
+@dataclass(frozen=True, slots=True)
+class TradeState:
+    """A trade as projected (both sides)."""
+
+    trade_id: int
+    symbol: str
+    price: int
+    qty: int
+    quote_qty: int
+    taker_side: str
+    maker_order_id: int
+    maker_account: int
+    taker_order_id: int
+    taker_account: int
+    time: int
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class KlineState:
+    """A bar of any interval (1m rows folded on read)."""
+
+    open_time: int
+    close_time: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    quote_volume: int
+    trades: int
+    taker_buy_volume: int
+    taker_buy_quote_volume: int
+
+
+_ORDER_FIELDS = tuple(f.name for f in fields(OrderState))
+_TRADE_FIELDS = tuple(f.name for f in fields(TradeState))
+
+
+def order_state(row: Order) -> OrderState:
+    """Snapshot of an order row."""
+    return OrderState(**{name: getattr(row, name) for name in _ORDER_FIELDS})
+
+
+def trade_state(row: Trade) -> TradeState:
+    """Snapshot of a trade row."""
+    return TradeState(**{name: getattr(row, name) for name in _TRADE_FIELDS})
+
+
+def kline_state(row: Kline1m, minutes: int = 1) -> KlineState:
+    """A 1-minute row as a bar of `minutes` length starting at its open time."""
+    return KlineState(row.open_time, row.open_time + minutes * 60_000 - 1, row.open, row.high, row.low,
+                      row.close, row.volume, row.quote_volume, row.trades, row.taker_buy_volume,
+                      row.taker_buy_quote_volume)

@@ -1,0 +1,144 @@
+"""Fixtures: a real server (uvicorn on a random port) over SQLite or PostgreSQL, users made
+through the admin API, and stock ccxt clients configured only by URLs and options (CCXT.md §1)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from api.main import create_app
+from derivatives.commands import Command, SetMarkPrice
+from derivatives.config import Settings
+from derivatives.engine import EngineClient
+from derivatives.persistence.projector import Batch
+from tests.api.server import RunningServer, start
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+PG_URL = os.environ.get("DERIVATIVES_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BTC, ETH = 1, 2
+BTC_MARK, ETH_MARK = Decimal("50000"), Decimal("3000")
+
+
+def _pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@dataclass
+class Database:
+    """A database URL (and schema) for one test module."""
+
+    url: str
+    schema: str | None
+
+    def drop(self) -> None:
+        """Drops the PostgreSQL schema."""
+        if self.schema:
+            with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+
+def make_database(kind: str, tmp: Path) -> Database:
+    """A fresh SQLite file or PostgreSQL schema."""
+    if kind == "sqlite":
+        return Database(f"sqlite:///{tmp / 'api.db'}", None)
+    if not _pg_available():
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    return Database(PG_URL, f"t_{secrets.token_hex(6)}")
+
+
+def settings_for(db: Database, **overrides: Any) -> Settings:
+    """Test settings: no oracle (tests publish marks), admin token, demo user."""
+    values: dict[str, Any] = {"database_url": db.url, "database_schema": db.schema, "oracle": "off",
+                              "admin_token": ADMIN_TOKEN, "demo": True}
+    values.update(overrides)
+    return Settings(**values).validate()
+
+
+def serve(db: Database, **overrides: Any) -> RunningServer:
+    """Starts an app over `db` and publishes the test marks."""
+    server = start(create_app(settings_for(db, **overrides), EngineClient()))
+    publish_marks(server)
+    return server
+
+
+def execute(server: RunningServer, *commands: Command) -> Batch:
+    """Runs commands through the server's gateway and waits until they are projected."""
+    batch = server.services.gateway.execute(commands)
+    deadline = time.monotonic() + 10
+    while server.services.worker.applied < batch.last_seq:
+        assert time.monotonic() < deadline, "projection did not catch up"
+        time.sleep(0.005)
+    return batch
+
+
+def publish_marks(server: RunningServer, btc: Decimal = BTC_MARK, eth: Decimal = ETH_MARK) -> None:
+    """Sets the mark and index price (the oracle's job in production)."""
+    execute(server, SetMarkPrice(BTC, btc, btc), SetMarkPrice(ETH, eth, eth))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A running server shared by a test module, once per database backend."""
+    db = make_database(request.param, tmp_path_factory.mktemp("db"))
+    running = serve(db)
+    yield running
+    running.stop()
+    db.drop()
+
+
+@dataclass(frozen=True)
+class Trader:
+    """A user with an API key."""
+
+    name: str
+    account: int
+    api_key: str
+    secret: str
+
+
+def admin(server: RunningServer) -> httpx.Client:
+    """An HTTP client carrying the admin token."""
+    return httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
+
+
+def make_trader(server: RunningServer, trade: bool = True) -> Trader:
+    """A new user and key, through the admin API."""
+    name = f"u{secrets.token_hex(5)}"
+    with admin(server) as client:
+        user = client.post("/admin/users", json={"name": name}).json()
+        key = client.post(f"/admin/users/{user['id']}/api-keys", json={"label": "test", "trade": trade}).json()
+    return Trader(name, user["accountId"], key["apiKey"], key["secret"])
+
+
+def ccxt_config(server: RunningServer, trader: Trader | None = None, **options: Any) -> dict[str, Any]:
+    """The stock ccxt configuration of CCXT.md §1: URLs and options only."""
+    base = server.base
+    config: dict[str, Any] = {
+        "urls": {"api": {
+            "fapiPublic": base + "/fapi/v1", "fapiPublicV2": base + "/fapi/v2", "fapiPublicV3": base + "/fapi/v3",
+            "fapiPrivate": base + "/fapi/v1", "fapiPrivateV2": base + "/fapi/v2", "fapiPrivateV3": base + "/fapi/v3",
+            "fapiData": base + "/futures/data", "ws": {"linear": server.ws},
+        }},
+        "options": {"fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False,
+                    "adjustForTimeDifference": False, "fetchOpenOrders": {"warnWithoutSymbol": False},
+                    **options},
+        "enableRateLimit": False,
+    }
+    if trader is not None:
+        config["apiKey"] = trader.api_key
+        config["secret"] = trader.secret
+    return config

@@ -1,0 +1,88 @@
+"""Acceptance: stock ``ccxt.pro.binanceusdm`` WebSocket watches against the server (CCXT.md §6)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import ccxt.pro as ccxtpro
+import pytest
+
+from derivatives.commands import SetMarkPrice
+from tests.api.conftest import BTC, ccxt_config, make_trader
+from tests.api.server import RunningServer
+
+SYMBOL = "BTC/USDT:USDT"
+
+
+@pytest.fixture
+async def pro(server: RunningServer) -> AsyncIterator[ccxtpro.binanceusdm]:
+    exchange = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
+    await exchange.load_markets()
+    yield exchange
+    await exchange.close()
+
+
+async def test_watch_order_book_follows_the_diff_chain(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
+    maker = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
+    await maker.load_markets()
+    try:
+        await maker.create_order(SYMBOL, "limit", "buy", 0.01, 49700)
+        book = await asyncio.wait_for(pro.watch_order_book(SYMBOL), 10)
+        assert [49700.0, 0.01] in book["bids"]
+        for price in (49710, 49720, 49730):
+            await maker.create_order(SYMBOL, "limit", "buy", 0.02, price)
+        while [49730.0, 0.02] not in book["bids"]:
+            book = await asyncio.wait_for(pro.watch_order_book(SYMBOL), 10)
+        rest = await pro.fetch_order_book(SYMBOL, 1000)
+        assert book["bids"][:4] == rest["bids"][:4]
+        await maker.cancel_all_orders(SYMBOL)
+        while any(level[0] in (49700.0, 49730.0) for level in book["bids"]):
+            book = await asyncio.wait_for(pro.watch_order_book(SYMBOL), 10)
+    finally:
+        await maker.close()
+
+
+async def test_watch_trades_and_my_orders(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
+    maker = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
+    await maker.load_markets()
+    try:
+        trades_task = asyncio.ensure_future(pro.watch_trades(SYMBOL))
+        orders_task = asyncio.ensure_future(pro.watch_orders(SYMBOL))
+        await asyncio.sleep(0.5)
+        await maker.create_order(SYMBOL, "limit", "sell", 0.01, 50010)
+        placed = await pro.create_order(SYMBOL, "limit", "buy", 0.01, 50010)
+        trades = await asyncio.wait_for(trades_task, 10)
+        assert trades[-1]["price"] == 50010.0 and trades[-1]["side"] == "buy"
+        await asyncio.wait_for(orders_task, 10)
+        await asyncio.sleep(0.3)
+        closed = [o for o in pro.orders if o["id"] == placed["id"]]
+        assert closed[-1]["status"] == "closed" and closed[-1]["filled"] == 0.01
+    finally:
+        await maker.close()
+
+
+async def test_watch_orders_sees_algo_updates(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
+    watch = asyncio.ensure_future(pro.watch_orders(SYMBOL))
+    await asyncio.sleep(0.5)
+    stop = await pro.create_order(SYMBOL, "market", "buy", 0.01, None, {"triggerPrice": 60000})
+    orders = await asyncio.wait_for(watch, 10)
+    assert orders[-1]["id"] == stop["id"] and orders[-1]["status"] == "open"
+    watch = asyncio.ensure_future(pro.watch_orders(SYMBOL))
+    await asyncio.sleep(0.1)
+    await pro.cancel_order(stop["id"], SYMBOL, {"trigger": True})
+    orders = await asyncio.wait_for(watch, 10)
+    assert orders[-1]["status"] == "canceled"
+
+
+async def test_watch_mark_price_and_ticker(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
+    mark_task = asyncio.ensure_future(pro.watch_mark_price(SYMBOL))
+    await asyncio.sleep(0.5)
+    gateway = server.services.gateway
+    await asyncio.to_thread(gateway.execute, [SetMarkPrice(BTC, Decimal("50001"), Decimal("50000.5"))])
+    ticker = await asyncio.wait_for(mark_task, 10)
+    assert ticker["markPrice"] == 50001.0 and ticker["indexPrice"] == 50000.5
+    await asyncio.to_thread(gateway.execute, [SetMarkPrice(BTC, Decimal("50000"), Decimal("50000"))])
+    mini = await asyncio.wait_for(pro.watch_ticker(SYMBOL), 10)
+    assert mini["symbol"] == SYMBOL and mini["last"] is not None
