@@ -1,12 +1,14 @@
 """``/admin``: users, API keys, instrument halt/resume and the audit log, behind the admin
 bearer token (``DERIVATIVES_ADMIN_TOKEN`` or the one ``derivatives serve`` prints).
 
-Not done yet (listed in docs/API.md): JWT sessions for the dashboard, TOTP, roles beyond the
-single admin token, deposits/withdrawals (they need issue 4's accounts)."""
+Deposits are credited here (``POST /admin/users/{id}/deposits``). Not done yet (listed in
+docs/API.md): JWT sessions for the dashboard, TOTP, roles beyond the single admin token,
+withdrawals with a second admin's approval."""
 
 from __future__ import annotations
 
 import hmac
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -89,6 +91,18 @@ async def revoke_key(services: ServicesDep, actor: Actor, api_key: str) -> JSONR
     """Revoke a key (effective at once)."""
     await services.admin.revoke_key(actor, api_key)
     return ok({"apiKey": api_key, "revoked": True})
+
+
+class NewDeposit(BaseModel):
+    """A deposit to credit, as a decimal string."""
+
+    amount: str = Field(pattern=r"^[0-9]+(\.[0-9]{1,8})?$", description="USDT, at most 8 decimals")
+
+
+@router.post("/users/{user_id}/deposits")
+async def credit_deposit(services: ServicesDep, actor: Actor, user_id: int, body: NewDeposit) -> JSONResponse:
+    """Credit a deposit to the user's account; answered once the engine has applied it."""
+    return ok(await services.admin.deposit(actor, user_id, Decimal(body.amount)))
 
 
 @router.post("/instruments/{symbol}/halt")

@@ -7,6 +7,7 @@ right after the engine accepted them); a revoked key is evicted from the key cac
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 import anyio.to_thread
 
@@ -14,9 +15,9 @@ from api import errors
 from api.gateway import EngineGateway
 from api.instruments import InstrumentRegistry
 from api.security import KeyStore
-from derivatives.commands import UpdateInstrument
+from derivatives.commands import Deposit, UpdateInstrument
 from derivatives.demo import DEMO_ACCOUNT
-from derivatives.events import OrderRejected
+from derivatives.events import BalanceChanged, OrderRejected
 from derivatives.persistence import accounts
 from derivatives.persistence.accounts import AuditEntry, KeyView, UserView
 from derivatives.persistence.db import Database
@@ -117,6 +118,33 @@ class AdminService:
 
         await anyio.to_thread.run_sync(run)
         return {"symbol": symbol, "status": "TRADING" if trading else "CLOSE"}
+
+    async def deposit(self, actor: str, user_id: int, amount: Decimal) -> dict[str, object]:
+        """Credits a deposit to a user's account (a sequenced ``Deposit``), audited."""
+
+        def account_of() -> int | None:
+            with self.db.reader() as session:
+                user = accounts.find_user(session, user_id=user_id)
+                return None if user is None else user.account_id
+
+        account = await anyio.to_thread.run_sync(account_of)
+        if account is None:
+            raise errors.admin_invalid("no such user")
+        batch = await self.gateway.submit([Deposit(account, amount)])
+        wallet: Decimal | None = None
+        for envelope in batch.events:
+            if isinstance(envelope.event, OrderRejected):
+                raise errors.reject(envelope.event.reason)
+            if isinstance(envelope.event, BalanceChanged):
+                wallet = envelope.event.wallet
+
+        def run() -> None:
+            with self.db.session() as session:
+                accounts.audit(session, self.clock_ms(), actor, "deposit.credit", f"account:{account}",
+                               seq=batch.last_seq, amount=f"{amount:f}")
+
+        await anyio.to_thread.run_sync(run)
+        return {"accountId": account, "amount": f"{amount:f}", "balance": f"{wallet:f}" if wallet is not None else None}
 
     async def audit_log(self, limit: int, before_id: int | None) -> list[AuditEntry]:
         """Newest audit entries first."""

@@ -115,12 +115,18 @@ def admin(server: RunningServer) -> httpx.Client:
     return httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
 
 
+TRADER_FUNDS = "1000000"
+"""USDT each test trader is credited with, through the admin deposit endpoint."""
+
+
 def make_trader(server: RunningServer, trade: bool = True) -> Trader:
-    """A new user and key, through the admin API."""
+    """A new user and key, funded with TRADER_FUNDS, through the admin API."""
     name = f"u{secrets.token_hex(5)}"
     with admin(server) as client:
         user = client.post("/admin/users", json={"name": name}).json()
         key = client.post(f"/admin/users/{user['id']}/api-keys", json={"label": "test", "trade": trade}).json()
+        deposit = client.post(f"/admin/users/{user['id']}/deposits", json={"amount": TRADER_FUNDS})
+        assert deposit.status_code == 200, deposit.text
     return Trader(name, user["accountId"], key["apiKey"], key["secret"])
 
 

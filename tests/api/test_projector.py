@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from derivatives.commands import AddInstrument, CancelOrder, PlaceOrder, SetMarkPrice
+from derivatives.commands import AddInstrument, CancelOrder, Deposit, PlaceOrder, SetMarkPrice
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
 from derivatives.enums import OrderType, Side
@@ -52,7 +52,8 @@ def snapshot(db: Database) -> tuple[object, ...]:
 
 def scenario(client: EngineClient) -> list[Batch]:
     return [
-        run(client, *[AddInstrument(s) for s in DEMO_INSTRUMENTS], SetMarkPrice(1, D("50000"), D("50000"))),
+        run(client, *[AddInstrument(s) for s in DEMO_INSTRUMENTS], SetMarkPrice(1, D("50000"), D("50000")),
+            *[Deposit(account, D("100000")) for account in (1, 2, 3)]),
         run(client, PlaceOrder(1, 1, Side.SELL, D("0.5"), price=D("50000"), client_order_id="a")),
         run(client, PlaceOrder(2, 1, Side.BUY, D("0.2"), order_type=OrderType.MARKET), ts=T0 + 1),
         run(client, PlaceOrder(3, 1, Side.SELL, D("0.1"), order_type=OrderType.STOP_MARKET,
@@ -69,10 +70,10 @@ def test_projection_is_exact(db: Database) -> None:
     assert result.last_seq == client.last_seq() and result.backfilled == 0
     orders, trades, bars = snapshot(db)
     assert orders == [
-        (1, "FILLED", 50_000_000, 2_500_000_000_000, None, 7),
-        (2, "FILLED", 20_000_000, 1_000_000_000_000, None, 5),
-        (3, "CANCELED", 0, 0, "CANCELED", 8),
-        (4, "FILLED", 30_000_000, 1_500_000_000_000, None, 7),
+        (1, "FILLED", 50_000_000, 2_500_000_000_000, None, 10),
+        (2, "FILLED", 20_000_000, 1_000_000_000_000, None, 8),
+        (3, "CANCELED", 0, 0, "CANCELED", 11),
+        (4, "FILLED", 30_000_000, 1_500_000_000_000, None, 10),
     ]
     t0_ms = T0 // 1_000_000
     assert trades == [(1, 5_000_000_000_000, 20_000_000, 1_000_000_000_000, t0_ms),
@@ -98,7 +99,7 @@ def test_a_gap_is_back_filled_from_the_engine(db: Database, caplog: pytest.LogCa
     client = EngineClient()
     batches = scenario(client)
     reference = snapshot(db)
-    projector = Projector(db, client, NAMES.__getitem__, time_of=lambda seq: T0 if seq <= 6 else T0 + MINUTE_NS)
+    projector = Projector(db, client, NAMES.__getitem__, time_of=lambda seq: T0 if seq <= 9 else T0 + MINUTE_NS)
     projector.project(batches[:2])
     result = projector.project(batches[4:])
     assert result.backfilled > 0 and "projection gap" in caplog.text

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import websockets
 
-from derivatives.commands import PlaceOrder
+from derivatives.commands import Deposit, PlaceOrder
 from derivatives.enums import Side
 from tests.api.conftest import ADMIN_TOKEN, BTC, ETH, admin, execute, make_database, serve
 from tests.api.server import RunningServer
@@ -46,6 +46,7 @@ async def test_subscribe_ack_errors_and_list(server: RunningServer) -> None:
 
 async def test_diff_depth_chain_matches_the_rest_snapshot(server: RunningServer) -> None:
     url = f"ws://127.0.0.1:{server.port}/stream?streams=btcusdt@depth/ethusdt@depth/btcusdt@depth5"
+    await asyncio.to_thread(execute, server, Deposit(7, D("1000000")))
     async with websockets.connect(url) as ws:
         await asyncio.to_thread(execute, server, PlaceOrder(7, BTC, Side.BUY, D("0.1"), price=D("49990")))
         snapshot = httpx.get(f"{server.base}/fapi/v1/depth", params={"symbol": "BTCUSDT", "limit": 1000}).json()
