@@ -110,6 +110,12 @@ impl Engine {
         &self.prices
     }
 
+    /// Every market by id.
+    #[must_use]
+    pub const fn market_map(&self) -> &BTreeMap<SymbolId, Market> {
+        &self.markets
+    }
+
     /// Every market, ascending by id.
     pub fn markets(&self) -> impl Iterator<Item = &Market> + '_ {
         self.markets.values()

@@ -8,6 +8,7 @@
 //! [`runtime`] runs it on its own thread behind a sequencer; [`pybind`] (feature `python`) exposes
 //! that to Python.
 
+pub mod account_view;
 pub mod accounts;
 pub mod book;
 pub mod clearing;

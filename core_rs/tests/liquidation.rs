@@ -218,3 +218,18 @@ fn test_insurance_payout_respects_the_floor() {
     assert_eq!(paid[0], Event::InsurancePaid { account: 7, amount: usdt("50"), reason: derivatives_core::event::PayoutReason::Compensation });
     assert_eq!((wallet(&h, INSURANCE_FUND), wallet(&h, 7)), (usdt("50"), usdt("50")));
 }
+
+#[test]
+fn test_account_view_shows_binance_liquidation_and_bankruptcy_prices() {
+    use derivatives_core::account_view::account_view;
+    let h = long_account();
+    let view = account_view(&h.engine, 1).expect("account exists");
+    assert_eq!(view.wallet, usdt("990"));
+    let leg = &view.legs[0];
+    assert_eq!((leg.qty, leg.entry_price), (dec("0.4"), px("50000")));
+    // LP = 19,010 / 0.3984 = 47,715.8634… → 47,715.9 on the tick (long: up); BP = 47,525.
+    assert_eq!((leg.liquidation_price, leg.bankruptcy_price), (px("47715.9"), px("47525")));
+    // At mark 50,000: MM = 20,000 × 0.4 % = 80; IM = 20,000 / 20 = 1,000; available −10.
+    assert_eq!((view.maintenance, view.initial_margin, view.available), (usdt("80"), usdt("1000"), usdt("-10")));
+    assert!(account_view(&h.engine, 424_242).is_none());
+}

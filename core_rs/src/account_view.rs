@@ -1,0 +1,174 @@
+//! Read-only risk figures of one account, for callers (the API's account, balance and
+//! positionRisk; the risk services): margin balance, maintenance and initial margin, available
+//! and withdrawable balance, and per position leg the entry price, unrealised PnL, liquidation
+//! price and bankruptcy price at the reference prices.
+//!
+//! Liquidation price (MECHANICS §5.1, Binance's general formula, cross margin): the price `p` of
+//! this symbol at which `MB(p) = MM(p)` with every other symbol held at its reference price, the
+//! other positions' maintenance folded into the wallet:
+//! `p = (K − W' − cum) / (Q − A·MMR)` where `K` = Σ cost, `Q` = Σ signed qty, `A` = Σ |qty| of
+//! the symbol's legs (hedge legs share one price), `W' = wallet + Σ other uPnL − Σ other MM`.
+//! [OURS] brackets are tried from the highest down; the first whose notional range holds `A·p` is
+//! taken. Rounded to the tick toward the position (long up, short down); 0 when the position
+//! cannot be liquidated at a positive price. Bankruptcy price: `MB(p) = 0`, same rounding.
+//! Display only: liquidation itself is decided by `liquidation::health` at each mark.
+
+use crate::accounts::{margin, SymbolAccount};
+use crate::engine::Engine;
+use crate::ids::{AccountId, SymbolId};
+use crate::instrument::InstrumentSpec;
+use crate::liquidation::health;
+use crate::order::PositionSide;
+use crate::units::{Overflow, Price, Quote, Rounding, SCALE};
+
+/// One position leg as callers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegView {
+    /// Instrument.
+    pub symbol: SymbolId,
+    /// Leg.
+    pub position_side: PositionSide,
+    /// Signed quantity.
+    pub qty: i64,
+    /// Signed entry value.
+    pub cost: Quote,
+    /// Average entry price.
+    pub entry_price: Price,
+    /// Unrealised PnL at the reference price.
+    pub unrealised_pnl: Quote,
+    /// Maintenance margin of the leg.
+    pub maintenance: Quote,
+    /// Liquidation price of the symbol (shared by hedge legs); zero if none.
+    pub liquidation_price: Price,
+    /// Bankruptcy price of the symbol; zero if none.
+    pub bankruptcy_price: Price,
+}
+
+/// One account as callers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountView {
+    /// Account.
+    pub account: AccountId,
+    /// Wallet balance.
+    pub wallet: Quote,
+    /// Hedge mode.
+    pub hedge_mode: bool,
+    /// Wallet + unrealised PnL.
+    pub margin_balance: Quote,
+    /// Maintenance margin.
+    pub maintenance: Quote,
+    /// Initial margin of positions and open orders.
+    pub initial_margin: Quote,
+    /// Margin left for new orders.
+    pub available: Quote,
+    /// What may be withdrawn.
+    pub withdrawable: Quote,
+    /// Leverage of every symbol the account has touched.
+    pub leverage: Vec<(SymbolId, u32)>,
+    /// Open position legs.
+    pub legs: Vec<LegView>,
+}
+
+const LEGS: [PositionSide; 3] = [PositionSide::Both, PositionSide::Long, PositionSide::Short];
+
+/// The view of `account`, or `None` when it does not exist.
+#[must_use]
+pub fn account_view(engine: &Engine, account: AccountId) -> Option<AccountView> {
+    let state = engine.accounts().get(account)?;
+    let prices = engine.reference_prices();
+    let markets = engine.market_map();
+    let (margin_balance, maintenance) = health(state, markets, prices).ok()?;
+    let (_, initial_margin) = state.margin_totals(prices).ok()?;
+    let mut legs = Vec::new();
+    for (&symbol, symbol_state) in &state.symbols {
+        let Some(market) = markets.get(&symbol) else { continue };
+        let reference = prices.get(&symbol).copied();
+        let (liquidation_price, bankruptcy_price) = reference
+            .and_then(|price| symbol_prices(symbol_state, &market.spec, price, (margin_balance, maintenance)).ok())
+            .unwrap_or((Price::ZERO, Price::ZERO));
+        for (index, position) in symbol_state.positions.iter().enumerate().filter(|(_, p)| p.qty != 0) {
+            let price = reference.unwrap_or_else(|| position.entry_price());
+            let notional = margin::signed_notional(position.qty.abs(), price, Rounding::Ceil).ok()?;
+            legs.push(LegView {
+                symbol,
+                position_side: LEGS[index],
+                qty: position.qty,
+                cost: position.cost,
+                entry_price: position.entry_price(),
+                unrealised_pnl: margin::unrealised_pnl(position.qty, position.cost, price).ok()?,
+                maintenance: margin::maintenance_margin(&market.spec, notional).ok()?,
+                liquidation_price,
+                bankruptcy_price,
+            });
+        }
+    }
+    Some(AccountView {
+        account,
+        wallet: state.wallet,
+        hedge_mode: state.hedge_mode,
+        margin_balance,
+        maintenance,
+        initial_margin,
+        available: state.available(prices).ok()?,
+        withdrawable: state.withdrawable(prices).ok()?,
+        leverage: state.symbols.iter().map(|(s, a)| (*s, a.leverage)).collect(),
+        legs,
+    })
+}
+
+/// Liquidation and bankruptcy price of one symbol of `account`.
+fn symbol_prices(
+    state: &SymbolAccount,
+    spec: &InstrumentSpec,
+    price: Price,
+    (margin_balance, maintenance): (Quote, Quote),
+) -> Result<(Price, Price), Overflow> {
+    let qty: i64 = state.positions.iter().map(|p| p.qty).sum();
+    let gross: i64 = state.positions.iter().map(|p| p.qty.abs()).sum();
+    let cost: i64 = state.positions.iter().map(|p| p.cost.raw()).sum();
+    let own_pnl = state.unrealised_pnl(price)?;
+    let own_mm = state
+        .positions
+        .iter()
+        .try_fold(Quote::ZERO, |acc, p| acc.checked_add(margin::maintenance_margin(spec, margin::signed_notional(p.qty.abs(), price, Rounding::Ceil)?)?))?;
+    let others = i128::from(margin_balance.raw() - own_pnl.raw());
+    let others_mm = i128::from(maintenance.raw() - own_mm.raw());
+    let long = qty > 0;
+    let to_tick = |p: i128| -> Price {
+        let tick = i128::from(spec.tick_size.raw());
+        let ticks = if long { (p + tick - 1).div_euclid(tick) } else { p.div_euclid(tick) };
+        Price(i64::try_from((ticks * tick).max(0)).unwrap_or(0))
+    };
+    let scale = i128::from(SCALE);
+    let bankruptcy = if qty == 0 { Price::ZERO } else { to_tick(divide((i128::from(cost) - others) * scale, i128::from(qty), long)) };
+    let mut floor = 0_i128;
+    let mut ranges = Vec::new();
+    for bracket in &spec.brackets {
+        ranges.push((floor, i128::from(bracket.notional_cap.raw()), bracket));
+        floor = i128::from(bracket.notional_cap.raw());
+    }
+    let last = ranges.len() - 1;
+    for (i, (low, high, bracket)) in ranges.iter().enumerate().rev() {
+        let denominator = i128::from(qty) * scale - i128::from(gross) * i128::from(bracket.maint_margin_rate.raw());
+        if denominator == 0 || gross == 0 {
+            continue;
+        }
+        let numerator = (i128::from(cost) - (others - others_mm) - i128::from(bracket.cum.raw())) * scale * scale;
+        let p = divide(numerator, denominator, long);
+        if p <= 0 {
+            continue;
+        }
+        let notional = i128::from(gross) * p / scale;
+        if notional >= *low && (notional < *high || i == last) {
+            return Ok((to_tick(p), bankruptcy));
+        }
+    }
+    Ok((Price::ZERO, bankruptcy))
+}
+
+/// `n / d` rounded up (`up`) or down, exactly.
+fn divide(n: i128, d: i128, up: bool) -> i128 {
+    let q = n.div_euclid(d);
+    let exact = q * d == n;
+    if up && !exact && (n > 0) == (d > 0) { q + 1 } else { q }
+}
