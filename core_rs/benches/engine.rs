@@ -4,6 +4,8 @@
 //!
 //! Figures are printed, never asserted. Environment overrides: `BENCH_PREFILL`, `BENCH_COMMANDS`.
 
+#![allow(clippy::float_arithmetic, reason = "rates and sizes for display, never money")]
+
 use std::time::Instant;
 
 use derivatives_core::workload::{generate, Workload, WorkloadConfig};

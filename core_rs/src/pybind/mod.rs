@@ -50,7 +50,7 @@ impl PyEngine {
     #[pyo3(signature = (event_log_bytes = 256 << 20))]
     fn py_new(event_log_bytes: usize) -> Self {
         let config = RuntimeConfig { event_log_bytes, ..RuntimeConfig::default() };
-        Self { runtime: Runtime::start(Engine::new(), system_clock(), config) }
+        Self { runtime: Runtime::start(Engine::new(), system_clock(), config, None) }
     }
 
     /// Decodes, sequences and applies a batch; returns (first_seq, last_seq, ts, events).
