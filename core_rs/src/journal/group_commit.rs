@@ -109,7 +109,10 @@ impl GroupCommit {
     }
 
     /// Queues `frames` (commands from `first_seq` on; empty for none) and the `release` to run
-    /// once they are durable.
+    /// once they are durable. Blocks while the queue is full.
+    ///
+    /// Aborts the process if the journal thread has died (a release closure panicked): nothing
+    /// could be made durable any more.
     pub fn submit(&self, first_seq: Seq, frames: Vec<u8>, release: Release) {
         if self.entries.send(Entry { first_seq, frames, release }).is_err() {
             fatal("thread", &io::Error::other("the journal thread has died"));
