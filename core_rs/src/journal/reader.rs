@@ -9,9 +9,11 @@
 //!
 //! The bytes from `X` on were never acknowledged: [`Tail::Repair`] truncates the file to `X` and
 //! syncs it, [`Tail::Keep`] only reports them. Anything else is [`JournalError::Corrupt`] naming the
-//! file and `X`, and reading stops there. Limitation: damage to the very last frame itself (a bit
-//! flip in it, with nothing after it) looks exactly like a torn write and is truncated; the
-//! report names the bytes dropped.
+//! file and `X`, and reading stops there. Limitations, both on the safe side of "never drop an
+//! acknowledged frame silently": damage to the very last frame alone looks exactly like a torn
+//! write and is truncated (the report names the bytes); and after a power loss, a last group whose
+//! pages reached the disk out of order (a hole, then valid frames) is reported as corruption, so
+//! recovery stops for an operator instead of guessing.
 //!
 //! Frames must carry contiguous sequence numbers across segments, and each segment's name must be
 //! the sequence number of its first frame.
@@ -86,39 +88,23 @@ pub fn read<E: fmt::Display>(
     let mut done = 0;
     let mut next_report = 0;
     for (index, seg) in segments.iter().enumerate() {
-        let mut next = report.next_seq.unwrap_or(seg.first_seq);
-        if seg.first_seq != next {
-            return Err(corrupt(seg, 0, format!("segment named after seq {} but the journal continues at {next}", seg.first_seq)));
+        let first = report.next_seq.unwrap_or(seg.first_seq);
+        if seg.first_seq != first {
+            return Err(corrupt(seg, 0, format!("segment named after seq {} but the journal continues at {first}", seg.first_seq)));
         }
         let bytes = fs::read(&seg.path).map_err(|e| JournalError::io(&seg.path, e))?;
-        let is_last = index + 1 == segments.len();
-        let mut pos = 0;
-        while pos < bytes.len() {
-            let (payload, end) = match frame::check(&bytes, pos) {
-                Ok(frame) => frame,
-                Err(damage) if is_last => {
-                    refute_tear(&bytes, pos, damage).map_or(Ok(()), |reason| Err(corrupt(seg, pos, reason)))?;
-                    break;
-                }
-                Err(damage) => return Err(corrupt(seg, pos, damage.to_string())),
-            };
-            let envelope = frame::decode(payload).map_err(|e| corrupt(seg, pos, format!("undecodable frame: {e}")))?;
-            if envelope.seq != next {
-                return Err(corrupt(seg, pos, format!("frame has seq {}, expected {next}", envelope.seq)));
+        let mut next = first;
+        let valid = read_frames(seg, &bytes, index + 1 == segments.len(), &mut next, &mut visit, |pos| {
+            if done + pos >= next_report {
+                progress(done + pos, total);
+                next_report = done + pos + PROGRESS_STEP;
             }
-            visit(envelope).map_err(|e| corrupt(seg, pos, e.to_string()))?;
-            next += 1;
-            report.frames += 1;
-            pos = end;
-            if done + pos as u64 >= next_report {
-                progress(done + pos as u64, total);
-                next_report = done + pos as u64 + PROGRESS_STEP;
-            }
-        }
+        })?;
+        report.frames += next - first;
         report.next_seq = Some(next);
-        let valid = pos as u64;
-        if valid < sizes[index] {
-            report.torn = Some(TornTail { path: seg.path.clone(), offset: valid, bytes: sizes[index] - valid });
+        let torn = bytes.len() as u64 - valid;
+        if torn > 0 {
+            report.torn = Some(TornTail { path: seg.path.clone(), offset: valid, bytes: torn });
             if tail == Tail::Repair {
                 truncate(&seg.path, valid)?;
             }
@@ -128,6 +114,38 @@ pub fn read<E: fmt::Display>(
         report.last_segment = Some((seg.clone(), valid));
     }
     Ok(report)
+}
+
+/// Visits the whole frames of one segment from seq `next` on (advancing it) and returns the
+/// length they cover; in the last segment, stops at a torn tail.
+fn read_frames<E: fmt::Display>(
+    seg: &Segment,
+    bytes: &[u8],
+    is_last: bool,
+    next: &mut Seq,
+    visit: &mut impl FnMut(CommandEnvelope) -> Result<(), E>,
+    mut at: impl FnMut(u64),
+) -> Result<u64, JournalError> {
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let (payload, end) = match frame::check(bytes, pos) {
+            Ok(frame) => frame,
+            Err(damage) if is_last => match refute_tear(bytes, pos, damage) {
+                Some(reason) => return Err(corrupt(seg, pos, reason)),
+                None => break,
+            },
+            Err(damage) => return Err(corrupt(seg, pos, damage.to_string())),
+        };
+        let envelope = frame::decode(payload).map_err(|e| corrupt(seg, pos, format!("undecodable frame: {e}")))?;
+        if envelope.seq != *next {
+            return Err(corrupt(seg, pos, format!("frame has seq {}, expected {next}", envelope.seq)));
+        }
+        visit(envelope).map_err(|e| corrupt(seg, pos, e.to_string()))?;
+        *next += 1;
+        pos = end;
+        at(pos as u64);
+    }
+    Ok(pos as u64)
 }
 
 fn corrupt(seg: &Segment, offset: usize, reason: String) -> JournalError {
