@@ -264,6 +264,9 @@ fn test_runtime_releases_nothing_before_the_batch_is_durable_and_groups_syncs() 
     let appended = Arc::new(Mutex::new(Vec::new()));
     let sink = GatedSink { appended: Arc::clone(&appended), gate };
     let rt = Arc::new(Runtime::start(Engine::new(), Box::new(|| 1_000), RuntimeConfig::default(), Some(Box::new(sink))));
+    // Declared after the runtime so that a failing assertion drops it first: the runtime's drop
+    // waits for the journal thread, which would otherwise wait for the gate forever.
+    let open_gate = open_gate;
     let pending: Vec<_> = (0..5).map(|i| rt.submit(vec![command(i)], None).expect("submitted")).collect();
 
     let (computed, applied) = channel();
