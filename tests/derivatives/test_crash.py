@@ -22,6 +22,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal as D
 from pathlib import Path
@@ -41,6 +42,7 @@ SEED = 20_261_123
 BATCH = 4
 AHEAD = 3
 SEGMENT_BYTES = 4096
+WATCHDOG_SECONDS = 30
 
 
 def command(i: int) -> Command:
@@ -76,14 +78,17 @@ class Reference:
             self.applied = last_seq
 
 
-def _run_until_killed(journal: Path, start: int, rng: random.Random) -> list[tuple[int, int]]:
+def _run_until_killed(journal: Path, start: int, rng: random.Random, log: Path) -> list[tuple[int, int]]:
     """Starts the engine process, streams batches from command `start`, SIGKILLs it after a random
     number of acknowledgements plus a random delay, and returns every acknowledgement it wrote."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "derivatives", "engine", "run", "--journal", str(journal), "--segment-bytes", str(SEGMENT_BYTES)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )
+    with log.open("ab") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "derivatives", "engine", "run", "--journal", str(journal), "--segment-bytes", str(SEGMENT_BYTES)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+        )
     assert process.stdin is not None and process.stdout is not None
+    watchdog = threading.Timer(WATCHDOG_SECONDS, process.kill)
+    watchdog.start()
     target = rng.randint(0, 12)
     acks: list[tuple[int, int]] = []
     sent = 0
@@ -93,14 +98,15 @@ def _run_until_killed(journal: Path, start: int, rng: random.Random) -> list[tup
     process.stdin.flush()
     while len(acks) < target:
         line = process.stdout.readline()
-        assert line, "the engine process ended by itself"
+        assert line, f"the engine process ended by itself or hung: {log.read_text()[-2000:]}"
         acks.append(_parse_ack(line))
         process.stdin.write(_batch_message(start + sent * BATCH))
         process.stdin.flush()
         sent += 1
     time.sleep(rng.uniform(0, 0.004))
     process.send_signal(signal.SIGKILL)
-    assert process.wait(timeout=30) == -signal.SIGKILL
+    assert process.wait(timeout=WATCHDOG_SECONDS) == -signal.SIGKILL
+    watchdog.cancel()
     acks.extend(_parse_ack(line) for line in process.stdout.read().splitlines())
     process.stdin.close()
     process.stdout.close()
@@ -130,7 +136,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_command(tmp_path: Path) 
     reference = Reference()
     last_seq, acknowledged, torn_tails, unacknowledged_but_durable = 0, 0, 0, 0
     for kill in range(KILLS):
-        acks = _run_until_killed(journal, last_seq, rng)
+        acks = _run_until_killed(journal, last_seq, rng, tmp_path / "engine.log")
         expected_first = last_seq + 1
         for first, last in acks:
             assert (first, last) == (expected_first, expected_first + BATCH - 1), f"kill {kill}: acks {acks}"
