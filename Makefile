@@ -43,6 +43,7 @@ test-py: build ## Python tests (fails loudly if pytest collects nothing)
 
 bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	cargo bench --bench engine
+	cargo bench --bench journal
 	$(PY) -m derivatives bench binding
 
 lint: build ## formatting, clippy and the stub check

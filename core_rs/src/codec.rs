@@ -260,6 +260,13 @@ impl<'a, S: Sink> Writer<'a, S> {
         }
     }
 
+    /// A command envelope: `seq`, `ts`, then the command (the journal's frame payload).
+    pub fn envelope(&mut self, e: &CommandEnvelope) {
+        self.u64(e.seq);
+        self.u64(e.ts);
+        self.command(&e.command);
+    }
+
     /// An event.
     pub fn event(&mut self, e: &Event) {
         match e {
@@ -483,6 +490,12 @@ impl<'a> Reader<'a> {
         self.pos == self.bytes.len()
     }
 
+    /// Bytes read so far.
+    #[must_use]
+    pub const fn position(&self) -> usize {
+        self.pos
+    }
+
     fn error(&self, what: &'static str) -> DecodeError {
         DecodeError { offset: self.pos, what }
     }
@@ -662,6 +675,14 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A command envelope, as [`Writer::envelope`] wrote it.
+    ///
+    /// # Errors
+    /// See [`DecodeError`].
+    pub fn envelope(&mut self) -> Result<CommandEnvelope, DecodeError> {
+        Ok(CommandEnvelope { seq: self.u64()?, ts: self.u64()?, command: self.command()? })
+    }
+
     /// An event.
     ///
     /// # Errors
@@ -809,11 +830,7 @@ pub fn encode_command(out: &mut Vec<u8>, command: &Command) {
 
 /// Appends one length-prefixed command envelope (`seq`, `ts`, command).
 pub fn encode_envelope(out: &mut Vec<u8>, envelope: &CommandEnvelope) {
-    framed(out, |w| {
-        w.u64(envelope.seq);
-        w.u64(envelope.ts);
-        w.command(&envelope.command);
-    });
+    framed(out, |w| w.envelope(envelope));
 }
 
 /// Appends one length-prefixed event envelope (`seq`, `index`, event).

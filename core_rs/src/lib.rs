@@ -5,8 +5,8 @@
 //! The engine is a pure state machine ([`engine::Engine::apply`]): no clock, no randomness, no
 //! I/O and no floating point inside it. Time and prices arrive in sequenced commands, so a replay
 //! of the same commands gives the same events and the same [`engine::Engine::state_hash`].
-//! [`runtime`] runs it on its own thread behind a sequencer; [`pybind`] (feature `python`) exposes
-//! that to Python.
+//! [`runtime`] runs it on its own thread behind a sequencer and, with a [`journal`], acknowledges a
+//! command only once it is durable; [`pybind`] (feature `python`) exposes that to Python.
 
 pub mod account_view;
 pub mod accounts;
@@ -19,6 +19,7 @@ pub mod event;
 pub mod funding;
 pub mod ids;
 pub mod instrument;
+pub mod journal;
 pub mod ledger;
 pub mod liquidation;
 pub mod market;

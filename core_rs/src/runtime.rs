@@ -6,10 +6,14 @@
 //! - The caller gets its own batch's events back; the same encoded events are appended to the
 //!   [`EventLog`], which downstream readers pull from any retained sequence number.
 //! - Queries run on the engine thread between batches, so they see a consistent state.
+//! - With a journal, the engine thread hands each applied batch's frames to the journal thread
+//!   ([`GroupCommit`]) and goes on with the next batch; the batch's events reach the event log and
+//!   its caller only once its frames are durable. Query answers wait behind the batches before
+//!   them, so nothing leaves the runtime before the commands it reflects are durable.
 //!
 //! Invariants: sequence numbers are contiguous and timestamps never decrease, so the engine never
-//! sees an out-of-order envelope; the event log holds whole batches in sequence order.
-//! Durability (journal before release) slots in between apply and reply; see docs/ARCHITECTURE.md.
+//! sees an out-of-order envelope; the event log holds whole batches in sequence order; replies
+//! and events are released in sequence order. See `docs/DURABILITY.md`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -23,6 +27,7 @@ use crate::command::{Command, CommandEnvelope};
 use crate::engine::{Engine, EngineError};
 use crate::event::{Event, EventEnvelope};
 use crate::ids::{Nanos, Seq};
+use crate::journal::{frame, GroupCommit, JournalCounters, JournalSink, JournalStats, Release};
 
 /// Where the sequencer gets time from.
 pub type Clock = Box<dyn FnMut() -> Nanos + Send>;
@@ -131,17 +136,36 @@ impl EventLog {
     }
 }
 
-type Query = Box<dyn FnOnce(&Engine) + Send>;
+/// Runs on the engine thread and returns what sends the answer.
+type Query = Box<dyn FnOnce(&Engine) -> Release + Send>;
+type Reply = SyncSender<Result<BatchOutcome, RuntimeError>>;
+type SharedLog = Arc<(Mutex<EventLog>, Condvar)>;
 
 enum Request {
-    Batch { commands: Vec<Command>, ts: Option<Nanos>, reply: SyncSender<Result<BatchOutcome, RuntimeError>> },
+    Batch { commands: Vec<Command>, ts: Option<Nanos>, reply: Reply },
     Query(Query),
+}
+
+/// A submitted batch whose outcome has not been collected yet.
+#[derive(Debug)]
+#[must_use = "a batch is acknowledged only through `wait`"]
+pub struct Pending(Receiver<Result<BatchOutcome, RuntimeError>>);
+
+impl Pending {
+    /// Waits until the batch is applied (and durable, with a journal) and returns its outcome.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Stopped`] when the engine thread is gone, or the engine's refusal.
+    pub fn wait(self) -> Result<BatchOutcome, RuntimeError> {
+        self.0.recv().map_err(|_| RuntimeError::Stopped)?
+    }
 }
 
 /// A running engine.
 pub struct Runtime {
     requests: SyncSender<Request>,
-    log: Arc<(Mutex<EventLog>, Condvar)>,
+    log: SharedLog,
+    journal: Option<Arc<JournalCounters>>,
     worker: Option<JoinHandle<Engine>>,
 }
 
@@ -167,12 +191,13 @@ impl Default for RuntimeConfig {
 }
 
 impl Runtime {
-    /// Starts the engine thread.
+    /// Starts the engine thread, and with `journal` (positioned at `engine.last_seq() + 1`, see
+    /// [`crate::journal::recover`]) the journal thread.
     ///
     /// # Panics
     /// If the operating system cannot start a thread.
     #[must_use]
-    pub fn start(engine: Engine, clock: Clock, config: RuntimeConfig) -> Self {
+    pub fn start(engine: Engine, clock: Clock, config: RuntimeConfig, journal: Option<Box<dyn JournalSink>>) -> Self {
         let (requests, inbox) = sync_channel(config.queue_depth);
         let oldest_seq = engine.last_seq() + 1;
         let log = Arc::new((
@@ -185,23 +210,41 @@ impl Runtime {
             }),
             Condvar::new(),
         ));
+        let journal = journal.map(|sink| GroupCommit::start(sink, config.queue_depth));
+        let counters = journal.as_ref().map(GroupCommit::counters);
         let worker_log = Arc::clone(&log);
         let worker = std::thread::Builder::new()
             .name("engine".into())
-            .spawn(move || run(engine, clock, &inbox, &worker_log))
+            .spawn(move || run(engine, clock, &inbox, &worker_log, journal))
             .expect("spawn the engine thread");
-        Self { requests, log, worker: Some(worker) }
+        Self { requests, log, journal: counters, worker: Some(worker) }
     }
 
-    /// Sequences and applies a batch, waiting for its events. `ts`, when given, replaces the clock
-    /// for this batch (still never earlier than the previous batch).
+    /// Queues a batch for sequencing without waiting; [`Pending::wait`] collects the outcome.
+    /// Outcomes arrive in submission order. `ts`, when given, replaces the clock for this batch
+    /// (still never earlier than the previous batch).
+    ///
+    /// # Errors
+    /// [`RuntimeError::Stopped`] when the engine thread is gone.
+    pub fn submit(&self, commands: Vec<Command>, ts: Option<Nanos>) -> Result<Pending, RuntimeError> {
+        let (reply, outcome) = sync_channel(1);
+        self.requests.send(Request::Batch { commands, ts, reply }).map_err(|_| RuntimeError::Stopped)?;
+        Ok(Pending(outcome))
+    }
+
+    /// Sequences and applies a batch, waiting for its events (and, with a journal, for its
+    /// commands to be durable). See [`Runtime::submit`].
     ///
     /// # Errors
     /// [`RuntimeError::Stopped`] when the engine thread is gone, or the engine's refusal.
     pub fn execute(&self, commands: Vec<Command>, ts: Option<Nanos>) -> Result<BatchOutcome, RuntimeError> {
-        let (reply, outcome) = sync_channel(1);
-        self.requests.send(Request::Batch { commands, ts, reply }).map_err(|_| RuntimeError::Stopped)?;
-        outcome.recv().map_err(|_| RuntimeError::Stopped)?
+        self.submit(commands, ts)?.wait()
+    }
+
+    /// Totals of the journal thread; `None` without a journal.
+    #[must_use]
+    pub fn journal_stats(&self) -> Option<JournalStats> {
+        self.journal.as_ref().map(|c| c.snapshot())
     }
 
     /// Runs `f` on the engine thread between batches and returns its result.
@@ -211,7 +254,10 @@ impl Runtime {
     pub fn query<T: Send + 'static>(&self, f: impl FnOnce(&Engine) -> T + Send + 'static) -> Result<T, RuntimeError> {
         let (reply, answer) = sync_channel(1);
         let job: Query = Box::new(move |engine| {
-            let _ = reply.send(f(engine));
+            let answer = f(engine);
+            Box::new(move || {
+                let _ = reply.send(answer);
+            })
         });
         self.requests.send(Request::Query(job)).map_err(|_| RuntimeError::Stopped)?;
         answer.recv().map_err(|_| RuntimeError::Stopped)
@@ -257,28 +303,49 @@ impl Drop for Runtime {
     }
 }
 
-fn run(mut engine: Engine, mut clock: Clock, inbox: &Receiver<Request>, log: &(Mutex<EventLog>, Condvar)) -> Engine {
+fn run(
+    mut engine: Engine,
+    mut clock: Clock,
+    inbox: &Receiver<Request>,
+    log: &SharedLog,
+    journal: Option<GroupCommit>,
+) -> Engine {
     let mut events: Vec<Event> = Vec::new();
+    let release = |first_seq: Seq, frames: Vec<u8>, then: Release| match &journal {
+        Some(journal) => journal.submit(first_seq, frames, then),
+        None => then(),
+    };
     while let Ok(request) = inbox.recv() {
         match request {
-            Request::Query(job) => job(&engine),
+            Request::Query(job) => release(engine.last_seq() + 1, Vec::new(), job(&engine)),
             Request::Batch { commands, ts, reply } => {
-                let result = apply_batch(&mut engine, commands, ts, &mut clock, &mut events);
-                if let Ok(outcome) = &result {
-                    let (lock, ready) = log;
-                    let mut log = lock.lock().unwrap_or_else(PoisonError::into_inner);
-                    log.push(outcome.first_seq, outcome.last_seq, Arc::clone(&outcome.events));
-                    ready.notify_all();
-                }
+                let mut frames = journal.as_ref().map(|_| Vec::new());
+                let first_seq = engine.last_seq() + 1;
+                let result = apply_batch(&mut engine, commands, ts, &mut clock, &mut events, frames.as_mut());
                 let failed = result.is_err();
-                let _ = reply.send(result);
+                let log = Arc::clone(log);
+                release(first_seq, frames.unwrap_or_default(), Box::new(move || publish(&log, result, &reply)));
                 if failed {
                     break;
                 }
             }
         }
     }
+    if let Some(journal) = journal {
+        journal.finish();
+    }
     engine
+}
+
+/// Appends a batch's events to the log, then answers its caller.
+fn publish(log: &SharedLog, result: Result<BatchOutcome, RuntimeError>, reply: &Reply) {
+    if let Ok(outcome) = &result {
+        let (lock, ready) = &**log;
+        let mut log = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        log.push(outcome.first_seq, outcome.last_seq, Arc::clone(&outcome.events));
+        ready.notify_all();
+    }
+    let _ = reply.send(result);
 }
 
 fn apply_batch(
@@ -287,14 +354,18 @@ fn apply_batch(
     ts: Option<Nanos>,
     clock: &mut Clock,
     events: &mut Vec<Event>,
+    mut frames: Option<&mut Vec<u8>>,
 ) -> Result<BatchOutcome, RuntimeError> {
-    let ts = ts.unwrap_or_else(&mut *clock).max(engine.last_ts());
+    let ts = ts.unwrap_or_else(clock).max(engine.last_ts());
     let first_seq = engine.last_seq() + 1;
     let mut bytes = Vec::with_capacity(commands.len() * 96);
     for command in commands {
         let envelope = CommandEnvelope { seq: engine.last_seq() + 1, ts, command };
         events.clear();
         engine.apply(&envelope, events).map_err(RuntimeError::Engine)?;
+        if let Some(frames) = frames.as_deref_mut() {
+            frame::encode(frames, &envelope);
+        }
         for (index, event) in events.drain(..).enumerate() {
             let index = u32::try_from(index).expect("Invariant: fewer than 2^32 events per command");
             encode_event(&mut bytes, &EventEnvelope { seq: envelope.seq, index, event });

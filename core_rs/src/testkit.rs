@@ -1,7 +1,11 @@
 //! Fixtures shared by the tests, the benchmarks and the demo: a BTCUSDT-like instrument, order
-//! builders, and a [`Harness`] that stamps sequence numbers the way the sequencer does.
+//! builders, a [`Harness`] that stamps sequence numbers the way the sequencer does, and a
+//! [`TempDir`] for journal tests.
 //!
 //! Nothing in the engine uses this module.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::command::{Command, CommandEnvelope, PlaceOrder};
 use crate::engine::{Engine, EngineError};
@@ -172,5 +176,37 @@ impl Harness {
     /// Places an order and returns its events.
     pub fn place(&mut self, order: PlaceOrder) -> Vec<Event> {
         self.send(Command::PlaceOrder(order))
+    }
+}
+
+/// A fresh, empty directory under the system temporary directory, removed when dropped.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `<tmp>/derivatives-<label>-<pid>-<n>`.
+    ///
+    /// # Panics
+    /// If the directory cannot be created.
+    #[must_use]
+    pub fn new(label: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("derivatives-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        Self(path)
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -4,6 +4,6 @@ The compiled engine is ``derivatives._core``; this package gives it exact Decima
 commands and events (``derivatives.commands``, ``derivatives.events``), the codec and a client.
 """
 
-from derivatives.engine import BatchResult, Depth, EngineClient, Prices
+from derivatives.engine import BatchResult, Depth, EngineClient, Prices, Recovery
 
-__all__ = ["BatchResult", "Depth", "EngineClient", "Prices"]
+__all__ = ["BatchResult", "Depth", "EngineClient", "Prices", "Recovery"]

@@ -1,9 +1,12 @@
 """Stubs of the compiled engine module (checked by mypy.stubtest)."""
 
+import os
+from collections.abc import Callable
 from typing import Final, final
 
 __all__ = [
     "DECIMALS",
+    "DEFAULT_SEGMENT_BYTES",
     "FEE_ACCOUNT",
     "INSURANCE_FUND",
     "SCALE",
@@ -11,25 +14,33 @@ __all__ = [
     "Engine",
     "EngineStopped",
     "EventsEvicted",
+    "JournalError",
     "enum_tables",
     "reject_reasons",
+    "replay_journal",
     "workload_batches",
 ]
 
 SCALE: Final[int]
 DECIMALS: Final[int]
+DEFAULT_SEGMENT_BYTES: Final[int]
 FEE_ACCOUNT: Final[int]
 INSURANCE_FUND: Final[int]
 
 class CommandDecodeError(ValueError): ...
 class EngineStopped(RuntimeError): ...
 class EventsEvicted(LookupError): ...
+class JournalError(RuntimeError): ...
 
 @final
 class Engine:
     """The engine running on its own thread."""
 
-    def __new__(cls, event_log_bytes: int = ...) -> Engine: ...
+    def __new__(cls, event_log_bytes: int = ..., journal_dir: str | os.PathLike[str] | None = None,
+                segment_bytes: int = ...) -> Engine:
+        """Starts an engine; with `journal_dir`, recovered from that journal and journaling to it."""
+    def recovery(self) -> tuple[int, int, int] | None:
+        """What recovery found: (frames, last_seq, truncated_bytes); None without a journal."""
     def execute(self, batch: bytes, ts: int | None = None) -> tuple[int, int, int, bytes]:
         """Decodes, sequences and applies a batch; returns (first_seq, last_seq, ts, events)."""
     def read_events(self, after_seq: int, max_bytes: int = ..., timeout_ms: int = 0) -> bytes:
@@ -55,3 +66,8 @@ def workload_batches(
     prefill: int = 1000000, commands: int = 2000000, batch: int = 10000, seed: int = 42
 ) -> tuple[list[bytes], list[bytes]]:
     """The benchmark workload as encoded command batches: (setup, mix)."""
+
+def replay_journal(
+    journal_dir: str | os.PathLike[str], progress: Callable[[int, int], object] | None = None
+) -> tuple[int, int, int, bytes]:
+    """Rebuilds the state from a journal without writing to it: (frames, last_seq, truncated_bytes, state_hash)."""

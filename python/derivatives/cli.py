@@ -1,10 +1,11 @@
-"""The `derivatives` command: `serve` and `bench binding`."""
+"""The `derivatives` command: `serve`, `engine replay`, `engine run` and `bench binding`."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from derivatives import logs
+from derivatives import _core, logs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,6 +18,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     serve.add_argument("--seed", type=int, default=7, help="seed of the demo market")
     serve.add_argument("--no-demo-market", action="store_true", help="no demo market maker / noise taker")
+    engine = commands.add_parser("engine", help="the engine and its journal")
+    actions = engine.add_subparsers(dest="action", required=True)
+    replay = actions.add_parser("replay", help="rebuild the state from a journal (read-only) and print its hash")
+    replay.add_argument("--journal", required=True, help="journal directory")
+    run = actions.add_parser("run", help="execute length-prefixed command batches from stdin durably, one ack line each")
+    run.add_argument("--journal", required=True, help="journal directory (created if missing)")
+    run.add_argument("--segment-bytes", type=int, default=_core.DEFAULT_SEGMENT_BYTES, help="roll segments at this size")
     bench = commands.add_parser("bench", help="benchmarks")
     kinds = bench.add_subparsers(dest="kind", required=True)
     binding = kinds.add_parser("binding", help="the engine through the Python binding")
@@ -40,6 +48,17 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, name) is not None:
                 overrides[name] = getattr(args, name)
         serve(Settings.from_env().with_overrides(**overrides), args.seconds, args.seed)
+    elif args.command == "engine":
+        from derivatives import journal
+
+        try:
+            if args.action == "replay":
+                journal.print_replay(args.journal)
+            else:
+                journal.run(args.journal, args.segment_bytes, sys.stdin.buffer, sys.stdout)
+        except _core.JournalError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     elif args.command == "bench":
         from derivatives.bench import bench_binding
 

@@ -5,6 +5,7 @@ One call crosses into Rust once per batch; the GIL is released while the engine 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -51,11 +52,32 @@ def _maybe(raw: int | None) -> Decimal | None:
     return None if raw is None else from_raw(raw)
 
 
-class EngineClient:
-    """Owns a running engine and speaks typed commands and events to it."""
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What recovery from the journal found: whole frames replayed, the last sequence number, and
+    the bytes of torn tail truncated after the last whole frame."""
 
-    def __init__(self, engine: _core.Engine | None = None) -> None:
-        self.engine = engine if engine is not None else _core.Engine()
+    frames: int
+    last_seq: int
+    truncated_bytes: int
+
+
+class EngineClient:
+    """Owns a running engine and speaks typed commands and events to it.
+
+    With `journal_dir`, the engine is first recovered from that journal, and every batch is
+    answered only once its commands are durable there.
+    """
+
+    def __init__(self, engine: _core.Engine | None = None, journal_dir: str | os.PathLike[str] | None = None) -> None:
+        if engine is not None and journal_dir is not None:
+            raise ValueError("pass an engine or a journal directory, not both")
+        self.engine = engine if engine is not None else _core.Engine(journal_dir=journal_dir)
+
+    def recovery(self) -> Recovery | None:
+        """What recovery from the journal found, or None when the engine has no journal."""
+        raw = self.engine.recovery()
+        return None if raw is None else Recovery(*raw)
 
     def execute(self, commands: Sequence[Command], ts: int | None = None) -> BatchResult:
         """Sequences and applies `commands` as one batch and returns their events."""

@@ -12,6 +12,7 @@ from derivatives.enums import RejectReason
 CommandDecodeError = _core.CommandDecodeError
 EngineStopped = _core.EngineStopped
 EventsEvicted = _core.EventsEvicted
+JournalError = _core.JournalError
 
 BINANCE_CODES: dict[RejectReason, int] = {
     RejectReason(wire): code for _name, wire, code in _core.reject_reasons()

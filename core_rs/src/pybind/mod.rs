@@ -4,6 +4,8 @@
 //! so the boundary is crossed once per batch, not per order; the GIL is released while the
 //! engine thread works. All logic stays in the engine and the runtime.
 
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::create_exception;
@@ -14,6 +16,7 @@ use pyo3::types::PyBytes;
 use crate::codec::{decode_batch, encode_command, DecodeError, Reader};
 use crate::engine::Engine;
 use crate::event::{BalanceKind, CancelReason, ExpireReason, PayoutReason};
+use crate::journal::{self, JournalConfig, RecoveryReport};
 use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
 use crate::reject::RejectReason;
 use crate::runtime::{system_clock, Runtime, RuntimeConfig, RuntimeError};
@@ -23,6 +26,7 @@ use crate::workload::{generate, WorkloadConfig};
 create_exception!(_core, CommandDecodeError, PyValueError, "A command batch is not valid canonical bytes.");
 create_exception!(_core, EngineStopped, PyRuntimeError, "The engine thread has stopped.");
 create_exception!(_core, EventsEvicted, PyLookupError, "The requested events are no longer in memory.");
+create_exception!(_core, JournalError, PyRuntimeError, "The journal is corrupt (file and byte offset named), locked or unreadable.");
 
 fn decode_error(e: &DecodeError) -> PyErr {
     CommandDecodeError::new_err(e.to_string())
@@ -35,6 +39,17 @@ fn runtime_error(e: &RuntimeError) -> PyErr {
     }
 }
 
+fn journal_error(e: &journal::JournalError) -> PyErr {
+    JournalError::new_err(e.to_string())
+}
+
+/// What a replay found: (frames, last_seq, truncated_bytes).
+type Recovery = (u64, u64, u64);
+
+fn recovery_tuple(report: &RecoveryReport) -> Recovery {
+    (report.frames, report.last_seq, report.truncated_bytes)
+}
+
 /// Levels of one side: (price, quantity) raw pairs, best first.
 type Levels = Vec<(i64, i64)>;
 
@@ -42,15 +57,27 @@ type Levels = Vec<(i64, i64)>;
 #[pyclass(name = "Engine", module = "derivatives._core", frozen)]
 struct PyEngine {
     runtime: Runtime,
+    recovery: Option<RecoveryReport>,
 }
 
 #[pymethods]
 impl PyEngine {
+    /// Starts an engine; with `journal_dir`, recovered from that journal and journaling to it.
     #[new]
-    #[pyo3(signature = (event_log_bytes = 256 << 20))]
-    fn py_new(event_log_bytes: usize) -> Self {
+    #[pyo3(signature = (event_log_bytes = 256 << 20, journal_dir = None, segment_bytes = journal::DEFAULT_SEGMENT_BYTES))]
+    fn py_new(py: Python<'_>, event_log_bytes: usize, journal_dir: Option<PathBuf>, segment_bytes: u64) -> PyResult<Self> {
         let config = RuntimeConfig { event_log_bytes, ..RuntimeConfig::default() };
-        Self { runtime: Runtime::start(Engine::new(), system_clock(), config) }
+        let Some(dir) = journal_dir else {
+            return Ok(Self { runtime: Runtime::start(Engine::new(), system_clock(), config, None), recovery: None });
+        };
+        let recovered = py.detach(|| journal::recover(&JournalConfig { dir, segment_bytes })).map_err(|e| journal_error(&e))?;
+        let runtime = Runtime::start(recovered.engine, system_clock(), config, Some(Box::new(recovered.writer)));
+        Ok(Self { runtime, recovery: Some(recovered.report) })
+    }
+
+    /// What recovery found: (frames, last_seq, truncated_bytes); None without a journal.
+    fn recovery(&self) -> Option<Recovery> {
+        self.recovery.as_ref().map(recovery_tuple)
     }
 
     /// Decodes, sequences and applies a batch; returns (first_seq, last_seq, ts, events).
@@ -154,19 +181,49 @@ fn workload_batches(
     (encode(&workload.setup), encode(&workload.mix))
 }
 
+/// Rebuilds the state from a journal directory without writing to it: (frames, last_seq,
+/// truncated_bytes, state_hash). `progress(done_bytes, total_bytes)` is called as it reads; an
+/// exception it raises is re-raised when the replay ends.
+#[pyfunction]
+#[pyo3(signature = (journal_dir, progress = None))]
+fn replay_journal<'py>(
+    py: Python<'py>,
+    journal_dir: PathBuf,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(u64, u64, u64, Bound<'py, PyBytes>)> {
+    let failure: Mutex<Option<PyErr>> = Mutex::new(None);
+    let report_progress = |done: u64, total: u64| {
+        let Some(callback) = &progress else { return };
+        let mut failure = failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failure.is_none() {
+            *failure = Python::attach(|py| callback.call1(py, (done, total)).err());
+        }
+    };
+    let replayed = py.detach(|| journal::replay(&journal_dir, report_progress));
+    if let Some(e) = failure.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        return Err(e);
+    }
+    let (engine, report) = replayed.map_err(|e| journal_error(&e))?;
+    let (frames, last_seq, truncated) = recovery_tuple(&report);
+    Ok((frames, last_seq, truncated, PyBytes::new(py, &engine.state_hash())))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEngine>()?;
     m.add_function(wrap_pyfunction!(enum_tables, m)?)?;
     m.add_function(wrap_pyfunction!(reject_reasons, m)?)?;
     m.add_function(wrap_pyfunction!(workload_batches, m)?)?;
+    m.add_function(wrap_pyfunction!(replay_journal, m)?)?;
     m.add("SCALE", SCALE)?;
     m.add("DECIMALS", DECIMALS)?;
     m.add("FEE_ACCOUNT", crate::accounts::FEE_ACCOUNT)?;
     m.add("INSURANCE_FUND", crate::accounts::INSURANCE_FUND)?;
+    m.add("DEFAULT_SEGMENT_BYTES", journal::DEFAULT_SEGMENT_BYTES)?;
     let py = m.py();
     m.add("CommandDecodeError", py.get_type::<CommandDecodeError>())?;
     m.add("EngineStopped", py.get_type::<EngineStopped>())?;
     m.add("EventsEvicted", py.get_type::<EventsEvicted>())?;
+    m.add("JournalError", py.get_type::<JournalError>())?;
     Ok(())
 }

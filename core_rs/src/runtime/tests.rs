@@ -19,7 +19,7 @@ fn decode_events(bytes: &[u8]) -> Vec<(Seq, u32, Event)> {
 
 #[test]
 fn test_batches_are_sequenced_and_their_events_returned() {
-    let rt = Runtime::start(Engine::new(), clock_from(vec![10, 5]), RuntimeConfig::default());
+    let rt = Runtime::start(Engine::new(), clock_from(vec![10, 5]), RuntimeConfig::default(), None);
     let first = rt.execute(listing_and_funding(), None).unwrap();
     assert_eq!((first.first_seq, first.last_seq, first.ts), (1, 2, 10));
     let order = limit(7, 1, Side::Buy, px("100"), qty("1"));
@@ -39,7 +39,7 @@ fn test_batches_are_sequenced_and_their_events_returned() {
 #[test]
 fn test_event_log_serves_readers_from_any_retained_sequence() {
     let config = RuntimeConfig { queue_depth: 4, event_log_bytes: 600 };
-    let rt = Runtime::start(Engine::new(), clock_from(vec![1; 100]), config);
+    let rt = Runtime::start(Engine::new(), clock_from(vec![1; 100]), config, None);
     rt.execute(listing_and_funding(), None).unwrap();
     let after_setup = rt.read_events(2, usize::MAX, Duration::ZERO).unwrap();
     assert!(after_setup.is_empty());
@@ -58,7 +58,7 @@ fn test_event_log_serves_readers_from_any_retained_sequence() {
 
 #[test]
 fn test_reader_waits_for_new_events() {
-    let rt = std::sync::Arc::new(Runtime::start(Engine::new(), system_clock(), RuntimeConfig::default()));
+    let rt = std::sync::Arc::new(Runtime::start(Engine::new(), system_clock(), RuntimeConfig::default(), None));
     let writer = std::sync::Arc::clone(&rt);
     let handle = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(20));

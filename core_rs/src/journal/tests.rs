@@ -1,0 +1,299 @@
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::frame::{self, Damage};
+use super::segment;
+use super::*;
+use crate::command::{Command, CommandEnvelope};
+use crate::engine::Engine;
+use crate::ids::{Nanos, Seq};
+use crate::order::Side;
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::testkit::{instrument, limit, qty, Harness, TempDir};
+use crate::units::Price;
+
+/// Command `i` of a deterministic stream: the instrument, then buys at distinct prices and every
+/// fourth a crossing sell, so that the state depends on every command and on their order.
+fn command(i: u64) -> Command {
+    if i == 0 {
+        return Command::AddInstrument(instrument(1, "BTCUSDT"));
+    }
+    let tenths = i64::try_from(1_000 + i % 50).expect("small");
+    let order = if i.is_multiple_of(4) {
+        limit(2, 1, Side::Sell, Price(1_000 * 10_000_000), qty("0.15"))
+    } else {
+        limit(1, 1, Side::Buy, Price(tenths * 10_000_000), qty("0.1"))
+    };
+    Command::PlaceOrder(order)
+}
+
+/// Everything sent to a journaled runtime, to check it against a direct replay.
+#[derive(Default)]
+struct Stream {
+    batches: Vec<(Nanos, Vec<Command>)>,
+    next: u64,
+}
+
+impl Stream {
+    /// Executes `count` batches of `size` commands and checks that their seqs follow on.
+    fn send(&mut self, rt: &Runtime, count: usize, size: u64) {
+        for _ in 0..count {
+            let commands: Vec<Command> = (self.next..self.next + size).map(command).collect();
+            let ts = 1_000 + self.next;
+            let outcome = rt.execute(commands.clone(), Some(ts)).expect("executed");
+            assert_eq!((outcome.first_seq, outcome.last_seq), (self.next + 1, self.next + size), "contiguous seqs");
+            self.next += size;
+            self.batches.push((ts, commands));
+        }
+    }
+
+    /// The state hash of an engine that applied the same batches directly, with no journal.
+    fn reference_hash(&self) -> [u8; 32] {
+        let mut h = Harness::default();
+        for (ts, commands) in &self.batches {
+            h.now = *ts;
+            for c in commands {
+                h.send(c.clone());
+            }
+        }
+        h.engine.state_hash()
+    }
+}
+
+fn config(dir: &Path, segment_bytes: u64) -> JournalConfig {
+    JournalConfig { dir: dir.to_path_buf(), segment_bytes }
+}
+
+fn open(dir: &Path, segment_bytes: u64) -> (Runtime, RecoveryReport) {
+    let recovered = recover(&config(dir, segment_bytes)).expect("recovered");
+    let rt = Runtime::start(recovered.engine, Box::new(|| 0), RuntimeConfig::default(), Some(Box::new(recovered.writer)));
+    (rt, recovered.report)
+}
+
+fn segment_paths(dir: &Path) -> Vec<PathBuf> {
+    segment::list(dir).expect("listed").into_iter().map(|s| s.path).collect()
+}
+
+/// Start offsets of the whole frames of a segment.
+fn frame_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut offsets = Vec::new();
+    let mut pos = 0;
+    while let Ok((_, end)) = frame::check(bytes, pos) {
+        offsets.push(pos);
+        pos = end;
+    }
+    offsets
+}
+
+/// A one-segment journal of 20 commands; returns the segment, its bytes and the final hash.
+fn small_journal(dir: &Path) -> (PathBuf, Vec<u8>, [u8; 32]) {
+    let (rt, _) = open(dir, DEFAULT_SEGMENT_BYTES);
+    let mut stream = Stream::default();
+    stream.send(&rt, 4, 5);
+    let hash = rt.stop().expect("stopped").state_hash();
+    let path = segment_paths(dir).pop().expect("one segment");
+    let bytes = fs::read(&path).expect("read");
+    (path, bytes, hash)
+}
+
+#[test]
+fn test_frame_round_trip_and_every_flipped_bit_is_detected() {
+    for i in 0..6 {
+        let envelope = CommandEnvelope { seq: i + 1, ts: 77, command: command(i) };
+        let mut bytes = Vec::new();
+        frame::encode(&mut bytes, &envelope);
+        let (payload, end) = frame::check(&bytes, 0).expect("valid");
+        assert_eq!(end, bytes.len());
+        assert_eq!(frame::decode(payload), Ok(envelope));
+        for bit in 0..bytes.len() * 8 {
+            let mut flipped = bytes.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(frame::check(&flipped, 0).is_err(), "flipping bit {bit} of frame {i} went unnoticed");
+        }
+        assert_eq!(frame::check(&bytes[..bytes.len() - 1], 0), Err(Damage::Truncated));
+        assert_eq!(frame::check(&bytes[..5], 0), Err(Damage::Truncated));
+    }
+    assert_eq!(frame::check(&[0; 64], 0), Err(Damage::BadLength(0)));
+}
+
+#[test]
+fn test_torn_tail_is_truncated_and_reported() {
+    let mut next_frame = Vec::new();
+    frame::encode(&mut next_frame, &CommandEnvelope { seq: 21, ts: 5_000, command: command(21) });
+    let mut bad_crc = next_frame.clone();
+    *bad_crc.last_mut().expect("non-empty") ^= 0x40;
+    let tails: [(&str, Vec<u8>); 4] = [
+        ("a frame cut in its payload", next_frame[..30].to_vec()),
+        ("a frame cut in its header", next_frame[..5].to_vec()),
+        ("zeros the data never reached", vec![0; 4096]),
+        ("a last frame whose end never reached the disk", bad_crc),
+    ];
+    for (what, tail) in tails {
+        let dir = TempDir::new("torn");
+        let (path, bytes, hash) = small_journal(dir.path());
+        fs::write(&path, [bytes.as_slice(), &tail].concat()).expect("written");
+
+        let (engine, report) = replay(dir.path(), |_, _| {}).expect(what);
+        assert_eq!((report.frames, report.last_seq, report.truncated_bytes), (20, 20, tail.len() as u64), "{what}");
+        assert_eq!(engine.state_hash(), hash, "{what}");
+        assert_eq!(fs::metadata(&path).expect("stat").len(), (bytes.len() + tail.len()) as u64, "replay never writes");
+
+        let recovered = recover(&config(dir.path(), DEFAULT_SEGMENT_BYTES)).expect(what);
+        assert_eq!((recovered.report.last_seq, recovered.report.truncated_bytes), (20, tail.len() as u64), "{what}");
+        assert_eq!(recovered.engine.state_hash(), hash, "{what}");
+        assert_eq!(fs::read(&path).expect("read"), bytes, "{what}: truncated to the last whole frame");
+        drop(recovered);
+        let again = recover(&config(dir.path(), DEFAULT_SEGMENT_BYTES)).expect(what);
+        assert_eq!((again.report.last_seq, again.report.truncated_bytes), (20, 0), "{what}");
+    }
+}
+
+#[test]
+fn test_damage_in_the_middle_is_an_error_naming_file_and_offset() {
+    // (what, frame index from the start (negative: from the end), byte in the frame, bit)
+    let cases: [(&str, isize, usize, u8); 4] = [
+        ("a payload bit", 7, 8 + 10, 3),
+        ("a length bit making it impossible", 7, 3, 6),
+        ("a length bit making the frame swallow the next ones", 7, 1, 1),
+        ("a length bit making the second-to-last frame run past the end", -2, 1, 1),
+    ];
+    for (what, index, byte, bit) in cases {
+        let dir = TempDir::new("flip");
+        let (path, mut bytes, _) = small_journal(dir.path());
+        let offsets = frame_offsets(&bytes);
+        let target = if index < 0 { offsets[offsets.len() - index.unsigned_abs()] } else { offsets[index.unsigned_abs()] };
+        bytes[target + byte] ^= 1 << bit;
+        fs::write(&path, &bytes).expect("written");
+
+        for result in [replay(dir.path(), |_, _| {}).map(|_| ()), recover(&config(dir.path(), DEFAULT_SEGMENT_BYTES)).map(|_| ())] {
+            let error = result.expect_err(what);
+            match &error {
+                JournalError::Corrupt { path: at, offset, .. } => assert_eq!((at, *offset), (&path, target as u64), "{what}"),
+                other => panic!("{what}: {other}"),
+            }
+            let message = error.to_string();
+            assert!(message.contains(&segment::file_name(1)) && message.contains(&format!("byte {target}")), "{message}");
+        }
+        assert_eq!(fs::read(&path).expect("read"), bytes, "{what}: a corrupt journal is never truncated");
+    }
+}
+
+#[test]
+fn test_segments_roll_at_the_size_limit_and_damage_before_the_last_is_never_a_torn_tail() {
+    let dir = TempDir::new("roll");
+    let limit = 1_000;
+    let (rt, _) = open(dir.path(), limit);
+    let mut stream = Stream::default();
+    stream.send(&rt, 12, 3);
+    drop(rt);
+    let paths = segment_paths(dir.path());
+    assert!(paths.len() >= 3, "{paths:?}");
+    let batch_starts: Vec<String> = (0..12).map(|b| segment::file_name(b * 3 + 1)).collect();
+    for path in &paths {
+        let name = path.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
+        assert!(batch_starts.iter().any(|s| s == name), "{name} starts at a batch boundary");
+        assert!(fs::metadata(path).expect("stat").len() <= limit);
+    }
+    let (engine, report) = replay(dir.path(), |_, _| {}).expect("replayed");
+    assert_eq!((report.frames, report.segments), (36, paths.len()));
+    assert_eq!(engine.state_hash(), stream.reference_hash());
+
+    let first = fs::read(&paths[0]).expect("read");
+    fs::write(&paths[0], &first[..first.len() - 3]).expect("written");
+    let last_frame = *frame_offsets(&first).last().expect("frames");
+    match recover(&config(dir.path(), limit)) {
+        Err(JournalError::Corrupt { path, offset, .. }) => assert_eq!((path, offset), (paths[0].clone(), last_frame as u64)),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[test]
+fn test_recovery_then_append_then_recovery_again_twice_in_a_row() {
+    let dir = TempDir::new("restart");
+    let mut stream = Stream::default();
+    for round in 0..3 {
+        let (rt, report) = open(dir.path(), 1_000);
+        assert_eq!((report.frames, report.last_seq, report.truncated_bytes), (stream.next, stream.next, 0), "round {round}");
+        stream.send(&rt, 4, 3);
+        assert_eq!(rt.query(Engine::state_hash).expect("hash"), stream.reference_hash(), "round {round}");
+        drop(rt);
+        let idle = recover(&config(dir.path(), 1_000)).expect("recovered without writing");
+        assert_eq!(idle.report.last_seq, stream.next, "round {round}");
+    }
+    let (engine, report) = replay(dir.path(), |_, _| {}).expect("replayed");
+    assert_eq!(report.last_seq, 36);
+    assert_eq!(engine.state_hash(), stream.reference_hash());
+}
+
+#[test]
+fn test_a_second_writer_is_locked_out() {
+    let dir = TempDir::new("lock");
+    let first = recover(&config(dir.path(), DEFAULT_SEGMENT_BYTES)).expect("first writer");
+    assert!(matches!(recover(&config(dir.path(), DEFAULT_SEGMENT_BYTES)), Err(JournalError::Locked { .. })));
+    assert!(replay(dir.path(), |_, _| {}).is_ok(), "readers need no lock");
+    drop(first);
+    recover(&config(dir.path(), DEFAULT_SEGMENT_BYTES)).expect("the lock is free again");
+}
+
+/// A sink whose every sync waits until the test drops the gate.
+struct GatedSink {
+    appended: Arc<Mutex<Vec<Seq>>>,
+    gate: Receiver<()>,
+}
+
+impl JournalSink for GatedSink {
+    fn append(&mut self, first_seq: Seq, _frames: &[u8]) -> io::Result<()> {
+        self.appended.lock().expect("not poisoned").push(first_seq);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        let _ = self.gate.recv();
+        Ok(())
+    }
+}
+
+#[test]
+fn test_runtime_releases_nothing_before_the_batch_is_durable_and_groups_syncs() {
+    let (open_gate, gate) = channel::<()>();
+    let appended = Arc::new(Mutex::new(Vec::new()));
+    let sink = GatedSink { appended: Arc::clone(&appended), gate };
+    let rt = Arc::new(Runtime::start(Engine::new(), Box::new(|| 1_000), RuntimeConfig::default(), Some(Box::new(sink))));
+    // Declared after the runtime so that a failing assertion drops it first: the runtime's drop
+    // waits for the journal thread, which would otherwise wait for the gate forever.
+    let open_gate = open_gate;
+    let pending: Vec<_> = (0..5).map(|i| rt.submit(vec![command(i)], None).expect("submitted")).collect();
+
+    let (computed, applied) = channel();
+    let answered = Arc::new(AtomicBool::new(false));
+    let query = {
+        let (rt, answered) = (Arc::clone(&rt), Arc::clone(&answered));
+        std::thread::spawn(move || {
+            let seq = rt.query(move |e| {
+                computed.send(e.last_seq()).expect("test listening");
+                e.last_seq()
+            });
+            answered.store(true, Ordering::SeqCst);
+            seq
+        })
+    };
+    assert_eq!(applied.recv_timeout(Duration::from_secs(10)), Ok(5), "the engine applies on while batch 1 syncs");
+    assert!(rt.read_events(0, usize::MAX, Duration::from_millis(50)).expect("read").is_empty(), "no event before durable");
+    assert!(!answered.load(Ordering::SeqCst), "no query answer before durable");
+
+    drop(open_gate);
+    assert_eq!(query.join().expect("query thread"), Ok(5));
+    let seqs: Vec<Seq> = pending.into_iter().map(|p| p.wait().expect("durable").first_seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    let appended = appended.lock().expect("not poisoned").clone();
+    assert!(appended.first() == Some(&1) && appended.is_sorted(), "appended in order: {appended:?}");
+    assert!(!rt.read_events(4, usize::MAX, Duration::ZERO).expect("read").is_empty());
+    let stats = rt.journal_stats().expect("journaled");
+    assert_eq!(stats.batches, 5);
+    assert!(stats.syncs <= 2, "batches queued during a sync share the next one: {stats:?}");
+}
