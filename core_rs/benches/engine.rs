@@ -7,8 +7,6 @@
 
 #![allow(clippy::float_arithmetic, reason = "timing figures, not money")]
 
-#![allow(clippy::float_arithmetic, reason = "rates and sizes for display, never money")]
-
 use std::time::Instant;
 
 use derivatives_core::workload::{generate, Workload, WorkloadConfig};
