@@ -74,8 +74,10 @@ fn main() {
         commands: env_or("BENCH_COMMANDS", 2_000_000),
         ..WorkloadConfig::default()
     };
-    println!("engine bench: {} symbols, {} accounts, {} levels/side, {} resting orders prefilled, {} mixed commands",
-        cfg.symbols, cfg.accounts, cfg.levels_per_side, cfg.prefill_orders, cfg.commands);
+    println!(
+        "engine bench: {} symbols, {} accounts, {} levels/side, {} resting orders prefilled, {} mixed commands",
+        cfg.symbols, cfg.accounts, cfg.levels_per_side, cfg.prefill_orders, cfg.commands
+    );
     let generated = Instant::now();
     let workload = generate(cfg, |done, total| eprint!("\rgenerating workload {:>3}%", done * 100 / total.max(1)));
     eprintln!("\rgenerated workload in {:.1} s", generated.elapsed().as_secs_f64());
@@ -83,20 +85,35 @@ fn main() {
     let before = rss_bytes();
     let engine = prefilled(&workload);
     let resting: usize = engine.markets().map(|m| m.book.len()).sum();
-    let levels: usize = engine.markets().map(|m| m.book.depth(derivatives_core::order::Side::Buy).count() + m.book.depth(derivatives_core::order::Side::Sell).count()).sum();
+    let levels: usize = engine
+        .markets()
+        .map(|m| m.book.depth(derivatives_core::order::Side::Buy).count() + m.book.depth(derivatives_core::order::Side::Sell).count())
+        .sum();
     let grown = rss_bytes().saturating_sub(before);
-    println!("memory: {resting} resting orders on {levels} levels, RSS grew {:.1} MB = {} bytes per resting order",
-        grown as f64 / 1e6, grown / resting.max(1) as u64);
+    println!(
+        "memory: {resting} resting orders on {levels} levels, RSS grew {:.1} MB = {} bytes per resting order",
+        grown as f64 / 1e6,
+        grown / resting.max(1) as u64
+    );
     drop(engine);
 
     let runs = env_or("BENCH_RUNS", 3).max(1);
     let mut rates: Vec<f64> = (0..runs).map(|_| throughput(&workload)).collect();
     rates.sort_by(f64::total_cmp);
-    println!("throughput (one core, median of {runs}): {:.2} M commands/s (runs: {})",
-        rates[runs / 2] / 1e6, rates.iter().map(|r| format!("{:.2}", r / 1e6)).collect::<Vec<_>>().join(", "));
+    println!(
+        "throughput (one core, median of {runs}): {:.2} M commands/s (runs: {})",
+        rates[runs / 2] / 1e6,
+        rates.iter().map(|r| format!("{:.2}", r / 1e6)).collect::<Vec<_>>().join(", ")
+    );
 
     let h = latency(&workload);
-    println!("latency per command (ns, timer included): p50 {} | p99 {} | p99.9 {} | p99.99 {} | max {} | mean {:.0}",
-        h.value_at_quantile(0.50), h.value_at_quantile(0.99), h.value_at_quantile(0.999),
-        h.value_at_quantile(0.9999), h.max(), h.mean());
+    println!(
+        "latency per command (ns, timer included): p50 {} | p99 {} | p99.9 {} | p99.99 {} | max {} | mean {:.0}",
+        h.value_at_quantile(0.50),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.value_at_quantile(0.9999),
+        h.max(),
+        h.mean()
+    );
 }

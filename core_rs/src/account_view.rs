@@ -127,10 +127,9 @@ fn symbol_prices(
     let gross: i64 = state.positions.iter().map(|p| p.qty.abs()).sum();
     let cost: i64 = state.positions.iter().map(|p| p.cost.raw()).sum();
     let own_pnl = state.unrealised_pnl(price)?;
-    let own_mm = state
-        .positions
-        .iter()
-        .try_fold(Quote::ZERO, |acc, p| acc.checked_add(margin::maintenance_margin(spec, margin::signed_notional(p.qty.abs(), price, Rounding::Ceil)?)?))?;
+    let own_mm = state.positions.iter().try_fold(Quote::ZERO, |acc, p| {
+        acc.checked_add(margin::maintenance_margin(spec, margin::signed_notional(p.qty.abs(), price, Rounding::Ceil)?)?)
+    })?;
     let others = i128::from(margin_balance.raw() - own_pnl.raw());
     let others_mm = i128::from(maintenance.raw() - own_mm.raw());
     let long = qty > 0;
@@ -170,5 +169,9 @@ fn symbol_prices(
 fn divide(n: i128, d: i128, up: bool) -> i128 {
     let q = n.div_euclid(d);
     let exact = q * d == n;
-    if up && !exact && (n > 0) == (d > 0) { q + 1 } else { q }
+    if up && !exact && (n > 0) == (d > 0) {
+        q + 1
+    } else {
+        q
+    }
 }

@@ -229,13 +229,7 @@ pub fn move_funds(accounts: &mut Accounts, (from, to): (AccountId, AccountId), a
 /// # Panics
 /// On overflow of accepted positions (an engine bug).
 pub fn take_over(accounts: &mut Accounts, order: &OrderSide, qty: i64, price: Price, events: &mut Vec<Event>) {
-    events.push(Event::PositionTakenOver {
-        account: order.account,
-        symbol: order.symbol,
-        position_side: order.position_side,
-        qty,
-        price,
-    });
+    events.push(Event::PositionTakenOver { account: order.account, symbol: order.symbol, position_side: order.position_side, qty, price });
     let closing = OrderSide { side: if qty > 0 { Side::Sell } else { Side::Buy }, ..*order };
     let fund = OrderSide { account: INSURANCE_FUND, position_side: PositionSide::Both, side: closing.side.opposite(), ..*order };
     let fill = Fill { order_id: 0, trade_id: 0, qty: Qty(qty.abs()), price, fee_rate: crate::units::Rate(0) };

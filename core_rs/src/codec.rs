@@ -655,11 +655,7 @@ impl<'a> Reader<'a> {
             11 => Command::SetLeverage { account: self.u64()?, symbol: self.u32()?, leverage: self.u32()? },
             12 => Command::SetPositionMode { account: self.u64()?, hedge: self.bool()? },
             13 => Command::ApplyFunding { symbol: self.u32()?, rate: Rate(self.i64()?), mark: Price(self.i64()?) },
-            14 => Command::InsurancePayout {
-                account: self.u64()?,
-                amount: Quote(self.i64()?),
-                reason: read_enum!(self, PayoutReason)?,
-            },
+            14 => Command::InsurancePayout { account: self.u64()?, amount: Quote(self.i64()?), reason: read_enum!(self, PayoutReason)? },
             15 => Command::SetInsuranceFloor { amount: Quote(self.i64()?) },
             16 => {
                 let symbol = self.u32()?;
@@ -740,12 +736,7 @@ impl<'a> Reader<'a> {
                 leaves: Qty(self.i64()?),
                 priority_kept: self.bool()?,
             },
-            9 => Event::BookDelta {
-                symbol: self.u32()?,
-                side: read_enum!(self, Side)?,
-                price: Price(self.i64()?),
-                qty: Qty(self.i64()?),
-            },
+            9 => Event::BookDelta { symbol: self.u32()?, side: read_enum!(self, Side)?, price: Price(self.i64()?), qty: Qty(self.i64()?) },
             10 => Event::MarkPriceSet { symbol: self.u32()?, mark: Price(self.i64()?), index: Price(self.i64()?) },
             11 => Event::FillSettled {
                 account: self.u64()?,
@@ -769,11 +760,7 @@ impl<'a> Reader<'a> {
             },
             13 => Event::LeverageSet { account: self.u64()?, symbol: self.u32()?, leverage: self.u32()? },
             14 => Event::PositionModeSet { account: self.u64()?, hedge: self.bool()? },
-            15 => Event::LiquidationStarted {
-                account: self.u64()?,
-                margin_balance: Quote(self.i64()?),
-                maintenance: Quote(self.i64()?),
-            },
+            15 => Event::LiquidationStarted { account: self.u64()?, margin_balance: Quote(self.i64()?), maintenance: Quote(self.i64()?) },
             16 => Event::LiquidationOrder {
                 account: self.u64()?,
                 symbol: self.u32()?,
@@ -797,18 +784,11 @@ impl<'a> Reader<'a> {
                 qty: self.i64()?,
                 price: Price(self.i64()?),
             },
-            20 => Event::FundingApplied {
-                symbol: self.u32()?,
-                rate: Rate(self.i64()?),
-                mark: Price(self.i64()?),
-                dust: Quote(self.i64()?),
-            },
+            20 => {
+                Event::FundingApplied { symbol: self.u32()?, rate: Rate(self.i64()?), mark: Price(self.i64()?), dust: Quote(self.i64()?) }
+            }
             21 => Event::InsuranceFloorSet { amount: Quote(self.i64()?) },
-            23 => Event::InsurancePaid {
-                account: self.u64()?,
-                amount: Quote(self.i64()?),
-                reason: read_enum!(self, PayoutReason)?,
-            },
+            23 => Event::InsurancePaid { account: self.u64()?, amount: Quote(self.i64()?), reason: read_enum!(self, PayoutReason)? },
             22 => Event::AdlRankingSet { symbol: self.u32()?, side: read_enum!(self, Side)?, accounts: self.u32()? },
             _ => return Err(DecodeError { offset, what: "unknown event tag" }),
         })
@@ -847,10 +827,7 @@ pub fn encode_event(out: &mut Vec<u8>, envelope: &EventEnvelope) {
 /// # Errors
 /// The first record that is truncated, malformed or has trailing bytes; offsets are relative to
 /// the start of the batch.
-pub fn decode_batch<T>(
-    batch: &[u8],
-    mut decode: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>,
-) -> Result<Vec<T>, DecodeError> {
+pub fn decode_batch<T>(batch: &[u8], mut decode: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>) -> Result<Vec<T>, DecodeError> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < batch.len() {

@@ -1,9 +1,9 @@
 //! Commands: the only way state changes. Each is stamped by the sequencer with a contiguous
 //! sequence number and a timestamp ([`CommandEnvelope`]); the engine reads time from nowhere else.
 
+use crate::event::PayoutReason;
 use crate::ids::{AccountId, ClientOrderId, Nanos, OrderId, Seq, SymbolId};
 use crate::instrument::InstrumentSpec;
-use crate::event::PayoutReason;
 use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
 use crate::units::{Price, Qty, Quote, Rate};
 

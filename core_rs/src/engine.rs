@@ -18,14 +18,14 @@ use crate::accounts::{Accounts, ReferencePrices};
 use crate::codec::Writer;
 use crate::command::{Command, CommandEnvelope};
 use crate::event::{CancelReason, Event};
+use crate::funding;
 use crate::ids::{AccountId, Nanos, OrderId, Seq, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
-use crate::funding;
 use crate::ledger;
 use crate::liquidation;
 use crate::market::{Ctx, Market};
-use crate::reject::RejectReason;
 use crate::order::Side;
+use crate::reject::RejectReason;
 use crate::units::{Price, Quote};
 
 /// A command the engine cannot take at all; the caller (the sequencer) has a bug.
@@ -226,7 +226,8 @@ impl Engine {
                 }
             }
             Command::InsurancePayout { account, amount, reason } => {
-                if let Err(why) = funding::payout(&mut self.accounts, &self.prices, self.insurance_floor, (*account, *amount), *reason, out) {
+                if let Err(why) = funding::payout(&mut self.accounts, &self.prices, self.insurance_floor, (*account, *amount), *reason, out)
+                {
                     reject(out, *account, 0, None, why);
                 }
             }
@@ -283,11 +284,7 @@ impl Engine {
 
     fn add_instrument(&mut self, spec: &InstrumentSpec, out: &mut Vec<Event>) {
         let duplicate = self.markets.contains_key(&spec.symbol) || self.markets.values().any(|m| m.spec.name == spec.name);
-        let result = if duplicate {
-            Err(RejectReason::SymbolExists)
-        } else {
-            spec.validate().map_err(|_| RejectReason::InvalidInstrument)
-        };
+        let result = if duplicate { Err(RejectReason::SymbolExists) } else { spec.validate().map_err(|_| RejectReason::InvalidInstrument) };
         match result {
             Ok(()) => {
                 self.markets.insert(spec.symbol, Market::new(spec.clone()));

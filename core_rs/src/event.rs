@@ -8,9 +8,9 @@
 
 use crate::command::PlaceOrder;
 use crate::ids::{AccountId, OrderId, Seq, SymbolId, TradeId};
+use crate::order::PositionSide;
 use crate::order::{wire_enum, Side};
 use crate::reject::RejectReason;
-use crate::order::PositionSide;
 use crate::units::{Price, Qty, Quote};
 
 wire_enum!(

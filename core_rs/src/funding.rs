@@ -73,7 +73,8 @@ pub fn payout(
     if account == INSURANCE_FUND {
         return Err(RejectReason::SameAccount);
     }
-    let fund = accounts.get(INSURANCE_FUND).map_or(Ok(Quote::ZERO), |a| a.withdrawable(prices)).map_err(|_| RejectReason::ArithmeticOverflow)?;
+    let fund =
+        accounts.get(INSURANCE_FUND).map_or(Ok(Quote::ZERO), |a| a.withdrawable(prices)).map_err(|_| RejectReason::ArithmeticOverflow)?;
     if fund.raw() - amount.raw() < floor.raw() {
         return Err(RejectReason::InsuranceFloorBreached);
     }

@@ -20,7 +20,13 @@ const fn overflow(_: Overflow) -> RejectReason {
     RejectReason::ArithmeticOverflow
 }
 
-fn credit(accounts: &mut Accounts, account: AccountId, amount: Quote, kind: BalanceKind, events: &mut Vec<Event>) -> Result<(), RejectReason> {
+fn credit(
+    accounts: &mut Accounts,
+    account: AccountId,
+    amount: Quote,
+    kind: BalanceKind,
+    events: &mut Vec<Event>,
+) -> Result<(), RejectReason> {
     let entry = accounts.get_mut(account);
     entry.wallet = entry.wallet.checked_add(amount).map_err(overflow)?;
     events.push(Event::BalanceChanged { account, amount, wallet: entry.wallet, kind });

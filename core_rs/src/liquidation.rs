@@ -181,7 +181,8 @@ fn close_leg(parts: &mut Parts<'_>, account: AccountId, symbol: SymbolId, positi
         return;
     }
     let signed_rest = if position.qty > 0 { rest } else { -rest };
-    let rest = if fund_can_take(parts, symbol, signed_rest, bankruptcy) { rest } else { deleverage(parts, &order, rest, bankruptcy, events) };
+    let rest =
+        if fund_can_take(parts, symbol, signed_rest, bankruptcy) { rest } else { deleverage(parts, &order, rest, bankruptcy, events) };
     if rest > 0 {
         let signed_rest = if position.qty > 0 { rest } else { -rest };
         clearing::take_over(parts.accounts, &order, signed_rest, bankruptcy, events);
@@ -229,15 +230,23 @@ fn bitmex_score(parts: &Parts<'_>, account: &Account, symbol: SymbolId, ranked: 
     let scale = i128::from(SCALE);
     let pnl_pct = pnl * scale / cost;
     let leverage = (value * scale / balance).max(1);
-    if pnl >= 0 { pnl_pct * leverage / scale } else { pnl_pct * scale / leverage }
+    if pnl >= 0 {
+        pnl_pct * leverage / scale
+    } else {
+        pnl_pct * scale / leverage
+    }
 }
 
 /// The deleveraging queue for a bankrupt position closing on `order.side`.
 fn adl_queue(parts: &Parts<'_>, symbol: SymbolId, bankrupt: AccountId, ranked: Side) -> Vec<AccountId> {
     let eligible = |id: AccountId| {
-        id != bankrupt && id != INSURANCE_FUND && id != FEE_ACCOUNT && parts.accounts.get(id).is_some_and(|a| opposite_qty(a, symbol, ranked) > 0)
+        id != bankrupt
+            && id != INSURANCE_FUND
+            && id != FEE_ACCOUNT
+            && parts.accounts.get(id).is_some_and(|a| opposite_qty(a, symbol, ranked) > 0)
     };
-    let mut queue: Vec<AccountId> = parts.adl_rankings.get(&(symbol, ranked)).map_or_else(Vec::new, |r| r.iter().copied().filter(|&id| eligible(id)).collect());
+    let mut queue: Vec<AccountId> =
+        parts.adl_rankings.get(&(symbol, ranked)).map_or_else(Vec::new, |r| r.iter().copied().filter(|&id| eligible(id)).collect());
     let Some(&mark) = parts.prices.get(&symbol) else { return queue };
     let mut rest: Vec<(i128, AccountId)> = parts
         .accounts
@@ -264,7 +273,13 @@ fn deleverage(parts: &mut Parts<'_>, order: &OrderSide, mut rest: i64, bankruptc
         let qty = rest.min(opposite_qty(account, order.symbol, ranked));
         with_market(parts, order.symbol, events, |market, ctx| market.cancel_all(counterparty, CancelReason::AutoDeleverage, ctx));
         let signed = if ranked == Side::Sell { qty } else { -qty };
-        events.push(Event::AutoDeleveraged { account: counterparty, bankrupt: order.account, symbol: order.symbol, qty: signed, price: bankruptcy });
+        events.push(Event::AutoDeleveraged {
+            account: counterparty,
+            bankrupt: order.account,
+            symbol: order.symbol,
+            qty: signed,
+            price: bankruptcy,
+        });
         let fill = clearing::Fill { order_id: 0, trade_id: 0, qty: Qty(qty), price: bankruptcy, fee_rate: crate::units::Rate(0) };
         clearing::settle(parts.accounts, order, &fill, events);
         let counter_order = OrderSide { account: counterparty, symbol: order.symbol, side: ranked.opposite(), position_side: leg };

@@ -315,7 +315,11 @@ impl Market {
         let order = self.order_side(place);
         let qty = if clearing::is_closing(&order, place.reduce_only || place.close_position) {
             let closable = clearing::closable(ctx.accounts, &order);
-            if place.close_position { closable } else { place.qty.min(closable) }
+            if place.close_position {
+                closable
+            } else {
+                place.qty.min(closable)
+            }
         } else {
             place.qty
         };
@@ -356,7 +360,8 @@ impl Market {
         let fills = std::mem::take(&mut self.fills);
         for fill in &fills {
             let maker = &fill.maker;
-            let maker_side = OrderSide { account: maker.account, symbol: self.spec.symbol, side: maker.side, position_side: maker.position_side };
+            let maker_side =
+                OrderSide { account: maker.account, symbol: self.spec.symbol, side: maker.side, position_side: maker.position_side };
             let settle = |order_id, fee_rate| Fill { order_id, trade_id: fill.trade_id, qty: fill.qty, price: maker.price, fee_rate };
             clearing::settle(ctx.accounts, &maker_side, &settle(maker.id, self.spec.maker_fee), ctx.events);
             let taker_fee = if bankruptcy.is_some() { Rate(0) } else { self.spec.taker_fee };
@@ -375,7 +380,8 @@ impl Market {
         self.fills = fills;
         self.fills.clear();
         while let Some(maker) = self.expired_makers.pop() {
-            let maker_side = OrderSide { account: maker.account, symbol: self.spec.symbol, side: maker.side, position_side: maker.position_side };
+            let maker_side =
+                OrderSide { account: maker.account, symbol: self.spec.symbol, side: maker.side, position_side: maker.position_side };
             clearing::adjust_open(ctx.accounts, &maker_side, -maker.leaves.raw(), maker.price);
             self.forget(maker.id, ctx);
         }
@@ -502,12 +508,7 @@ impl Market {
             self.fire_pending(&mut queue);
             let Some((order, trigger_price)) = queue.pop_front() else { return };
             let place = order.place;
-            ctx.events.push(Event::OrderTriggered {
-                account: place.account,
-                symbol: self.spec.symbol,
-                order_id: order.id,
-                trigger_price,
-            });
+            ctx.events.push(Event::OrderTriggered { account: place.account, symbol: self.spec.symbol, order_id: order.id, trigger_price });
             let order_type = if place.order_type.has_limit_price() { OrderType::Limit } else { OrderType::Market };
             let triggered = PlaceOrder { order_type, ..place };
             let margin_price = triggered.price.or_else(|| self.market_margin_price(place.side));
@@ -535,9 +536,7 @@ impl Market {
     fn resolve(&self, account: AccountId, order: OrderRef) -> Result<OrderId, (Option<OrderId>, RejectReason)> {
         let id = match order {
             OrderRef::Id(id) => id,
-            OrderRef::Client(cid) => {
-                *self.client_ids.get(&(account, cid)).ok_or((None, RejectReason::UnknownOrder))?
-            }
+            OrderRef::Client(cid) => *self.client_ids.get(&(account, cid)).ok_or((None, RejectReason::UnknownOrder))?,
         };
         let owner = self.book.get(id).map(|o| o.account).or_else(|| self.triggers.get(id).map(|o| o.place.account));
         if owner == Some(account) {

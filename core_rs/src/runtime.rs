@@ -303,13 +303,7 @@ impl Drop for Runtime {
     }
 }
 
-fn run(
-    mut engine: Engine,
-    mut clock: Clock,
-    inbox: &Receiver<Request>,
-    log: &SharedLog,
-    journal: Option<GroupCommit>,
-) -> Engine {
+fn run(mut engine: Engine, mut clock: Clock, inbox: &Receiver<Request>, log: &SharedLog, journal: Option<GroupCommit>) -> Engine {
     let mut events: Vec<Event> = Vec::new();
     let release = |first_seq: Seq, frames: Vec<u8>, then: Release| match &journal {
         Some(journal) => journal.submit(first_seq, frames, then),

@@ -60,10 +60,7 @@ fn test_fees_and_realised_pnl_of_a_round_trip() {
     let events = h.place(limit(2, BTC, Side::Buy, px("50000"), qty("0.1")));
     assert_eq!(
         settlements(&events),
-        vec![
-            (1, -dec("0.1"), usdt("1"), Quote::ZERO, usdt("9999")),
-            (2, dec("0.1"), usdt("2.5"), Quote::ZERO, usdt("9997.5")),
-        ]
+        vec![(1, -dec("0.1"), usdt("1"), Quote::ZERO, usdt("9999")), (2, dec("0.1"), usdt("2.5"), Quote::ZERO, usdt("9997.5")),]
     );
     // Account 2 sells 0.1 at 51,000 to account 3: PnL (51,000 − 50,000) × 0.1 = 100; taker fee
     // 5,100 × 0.0005 = 2.55; account 3's maker fee 5,100 × 0.0002 = 1.02.
@@ -71,10 +68,7 @@ fn test_fees_and_realised_pnl_of_a_round_trip() {
     let events = h.place(limit(2, BTC, Side::Sell, px("51000"), qty("0.1")));
     assert_eq!(
         settlements(&events),
-        vec![
-            (3, dec("0.1"), usdt("1.02"), Quote::ZERO, usdt("9998.98")),
-            (2, -dec("0.1"), usdt("2.55"), usdt("100"), usdt("10094.95")),
-        ]
+        vec![(3, dec("0.1"), usdt("1.02"), Quote::ZERO, usdt("9998.98")), (2, -dec("0.1"), usdt("2.55"), usdt("100"), usdt("10094.95")),]
     );
     assert_eq!(wallet(&h, FEE_ACCOUNT), usdt("7.07"), "1 + 2.5 + 1.02 + 2.55");
     let account = h.engine.accounts().get(2).unwrap();

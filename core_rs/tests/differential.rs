@@ -603,12 +603,7 @@ impl RefMarket {
             queue.extend(fired);
             let Some((order, trigger_price)) = queue.pop_front() else { return };
             let place = order.place;
-            j.events.push(Event::OrderTriggered {
-                account: place.account,
-                symbol: self.symbol(),
-                order_id: order.id,
-                trigger_price,
-            });
+            j.events.push(Event::OrderTriggered { account: place.account, symbol: self.symbol(), order_id: order.id, trigger_price });
             let taker = self.taker(order.id, &place);
             if place.close_position {
                 self.expire(&taker.resting.order, ExpireReason::NothingToClose, j);
@@ -666,13 +661,7 @@ impl RefMarket {
 
     fn expire_good_till(&mut self, id: OrderId, j: &mut Journal) {
         let (account, leaves) = self.remove_live(id);
-        j.events.push(Event::OrderExpired {
-            account,
-            symbol: self.symbol(),
-            order_id: id,
-            leaves,
-            reason: ExpireReason::GoodTillReached,
-        });
+        j.events.push(Event::OrderExpired { account, symbol: self.symbol(), order_id: id, leaves, reason: ExpireReason::GoodTillReached });
     }
 
     fn amend(
@@ -939,13 +928,16 @@ impl Coverage {
         let mut wanted: Vec<(&'static str, u8)> = reasons.iter().map(|r| ("rejected", r.to_u8())).collect();
         // Every expiry except NothingToClose and InsufficientMargin (they need positions and
         // margin, which this run does not model).
-        wanted.extend([
-            ExpireReason::Unfilled,
-            ExpireReason::FokUnfillable,
-            ExpireReason::GoodTillReached,
-            ExpireReason::SelfTrade,
-            ExpireReason::PostOnlyWouldTake,
-        ].map(|r| ("expired", r.to_u8())));
+        wanted.extend(
+            [
+                ExpireReason::Unfilled,
+                ExpireReason::FokUnfillable,
+                ExpireReason::GoodTillReached,
+                ExpireReason::SelfTrade,
+                ExpireReason::PostOnlyWouldTake,
+            ]
+            .map(|r| ("expired", r.to_u8())),
+        );
         wanted.extend((0..=6).map(|t| ("accepted", t)));
         wanted.extend([("cancelled", 0), ("cancelled", 1), ("amended", 0), ("amended", 1)]);
         wanted.extend([("trade", 0), ("trade", 1), ("triggered", 0), ("delta", 0), ("mark", 0), ("instrument", 0)]);
@@ -979,8 +971,7 @@ fn assert_same_state(engine: &Engine, reference: &Reference, context: &str) {
         assert_eq!(e.spec, r.spec, "{context}: spec");
         assert_eq!((e.last_price, e.mark_price, e.index_price), (r.last, r.mark, r.index), "{context}: prices");
         for (side, book) in [(Side::Buy, &r.bids), (Side::Sell, &r.asks)] {
-            let engine_orders: Vec<_> =
-                e.book.iter_side(side).map(|o| (*o, e.client_order_id(o.id), e.good_till(o.id))).collect();
+            let engine_orders: Vec<_> = e.book.iter_side(side).map(|o| (*o, e.client_order_id(o.id), e.good_till(o.id))).collect();
             let reference_orders: Vec<_> = book.iter().map(|o| (o.order, o.client_id, o.good_till)).collect();
             assert_eq!(engine_orders, reference_orders, "{context}: {side:?} orders of symbol {}", r.symbol());
             assert_eq!(e.book.depth(side).collect::<Vec<_>>(), r.depth(side), "{context}: {side:?} depth");

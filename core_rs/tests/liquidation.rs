@@ -58,10 +58,7 @@ fn test_liquidation_triggers_strictly_below_the_maintenance_margin_on_mark() {
     assert_eq!(h.engine.market(BTC).unwrap().last_price, Some(px("47600")));
     assert_eq!(position(&h, 1).0, dec("0.4"));
     let events = mark(&mut h, "47715.8");
-    assert_eq!(
-        events[1],
-        Event::LiquidationStarted { account: 1, margin_balance: usdt("76.32"), maintenance: usdt("76.34528") }
-    );
+    assert_eq!(events[1], Event::LiquidationStarted { account: 1, margin_balance: usdt("76.32"), maintenance: usdt("76.34528") });
 }
 
 #[test]
@@ -83,8 +80,18 @@ fn test_liquidation_order_fills_better_than_bankruptcy_and_pays_the_fee_from_the
         _ => None,
     });
     assert_eq!(trader, Some((Quote::ZERO, usdt("-960"), usdt("30"))), "no taker fee on a liquidation fill");
-    assert!(events.contains(&Event::BalanceChanged { account: 1, amount: usdt("-30"), wallet: Quote::ZERO, kind: BalanceKind::LiquidationFee }));
-    assert!(events.contains(&Event::BalanceChanged { account: INSURANCE_FUND, amount: usdt("30"), wallet: usdt("30"), kind: BalanceKind::LiquidationFee }));
+    assert!(events.contains(&Event::BalanceChanged {
+        account: 1,
+        amount: usdt("-30"),
+        wallet: Quote::ZERO,
+        kind: BalanceKind::LiquidationFee
+    }));
+    assert!(events.contains(&Event::BalanceChanged {
+        account: INSURANCE_FUND,
+        amount: usdt("30"),
+        wallet: usdt("30"),
+        kind: BalanceKind::LiquidationFee
+    }));
     assert!(events.contains(&Event::LiquidationFinished { account: 1, closed: true }));
     assert_eq!((position(&h, 1), wallet(&h, 1)), ((0, Quote::ZERO), Quote::ZERO));
 }
@@ -170,7 +177,9 @@ fn test_adl_when_the_fund_cannot_absorb_the_gap_follows_the_bitmex_score() {
     h.place(limit(3, BTC, Side::Buy, px("47500"), qty("0.1")));
     let events = mark(&mut h, "47000");
     assert_eq!(deleveraged(&events), vec![(4, dec("0.2")), (3, dec("0.2"))]);
-    assert!(events.iter().any(|e| matches!(e, Event::OrderCancelled { account: 3, reason: derivatives_core::event::CancelReason::AutoDeleverage, .. })));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderCancelled { account: 3, reason: derivatives_core::event::CancelReason::AutoDeleverage, .. })));
     // Shorts closed at 47,525: each realises 0.2 × 2,475 = 495; nobody pays a fee; no flips.
     assert_eq!(position(&h, 3), (0, Quote::ZERO));
     assert_eq!(position(&h, 4), (0, Quote::ZERO));
@@ -215,7 +224,10 @@ fn test_insurance_payout_respects_the_floor() {
     let refused = h.send(payout("50.00000001"));
     assert!(matches!(refused[0], Event::OrderRejected { reason: derivatives_core::reject::RejectReason::InsuranceFloorBreached, .. }));
     let paid = h.send(payout("50"));
-    assert_eq!(paid[0], Event::InsurancePaid { account: 7, amount: usdt("50"), reason: derivatives_core::event::PayoutReason::Compensation });
+    assert_eq!(
+        paid[0],
+        Event::InsurancePaid { account: 7, amount: usdt("50"), reason: derivatives_core::event::PayoutReason::Compensation }
+    );
     assert_eq!((wallet(&h, INSURANCE_FUND), wallet(&h, 7)), (usdt("50"), usdt("50")));
 }
 

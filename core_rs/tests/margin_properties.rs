@@ -102,14 +102,20 @@ fn commands(deposits: &[i64], steps: &[Step]) -> Vec<Command> {
 
 fn positions(h: &Harness) -> Vec<(u64, i64)> {
     let accounts = h.engine.accounts();
-    accounts.ids().into_iter().map(|id| (id, accounts.get(id).map_or(0, |a| a.symbols.get(&BTC).map_or(0, |s| s.positions[0].qty)))).collect()
+    accounts
+        .ids()
+        .into_iter()
+        .map(|id| (id, accounts.get(id).map_or(0, |a| a.symbols.get(&BTC).map_or(0, |s| s.positions[0].qty))))
+        .collect()
 }
 
 fn check(h: &Harness, events: &[Event], before: &[(u64, i64)], deposited: &mut i128) -> Result<(), TestCaseError> {
     let mut funding_total = 0_i128;
     for event in events {
         match *event {
-            Event::BalanceChanged { amount, kind: BalanceKind::Deposit | BalanceKind::Withdrawal, .. } => *deposited += i128::from(amount.raw()),
+            Event::BalanceChanged { amount, kind: BalanceKind::Deposit | BalanceKind::Withdrawal, .. } => {
+                *deposited += i128::from(amount.raw())
+            }
             Event::BalanceChanged { amount, kind: BalanceKind::FundingFee, .. } => funding_total += i128::from(amount.raw()),
             Event::AutoDeleveraged { account, qty, .. } => {
                 let held = before.iter().find(|(id, _)| *id == account).map_or(0, |(_, q)| *q);
@@ -128,7 +134,11 @@ fn check(h: &Harness, events: &[Event], before: &[(u64, i64)], deposited: &mut i
         total += i128::from(account.wallet.raw());
         for p in account.symbols.values().flat_map(|s| s.positions.iter()) {
             total -= i128::from(p.cost.raw());
-            if p.qty > 0 { long += i128::from(p.qty) } else { short -= i128::from(p.qty) }
+            if p.qty > 0 {
+                long += i128::from(p.qty)
+            } else {
+                short -= i128::from(p.qty)
+            }
         }
     }
     prop_assert_eq!(total, *deposited, "money created or destroyed");
@@ -180,10 +190,18 @@ fn test_seeded_stress_run_reaches_liquidation_takeover_adl_and_funding() {
             },
             6..=8 => Step::Mark { percent_move: pick(-30, 31) },
             9 => Step::Funding { rate_bp: pick(-75, 76) },
-            10 => Step::Leverage { account: u64::try_from(pick(1, 9)).expect("small"), leverage: u32::try_from(pick(1, 61)).expect("small") },
+            10 => {
+                Step::Leverage { account: u64::try_from(pick(1, 9)).expect("small"), leverage: u32::try_from(pick(1, 61)).expect("small") }
+            }
             11 => Step::Withdraw { account: u64::try_from(pick(1, 9)).expect("small"), amount: pick(1, 500) },
             12 => Step::Ranking { shorts: pick(0, 2) == 0, first: u64::try_from(pick(1, 9)).expect("small") },
-            _ => Step::Order { account: u64::try_from(pick(1, 9)).expect("small"), buy: true, market: true, offset_ticks: 0, lots: pick(100, 400) },
+            _ => Step::Order {
+                account: u64::try_from(pick(1, 9)).expect("small"),
+                buy: true,
+                market: true,
+                offset_ticks: 0,
+                lots: pick(100, 400),
+            },
         })
         .collect();
     let stream = commands(&deposits, &steps);

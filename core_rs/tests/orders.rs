@@ -244,12 +244,11 @@ fn test_mark_price_triggers_take_profit_limit_which_rests() {
 fn test_conditional_order_that_would_trigger_at_once_is_rejected() {
     let mut h = Harness::with_btc().matching_only();
     h.send(Command::SetMarkPrice { symbol: BTC, mark: px("100"), index: px("100") });
-    let stop_buy = PlaceOrder {
-        trigger_source: TriggerSource::MarkPrice,
-        ..conditional(1, Side::Buy, OrderType::StopMarket, "100", None, "1")
-    };
+    let stop_buy =
+        PlaceOrder { trigger_source: TriggerSource::MarkPrice, ..conditional(1, Side::Buy, OrderType::StopMarket, "100", None, "1") };
     assert_eq!(h.place(stop_buy), vec![rejected(1, None, RejectReason::WouldImmediatelyTrigger)]);
-    let tp_buy = PlaceOrder { trigger_source: TriggerSource::MarkPrice, ..conditional(1, Side::Buy, OrderType::TakeProfitMarket, "99", None, "1") };
+    let tp_buy =
+        PlaceOrder { trigger_source: TriggerSource::MarkPrice, ..conditional(1, Side::Buy, OrderType::TakeProfitMarket, "99", None, "1") };
     assert_eq!(h.place(tp_buy), vec![accepted(1, tp_buy)]);
 }
 
@@ -273,10 +272,7 @@ fn test_trailing_stop_fires_after_the_callback_from_the_high() {
     assert_eq!(mark(&mut h, "103").len(), 1);
     let events = mark(&mut h, "102.9");
     assert_eq!(events[1], Event::OrderTriggered { account: 1, symbol: BTC, order_id: 2, trigger_price: px("102.9") });
-    assert_eq!(
-        events[2..],
-        [trade(1, "100", "1", Side::Sell, (1, 9, "9"), (2, 1, "0")), delta(Side::Buy, "100", "9")]
-    );
+    assert_eq!(events[2..], [trade(1, "100", "1", Side::Sell, (1, 9, "9"), (2, 1, "0")), delta(Side::Buy, "100", "9")]);
 }
 
 #[test]
@@ -376,11 +372,7 @@ fn test_self_trade_prevention_modes() {
             ],
             vec![],
         ),
-        (
-            StpMode::ExpireBoth,
-            vec![expired(1, 1, "1", ExpireReason::SelfTrade), expired(1, 3, "2", ExpireReason::SelfTrade)],
-            vec![2],
-        ),
+        (StpMode::ExpireBoth, vec![expired(1, 1, "1", ExpireReason::SelfTrade), expired(1, 3, "2", ExpireReason::SelfTrade)], vec![2]),
     ];
     for (stp, expected, resting_after) in cases {
         let mut h = Harness::with_btc().matching_only();
@@ -418,7 +410,14 @@ fn test_bad_input_is_rejected_with_a_reason_and_changes_nothing() {
         (with_tif(market(1, BTC, Side::Buy, qty("1")), TimeInForce::Fok), RejectReason::InvalidTimeInForce),
         (with_tif(buy(1, "99", "1"), TimeInForce::Gtd), RejectReason::InvalidGoodTill),
         (conditional(1, Side::Buy, OrderType::StopMarket, "101.01", None, "1"), RejectReason::InvalidStopPrice),
-        (PlaceOrder { order_type: OrderType::TrailingStopMarket, callback_rate: Some(Rate(20_000_000)), ..market(1, BTC, Side::Sell, qty("1")) }, RejectReason::InvalidCallbackRate),
+        (
+            PlaceOrder {
+                order_type: OrderType::TrailingStopMarket,
+                callback_rate: Some(Rate(20_000_000)),
+                ..market(1, BTC, Side::Sell, qty("1"))
+            },
+            RejectReason::InvalidCallbackRate,
+        ),
         (PlaceOrder { close_position: true, ..market(1, BTC, Side::Sell, qty("1")) }, RejectReason::InvalidClosePosition),
         (PlaceOrder { qty: Qty(-100_000), ..buy(1, "99", "1") }, RejectReason::QuantityNotPositive),
     ];

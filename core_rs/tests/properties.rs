@@ -63,10 +63,7 @@ struct Step<'a> {
 
 /// Runs the command stream encoded by `words` on a fresh engine, calling `check` after every
 /// command (the market listings first). Returns the stream, for replays.
-fn drive(
-    words: &[u64],
-    mut check: impl FnMut(&Step<'_>) -> Result<(), TestCaseError>,
-) -> Result<Vec<(Nanos, Command)>, TestCaseError> {
+fn drive(words: &[u64], mut check: impl FnMut(&Step<'_>) -> Result<(), TestCaseError>) -> Result<Vec<(Nanos, Command)>, TestCaseError> {
     let mut tape = Tape::new(words);
     let mut generator = Generator::new();
     let mut harness = Harness::default();

@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Callable
-from typing import Final, final
+from typing import Any, Final, final
 
 __all__ = [
     "DECIMALS",
@@ -53,6 +53,10 @@ class Engine:
         self, symbol: int, limit: int = 1000
     ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None:
         """Raw L2 depth (bids, asks), best first."""
+    def account(self, account: int) -> dict[str, Any] | None:
+        """Risk view of an account, raw integers (wallet, margins, legs with liquidation prices)."""
+    def holders(self, symbol: int) -> list[int]:
+        """Accounts holding a position in `symbol`, ascending."""
     def prices(self, symbol: int) -> tuple[int | None, int | None, int | None] | None:
         """Raw (last, mark, index) prices."""
 

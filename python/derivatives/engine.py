@@ -9,10 +9,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from derivatives import _core
 from derivatives.codec import decode_events, encode_commands
 from derivatives.commands import Command
+from derivatives.enums import PositionSide
 from derivatives.events import EventEnvelope
 from derivatives.units import from_raw
 
@@ -42,6 +44,52 @@ class Prices:
     last: Decimal | None
     mark: Decimal | None
     index: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRisk:
+    """One position leg with its risk figures (liquidation/bankruptcy price 0 when none)."""
+
+    symbol: int
+    position_side: PositionSide
+    qty: Decimal
+    cost: Decimal
+    entry_price: Decimal
+    unrealised_pnl: Decimal
+    maintenance: Decimal
+    liquidation_price: Decimal
+    bankruptcy_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRisk:
+    """An account's wallet, margins and positions at the reference prices."""
+
+    account: int
+    hedge_mode: bool
+    wallet: Decimal
+    margin_balance: Decimal
+    maintenance: Decimal
+    initial_margin: Decimal
+    available: Decimal
+    withdrawable: Decimal
+    leverage: dict[int, int]
+    positions: list[PositionRisk]
+
+
+def _account_risk(raw: dict[str, Any]) -> AccountRisk:
+    money = ("wallet", "margin_balance", "maintenance", "initial_margin", "available", "withdrawable")
+    positions = [
+        PositionRisk(
+            symbol=leg["symbol"],
+            position_side=PositionSide(leg["position_side"]),
+            **{key: from_raw(leg[key]) for key in ("qty", "cost", "entry_price", "unrealised_pnl", "maintenance",
+                                                  "liquidation_price", "bankruptcy_price")},
+        )
+        for leg in raw["legs"]
+    ]
+    return AccountRisk(account=raw["account"], hedge_mode=raw["hedge_mode"], **{k: from_raw(raw[k]) for k in money},
+                       leverage=dict(raw["leverage"]), positions=positions)
 
 
 def _levels(raw: list[tuple[int, int]]) -> list[tuple[Decimal, Decimal]]:
@@ -97,6 +145,15 @@ class EngineClient:
         """Last, mark and index price of `symbol`, or None when it is not listed."""
         raw = self.engine.prices(symbol)
         return None if raw is None else Prices(*(_maybe(p) for p in raw))
+
+    def account(self, account: int) -> AccountRisk | None:
+        """Wallet, margins and positions (with liquidation prices) of `account`, or None."""
+        raw = self.engine.account(account)
+        return None if raw is None else _account_risk(raw)
+
+    def holders(self, symbol: int) -> list[int]:
+        """Accounts holding a position in `symbol`, ascending."""
+        return self.engine.holders(symbol)
 
     def state_hash(self) -> str:
         """Hex SHA-256 of the whole engine state."""

@@ -164,3 +164,16 @@ def test_liquidation_through_the_binding(client: EngineClient) -> None:
     assert [(o.account, o.side, o.qty, o.bankruptcy_price) for o in orders] == [(20, Side.SELL, D("0.4"), D("47525"))]
     assert PositionTakenOver(20, BTC, PositionSide.BOTH, D("0.4"), D("47525")) in events
     assert LiquidationFinished(20, True) in events
+
+
+def test_account_view_through_the_binding(client: EngineClient) -> None:
+    """core_rs/tests/liquidation.rs's example: wallet 990 after the taker fee, LP 47,715.9, BP 47,525."""
+    _events(client, SetMarkPrice(BTC, D("50000"), D("50000")), Deposit(21, D("1000")))
+    _events(client, PlaceOrder(1, BTC, Side.SELL, D("0.4"), price=D("50000")), PlaceOrder(21, BTC, Side.BUY, D("0.4"), price=D("50000")))
+    risk = client.account(21)
+    assert risk is not None and risk.wallet == D("990") and risk.leverage == {BTC: 20}
+    (leg,) = risk.positions
+    assert (leg.qty, leg.entry_price, leg.liquidation_price, leg.bankruptcy_price) == (D("0.4"), D("50000"), D("47715.9"), D("47525"))
+    assert (risk.maintenance, risk.initial_margin) == (D("80"), D("1000"))
+    assert client.holders(BTC) == [1, 21]
+    assert client.account(424242) is None

@@ -116,11 +116,8 @@ impl SymbolAccount {
         let sell_loss = |o: &OpenOrders| -> Result<i64, Overflow> {
             Ok((mul_div(o.sell_qty, reference.raw(), SCALE, Rounding::Ceil)? - o.sell_value.raw()).max(0))
         };
-        let loss = if hedge {
-            buy_loss(&self.open[1])? + sell_loss(&self.open[2])?
-        } else {
-            buy_loss(&self.open[0])? + sell_loss(&self.open[0])?
-        };
+        let loss =
+            if hedge { buy_loss(&self.open[1])? + sell_loss(&self.open[2])? } else { buy_loss(&self.open[0])? + sell_loss(&self.open[0])? };
         Ok(Quote(loss))
     }
 
@@ -292,7 +289,8 @@ impl Accounts {
 
     /// Records whether `account` now holds a position in `symbol` (after any position change).
     pub fn note_position(&mut self, account: AccountId, symbol: SymbolId) {
-        let holds = self.accounts.get(&account).and_then(|a| a.symbols.get(&symbol)).is_some_and(|s| s.positions.iter().any(|p| p.qty != 0));
+        let holds =
+            self.accounts.get(&account).and_then(|a| a.symbols.get(&symbol)).is_some_and(|s| s.positions.iter().any(|p| p.qty != 0));
         let set = self.holders.entry(symbol).or_default();
         if holds {
             set.insert(account);

@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::event::{EventEnvelope, ExpireReason};
-use crate::units::Quote;
 use crate::ids::ClientOrderId;
 use crate::testkit::{dec, instrument, limit, px, qty};
+use crate::units::Quote;
 use crate::units::Rate;
 
 fn vector_commands() -> Vec<(&'static str, Command)> {
@@ -77,7 +77,11 @@ fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
         ),
         (
             "event_expired",
-            envelope(7, 2, Event::OrderExpired { account: 7, symbol: 2, order_id: 13, leaves: qty("0.5"), reason: ExpireReason::SelfTrade }),
+            envelope(
+                7,
+                2,
+                Event::OrderExpired { account: 7, symbol: 2, order_id: 13, leaves: qty("0.5"), reason: ExpireReason::SelfTrade },
+            ),
         ),
         ("event_delta", envelope(8, 3, Event::BookDelta { symbol: 1, side: Side::Buy, price: px("49999.9"), qty: qty("0") })),
         (
@@ -103,7 +107,11 @@ fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
         ),
         (
             "event_balance",
-            envelope(10, 0, Event::BalanceChanged { account: 7, amount: Quote(dec("-10")), wallet: Quote(dec("90")), kind: BalanceKind::TransferOut }),
+            envelope(
+                10,
+                0,
+                Event::BalanceChanged { account: 7, amount: Quote(dec("-10")), wallet: Quote(dec("90")), kind: BalanceKind::TransferOut },
+            ),
         ),
     ]
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyLookupError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict, PyList};
 
+use crate::account_view::{account_view, AccountView};
 use crate::codec::{decode_batch, encode_command, DecodeError, Reader};
 use crate::engine::Engine;
 use crate::event::{BalanceKind, CancelReason, ExpireReason, PayoutReason};
@@ -122,6 +123,17 @@ impl PyEngine {
         py.detach(|| self.runtime.query(query)).map_err(|e| runtime_error(&e))
     }
 
+    /// Risk view of an account as a dict of raw integers (see `account_view.rs`); None if unknown.
+    fn account<'py>(&self, py: Python<'py>, account: u64) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let view = py.detach(|| self.runtime.query(move |e| account_view(e, account))).map_err(|e| runtime_error(&e))?;
+        view.map(|v| account_dict(py, &v)).transpose()
+    }
+
+    /// Accounts holding a position in `symbol`, ascending.
+    fn holders(&self, py: Python<'_>, symbol: u32) -> PyResult<Vec<u64>> {
+        py.detach(|| self.runtime.query(move |e| e.accounts().holders(symbol))).map_err(|e| runtime_error(&e))
+    }
+
     /// (last, mark, index) raw prices of a symbol; None if unknown.
     #[allow(clippy::type_complexity, reason = "a plain tuple is the Python shape")]
     fn prices(&self, py: Python<'_>, symbol: u32) -> PyResult<Option<(Option<i64>, Option<i64>, Option<i64>)>> {
@@ -135,6 +147,41 @@ impl PyEngine {
     }
 }
 
+fn account_dict<'py>(py: Python<'py>, view: &AccountView) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("account", view.account)?;
+    dict.set_item("hedge_mode", view.hedge_mode)?;
+    for (key, value) in [
+        ("wallet", view.wallet),
+        ("margin_balance", view.margin_balance),
+        ("maintenance", view.maintenance),
+        ("initial_margin", view.initial_margin),
+        ("available", view.available),
+        ("withdrawable", view.withdrawable),
+    ] {
+        dict.set_item(key, value.raw())?;
+    }
+    dict.set_item("leverage", view.leverage.clone())?;
+    let legs = PyList::empty(py);
+    for leg in &view.legs {
+        let item = PyDict::new(py);
+        item.set_item("symbol", leg.symbol)?;
+        item.set_item("position_side", leg.position_side.to_u8())?;
+        item.set_item("qty", leg.qty)?;
+        for (key, value) in [("cost", leg.cost), ("unrealised_pnl", leg.unrealised_pnl), ("maintenance", leg.maintenance)] {
+            item.set_item(key, value.raw())?;
+        }
+        for (key, value) in
+            [("entry_price", leg.entry_price), ("liquidation_price", leg.liquidation_price), ("bankruptcy_price", leg.bankruptcy_price)]
+        {
+            item.set_item(key, value.raw())?;
+        }
+        legs.append(item)?;
+    }
+    dict.set_item("legs", legs)?;
+    Ok(dict)
+}
+
 macro_rules! enum_tables {
     ($($ty:ty),+) => {
         vec![$((stringify!($ty), <$ty>::ALL.iter().map(|v| (v.name(), v.to_u8())).collect::<Vec<_>>())),+]
@@ -144,7 +191,19 @@ macro_rules! enum_tables {
 /// Every wire enum as (enum name, [(variant name, wire value)]).
 #[pyfunction]
 fn enum_tables() -> Vec<(&'static str, Vec<(&'static str, u8)>)> {
-    enum_tables!(Side, OrderType, TimeInForce, TriggerSource, StpMode, PositionSide, RejectReason, CancelReason, ExpireReason, BalanceKind, PayoutReason)
+    enum_tables!(
+        Side,
+        OrderType,
+        TimeInForce,
+        TriggerSource,
+        StpMode,
+        PositionSide,
+        RejectReason,
+        CancelReason,
+        ExpireReason,
+        BalanceKind,
+        PayoutReason
+    )
 }
 
 /// Every rejection reason as (name, wire value, Binance error code).

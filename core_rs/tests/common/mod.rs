@@ -231,7 +231,15 @@ impl Generator {
     /// A generator at time 1 s with both markets at their anchor.
     pub fn new() -> Self {
         let client_ids = ["a", "b", "c", "d", "e", "f"].iter().map(|c| ClientOrderId::new(c).expect("valid")).collect();
-        Self { now: 1_000 * MS, markets: market_models(), live: VecDeque::new(), finished: VecDeque::new(), last_order_id: 0, building: false, client_ids }
+        Self {
+            now: 1_000 * MS,
+            markets: market_models(),
+            live: VecDeque::new(),
+            finished: VecDeque::new(),
+            last_order_id: 0,
+            building: false,
+            client_ids,
+        }
     }
 
     /// The commands that list the markets.
@@ -274,9 +282,7 @@ impl Generator {
                 let (account, symbol, order, _) = self.target(dice);
                 Command::CancelOrder { account, symbol, order }
             }
-            Kind::CancelAll => {
-                Command::CancelAll { account: 1 + dice.below(ACCOUNTS + 1), symbol: self.symbol(dice) }
-            }
+            Kind::CancelAll => Command::CancelAll { account: 1 + dice.below(ACCOUNTS + 1), symbol: self.symbol(dice) },
             Kind::Amend => self.amend(dice),
             Kind::Mark => self.mark(dice),
             Kind::Halt => {
@@ -442,11 +448,7 @@ impl Generator {
         };
         let activation_price = if is_trailing { dice.chance(50) } else { dice.chance(1) };
         let activation_price = activation_price.then(|| self.price(symbol, None, dice));
-        let good_till = if time_in_force == TimeInForce::Gtd {
-            self.good_till(dice)
-        } else {
-            dice.chance(1).then_some(self.now + 10 * MS)
-        };
+        let good_till = if time_in_force == TimeInForce::Gtd { self.good_till(dice) } else { dice.chance(1).then_some(self.now + 10 * MS) };
         // Reduce-only and close-position orders depend on positions, which the reference does not
         // model; only malformed close-position requests (rejected on shape) are generated.
         let close_position = dice.chance(1) && !matches!(order_type, T::StopMarket | T::TakeProfitMarket);
