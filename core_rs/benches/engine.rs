@@ -7,6 +7,9 @@
 
 #![allow(clippy::float_arithmetic, reason = "timing figures, not money")]
 
+#[path = "../tests/reference/mod.rs"]
+mod reference;
+
 use std::time::Instant;
 
 use derivatives_core::workload::{generate, Workload, WorkloadConfig};
@@ -68,6 +71,23 @@ fn latency(workload: &Workload) -> Histogram<u64> {
     histogram
 }
 
+/// Commands per second of the engine and of the simple reference model on the same workload
+/// (a small book: the reference's linear scans make a million-order book impractical).
+fn against_reference() -> (f64, f64) {
+    let cfg = WorkloadConfig { prefill_orders: env_or("BENCH_BASELINE_PREFILL", 5_000), commands: 200_000, ..WorkloadConfig::default() };
+    let workload = generate(cfg, |_, _| {});
+    let engine_rate = throughput(&workload);
+    let mut model = reference::Reference::default();
+    for command in &workload.setup {
+        model.apply(1, command);
+    }
+    let start = Instant::now();
+    for command in &workload.mix {
+        model.apply(1, command);
+    }
+    (engine_rate, workload.mix.len() as f64 / start.elapsed().as_secs_f64())
+}
+
 fn main() {
     let cfg = WorkloadConfig {
         prefill_orders: env_or("BENCH_PREFILL", 1_000_000),
@@ -104,6 +124,15 @@ fn main() {
         "throughput (one core, median of {runs}): {:.2} M commands/s (runs: {})",
         rates[runs / 2] / 1e6,
         rates.iter().map(|r| format!("{:.2}", r / 1e6)).collect::<Vec<_>>().join(", ")
+    );
+
+    let (engine_rate, reference_rate) = against_reference();
+    println!(
+        "baseline (same run, {}-order book): engine {:.2} M/s vs simple reference model {:.2} M/s = {:.1}x",
+        env_or("BENCH_BASELINE_PREFILL", 5_000),
+        engine_rate / 1e6,
+        reference_rate / 1e6,
+        engine_rate / reference_rate
     );
 
     let h = latency(&workload);
