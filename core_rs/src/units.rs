@@ -85,15 +85,20 @@ pub fn mul_div(a: i64, b: i64, d: i64, rounding: Rounding) -> Result<i64, Overfl
     if d == 0 {
         return Err(Overflow);
     }
-    let n = i128::from(a) * i128::from(b);
+    // Fast path: the product fits in i64 (most notionals do), so divide in i64; otherwise i128.
+    let (q, r, negative) = match a.checked_mul(b).and_then(|n| Some((n, n.checked_div(d)?))) {
+        Some((n, q)) => (i128::from(q), i128::from(n % d), (n < 0) != (d < 0)),
+        None => {
+            let n = i128::from(a) * i128::from(b);
+            let wide = i128::from(d);
+            (n / wide, n % wide, (n < 0) != (d < 0))
+        }
+    };
     let d = i128::from(d);
-    let q = n / d;
-    let r = n % d;
     let q = if r == 0 {
         q
     } else {
         // The exact quotient lies strictly between q and the next integer away from zero.
-        let negative = (n < 0) != (d < 0);
         let away = if negative { q - 1 } else { q + 1 };
         match rounding {
             Rounding::TowardZero => q,
@@ -111,20 +116,17 @@ pub fn mul_div(a: i64, b: i64, d: i64, rounding: Rounding) -> Result<i64, Overfl
                     away
                 }
             }
-            Rounding::HalfEven => {
-                let twice = (r.abs()) * 2;
-                match twice.cmp(&d.abs()) {
-                    std::cmp::Ordering::Less => q,
-                    std::cmp::Ordering::Greater => away,
-                    std::cmp::Ordering::Equal => {
-                        if q % 2 == 0 {
-                            q
-                        } else {
-                            away
-                        }
+            Rounding::HalfEven => match (r.abs() * 2).cmp(&d.abs()) {
+                std::cmp::Ordering::Less => q,
+                std::cmp::Ordering::Greater => away,
+                std::cmp::Ordering::Equal => {
+                    if q % 2 == 0 {
+                        q
+                    } else {
+                        away
                     }
                 }
-            }
+            },
         }
     };
     i64::try_from(q).map_err(|_| Overflow)

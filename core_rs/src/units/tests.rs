@@ -64,3 +64,40 @@ fn test_notional_and_scale_price() {
     let band_down = scale_price(Price::parse("100").unwrap(), Rate::parse("-0.05").unwrap(), Rounding::Ceil);
     assert_eq!(band_down, Ok(Price::parse("95").unwrap()));
 }
+
+/// The rounding of `a × b / d` computed in i128 only, written from the definitions.
+fn wide_reference(a: i64, b: i64, d: i64, rounding: Rounding) -> Option<i64> {
+    let n = i128::from(a) * i128::from(b);
+    let d = i128::from(d);
+    let floor = n.div_euclid(d) - i128::from(d < 0 && n.rem_euclid(d) != 0);
+    let exact = floor * d == n;
+    let q = match rounding {
+        Rounding::Floor => floor,
+        Rounding::Ceil => floor + i128::from(!exact),
+        Rounding::TowardZero => n / d,
+        Rounding::HalfEven => {
+            let twice = 2 * (n - floor * d); // 2 × the distance above floor, in units of |d| × sign
+            match twice.abs().cmp(&d.abs()) {
+                std::cmp::Ordering::Less => floor,
+                std::cmp::Ordering::Greater => floor + 1,
+                std::cmp::Ordering::Equal => floor + (floor & 1),
+            }
+        }
+    };
+    i64::try_from(q).ok()
+}
+
+proptest::proptest! {
+    #[test]
+    fn prop_mul_div_matches_the_wide_reference(
+        a in proptest::prelude::any::<i64>(),
+        b in -3_000_000_000_i64..3_000_000_000,
+        d in proptest::prop_oneof![1_i64..1_000, proptest::prelude::Just(SCALE), proptest::prelude::Just(-7_i64), 1_i64..i64::MAX],
+        mode in 0_u8..4,
+    ) {
+        let rounding = [Rounding::Floor, Rounding::Ceil, Rounding::TowardZero, Rounding::HalfEven][usize::from(mode)];
+        proptest::prop_assert_eq!(mul_div(a, b, d, rounding).ok(), wide_reference(a, b, d, rounding));
+        let small = a % 1_000_000_000;
+        proptest::prop_assert_eq!(mul_div(small, b, d, rounding).ok(), wide_reference(small, b, d, rounding));
+    }
+}
