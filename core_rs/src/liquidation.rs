@@ -103,19 +103,38 @@ fn bankruptcy_price(qty: i64, cost: Quote, balance: Quote, price: Price, tick: P
     Ok(Price(ticks.max(1) * tick.raw()))
 }
 
-/// Checks every holder of `symbol` and liquidates those under maintenance margin.
+/// Checks every holder of `symbol` and liquidates those under maintenance margin; then, until
+/// nothing changes, every account the previous pass touched through a fill (a liquidation order
+/// can fill a resting order far from the new mark and put its owner under water at once).
 pub fn run(parts: &mut Parts<'_>, symbol: SymbolId, events: &mut Vec<Event>) {
-    for account in parts.accounts.holders(symbol) {
-        if account == INSURANCE_FUND || account == FEE_ACCOUNT {
-            continue;
+    let mut candidates = parts.accounts.holders(symbol);
+    loop {
+        let start = events.len();
+        for account in candidates {
+            if account == INSURANCE_FUND || account == FEE_ACCOUNT {
+                continue;
+            }
+            let Some(state) = parts.accounts.get(account) else { continue };
+            let Ok((balance, maintenance)) = health(state, parts.markets, parts.prices) else { continue };
+            if is_underwater(balance, maintenance) {
+                liquidate(parts, account, (balance, maintenance), events);
+            }
         }
-        let Some(state) = parts.accounts.get(account) else { continue };
-        let Ok((balance, maintenance)) = health(state, parts.markets, parts.prices) else { continue };
-        if is_underwater(balance, maintenance) {
-            liquidate(parts, account, (balance, maintenance), events);
+        deleverage_fund_if_underwater(parts, events);
+        let mut touched: Vec<AccountId> = events[start..]
+            .iter()
+            .filter_map(|e| match *e {
+                Event::FillSettled { account, .. } => Some(account),
+                _ => None,
+            })
+            .collect();
+        if touched.is_empty() {
+            return;
         }
+        touched.sort_unstable();
+        touched.dedup();
+        candidates = touched;
     }
-    deleverage_fund_if_underwater(parts, events);
 }
 
 /// Auto-deleverages every position of the insurance fund at its bankruptcy price when the fund

@@ -10,6 +10,8 @@
 //!   positions it took over) never goes negative;
 //! - §9.7/§9.8 ADL only closes an existing opposite position, never flips it, never touches a
 //!   flat account;
+//! - after every mark or funding step, no account is left under its maintenance margin (every
+//!   underwater account was found and liquidated: none is missed);
 //! - §9.11 replaying the stream gives the same events and state hash.
 
 use derivatives_core::accounts::INSURANCE_FUND;
@@ -109,6 +111,20 @@ fn positions(h: &Harness) -> Vec<(u64, i64)> {
         .collect()
 }
 
+fn check_none_underwater(h: &Harness, command: &Command) -> Result<(), TestCaseError> {
+    if !matches!(command, Command::SetMarkPrice { .. } | Command::ApplyFunding { .. }) {
+        return Ok(());
+    }
+    let accounts = h.engine.accounts();
+    for id in accounts.ids() {
+        let account = accounts.get(id).expect("listed");
+        let (balance, maintenance) =
+            derivatives_core::liquidation::health(account, h.engine.market_map(), h.engine.reference_prices()).expect("fits");
+        prop_assert!(maintenance.raw() == 0 || balance >= maintenance, "account {} left under maintenance after {:?}", id, command);
+    }
+    Ok(())
+}
+
 fn check(h: &Harness, events: &[Event], before: &[(u64, i64)], deposited: &mut i128) -> Result<(), TestCaseError> {
     let mut funding_total = 0_i128;
     for event in events {
@@ -167,6 +183,7 @@ proptest! {
             let before = positions(&h);
             let events = h.send(command.clone());
             check(&h, &events, &before, &mut deposited)?;
+            check_none_underwater(&h, command)?;
             prop_assert_eq!(replay.send(command.clone()), events);
         }
         prop_assert_eq!(h.engine.state_hash(), replay.engine.state_hash());
@@ -212,6 +229,7 @@ fn test_seeded_stress_run_reaches_liquidation_takeover_adl_and_funding() {
         let before = positions(&h);
         let events = h.send(command.clone());
         check(&h, &events, &before, &mut deposited).unwrap_or_else(|e| panic!("{e}"));
+        check_none_underwater(&h, command).unwrap_or_else(|e| panic!("{e}"));
         for event in &events {
             match event {
                 Event::LiquidationStarted { .. } => seen[0] += 1,

@@ -135,7 +135,10 @@ impl SymbolAccount {
     /// # Errors
     /// [`Overflow`] on absurd sizes.
     pub fn unrealised_pnl(&self, reference: Price) -> Result<Quote, Overflow> {
-        self.positions.iter().filter(|p| p.qty != 0).try_fold(Quote::ZERO, |acc, p| acc.checked_add(margin::unrealised_pnl(p.qty, p.cost, reference)?))
+        self.positions
+            .iter()
+            .filter(|p| p.qty != 0)
+            .try_fold(Quote::ZERO, |acc, p| acc.checked_add(margin::unrealised_pnl(p.qty, p.cost, reference)?))
     }
 }
 
