@@ -116,7 +116,7 @@ pub fn account_view(engine: &Engine, account: AccountId) -> Option<AccountView> 
     })
 }
 
-/// Liquidation and bankruptcy price of one symbol of `account`.
+/// Liquidation and bankruptcy price of one symbol, rounded to the tick toward the position.
 fn symbol_prices(
     state: &SymbolAccount,
     spec: &InstrumentSpec,
@@ -135,34 +135,61 @@ fn symbol_prices(
     let long = qty > 0;
     let to_tick = |p: i128| -> Price {
         let tick = i128::from(spec.tick_size.raw());
-        let ticks = if long { (p + tick - 1).div_euclid(tick) } else { p.div_euclid(tick) };
+        let ticks = if long { divide(p, tick, true) } else { p.div_euclid(tick) };
         Price(i64::try_from((ticks * tick).max(0)).unwrap_or(0))
     };
+    let bankruptcy =
+        if qty == 0 { Price::ZERO } else { to_tick(divide((i128::from(cost) - others) * i128::from(SCALE), i128::from(qty), long)) };
+    let liquidation = exact_liquidation_price(others - others_mm, (qty, gross, cost), spec).map_or(Price::ZERO, to_tick);
+    Ok((liquidation, bankruptcy))
+}
+
+/// The exact liquidation price (1e-8 units, rounded toward the position) of a one-way position
+/// backed by `wallet` alone (no other position), or `None` when no bracket holds it. Zero when
+/// it cannot be liquidated at a positive price.
+#[must_use]
+pub fn liquidation_price(wallet: Quote, position: crate::accounts::Position, spec: &InstrumentSpec) -> Option<Price> {
+    if position.qty == 0 {
+        return None;
+    }
+    let raw = exact_liquidation_price(i128::from(wallet.raw()), (position.qty, position.qty.abs(), position.cost.raw()), spec)?;
+    i64::try_from(raw).ok().map(Price)
+}
+
+/// `p = (K − W' − cum) / (Q − A·MMR)` with brackets tried from the highest down (module docs);
+/// `Some(0)` when the crossing is not at a positive price, `None` when no bracket holds it.
+fn exact_liquidation_price(backing: i128, (qty, gross, cost): (i64, i64, i64), spec: &InstrumentSpec) -> Option<i128> {
     let scale = i128::from(SCALE);
-    let bankruptcy = if qty == 0 { Price::ZERO } else { to_tick(divide((i128::from(cost) - others) * scale, i128::from(qty), long)) };
+    let long = qty > 0;
     let mut floor = 0_i128;
-    let mut ranges = Vec::new();
+    let mut ranges = Vec::with_capacity(spec.brackets.len());
     for bracket in &spec.brackets {
         ranges.push((floor, i128::from(bracket.notional_cap.raw()), bracket));
         floor = i128::from(bracket.notional_cap.raw());
     }
-    let last = ranges.len() - 1;
+    let last = ranges.len().checked_sub(1)?;
+    let mut positive = false;
     for (i, (low, high, bracket)) in ranges.iter().enumerate().rev() {
         let denominator = i128::from(qty) * scale - i128::from(gross) * i128::from(bracket.maint_margin_rate.raw());
         if denominator == 0 || gross == 0 {
             continue;
         }
-        let numerator = (i128::from(cost) - (others - others_mm) - i128::from(bracket.cum.raw())) * scale * scale;
+        let numerator = (i128::from(cost) - backing - i128::from(bracket.cum.raw())) * scale * scale;
         let p = divide(numerator, denominator, long);
         if p <= 0 {
             continue;
         }
+        positive = true;
         let notional = i128::from(gross) * p / scale;
         if notional >= *low && (notional < *high || i == last) {
-            return Ok((to_tick(p), bankruptcy));
+            return Some(p);
         }
     }
-    Ok((Price::ZERO, bankruptcy))
+    if positive {
+        None
+    } else {
+        Some(0)
+    }
 }
 
 /// `n / d` rounded up (`up`) or down, exactly.

@@ -23,6 +23,7 @@ use crate::ids::{AccountId, Nanos, OrderId, Seq, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
 use crate::ledger;
 use crate::liquidation;
+use crate::liquidation_index::LiquidationIndex;
 use crate::market::{Ctx, Market};
 use crate::order::Side;
 use crate::reject::RejectReason;
@@ -71,6 +72,7 @@ pub struct Engine {
     prices: ReferencePrices,
     insurance_floor: Quote,
     adl_rankings: BTreeMap<(SymbolId, Side), Vec<AccountId>>,
+    liquidation_index: LiquidationIndex,
 }
 
 impl Engine {
@@ -110,6 +112,12 @@ impl Engine {
         &self.prices
     }
 
+    /// The accounts a tick of `symbol` at `mark` would check (see `liquidation_index`).
+    #[must_use]
+    pub fn liquidation_candidates(&self, symbol: SymbolId, mark: Price) -> Vec<AccountId> {
+        self.liquidation_index.candidates(symbol, mark)
+    }
+
     /// Every market by id.
     #[must_use]
     pub const fn market_map(&self) -> &BTreeMap<SymbolId, Market> {
@@ -139,6 +147,7 @@ impl Engine {
         for market in self.markets.values_mut() {
             market.flush_book_deltas(out);
         }
+        self.liquidation_index.refresh(&mut self.accounts, &self.markets);
         Ok(())
     }
 
@@ -264,8 +273,18 @@ impl Engine {
 
     /// Liquidates every holder of `symbol` that the new mark put under maintenance margin.
     fn liquidate_underwater(&mut self, symbol: SymbolId, ts: Nanos, out: &mut Vec<Event>) {
-        let Self { markets, last_order_id, last_trade_id, expiries, accounts, prices, adl_rankings, .. } = self;
-        let mut parts = liquidation::Parts { markets, accounts, prices, last_order_id, last_trade_id, expiries, ts, adl_rankings };
+        let Self { markets, last_order_id, last_trade_id, expiries, accounts, prices, adl_rankings, liquidation_index, .. } = self;
+        let mut parts = liquidation::Parts {
+            markets,
+            accounts,
+            prices,
+            last_order_id,
+            last_trade_id,
+            expiries,
+            ts,
+            adl_rankings,
+            index: liquidation_index,
+        };
         liquidation::run(&mut parts, symbol, out);
     }
 

@@ -22,6 +22,7 @@ pub mod instrument;
 pub mod journal;
 pub mod ledger;
 pub mod liquidation;
+pub mod liquidation_index;
 pub mod market;
 pub mod order;
 pub mod reject;

@@ -32,9 +32,8 @@
 //! `p = (cost − MB_without_leg) / qty`, rounded to the tick toward safety (long up, short down:
 //! Bybit and dYdX), never below one tick.
 //!
-//! Known limits of this increment (see docs/ARCHITECTURE.md): candidates are the holders of the
-//! symbol whose mark moved (a scan of that symbol's holders, not yet a trigger-price index);
-//! there is no partial tier reduction yet; isolated margin does not exist yet.
+//! Candidates come from the [`LiquidationIndex`] (O(log n + crossed) per tick). Known limits of
+//! this increment (see docs/ARCHITECTURE.md): no partial tier reduction yet; no isolated margin.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +42,7 @@ use crate::accounts::{Account, Accounts, ReferencePrices, FEE_ACCOUNT, INSURANCE
 use crate::clearing::{self, OrderSide};
 use crate::event::{BalanceKind, CancelReason, Event};
 use crate::ids::{AccountId, Nanos, OrderId, SymbolId, TradeId};
+use crate::liquidation_index::LiquidationIndex;
 use crate::market::{Ctx, Market};
 use crate::order::{PositionSide, Side};
 use crate::units::{mul_div, Overflow, Price, Qty, Quote, Rounding, SCALE};
@@ -66,6 +66,8 @@ pub struct Parts<'a> {
     pub ts: Nanos,
     /// The latest ADL ranking of each (symbol, ranked side).
     pub adl_rankings: &'a BTreeMap<(SymbolId, Side), Vec<AccountId>>,
+    /// Which accounts a tick must check.
+    pub index: &'a mut LiquidationIndex,
 }
 
 const POSITION_SIDES: [PositionSide; 3] = [PositionSide::Both, PositionSide::Long, PositionSide::Short];
@@ -103,11 +105,13 @@ fn bankruptcy_price(qty: i64, cost: Quote, balance: Quote, price: Price, tick: P
     Ok(Price(ticks.max(1) * tick.raw()))
 }
 
-/// Checks every holder of `symbol` and liquidates those under maintenance margin; then, until
+/// Checks the accounts the index names for the mark of `symbol` and liquidates those under
+/// maintenance margin; then, until
 /// nothing changes, every account the previous pass touched through a fill (a liquidation order
 /// can fill a resting order far from the new mark and put its owner under water at once).
 pub fn run(parts: &mut Parts<'_>, symbol: SymbolId, events: &mut Vec<Event>) {
-    let mut candidates = parts.accounts.holders(symbol);
+    parts.index.refresh(parts.accounts, parts.markets);
+    let mut candidates = parts.prices.get(&symbol).map_or_else(Vec::new, |&mark| parts.index.candidates(symbol, mark));
     loop {
         let start = events.len();
         for account in candidates {

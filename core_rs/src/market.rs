@@ -34,6 +34,9 @@ use crate::reject::RejectReason;
 use crate::triggers::{fires_at, ConditionalOrder, TriggerBook};
 use crate::units::{mul_div, notional, Price, Qty, Quote, Rate, Rounding, SCALE};
 
+/// Every market, by symbol.
+pub type Markets = std::collections::BTreeMap<SymbolId, Market>;
+
 /// Smallest and largest trailing-stop callback rate (0.1 % and 10 %, Binance's range).
 const CALLBACK_RANGE: std::ops::RangeInclusive<i64> = 100_000..=10_000_000;
 

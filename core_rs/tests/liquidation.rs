@@ -245,3 +245,24 @@ fn test_account_view_shows_binance_liquidation_and_bankruptcy_prices() {
     assert_eq!((view.maintenance, view.initial_margin, view.available), (usdt("80"), usdt("1000"), usdt("-10")));
     assert!(account_view(&h.engine, 424_242).is_none());
 }
+
+#[test]
+fn test_a_tick_checks_only_the_accounts_whose_trigger_it_crosses() {
+    // Account 1 (one-way, BTC only): LP 47,715.86…, indexed 0.1 % above. Account 2 (the maker,
+    // short in BTC only, 10,000,000 USDT) sits far above. Account 5 holds two symbols: always
+    // checked. Account 6 is short ETH only: not a BTC candidate at all.
+    let mut h = long_account();
+    h.send(Command::AddInstrument(instrument(2, "ETHUSDT")));
+    h.send(Command::SetMarkPrice { symbol: 2, mark: px("3000"), index: px("3000") });
+    h.send(Command::Deposit { account: 5, amount: usdt("100000") });
+    h.send(Command::Deposit { account: 6, amount: usdt("100000") });
+    for (symbol, maker, price) in [(BTC, 2, "50000"), (2, 6, "3000")] {
+        h.place(limit(maker, symbol, Side::Sell, px(price), qty("1")));
+        h.place(limit(5, symbol, Side::Buy, px(price), qty("0.1")));
+    }
+    let candidates = |h: &Harness, mark: &str| h.engine.liquidation_candidates(BTC, px(mark));
+    assert_eq!(candidates(&h, "50000"), vec![5], "only the two-symbol account at the current mark");
+    assert_eq!(candidates(&h, "47760"), vec![1, 5], "47,760 ≤ 47,715.86 × 1.001: account 1 is checked");
+    assert_eq!(candidates(&h, "48000"), vec![5]);
+    assert!(candidates(&h, "1000000000").contains(&2), "the short is checked far above");
+}

@@ -262,6 +262,7 @@ pub fn apply_fill(position: Position, delta: i64, price: Price) -> Result<FillEf
 pub struct Accounts {
     accounts: FxHashMap<AccountId, Account>,
     holders: BTreeMap<SymbolId, BTreeSet<AccountId>>,
+    touched: Vec<AccountId>,
 }
 
 impl Accounts {
@@ -271,9 +272,18 @@ impl Accounts {
         self.accounts.get(&id)
     }
 
-    /// One account, created empty on first use.
+    /// One account, created empty on first use; remembered as touched (see [`Accounts::take_touched`]).
     pub fn get_mut(&mut self, id: AccountId) -> &mut Account {
+        self.touched.push(id);
         self.accounts.entry(id).or_default()
+    }
+
+    /// Every account changed since the last call, ascending, once each.
+    pub fn take_touched(&mut self) -> Vec<AccountId> {
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort_unstable();
+        touched.dedup();
+        touched
     }
 
     /// Every account id, ascending (for deterministic iteration).

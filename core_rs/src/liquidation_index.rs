@@ -1,0 +1,121 @@
+//! Which accounts a mark tick must check, without scanning every position: a mark update costs
+//! O(log n + accounts whose trigger it crossed + complex accounts of that symbol).
+//!
+//! - A one-way account whose only position is in one symbol has one liquidation price there
+//!   (MECHANICS §5.1; `account_view::liquidation_price`). It is indexed by a trigger slightly on
+//!   the safe side of it (0.1 % and one unit beyond): a long is checked when the mark is at or
+//!   below its trigger, a short at or above. The exact `MB < MM` check still decides.
+//! - Every other holder (hedge mode, positions in several symbols, a degenerate formula) is
+//!   "complex": checked on every tick of each symbol it holds.
+//! - Entries are rebuilt for every account the command touched (any `Accounts::get_mut`), before
+//!   liquidation runs and at the end of each command, so they always describe the current state.
+//!
+//! Invariant: an account under maintenance margin at the mark of a symbol it holds is always a
+//! candidate of that symbol's tick (property-tested: no account is left under water after a mark
+//! or funding step).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
+
+use crate::account_view::liquidation_price;
+use crate::accounts::{Accounts, FEE_ACCOUNT, INSURANCE_FUND};
+use crate::ids::{AccountId, SymbolId};
+use crate::market::Markets;
+use crate::units::{mul_div, Price, Rounding, SCALE};
+
+/// How an account is indexed in one symbol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entry {
+    /// Checked when the mark is at or below the price.
+    Long(Price),
+    /// Checked when the mark is at or above the price.
+    Short(Price),
+    /// Checked on every tick.
+    Complex,
+}
+
+/// Safety margin of a trigger beyond the liquidation price: 0.1 %.
+const SLACK: i64 = SCALE / 1_000;
+
+/// The per-symbol trigger index.
+#[derive(Debug, Default)]
+pub struct LiquidationIndex {
+    longs: BTreeMap<SymbolId, BTreeSet<(Price, AccountId)>>,
+    shorts: BTreeMap<SymbolId, BTreeSet<(Price, AccountId)>>,
+    complex: BTreeMap<SymbolId, BTreeSet<AccountId>>,
+    entries: FxHashMap<AccountId, Vec<(SymbolId, Entry)>>,
+}
+
+impl LiquidationIndex {
+    /// Accounts to check at `mark` in `symbol`, ascending.
+    #[must_use]
+    pub fn candidates(&self, symbol: SymbolId, mark: Price) -> Vec<AccountId> {
+        let mut out: Vec<AccountId> = Vec::new();
+        if let Some(longs) = self.longs.get(&symbol) {
+            out.extend(longs.range((mark, 0)..).map(|&(_, a)| a));
+        }
+        if let Some(shorts) = self.shorts.get(&symbol) {
+            out.extend(shorts.range(..=(mark, AccountId::MAX)).map(|&(_, a)| a));
+        }
+        if let Some(complex) = self.complex.get(&symbol) {
+            out.extend(complex.iter().copied());
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Rebuilds the entries of every account touched since the last call.
+    pub fn refresh(&mut self, accounts: &mut Accounts, markets: &Markets) {
+        for account in accounts.take_touched() {
+            self.remove(account);
+            if account != INSURANCE_FUND && account != FEE_ACCOUNT {
+                self.insert(account, accounts, markets);
+            }
+        }
+    }
+
+    fn remove(&mut self, account: AccountId) {
+        for (symbol, entry) in self.entries.remove(&account).unwrap_or_default() {
+            match entry {
+                Entry::Long(p) => self.longs.get_mut(&symbol).map(|s| s.remove(&(p, account))),
+                Entry::Short(p) => self.shorts.get_mut(&symbol).map(|s| s.remove(&(p, account))),
+                Entry::Complex => self.complex.get_mut(&symbol).map(|s| s.remove(&account)),
+            };
+        }
+    }
+
+    fn insert(&mut self, account: AccountId, accounts: &Accounts, markets: &Markets) {
+        let Some(state) = accounts.get(account) else { return };
+        let held: Vec<SymbolId> = state.symbols.iter().filter(|(_, s)| s.positions.iter().any(|p| p.qty != 0)).map(|(&s, _)| s).collect();
+        let simple = !state.hedge_mode && held.len() == 1;
+        let mut entries = Vec::with_capacity(held.len());
+        for symbol in held {
+            let entry = if simple { trigger(state, symbol, markets).unwrap_or(Entry::Complex) } else { Entry::Complex };
+            match entry {
+                Entry::Long(p) => self.longs.entry(symbol).or_default().insert((p, account)),
+                Entry::Short(p) => self.shorts.entry(symbol).or_default().insert((p, account)),
+                Entry::Complex => self.complex.entry(symbol).or_default().insert(account),
+            };
+            entries.push((symbol, entry));
+        }
+        if !entries.is_empty() {
+            self.entries.insert(account, entries);
+        }
+    }
+}
+
+/// The trigger of a simple (one-way, single-symbol) account, or `None` to treat it as complex.
+fn trigger(state: &crate::accounts::Account, symbol: SymbolId, markets: &Markets) -> Option<Entry> {
+    let market = markets.get(&symbol)?;
+    let position = state.symbols.get(&symbol)?.positions[0];
+    let price = liquidation_price(state.wallet, position, &market.spec)?;
+    if position.qty > 0 {
+        let up = mul_div(price.raw(), SCALE + SLACK, SCALE, Rounding::Ceil).ok()?.checked_add(1)?;
+        Some(Entry::Long(Price(up)))
+    } else {
+        let down = mul_div(price.raw(), SCALE - SLACK, SCALE, Rounding::Floor).ok()?.saturating_sub(1).max(0);
+        Some(Entry::Short(Price(down)))
+    }
+}
