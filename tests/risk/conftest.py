@@ -12,7 +12,7 @@ import pytest
 from derivatives.commands import AddInstrument, Command, Deposit, PlaceOrder, SetMarkPrice
 from derivatives.demo import BTCUSDT, DEMO_INSTRUMENTS
 from derivatives.engine import BatchResult, EngineClient
-from derivatives.enums import OrderType, PositionSide, Side
+from derivatives.enums import PositionSide, Side, TimeInForce
 from derivatives.events import Event, EventEnvelope
 
 BTC = BTCUSDT.symbol
@@ -65,11 +65,12 @@ class Exchange:
 
     def cross(self, maker: int, taker: int, taker_side: Side, qty: str, price: str, symbol: int = BTC,
               maker_leg: PositionSide = PositionSide.BOTH, taker_leg: PositionSide = PositionSide.BOTH) -> list[Event]:
-        """A resting limit order of `maker` filled completely by `taker`."""
+        """A resting limit order of `maker` filled completely by an IOC limit order of `taker`."""
         maker_side = Side.SELL if taker_side is Side.BUY else Side.BUY
         return self.run(
             PlaceOrder(maker, symbol, maker_side, D(qty), price=D(price), position_side=maker_leg),
-            PlaceOrder(taker, symbol, taker_side, D(qty), order_type=OrderType.MARKET, position_side=taker_leg),
+            PlaceOrder(taker, symbol, taker_side, D(qty), price=D(price), time_in_force=TimeInForce.IOC,
+                       position_side=taker_leg),
         )
 
 
