@@ -3,7 +3,8 @@
 ``EngineClient.read_events(after)`` returns whole event records, but a read may stop inside one
 command's events when it reaches its byte budget. The feed therefore hands on only commands it
 knows to be complete: in a read that spans several commands the last one is held back and read
-again next time; a read holding a single command is widened until it stops growing.
+again next time; a read holding a single command is widened (at least fourfold, at least 64 KiB)
+until it stops growing or reaches the next command.
 
 Invariants:
     * Consumers receive ``(after_seq, events)`` with every event of the commands
@@ -26,6 +27,10 @@ from derivatives.events import EventEnvelope
 from risk.ports import EngineReader
 
 log = logging.getLogger(__name__)
+
+_WIDE_BYTES = 1 << 16
+"""Smallest widened read. A record is a few hundred bytes, so a read at least four times wider
+(and at least this wide) that brings no further record proves the command complete."""
 
 Consumer = Callable[[int, Sequence[EventEnvelope]], None]
 """Receives ``(after_seq, events)``: the whole commands following `after_seq`."""
@@ -72,7 +77,7 @@ class EventFeed:
         budget = self.max_bytes
         chunk = self.reader.read_events(self.after, budget, timeout_ms)
         while chunk and chunk[0].seq == chunk[-1].seq:
-            budget *= 4
+            budget = max(4 * budget, _WIDE_BYTES)
             wider = self.reader.read_events(self.after, budget)
             if len(wider) == len(chunk):
                 return chunk
