@@ -10,6 +10,8 @@ Invariants:
     * Consumers receive ``(after_seq, events)`` with every event of the commands
       ``after_seq+1 ..= events[-1].seq``, in order, each command whole, and successive calls
       contiguous (the next ``after_seq`` is the previous last seq).
+    * :attr:`EventFeed.caught_up` turns true once a read found nothing newer: until then the
+      consumers' views are behind the engine (services acting on them should wait).
     * Consumers run on the caller's thread (the event loop in :meth:`EventFeed.run`); only the
       blocking read runs in a worker thread.
     * Events the engine no longer retains (``EventsEvicted``), or a consumer that raises, stop the
@@ -32,7 +34,7 @@ _WIDE_BYTES = 1 << 16
 """Smallest widened read. A record is a few hundred bytes, so a read at least four times wider
 (and at least this wide) that brings no further record proves the command complete."""
 
-Consumer = Callable[[int, Sequence[EventEnvelope]], None]
+Consumer = Callable[[int, Sequence[EventEnvelope]], object]
 """Receives ``(after_seq, events)``: the whole commands following `after_seq`."""
 
 
@@ -60,6 +62,7 @@ class EventFeed:
         self.max_bytes = max_bytes
         self.poll_timeout_ms = poll_timeout_ms
         self.after = 0
+        self.caught_up = False
         self.failure: str | None = None
 
     def read(self, timeout_ms: int = 0) -> list[EventEnvelope]:
@@ -107,14 +110,16 @@ class EventFeed:
         while events := self.read():
             self.dispatch(events)
             total += len(events)
+        self.caught_up = True
         return total
 
     async def run(self) -> None:
         """Follow the stream until cancelled or until the engine evicts events not yet read."""
         while True:
             try:
-                events = await asyncio.to_thread(self.read, self.poll_timeout_ms)
+                events = await asyncio.to_thread(self.read, self.poll_timeout_ms if self.caught_up else 0)
                 self.dispatch(events)
+                self.caught_up = self.caught_up or not events
             except LookupError as evicted:
                 self.failure = f"events after seq {self.after} are gone: {evicted}"
             except Exception as error:  # a broken consumer must not look like a healthy feed
