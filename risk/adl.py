@@ -3,27 +3,27 @@
 Scores (MECHANICS §8.1):
     * **BitMEX** (default) [P] https://bitmex.com/app/autoDeleveraging::
 
-          PNL%              = (MarkValue − AvgEntryValue) / |AvgEntryValue|
-          EffectiveLeverage = |MarkValue| / (MarkValue − BankruptValue)
-          Ranking           = PNL% × EffectiveLeverage   if PNL% > 0
+          PNL%              = (MarkValue - AvgEntryValue) / |AvgEntryValue|
+          EffectiveLeverage = |MarkValue| / (MarkValue - BankruptValue)
+          Ranking           = PNL% * EffectiveLeverage   if PNL% > 0
                             = PNL% / EffectiveLeverage   if PNL% < 0
 
-      With signed values (``MarkValue = qty × mark``, ``AvgEntryValue = cost``) the same formula
+      With signed values (``MarkValue = qty * mark``, ``AvgEntryValue = cost``) the same formula
       serves longs and shorts. For a cross account the bankruptcy value of a leg is the value at
       which closing it leaves the margin balance at zero (the engine's bankruptcy price), so
-      ``MarkValue − BankruptValue = MB`` and ``EffectiveLeverage = |MarkValue| / MB``.
+      ``MarkValue - BankruptValue = MB`` and ``EffectiveLeverage = |MarkValue| / MB``.
     * **Binance** [P] (formula as quoted in https://dev.binance.vision/t/17801)::
 
           PnlPercent  = max(0, UnrealizedProfit) / max(1, WalletBalance)
           MarginRatio = MaintenanceMargin / (WalletBalance + UnrealizedProfit)  if > 0, else 0
-          Score       = PnlPercent × MarginRatio
+          Score       = PnlPercent * MarginRatio
 
       taken over the cross account, so both legs of a hedge account share one score (Binance
       shows one value for LONG and SHORT in cross hedge mode).
 
 Quantiles (MECHANICS §8.2 [OURS], reproducing BitMEX's published table): sort by score,
 highest first; ``cum_share_i = Σ_{j≤i} qty_j / Σ qty``; ``bucket_i = ceil(cum_share_i / 20 %)``
-(1..5); API quantile ``= 5 − bucket_i``, 4 for the top 20 % and 0 for the bottom.
+(1..5); API quantile ``= 5 - bucket_i``, 4 for the top 20 % and 0 for the bottom.
 
 Invariants:
     * Pure and deterministic: scores are exact ratios of raw integers computed in a 40-digit
@@ -80,18 +80,23 @@ def bitmex_score(qty: int, cost: int, mark: int, margin_balance: int) -> Decimal
         qty: Signed quantity (raw).
         cost: Signed entry value (raw, ``AvgEntryValue``).
         mark: Mark price (raw).
-        margin_balance: The cross account's margin balance (raw, > 0): ``MarkValue − BankruptValue``.
+        margin_balance: The cross account's margin balance (raw, > 0), which is
+            ``MarkValue - BankruptValue``.
 
     Returns:
-        ``PNL% × EL`` in profit, ``PNL% / EL`` at a loss, 0 when flat.
+        ``PNL% * EL`` in profit, ``PNL% / EL`` at a loss, 0 when flat.
 
     Raises:
         ValueError: If `margin_balance` is not positive or `cost` is zero (no ranking exists).
     """
     if margin_balance <= 0 or cost == 0:
         raise ValueError("a BitMEX score needs a positive margin balance and an entry value")
-    mark_value = WORK_CONTEXT.divide(WORK_CONTEXT.multiply(Decimal(qty), Decimal(mark)), Decimal(SCALE))
-    pnl_pct = WORK_CONTEXT.divide(WORK_CONTEXT.subtract(mark_value, Decimal(cost)), Decimal(abs(cost)))
+    mark_value = WORK_CONTEXT.divide(
+        WORK_CONTEXT.multiply(Decimal(qty), Decimal(mark)), Decimal(SCALE)
+    )
+    pnl_pct = WORK_CONTEXT.divide(
+        WORK_CONTEXT.subtract(mark_value, Decimal(cost)), Decimal(abs(cost))
+    )
     leverage = WORK_CONTEXT.divide(abs(mark_value), Decimal(margin_balance))
     if pnl_pct > 0:
         return WORK_CONTEXT.multiply(pnl_pct, leverage)
@@ -109,11 +114,13 @@ def binance_score(wallet: int, unrealised: int, maintenance: int) -> Decimal:
         maintenance: Σ maintenance margin of the account (raw).
 
     Returns:
-        ``max(0, UP) / max(1 USDT, WB) × MM / (WB + UP)`` (0 when ``WB + UP ≤ 0``).
+        ``max(0, UP) / max(1 USDT, WB) * MM / (WB + UP)`` (0 when ``WB + UP ≤ 0``).
     """
     pnl_pct = WORK_CONTEXT.divide(Decimal(max(0, unrealised)), Decimal(max(SCALE, wallet)))
     balance = wallet + unrealised
-    ratio = WORK_CONTEXT.divide(Decimal(maintenance), Decimal(balance)) if balance > 0 else Decimal(0)
+    ratio = (
+        WORK_CONTEXT.divide(Decimal(maintenance), Decimal(balance)) if balance > 0 else Decimal(0)
+    )
     return WORK_CONTEXT.multiply(pnl_pct, ratio)
 
 
@@ -136,7 +143,7 @@ def quantiles(ranked: Sequence[Candidate]) -> dict[int, int]:
         ranked: Output of :func:`rank`.
 
     Returns:
-        ``account -> 5 − ceil(5 × cum_qty / total_qty)``: 4 for the top 20 % of quantity.
+        ``account -> 5 - ceil(5 * cum_qty / total_qty)``: 4 for the top 20 % of quantity.
     """
     total = sum(c.qty for c in ranked)
     out: dict[int, int] = {}
@@ -160,7 +167,13 @@ def ranked_leg(state: AccountState, symbol: int, side: Side) -> tuple[int, int] 
         The signed quantity and cost of the one-way position or of the hedge leg on that side,
         or None when the account holds nothing on that side.
     """
-    leg_side = PositionSide.BOTH if not state.hedge else PositionSide.LONG if side is Side.BUY else PositionSide.SHORT
+    leg_side = (
+        PositionSide.BOTH
+        if not state.hedge
+        else PositionSide.LONG
+        if side is Side.BUY
+        else PositionSide.SHORT
+    )
     leg = state.legs.get((symbol, leg_side))
     if leg is None or (leg.qty > 0) != (side is Side.BUY):
         return None
@@ -200,10 +213,15 @@ def side_candidates(
         if account in NEVER_RANKED or leg is None:
             continue
         qty, cost = leg
-        margin = health(state.wallet, ((o.symbol, o.qty, o.cost) for o in state.legs.values()), prices, brackets)
+        margin = health(
+            state.wallet, ((o.symbol, o.qty, o.cost) for o in state.legs.values()), prices, brackets
+        )
         if margin.underwater or margin.margin_balance <= 0:
             continue
-        score = (bitmex_score(qty, cost, mark, margin.margin_balance) if mode is AdlMode.BITMEX
-                 else binance_score(state.wallet, margin.unrealised, margin.maintenance))
+        score = (
+            bitmex_score(qty, cost, mark, margin.margin_balance)
+            if mode is AdlMode.BITMEX
+            else binance_score(state.wallet, margin.unrealised, margin.maintenance)
+        )
         out.append(Candidate(account, abs(qty), score))
     return out

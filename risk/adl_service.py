@@ -1,5 +1,6 @@
-"""The ADL loop: ranks each (symbol, side) from the position view, installs the queue in the
-engine with ``SetAdlRanking`` when it changed, and answers ``adlQuantile``.
+"""The ADL loop: ranks, installs ``SetAdlRanking`` when a queue changed, answers ``adlQuantile``.
+
+Rankings are computed per (symbol, side) from the position view.
 
 Each :meth:`AdlService.step` (at least once a second, MECHANICS §8.2):
     1. per listed symbol and side (BUY ranks longs, SELL ranks shorts), the candidates are scored
@@ -95,7 +96,11 @@ class AdlService:
         if not changed:
             return []
         result = await self._submit(changed)
-        installed = {(e.event.symbol, e.event.side) for e in result.events if isinstance(e.event, AdlRankingSet)}
+        installed = {
+            (e.event.symbol, e.event.side)
+            for e in result.events
+            if isinstance(e.event, AdlRankingSet)
+        }
         done = [command for command in changed if (command.symbol, command.side) in installed]
         for command in done:
             self._installed[command.symbol, command.side] = command.accounts
@@ -138,8 +143,13 @@ class AdlService:
         for spec in self._specs():
             if (symbol is not None and spec.name != symbol) or not state.legs_in(spec.symbol):
                 continue
-            long_q, short_q = (self._quantiles.get((spec.symbol, side), {}).get(account, 0) for side in SIDES)
-            values = ({"LONG": max(long_q, short_q), "SHORT": max(long_q, short_q), "HEDGE": 0} if state.hedge
-                      else {"LONG": 0, "SHORT": 0, "BOTH": max(long_q, short_q)})
+            long_q, short_q = (
+                self._quantiles.get((spec.symbol, side), {}).get(account, 0) for side in SIDES
+            )
+            values = (
+                {"LONG": max(long_q, short_q), "SHORT": max(long_q, short_q), "HEDGE": 0}
+                if state.hedge
+                else {"LONG": 0, "SHORT": 0, "BOTH": max(long_q, short_q)}
+            )
             out.append({"symbol": spec.name, "adlQuantile": values})
         return out

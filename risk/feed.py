@@ -117,7 +117,9 @@ class EventFeed:
         """Follow the stream until cancelled or until the engine evicts events not yet read."""
         while True:
             try:
-                events = await asyncio.to_thread(self.read, self.poll_timeout_ms if self.caught_up else 0)
+                events = await asyncio.to_thread(
+                    self.read, self.poll_timeout_ms if self.caught_up else 0
+                )
                 self.dispatch(events)
                 self.caught_up = self.caught_up or not events
             except LookupError as evicted:

@@ -1,5 +1,6 @@
-"""The insurance fund's balance history, folded from the engine's events of the fund account, in
-the shape of Binance's ``GET /fapi/v1/insuranceBalance``.
+"""The insurance fund's balance history, in Binance's ``GET /fapi/v1/insuranceBalance`` shape.
+
+It is folded from the engine's events of the fund account.
 
 Every change of the fund's wallet is an event naming the fund (``_core.INSURANCE_FUND``):
 ``BalanceChanged`` (liquidation fees, bad-debt clearing, payouts, funding dust and funding on what
@@ -70,10 +71,13 @@ class FundHistory:
                 self._add(envelope.seq, to_raw(event.wallet), to_raw(event.amount), event.kind.name)
             elif isinstance(event, FillSettled) and event.account == _core.INSURANCE_FUND:
                 previous = self.points[-1].wallet if self.points else 0
-                self._add(envelope.seq, to_raw(event.wallet), to_raw(event.wallet) - previous, "TRADE")
+                self._add(
+                    envelope.seq, to_raw(event.wallet), to_raw(event.wallet) - previous, "TRADE"
+                )
 
-    def history(self, start_ms: int | None = None, end_ms: int | None = None,
-                limit: int = 500) -> list[dict[str, object]]:
+    def history(
+        self, start_ms: int | None = None, end_ms: int | None = None, limit: int = 500
+    ) -> list[dict[str, object]]:
         """Balance points, oldest first, each in ``insuranceBalance`` shape.
 
         Args:
@@ -84,8 +88,12 @@ class FundHistory:
         Returns:
             ``[{"symbols": [...], "assets": [{"asset", "marginBalance", "updateTime"}]}]``.
         """
-        chosen = [p for p in self.points
-                  if (start_ms is None or p.time_ms >= start_ms) and (end_ms is None or p.time_ms <= end_ms)]
+        chosen = [
+            p
+            for p in self.points
+            if (start_ms is None or p.time_ms >= start_ms)
+            and (end_ms is None or p.time_ms <= end_ms)
+        ]
         return [self._shape(p.wallet, p.time_ms) for p in chosen[-limit:]]
 
     def current(self, view: PositionView) -> dict[str, object]:
@@ -100,8 +108,11 @@ class FundHistory:
         fund = view.account(_core.INSURANCE_FUND)
         wallet = fund.wallet if fund is not None else 0
         prices = view.reference_prices()
-        unrealised = sum(unrealised_pnl(leg.qty, leg.cost, prices[leg.symbol])
-                         for leg in (fund.legs.values() if fund is not None else ()) if leg.symbol in prices)
+        unrealised = sum(
+            unrealised_pnl(leg.qty, leg.cost, prices[leg.symbol])
+            for leg in (fund.legs.values() if fund is not None else ())
+            if leg.symbol in prices
+        )
         updated = self.points[-1].time_ms if self.points else 0
         return self._shape(wallet + unrealised, updated)
 
@@ -109,5 +120,9 @@ class FundHistory:
         self.points.append(FundPoint(seq, self._time_ms(seq), wallet, change, reason))
 
     def _shape(self, balance: int, time_ms: int) -> dict[str, object]:
-        return {"symbols": sorted(self._symbols()),
-                "assets": [{"asset": QUOTE_ASSET, "marginBalance": format_raw(balance), "updateTime": time_ms}]}
+        return {
+            "symbols": sorted(self._symbols()),
+            "assets": [
+                {"asset": QUOTE_ASSET, "marginBalance": format_raw(balance), "updateTime": time_ms}
+            ],
+        }

@@ -5,18 +5,18 @@ Pure functions over ``Decimal``; the sampling loop and the engine I/O live in
 
 Formulas and sources:
     * Impact notional (Binance): ``IMN = 200 USDT / IMR at the maximum leverage``, i.e.
-      ``200 × max_leverage`` (BNBUSDT 20x → IMR 5 % → 4,000 USDT).
+      ``200 * max_leverage`` (BNBUSDT 20x → IMR 5 % → 4,000 USDT).
     * Impact bid / ask: the average fill price of a market sell / buy of ``IMN`` quote against the
       book. A side without that much depth contributes nothing to the premium (dYdX treats the
       impact bid as 0 and the impact ask as ∞, ``memclob.go GetPricePremium``).
-    * Premium index: ``P = [max(0, ImpactBid − Index) − max(0, Index − ImpactAsk)] / Index``.
+    * Premium index: ``P = [max(0, ImpactBid - Index) - max(0, Index - ImpactAsk)] / Index``.
     * Averaging [OURS, MECHANICS §3.2]: ``linear_weighted`` (default) weights each sample by the
       time elapsed since the window opened, which for regular samples is Binance's
       ``Σ i·P_i / Σ i``; ``simple`` is the arithmetic mean (BitMEX).
-    * Rate (Binance): ``F = [P + clamp(I − P, −0.05 %, 0.05 %)] × N / 8`` for an N-hour interval
-      (the ``/ (8/N)`` rule in force since 2025-09-18; ×1 for 8 h), rounded to 8 dp half-even,
+    * Rate (Binance): ``F = [P + clamp(I - P, -0.05 %, 0.05 %)] * N / 8`` for an N-hour interval
+      (the ``/ (8/N)`` rule in force since 2025-09-18; *1 for 8 h), rounded to 8 dp half-even,
       then capped to ``±cap`` (MECHANICS §10: "8 dp, half-even, then clamp").
-    * Cap (Binance): ``cap = 0.75 × MMR`` of the first leverage bracket unless set per symbol.
+    * Cap (Binance): ``cap = 0.75 * MMR`` of the first leverage bracket unless set per symbol.
 
 Invariants:
     * No float anywhere; intermediate values are computed in :data:`WORK_CONTEXT` (40
@@ -46,7 +46,7 @@ DEFAULT_INTEREST_RATE = Decimal("0.0001")
 DEFAULT_CLAMP = Decimal("0.0005")
 """Binance: the interest/premium difference is clamped to ±0.05 %."""
 DEFAULT_CAP_MULTIPLIER = Decimal("0.75")
-"""Binance: capped funding rate = clamp(F, −0.75 × MMR, 0.75 × MMR)."""
+"""Binance: capped funding rate = clamp(F, -0.75 * MMR, 0.75 * MMR)."""
 IMPACT_MARGIN = Decimal(200)
 """Binance: the impact notional is what 200 USDT of margin buys at the maximum leverage."""
 
@@ -79,7 +79,7 @@ class RateParams:
         interest_rate: ``I`` per 8 hours.
         cap: Largest absolute rate (8 dp at most).
         interval_ms: The funding interval of the symbol.
-        clamp: Bound of ``I − P`` (±).
+        clamp: Bound of ``I - P`` (±).
     """
 
     interest_rate: Decimal
@@ -123,8 +123,10 @@ def impact_price(levels: Sequence[tuple[Decimal, Decimal]], notional: Decimal) -
     return None
 
 
-def premium_index(impact_bid: Decimal | None, impact_ask: Decimal | None, index: Decimal) -> Decimal:
-    """``[max(0, ImpactBid − Index) − max(0, Index − ImpactAsk)] / Index``.
+def premium_index(
+    impact_bid: Decimal | None, impact_ask: Decimal | None, index: Decimal
+) -> Decimal:
+    """``[max(0, ImpactBid - Index) - max(0, Index - ImpactAsk)] / Index``.
 
     Args:
         impact_bid: Impact bid price, None when the bids are too thin (contributes 0).
@@ -139,7 +141,9 @@ def premium_index(impact_bid: Decimal | None, impact_ask: Decimal | None, index:
     return WORK_CONTEXT.divide(above - below, index)
 
 
-def average_premium(samples: Sequence[PremiumSample], window_start_ms: int, averaging: Averaging) -> Decimal:
+def average_premium(
+    samples: Sequence[PremiumSample], window_start_ms: int, averaging: Averaging
+) -> Decimal:
     """The average premium of one funding window.
 
     Args:
@@ -158,7 +162,9 @@ def average_premium(samples: Sequence[PremiumSample], window_start_ms: int, aver
     if any(s.time_ms <= window_start_ms for s in samples):
         raise ValueError("a premium sample precedes its funding window")
     weights = [
-        Decimal(s.time_ms - window_start_ms) if averaging is Averaging.LINEAR_WEIGHTED else Decimal(1)
+        Decimal(s.time_ms - window_start_ms)
+        if averaging is Averaging.LINEAR_WEIGHTED
+        else Decimal(1)
         for s in samples
     ]
     total = Decimal(0)
@@ -171,11 +177,11 @@ def average_premium(samples: Sequence[PremiumSample], window_start_ms: int, aver
 
 
 def clamp(value: Decimal, bound: Decimal) -> Decimal:
-    """Clamp `value` into ``[−|bound|, |bound|]``.
+    """Clamp `value` into ``[-|bound|, |bound|]``.
 
     Args:
         value: The value.
-        bound: The bound (its sign is ignored, as Binance writes ``clamp(x, 0.05 %, −0.05 %)``).
+        bound: The bound (its sign is ignored, as Binance writes ``clamp(x, 0.05 %, -0.05 %)``).
 
     Returns:
         The clamped value.
@@ -196,8 +202,10 @@ def round_rate(value: Decimal) -> Decimal:
     return value.quantize(RATE_QUANTUM, rounding=ROUND_HALF_EVEN, context=WORK_CONTEXT)
 
 
-def funding_cap(maint_margin_rate: Decimal, multiplier: Decimal = DEFAULT_CAP_MULTIPLIER) -> Decimal:
-    """Binance's cap ``multiplier × MMR``, truncated to 8 dp so that ``|F| ≤ cap`` stays exact.
+def funding_cap(
+    maint_margin_rate: Decimal, multiplier: Decimal = DEFAULT_CAP_MULTIPLIER
+) -> Decimal:
+    """Binance's cap ``multiplier * MMR``, truncated to 8 dp so that ``|F| ≤ cap`` stays exact.
 
     Args:
         maint_margin_rate: Maintenance margin rate of the first leverage bracket.
@@ -206,11 +214,13 @@ def funding_cap(maint_margin_rate: Decimal, multiplier: Decimal = DEFAULT_CAP_MU
     Returns:
         The absolute cap.
     """
-    return (multiplier * maint_margin_rate).quantize(RATE_QUANTUM, rounding=ROUND_DOWN, context=WORK_CONTEXT)
+    return (multiplier * maint_margin_rate).quantize(
+        RATE_QUANTUM, rounding=ROUND_DOWN, context=WORK_CONTEXT
+    )
 
 
 def funding_rate(premium: Decimal, params: RateParams) -> Decimal:
-    """``clamp(round8([P + clamp(I − P, ±0.05 %)] × N/8), ±cap)``.
+    """``clamp(round8([P + clamp(I - P, ±0.05 %)] * N/8), ±cap)``.
 
     Args:
         premium: The average premium of the interval.
@@ -219,8 +229,12 @@ def funding_rate(premium: Decimal, params: RateParams) -> Decimal:
     Returns:
         The funding rate to settle, 8 dp.
     """
-    unscaled = WORK_CONTEXT.add(premium, clamp(WORK_CONTEXT.subtract(params.interest_rate, premium), params.clamp))
-    scaled = WORK_CONTEXT.divide(WORK_CONTEXT.multiply(unscaled, Decimal(params.interval_ms)), Decimal(EIGHT_HOURS_MS))
+    unscaled = WORK_CONTEXT.add(
+        premium, clamp(WORK_CONTEXT.subtract(params.interest_rate, premium), params.clamp)
+    )
+    scaled = WORK_CONTEXT.divide(
+        WORK_CONTEXT.multiply(unscaled, Decimal(params.interval_ms)), Decimal(EIGHT_HOURS_MS)
+    )
     return clamp(round_rate(scaled), params.cap)
 
 
@@ -232,7 +246,7 @@ def next_funding_time(now_ms: int, interval_ms: int) -> int:
         interval_ms: The funding interval (> 0).
 
     Returns:
-        ``ceil(now / interval) × interval``: a premium sample taken at `now_ms` belongs to the
+        ``ceil(now / interval) * interval``: a premium sample taken at `now_ms` belongs to the
         window ending there.
     """
     return -(-now_ms // interval_ms) * interval_ms

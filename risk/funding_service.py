@@ -1,11 +1,12 @@
-"""The funding loop: samples the premium index, settles ``ApplyFunding`` at each funding time, and
-keeps the history and the current estimate in Binance's shapes.
+"""The funding loop: premium samples, ``ApplyFunding`` at each funding time, history, estimate.
+
+The history and the estimate are kept in Binance's shapes.
 
 Each :meth:`FundingService.step`, at time ``now`` from the injected clock:
     1. if a sample is due (every ``sample_every_ms``, aligned to the clock), per listed symbol the
        engine's index (``prices``) and L2 depth are read and one premium sample is taken
        (:mod:`risk.funding`); a symbol without an index price is not sampled;
-    2. a sample belongs to the window ``(T − interval, T]`` of the funding time ``T`` it precedes;
+    2. a sample belongs to the window ``(T - interval, T]`` of the funding time ``T`` it precedes;
     3. once ``now ≥ T``, the window's samples are averaged, the rate computed, and
        ``ApplyFunding{symbol, rate, mark}`` submitted with the engine's published mark; the
        history records it only when the engine answers ``FundingApplied``.
@@ -63,8 +64,8 @@ class SymbolFunding:
     Attributes:
         interval_ms: Funding interval.
         interest_rate: Interest rate per 8 hours.
-        cap: Absolute rate cap (instead of ``cap_multiplier × MMR``).
-        impact_notional: Impact notional (instead of ``impact_margin × max leverage``).
+        cap: Absolute rate cap (instead of ``cap_multiplier * MMR``).
+        impact_notional: Impact notional (instead of ``impact_margin * max leverage``).
     """
 
     interval_ms: int | None = None
@@ -81,8 +82,8 @@ class FundingConfig:
         sample_every_ms: Premium sampling period (Binance: 5 s).
         interval_ms: Default funding interval (8 h: 00:00, 08:00, 16:00 UTC); short for demos.
         interest_rate: Default interest rate per 8 hours (0.01 %).
-        cap_multiplier: Cap = multiplier × MMR of the first bracket (0.75).
-        impact_margin: Impact notional = margin × max leverage (200 USDT).
+        cap_multiplier: Cap = multiplier * MMR of the first bracket (0.75).
+        impact_margin: Impact notional = margin * max leverage (200 USDT).
         averaging: ``linear_weighted`` (default) or ``simple``.
         overrides: Per-symbol overrides, by symbol name.
     """
@@ -98,10 +99,15 @@ class FundingConfig:
     def rate_params(self, spec: InstrumentSpec) -> RateParams:
         """The rate parameters of one symbol."""
         override = self.overrides.get(spec.name, SymbolFunding())
-        cap = override.cap if override.cap is not None else funding_cap(spec.brackets[0].maint_margin_rate,
-                                                                        self.cap_multiplier)
+        cap = (
+            override.cap
+            if override.cap is not None
+            else funding_cap(spec.brackets[0].maint_margin_rate, self.cap_multiplier)
+        )
         return RateParams(
-            interest_rate=override.interest_rate if override.interest_rate is not None else self.interest_rate,
+            interest_rate=override.interest_rate
+            if override.interest_rate is not None
+            else self.interest_rate,
             cap=cap,
             interval_ms=override.interval_ms or self.interval_ms,
         )
@@ -109,7 +115,11 @@ class FundingConfig:
     def impact_notional(self, spec: InstrumentSpec) -> Decimal:
         """The impact notional of one symbol."""
         override = self.overrides.get(spec.name, SymbolFunding()).impact_notional
-        return override if override is not None else impact_notional(spec.brackets[0].max_leverage, self.impact_margin)
+        return (
+            override
+            if override is not None
+            else impact_notional(spec.brackets[0].max_leverage, self.impact_margin)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +144,17 @@ class FundingRecord:
 
     def to_binance(self) -> dict[str, object]:
         """``GET /fapi/v1/fundingRate`` item: symbol, fundingRate, fundingTime, markPrice."""
-        return {"symbol": self.symbol, "fundingRate": f"{self.rate:f}", "fundingTime": self.funding_time_ms,
-                "markPrice": f"{self.mark:f}"}
+        return {
+            "symbol": self.symbol,
+            "fundingRate": f"{self.rate:f}",
+            "fundingTime": self.funding_time_ms,
+            "markPrice": f"{self.mark:f}",
+        }
 
 
 @dataclass(slots=True)
 class _Window:
-    """The samples of one symbol's current funding window ``(end − interval, end]``."""
+    """The samples of one symbol's current funding window ``(end - interval, end]``."""
 
     end_ms: int
     interval_ms: int
@@ -211,8 +225,9 @@ class FundingService:
         settled = []
         for spec in specs:
             params = self.config.rate_params(spec)
-            window = self._windows.get(spec.symbol) or _Window(next_funding_time(now, params.interval_ms),
-                                                                params.interval_ms)
+            window = self._windows.get(spec.symbol) or _Window(
+                next_funding_time(now, params.interval_ms), params.interval_ms
+            )
             sample = self._sample(spec, observed.get(spec.symbol), now)
             if sample is not None and sample.time_ms <= window.end_ms:
                 window.samples.append(sample)
@@ -241,8 +256,13 @@ class FundingService:
             wake = min([self._next_sample_ms, *(w.end_ms for w in self._windows.values())])
             await self._sleep(max(0, wake - now) / 1000)
 
-    def history(self, symbol: str | None = None, start_ms: int | None = None, end_ms: int | None = None,
-                limit: int = 100) -> list[dict[str, object]]:
+    def history(
+        self,
+        symbol: str | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, object]]:
         """Settled fundings, oldest first, in ``GET /fapi/v1/fundingRate`` shape.
 
         Args:
@@ -254,10 +274,13 @@ class FundingService:
         Returns:
             ``[{symbol, fundingRate, fundingTime, markPrice}]``.
         """
-        records = [r for r in self._history
-                   if (symbol is None or r.symbol == symbol)
-                   and (start_ms is None or r.funding_time_ms >= start_ms)
-                   and (end_ms is None or r.funding_time_ms <= end_ms)]
+        records = [
+            r
+            for r in self._history
+            if (symbol is None or r.symbol == symbol)
+            and (start_ms is None or r.funding_time_ms >= start_ms)
+            and (end_ms is None or r.funding_time_ms <= end_ms)
+        ]
         chosen = records[:limit] if start_ms is not None else records[-limit:]
         return [r.to_binance() for r in chosen]
 
@@ -279,10 +302,14 @@ class FundingService:
             return None
         now = self._clock()
         params = self.config.rate_params(spec)
-        window = self._windows.get(spec.symbol) or _Window(next_funding_time(now, params.interval_ms),
-                                                            params.interval_ms)
-        premium = (average_premium(window.samples, window.start_ms, self.config.averaging)
-                   if window.samples else Decimal(0))
+        window = self._windows.get(spec.symbol) or _Window(
+            next_funding_time(now, params.interval_ms), params.interval_ms
+        )
+        premium = (
+            average_premium(window.samples, window.start_ms, self.config.averaging)
+            if window.samples
+            else Decimal(0)
+        )
         prices = self._reader.prices(spec.symbol)
         mark = prices.mark if prices is not None else None
         index = prices.index if prices is not None else None
@@ -303,35 +330,69 @@ class FundingService:
 
     def _observe(self, specs: list[InstrumentSpec]) -> dict[int, _Observation]:
         """Reads index and depth of every symbol (blocking engine queries, run off the loop)."""
-        return {s.symbol: _Observation(self._reader.prices(s.symbol), self._reader.depth(s.symbol)) for s in specs}
+        return {
+            s.symbol: _Observation(self._reader.prices(s.symbol), self._reader.depth(s.symbol))
+            for s in specs
+        }
 
-    def _sample(self, spec: InstrumentSpec, observed: _Observation | None, now: int) -> PremiumSample | None:
-        if observed is None or observed.prices is None or observed.prices.index is None or observed.depth is None:
+    def _sample(
+        self, spec: InstrumentSpec, observed: _Observation | None, now: int
+    ) -> PremiumSample | None:
+        if (
+            observed is None
+            or observed.prices is None
+            or observed.prices.index is None
+            or observed.depth is None
+        ):
             return None
         notional = self.config.impact_notional(spec)
         bid = impact_price(observed.depth.bids, notional)
         ask = impact_price(observed.depth.asks, notional)
         return PremiumSample(now, premium_index(bid, ask, observed.prices.index))
 
-    async def _settle(self, spec: InstrumentSpec, params: RateParams, window: _Window) -> FundingRecord | None:
+    async def _settle(
+        self, spec: InstrumentSpec, params: RateParams, window: _Window
+    ) -> FundingRecord | None:
         if not window.samples:
-            log.warning("funding: no premium sample for %s before %d; nothing settled", spec.name, window.end_ms)
+            log.warning(
+                "funding: no premium sample for %s before %d; nothing settled",
+                spec.name,
+                window.end_ms,
+            )
             return None
         prices = await asyncio.to_thread(self._reader.prices, spec.symbol)
         if prices is None or prices.mark is None:
-            log.warning("funding: %s has no mark price at %d; nothing settled", spec.name, window.end_ms)
+            log.warning(
+                "funding: %s has no mark price at %d; nothing settled", spec.name, window.end_ms
+            )
             return None
         premium = average_premium(window.samples, window.start_ms, self.config.averaging)
         rate = funding_rate(premium, params)
         result = await self._submit([ApplyFunding(spec.symbol, rate, prices.mark)])
         if not any(isinstance(e.event, FundingApplied) for e in result.events):
-            reasons = [e.event.reason.name for e in result.events if isinstance(e.event, OrderRejected)]
-            log.error("funding: engine refused %s rate %s at %d: %s", spec.name, rate, window.end_ms, reasons)
+            reasons = [
+                e.event.reason.name for e in result.events if isinstance(e.event, OrderRejected)
+            ]
+            log.error(
+                "funding: engine refused %s rate %s at %d: %s",
+                spec.name,
+                rate,
+                window.end_ms,
+                reasons,
+            )
             return None
-        record = FundingRecord(spec.name, rate, window.end_ms, prices.mark, premium, len(window.samples))
+        record = FundingRecord(
+            spec.name, rate, window.end_ms, prices.mark, premium, len(window.samples)
+        )
         self._history.append(record)
         self._last_rate[spec.symbol] = rate
-        log.info("funding: %s settled %s at mark %s (%d samples)", spec.name, rate, prices.mark, len(window.samples))
+        log.info(
+            "funding: %s settled %s at mark %s (%d samples)",
+            spec.name,
+            rate,
+            prices.mark,
+            len(window.samples),
+        )
         return record
 
 

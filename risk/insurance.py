@@ -141,7 +141,9 @@ def approve(payout: Payout, approver: str) -> Payout:
     if who in payout.approvals:
         raise ApprovalError("the same person cannot approve twice")
     approvals = (*payout.approvals, who)
-    status = PayoutStatus.SUBMITTING if len(approvals) >= REQUIRED_APPROVALS else PayoutStatus.PENDING
+    status = (
+        PayoutStatus.SUBMITTING if len(approvals) >= REQUIRED_APPROVALS else PayoutStatus.PENDING
+    )
     return replace(payout, approvals=approvals, status=status)
 
 
@@ -183,10 +185,18 @@ def settle(payout: Payout, events: Iterable[EventEnvelope]) -> Payout:
     for envelope in events:
         event = envelope.event
         if isinstance(event, InsurancePaid) and (event.account, event.amount, event.reason) == (
-                payout.account, payout.amount, PayoutReason.COMPENSATION):
+            payout.account,
+            payout.amount,
+            PayoutReason.COMPENSATION,
+        ):
             return replace(payout, status=PayoutStatus.PAID, engine_seq=envelope.seq)
         if isinstance(event, OrderRejected) and event.account == payout.account:
-            return replace(payout, status=PayoutStatus.REFUSED, outcome=event.reason.name, engine_seq=envelope.seq)
+            return replace(
+                payout,
+                status=PayoutStatus.REFUSED,
+                outcome=event.reason.name,
+                engine_seq=envelope.seq,
+            )
     raise ApprovalError(f"the engine's answer to payout {payout.id} is missing")
 
 

@@ -1,5 +1,6 @@
-"""Compensation payouts with two-person approval, stored with their audit trail, submitted to the
-engine as ``InsurancePayout`` once approved twice.
+"""Compensation payouts with two-person approval, stored with an audit trail.
+
+A request approved twice is submitted to the engine as ``InsurancePayout``.
 
 Storage (``derivatives.persistence.models``): ``insurance_payouts`` holds each request and its
 approvals; ``insurance_payout_actions`` is the append-only trail (REQUESTED, APPROVED, SUBMITTED,
@@ -36,7 +37,6 @@ from derivatives.persistence.models import PayoutAction, PayoutRequest
 from derivatives.units import from_raw, to_raw
 from risk.insurance import Payout, PayoutStatus, approve, deny, new_payout, settle
 from risk.ports import Clock, Submit, wall_clock_ms
-
 
 _Change = Callable[[Payout], Payout]
 """A transition of :mod:`risk.insurance`."""
@@ -111,11 +111,17 @@ class InsuranceService:
             ApprovalError: If the two-person rule forbids it.
             PayoutNotFound: For an unknown id.
         """
-        payout = await asyncio.to_thread(self._transition, payout_id, lambda p: approve(p, approver), approver)
+        payout = await asyncio.to_thread(
+            self._transition, payout_id, lambda p: approve(p, approver), approver
+        )
         if payout.status is not PayoutStatus.SUBMITTING:
             return payout
-        batch = await self._submit([InsurancePayout(payout.account, payout.amount, PayoutReason.COMPENSATION)])
-        return await asyncio.to_thread(self._transition, payout_id, lambda p: settle(p, batch.events), "engine")
+        batch = await self._submit(
+            [InsurancePayout(payout.account, payout.amount, PayoutReason.COMPENSATION)]
+        )
+        return await asyncio.to_thread(
+            self._transition, payout_id, lambda p: settle(p, batch.events), "engine"
+        )
 
     async def deny(self, payout_id: int, approver: str, note: str) -> Payout:
         """Denies a pending request.
@@ -132,7 +138,9 @@ class InsuranceService:
             ApprovalError: If the request is not pending or the approver is the requester.
             PayoutNotFound: For an unknown id.
         """
-        return await asyncio.to_thread(self._transition, payout_id, lambda p: deny(p, approver, note), approver)
+        return await asyncio.to_thread(
+            self._transition, payout_id, lambda p: deny(p, approver, note), approver
+        )
 
     def get(self, payout_id: int) -> Payout:
         """One request.
@@ -161,19 +169,35 @@ class InsuranceService:
 
     def trail(self, payout_id: int) -> list[ActionEntry]:
         """The audit trail of one request, oldest first."""
-        query = select(PayoutAction).where(PayoutAction.payout_id == payout_id).order_by(PayoutAction.id)
+        query = (
+            select(PayoutAction)
+            .where(PayoutAction.payout_id == payout_id)
+            .order_by(PayoutAction.id)
+        )
         with self._db.reader() as session:
             return [ActionEntry(a.at, a.actor, a.action, a.details) for a in session.scalars(query)]
 
     def _insert(self, payout: Payout) -> Payout:
         now = self._clock()
         with self._db.session() as session:
-            row = PayoutRequest(account_id=payout.account, amount=to_raw(payout.amount), memo=payout.memo,
-                                status=payout.status.value, requested_by=payout.requested_by, requested_at=now)
+            row = PayoutRequest(
+                account_id=payout.account,
+                amount=to_raw(payout.amount),
+                memo=payout.memo,
+                status=payout.status.value,
+                requested_by=payout.requested_by,
+                requested_at=now,
+            )
             session.add(row)
             session.flush()
-            _record(session, row.id, now, payout.requested_by, "REQUESTED",
-                    {"account": payout.account, "amount": f"{payout.amount:f}", "memo": payout.memo})
+            _record(
+                session,
+                row.id,
+                now,
+                payout.requested_by,
+                "REQUESTED",
+                {"account": payout.account, "amount": f"{payout.amount:f}", "memo": payout.memo},
+            )
             return _payout(row)
 
     def _transition(self, payout_id: int, change: _Change, actor: str) -> Payout:
@@ -184,15 +208,25 @@ class InsuranceService:
             before = _payout(row)
             after = change(before)
             row.status = after.status.value
-            for slot, who in enumerate(after.approvals[len(before.approvals):], start=len(before.approvals)):
+            for slot, who in enumerate(
+                after.approvals[len(before.approvals) :], start=len(before.approvals)
+            ):
                 _store_approval(row, slot, who, now)
                 _record(session, payout_id, now, who, "APPROVED", {})
             if after.status is PayoutStatus.SUBMITTING:
-                _record(session, payout_id, now, "engine", "SUBMITTED", {"command": "InsurancePayout"})
+                _record(
+                    session, payout_id, now, "engine", "SUBMITTED", {"command": "InsurancePayout"}
+                )
             if after.status in (PayoutStatus.PAID, PayoutStatus.REFUSED, PayoutStatus.DENIED):
                 row.decided_at, row.outcome, row.engine_seq = now, after.outcome, after.engine_seq
-                _record(session, payout_id, now, actor if after.status is PayoutStatus.DENIED else "engine",
-                        after.status.value, {"outcome": after.outcome, "engine_seq": after.engine_seq})
+                _record(
+                    session,
+                    payout_id,
+                    now,
+                    actor if after.status is PayoutStatus.DENIED else "engine",
+                    after.status.value,
+                    {"outcome": after.outcome, "engine_seq": after.engine_seq},
+                )
             return _payout(row)
 
 
@@ -211,12 +245,30 @@ def _store_approval(row: PayoutRequest, slot: int, who: str, now: int) -> None:
         row.second_approver, row.second_approved_at = who, now
 
 
-def _record(session: Session, payout_id: int, at: int, actor: str, action: str, details: dict[str, object]) -> None:
-    session.add(PayoutAction(payout_id=payout_id, at=at, actor=actor, action=action,
-                             details=json.dumps(details, sort_keys=True)))
+def _record(
+    session: Session, payout_id: int, at: int, actor: str, action: str, details: dict[str, object]
+) -> None:
+    session.add(
+        PayoutAction(
+            payout_id=payout_id,
+            at=at,
+            actor=actor,
+            action=action,
+            details=json.dumps(details, sort_keys=True),
+        )
+    )
 
 
 def _payout(row: PayoutRequest) -> Payout:
     approvals = tuple(who for who in (row.first_approver, row.second_approver) if who is not None)
-    return Payout(row.id, row.account_id, from_raw(row.amount), row.memo, row.requested_by, approvals,
-                  PayoutStatus(row.status), row.outcome, row.engine_seq)
+    return Payout(
+        row.id,
+        row.account_id,
+        from_raw(row.amount),
+        row.memo,
+        row.requested_by,
+        approvals,
+        PayoutStatus(row.status),
+        row.outcome,
+        row.engine_seq,
+    )

@@ -1,9 +1,11 @@
-"""Cross-margin arithmetic on raw integers, mirroring the engine (``core_rs/src/accounts/margin.rs``
-and ``liquidation::health``) so that the monitor and the ADL ranking see what the engine sees.
+"""Cross-margin arithmetic on raw integers, mirroring the engine's.
+
+The formulas are those of ``core_rs/src/accounts/margin.rs`` and ``liquidation::health``, so that
+the monitor and the ADL ranking see what the engine sees.
 
 Formulas (MECHANICS §4.1, Binance leverage brackets):
-    * ``uPnL = floor(qty × price) − cost`` per leg (signed qty and cost; PnL rounds toward −∞);
-    * ``MM = ceil(|qty| × price) × MMR_bracket − cum``, rounded up, never negative, the bracket
+    * ``uPnL = floor(qty * price) - cost`` per leg (signed qty and cost; PnL rounds toward -∞);
+    * ``MM = ceil(|qty| * price) * MMR_bracket - cum``, rounded up, never negative, the bracket
       being the first whose cap is not below the notional (the last beyond every cap);
     * ``MB = wallet + Σ uPnL``; ``margin ratio = MM / MB`` (Binance ``accountMaintMargin /
       marginBalance``); the engine liquidates when ``MM > 0 and MB < MM``.
@@ -50,21 +52,24 @@ def raw_brackets(spec: InstrumentSpec) -> tuple[RawBracket, ...]:
     Returns:
         Its brackets, lowest first.
     """
-    return tuple(RawBracket(to_raw(b.notional_cap), to_raw(b.maint_margin_rate), to_raw(b.cum)) for b in spec.brackets)
+    return tuple(
+        RawBracket(to_raw(b.notional_cap), to_raw(b.maint_margin_rate), to_raw(b.cum))
+        for b in spec.brackets
+    )
 
 
 def mul_div_floor(a: int, b: int, d: int) -> int:
-    """``floor(a × b / d)`` exactly (the engine's ``mul_div(.., Floor)``)."""
+    """``floor(a * b / d)`` exactly (the engine's ``mul_div(.., Floor)``)."""
     return (a * b) // d
 
 
 def mul_div_ceil(a: int, b: int, d: int) -> int:
-    """``ceil(a × b / d)`` exactly (the engine's ``mul_div(.., Ceil)``)."""
+    """``ceil(a * b / d)`` exactly (the engine's ``mul_div(.., Ceil)``)."""
     return -((-a * b) // d)
 
 
 def unrealised_pnl(qty: int, cost: int, price: int) -> int:
-    """Unrealised PnL of a leg at `price`, rounded toward −∞.
+    """Unrealised PnL of a leg at `price`, rounded toward -∞.
 
     Args:
         qty: Signed quantity (raw).
@@ -72,13 +77,13 @@ def unrealised_pnl(qty: int, cost: int, price: int) -> int:
         price: Reference price (raw).
 
     Returns:
-        ``floor(qty × price) − cost`` (raw quote).
+        ``floor(qty * price) - cost`` (raw quote).
     """
     return mul_div_floor(qty, price, SCALE) - cost
 
 
 def maintenance_margin(brackets: tuple[RawBracket, ...], qty: int, price: int) -> int:
-    """Maintenance margin of one leg: ``notional × MMR − cum``, rounded up, never negative.
+    """Maintenance margin of one leg: ``notional * MMR - cum``, rounded up, never negative.
 
     Args:
         brackets: The instrument's brackets (at least one).
@@ -153,4 +158,3 @@ def health(
         unrealised += unrealised_pnl(qty, cost, price)
         maintenance += maintenance_margin(tiers, qty, price)
     return Health(wallet, unrealised, maintenance)
-

@@ -1,5 +1,6 @@
-"""The liquidation monitor feed: every account's margin ratio, the accounts nearest liquidation,
-and the stream of liquidation events, as plain data for the risk desk and the API.
+"""The liquidation monitor feed: margin ratios, accounts nearest liquidation, liquidation events.
+
+Everything is plain data for the risk desk and the API.
 
 * Margin ratio ``= MM / MB`` at the engine's reference prices (:mod:`risk.margin`), per account
   with an open position. The engine liquidates when ``MM > 0 and MB < MM``, i.e. a ratio above 1
@@ -101,10 +102,18 @@ class AccountRisk:
             "maintMargin": f"{self.maintenance:f}",
             "marginRatio": None if self.margin_ratio is None else f"{self.margin_ratio:f}",
             "liquidatable": self.liquidatable,
-            "positions": [{"symbol": p.symbol, "positionSide": p.position_side, "positionAmt": f"{p.qty:f}",
-                           "entryPrice": f"{p.entry_price:f}", "markPrice": None if p.price is None else f"{p.price:f}",
-                           "unrealizedProfit": f"{p.unrealised:f}", "maintMargin": f"{p.maintenance:f}"}
-                          for p in self.positions],
+            "positions": [
+                {
+                    "symbol": p.symbol,
+                    "positionSide": p.position_side,
+                    "positionAmt": f"{p.qty:f}",
+                    "entryPrice": f"{p.entry_price:f}",
+                    "markPrice": None if p.price is None else f"{p.price:f}",
+                    "unrealizedProfit": f"{p.unrealised:f}",
+                    "maintMargin": f"{p.maintenance:f}",
+                }
+                for p in self.positions
+            ],
         }
 
 
@@ -147,14 +156,25 @@ class LiquidationEvent:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form (decimal strings)."""
-        return {"seq": self.seq, "index": self.index, "time": self.time_ms, "type": self.kind.value,
-                "account": self.account, "symbol": self.symbol,
-                "qty": None if self.qty is None else f"{self.qty:f}",
-                "price": None if self.price is None else f"{self.price:f}",
-                **{key: f"{value:f}" if isinstance(value, Decimal) else value for key, value in self.details}}
+        return {
+            "seq": self.seq,
+            "index": self.index,
+            "time": self.time_ms,
+            "type": self.kind.value,
+            "account": self.account,
+            "symbol": self.symbol,
+            "qty": None if self.qty is None else f"{self.qty:f}",
+            "price": None if self.price is None else f"{self.price:f}",
+            **{
+                key: f"{value:f}" if isinstance(value, Decimal) else value
+                for key, value in self.details
+            },
+        }
 
 
-def liquidation_event(envelope: EventEnvelope, time_ms: int, name_of: Callable[[int], str]) -> LiquidationEvent | None:
+def liquidation_event(
+    envelope: EventEnvelope, time_ms: int, name_of: Callable[[int], str]
+) -> LiquidationEvent | None:
     """The liquidation step an engine event records, if it records one.
 
     Args:
@@ -169,19 +189,49 @@ def liquidation_event(envelope: EventEnvelope, time_ms: int, name_of: Callable[[
     at = (envelope.seq, envelope.index, time_ms)
     match event:
         case LiquidationStarted():
-            return LiquidationEvent(*at, LiquidationKind.STARTED, event.account,
-                                    details=(("marginBalance", event.margin_balance), ("maintMargin", event.maintenance)))
+            return LiquidationEvent(
+                *at,
+                LiquidationKind.STARTED,
+                event.account,
+                details=(
+                    ("marginBalance", event.margin_balance),
+                    ("maintMargin", event.maintenance),
+                ),
+            )
         case LiquidationOrder():
-            return LiquidationEvent(*at, LiquidationKind.ORDER, event.account, name_of(event.symbol), event.qty,
-                                    event.bankruptcy_price, (("side", event.side.name), ("orderId", event.order_id)))
+            return LiquidationEvent(
+                *at,
+                LiquidationKind.ORDER,
+                event.account,
+                name_of(event.symbol),
+                event.qty,
+                event.bankruptcy_price,
+                (("side", event.side.name), ("orderId", event.order_id)),
+            )
         case PositionTakenOver():
-            return LiquidationEvent(*at, LiquidationKind.TAKEN_OVER, event.account, name_of(event.symbol), event.qty,
-                                    event.price, (("positionSide", event.position_side.name),))
+            return LiquidationEvent(
+                *at,
+                LiquidationKind.TAKEN_OVER,
+                event.account,
+                name_of(event.symbol),
+                event.qty,
+                event.price,
+                (("positionSide", event.position_side.name),),
+            )
         case AutoDeleveraged():
-            return LiquidationEvent(*at, LiquidationKind.AUTO_DELEVERAGED, event.account, name_of(event.symbol),
-                                    event.qty, event.price, (("bankrupt", event.bankrupt),))
+            return LiquidationEvent(
+                *at,
+                LiquidationKind.AUTO_DELEVERAGED,
+                event.account,
+                name_of(event.symbol),
+                event.qty,
+                event.price,
+                (("bankrupt", event.bankrupt),),
+            )
         case LiquidationFinished():
-            return LiquidationEvent(*at, LiquidationKind.FINISHED, event.account, details=(("closed", event.closed),))
+            return LiquidationEvent(
+                *at, LiquidationKind.FINISHED, event.account, details=(("closed", event.closed),)
+            )
         case _:
             return None
 
@@ -189,8 +239,15 @@ def liquidation_event(envelope: EventEnvelope, time_ms: int, name_of: Callable[[
 class LiquidationMonitor:
     """Margin ratios and the liquidation stream, kept current by the event feed."""
 
-    def __init__(self, view: PositionView, specs: Specs, time_ms: Callable[[int], int], *,
-                 keep: int = 1_000, queue_size: int = 1_000) -> None:
+    def __init__(
+        self,
+        view: PositionView,
+        specs: Specs,
+        time_ms: Callable[[int], int],
+        *,
+        keep: int = 1_000,
+        queue_size: int = 1_000,
+    ) -> None:
         """Wire the monitor.
 
         Args:
@@ -213,7 +270,9 @@ class LiquidationMonitor:
         del after_seq
         names = {spec.symbol: spec.name for spec in self._specs()}
         for envelope in events:
-            step = liquidation_event(envelope, self._time_ms(envelope.seq), lambda s: names.get(s, str(s)))
+            step = liquidation_event(
+                envelope, self._time_ms(envelope.seq), lambda s: names.get(s, str(s))
+            )
             if step is None:
                 continue
             self._recent.append(step)
@@ -233,13 +292,30 @@ class LiquidationMonitor:
             state = self._view.accounts[account]
             if account == _core.FEE_ACCOUNT or not state.legs:
                 continue
-            margin = health(state.wallet, ((leg.symbol, leg.qty, leg.cost) for leg in state.legs.values()),
-                            prices, brackets)
-            legs = tuple(_position_risk(leg, specs.get(leg.symbol), brackets.get(leg.symbol), prices.get(leg.symbol))
-                         for leg in sorted(state.legs.values(), key=lambda leg: (leg.symbol, leg.side)))
-            out.append(AccountRisk(account, from_raw(margin.wallet), from_raw(margin.unrealised),
-                                   from_raw(margin.margin_balance), from_raw(margin.maintenance), margin.margin_ratio,
-                                   margin.underwater, legs))
+            margin = health(
+                state.wallet,
+                ((leg.symbol, leg.qty, leg.cost) for leg in state.legs.values()),
+                prices,
+                brackets,
+            )
+            legs = tuple(
+                _position_risk(
+                    leg, specs.get(leg.symbol), brackets.get(leg.symbol), prices.get(leg.symbol)
+                )
+                for leg in sorted(state.legs.values(), key=lambda leg: (leg.symbol, leg.side))
+            )
+            out.append(
+                AccountRisk(
+                    account,
+                    from_raw(margin.wallet),
+                    from_raw(margin.unrealised),
+                    from_raw(margin.margin_balance),
+                    from_raw(margin.maintenance),
+                    margin.margin_ratio,
+                    margin.underwater,
+                    legs,
+                )
+            )
         return out
 
     def nearest(self, limit: int = 20) -> list[AccountRisk]:
@@ -249,7 +325,8 @@ class LiquidationMonitor:
             limit: At most this many.
 
         Returns:
-            Highest risk first (ties by account id); accounts with no maintenance margin are left out.
+            Highest risk first (ties by account id); accounts without maintenance margin
+            are left out.
         """
         at_risk = [r for r in self.snapshot() if r.maintenance > 0]
         at_risk.sort(key=lambda r: (r.margin_ratio is not None, -(r.margin_ratio or 0), r.account))
@@ -279,12 +356,21 @@ class LiquidationMonitor:
             self._subscribers.discard(queue)
 
 
-def _position_risk(leg: Leg, spec: InstrumentSpec | None, tiers: tuple[RawBracket, ...] | None,
-                   price: int | None) -> PositionRisk:
+def _position_risk(
+    leg: Leg, spec: InstrumentSpec | None, tiers: tuple[RawBracket, ...] | None, price: int | None
+) -> PositionRisk:
     name = spec.name if spec is not None else str(leg.symbol)
     entry = (Decimal(leg.cost) / Decimal(leg.qty)).quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
     if price is None or tiers is None:
-        return PositionRisk(name, leg.side.name, from_raw(leg.qty), entry, None, Decimal(0), Decimal(0))
-    return PositionRisk(name, leg.side.name, from_raw(leg.qty), entry, from_raw(price),
-                        from_raw(unrealised_pnl(leg.qty, leg.cost, price)),
-                        from_raw(maintenance_margin(tiers, leg.qty, price)))
+        return PositionRisk(
+            name, leg.side.name, from_raw(leg.qty), entry, None, Decimal(0), Decimal(0)
+        )
+    return PositionRisk(
+        name,
+        leg.side.name,
+        from_raw(leg.qty),
+        entry,
+        from_raw(price),
+        from_raw(unrealised_pnl(leg.qty, leg.cost, price)),
+        from_raw(maintenance_margin(tiers, leg.qty, price)),
+    )

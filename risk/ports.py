@@ -31,7 +31,7 @@ Specs = Callable[[], Iterable[InstrumentSpec]]
 """The listed instruments, read each time (so updates are seen)."""
 
 TimeOf = Callable[[int], int | None]
-"""Engine seq -> the time (ns) of the batch that applied it, when known (``EngineGateway.time_of``)."""
+"""Engine seq -> time (ns) of the batch that applied it, if known (``EngineGateway.time_of``)."""
 
 
 def wall_clock_ms() -> int:
@@ -64,5 +64,7 @@ class EngineReader(Protocol):
     def prices(self, symbol: int) -> Prices | None:
         """Last, mark and index price of `symbol`, or None when not listed."""
 
-    def read_events(self, after_seq: int, max_bytes: int = 1 << 20, timeout_ms: int = 0) -> list[EventEnvelope]:
+    def read_events(
+        self, after_seq: int, max_bytes: int = 1 << 20, timeout_ms: int = 0
+    ) -> list[EventEnvelope]:
         """Events of commands after `after_seq`, whole records only, up to about `max_bytes`."""

@@ -139,7 +139,7 @@ class PositionView:
         return applied
 
     def reference_price(self, symbol: int) -> int | None:
-        """The engine's reference price of `symbol`: the mark once published, else the last trade."""
+        """The engine's reference price of `symbol`: the mark once published, else last trade."""
         return self.marks.get(symbol, self.last_trades.get(symbol))
 
     def reference_prices(self) -> dict[int, int]:
@@ -166,14 +166,26 @@ class PositionView:
             case FillSettled():
                 state = self.accounts.setdefault(event.account, AccountState())
                 state.wallet = to_raw(event.wallet)
-                self._set_leg(event.account, state, Leg(event.symbol, event.position_side,
-                                                        to_raw(event.position_qty), to_raw(event.position_cost)))
+                self._set_leg(
+                    event.account,
+                    state,
+                    Leg(
+                        event.symbol,
+                        event.position_side,
+                        to_raw(event.position_qty),
+                        to_raw(event.position_cost),
+                    ),
+                )
             case BalanceChanged():
-                self.accounts.setdefault(event.account, AccountState()).wallet = to_raw(event.wallet)
+                self.accounts.setdefault(event.account, AccountState()).wallet = to_raw(
+                    event.wallet
+                )
             case PositionModeSet():
                 self.accounts.setdefault(event.account, AccountState()).hedge = event.hedge
             case LeverageSet():
-                self.accounts.setdefault(event.account, AccountState()).leverage[event.symbol] = event.leverage
+                self.accounts.setdefault(event.account, AccountState()).leverage[event.symbol] = (
+                    event.leverage
+                )
             case MarkPriceSet():
                 self.marks[event.symbol] = to_raw(event.mark)
                 self.indexes[event.symbol] = to_raw(event.index)

@@ -1,5 +1,7 @@
-"""Wiring: :class:`RiskServices` builds every risk service around one engine, one command door
-and one database, and runs their loops as tasks of the API's event loop (like the oracle).
+"""Wiring: :class:`RiskServices` builds and starts every risk service for the API lifespan.
+
+The services share one engine, one command door and one database; their loops run as tasks of the
+API's event loop (like the oracle's).
 
 What runs:
     * the event feed, folding the engine's events into the position view, the liquidation
@@ -89,13 +91,24 @@ class RiskServices:
         self.view = PositionView()
         self.monitor = LiquidationMonitor(self.view, specs, self.event_time_ms)
         self.fund = FundHistory(self.event_time_ms, lambda: [spec.name for spec in specs()])
-        self.feed = EventFeed(reader, [self.view.apply, self.monitor, self.fund],
-                              poll_timeout_ms=self.config.feed_poll_ms)
-        self.funding = FundingService(reader, submit, specs, self.config.funding, clock=clock, sleep=sleep)
-        self.adl = AdlService(self.view, submit, specs, mode=self.config.adl_mode,
-                              period_ms=self.config.adl_period_ms,
-                              stale=lambda: self.feed.failure is not None or not self.feed.caught_up,
-                              clock=clock, sleep=sleep)
+        self.feed = EventFeed(
+            reader,
+            [self.view.apply, self.monitor, self.fund],
+            poll_timeout_ms=self.config.feed_poll_ms,
+        )
+        self.funding = FundingService(
+            reader, submit, specs, self.config.funding, clock=clock, sleep=sleep
+        )
+        self.adl = AdlService(
+            self.view,
+            submit,
+            specs,
+            mode=self.config.adl_mode,
+            period_ms=self.config.adl_period_ms,
+            stale=lambda: self.feed.failure is not None or not self.feed.caught_up,
+            clock=clock,
+            sleep=sleep,
+        )
         self.insurance = InsuranceService(db, submit, clock=clock)
 
     async def start(self) -> list[asyncio.Task[None]]:
@@ -110,10 +123,14 @@ class RiskServices:
         if self.config.insurance_floor is not None:
             result = await self._submit([SetInsuranceFloor(self.config.insurance_floor)])
             if not any(isinstance(e.event, InsuranceFloorSet) for e in result.events):
-                raise RuntimeError(f"the engine refused insurance floor {self.config.insurance_floor}")
-        return [asyncio.create_task(self.feed.run(), name="risk-feed"),
-                asyncio.create_task(self.funding.run(), name="risk-funding"),
-                asyncio.create_task(self.adl.run(), name="risk-adl")]
+                raise RuntimeError(
+                    f"the engine refused insurance floor {self.config.insurance_floor}"
+                )
+        return [
+            asyncio.create_task(self.feed.run(), name="risk-feed"),
+            asyncio.create_task(self.funding.run(), name="risk-funding"),
+            asyncio.create_task(self.adl.run(), name="risk-adl"),
+        ]
 
     def event_time_ms(self, seq: int) -> int:
         """Unix ms of the command `seq` (its batch time when known, else now)."""

@@ -63,14 +63,30 @@ class Exchange:
         """Publishes a mark (and index) price."""
         return self.run(SetMarkPrice(symbol, D(price), D(index or price)))
 
-    def cross(self, maker: int, taker: int, taker_side: Side, qty: str, price: str, symbol: int = BTC,
-              maker_leg: PositionSide = PositionSide.BOTH, taker_leg: PositionSide = PositionSide.BOTH) -> list[Event]:
+    def cross(
+        self,
+        maker: int,
+        taker: int,
+        taker_side: Side,
+        qty: str,
+        price: str,
+        symbol: int = BTC,
+        maker_leg: PositionSide = PositionSide.BOTH,
+        taker_leg: PositionSide = PositionSide.BOTH,
+    ) -> list[Event]:
         """A resting limit order of `maker` filled completely by an IOC limit order of `taker`."""
         maker_side = Side.SELL if taker_side is Side.BUY else Side.BUY
         return self.run(
             PlaceOrder(maker, symbol, maker_side, D(qty), price=D(price), position_side=maker_leg),
-            PlaceOrder(taker, symbol, taker_side, D(qty), price=D(price), time_in_force=TimeInForce.IOC,
-                       position_side=taker_leg),
+            PlaceOrder(
+                taker,
+                symbol,
+                taker_side,
+                D(qty),
+                price=D(price),
+                time_in_force=TimeInForce.IOC,
+                position_side=taker_leg,
+            ),
         )
 
 
@@ -84,7 +100,9 @@ def clock() -> FakeClock:
 def exchange(clock: FakeClock) -> Exchange:
     """BTCUSDT and ETHUSDT listed; accounts 1..=9 hold 1,000,000 USDT; BTC mark 50,000."""
     exchange = Exchange(clock)
-    exchange.run(*(AddInstrument(spec) for spec in DEMO_INSTRUMENTS),
-                 *(Deposit(account, D(1_000_000)) for account in range(1, 10)))
+    exchange.run(
+        *(AddInstrument(spec) for spec in DEMO_INSTRUMENTS),
+        *(Deposit(account, D(1_000_000)) for account in range(1, 10)),
+    )
     exchange.mark("50000")
     return exchange

@@ -12,7 +12,15 @@ from derivatives.demo import BTCUSDT
 from derivatives.enums import PositionSide, Side
 from derivatives.events import LiquidationStarted
 from derivatives.units import to_raw
-from risk.adl import AdlMode, Candidate, binance_score, bitmex_score, quantiles, rank, side_candidates
+from risk.adl import (
+    AdlMode,
+    Candidate,
+    binance_score,
+    bitmex_score,
+    quantiles,
+    rank,
+    side_candidates,
+)
 from risk.margin import raw_brackets
 from risk.positions import PositionView
 from tests.risk.conftest import BTC, Exchange
@@ -36,8 +44,15 @@ def test_bitmex_published_table_ranks_and_buckets() -> None:
 def test_bitmex_example_after_a_partial_deleverage_reranks_the_rest() -> None:
     # [P] same page: a short of 20 liquidated closes account 2 (10) then half of account 5, which
     # "may or may not remain in the lowest quintile": with 10 left out of 80 it moves to 20 %.
-    rest = rank([Candidate(5, 10, D(5)), Candidate(4, 30, D(4)), Candidate(1, 10, D(3)),
-                 Candidate(6, 10, D(2)), Candidate(3, 20, D(1))])
+    rest = rank(
+        [
+            Candidate(5, 10, D(5)),
+            Candidate(4, 30, D(4)),
+            Candidate(1, 10, D(3)),
+            Candidate(6, 10, D(2)),
+            Candidate(3, 20, D(1)),
+        ]
+    )
     assert quantiles(rest) == {5: 4, 4: 2, 1: 1, 6: 1, 3: 0}
 
 
@@ -70,9 +85,15 @@ def test_binance_score_is_pnl_percent_times_margin_ratio() -> None:
     assert binance_score(r(10), r(-20), r(1)) == D(0)  # WB + UP <= 0
 
 
-def test_candidates_from_the_view_rank_one_side_and_skip_the_fund_and_the_underwater(exchange: Exchange) -> None:
-    exchange.run(Deposit(_core.INSURANCE_FUND, D(100_000)), Deposit(20, D(1_100)), SetPositionMode(6, True),
-                 SetLeverage(20, BTC, 50))
+def test_candidates_from_the_view_rank_one_side_and_skip_the_fund_and_the_underwater(
+    exchange: Exchange,
+) -> None:
+    exchange.run(
+        Deposit(_core.INSURANCE_FUND, D(100_000)),
+        Deposit(20, D(1_100)),
+        SetPositionMode(6, True),
+        SetLeverage(20, BTC, 50),
+    )
     exchange.cross(1, 2, Side.BUY, "0.1", "50000")  # 2 long 0.1 @ 50,000
     exchange.cross(1, 3, Side.BUY, "0.2", "49900")  # 3 long 0.2 @ 49,900
     exchange.cross(1, 6, Side.BUY, "0.1", "49950", taker_leg=PositionSide.LONG)  # hedge long leg
@@ -93,13 +114,19 @@ def test_candidates_from_the_view_rank_one_side_and_skip_the_fund_and_the_underw
     # At 47,400 account 20 is under maintenance (MB 1,090 - 1,040 = 50 < MM 75.84): in (or about
     # to be in) liquidation, so it is never ranked.
     view.marks[BTC] = r("47400")
-    assert [c.account for c in rank(side_candidates(view, brackets, BTC, Side.BUY, AdlMode.BITMEX))] == [3, 6, 2]
+    assert [
+        c.account for c in rank(side_candidates(view, brackets, BTC, Side.BUY, AdlMode.BITMEX))
+    ] == [3, 6, 2]
     # The engine agrees: it liquidates 20 at that mark and the fund takes the position over; the
     # fund is never ranked either.
     events = exchange.mark("47400")
     view.apply(view.seq, exchange.client.read_events(view.seq))
     assert any(isinstance(e, LiquidationStarted) and e.account == 20 for e in events)
     assert view.holders(BTC) == [1, 2, 3, 6, _core.INSURANCE_FUND]
-    assert [c.account for c in rank(side_candidates(view, brackets, BTC, Side.BUY, AdlMode.BITMEX))] == [3, 6, 2]
+    assert [
+        c.account for c in rank(side_candidates(view, brackets, BTC, Side.BUY, AdlMode.BITMEX))
+    ] == [3, 6, 2]
     # Binance's score gives every losing account 0: ties by account id.
-    assert [c.account for c in rank(side_candidates(view, brackets, BTC, Side.BUY, AdlMode.BINANCE))] == [2, 3, 6]
+    assert [
+        c.account for c in rank(side_candidates(view, brackets, BTC, Side.BUY, AdlMode.BINANCE))
+    ] == [2, 3, 6]

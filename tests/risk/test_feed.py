@@ -38,12 +38,16 @@ class CuttingReader:
     def __getattr__(self, name: str) -> object:
         return getattr(self.client, name)
 
-    def read_events(self, after_seq: int, max_bytes: int = 1 << 20, timeout_ms: int = 0) -> list[EventEnvelope]:
+    def read_events(
+        self, after_seq: int, max_bytes: int = 1 << 20, timeout_ms: int = 0
+    ) -> list[EventEnvelope]:
         return self.client.read_events(after_seq, 1 << 30, timeout_ms)[: max(1, max_bytes // 100)]
 
 
 @pytest.mark.parametrize("records", [1, 2, 3, 5, 8])
-def test_reads_cut_anywhere_still_deliver_whole_commands_once(exchange: Exchange, records: int) -> None:
+def test_reads_cut_anywhere_still_deliver_whole_commands_once(
+    exchange: Exchange, records: int
+) -> None:
     for price in ("50000", "50010", "50020"):
         exchange.cross(1, 2, Side.BUY, "0.1", price)
     everything = exchange.all_events()
@@ -57,10 +61,13 @@ def test_reads_cut_anywhere_still_deliver_whole_commands_once(exchange: Exchange
         last = chunk[-1].seq
         assert [e for e in everything if after < e.seq <= last] == chunk  # whole commands only
         previous = last
-    assert feed.after == everything[-1].seq and feed.catch_up() == 0
+    assert feed.after == everything[-1].seq
+    assert feed.catch_up() == 0
 
 
-async def test_run_follows_new_events_and_stops_loudly_when_they_are_evicted(clock: FakeClock) -> None:
+async def test_run_follows_new_events_and_stops_loudly_when_they_are_evicted(
+    clock: FakeClock,
+) -> None:
     client = EngineClient(_core.Engine(event_log_bytes=4096))
     client.execute([AddInstrument(BTCUSDT)])
     recorder = Recorder()
@@ -75,4 +82,5 @@ async def test_run_follows_new_events_and_stops_loudly_when_they_are_evicted(clo
     for account in range(200):
         client.execute([Deposit(account + 1, D(1))])
     await feed.run()
-    assert feed.failure is not None and "gone" in feed.failure
+    assert feed.failure is not None
+    assert "gone" in feed.failure

@@ -59,7 +59,9 @@ def test_rate_equals_the_interest_rate_while_the_premium_is_within_the_clamp() -
         assert funding_rate(premium, params) == D("0.00010000"), premium
     # Outside the band the premium shows through, offset by the 0.05 % clamp.
     assert funding_rate(D("0.0010"), params) == D("0.00050000")  # 0.1 % + clamp(-0.09 %) = 0.05 %
-    assert funding_rate(D("-0.0010"), params) == D("-0.00050000")  # -0.1 % + clamp(0.11 %) = -0.05 %
+    assert funding_rate(D("-0.0010"), params) == D(
+        "-0.00050000"
+    )  # -0.1 % + clamp(0.11 %) = -0.05 %
     # A zero interest rate (BNBUSDT, [P]) and a zero premium give zero.
     assert funding_rate(D(0), RateParams(interest_rate=D(0), cap=BTC_CAP)) == D("0E-8")
 

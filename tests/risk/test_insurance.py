@@ -29,11 +29,14 @@ from risk.insurance_service import InsuranceService, PayoutNotFound
 from risk.positions import PositionView
 from tests.risk.conftest import Exchange, FakeClock
 
-PG_URL = os.environ.get("DERIVATIVES_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "DERIVATIVES_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 FUND = _core.INSURANCE_FUND
 
 
 # --- the rules ---------------------------------------------------------------------------------
+
 
 def test_two_distinct_approvers_neither_the_requester() -> None:
     payout = new_payout(7, D("250.5"), "Requester", "ticket 42: outage")
@@ -68,9 +71,14 @@ def test_requests_must_be_exact_positive_and_payable() -> None:
 
 def test_the_engine_answer_settles_a_submitted_payout() -> None:
     submitted = approve(approve(new_payout(7, D(5), "r", "m"), "a"), "b")
-    paid = settle(submitted, [EventEnvelope(40, 0, InsurancePaid(7, D(5), PayoutReason.COMPENSATION))])
+    paid = settle(
+        submitted, [EventEnvelope(40, 0, InsurancePaid(7, D(5), PayoutReason.COMPENSATION))]
+    )
     assert (paid.status, paid.engine_seq) == (PayoutStatus.PAID, 40)
-    refused = settle(submitted, [EventEnvelope(41, 0, OrderRejected(7, 0, None, RejectReason.INSURANCE_FLOOR_BREACHED))])
+    refused = settle(
+        submitted,
+        [EventEnvelope(41, 0, OrderRejected(7, 0, None, RejectReason.INSURANCE_FLOOR_BREACHED))],
+    )
     assert (refused.status, refused.outcome) == (PayoutStatus.REFUSED, "INSURANCE_FLOOR_BREACHED")
     with pytest.raises(ApprovalError, match="missing"):
         settle(submitted, [EventEnvelope(42, 0, InsurancePaid(8, D(5), PayoutReason.COMPENSATION))])
@@ -79,6 +87,7 @@ def test_the_engine_answer_settles_a_submitted_payout() -> None:
 
 
 # --- the service -------------------------------------------------------------------------------
+
 
 def _pg_available() -> bool:
     try:
@@ -106,7 +115,9 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 
 
 def _wallet_changes(exchange: Exchange, after: int) -> list[BalanceChanged]:
-    return [e.event for e in exchange.client.read_events(after) if isinstance(e.event, BalanceChanged)]
+    return [
+        e.event for e in exchange.client.read_events(after) if isinstance(e.event, BalanceChanged)
+    ]
 
 
 def test_migrations_match_the_models(db: Database) -> None:
@@ -114,7 +125,9 @@ def test_migrations_match_the_models(db: Database) -> None:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
 
 
-async def test_second_distinct_approval_pays_through_the_engine(db: Database, exchange: Exchange, clock: FakeClock) -> None:
+async def test_second_distinct_approval_pays_through_the_engine(
+    db: Database, exchange: Exchange, clock: FakeClock
+) -> None:
     exchange.run(Deposit(FUND, D(10_000)))
     service = InsuranceService(db, exchange.submit, clock=clock)
     payout = await service.request(7, D("250.5"), "Requester", "ticket 42: outage")
@@ -125,20 +138,28 @@ async def test_second_distinct_approval_pays_through_the_engine(db: Database, ex
         await service.approve(payout.id, "Alice")
     after = exchange.client.last_seq()
     paid = await service.approve(payout.id, "bob")
-    assert paid.status is PayoutStatus.PAID and paid.engine_seq == after + 1
+    assert paid.status is PayoutStatus.PAID
+    assert paid.engine_seq == after + 1
     assert _wallet_changes(exchange, after) == [
         BalanceChanged(FUND, D("-250.5"), D("9749.5"), BalanceKind.INSURANCE_PAYOUT),
-        BalanceChanged(7, D("250.5"), D("1000250.5"), BalanceKind.INSURANCE_PAYOUT)]
+        BalanceChanged(7, D("250.5"), D("1000250.5"), BalanceKind.INSURANCE_PAYOUT),
+    ]
     with pytest.raises(ApprovalError, match="not pending"):
         await service.approve(payout.id, "carol")
     assert service.get(payout.id) == paid
     assert [(a.actor, a.action) for a in service.trail(payout.id)] == [
-        ("requester", "REQUESTED"), ("alice", "APPROVED"), ("bob", "APPROVED"), ("engine", "SUBMITTED"),
-        ("engine", "PAID")]
+        ("requester", "REQUESTED"),
+        ("alice", "APPROVED"),
+        ("bob", "APPROVED"),
+        ("engine", "SUBMITTED"),
+        ("engine", "PAID"),
+    ]
     assert [p.id for p in service.payouts(PayoutStatus.PAID)] == [payout.id]
 
 
-async def test_a_floor_breach_reported_by_the_engine_refuses_the_payout(db: Database, exchange: Exchange, clock: FakeClock) -> None:
+async def test_a_floor_breach_reported_by_the_engine_refuses_the_payout(
+    db: Database, exchange: Exchange, clock: FakeClock
+) -> None:
     exchange.run(Deposit(FUND, D(1_000)), SetInsuranceFloor(D(900)))
     service = InsuranceService(db, exchange.submit, clock=clock)
     payout = await service.request(7, D(200), "r", "compensation above what the floor allows")
@@ -154,7 +175,9 @@ async def test_a_floor_breach_reported_by_the_engine_refuses_the_payout(db: Data
     assert (await service.approve(smaller.id, "b")).status is PayoutStatus.PAID
 
 
-async def test_denials_unknown_ids_and_concurrent_second_approvals(db: Database, exchange: Exchange, clock: FakeClock) -> None:
+async def test_denials_unknown_ids_and_concurrent_second_approvals(
+    db: Database, exchange: Exchange, clock: FakeClock
+) -> None:
     exchange.run(Deposit(FUND, D(10_000)))
     service = InsuranceService(db, exchange.submit, clock=clock)
     denied = await service.request(7, D(1), "r", "m")
@@ -164,8 +187,9 @@ async def test_denials_unknown_ids_and_concurrent_second_approvals(db: Database,
         await service.approve(10_000, "a")
     racing = await service.request(8, D(3), "r", "m")
     await service.approve(racing.id, "a")
-    results = await asyncio.gather(service.approve(racing.id, "b"), service.approve(racing.id, "c"),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        service.approve(racing.id, "b"), service.approve(racing.id, "c"), return_exceptions=True
+    )
     assert sorted(type(r).__name__ for r in results) == ["ApprovalError", "Payout"]
     payments = [e for e in exchange.all_events() if isinstance(e.event, InsurancePaid)]
     assert len(payments) == 1  # paid once
@@ -173,11 +197,23 @@ async def test_denials_unknown_ids_and_concurrent_second_approvals(db: Database,
 
 def test_the_table_refuses_one_person_approving_twice_even_behind_the_service(db: Database) -> None:
     with pytest.raises(sqlalchemy.exc.IntegrityError), db.session() as session:
-        session.add(PayoutRequest(account_id=7, amount=1, memo="m", status="PENDING", requested_by="r",
-                                  requested_at=0, first_approver="a", second_approver="a"))
+        session.add(
+            PayoutRequest(
+                account_id=7,
+                amount=1,
+                memo="m",
+                status="PENDING",
+                requested_by="r",
+                requested_at=0,
+                first_approver="a",
+                second_approver="a",
+            )
+        )
 
 
-async def test_fund_balance_history_follows_the_fund_account(db: Database, exchange: Exchange, clock: FakeClock) -> None:
+async def test_fund_balance_history_follows_the_fund_account(
+    db: Database, exchange: Exchange, clock: FakeClock
+) -> None:
     exchange.run(Deposit(FUND, D(1_000)))
     service = InsuranceService(db, exchange.submit, clock=clock)
     payout = await service.request(7, D(100), "r", "m")
@@ -187,8 +223,14 @@ async def test_fund_balance_history_follows_the_fund_account(db: Database, excha
     view = PositionView()
     history = FundHistory(lambda seq: clock.now, lambda: ["BTCUSDT", "ETHUSDT"])
     EventFeed(exchange.client, [view.apply, history]).catch_up()
-    assert [(p.reason, p.change, p.wallet) for p in history.points] == [("DEPOSIT", 100_000_000_000, 100_000_000_000),
-                                                                         ("INSURANCE_PAYOUT", -10_000_000_000, 90_000_000_000)]
-    assert history.history()[-1] == {"symbols": ["BTCUSDT", "ETHUSDT"],
-                                      "assets": [{"asset": "USDT", "marginBalance": "900.00000000", "updateTime": clock.now}]}
-    assert history.current(view)["assets"] == [{"asset": "USDT", "marginBalance": "900.00000000", "updateTime": clock.now}]
+    assert [(p.reason, p.change, p.wallet) for p in history.points] == [
+        ("DEPOSIT", 100_000_000_000, 100_000_000_000),
+        ("INSURANCE_PAYOUT", -10_000_000_000, 90_000_000_000),
+    ]
+    assert history.history()[-1] == {
+        "symbols": ["BTCUSDT", "ETHUSDT"],
+        "assets": [{"asset": "USDT", "marginBalance": "900.00000000", "updateTime": clock.now}],
+    }
+    assert history.current(view)["assets"] == [
+        {"asset": "USDT", "marginBalance": "900.00000000", "updateTime": clock.now}
+    ]

@@ -27,8 +27,14 @@ def _trade_a_little(exchange: Exchange) -> None:
 
 
 def _snapshot(view: PositionView) -> object:
-    return (view.seq, view.index, copy.deepcopy(view.accounts), view.marks, view.last_trades,
-            {s: view.holders(s) for s in view.marks})
+    return (
+        view.seq,
+        view.index,
+        copy.deepcopy(view.accounts),
+        view.marks,
+        view.last_trades,
+        {s: view.holders(s) for s in view.marks},
+    )
 
 
 def test_view_matches_the_engine_after_trades_modes_and_transfers(exchange: Exchange) -> None:
@@ -38,22 +44,31 @@ def test_view_matches_the_engine_after_trades_modes_and_transfers(exchange: Exch
     assert view.apply(0, events) == len(events)
     r = to_raw
     # Account 1: maker of 0.5 sold at 50,000, 5 USDT maker fee (0.02 % of 25,000).
-    assert view.accounts[1].legs == {(BTC, PositionSide.BOTH): Leg(BTC, PositionSide.BOTH, r("-0.5"), r("-25000"))}
+    assert view.accounts[1].legs == {
+        (BTC, PositionSide.BOTH): Leg(BTC, PositionSide.BOTH, r("-0.5"), r("-25000"))
+    }
     assert view.accounts[1].wallet == r("999995")
     # Account 2 bought 0.2 at 50,000 (taker 5) and sold it at 50,020 (taker 5.002): flat, +4 PnL.
     assert view.accounts[2].legs == {}
     assert view.accounts[2].wallet == r("1000000") - r("5") - r("5.002") + r("4")
     # Account 3: bought 0.3 at 50,000 (taker), then 0.2 more at 50,020 as the maker.
-    assert view.accounts[3].legs[(BTC, PositionSide.BOTH)] == Leg(BTC, PositionSide.BOTH, r("0.5"), r("25004"))
+    assert view.accounts[3].legs[(BTC, PositionSide.BOTH)] == Leg(
+        BTC, PositionSide.BOTH, r("0.5"), r("25004")
+    )
     assert view.accounts[3].wallet == r("1000000") - r("7.5") - r("2.0008")
     # Account 4 in hedge mode holds both legs, leverage 10.
     four = view.accounts[4]
-    assert four.hedge and four.leverage == {BTC: 10}
+    assert four.hedge
+    assert four.leverage == {BTC: 10}
     assert four.legs[(BTC, PositionSide.LONG)].qty == r("0.1")
-    assert four.legs[(BTC, PositionSide.SHORT)] == Leg(BTC, PositionSide.SHORT, r("-0.4"), r("-20000"))
-    assert view.accounts[6].wallet == r("1000005") and view.accounts[7].wallet == r("999990")
+    assert four.legs[(BTC, PositionSide.SHORT)] == Leg(
+        BTC, PositionSide.SHORT, r("-0.4"), r("-20000")
+    )
+    assert view.accounts[6].wallet == r("1000005")
+    assert view.accounts[7].wallet == r("999990")
     assert view.holders(BTC) == [1, 3, 4, 5]
-    assert view.reference_price(BTC) == r("50100") and view.last_trades[BTC] == r("50020")
+    assert view.reference_price(BTC) == r("50100")
+    assert view.last_trades[BTC] == r("50020")
     # Open interest balances (MECHANICS §9.2), counting every leg.
     assert sum(leg.qty for _, leg in view.open_legs()) == 0
 
@@ -86,9 +101,10 @@ def test_a_gap_is_refused_and_nothing_is_applied(exchange: Exchange) -> None:
     events = exchange.all_events()
     view = PositionView()
     later = [e for e in events if e.seq > 5]
-    with pytest.raises(ProjectionGap, match="commands 1..5"):
+    with pytest.raises(ProjectionGap, match=r"commands 1\.\.5"):
         view.apply(5, later)
-    assert view.seq == 0 and view.accounts == {}
+    assert view.seq == 0
+    assert view.accounts == {}
     # Back-filling from the cursor closes the gap.
     view.apply(0, [e for e in events if e.seq <= 5])
     view.apply(5, later)
