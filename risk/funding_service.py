@@ -51,6 +51,7 @@ from risk.funding import (
     impact_price,
     next_funding_time,
     premium_index,
+    round_rate,
 )
 from risk.ports import Clock, EngineReader, Sleep, Specs, Submit, wall_clock_ms
 
@@ -152,6 +153,25 @@ class FundingRecord:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class FundingEstimate:
+    """Where the current funding window stands.
+
+    Attributes:
+        symbol: Engine symbol id.
+        rate: The rate the window's samples so far would settle at (8 dp).
+        interest_rate: The symbol's interest rate per 8 hours.
+        next_funding_ms: The funding time ending the window.
+        interval_ms: The funding interval.
+    """
+
+    symbol: int
+    rate: Decimal
+    interest_rate: Decimal
+    next_funding_ms: int
+    interval_ms: int
+
+
 @dataclass(slots=True)
 class _Window:
     """The samples of one symbol's current funding window ``(end - interval, end]``."""
@@ -210,7 +230,6 @@ class FundingService:
         self._windows: dict[int, _Window] = {}
         self._next_sample_ms = 0
         self._history: list[FundingRecord] = []
-        self._last_rate: dict[int, Decimal] = {}
 
     async def step(self) -> list[FundingRecord]:
         """Take the samples that are due and settle the funding times that have passed.
@@ -284,49 +303,65 @@ class FundingService:
         chosen = records[:limit] if start_ms is not None else records[-limit:]
         return [r.to_binance() for r in chosen]
 
-    def premium_index(self, symbol: str) -> dict[str, object] | None:
-        """The current estimate in ``GET /fapi/v1/premiumIndex`` shape.
+    def estimate(self, symbol: str) -> FundingEstimate | None:
+        """The rate the samples so far would settle at, and when (Binance's live estimate).
 
-        ``lastFundingRate`` is the rate the samples so far would settle at (Binance's live
-        estimate); before any sample it is the rate of a zero premium.
+        This is what the mark price's funding basis needs (``Price1`` of MECHANICS §2.1).
+        Before any sample of the window it is the rate of a zero premium.
 
         Args:
             symbol: Symbol name.
 
         Returns:
-            ``{symbol, markPrice, indexPrice, estimatedSettlePrice, lastFundingRate, interestRate,
-            nextFundingTime, time}``, or None for an unknown symbol.
+            The estimate, or None for an unknown symbol.
         """
         spec = next((s for s in self._specs() if s.name == symbol), None)
         if spec is None:
             return None
-        now = self._clock()
         params = self.config.rate_params(spec)
         window = self._windows.get(spec.symbol) or _Window(
-            next_funding_time(now, params.interval_ms), params.interval_ms
+            next_funding_time(self._clock(), params.interval_ms), params.interval_ms
         )
         premium = (
             average_premium(window.samples, window.start_ms, self.config.averaging)
             if window.samples
             else Decimal(0)
         )
-        prices = self._reader.prices(spec.symbol)
+        return FundingEstimate(
+            spec.symbol,
+            funding_rate(premium, params),
+            params.interest_rate,
+            window.end_ms,
+            params.interval_ms,
+        )
+
+    def premium_index(self, symbol: str) -> dict[str, object] | None:
+        """The current estimate in ``GET /fapi/v1/premiumIndex`` shape.
+
+        Args:
+            symbol: Symbol name.
+
+        Returns:
+            ``{symbol, markPrice, indexPrice, estimatedSettlePrice, lastFundingRate, interestRate,
+            nextFundingTime, time}`` (``lastFundingRate`` is :meth:`estimate`'s rate), or None
+            for an unknown symbol.
+        """
+        estimate = self.estimate(symbol)
+        if estimate is None:
+            return None
+        prices = self._reader.prices(estimate.symbol)
         mark = prices.mark if prices is not None else None
         index = prices.index if prices is not None else None
         return {
-            "symbol": spec.name,
+            "symbol": symbol,
             "markPrice": _text(mark),
             "indexPrice": _text(index),
             "estimatedSettlePrice": _text(index),
-            "lastFundingRate": f"{funding_rate(premium, params):f}",
-            "interestRate": f"{params.interest_rate.quantize(Decimal('0.00000001')):f}",
-            "nextFundingTime": window.end_ms,
-            "time": now,
+            "lastFundingRate": f"{estimate.rate:f}",
+            "interestRate": f"{round_rate(estimate.interest_rate):f}",
+            "nextFundingTime": estimate.next_funding_ms,
+            "time": self._clock(),
         }
-
-    def last_rate(self, symbol: int) -> Decimal | None:
-        """The last rate settled on `symbol` (engine id), for the mark price's funding basis."""
-        return self._last_rate.get(symbol)
 
     def _observe(self, specs: list[InstrumentSpec]) -> dict[int, _Observation]:
         """Reads index and depth of every symbol (blocking engine queries, run off the loop)."""
@@ -385,7 +420,6 @@ class FundingService:
             spec.name, rate, window.end_ms, prices.mark, premium, len(window.samples)
         )
         self._history.append(record)
-        self._last_rate[spec.symbol] = rate
         log.info(
             "funding: %s settled %s at mark %s (%d samples)",
             spec.name,

@@ -15,7 +15,7 @@ from derivatives.demo import BTCUSDT
 from derivatives.enums import BalanceKind, Side
 from derivatives.events import BalanceChanged, FundingApplied
 from risk.funding import EIGHT_HOURS_MS, HOUR_MS, Averaging
-from risk.funding_service import FundingConfig, FundingService, SymbolFunding
+from risk.funding_service import FundingConfig, FundingEstimate, FundingService, SymbolFunding
 from tests.risk.conftest import BTC, START_MS, Exchange, FakeClock
 
 MIDNIGHT = START_MS - 1_000
@@ -113,11 +113,11 @@ async def test_funding_time_settles_the_linear_weighted_rate_and_moves_balances(
             "markPrice": "50000.10000000",
         }
     ]
-    assert service.last_rate(BTC) == expected
-    # The next window starts empty and settles nothing before its own funding time.
-    assert (service.premium_index("BTCUSDT") or {})[
-        "nextFundingTime"
-    ] == FUNDING_TIME + EIGHT_HOURS_MS
+    # The step that settled also took the first sample of the next window (P = 0.3 %).
+    assert service.estimate("BTCUSDT") == FundingEstimate(
+        BTC, D("0.0025"), D("0.0001"), FUNDING_TIME + EIGHT_HOURS_MS, EIGHT_HOURS_MS
+    )
+    # Nothing more is settled before the next funding time.
     clock.now = FUNDING_TIME + EIGHT_HOURS_MS - 1
     assert await service.step() == []
 
