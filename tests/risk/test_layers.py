@@ -1,4 +1,4 @@
-"""Layer order (STYLE.md §4.3): ``risk`` imports ``derivatives`` and itself, never ``oracle`` or ``api``."""
+"""Layer order (STYLE.md §4.3): ``risk`` imports ``derivatives``, never ``oracle`` or ``api``."""
 
 from __future__ import annotations
 
