@@ -81,7 +81,7 @@ class AdlService:
             The rankings the engine installed in this step.
         """
         if self._stale():
-            log.warning("adl: position view is stale; no ranking submitted")
+            log.debug("adl: position view is stale or catching up; no ranking submitted")
             return []
         specs = list(self._specs())
         brackets = {spec.symbol: raw_brackets(spec) for spec in specs}

@@ -90,10 +90,10 @@ class RiskServices:
         self._time_of = time_of
         self.view = PositionView()
         self.monitor = LiquidationMonitor(self.view, specs, self.event_time_ms)
-        self.fund = FundHistory(self.event_time_ms, lambda: [spec.name for spec in specs()])
+        self.fund_history = FundHistory(self.event_time_ms, lambda: [spec.name for spec in specs()])
         self.feed = EventFeed(
             reader,
-            [self.view.apply, self.monitor, self.fund],
+            [self.view.apply, self.monitor, self.fund_history],
             poll_timeout_ms=self.config.feed_poll_ms,
         )
         self.funding = FundingService(

@@ -3,6 +3,7 @@ that trade through it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal as D
@@ -31,9 +32,10 @@ class FakeClock:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        """Advances the clock instead of waiting."""
+        """Advances the clock instead of waiting (and lets other tasks run)."""
         self.slept.append(seconds)
         self.now += int(D(str(seconds)) * 1000)
+        await asyncio.sleep(0)
 
 
 class Exchange:
