@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
@@ -345,7 +345,7 @@ class LiquidationMonitor:
         steps = [s for s in self._recent if account is None or s.account == account]
         return steps[-limit:]
 
-    async def stream(self) -> AsyncIterator[LiquidationEvent]:
+    async def stream(self) -> AsyncGenerator[LiquidationEvent, None]:
         """Yields every liquidation step from now on, until the consumer stops iterating."""
         queue: asyncio.Queue[LiquidationEvent] = asyncio.Queue(self._queue_size)
         self._subscribers.add(queue)
