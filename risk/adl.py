@@ -38,17 +38,14 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from enum import StrEnum
 
-from derivatives import _core
 from derivatives.enums import PositionSide, Side
 from derivatives.units import SCALE
 from risk.margin import RawBracket, health
-from risk.positions import AccountState, PositionView
+from risk.positions import RESERVED_ACCOUNTS, AccountState, PositionView
 
 WORK_CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
 BUCKETS = 5
 """20 % steps ("lights")."""
-NEVER_RANKED = frozenset({_core.INSURANCE_FUND, _core.FEE_ACCOUNT})
-"""The insurance fund and the fee account are never deleveraged through the queue."""
 
 
 class AdlMode(StrEnum):
@@ -210,7 +207,7 @@ def side_candidates(
     for account in view.holders(symbol):
         state = view.accounts[account]
         leg = ranked_leg(state, symbol, side)
-        if account in NEVER_RANKED or leg is None:
+        if account in RESERVED_ACCOUNTS or leg is None:
             continue
         qty, cost = leg
         margin = health(

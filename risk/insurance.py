@@ -26,13 +26,12 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
-from derivatives import _core
 from derivatives.enums import PayoutReason
 from derivatives.events import EventEnvelope, InsurancePaid, OrderRejected
 from derivatives.units import to_raw
+from risk.positions import RESERVED_ACCOUNTS
 
 REQUIRED_APPROVALS = 2
-RESERVED_ACCOUNTS = frozenset({_core.INSURANCE_FUND, _core.FEE_ACCOUNT})
 
 
 class PayoutStatus(StrEnum):

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from derivatives import _core
 from derivatives.enums import PositionSide
 from derivatives.events import (
     BalanceChanged,
@@ -37,6 +38,9 @@ from derivatives.events import (
     Trade,
 )
 from derivatives.units import to_raw
+
+RESERVED_ACCOUNTS = frozenset({_core.INSURANCE_FUND, _core.FEE_ACCOUNT})
+"""The insurance fund and the fee account: ordinary accounts with reserved ids."""
 
 _LAST_INDEX = 1 << 32
 """Above any event index (``u32``): ``(after_seq, _LAST_INDEX)`` precedes every later event."""
