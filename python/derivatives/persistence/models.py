@@ -6,12 +6,13 @@ Invariants:
     * Times are ``BIGINT`` Unix milliseconds (Binance's unit).
     * ``orders``, ``trades`` and ``klines_1m`` are projections of engine events and are written
       only by :class:`derivatives.persistence.projector.Projector`, in the same transaction as
-      ``projection_cursor``; ``users``, ``api_keys`` and ``audit_log`` are owned by the API.
+      ``projection_cursor``; ``users``, ``api_keys`` and ``audit_log`` are owned by the API;
+      ``insurance_payouts`` and ``insurance_payout_actions`` by ``risk.insurance_service``.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -171,4 +172,52 @@ class AuditLog(Base):
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(48))
     target: Mapped[str] = mapped_column(String(128))
+    details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class PayoutRequest(Base):
+    """An insurance-fund compensation payout and its two approvals (``risk.insurance``).
+
+    The two-person rule is enforced by ``risk.insurance`` and, as a last line, by the check
+    constraints: identities are stored normalised, so distinct values mean distinct people.
+    """
+
+    __tablename__ = "insurance_payouts"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("first_approver IS NULL OR first_approver <> requested_by", name="first_not_requester"),
+        CheckConstraint("second_approver IS NULL OR (second_approver <> requested_by "
+                        "AND first_approver IS NOT NULL AND second_approver <> first_approver)",
+                        name="second_distinct"),
+        Index("ix_insurance_payouts_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, comment="engine account id to pay")
+    amount: Mapped[int] = _raw()
+    memo: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(12), comment="PENDING, SUBMITTING, PAID, REFUSED or DENIED")
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[int] = mapped_column(BigInteger)
+    first_approver: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    first_approved_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    second_approver: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    second_approved_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    decided_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(256), nullable=True,
+                                                comment="engine refusal reason or denial note")
+    engine_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True,
+                                                   comment="seq of the InsurancePayout command")
+
+
+class PayoutAction(Base):
+    """The append-only audit trail of payout requests: one row per action, never updated."""
+
+    __tablename__ = "insurance_payout_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    payout_id: Mapped[int] = mapped_column(ForeignKey("insurance_payouts.id"), index=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16), comment="REQUESTED, APPROVED, SUBMITTED, PAID, REFUSED, DENIED")
     details: Mapped[str] = mapped_column(Text, default="{}")
