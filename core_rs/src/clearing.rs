@@ -11,6 +11,7 @@
 //!   paid to [`FEE_ACCOUNT`]; no other account is touched by a trade.
 //! - A hedge-mode closing fill larger than its leg (possible only if the leg shrank after the
 //!   order rested) closes the leg and opens the excess on the other leg; it never flips a leg.
+//!   It is reported as two `FillSettled` events, one per leg, whose quantities add up to the fill.
 
 use crate::accounts::{apply_fill, leg_index, signed, Accounts, ReferencePrices, SymbolAccount, FEE_ACCOUNT, INSURANCE_FUND};
 use crate::event::{BalanceKind, Event};
@@ -179,16 +180,17 @@ pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &
     let position = state.positions[leg];
     let new_qty = position.qty + delta;
     let crosses_zero = (leg == 1 && new_qty < 0) || (leg == 2 && new_qty > 0);
-    let effect = if hedge && crosses_zero {
-        // A closing fill larger than its leg: close the leg, open the excess on the other leg.
+    // A hedge closing fill larger than its leg closes the leg and opens the excess on the other.
+    let (effect, spill) = if hedge && crosses_zero {
         let closing = apply_fill(position, -position.qty, fill.price).expect("Invariant: closing fits");
         let other = 3 - leg;
         let opened = apply_fill(state.positions[other], new_qty, fill.price).expect("Invariant: opening fits");
         state.positions[other] = opened.position;
-        closing
+        (closing, Some((other, new_qty, opened.position)))
     } else {
-        apply_fill(position, delta, fill.price).expect("Invariant: accepted position fits")
+        (apply_fill(position, delta, fill.price).expect("Invariant: accepted position fits"), None)
     };
+    let delta = if spill.is_some() { -position.qty } else { delta };
     state.positions[leg] = effect.position;
     account.wallet = account.wallet.checked_add(effect.realised_pnl).and_then(|w| w.checked_sub(fee)).expect("wallet fits");
     let wallet = account.wallet;
@@ -209,6 +211,23 @@ pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &
         position_qty: effect.position.qty,
         position_cost: effect.position.cost,
     });
+    if let Some((other, qty, opened)) = spill {
+        let position_side = if other == 1 { PositionSide::Long } else { PositionSide::Short };
+        events.push(Event::FillSettled {
+            account: order.account,
+            symbol: order.symbol,
+            order_id: fill.order_id,
+            trade_id: fill.trade_id,
+            position_side,
+            qty,
+            price: fill.price,
+            fee: Quote::ZERO,
+            realised_pnl: Quote::ZERO,
+            wallet,
+            position_qty: opened.qty,
+            position_cost: opened.cost,
+        });
+    }
 }
 
 /// Moves `amount` (> 0) from one wallet to another with a [`Event::BalanceChanged`] each.

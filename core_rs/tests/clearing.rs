@@ -193,3 +193,28 @@ fn test_reduce_only_and_close_position() {
     let events = h.place(limit(2, BTC, Side::Sell, px("48000"), qty("0.5")));
     assert!(events.iter().any(|e| matches!(e, Event::OrderExpired { reason: ExpireReason::NothingToClose, .. })));
 }
+
+#[test]
+fn test_hedge_closing_fill_larger_than_its_leg_opens_the_rest_on_the_other_leg() {
+    let mut h = exchange(&[(1, "100000"), (2, "100000")]);
+    h.send(Command::SetPositionMode { account: 1, hedge: true });
+    let leg = |side, position_side, price: &str, q: &str| PlaceOrder { position_side, ..limit(1, BTC, side, px(price), qty(q)) };
+    h.place(limit(2, BTC, Side::Sell, px("50000"), qty("0.3")));
+    h.place(leg(Side::Buy, PositionSide::Long, "50000", "0.3"));
+    // A resting close of the whole long, then the long shrinks by 0.2 through another close.
+    h.place(leg(Side::Sell, PositionSide::Long, "50100", "0.3"));
+    h.place(limit(2, BTC, Side::Buy, px("50000"), qty("0.2")));
+    h.place(leg(Side::Sell, PositionSide::Long, "50000", "0.2"));
+    // Now the resting 0.3 fills: 0.1 closes the long, 0.2 opens a short.
+    let events = h.place(limit(2, BTC, Side::Buy, px("50100"), qty("0.3")));
+    let mine: Vec<(PositionSide, i64, i64)> = events
+        .iter()
+        .filter_map(|e| match *e {
+            Event::FillSettled { account: 1, position_side, qty, position_qty, .. } => Some((position_side, qty, position_qty)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mine, vec![(PositionSide::Long, -dec("0.1"), 0), (PositionSide::Short, -dec("0.2"), -dec("0.2"))]);
+    let positions = h.engine.accounts().get(1).unwrap().symbols[&BTC].positions;
+    assert_eq!((positions[1].qty, positions[2].qty), (0, -dec("0.2")));
+}
