@@ -6,7 +6,7 @@
 //! - `Option<T>` is a `u8` flag (0 none, 1 some) then `T` when present;
 //! - short strings are `len: u8` then the bytes;
 //! - a batch is a sequence of `len: u32` + record; an envelope prefixes `seq: u64, ts: u64`
-//!   (commands) or `seq: u64, index: u32` (events).
+//!   (commands) or `seq: u64, index: u32, ts: u64` (events).
 //!
 //! Decoding is strict: an unknown tag or enum value, a bad string, a truncated record or trailing
 //! bytes is a [`DecodeError`] naming the offset. Tags and enum values are never reused.
@@ -679,6 +679,14 @@ impl<'a> Reader<'a> {
         Ok(CommandEnvelope { seq: self.u64()?, ts: self.u64()?, command: self.command()? })
     }
 
+    /// An event envelope (`seq`, `index`, `ts`, event), as [`encode_event`] writes it.
+    ///
+    /// # Errors
+    /// See [`DecodeError`].
+    pub fn event_envelope(&mut self) -> Result<EventEnvelope, DecodeError> {
+        Ok(EventEnvelope { seq: self.u64()?, index: self.u32()?, ts: self.u64()?, event: self.event()? })
+    }
+
     /// An event.
     ///
     /// # Errors
@@ -813,11 +821,12 @@ pub fn encode_envelope(out: &mut Vec<u8>, envelope: &CommandEnvelope) {
     framed(out, |w| w.envelope(envelope));
 }
 
-/// Appends one length-prefixed event envelope (`seq`, `index`, event).
+/// Appends one length-prefixed event envelope (`seq`, `index`, `ts`, event).
 pub fn encode_event(out: &mut Vec<u8>, envelope: &EventEnvelope) {
     framed(out, |w| {
         w.u64(envelope.seq);
         w.u32(envelope.index);
+        w.u64(envelope.ts);
         w.event(&envelope.event);
     });
 }

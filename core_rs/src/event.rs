@@ -329,13 +329,16 @@ pub enum Event {
     },
 }
 
-/// An event with the sequence number of the command that caused it and its index within it.
+/// An event with the sequence number and time of the command that caused it and its index within
+/// it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventEnvelope {
     /// Causing command.
     pub seq: Seq,
     /// Position among that command's events, from 0.
     pub index: u32,
+    /// The causing command's sequenced time.
+    pub ts: crate::ids::Nanos,
     /// The event.
     pub event: Event,
 }

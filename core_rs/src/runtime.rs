@@ -362,7 +362,7 @@ fn apply_batch(
         }
         for (index, event) in events.drain(..).enumerate() {
             let index = u32::try_from(index).expect("Invariant: fewer than 2^32 events per command");
-            encode_event(&mut bytes, &EventEnvelope { seq: envelope.seq, index, event });
+            encode_event(&mut bytes, &EventEnvelope { seq: envelope.seq, index, ts, event });
         }
     }
     Ok(BatchOutcome { first_seq, last_seq: engine.last_seq(), ts, events: Arc::new(bytes) })

@@ -397,7 +397,7 @@ class _Reader:
 
 
 def decode_events(data: bytes) -> list[EventEnvelope]:
-    """Decodes a batch of framed event envelopes (``seq: u64, index: u32, event``)."""
+    """Decodes a batch of framed event envelopes (``seq: u64, index: u32, ts: u64, event``)."""
     view = memoryview(data)
     out: list[EventEnvelope] = []
     pos = 0
@@ -409,8 +409,8 @@ def decode_events(data: bytes) -> list[EventEnvelope]:
         if end > len(view):
             raise ValueError(f"truncated record at byte {pos}")
         reader = _Reader(view[:end], pos + 4)
-        seq, index = reader.u64(), reader.u32()
-        out.append(EventEnvelope(seq, index, reader.event()))
+        seq, index, ts = reader.u64(), reader.u32(), reader.u64()
+        out.append(EventEnvelope(seq, index, reader.event(), ts))
         if reader.pos != end:
             raise ValueError(f"trailing bytes in record at byte {reader.pos}")
         pos = end

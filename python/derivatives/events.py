@@ -279,8 +279,10 @@ Event = (
 
 @dataclass(frozen=True, slots=True)
 class EventEnvelope:
-    """An event with the sequence number of its command and its index within it."""
+    """An event with the sequence number of its command, its index within it, and the command's
+    sequenced time (Unix nanoseconds)."""
 
     seq: int
     index: int
     event: Event
+    ts: int = 0

@@ -177,3 +177,9 @@ def test_account_view_through_the_binding(client: EngineClient) -> None:
     assert (risk.maintenance, risk.initial_margin) == (D("80"), D("1000"))
     assert client.holders(BTC) == [1, 21]
     assert client.account(424242) is None
+
+
+def test_events_carry_their_command_time(client: EngineClient) -> None:
+    result = client.execute([PlaceOrder(1, BTC, Side.BUY, D("1"), price=D("49000"))], ts=7_000)
+    assert {e.ts for e in result.events} == {7_000}
+    assert {e.ts for e in client.read_events(result.first_seq - 1)} == {7_000}

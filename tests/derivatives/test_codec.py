@@ -99,7 +99,9 @@ def test_command_encoding_matches_rust(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(EVENTS))
 def test_event_decoding_matches_rust(name: str) -> None:
     record = _vectors()[name]
-    assert decode_events(len(record).to_bytes(4, "little") + record) == [EVENTS[name]]
+    expected = EVENTS[name]
+    (decoded,) = decode_events(len(record).to_bytes(4, "little") + record)
+    assert decoded == EventEnvelope(expected.seq, expected.index, expected.event, 1_700_000_000_000_000_000 + expected.seq)
 
 
 def test_decoding_is_strict() -> None:
@@ -110,7 +112,7 @@ def test_decoding_is_strict() -> None:
     with pytest.raises(ValueError, match="trailing"):
         decode_events((len(record) + 1).to_bytes(4, "little") + record + b"\0")
     with pytest.raises(ValueError, match="unknown Side"):
-        decode_events(framed[:21] + b"\x07" + framed[22:])  # length 4, seq 8, index 4, tag 1, symbol 4
+        decode_events(framed[:29] + b"\x07" + framed[30:])  # length 4, seq 8, index 4, ts 8, tag 1, symbol 4
 
 
 def test_encoding_refuses_inexact_money_and_ambiguous_references() -> None:

@@ -49,7 +49,7 @@ fn vector_commands() -> Vec<(&'static str, Command)> {
 }
 
 fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
-    let envelope = |seq, index, event| EventEnvelope { seq, index, event };
+    let envelope = |seq, index, event| EventEnvelope { seq, index, ts: 1_700_000_000_000_000_000 + seq, event };
     vec![
         (
             "event_trade",
@@ -158,7 +158,7 @@ fn test_commands_and_events_round_trip() {
     for e in &envelopes {
         encode_event(&mut events, e);
     }
-    let decoded = decode_batch(&events, |r| Ok(EventEnvelope { seq: r.u64()?, index: r.u32()?, event: r.event()? })).unwrap();
+    let decoded = decode_batch(&events, |r| r.event_envelope()).unwrap();
     assert_eq!(decoded, envelopes);
 }
 

@@ -14,7 +14,7 @@ fn clock_from(times: Vec<Nanos>) -> Clock {
 }
 
 fn decode_events(bytes: &[u8]) -> Vec<(Seq, u32, Event)> {
-    decode_batch(bytes, |r: &mut Reader<'_>| Ok((r.u64()?, r.u32()?, r.event()?))).unwrap()
+    decode_batch(bytes, |r: &mut Reader<'_>| r.event_envelope().map(|e| (e.seq, e.index, e.event))).unwrap()
 }
 
 #[test]
@@ -38,7 +38,7 @@ fn test_batches_are_sequenced_and_their_events_returned() {
 
 #[test]
 fn test_event_log_serves_readers_from_any_retained_sequence() {
-    let config = RuntimeConfig { queue_depth: 4, event_log_bytes: 600 };
+    let config = RuntimeConfig { queue_depth: 4, event_log_bytes: 800 };
     let rt = Runtime::start(Engine::new(), clock_from(vec![1; 100]), config, None);
     rt.execute(listing_and_funding(), None).unwrap();
     let after_setup = rt.read_events(2, usize::MAX, Duration::ZERO).unwrap();
