@@ -515,7 +515,11 @@ impl<'a> Reader<'a> {
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take::<1>()?[0])
     }
-    fn bool(&mut self) -> Result<bool, DecodeError> {
+    /// A bool (0 or 1).
+    ///
+    /// # Errors
+    /// Truncated or malformed input.
+    pub fn bool(&mut self) -> Result<bool, DecodeError> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -536,16 +540,32 @@ impl<'a> Reader<'a> {
     pub fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.take()?))
     }
-    fn i64(&mut self) -> Result<i64, DecodeError> {
+    /// An i64.
+    ///
+    /// # Errors
+    /// Truncated or malformed input.
+    pub fn i64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_le_bytes(self.take()?))
     }
-    fn opt_i64(&mut self) -> Result<Option<i64>, DecodeError> {
+    /// An optional i64.
+    ///
+    /// # Errors
+    /// Truncated or malformed input.
+    pub fn opt_i64(&mut self) -> Result<Option<i64>, DecodeError> {
         Ok(if self.bool()? { Some(self.i64()?) } else { None })
     }
-    fn opt_u64(&mut self) -> Result<Option<u64>, DecodeError> {
+    /// An optional u64.
+    ///
+    /// # Errors
+    /// Truncated or malformed input.
+    pub fn opt_u64(&mut self) -> Result<Option<u64>, DecodeError> {
         Ok(if self.bool()? { Some(self.u64()?) } else { None })
     }
-    fn str(&mut self) -> Result<&'a str, DecodeError> {
+    /// A short string.
+    ///
+    /// # Errors
+    /// Truncated or malformed input.
+    pub fn str(&mut self) -> Result<&'a str, DecodeError> {
         let len = usize::from(self.u8()?);
         let end = self.pos + len;
         if end > self.bytes.len() {
@@ -560,7 +580,11 @@ impl<'a> Reader<'a> {
         ClientOrderId::new(self.str()?).map_err(|_| DecodeError { offset, what: "invalid client order id" })
     }
 
-    fn instrument(&mut self) -> Result<InstrumentSpec, DecodeError> {
+    /// An instrument specification.
+    ///
+    /// # Errors
+    /// Truncated or malformed input.
+    pub fn instrument(&mut self) -> Result<InstrumentSpec, DecodeError> {
         let symbol = self.u32()?;
         let offset = self.pos;
         let name = SymbolName::new(self.str()?).map_err(|_| DecodeError { offset, what: "invalid symbol name" })?;
@@ -591,7 +615,11 @@ impl<'a> Reader<'a> {
         Ok(spec)
     }
 
-    fn place(&mut self) -> Result<PlaceOrder, DecodeError> {
+    /// An order placement.
+    ///
+    /// # Errors
+    /// Truncated or malformed input.
+    pub fn place(&mut self) -> Result<PlaceOrder, DecodeError> {
         let account = self.u64()?;
         let symbol = self.u32()?;
         let client_order_id = if self.bytes.get(self.pos) == Some(&0) {

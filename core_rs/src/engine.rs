@@ -9,6 +9,8 @@
 //! - a business refusal is an [`Event::OrderRejected`], never an error, and the refused command
 //!   changes nothing (GTD expiries due at its timestamp still happen first).
 
+mod snapshot;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 

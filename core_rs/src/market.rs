@@ -118,6 +118,17 @@ impl Market {
         self.good_till.get(&id).copied()
     }
 
+    /// Registers the client order id and GTD time of a live order being restored from a snapshot.
+    pub fn restore_order_meta(&mut self, id: OrderId, account: AccountId, client: Option<ClientOrderId>, good_till: Option<Nanos>) {
+        if let Some(cid) = client {
+            self.client_ids.insert((account, cid), id);
+            self.order_clients.insert(id, (account, cid));
+        }
+        if let Some(until) = good_till {
+            self.good_till.insert(id, until);
+        }
+    }
+
     /// The price limit orders are banded around, and market orders protected by.
     #[must_use]
     pub fn reference_price(&self) -> Option<Price> {

@@ -164,6 +164,17 @@ impl TriggerBook {
         self.orders.insert(id, ConditionalOrder { id, place, trail });
     }
 
+    /// Puts back a waiting order exactly as a snapshot recorded it (trailing state included).
+    ///
+    /// # Panics
+    /// If a stop/take-profit order has no stop price (a corrupt snapshot is refused before).
+    pub fn restore(&mut self, order: ConditionalOrder) {
+        self.insert(order.id, order.place, None);
+        if let Some(stored) = self.orders.get_mut(&order.id) {
+            stored.trail = order.trail;
+        }
+    }
+
     /// Removes a waiting order.
     pub fn remove(&mut self, id: OrderId) -> Option<ConditionalOrder> {
         let order = self.orders.remove(&id)?;
