@@ -39,8 +39,10 @@ class Engine:
     def __new__(cls, event_log_bytes: int = ..., journal_dir: str | os.PathLike[str] | None = None,
                 segment_bytes: int = ...) -> Engine:
         """Starts an engine; with `journal_dir`, recovered from that journal and journaling to it."""
-    def recovery(self) -> tuple[int, int, int] | None:
-        """What recovery found: (frames, last_seq, truncated_bytes); None without a journal."""
+    def recovery(self) -> tuple[int, int, int, int | None] | None:
+        """What recovery found: (frames, last_seq, truncated_bytes, snapshot_seq); None without a journal."""
+    def snapshot(self) -> tuple[int, str, int]:
+        """Writes a snapshot into the journal directory: (last_seq, path, bytes)."""
     def execute(self, batch: bytes, ts: int | None = None) -> tuple[int, int, int, bytes]:
         """Decodes, sequences and applies a batch; returns (first_seq, last_seq, ts, events)."""
     def read_events(self, after_seq: int, max_bytes: int = ..., timeout_ms: int = 0) -> bytes:

@@ -102,12 +102,13 @@ def _maybe(raw: int | None) -> Decimal | None:
 
 @dataclass(frozen=True, slots=True)
 class Recovery:
-    """What recovery from the journal found: whole frames replayed, the last sequence number, and
-    the bytes of torn tail truncated after the last whole frame."""
+    """What recovery from the journal found: whole frames read, the last sequence number, the
+    bytes of torn tail truncated after the last whole frame, and the snapshot it started from."""
 
     frames: int
     last_seq: int
     truncated_bytes: int
+    snapshot_seq: int | None = None
 
 
 class EngineClient:
@@ -126,6 +127,10 @@ class EngineClient:
         """What recovery from the journal found, or None when the engine has no journal."""
         raw = self.engine.recovery()
         return None if raw is None else Recovery(*raw)
+
+    def snapshot(self) -> tuple[int, str, int]:
+        """Writes a snapshot into the journal directory; returns (last_seq, path, size in bytes)."""
+        return self.engine.snapshot()
 
     def execute(self, commands: Sequence[Command], ts: int | None = None) -> BatchResult:
         """Sequences and applies `commands` as one batch and returns their events."""

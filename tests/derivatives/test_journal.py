@@ -125,3 +125,17 @@ def test_replay_progress_reaches_the_total_and_its_errors_are_raised(tmp_path: P
 
     with pytest.raises(KeyError):
         _core.replay_journal(tmp_path, broken)
+
+
+def test_snapshot_then_recovery_starts_from_it(tmp_path: Path) -> None:
+    client = EngineClient(journal_dir=tmp_path)
+    client.execute([AddInstrument(BTCUSDT), Deposit(1, D("1000000"))])
+    client.execute(_orders(0, 5))
+    seq, path, size = client.snapshot()
+    assert seq == 7 and Path(path).exists() and size > 0
+    client.execute(_orders(5, 3))
+    state = client.state_hash()
+    del client
+    again = EngineClient(journal_dir=tmp_path)
+    assert again.recovery() == Recovery(frames=10, last_seq=10, truncated_bytes=0, snapshot_seq=7)
+    assert again.state_hash() == state == replay(tmp_path).state_hash

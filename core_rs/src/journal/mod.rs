@@ -22,6 +22,7 @@ pub mod group_commit;
 pub mod reader;
 pub mod recovery;
 pub mod segment;
+pub mod snapshot;
 pub mod writer;
 
 pub use error::JournalError;

@@ -44,11 +44,11 @@ fn journal_error(e: &journal::JournalError) -> PyErr {
     JournalError::new_err(e.to_string())
 }
 
-/// What a replay found: (frames, last_seq, truncated_bytes).
-type Recovery = (u64, u64, u64);
+/// What a replay found: (frames, last_seq, truncated_bytes, snapshot_seq).
+type Recovery = (u64, u64, u64, Option<u64>);
 
 fn recovery_tuple(report: &RecoveryReport) -> Recovery {
-    (report.frames, report.last_seq, report.truncated_bytes)
+    (report.frames, report.last_seq, report.truncated_bytes, report.snapshot_seq)
 }
 
 /// Levels of one side: (price, quantity) raw pairs, best first.
@@ -59,6 +59,7 @@ type Levels = Vec<(i64, i64)>;
 struct PyEngine {
     runtime: Runtime,
     recovery: Option<RecoveryReport>,
+    journal_dir: Option<PathBuf>,
 }
 
 #[pymethods]
@@ -69,16 +70,30 @@ impl PyEngine {
     fn py_new(py: Python<'_>, event_log_bytes: usize, journal_dir: Option<PathBuf>, segment_bytes: u64) -> PyResult<Self> {
         let config = RuntimeConfig { event_log_bytes, ..RuntimeConfig::default() };
         let Some(dir) = journal_dir else {
-            return Ok(Self { runtime: Runtime::start(Engine::new(), system_clock(), config, None), recovery: None });
+            let runtime = Runtime::start(Engine::new(), system_clock(), config, None);
+            return Ok(Self { runtime, recovery: None, journal_dir: None });
         };
-        let recovered = py.detach(|| journal::recover(&JournalConfig { dir, segment_bytes })).map_err(|e| journal_error(&e))?;
+        let journal = JournalConfig { dir: dir.clone(), segment_bytes };
+        let recovered = py.detach(|| journal::recover(&journal)).map_err(|e| journal_error(&e))?;
         let runtime = Runtime::start(recovered.engine, system_clock(), config, Some(Box::new(recovered.writer)));
-        Ok(Self { runtime, recovery: Some(recovered.report) })
+        Ok(Self { runtime, recovery: Some(recovered.report), journal_dir: Some(dir) })
     }
 
-    /// What recovery found: (frames, last_seq, truncated_bytes); None without a journal.
+    /// What recovery found: (frames, last_seq, truncated_bytes, snapshot_seq); None without a
+    /// journal.
     fn recovery(&self) -> Option<Recovery> {
         self.recovery.as_ref().map(recovery_tuple)
+    }
+
+    /// Takes a snapshot between two batches (a consistent cut at the last durable sequence number)
+    /// and writes it into the journal directory from this thread; returns (last_seq, path, bytes).
+    fn snapshot(&self, py: Python<'_>) -> PyResult<(u64, String, u64)> {
+        let dir = self.journal_dir.clone().ok_or_else(|| JournalError::new_err("this engine has no journal directory"))?;
+        py.detach(|| {
+            let (body, seq, hash) = self.runtime.query(|e| (e.snapshot(), e.last_seq(), e.state_hash())).map_err(|e| runtime_error(&e))?;
+            let file = journal::snapshot::write(&dir, seq, hash, &body).map_err(|e| journal_error(&e))?;
+            Ok((file.last_seq, file.path.display().to_string(), file.bytes))
+        })
     }
 
     /// Decodes, sequences and applies a batch; returns (first_seq, last_seq, ts, events).
@@ -263,7 +278,7 @@ fn replay_journal<'py>(
         return Err(e);
     }
     let (engine, report) = replayed.map_err(|e| journal_error(&e))?;
-    let (frames, last_seq, truncated) = recovery_tuple(&report);
+    let (frames, last_seq, truncated, _) = recovery_tuple(&report);
     Ok((frames, last_seq, truncated, PyBytes::new(py, &engine.state_hash())))
 }
 
