@@ -74,10 +74,10 @@ pub fn list(dir: &Path) -> Result<Vec<SnapshotFile>, JournalError> {
             continue;
         };
         let Ok(last_seq) = seq.parse::<Seq>() else { continue };
-        let bytes = entry.metadata().map_err(|e| JournalError::io(&entry.path(), e))?.len();
+        let bytes = entry.metadata().map_err(|e| JournalError::io(entry.path(), e))?.len();
         out.push(SnapshotFile { path: entry.path(), last_seq, bytes });
     }
-    out.sort_by(|a, b| b.last_seq.cmp(&a.last_seq));
+    out.sort_by_key(|s| std::cmp::Reverse(s.last_seq));
     Ok(out)
 }
 
