@@ -107,12 +107,15 @@ fn load(file: &SnapshotFile) -> Result<Engine, String> {
     Ok(engine)
 }
 
+/// Snapshot files refused for recovery, with the reason.
+pub type Refused = Vec<(PathBuf, String)>;
+
 /// The newest snapshot that verifies, as a restored engine, and the files skipped on the way with
 /// the reason each was refused.
 ///
 /// # Errors
 /// [`JournalError::Io`] when the directory cannot be listed.
-pub fn newest_valid(dir: &Path) -> Result<(Option<Engine>, Vec<(PathBuf, String)>), JournalError> {
+pub fn newest_valid(dir: &Path) -> Result<(Option<Engine>, Refused), JournalError> {
     let mut refused = Vec::new();
     for file in list(dir)? {
         match load(&file) {
