@@ -100,14 +100,14 @@ async def revoke_key(services: ServicesDep, actor: Actor, api_key: str) -> JSONR
     return ok({"apiKey": api_key, "revoked": True})
 
 
-class NewDeposit(BaseModel):
-    """A deposit to credit, as a decimal string."""
+class Amount(BaseModel):
+    """A deposit or withdrawal amount, as a decimal string."""
 
     amount: str = Field(pattern=r"^[0-9]+(\.[0-9]{1,8})?$", description="USDT, at most 8 decimals")
 
 
 @router.post("/users/{user_id}/deposits")
-async def credit_deposit(services: ServicesDep, actor: Actor, user_id: int, body: NewDeposit) -> JSONResponse:
+async def credit_deposit(services: ServicesDep, actor: Actor, user_id: int, body: Amount) -> JSONResponse:
     """Credit a deposit to the user's account; answered once the engine has applied it."""
     return ok(await services.admin.deposit(actor, user_id, Decimal(body.amount)))
 
@@ -119,7 +119,7 @@ def _withdrawal(w: WithdrawalState) -> dict[str, object]:
 
 
 @router.post("/users/{user_id}/withdrawals")
-async def request_withdrawal(services: ServicesDep, actor: Actor, user_id: int, body: NewDeposit) -> JSONResponse:
+async def request_withdrawal(services: ServicesDep, actor: Actor, user_id: int, body: Amount) -> JSONResponse:
     """Request a withdrawal from the user's account; it waits for a second admin's approval."""
     return ok(_withdrawal(await services.admin.request_withdrawal(actor, user_id, Decimal(body.amount))))
 
