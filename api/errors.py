@@ -15,7 +15,13 @@ Binance filter or use a string from ccxt's exact table, it does:
 * a conditional order that would fire at once -> ``"Order would trigger immediately."``;
 * a halted symbol -> ``"Market is closed."`` -> ``MarketClosed``;
 * an API key without trading permission -> ``"Rest API trading is not enabled."`` ->
-  ``PermissionDenied`` (a subclass of ``AuthenticationError``).
+  ``PermissionDenied`` (a subclass of ``AuthenticationError``);
+* insufficient margin (``-2019``) and insufficient balance (``-2018``) ->
+  ``"Account has insufficient balance for requested action."`` -> ``InsufficientFunds`` (the
+  code alone would be a plain ``ExchangeError`` on localhost);
+* a margin type already set -> ``"No need to change margin type."`` (``-4046``) ->
+  ``MarginModeAlreadySet``; isolated margin (not offered) -> ``-1020`` ``"This operation is not
+  supported."`` -> ``BadRequest``.
 
 Codes themselves come from the engine (``derivatives.errors.BINANCE_CODES``) for rejections.
 """
@@ -63,6 +69,12 @@ def unknown_error() -> ApiError:
 def engine_unavailable() -> ApiError:
     """-1001: the engine stopped or the projection is stuck."""
     return ApiError(-1001, "Internal error; unable to process your request. Please try again.")
+
+
+def backend_timeout() -> ApiError:
+    """-1007: the engine answered but the projection did not catch up in time."""
+    return ApiError(-1007, "Timeout waiting for response from backend server. Send status unknown; "
+                    "execution status unknown.")
 
 
 def too_much_weight(scope: str, limit: int, retry_after_s: int) -> ApiError:
@@ -230,6 +242,39 @@ def admin_invalid(msg: str) -> ApiError:
     return ApiError(-1130, msg)
 
 
+def margin_type_unchanged() -> ApiError:
+    """-4046 (ccxt: MarginModeAlreadySet, matched on this exact message)."""
+    return ApiError(-4046, "No need to change margin type.")
+
+
+def isolated_not_supported() -> ApiError:
+    """-1020: isolated margin does not exist here; every position is cross margin."""
+    return ApiError(-1020, "This operation is not supported. Isolated margin is not available: "
+                    "every position uses cross margin.")
+
+
+def position_margin_not_isolated() -> ApiError:
+    """-4049: position margin can only be added to or removed from isolated positions."""
+    return ApiError(-4049, "Add margin only support for isolated position. Isolated margin is not available: "
+                    "every position uses cross margin.")
+
+
+def position_side_unchanged() -> ApiError:
+    """-4059."""
+    return ApiError(-4059, "No need to change position side.")
+
+
+def invalid_leverage(leverage: int | None) -> ApiError:
+    """-4028."""
+    return ApiError(-4028, f"Leverage {leverage} is not valid")
+
+
+def four_eyes() -> ApiError:
+    """-1002: the admin who requested a withdrawal cannot approve it."""
+    return ApiError(-1002, "You are not authorized to execute this request: a withdrawal needs the approval "
+                    "of a second admin.")
+
+
 def not_found_path(method: str, path: str) -> ApiError:
     """An unknown path (HTTP 404)."""
     return ApiError(-5000, f"Path {path}, Method {method} is invalid", 404)
@@ -250,6 +295,9 @@ def reject(reason: RejectReason, *, band: tuple[Decimal | None, Decimal | None] 
     text = message(band, min_notional, min_qty, max_qty)
     return ApiError(code, text)
 
+
+INSUFFICIENT = "Account has insufficient balance for requested action."
+"""ccxt's exact-message table maps this to InsufficientFunds on any URL (CCXT.md §5)."""
 
 _Msg = Callable[[tuple[Decimal | None, Decimal | None], Decimal | None, Decimal | None, Decimal | None], str]
 R = RejectReason
@@ -285,6 +333,17 @@ _REJECT_MESSAGES: dict[RejectReason, _Msg] = {
     R.NOT_AMENDABLE: lambda *_: "Only resting limit orders can be modified.",
     R.AMEND_BELOW_FILLED: lambda *_: "Quantity less than or equal to the executed quantity.",
     R.ARITHMETIC_OVERFLOW: lambda *_: "Precision is over the maximum defined for this asset.",
+    R.INSUFFICIENT_MARGIN: lambda *_: INSUFFICIENT,
+    R.INSUFFICIENT_BALANCE: lambda *_: INSUFFICIENT,
+    R.AMOUNT_NOT_POSITIVE: lambda *_: "Amount must be positive.",
+    R.INVALID_LEVERAGE: lambda *_: "Leverage is not valid for the current position and brackets.",
+    R.POSITION_MODE_LOCKED: lambda *_: "Position side cannot be changed if there exists position or open orders.",
+    R.REDUCE_ONLY_REJECTED: lambda *_: "ReduceOnly Order is rejected.",
+    R.POSITION_SIDE_MISMATCH: lambda *_: "Order's position side does not match user's setting.",
+    R.MAX_POSITION_EXCEEDED: lambda *_: "Exceeded the maximum allowable position at current leverage.",
+    R.SAME_ACCOUNT: lambda *_: "Cannot transfer to the same account.",
+    R.INSURANCE_FLOOR_BREACHED: lambda *_: "The insurance fund cannot pay below its floor.",
+    R.INVALID_FUNDING_RATE: lambda *_: "Invalid funding rate.",
 }
 
 

@@ -52,6 +52,11 @@ def quote(raw: int | None) -> str:
     return fixed(raw, DECIMALS)
 
 
+def signed_quote(raw: int | None) -> str:
+    """A signed quote amount (PnL, income) with eight decimals."""
+    return f"{from_raw(raw or 0):f}"
+
+
 def average(order: OrderState) -> str:
     """Average fill price (``"0"`` before any fill)."""
     if order.executed_qty == 0:
@@ -152,7 +157,7 @@ def user_trade(instrument: Instrument, row: UserTrade, position_side: str) -> di
     t = row.trade
     return {
         "buyer": row.side == "BUY",
-        "commission": "0",
+        "commission": quote(row.fee),
         "commissionAsset": "USDT",
         "id": t.trade_id,
         "maker": row.maker,
@@ -160,7 +165,7 @@ def user_trade(instrument: Instrument, row: UserTrade, position_side: str) -> di
         "price": price(instrument, t.price),
         "qty": qty(instrument, t.qty),
         "quoteQty": quote(t.quote_qty),
-        "realizedPnl": "0",
+        "realizedPnl": signed_quote(row.realised_pnl),
         "side": row.side,
         "positionSide": position_side,
         "symbol": t.symbol,
@@ -189,10 +194,12 @@ def order_trade_update(instrument: Instrument, change: OrderChange) -> dict[str,
         "ap": average(order), "sp": price(instrument, _trigger(order)) if order.is_algo else "0",
         "x": change.execution, "X": order.status, "i": order.order_id,
         "l": qty(instrument, fill.qty if fill else 0), "z": qty(instrument, order.executed_qty),
-        "L": price(instrument, fill.price if fill else 0), "N": "USDT", "n": "0", "T": change.time_ms,
+        "L": price(instrument, fill.price if fill else 0), "N": "USDT", "n": quote(fill.fee if fill else 0),
+        "T": change.time_ms,
         "t": fill.trade_id if fill else 0, "b": "0", "a": "0", "m": bool(fill and fill.maker),
         "R": order.reduce_only, "wt": order.working_type, "ot": order.order_type,
-        "ps": order.position_side, "cp": order.close_position, "rp": "0", "pP": False, "si": 0, "ss": 0,
+        "ps": order.position_side, "cp": order.close_position,
+        "rp": signed_quote(fill.realised_pnl if fill else 0), "pP": False, "si": 0, "ss": 0,
         "V": order.stp_mode, "pm": "NONE", "gtd": order.good_till_ms or 0,
     }
     if order.order_type == "TRAILING_STOP_MARKET":

@@ -22,13 +22,14 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from api import formats
 from api.instruments import Instrument, InstrumentRegistry
 from derivatives.enums import Side
-from derivatives.events import BookDelta, MarkPriceSet, Trade
+from derivatives.events import BookDelta, FundingApplied, LiquidationOrder, MarkPriceSet, Trade
 from derivatives.persistence.projector import Batch
-from derivatives.units import to_raw
+from derivatives.units import SCALE, to_raw
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,15 @@ class BookMirror:
 
 
 @dataclass(slots=True)
+class _Liquidation:
+    """A liquidation order of a batch and what it filled (for ``forceOrder``)."""
+
+    order: LiquidationOrder
+    filled: int = 0
+    quote: int = 0
+
+
+@dataclass(slots=True)
 class _SymbolBatch:
     first: int = 0
     last: int = 0
@@ -126,6 +136,10 @@ class MarketHub:
         self.last_trade: dict[str, tuple[int, int]] = {}
         self.subscribers: dict[str, set[Connection]] = defaultdict(set)
         self.snapshot_streams: Callable[[], None] | None = None
+        self.marks: dict[str, int] = {}
+        """Latest raw mark price per symbol name."""
+        self.funding: dict[str, Decimal] = {}
+        """Latest settled funding rate per symbol name (seeded from the projection at start)."""
 
     # Subscriptions -------------------------------------------------------------------------
     def subscribe(self, conn: Connection, names: list[str]) -> list[str]:
@@ -168,6 +182,7 @@ class MarketHub:
         now_ms = batch.ts // 1_000_000
         per_symbol: dict[int, _SymbolBatch] = {}
         marks: list[MarkPriceSet] = []
+        liquidations: dict[int, _Liquidation] = {}
         for envelope in batch.events:
             event = envelope.event
             if isinstance(event, BookDelta):
@@ -176,14 +191,46 @@ class MarketHub:
                 entry.deltas.append(event)
             elif isinstance(event, Trade):
                 self._trade(event, now_ms)
+                liquidation = liquidations.get(event.taker_order_id)
+                if liquidation is not None:
+                    qty = to_raw(event.qty)
+                    liquidation.filled += qty
+                    liquidation.quote += to_raw(event.price) * qty // SCALE
             elif isinstance(event, MarkPriceSet):
                 marks.append(event)
+            elif isinstance(event, LiquidationOrder):
+                liquidations[event.order_id] = _Liquidation(event)
+            elif isinstance(event, FundingApplied):
+                instrument = self.registry.by_id(event.symbol)
+                if instrument is not None:
+                    self.funding[instrument.name] = event.rate
         for symbol, entry in per_symbol.items():
             instrument = self.registry.by_id(symbol)
             if instrument is not None:
                 self._deltas(instrument, entry, now_ms)
         if marks:
             self._marks(marks, now_ms)
+        for liquidation in liquidations.values():
+            self._force_order(liquidation, now_ms)
+
+    def _force_order(self, liquidation: _Liquidation, now_ms: int) -> None:
+        """``<symbol>@forceOrder`` and ``!forceOrder@arr``: a liquidation order (LIMIT IOC at the
+        bankruptcy price) with what it filled in its command."""
+        order = liquidation.order
+        instrument = self.registry.by_id(order.symbol)
+        if instrument is None:
+            return
+        qty = to_raw(order.qty)
+        status = "FILLED" if liquidation.filled == qty else ("PARTIALLY_FILLED" if liquidation.filled else "EXPIRED")
+        average = liquidation.quote * SCALE // liquidation.filled if liquidation.filled else 0
+        event = {"e": "forceOrder", "E": now_ms, "o": {
+            "s": instrument.name, "S": Side(order.side).name, "o": "LIMIT", "f": "IOC",
+            "q": formats.qty(instrument, qty), "p": formats.price(instrument, to_raw(order.bankruptcy_price)),
+            "ap": formats.quote(average), "X": status, "l": formats.qty(instrument, liquidation.filled),
+            "z": formats.qty(instrument, liquidation.filled), "T": now_ms,
+        }}
+        self.publish(f"{instrument.name.lower()}@forceOrder", event)
+        self.publish("!forceOrder@arr", event)
 
     def _trade(self, event: Trade, now_ms: int) -> None:
         instrument = self.registry.by_id(event.symbol)
@@ -246,9 +293,11 @@ class MarketHub:
             instrument = self.registry.by_id(mark.symbol)
             if instrument is None:
                 continue
+            self.marks[instrument.name] = to_raw(mark.mark)
+            rate = self.funding.get(instrument.name, Decimal(0))
             update = {"e": "markPriceUpdate", "E": now_ms, "s": instrument.name,
                       "p": formats.decimal_text(mark.mark, 8), "i": formats.decimal_text(mark.index, 8),
-                      "P": formats.decimal_text(mark.index, 8), "r": "0.00000000",
+                      "P": formats.decimal_text(mark.index, 8), "r": formats.decimal_text(rate, 8),
                       "T": next_funding_ms(now_ms)}
             self.publish(f"{instrument.name.lower()}@markPrice", update)
             updates.append(update)

@@ -7,7 +7,8 @@ Start-up (the lifespan, on the server's event loop):
     3. the instruments are listed in the engine (if not yet) and mirrored;
     4. the demo user and key are ensured (``settings.demo``);
     5. background tasks: the oracle (``settings.oracle``) publishing ``SetMarkPrice`` once a
-       second, the once-a-second snapshot streams, listenKey expiry, and the caller's tasks.
+       second, the once-a-second snapshot streams, listenKey expiry, margin calls, and the
+       caller's tasks.
 Shut-down reverses it: tasks cancelled, the projection drained, the database closed.
 """
 
@@ -27,11 +28,13 @@ from api.errors import CatchAllMiddleware, install_handlers
 from api.gateway import EngineGateway
 from api.hub import MarketHub, next_funding_ms
 from api.instruments import InstrumentRegistry
+from api.margin_calls import MarginCalls
 from api.projection import ProjectionWorker
 from api.ratelimit import Limits, WeightMiddleware
 from api.routes import account, admin, algo, general, market, orders, user_stream, ws
 from api.security import KeyStore
-from api.services.admin import AdminService
+from api.services.account import AccountService
+from api.services.admin import AdminService, admin_identities
 from api.services.market import MarketService
 from api.services.orders import OrderService
 from api.snapshots import SnapshotStreams
@@ -41,6 +44,7 @@ from derivatives.commands import AddInstrument, Deposit, InstrumentSpec, SetMark
 from derivatives.config import Settings
 from derivatives.demo import DEMO_FUNDING, DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
+from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
 from derivatives.persistence.projector import Batch, Projector
 from derivatives.units import from_raw, to_raw
@@ -116,7 +120,7 @@ def create_app(
                     "(HTTP 400, 429 for rate limits). See docs/API.md.",
     )
     install_handlers(app)
-    for router in (general.router, market.router, orders.router, algo.router, account.router,
+    for router in (general.router, market.router, orders.router, algo.router, account.router, account.versioned,
                    user_stream.router, admin.router, ws.router):
         app.include_router(router)
     app.add_middleware(WeightMiddleware, limits=limits)
@@ -138,40 +142,52 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
         await asyncio.to_thread(projector.reset)
     hub = MarketHub(registry)
     _mirror_engine(hub, client, registry)
+    hub.funding.update(await asyncio.to_thread(_latest_funding, db))
     def to_hub(batch: Batch) -> None:
         loop.call_soon_threadsafe(hub.on_batch, batch)
 
     gateway.subscribe(to_hub)
     worker = ProjectionWorker(projector, loop)
     gateway.subscribe(worker.enqueue)
-    streams = UserStreams(registry, settings.listen_key_ttl_ms, clock_ms)
+    streams = UserStreams(registry, settings.listen_key_ttl_ms, clock_ms, hub.marks)
     worker.on_changes(streams.on_changes)
+    worker.on_account_changes(streams.on_account_changes)
     missing = [AddInstrument(spec) for spec in instruments if client.prices(spec.symbol) is None]
     if missing:
         funding = [Deposit(account, amount) for account, amount in DEMO_FUNDING.items()] if settings.demo else []
         await gateway.submit([*missing, *funding])
     await asyncio.to_thread(worker.start)
     keys = KeyStore(db)
-    admin_service = AdminService(db, keys, gateway, registry, clock_ms)
+    admin_service = AdminService(db, keys, gateway, registry, clock_ms, settings.projection_wait_ms, worker)
     if settings.demo:
         app.state.demo_key = await asyncio.to_thread(admin_service.ensure_demo, settings.demo_api_key,
                                                      settings.demo_api_secret)
     oracle = _oracle(settings, gateway, hub, registry, clock_ms)
     market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings))
     order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms)
+    account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms)
     services = Services(settings, db, gateway, registry, hub, streams, worker, limits, keys, market_service,
-                        order_service, admin_service, oracle, clock_ms, settings.admin_token)
+                        order_service, account_service, admin_service, oracle, clock_ms, admin_identities(settings))
     tasks = [asyncio.create_task(SnapshotStreams(hub, market_service).run()),
-             asyncio.create_task(_expire_listen_keys(streams))]
+             asyncio.create_task(_expire_listen_keys(streams)),
+             asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run())]
     if oracle is not None:
         tasks.append(asyncio.create_task(oracle.run()))
     return services, tasks
 
 
+def _latest_funding(db: Database) -> dict[str, Decimal]:
+    with db.reader() as session:
+        return {symbol: from_raw(row.rate) for symbol, row in ledger_queries.latest_funding(session).items()}
+
+
 def _mirror_engine(hub: MarketHub, client: EngineClient, registry: InstrumentRegistry) -> None:
-    """Seeds the L2 mirror from an engine that already holds orders."""
+    """Seeds the L2 mirror and the marks from an engine that already holds orders."""
     last_seq = client.last_seq()
     for instrument in registry.all():
+        prices = client.prices(instrument.spec.symbol)
+        if prices is not None and prices.mark is not None:
+            hub.marks[instrument.name] = to_raw(prices.mark)
         depth = client.depth(instrument.spec.symbol, 1_000_000)
         if depth is None:
             continue

@@ -14,11 +14,13 @@ import queue
 import threading
 from collections.abc import Callable
 
+from derivatives.persistence.ledger_projection import AccountChange
 from derivatives.persistence.projector import Batch, OrderChange, Projector
 
 log = logging.getLogger(__name__)
 
 ChangesListener = Callable[[list[OrderChange]], None]
+AccountListener = Callable[[list[AccountChange]], None]
 _STOP = object()
 
 
@@ -32,11 +34,17 @@ class ProjectionWorker:
         self._queue: queue.Queue[object] = queue.Queue()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._listeners: list[ChangesListener] = []
+        self._account_listeners: list[AccountListener] = []
         self._thread = threading.Thread(target=self._run, name="projection", daemon=True)
 
     def on_changes(self, listener: ChangesListener) -> None:
         """Calls `listener` (on the event loop) with each projected batch's order changes."""
         self._listeners.append(listener)
+
+    def on_account_changes(self, listener: AccountListener) -> None:
+        """Calls `listener` (on the event loop) with each projected batch's account changes,
+        after its order changes."""
+        self._account_listeners.append(listener)
 
     def enqueue(self, batch: Batch) -> None:
         """Gateway listener: queue a batch for projection."""
@@ -67,13 +75,18 @@ class ProjectionWorker:
         finally:
             self._waiters = [(s, f) for s, f in self._waiters if f is not future]
 
-    def _wake(self, applied: int, changes: list[OrderChange]) -> None:
+    def _wake(self, applied: int, changes: list[OrderChange], accounts: list[AccountChange]) -> None:
         self.applied = max(self.applied, applied)
         for listener in self._listeners:
             try:
                 listener(changes)
             except Exception:
                 log.exception("order-change listener failed")
+        for account_listener in self._account_listeners:
+            try:
+                account_listener(accounts)
+            except Exception:
+                log.exception("account-change listener failed")
         for seq, future in self._waiters:
             if seq <= self.applied and not future.done():
                 future.set_result(None)
@@ -99,6 +112,6 @@ class ProjectionWorker:
                 log.exception("projection failed; the next batch back-fills the gap")
                 continue
             try:
-                self.loop.call_soon_threadsafe(self._wake, result.last_seq, result.changes)
+                self.loop.call_soon_threadsafe(self._wake, result.last_seq, result.changes, result.accounts)
             except RuntimeError:
                 return  # the loop is closed: shutting down

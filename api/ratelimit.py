@@ -87,7 +87,12 @@ def request_weight(method: str, path: str, query: str) -> int:
         "/fapi/v1/exchangeInfo": 1, "/fapi/v1/trades": 5, "/fapi/v1/aggTrades": 20,
         "/fapi/v1/historicalTrades": 20, "/fapi/v1/allOrders": 5, "/fapi/v1/userTrades": 5,
         "/fapi/v1/batchOrders": 5, "/fapi/v1/allAlgoOrders": 5, "/fapi/v1/commissionRate": 20,
+        "/fapi/v2/account": 5, "/fapi/v3/account": 5, "/fapi/v2/balance": 5, "/fapi/v3/balance": 5,
+        "/fapi/v2/positionRisk": 5, "/fapi/v3/positionRisk": 5, "/fapi/v1/income": 30, "/fapi/v1/adlQuantile": 5,
+        "/fapi/v1/positionSide/dual": 30, "/fapi/v1/symbolConfig": 5,
     }
+    if path == "/fapi/v1/forceOrders":
+        return 20 if has_symbol else 50
     if path in ("/fapi/v1/ticker/24hr",):
         return 1 if has_symbol else 40
     if path in ("/fapi/v1/ticker/price", "/fapi/v2/ticker/price", "/fapi/v1/ticker/bookTicker"):

@@ -11,6 +11,7 @@ from api.instruments import InstrumentRegistry
 from api.projection import ProjectionWorker
 from api.ratelimit import Limits
 from api.security import KeyStore
+from api.services.account import AccountService
 from api.services.admin import AdminService
 from api.services.market import MarketService
 from api.services.orders import OrderService
@@ -35,7 +36,9 @@ class Services:
     keys: KeyStore
     market: MarketService
     orders: OrderService
+    account: AccountService
     admin: AdminService
     oracle: MarkPriceService | None
     clock_ms: Callable[[], int]
-    admin_token: str | None
+    admins: dict[str, str]
+    """Admin identity name -> bearer token."""

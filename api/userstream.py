@@ -1,11 +1,14 @@
-"""User data streams: listenKeys and the private fan-out of order changes.
+"""User data streams: listenKeys and the private fan-out of order changes (``ORDER_TRADE_UPDATE``,
+``ALGO_UPDATE``), account changes (``ACCOUNT_UPDATE``) and margin calls (``MARGIN_CALL``).
 
 Invariants:
     * One live listenKey per account (``POST`` returns the live one, as Binance does); it expires
       ``ttl_ms`` after its creation or last keepalive, then its sockets get ``listenKeyExpired``
       and are closed.
-    * Events are formatted from projected order changes only, so the stream never shows an
-      order that a REST query could not find. Runs on the event loop only.
+    * Events are formatted from projected changes only, so the stream never shows an order or a
+      balance that a REST query could not find. Runs on the event loop only.
+    * ``ACCOUNT_UPDATE`` follows the order updates of the same projected batch; its balances and
+      positions are those of the event, its ``up`` uses the latest mark price.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from api import formats
+from api import account_formats, formats
 from api.hub import Connection
 from api.instruments import InstrumentRegistry
+from derivatives.persistence.ledger_projection import AccountChange
 from derivatives.persistence.projector import OrderChange
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
@@ -36,10 +40,12 @@ class ListenKey:
 class UserStreams:
     """ListenKey registry and private connections."""
 
-    def __init__(self, registry: InstrumentRegistry, ttl_ms: int, clock_ms: Callable[[], int]) -> None:
+    def __init__(self, registry: InstrumentRegistry, ttl_ms: int, clock_ms: Callable[[], int],
+                 marks: dict[str, int] | None = None) -> None:
         self.registry = registry
         self.ttl_ms = ttl_ms
         self.clock_ms = clock_ms
+        self.marks: dict[str, int] = marks if marks is not None else {}
         self.keys: dict[str, ListenKey] = {}
         self.by_account: dict[int, str] = {}
         self.connections: dict[str, set[Connection]] = defaultdict(set)
@@ -109,3 +115,27 @@ class UserStreams:
                 event = formats.order_trade_update(instrument, change)
             for conn in list(self.connections[key]):
                 conn.push(key, event)
+
+    def on_account_changes(self, changes: list[AccountChange]) -> None:
+        """Projection listener: one ``ACCOUNT_UPDATE`` per account change, to the owner's sockets."""
+        instruments = {i.name: i for i in self.registry.all()} if changes else {}
+        for change in changes:
+            if self.connected(change.account):
+                self.push(change.account, account_formats.account_update(change, instruments, self.marks))
+
+    def connected(self, account: int) -> bool:
+        """True when the account has a live listenKey with at least one socket."""
+        key = self.by_account.get(account)
+        return key is not None and bool(self.connections.get(key))
+
+    def connected_accounts(self) -> list[int]:
+        """Accounts with at least one live private socket."""
+        return [account for account in self.by_account if self.connected(account)]
+
+    def push(self, account: int, event: dict[str, object]) -> None:
+        """Sends one event to every socket of the account's listenKey."""
+        key = self.by_account.get(account)
+        if key is None:
+            return
+        for conn in list(self.connections.get(key, ())):
+            conn.push(key, event)

@@ -1,9 +1,10 @@
-"""``/admin``: users, API keys, instrument halt/resume and the audit log, behind the admin
-bearer token (``DERIVATIVES_ADMIN_TOKEN`` or the one ``derivatives serve`` prints).
+"""``/admin``: users, API keys, instrument halt/resume, deposits, withdrawals and the audit log,
+behind named admin bearer tokens (``DERIVATIVES_ADMIN_TOKENS`` = ``name:token,...``, and
+``DERIVATIVES_ADMIN_TOKEN`` as the identity ``admin``, the one ``derivatives serve`` prints).
 
-Deposits are credited here (``POST /admin/users/{id}/deposits``). Not done yet (listed in
-docs/API.md): JWT sessions for the dashboard, TOTP, roles beyond the single admin token,
-withdrawals with a second admin's approval."""
+Withdrawals need two identities: one requests (``POST /admin/users/{id}/withdrawals``), another
+approves (``POST /admin/withdrawals/{id}/approve``), which runs the engine's ``Withdraw``.
+Not done yet (docs/API.md): JWT sessions for the dashboard, TOTP, roles."""
 
 from __future__ import annotations
 
@@ -19,20 +20,26 @@ from api import errors
 from api.deps import ServicesDep
 from api.routes.common import ERRORS, ok
 from derivatives.persistence.accounts import KeyView, UserView
+from derivatives.persistence.views import WithdrawalState
+from derivatives.units import from_raw
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=ERRORS)
 
 
 async def admin_actor(services: ServicesDep, authorization: Annotated[str, Header()] = "") -> str:
-    """The acting admin (token check, constant time)."""
-    token = services.admin_token
-    presented = authorization.removeprefix("Bearer ").strip()
-    if not token or not presented or not hmac.compare_digest(presented.encode(), token.encode()):
+    """The acting admin's name (every token compared in constant time)."""
+    presented = authorization.removeprefix("Bearer ").strip().encode()
+    actor = None
+    for name, token in services.admins.items():
+        if hmac.compare_digest(presented, token.encode()):
+            actor = name
+    if not presented or actor is None:
         raise errors.admin_denied()
-    return "admin-token"
+    return actor
 
 
 Actor = Annotated[str, Depends(admin_actor)]
+WithdrawalStatus = Literal["PENDING", "APPROVING", "COMPLETED", "FAILED", "REJECTED"]
 
 
 class NewUser(BaseModel):
@@ -93,16 +100,49 @@ async def revoke_key(services: ServicesDep, actor: Actor, api_key: str) -> JSONR
     return ok({"apiKey": api_key, "revoked": True})
 
 
-class NewDeposit(BaseModel):
-    """A deposit to credit, as a decimal string."""
+class Amount(BaseModel):
+    """A deposit or withdrawal amount, as a decimal string."""
 
     amount: str = Field(pattern=r"^[0-9]+(\.[0-9]{1,8})?$", description="USDT, at most 8 decimals")
 
 
 @router.post("/users/{user_id}/deposits")
-async def credit_deposit(services: ServicesDep, actor: Actor, user_id: int, body: NewDeposit) -> JSONResponse:
+async def credit_deposit(services: ServicesDep, actor: Actor, user_id: int, body: Amount) -> JSONResponse:
     """Credit a deposit to the user's account; answered once the engine has applied it."""
     return ok(await services.admin.deposit(actor, user_id, Decimal(body.amount)))
+
+
+def _withdrawal(w: WithdrawalState) -> dict[str, object]:
+    return {"id": w.id, "userId": w.user_id, "accountId": w.account_id, "amount": f"{from_raw(w.amount):f}",
+            "status": w.status, "requestedBy": w.requested_by, "requestedAt": w.requested_at,
+            "decidedBy": w.decided_by, "decidedAt": w.decided_at, "seq": w.seq, "note": w.note}
+
+
+@router.post("/users/{user_id}/withdrawals")
+async def request_withdrawal(services: ServicesDep, actor: Actor, user_id: int, body: Amount) -> JSONResponse:
+    """Request a withdrawal from the user's account; it waits for a second admin's approval."""
+    return ok(_withdrawal(await services.admin.request_withdrawal(actor, user_id, Decimal(body.amount))))
+
+
+@router.get("/withdrawals")
+async def list_withdrawals(services: ServicesDep, _actor: Actor,
+                           status: Annotated[WithdrawalStatus | None, Query()] = None,
+                           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JSONResponse:
+    """Withdrawal requests, newest first."""
+    return ok([_withdrawal(w) for w in await services.admin.withdrawals(status, limit)])
+
+
+@router.post("/withdrawals/{withdrawal_id}/approve")
+async def approve_withdrawal(services: ServicesDep, actor: Actor, withdrawal_id: int) -> JSONResponse:
+    """Approve (a different admin than the requester): the engine debits the wallet, up to what
+    is withdrawable; a refusal leaves the request FAILED with the engine's reason."""
+    return ok(_withdrawal(await services.admin.approve_withdrawal(actor, withdrawal_id)))
+
+
+@router.post("/withdrawals/{withdrawal_id}/reject")
+async def reject_withdrawal(services: ServicesDep, actor: Actor, withdrawal_id: int) -> JSONResponse:
+    """Reject a pending withdrawal."""
+    return ok(_withdrawal(await services.admin.reject_withdrawal(actor, withdrawal_id)))
 
 
 @router.post("/instruments/{symbol}/halt")

@@ -27,6 +27,8 @@ PRICE_KLINES = Spec((Param("pair", Kind.TEXT, True, max_length=20), INTERVAL, ST
 MARK_KLINES = Spec((SYMBOL, INTERVAL, START_TIME, END_TIME, KLINE_LIMIT))
 ONE_OR_ALL = Spec((OPTIONAL_SYMBOL,))
 ONE = Spec((SYMBOL,))
+NONE = Spec()
+FUNDING = Spec((OPTIONAL_SYMBOL, START_TIME, END_TIME, Param("limit", Kind.INT, minimum=1, maximum=1000)))
 
 
 
@@ -80,7 +82,7 @@ async def constituents(services: ServicesDep, params: Annotated[Params, Depends(
 @router.get("/v1/premiumIndex", openapi_extra=ONE_OR_ALL.openapi(False))
 async def premium_index(services: ServicesDep,
                         params: Annotated[Params, Depends(public(ONE_OR_ALL))]) -> JSONResponse:
-    """Mark and index price (funding not computed yet)."""
+    """Mark and index price; lastFundingRate is the last settled rate (no prediction yet)."""
     return ok(services.market.premium_index(params.text("symbol")))
 
 
@@ -107,3 +109,22 @@ async def ticker_price_v2(services: ServicesDep,
 async def book_ticker(services: ServicesDep, params: Annotated[Params, Depends(public(ONE_OR_ALL))]) -> JSONResponse:
     """Best bid and ask."""
     return ok(services.market.book_ticker(params.text("symbol")))
+
+
+@router.get("/v1/fundingRate", openapi_extra=FUNDING.openapi(False))
+async def funding_rate(services: ServicesDep, params: Annotated[Params, Depends(public(FUNDING))]) -> JSONResponse:
+    """Funding rate history (settlements applied by the engine)."""
+    return ok(await services.market.funding_rate_history(params.text("symbol"), params.int("startTime"),
+                                                         params.int("endTime"), params.int("limit")))
+
+
+@router.get("/v1/fundingInfo", openapi_extra=NONE.openapi(False))
+async def funding_info(services: ServicesDep, _params: Annotated[Params, Depends(public(NONE))]) -> JSONResponse:
+    """Funding interval of every symbol."""
+    return ok(services.market.funding_info())
+
+
+@router.get("/v1/openInterest", openapi_extra=ONE.openapi(False))
+async def open_interest(services: ServicesDep, params: Annotated[Params, Depends(public(ONE))]) -> JSONResponse:
+    """Open interest: the sum of long positions."""
+    return ok(await services.market.open_interest(params.text("symbol")))

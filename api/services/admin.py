@@ -1,7 +1,13 @@
-"""Administration: users, API keys, instrument halt/resume, and the audit log of all of them.
+"""Administration: users, API keys, instrument halt/resume, deposits, four-eyes withdrawals, and
+the audit log of all of them.
 
-Invariants: every change is audited in the same transaction as the change (instrument changes
-right after the engine accepted them); a revoked key is evicted from the key cache at once.
+Invariants: every change is audited in the same transaction as the change (engine changes right
+after the engine applied them); a revoked key is evicted from the key cache at once; a
+withdrawal reaches the engine only after a second admin identity approved it.
+
+Admin identities (decision): named bearer tokens from the settings (``DERIVATIVES_ADMIN_TOKENS``
+= ``name:token,...``, plus ``DERIVATIVES_ADMIN_TOKEN`` as ``admin``); the name is the audit
+actor. Roles, sessions (JWT) and TOTP are not implemented (docs/API.md).
 """
 
 from __future__ import annotations
@@ -12,29 +18,50 @@ from decimal import Decimal
 import anyio.to_thread
 
 from api import errors
+from api.errors import ApiError
 from api.gateway import EngineGateway
 from api.instruments import InstrumentRegistry
+from api.projection import ProjectionWorker
 from api.security import KeyStore
-from derivatives.commands import Deposit, UpdateInstrument
+from derivatives.commands import Command, Deposit, UpdateInstrument, Withdraw
+from derivatives.config import Settings
 from derivatives.demo import DEMO_ACCOUNT
 from derivatives.events import BalanceChanged, OrderRejected
-from derivatives.persistence import accounts
+from derivatives.persistence import accounts, withdrawals
 from derivatives.persistence.accounts import AuditEntry, KeyView, UserView
 from derivatives.persistence.db import Database
+from derivatives.persistence.projector import Batch
+from derivatives.persistence.views import WithdrawalState
+from derivatives.units import from_raw, to_raw
 
 DEMO_USER = "demo"
+
+
+def admin_identities(settings: Settings) -> dict[str, str]:
+    """Admin name -> bearer token (see the module docstring)."""
+    return settings.admins()
 
 
 class AdminService:
     """The ``/admin`` operations."""
 
     def __init__(self, db: Database, keys: KeyStore, gateway: EngineGateway, registry: InstrumentRegistry,
-                 clock_ms: Callable[[], int]) -> None:
+                 clock_ms: Callable[[], int], projection_wait_ms: int = 10_000,
+                 worker: ProjectionWorker | None = None) -> None:
         self.db = db
         self.keys = keys
         self.gateway = gateway
         self.registry = registry
         self.clock_ms = clock_ms
+        self.worker = worker
+        self.wait_s = projection_wait_ms / 1000
+
+    async def _run(self, commands: list[Command]) -> Batch:
+        """Runs engine commands; returns once they are projected too (a following query sees them)."""
+        batch = await self.gateway.submit(commands)
+        if self.worker is not None and not await self.worker.wait_for(batch.last_seq, self.wait_s):
+            raise errors.backend_timeout()
+        return batch
 
     async def create_user(self, actor: str, name: str, role: str) -> UserView:
         """A new user with the next account id."""
@@ -130,7 +157,7 @@ class AdminService:
         account = await anyio.to_thread.run_sync(account_of)
         if account is None:
             raise errors.admin_invalid("no such user")
-        batch = await self.gateway.submit([Deposit(account, amount)])
+        batch = await self._run([Deposit(account, amount)])
         wallet: Decimal | None = None
         for envelope in batch.events:
             if isinstance(envelope.event, OrderRejected):
@@ -145,6 +172,89 @@ class AdminService:
 
         await anyio.to_thread.run_sync(run)
         return {"accountId": account, "amount": f"{amount:f}", "balance": f"{wallet:f}" if wallet is not None else None}
+
+    # Withdrawals (four eyes) ---------------------------------------------------------------------
+    async def request_withdrawal(self, actor: str, user_id: int, amount: Decimal) -> WithdrawalState:
+        """Records a pending withdrawal of `amount` USDT from a user's account, audited."""
+        if amount <= 0:
+            raise errors.admin_invalid("amount must be positive")
+
+        def run() -> WithdrawalState:
+            with self.db.session() as session:
+                user = accounts.find_user(session, user_id=user_id)
+                if user is None:
+                    raise errors.admin_invalid("no such user")
+                now = self.clock_ms()
+                request = withdrawals.request(session, now, user.id, user.account_id, to_raw(amount), actor)
+                accounts.audit(session, now, actor, "withdrawal.request", f"withdrawal:{request.id}",
+                               account_id=user.account_id, amount=f"{amount:f}")
+                return request
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def withdrawals(self, status: str | None, limit: int) -> list[WithdrawalState]:
+        """Withdrawal requests, newest first."""
+
+        def run() -> list[WithdrawalState]:
+            with self.db.reader() as session:
+                return withdrawals.listing(session, status, limit)
+
+        return await anyio.to_thread.run_sync(run)
+
+    def _decision(self, step: Callable[[], WithdrawalState]) -> WithdrawalState:
+        try:
+            return step()
+        except withdrawals.SameAdminError:
+            raise errors.four_eyes() from None
+        except withdrawals.WithdrawalError as exc:
+            raise errors.admin_invalid(str(exc)) from None
+
+    async def approve_withdrawal(self, actor: str, withdrawal_id: int) -> WithdrawalState:
+        """A second admin approves: the request is claimed, then the engine's ``Withdraw`` runs;
+        the outcome (COMPLETED or FAILED with the engine's reason) is recorded and audited."""
+
+        def claim() -> WithdrawalState:
+            with self.db.session() as session:
+                claimed = self._decision(lambda: withdrawals.claim(session, withdrawal_id, actor, self.clock_ms()))
+                accounts.audit(session, self.clock_ms(), actor, "withdrawal.approve", f"withdrawal:{withdrawal_id}",
+                               account_id=claimed.account_id, amount=f"{from_raw(claimed.amount):f}")
+                return claimed
+
+        claimed = await anyio.to_thread.run_sync(claim)
+        failure: ApiError | None = None
+        try:
+            batch = await self._run([Withdraw(claimed.account_id, from_raw(claimed.amount))])
+        except ApiError as exc:
+            failure, batch = exc, None
+        if batch is not None:
+            for envelope in batch.events:
+                if isinstance(envelope.event, OrderRejected):
+                    failure = errors.reject(envelope.event.reason)
+
+        def finish() -> WithdrawalState:
+            with self.db.session() as session:
+                status = withdrawals.FAILED if failure else withdrawals.COMPLETED
+                note = failure.msg if failure else ""
+                done = withdrawals.finish(session, withdrawal_id, status, batch.last_seq if batch else None, note)
+                accounts.audit(session, self.clock_ms(), actor, f"withdrawal.{status.lower()}",
+                               f"withdrawal:{withdrawal_id}", seq=done.seq, note=note)
+                return done
+
+        done = await anyio.to_thread.run_sync(finish)
+        if failure is not None:
+            raise failure
+        return done
+
+    async def reject_withdrawal(self, actor: str, withdrawal_id: int) -> WithdrawalState:
+        """Rejects a pending withdrawal (any admin), audited."""
+
+        def run() -> WithdrawalState:
+            with self.db.session() as session:
+                rejected = self._decision(lambda: withdrawals.reject(session, withdrawal_id, actor, self.clock_ms()))
+                accounts.audit(session, self.clock_ms(), actor, "withdrawal.reject", f"withdrawal:{withdrawal_id}")
+                return rejected
+
+        return await anyio.to_thread.run_sync(run)
 
     async def audit_log(self, limit: int, before_id: int | None) -> list[AuditEntry]:
         """Newest audit entries first."""

@@ -2,8 +2,8 @@
 
 Sources: the hub's L2 mirror (depth, book tickers), the projection (trades, klines, 24-hour
 statistics), the engine (last/mark/index prices) and the oracle (index constituents and the
-mark/index kline series). Funding is not computed yet (the risk service), so funding fields
-are zero and say so in docs/API.md.
+mark/index kline series), funding settlements (the projection). The predicted funding rate is
+not computed yet (the risk service): ``lastFundingRate`` is the last settled rate (docs/API.md).
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from api.hub import MarketHub, next_funding_ms
 from api.instruments import Instrument, InstrumentRegistry, digits
 from api.services.klines import INTERVAL_MS, bucket, fold, query_range, rolling_day, select_bars
 from derivatives.engine import EngineClient
-from derivatives.persistence import queries
+from derivatives import _core
+from derivatives.persistence import ledger_queries, queries
+from derivatives.persistence.ledger_queries import TimeWindow
+from derivatives.persistence.views import FundingState
 from derivatives.persistence.db import Database
 from derivatives.persistence.queries import Window
 from derivatives.persistence.views import KlineState, TradeState
@@ -28,6 +31,7 @@ from oracle import MarkPriceService, PriceKind
 ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"]
 TIME_IN_FORCE = ["GTC", "IOC", "FOK", "GTX", "GTD"]
 DAY_MS = 24 * 3600 * 1000
+FUNDING_INTERVAL_HOURS = 8
 
 
 class MarketService:
@@ -227,7 +231,8 @@ class MarketService:
             rows.append({"symbol": i.name, "markPrice": formats.decimal_text(mark, 8),
                          "indexPrice": formats.decimal_text(index, 8),
                          "estimatedSettlePrice": formats.decimal_text(index, 8),
-                         "lastFundingRate": "0.00000000", "interestRate": "0.00010000",
+                         "lastFundingRate": formats.decimal_text(self.hub.funding.get(i.name, Decimal(0)), 8),
+                         "interestRate": "0.00010000",
                          "nextFundingTime": next_funding_ms(now), "time": now})
         return rows[0] if symbol is not None else rows
 
@@ -258,3 +263,45 @@ class MarketService:
         instrument = self.instrument(symbol)
         payload = self.oracle.constituents(instrument.name) if self.oracle else None
         return payload or {"symbol": instrument.name, "time": self.clock_ms(), "constituents": []}
+
+    # Funding and open interest -----------------------------------------------------------------
+    async def funding_rate_history(self, symbol: str | None, start: int | None, end: int | None,
+                                   limit: int | None) -> list[dict[str, object]]:
+        """``/fapi/v1/fundingRate``: settled rates, oldest first."""
+        if symbol is not None:
+            self.instrument(symbol)
+
+        def read() -> list[FundingState]:
+            with self.db.reader() as session:
+                return ledger_queries.funding_history(session, symbol, TimeWindow(limit or 100, start, end))
+
+        rows = await anyio.to_thread.run_sync(read)
+        return [{"symbol": r.symbol, "fundingRate": formats.fixed(r.rate, 8), "fundingTime": r.time,
+                 "markPrice": formats.fixed(r.mark, 8)} for r in rows]
+
+    def funding_info(self) -> list[dict[str, object]]:
+        """``/fapi/v1/fundingInfo``: the funding interval of every symbol."""
+        return [{"symbol": i.name, "fundingIntervalHours": FUNDING_INTERVAL_HOURS, "disclaimer": False}
+                for i in self.registry.all()]
+
+    def open_interest_sync(self, instrument: Instrument) -> Decimal:
+        """Sum of long quantities of every holder (the insurance fund included), blocking.
+
+        Reads each holder's account view: O(holders) engine queries (an engine-side open interest
+        query is requested; see docs/API.md)."""
+        total = Decimal(0)
+        for holder in self.client.holders(instrument.spec.symbol):
+            if holder == _core.FEE_ACCOUNT:
+                continue
+            view = self.client.account(holder)
+            for leg in view.positions if view else []:
+                if leg.symbol == instrument.spec.symbol and leg.qty > 0:
+                    total += leg.qty
+        return total
+
+    async def open_interest(self, symbol: str | None) -> dict[str, object]:
+        """``/fapi/v1/openInterest``."""
+        instrument = self.instrument(symbol)
+        total = await anyio.to_thread.run_sync(self.open_interest_sync, instrument)
+        return {"openInterest": formats.qty(instrument, to_raw(total)), "symbol": instrument.name,
+                "time": self.clock_ms()}

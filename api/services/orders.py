@@ -128,8 +128,7 @@ class OrderService:
     async def _run(self, commands: Sequence[Command]) -> Batch:
         batch = await self.gateway.submit(commands)
         if not await self.worker.wait_for(batch.last_seq, self.wait_s):
-            raise ApiError(-1007, "Timeout waiting for response from backend server. Send status unknown; "
-                           "execution status unknown.")
+            raise errors.backend_timeout()
         return batch
 
     def _reject(self, instrument: Instrument, reason: RejectReason) -> ApiError:

@@ -124,6 +124,9 @@ def _announce(server: object, app: object, settings: Settings, host: str, port: 
                                                           if settings.oracle == "simulated" else ""),
         f"admin token: {settings.admin_token}",
     ]
+    named = [name for name in settings.admins() if name != "admin"]
+    if named:
+        lines.append(f"named admins (DERIVATIVES_ADMIN_TOKENS): {', '.join(named)}")
     if key is not None:
         lines.append(f"demo account {DEMO_ACCOUNT}: apiKey {key.api_key} secret {key.secret}")
     lines.append("Ctrl-C stops.")

@@ -24,6 +24,8 @@ from derivatives.persistence.projector import Batch
 from tests.api.server import RunningServer, start
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMINS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789"}
+"""Named admin identities (withdrawals need two)."""
 PG_URL = os.environ.get("DERIVATIVES_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BTC, ETH = 1, 2
 BTC_MARK, ETH_MARK = Decimal("50000"), Decimal("3000")
@@ -63,7 +65,8 @@ def make_database(kind: str, tmp: Path) -> Database:
 def settings_for(db: Database, **overrides: Any) -> Settings:
     """Test settings: no oracle (tests publish marks), admin token, demo user."""
     values: dict[str, Any] = {"database_url": db.url, "database_schema": db.schema, "oracle": "off",
-                              "admin_token": ADMIN_TOKEN, "demo": True}
+                              "admin_token": ADMIN_TOKEN, "demo": True,
+                              "admin_tokens": ",".join(f"{name}:{token}" for name, token in ADMINS.items())}
     values.update(overrides)
     return Settings(**values).validate()
 
@@ -108,26 +111,27 @@ class Trader:
     account: int
     api_key: str
     secret: str
+    user_id: int = 0
 
 
-def admin(server: RunningServer) -> httpx.Client:
-    """An HTTP client carrying the admin token."""
-    return httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
+def admin(server: RunningServer, token: str = ADMIN_TOKEN) -> httpx.Client:
+    """An HTTP client carrying an admin token (the ``admin`` identity by default)."""
+    return httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
 TRADER_FUNDS = "1000000"
 """USDT each test trader is credited with, through the admin deposit endpoint."""
 
 
-def make_trader(server: RunningServer, trade: bool = True) -> Trader:
-    """A new user and key, funded with TRADER_FUNDS, through the admin API."""
+def make_trader(server: RunningServer, trade: bool = True, funds: str = TRADER_FUNDS) -> Trader:
+    """A new user and key, funded with `funds` USDT, through the admin API."""
     name = f"u{secrets.token_hex(5)}"
     with admin(server) as client:
         user = client.post("/admin/users", json={"name": name}).json()
         key = client.post(f"/admin/users/{user['id']}/api-keys", json={"label": "test", "trade": trade}).json()
-        deposit = client.post(f"/admin/users/{user['id']}/deposits", json={"amount": TRADER_FUNDS})
+        deposit = client.post(f"/admin/users/{user['id']}/deposits", json={"amount": funds})
         assert deposit.status_code == 200, deposit.text
-    return Trader(name, user["accountId"], key["apiKey"], key["secret"])
+    return Trader(name, user["accountId"], key["apiKey"], key["secret"], user["id"])
 
 
 def ccxt_config(server: RunningServer, trader: Trader | None = None, **options: Any) -> dict[str, Any]:

@@ -86,3 +86,32 @@ async def test_watch_mark_price_and_ticker(server: RunningServer, pro: ccxtpro.b
     await asyncio.to_thread(gateway.execute, [SetMarkPrice(BTC, Decimal("50000"), Decimal("50000"))])
     mini = await asyncio.wait_for(pro.watch_ticker(SYMBOL), 10)
     assert mini["symbol"] == SYMBOL and mini["last"] is not None
+
+
+async def test_watch_balance_positions_and_my_trades_after_a_fill(server: RunningServer,
+                                                                  pro: ccxtpro.binanceusdm) -> None:
+    maker = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
+    await maker.load_markets()
+    try:
+        assert await asyncio.wait_for(pro.watch_positions([SYMBOL]), 10) == []  # the REST snapshot
+        balance_task = asyncio.ensure_future(pro.watch_balance())
+        positions_task = asyncio.ensure_future(pro.watch_positions([SYMBOL]))
+        trades_task = asyncio.ensure_future(pro.watch_my_trades(SYMBOL))
+        await asyncio.sleep(0.5)
+        await maker.create_order(SYMBOL, "limit", "sell", 0.01, 50000)
+        await pro.create_order(SYMBOL, "limit", "buy", 0.01, 50000, {"timeInForce": "IOC"})
+        balance = await asyncio.wait_for(balance_task, 10)
+        assert balance["USDT"]["total"] == 1_000_000 - 0.25  # wallet after the 0.05 % taker fee
+        (position,) = await asyncio.wait_for(positions_task, 10)
+        assert (position["side"], position["contracts"], position["entryPrice"], position["marginMode"]) == (
+            "long", 0.01, 50000.0, "cross")
+        (trade,) = await asyncio.wait_for(trades_task, 10)
+        assert (trade["side"], trade["fee"]["cost"], trade["takerOrMaker"]) == ("buy", 0.25, "taker")
+        await maker.create_order(SYMBOL, "limit", "buy", 0.01, 50100)
+        positions_task = asyncio.ensure_future(pro.watch_positions([SYMBOL]))
+        await asyncio.sleep(0.1)
+        await pro.create_order(SYMBOL, "limit", "sell", 0.01, 50100, {"timeInForce": "IOC"})
+        (closed,) = await asyncio.wait_for(positions_task, 10)
+        assert closed["contracts"] == 0 and closed["info"]["cr"] == "1.00000000"  # realised 0.01 x 100
+    finally:
+        await maker.close()

@@ -4,10 +4,14 @@ Invariants:
     * Money is never a float: prices, quantities and quote amounts are ``BIGINT`` raw integers at
       the engine's scale (1e-8), exact on SQLite and PostgreSQL alike (the column comment says so).
     * Times are ``BIGINT`` Unix milliseconds (Binance's unit).
-    * ``orders``, ``trades`` and ``klines_1m`` are projections of engine events and are written
-      only by :class:`derivatives.persistence.projector.Projector`, in the same transaction as
-      ``projection_cursor``; ``users``, ``api_keys`` and ``audit_log`` are owned by the API;
-      ``insurance_payouts`` and ``insurance_payout_actions`` by ``risk.insurance_service``.
+    * ``orders``, ``trades``, ``klines_1m``, ``income``, ``funding_rates``, ``adl_fills`` and
+      ``position_totals`` are projections of engine events and are written only by
+      :class:`derivatives.persistence.projector.Projector`, in the same transaction as
+      ``projection_cursor``; ``users``, ``api_keys``, ``audit_log`` and ``withdrawals`` are owned
+      by the API; ``insurance_payouts`` and ``insurance_payout_actions`` by
+      ``risk.insurance_service``.
+    * Engine system accounts (the fee account and the insurance fund, ids >= 2**63) do not fit
+      a signed ``BIGINT`` and are never projected into per-account tables.
 """
 
 from __future__ import annotations
@@ -130,6 +134,10 @@ class Trade(Base):
     taker_account: Mapped[int] = mapped_column(BigInteger)
     time: Mapped[int] = mapped_column(BigInteger)
     seq: Mapped[int] = mapped_column(BigInteger)
+    maker_fee: Mapped[int] = mapped_column(BigInteger, server_default="0", comment=RAW)
+    maker_realised_pnl: Mapped[int] = mapped_column(BigInteger, server_default="0", comment=RAW)
+    taker_fee: Mapped[int] = mapped_column(BigInteger, server_default="0", comment=RAW)
+    taker_realised_pnl: Mapped[int] = mapped_column(BigInteger, server_default="0", comment=RAW)
 
 
 class Kline1m(Base):
@@ -221,3 +229,85 @@ class PayoutAction(Base):
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(16), comment="REQUESTED, APPROVED, SUBMITTED, PAID, REFUSED, DENIED")
     details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Income(Base):
+    """One wallet movement of an account (Binance ``/fapi/v1/income``), from ``FillSettled`` and
+    ``BalanceChanged``. Keyed by the event that caused it, so projecting it twice is impossible."""
+
+    __tablename__ = "income"
+    __table_args__ = (Index("ix_income_account_time", "account_id", "time"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    income_type: Mapped[str] = mapped_column(String(24), primary_key=True)
+    tran_id: Mapped[int] = mapped_column(BigInteger, unique=True, comment="seq * 2**20 + index * 4 + kind")
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    symbol: Mapped[str] = mapped_column(String(20), default="")
+    amount: Mapped[int] = _raw()
+    info: Mapped[str] = mapped_column(String(32), default="")
+    trade_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    time: Mapped[int] = mapped_column(BigInteger)
+
+
+class FundingRate(Base):
+    """One funding settlement of a symbol (``FundingApplied``)."""
+
+    __tablename__ = "funding_rates"
+
+    symbol: Mapped[str] = mapped_column(String(20), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    rate: Mapped[int] = _raw()
+    mark: Mapped[int] = _raw()
+    time: Mapped[int] = mapped_column(BigInteger)
+
+
+class AdlFill(Base):
+    """One auto-deleveraging of a counterparty (``AutoDeleveraged``), for ``forceOrders``."""
+
+    __tablename__ = "adl_fills"
+    __table_args__ = (Index("ix_adl_fills_account_time", "account_id", "time"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    bankrupt_account: Mapped[int] = mapped_column(BigInteger)
+    symbol: Mapped[str] = mapped_column(String(20))
+    side: Mapped[str] = mapped_column(String(4), comment="the deleveraged account's closing side")
+    position_side: Mapped[str] = mapped_column(String(5), default="BOTH")
+    qty: Mapped[int] = _raw()
+    price: Mapped[int] = _raw()
+    time: Mapped[int] = mapped_column(BigInteger)
+
+
+class PositionTotal(Base):
+    """Accumulated realised PnL and commission of an account on a symbol (``cr`` of
+    ``ACCOUNT_UPDATE``)."""
+
+    __tablename__ = "position_totals"
+
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    symbol: Mapped[str] = mapped_column(String(20), primary_key=True)
+    realised_pnl: Mapped[int] = _raw()
+    commission: Mapped[int] = _raw()
+
+
+class Withdrawal(Base):
+    """A withdrawal request: requested by one admin, approved by another, then executed as a
+    ``Withdraw`` command (``PENDING`` -> ``APPROVING`` -> ``COMPLETED``/``FAILED``, or
+    ``REJECTED``)."""
+
+    __tablename__ = "withdrawals"
+    __table_args__ = (Index("ix_withdrawals_status", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = _raw()
+    status: Mapped[str] = mapped_column(String(12))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[int] = mapped_column(BigInteger)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True, comment="engine seq of the Withdraw")
+    note: Mapped[str] = mapped_column(String(128), default="")

@@ -1,5 +1,6 @@
-"""The order/trade projection: engine events, pulled or pushed by sequence number, folded into
-``orders``, ``trades`` and ``klines_1m``.
+"""The projection: engine events, pulled or pushed by sequence number, folded into ``orders``,
+``trades`` and ``klines_1m`` here, and into the account tables (``income``, ``funding_rates``,
+``adl_fills``, ``position_totals``) by :mod:`derivatives.persistence.ledger_projection`.
 
 Invariants:
     * Exactly once: the cursor (``projection_cursor.last_seq``) is read and written in the same
@@ -12,6 +13,10 @@ Invariants:
       wire shapes are the API's job. Money stays raw (1e-8 integers, exact).
     * ``quote`` of a trade = price x qty / 1e8, rounded down; exact whenever tick size x step
       size has at most eight decimals (true of every listed instrument).
+    * A liquidation order (``LiquidationOrder``, no ``OrderAccepted``) becomes an order row of
+      type ``LIQUIDATION`` with client id ``autoclose-<id>`` (Binance); its fills are
+      ``CALCULATED`` executions. Each fill's fee and realised PnL (``FillSettled``, right after
+      its ``Trade``) are written on the trade row and on the fill's order change.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from sqlalchemy import select
@@ -27,16 +32,23 @@ from sqlalchemy.orm import Session
 
 from derivatives.enums import ExpireReason, OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource
 from derivatives.events import (
+    AutoDeleveraged,
+    BalanceChanged,
     EventEnvelope,
+    FillSettled,
+    FundingApplied,
+    LiquidationOrder,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderExpired,
     OrderTriggered,
+    PositionTakenOver,
     Trade,
 )
 from derivatives.persistence.db import Database
-from derivatives.persistence.models import Kline1m, Order, ProjectionCursor
+from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS, AccountChange, LedgerApplier
+from derivatives.persistence.models import AdlFill, FundingRate, Income, Kline1m, Order, PositionTotal, ProjectionCursor
 from derivatives.persistence.models import Trade as TradeRow
 from derivatives.persistence.views import OrderState, order_state
 from derivatives.units import SCALE, to_raw
@@ -58,6 +70,8 @@ TYPE_NAMES = {
 }
 WORKING_TYPES = {TriggerSource.CONTRACT_PRICE: "CONTRACT_PRICE", TriggerSource.MARK_PRICE: "MARK_PRICE"}
 FINAL_STATUSES = ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
+LIQUIDATION = "LIQUIDATION"
+"""Order type of the engine's liquidation orders (Binance's ``o`` of an ``autoclose-`` order)."""
 
 
 class EventSource(Protocol):
@@ -80,12 +94,14 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """One side's view of a trade."""
+    """One side's view of a trade, with its fee and realised PnL (raw)."""
 
     trade_id: int
     price: int
     qty: int
     maker: bool
+    fee: int = 0
+    realised_pnl: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +110,8 @@ class OrderChange:
 
     Attributes:
         order: The order right after the change.
-        execution: ``NEW``, ``TRADE``, ``CANCELED``, ``EXPIRED``, ``AMENDMENT`` (orders) or
+        execution: ``NEW``, ``TRADE``, ``CALCULATED`` (liquidation fill), ``CANCELED``,
+            ``EXPIRED``, ``AMENDMENT`` (orders) or
             ``NEW``, ``TRIGGERED``, ``CANCELED``, ``EXPIRED``, ``FINISHED`` (algo orders).
         algo: True for an algo life-cycle change (``ALGO_UPDATE``), False for an order change.
         time_ms: When it happened (the command's time).
@@ -115,6 +132,7 @@ class ProjectionResult:
     last_seq: int
     changes: list[OrderChange] = field(default_factory=list)
     backfilled: int = 0
+    accounts: list[AccountChange] = field(default_factory=list)
 
 
 class ProjectionGap(RuntimeError):
@@ -156,7 +174,7 @@ class Projector:
     def reset(self) -> None:
         """Empties the projection (used when the engine restarted without a journal)."""
         with self.db.session() as session:
-            for model in (Order, TradeRow, Kline1m, ProjectionCursor):
+            for model in (Order, TradeRow, Kline1m, Income, FundingRate, AdlFill, PositionTotal, ProjectionCursor):
                 session.query(model).delete()
 
     def project(self, batches: Iterable[Batch]) -> ProjectionResult:
@@ -168,7 +186,7 @@ class Projector:
         with self.db.session() as session:
             cursor_row = self._cursor_row(session)
             result = ProjectionResult(cursor_row.last_seq)
-            apply = _Applier(session, self.symbol_name, result.changes)
+            apply = _Applier(session, self.symbol_name, result)
             for batch in batches:
                 if batch.last_seq <= result.last_seq:
                     continue
@@ -194,7 +212,7 @@ class Projector:
             result = ProjectionResult(cursor_row.last_seq)
             events = self._read_range(cursor_row.last_seq, None)
             if events:
-                self._apply_loose(_Applier(session, self.symbol_name, result.changes), events)
+                self._apply_loose(_Applier(session, self.symbol_name, result), events)
                 result.last_seq = events[-1].seq
                 result.backfilled = len(events)
                 cursor_row.last_seq = result.last_seq
@@ -240,10 +258,11 @@ class Projector:
 class _Applier:
     """Applies single events inside one session; collects the order changes."""
 
-    def __init__(self, session: Session, symbol_name: Callable[[int], str], changes: list[OrderChange]) -> None:
+    def __init__(self, session: Session, symbol_name: Callable[[int], str], result: ProjectionResult) -> None:
         self.session = session
         self.symbol_name = symbol_name
-        self.changes = changes
+        self.changes = result.changes
+        self.ledger = LedgerApplier(session, symbol_name, result.accounts)
 
     def event(self, envelope: EventEnvelope, now_ms: int) -> None:
         event, seq = envelope.event, envelope.seq
@@ -261,8 +280,22 @@ class _Applier:
                 self._triggered(event, seq, now_ms)
             case OrderAmended():
                 self._amended(event, seq, now_ms)
+            case LiquidationOrder():
+                self._liquidation_order(event, seq, now_ms)
+                self.ledger.liquidation_order(seq, event)
+            case FillSettled():
+                self._fill_settled(event)
+                self.ledger.fill_settled(seq, envelope.index, event, now_ms)
+            case BalanceChanged():
+                self.ledger.balance_changed(seq, envelope.index, event, now_ms)
+            case FundingApplied():
+                self.ledger.funding_applied(seq, event, now_ms)
+            case AutoDeleveraged():
+                self.ledger.auto_deleveraged(seq, envelope.index, event, now_ms)
+            case PositionTakenOver():
+                self.ledger.taken_over(seq, event)
             case _:
-                pass  # book deltas, mark prices and instrument updates are not order state
+                pass  # book deltas, marks, settings and instrument updates are not projected
 
     def _emit(self, row: Order, execution: str, algo: bool, now_ms: int, fill: Fill | None = None) -> None:
         self.session.flush()
@@ -335,7 +368,8 @@ class _Applier:
             row.cum_quote += quote
             row.status = "FILLED" if to_raw(leaves) == 0 else "PARTIALLY_FILLED"
             self._touch(row, seq, now_ms)
-            self._emit(row, "TRADE", False, now_ms, Fill(event.trade_id, price, qty, maker))
+            execution = "CALCULATED" if row.order_type == LIQUIDATION else "TRADE"
+            self._emit(row, execution, False, now_ms, Fill(event.trade_id, price, qty, maker))
             self._finish_algo(row, now_ms)
         self._kline(symbol, event, price, qty, quote, now_ms)
 
@@ -388,6 +422,45 @@ class _Applier:
         row.algo_status = "TRIGGERED"
         self._emit(row, "TRIGGERED", True, now_ms)
         self._emit(row, "NEW", False, now_ms)
+
+    def _liquidation_order(self, event: LiquidationOrder, seq: int, now_ms: int) -> None:
+        """The engine's IOC at the bankruptcy price; Binance shows it as a LIQUIDATION order (no
+        NEW update: the next change is its fill or its expiry)."""
+        if event.account >= SYSTEM_ACCOUNTS:
+            return
+        self.session.add(Order(
+            order_id=event.order_id, account_id=event.account, symbol=self.symbol_name(event.symbol),
+            client_order_id=f"autoclose-{event.order_id}", side=Side(event.side).name, order_type=LIQUIDATION,
+            time_in_force="IOC", price=to_raw(event.bankruptcy_price), orig_qty=to_raw(event.qty), executed_qty=0,
+            cum_quote=0, stop_price=None, activation_price=None, callback_rate=None, working_type="CONTRACT_PRICE",
+            reduce_only=True, close_position=False, position_side="BOTH", stp_mode="NONE", good_till_ms=None,
+            status="NEW", algo_status=None, created_at=now_ms, updated_at=now_ms, seq=seq,
+        ))
+        self.session.flush()
+
+    def _fill_settled(self, event: FillSettled) -> None:
+        """Writes a fill's fee and realised PnL on its trade row and on its order change."""
+        if not event.order_id:
+            return  # ADL and takeover fills have no trade
+        fee, realised = to_raw(event.fee), to_raw(event.realised_pnl)
+        trade = self.session.get(TradeRow, event.trade_id)
+        if trade is not None:
+            if trade.maker_order_id == event.order_id:
+                trade.maker_fee, trade.maker_realised_pnl = fee, realised
+            else:
+                trade.taker_fee, trade.taker_realised_pnl = fee, realised
+        for position in range(len(self.changes) - 1, -1, -1):
+            change = self.changes[position]
+            if change.fill and change.fill.trade_id == event.trade_id and change.order.order_id == event.order_id:
+                self.changes[position] = replace(change, fill=replace(change.fill, fee=fee, realised_pnl=realised))
+                break
+        side = PositionSide(event.position_side).name
+        row = self.session.get(Order, event.order_id)
+        if row is not None and row.order_type == LIQUIDATION and row.position_side != side:
+            row.position_side = side
+            for position, change in enumerate(self.changes):
+                if change.order.order_id == event.order_id:
+                    self.changes[position] = replace(change, order=replace(change.order, position_side=side))
 
     def _amended(self, event: OrderAmended, seq: int, now_ms: int) -> None:
         row = self._row(event.order_id)

@@ -97,6 +97,8 @@ class UserTrade:
     order_id: int
     side: str
     maker: bool
+    fee: int
+    realised_pnl: int
 
 
 def user_trades(session: Session, account: int, symbol: str, window: Window) -> list[UserTrade]:
@@ -109,9 +111,9 @@ def user_trades(session: Session, account: int, symbol: str, window: Window) -> 
     for t in trades:
         maker_side = "SELL" if t.taker_side == "BUY" else "BUY"
         if t.maker_account == account:
-            out.append(UserTrade(t, t.maker_order_id, maker_side, True))
+            out.append(UserTrade(t, t.maker_order_id, maker_side, True, t.maker_fee, t.maker_realised_pnl))
         if t.taker_account == account:
-            out.append(UserTrade(t, t.taker_order_id, t.taker_side, False))
+            out.append(UserTrade(t, t.taker_order_id, t.taker_side, False, t.taker_fee, t.taker_realised_pnl))
     return out[: window.limit] if window.from_id is not None or window.start is not None else out[-window.limit:]
 
 

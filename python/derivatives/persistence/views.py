@@ -6,8 +6,9 @@ Money stays raw (1e-8 integers); the API turns it into Binance decimal strings.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
-from derivatives.persistence.models import Kline1m, Order, Trade
+from derivatives.persistence.models import AdlFill, FundingRate, Income, Kline1m, Order, Trade, Withdrawal
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,10 @@ class TradeState:
     taker_account: int
     time: int
     seq: int
+    maker_fee: int
+    maker_realised_pnl: int
+    taker_fee: int
+    taker_realised_pnl: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,62 @@ class KlineState:
     trades: int
     taker_buy_volume: int
     taker_buy_quote_volume: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncomeState:
+    """One income row (Binance ``/fapi/v1/income``)."""
+
+    tran_id: int
+    account_id: int
+    symbol: str
+    income_type: str
+    amount: int
+    info: str
+    trade_id: int | None
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class FundingState:
+    """One funding settlement."""
+
+    symbol: str
+    rate: int
+    mark: int
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdlState:
+    """One auto-deleveraging fill of an account."""
+
+    seq: int
+    event_index: int
+    account_id: int
+    symbol: str
+    side: str
+    position_side: str
+    qty: int
+    price: int
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalState:
+    """A withdrawal request and its decision."""
+
+    id: int
+    user_id: int
+    account_id: int
+    amount: int
+    status: str
+    requested_by: str
+    requested_at: int
+    decided_by: str | None
+    decided_at: int | None
+    seq: int | None
+    note: str
 
 
 _ORDER_FIELDS = tuple(f.name for f in fields(OrderState))
@@ -110,3 +171,27 @@ def kline_state(row: Kline1m, minutes: int = 1) -> KlineState:
     return KlineState(row.open_time, row.open_time + minutes * 60_000 - 1, row.open, row.high, row.low,
                       row.close, row.volume, row.quote_volume, row.trades, row.taker_buy_volume,
                       row.taker_buy_quote_volume)
+
+
+def _snapshot(cls: type[Any], row: object) -> Any:
+    return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+def income_state(row: Income) -> IncomeState:
+    """Snapshot of an income row."""
+    return _snapshot(IncomeState, row)  # type: ignore[no-any-return]
+
+
+def funding_state(row: FundingRate) -> FundingState:
+    """Snapshot of a funding row."""
+    return _snapshot(FundingState, row)  # type: ignore[no-any-return]
+
+
+def adl_state(row: AdlFill) -> AdlState:
+    """Snapshot of an ADL row."""
+    return _snapshot(AdlState, row)  # type: ignore[no-any-return]
+
+
+def withdrawal_state(row: Withdrawal) -> WithdrawalState:
+    """Snapshot of a withdrawal row."""
+    return _snapshot(WithdrawalState, row)  # type: ignore[no-any-return]

@@ -1,0 +1,312 @@
+"""The account group: balances, positions, leverage, margin type, position mode, income, ADL
+quantiles, forced closes and symbol configuration.
+
+Sources: the engine's account view (``EngineClient.account``: wallet, margins, legs with
+liquidation prices) for everything live, read on a worker thread; the projection for history
+(income, liquidation orders, ADL fills). Settings changes are engine commands
+(``SetLeverage``, ``SetPositionMode``) answered once the engine applied them and the projection
+caught up, like orders.
+
+Margin is cross only: ``marginType=CROSSED`` is a no-op (``-4046``), ``ISOLATED`` and
+``positionMargin`` are refused with a clear message (docs/API.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import anyio.to_thread
+
+from api import account_formats as shapes
+from api import errors, formats
+from api.account_formats import Leg
+from api.gateway import EngineGateway
+from api.instruments import Instrument, InstrumentRegistry
+from api.projection import ProjectionWorker
+from api.services.adl import Candidate, bitmex_score, quantiles
+from derivatives import _core
+from derivatives.commands import Command, SetLeverage, SetPositionMode
+from derivatives.engine import AccountRisk, EngineClient, PositionRisk
+from derivatives.enums import PositionSide, RejectReason
+from derivatives.events import OrderRejected
+from derivatives.persistence import ledger_queries
+from derivatives.persistence.db import Database
+from derivatives.persistence.ledger_queries import TimeWindow
+from derivatives.persistence.projector import Batch
+from derivatives.persistence.views import AdlState, IncomeState, OrderState
+from derivatives.units import SCALE
+
+DEFAULT_LEVERAGE = 20
+"""The engine's leverage of a symbol never set (``accounts::DEFAULT_LEVERAGE``; not exported by
+the binding yet, pinned by a test)."""
+SYSTEM_ACCOUNTS = (_core.FEE_ACCOUNT, _core.INSURANCE_FUND)
+WEEK_MS = 7 * 24 * 3600 * 1000
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An account view and its legs, read together."""
+
+    view: AccountRisk | None
+    legs: list[Leg]
+
+    @property
+    def hedge(self) -> bool:
+        """Hedge mode."""
+        return self.view is not None and self.view.hedge_mode
+
+
+class AccountService:
+    """Answers the signed account endpoints for one account at a time."""
+
+    def __init__(self, registry: InstrumentRegistry, gateway: EngineGateway, worker: ProjectionWorker, db: Database,
+                 client: EngineClient, clock_ms: Callable[[], int], projection_wait_ms: int) -> None:
+        self.registry = registry
+        self.gateway = gateway
+        self.worker = worker
+        self.db = db
+        self.client = client
+        self.clock_ms = clock_ms
+        self.wait_s = projection_wait_ms / 1000
+
+    def instrument(self, symbol: str | None) -> Instrument:
+        """The listed instrument or -1121."""
+        instrument = self.registry.get(symbol or "")
+        if instrument is None:
+            raise errors.invalid_symbol()
+        return instrument
+
+    def _chosen(self, symbol: str | None) -> list[Instrument]:
+        return self.registry.all() if symbol is None else [self.instrument(symbol)]
+
+    async def _run(self, commands: Sequence[Command]) -> Batch:
+        batch = await self.gateway.submit(commands)
+        if not await self.worker.wait_for(batch.last_seq, self.wait_s):
+            raise errors.backend_timeout()
+        return batch
+
+    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        def run() -> Any:
+            with self.db.reader() as session:
+                return fn(session, *args)
+
+        return await anyio.to_thread.run_sync(run)
+
+    # Engine views ------------------------------------------------------------------------------
+    def mark_of(self, instrument: Instrument) -> Decimal:
+        """Mark price (last trade before the first mark; 0 with neither), blocking."""
+        prices = self.client.prices(instrument.spec.symbol)
+        if prices is None:
+            return ZERO
+        return prices.mark if prices.mark is not None else (prices.last if prices.last is not None else ZERO)
+
+    def snapshot_sync(self, account: int, symbol: str | None = None, empty_legs: bool = False) -> Snapshot:
+        """The account view and its legs (blocking: engine queries)."""
+        view = self.client.account(account)
+        hedge = view is not None and view.hedge_mode
+        open_legs = {(p.symbol, PositionSide(p.position_side).name): p for p in (view.positions if view else [])}
+        legs: list[Leg] = []
+        for instrument in self._chosen(symbol):
+            leverage = view.leverage.get(instrument.spec.symbol, DEFAULT_LEVERAGE) if view else DEFAULT_LEVERAGE
+            mark = self.mark_of(instrument)
+            for side in ("LONG", "SHORT") if hedge else ("BOTH",):
+                leg = open_legs.get((instrument.spec.symbol, side))
+                if leg is not None:
+                    legs.append(_leg(instrument, side, leg, mark, leverage))
+                elif empty_legs:
+                    legs.append(Leg(instrument, side, ZERO, ZERO, mark, ZERO, ZERO, ZERO, ZERO, ZERO, leverage))
+        return Snapshot(view, legs)
+
+    async def snapshot(self, account: int, symbol: str | None = None, empty_legs: bool = False) -> Snapshot:
+        """:meth:`snapshot_sync` off the event loop."""
+        return await anyio.to_thread.run_sync(self.snapshot_sync, account, symbol, empty_legs)
+
+    # Account, balance, positions ---------------------------------------------------------------
+    async def account(self, account: int, v2: bool) -> dict[str, object]:
+        """``GET /fapi/v2|v3/account``."""
+        snap = await self.snapshot(account, empty_legs=v2)
+        return shapes.account(shapes.totals(snap.view, snap.legs), snap.legs, self.clock_ms(), v2)
+
+    async def balance(self, account: int, alias: str) -> list[dict[str, object]]:
+        """``GET /fapi/v2|v3/balance``."""
+        snap = await self.snapshot(account)
+        return shapes.balance(shapes.totals(snap.view, snap.legs), alias, self.clock_ms())
+
+    async def position_risk(self, account: int, symbol: str | None, v2: bool) -> list[dict[str, object]]:
+        """``GET /fapi/v2|v3/positionRisk``: v3 lists open legs only, v2 every leg of every symbol."""
+        snap = await self.snapshot(account, symbol, empty_legs=v2)
+        now = self.clock_ms()
+        return [shapes.position_risk(leg, now) for leg in snap.legs]
+
+    async def symbol_config(self, account: int, symbol: str | None) -> list[dict[str, object]]:
+        """``GET /fapi/v1/symbolConfig``."""
+        view = await anyio.to_thread.run_sync(self.client.account, account)
+        out = []
+        for instrument in self._chosen(symbol):
+            leverage = view.leverage.get(instrument.spec.symbol, DEFAULT_LEVERAGE) if view else DEFAULT_LEVERAGE
+            out.append({"symbol": instrument.name, "marginType": "CROSSED", "isAutoAddMargin": False,
+                        "leverage": leverage, "maxNotionalValue": shapes.money(shapes.max_notional(instrument, leverage))})
+        return out
+
+    # Settings ----------------------------------------------------------------------------------
+    def _rejection(self, batch: Batch) -> RejectReason | None:
+        for envelope in batch.events:
+            if envelope.seq == batch.first_seq and isinstance(envelope.event, OrderRejected):
+                return envelope.event.reason
+        return None
+
+    async def set_leverage(self, account: int, symbol: str | None, leverage: int | None) -> dict[str, object]:
+        """``POST /fapi/v1/leverage``."""
+        instrument = self.instrument(symbol)
+        if leverage is None or not 1 <= leverage <= max(b.max_leverage for b in instrument.spec.brackets):
+            raise errors.invalid_leverage(leverage)
+        reason = self._rejection(await self._run([SetLeverage(account, instrument.spec.symbol, leverage)]))
+        if reason == RejectReason.INVALID_LEVERAGE:
+            raise errors.invalid_leverage(leverage)
+        if reason is not None:
+            raise errors.reject(reason)
+        return {"leverage": leverage, "maxNotionalValue": shapes.money(shapes.max_notional(instrument, leverage)),
+                "symbol": instrument.name}
+
+    def margin_type(self, symbol: str | None, margin_type: str | None) -> None:
+        """``POST /fapi/v1/marginType``: always raises (cross is the only and current type)."""
+        self.instrument(symbol)
+        if margin_type == "CROSSED":
+            raise errors.margin_type_unchanged()
+        raise errors.isolated_not_supported()
+
+    def position_margin(self, symbol: str | None) -> None:
+        """``POST /fapi/v1/positionMargin``: isolated positions only, so always refused."""
+        self.instrument(symbol)
+        raise errors.position_margin_not_isolated()
+
+    async def position_mode(self, account: int) -> dict[str, object]:
+        """``GET /fapi/v1/positionSide/dual``."""
+        view = await anyio.to_thread.run_sync(self.client.account, account)
+        return {"dualSidePosition": view is not None and view.hedge_mode}
+
+    async def set_position_mode(self, account: int, hedge: bool) -> dict[str, object]:
+        """``POST /fapi/v1/positionSide/dual`` (``-4059`` when already in that mode)."""
+        if (await self.position_mode(account))["dualSidePosition"] == hedge:
+            raise errors.position_side_unchanged()
+        reason = self._rejection(await self._run([SetPositionMode(account, hedge)]))
+        if reason is not None:
+            raise errors.reject(reason)
+        return {"code": 200, "msg": "success"}
+
+    # History -----------------------------------------------------------------------------------
+    async def income(self, account: int, symbol: str | None, income_type: str | None, start: int | None,
+                     end: int | None, page: int | None, limit: int | None) -> list[dict[str, object]]:
+        """``GET /fapi/v1/income`` (no time given: the last seven days, as Binance)."""
+        if symbol is not None:
+            self.instrument(symbol)
+        if start is None and end is None:
+            start = self.clock_ms() - WEEK_MS
+        size = limit or 100
+        window = TimeWindow(size, start, end, ((page or 1) - 1) * size)
+        rows: list[IncomeState] = await self._read(ledger_queries.income, account, symbol, income_type, window)
+        return [_income_row(r) for r in rows]
+
+    async def force_orders(self, account: int, symbol: str | None, kind: str | None, start: int | None,
+                           end: int | None, limit: int | None) -> list[dict[str, object]]:
+        """``GET /fapi/v1/forceOrders``: liquidation orders and ADL fills, oldest first."""
+        if symbol is not None:
+            self.instrument(symbol)
+        if start is None:
+            start = (end if end is not None else self.clock_ms()) - WEEK_MS
+        window = TimeWindow(limit or 50, start, end)
+        rows: list[tuple[int, dict[str, object]]] = []
+        if kind in (None, "LIQUIDATION"):
+            orders: list[OrderState] = await self._read(ledger_queries.liquidation_orders, account, symbol, window)
+            for order in orders:
+                instrument = self.registry.get(order.symbol)
+                if instrument is not None:
+                    rows.append((order.created_at, formats.order_object(instrument, order)))
+        if kind in (None, "ADL"):
+            fills: list[AdlState] = await self._read(ledger_queries.adl_fills, account, symbol, window)
+            for fill in fills:
+                instrument = self.registry.get(fill.symbol)
+                if instrument is not None:
+                    rows.append((fill.time, _adl_row(instrument, fill)))
+        rows.sort(key=lambda r: r[0])
+        return [body for _, body in rows[: window.limit]]
+
+    # ADL quantiles -----------------------------------------------------------------------------
+    def adl_quantile_sync(self, account: int, symbol: str | None) -> list[dict[str, object]]:
+        """``GET /fapi/v1/adlQuantile`` (blocking: reads every holder's view of the symbols)."""
+        own = self.client.account(account)
+        held = {p.symbol for p in own.positions} if own else set()
+        out: list[dict[str, object]] = []
+        for instrument in self._chosen(symbol):
+            if instrument.spec.symbol not in held:
+                continue
+            ranks = self._side_quantiles(instrument)
+            mine = {PositionSide(p.position_side).name: p for p in own.positions if p.symbol == instrument.spec.symbol} if own else {}
+            long_q = short_q = 0
+            for side, leg in mine.items():
+                key = "LONG" if leg.qty > 0 else "SHORT"
+                value = ranks[key].get((account, side), 0)
+                long_q, short_q = (value, short_q) if key == "LONG" else (long_q, value)
+            quantile: dict[str, int] = {"LONG": long_q, "SHORT": short_q}
+            if own is not None and own.hedge_mode:
+                quantile["HEDGE"] = 0
+            else:
+                quantile["BOTH"] = max(long_q, short_q)
+            out.append({"symbol": instrument.name, "adlQuantile": quantile})
+        return out
+
+    def _side_quantiles(self, instrument: Instrument) -> dict[str, dict[tuple[int, str], int]]:
+        mark = self.mark_of(instrument)
+        sides: dict[str, list[tuple[tuple[int, str], PositionRisk, AccountRisk]]] = {"LONG": [], "SHORT": []}
+        for holder in self.client.holders(instrument.spec.symbol):
+            if holder in SYSTEM_ACCOUNTS:
+                continue
+            view = self.client.account(holder)
+            for leg in view.positions if view else []:
+                if leg.symbol == instrument.spec.symbol and leg.qty != 0 and view is not None:
+                    key = (holder, PositionSide(leg.position_side).name)
+                    sides["LONG" if leg.qty > 0 else "SHORT"].append((key, leg, view))
+        out: dict[str, dict[tuple[int, str], int]] = {}
+        for side, entries in sides.items():
+            candidates = [Candidate(i, abs(leg.qty), bitmex_score(leg.qty, leg.cost, leg.unrealised_pnl, mark,
+                                                                  view.margin_balance))
+                          for i, (_key, leg, view) in enumerate(entries)]
+            by_index = quantiles(candidates)
+            out[side] = {entries[i][0]: q for i, q in by_index.items()}
+        return out
+
+    async def adl_quantile(self, account: int, symbol: str | None) -> list[dict[str, object]]:
+        """:meth:`adl_quantile_sync` off the event loop."""
+        if symbol is not None:
+            self.instrument(symbol)
+        return await anyio.to_thread.run_sync(self.adl_quantile_sync, account, symbol)
+
+
+def _leg(instrument: Instrument, side: str, p: PositionRisk, mark: Decimal, leverage: int) -> Leg:
+    notional = p.cost + p.unrealised_pnl
+    return Leg(instrument, side, p.qty, p.entry_price, mark, p.unrealised_pnl, notional, p.maintenance,
+               shapes.ceil8(abs(notional) / leverage), p.liquidation_price, leverage)
+
+
+def _income_row(r: IncomeState) -> dict[str, object]:
+    return {"symbol": r.symbol, "incomeType": r.income_type, "income": formats.signed_quote(r.amount),
+            "asset": shapes.ASSET, "info": r.info, "time": r.time, "tranId": r.tran_id,
+            "tradeId": "" if r.trade_id is None else str(r.trade_id)}
+
+
+def _adl_row(instrument: Instrument, fill: AdlState) -> dict[str, object]:
+    """An ADL fill in the shape of an order (Binance's ``adl_autoclose`` orders)."""
+    quote = fill.price * fill.qty // SCALE
+    return {
+        "orderId": (fill.seq << 20) + fill.event_index, "symbol": fill.symbol, "status": "FILLED",
+        "clientOrderId": "adl_autoclose", "price": formats.price(instrument, fill.price),
+        "avgPrice": formats.price(instrument, fill.price), "origQty": formats.qty(instrument, fill.qty),
+        "executedQty": formats.qty(instrument, fill.qty), "cumQuote": formats.quote(quote), "timeInForce": "IOC",
+        "type": "LIMIT", "reduceOnly": True, "closePosition": False, "side": fill.side,
+        "positionSide": fill.position_side, "stopPrice": "0", "workingType": "CONTRACT_PRICE", "origType": "LIMIT",
+        "time": fill.time, "updateTime": fill.time,
+    }
