@@ -46,6 +46,7 @@ from derivatives.demo import DEMO_FUNDING, DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
 from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
+from risk import RiskServices
 from derivatives.persistence.projector import Batch, Projector
 from derivatives.units import from_raw, to_raw
 from oracle import DEFAULT_SYMBOLS, BookState, MarkPriceService, PriceFlags, SymbolConfig, create_source
@@ -173,6 +174,11 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
              asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run())]
     if oracle is not None:
         tasks.append(asyncio.create_task(oracle.run()))
+    if settings.risk_services:
+        risk = RiskServices(client, gateway.submit, lambda: [i.spec for i in registry.all()], db,
+                            clock=clock_ms, time_of=gateway.time_of)
+        app.state.risk = risk
+        tasks.extend(await risk.start())
     return services, tasks
 
 

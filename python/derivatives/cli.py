@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         from derivatives.config import Settings
         from derivatives.serve import serve
 
-        overrides: dict[str, object] = {"demo_market": not args.no_demo_market}
+        overrides: dict[str, object] = {"demo_market": not args.no_demo_market, "risk_services": True}
         for name in ("host", "port", "database_url"):
             if getattr(args, name) is not None:
                 overrides[name] = getattr(args, name)
