@@ -161,15 +161,11 @@ pub fn liquidation_price(wallet: Quote, position: crate::accounts::Position, spe
 fn exact_liquidation_price(backing: i128, (qty, gross, cost): (i64, i64, i64), spec: &InstrumentSpec) -> Option<i128> {
     let scale = i128::from(SCALE);
     let long = qty > 0;
-    let mut floor = 0_i128;
-    let mut ranges = Vec::with_capacity(spec.brackets.len());
-    for bracket in &spec.brackets {
-        ranges.push((floor, i128::from(bracket.notional_cap.raw()), bracket));
-        floor = i128::from(bracket.notional_cap.raw());
-    }
-    let last = ranges.len().checked_sub(1)?;
+    let last = spec.brackets.len().checked_sub(1)?;
     let mut positive = false;
-    for (i, (low, high, bracket)) in ranges.iter().enumerate().rev() {
+    for (i, bracket) in spec.brackets.iter().enumerate().rev() {
+        let low = if i == 0 { 0 } else { i128::from(spec.brackets[i - 1].notional_cap.raw()) };
+        let high = i128::from(bracket.notional_cap.raw());
         let denominator = i128::from(qty) * scale - i128::from(gross) * i128::from(bracket.maint_margin_rate.raw());
         if denominator == 0 || gross == 0 {
             continue;
@@ -181,7 +177,7 @@ fn exact_liquidation_price(backing: i128, (qty, gross, cost): (i64, i64, i64), s
         }
         positive = true;
         let notional = i128::from(gross) * p / scale;
-        if notional >= *low && (notional < *high || i == last) {
+        if notional >= low && (notional < high || i == last) {
             return Some(p);
         }
     }

@@ -115,8 +115,8 @@ impl Engine {
     }
 
     /// The accounts a tick of `symbol` at `mark` would check (see `liquidation_index`).
-    #[must_use]
-    pub fn liquidation_candidates(&self, symbol: SymbolId, mark: Price) -> Vec<AccountId> {
+    pub fn liquidation_candidates(&mut self, symbol: SymbolId, mark: Price) -> Vec<AccountId> {
+        self.liquidation_index.refresh(&mut self.accounts, &self.markets);
         self.liquidation_index.candidates(symbol, mark)
     }
 
@@ -149,7 +149,6 @@ impl Engine {
         for market in self.markets.values_mut() {
             market.flush_book_deltas(out);
         }
-        self.liquidation_index.refresh(&mut self.accounts, &self.markets);
         Ok(())
     }
 

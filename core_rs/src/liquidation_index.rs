@@ -7,8 +7,9 @@
 //!   below its trigger, a short at or above. The exact `MB < MM` check still decides.
 //! - Every other holder (hedge mode, positions in several symbols, a degenerate formula) is
 //!   "complex": checked on every tick of each symbol it holds.
-//! - Entries are rebuilt for every account the command touched (any `Accounts::get_mut`), before
-//!   liquidation runs and at the end of each command, so they always describe the current state.
+//! - Entries are rebuilt, right before each liquidation scan, for every account touched since the
+//!   last scan (any `Accounts::get_mut`), so they describe the state the scan sees; between scans
+//!   nothing is recomputed (an order or a fill costs no index work).
 //!
 //! Invariant: an account under maintenance margin at the mark of a symbol it holds is always a
 //! candidate of that symbol's tick (property-tested: no account is left under water after a mark

@@ -260,9 +260,9 @@ fn test_a_tick_checks_only_the_accounts_whose_trigger_it_crosses() {
         h.place(limit(maker, symbol, Side::Sell, px(price), qty("1")));
         h.place(limit(5, symbol, Side::Buy, px(price), qty("0.1")));
     }
-    let candidates = |h: &Harness, mark: &str| h.engine.liquidation_candidates(BTC, px(mark));
-    assert_eq!(candidates(&h, "50000"), vec![5], "only the two-symbol account at the current mark");
-    assert_eq!(candidates(&h, "47760"), vec![1, 5], "47,760 ≤ 47,715.86 × 1.001: account 1 is checked");
-    assert_eq!(candidates(&h, "48000"), vec![5]);
-    assert!(candidates(&h, "1000000000").contains(&2), "the short is checked far above");
+    let candidates = |h: &mut Harness, mark: &str| h.engine.liquidation_candidates(BTC, px(mark));
+    assert_eq!(candidates(&mut h, "50000"), vec![5], "only the two-symbol account at the current mark");
+    assert_eq!(candidates(&mut h, "47760"), vec![1, 5], "47,760 ≤ 47,715.86 × 1.001: account 1 is checked");
+    assert_eq!(candidates(&mut h, "48000"), vec![5]);
+    assert!(candidates(&mut h, "1000000000").contains(&2), "the short is checked far above");
 }

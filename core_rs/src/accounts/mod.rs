@@ -262,7 +262,7 @@ pub fn apply_fill(position: Position, delta: i64, price: Price) -> Result<FillEf
 pub struct Accounts {
     accounts: FxHashMap<AccountId, Account>,
     holders: BTreeMap<SymbolId, BTreeSet<AccountId>>,
-    touched: Vec<AccountId>,
+    touched: rustc_hash::FxHashSet<AccountId>,
 }
 
 impl Accounts {
@@ -274,15 +274,14 @@ impl Accounts {
 
     /// One account, created empty on first use; remembered as touched (see [`Accounts::take_touched`]).
     pub fn get_mut(&mut self, id: AccountId) -> &mut Account {
-        self.touched.push(id);
+        self.touched.insert(id);
         self.accounts.entry(id).or_default()
     }
 
     /// Every account changed since the last call, ascending, once each.
     pub fn take_touched(&mut self) -> Vec<AccountId> {
-        let mut touched = std::mem::take(&mut self.touched);
+        let mut touched: Vec<AccountId> = self.touched.drain().collect();
         touched.sort_unstable();
-        touched.dedup();
         touched
     }
 
