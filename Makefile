@@ -45,6 +45,7 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	cargo bench --bench engine
 	cargo bench --bench journal
 	$(PY) -m derivatives bench binding
+	$(PY) -m derivatives bench oracle
 
 lint: build ## formatting, clippy and the stub check
 	cargo fmt --check

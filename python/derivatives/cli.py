@@ -1,4 +1,4 @@
-"""The `derivatives` command: `serve`, `engine replay`, `engine run` and `bench binding`."""
+"""The `derivatives` command: `serve`, `engine replay`, `engine run`, `bench binding` and `bench oracle`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     binding.add_argument("--commands", type=int, default=2_000_000, help="commands in the timed mix")
     binding.add_argument("--batch", type=int, default=10_000, help="commands per batch")
     binding.add_argument("--single-calls", type=int, default=100_000, help="one-command calls to time")
+    oracle = kinds.add_parser("oracle", help="the mark price service under a synthetic venue load")
+    oracle.add_argument("--venues", type=int, default=5, help="venues quoting every symbol (1-5)")
+    oracle.add_argument("--symbols", type=int, default=100, help="symbols priced")
+    oracle.add_argument("--rate", type=float, default=10, help="updates per second of every venue market")
+    oracle.add_argument("--seconds", type=float, default=20, help="feed duration of each run")
+    oracle.add_argument("--interval-ms", type=int, default=1_000, help="publication period of the service")
     return parser
 
 
@@ -59,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         except _core.JournalError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
+    elif args.command == "bench" and args.kind == "oracle":
+        from oracle.bench import bench_oracle
+
+        bench_oracle(args.venues, args.symbols, args.rate, args.seconds, args.interval_ms)
     elif args.command == "bench":
         from derivatives.bench import bench_binding
 
