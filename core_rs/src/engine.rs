@@ -17,7 +17,6 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use crate::accounts::{Accounts, ReferencePrices};
-use crate::codec::Writer;
 use crate::command::{Command, CommandEnvelope};
 use crate::event::{CancelReason, Event};
 use crate::funding;
@@ -331,74 +330,12 @@ impl Engine {
         }
     }
 
-    /// SHA-256 over the canonical encoding of the whole state: counters, then each market
-    /// (ascending id) with its specification, prices, bids (best first, FIFO), asks, and waiting
-    /// conditional orders (ascending id), each order with its client id and GTD time.
+    /// SHA-256 over the canonical encoding of the whole state: the snapshot bytes
+    /// (see [`snapshot`](self::snapshot)).
     #[must_use]
     pub fn state_hash(&self) -> [u8; 32] {
         let mut hasher = Sha256::new();
-        let mut w = Writer::new(&mut hasher);
-        for v in [self.last_seq, self.last_ts, self.last_order_id, self.last_trade_id] {
-            w.u64(v);
-        }
-        for market in self.markets.values() {
-            w.instrument(&market.spec);
-            for price in [market.last_price, market.mark_price, market.index_price] {
-                w.opt_i64(price.map(Price::raw));
-            }
-            w.u64(market.book.len() as u64);
-            for side in [Side::Buy, Side::Sell] {
-                for o in market.book.iter_side(side) {
-                    for v in [o.id, o.account] {
-                        w.u64(v);
-                    }
-                    for v in [o.price.raw(), o.qty.raw(), o.leaves.raw()] {
-                        w.i64(v);
-                    }
-                    for v in [o.side.to_u8(), o.time_in_force.to_u8(), o.stp.to_u8(), o.position_side.to_u8()] {
-                        w.u8(v);
-                    }
-                    w.bool(o.reduce_only);
-                    w.str(market.client_order_id(o.id).as_ref().map_or("", |c| c.as_str()));
-                    w.opt_u64(market.good_till(o.id));
-                }
-            }
-            w.u64(market.triggers.len() as u64);
-            for c in market.triggers.iter() {
-                w.u64(c.id);
-                w.place(&c.place);
-                w.opt_i64(c.trail.map(|t| t.extreme.raw()));
-                w.bool(c.trail.is_some_and(|t| t.active));
-            }
-        }
-        w.i64(self.insurance_floor.raw());
-        for ((symbol, side), ranking) in &self.adl_rankings {
-            w.u32(*symbol);
-            w.u8(side.to_u8());
-            w.u64(ranking.len() as u64);
-            for account in ranking {
-                w.u64(*account);
-            }
-        }
-        for id in self.accounts.ids() {
-            let Some(account) = self.accounts.get(id) else { continue };
-            w.u64(id);
-            w.i64(account.wallet.raw());
-            w.bool(account.hedge_mode);
-            for (symbol, state) in &account.symbols {
-                w.u32(*symbol);
-                w.u32(state.leverage);
-                for p in &state.positions {
-                    w.i64(p.qty);
-                    w.i64(p.cost.raw());
-                }
-                for o in &state.open {
-                    for v in [o.buy_qty, o.sell_qty, o.buy_value.raw(), o.sell_value.raw()] {
-                        w.i64(v);
-                    }
-                }
-            }
-        }
+        self.write_state(&mut hasher);
         hasher.finalize().into()
     }
 }

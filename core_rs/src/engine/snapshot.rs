@@ -7,6 +7,8 @@
 //! open-order exposure), all in ascending id order. Derived state (book internals, GTD index,
 //! holders, liquidation index) is rebuilt on restore.
 //!
+//! `Engine::state_hash` is SHA-256 over exactly these bytes.
+//!
 //! Invariant: `Engine::restore(&engine.snapshot())` has the same `state_hash` as `engine` and
 //! produces the same events for every later command (tested on random streams). A snapshot is
 //! taken between two commands, so it is one consistent cut at `last_seq`.
@@ -16,7 +18,7 @@ use std::collections::BTreeMap;
 use super::Engine;
 use crate::accounts::{OpenOrders, Position};
 use crate::book::RestingOrder;
-use crate::codec::{DecodeError, Reader, Writer};
+use crate::codec::{DecodeError, Reader, Sink, Writer};
 use crate::ids::ClientOrderId;
 use crate::market::Market;
 use crate::order::{PositionSide, Side, StpMode, TimeInForce};
@@ -33,8 +35,16 @@ impl Engine {
     /// The canonical bytes of the whole state (see the module docs).
     #[must_use]
     pub fn snapshot(&self) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        let mut w = Writer::new(&mut out);
+        let mut out = Vec::new();
+        self.write_state(&mut out);
+        out
+    }
+
+    /// Writes the canonical bytes of the whole state into `sink` (a buffer for a snapshot, a
+    /// hasher for the state hash: one encoding serves both).
+    pub(super) fn write_state<S: Sink>(&self, sink: &mut S) {
+        sink.put(MAGIC);
+        let mut w = Writer::new(sink);
         for v in [self.last_seq, self.last_ts, self.last_order_id, self.last_trade_id] {
             w.u64(v);
         }
@@ -74,7 +84,6 @@ impl Engine {
                 }
             }
         }
-        out
     }
 
     /// Rebuilds an engine from [`Engine::snapshot`] bytes.
@@ -135,7 +144,7 @@ impl Engine {
     }
 }
 
-fn write_market(w: &mut Writer<'_, Vec<u8>>, market: &Market) {
+fn write_market<S: Sink>(w: &mut Writer<'_, S>, market: &Market) {
     w.instrument(&market.spec);
     for price in [market.last_price, market.mark_price, market.index_price] {
         w.opt_i64(price.map(Price::raw));
