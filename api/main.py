@@ -163,7 +163,9 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     if settings.demo:
         app.state.demo_key = await asyncio.to_thread(admin_service.ensure_demo, settings.demo_api_key,
                                                      settings.demo_api_secret)
-    oracle = _oracle(settings, gateway, hub, registry, clock_ms)
+    risk = (RiskServices(client, gateway.submit, lambda: [i.spec for i in registry.all()], db,
+                         clock=clock_ms, time_of=gateway.time_of) if settings.risk_services else None)
+    oracle = _oracle(settings, gateway, hub, registry, clock_ms, None if risk is None else risk.funding.set_paused)
     market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings))
     order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms)
     account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms)
@@ -174,9 +176,7 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
              asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run())]
     if oracle is not None:
         tasks.append(asyncio.create_task(oracle.run()))
-    if settings.risk_services:
-        risk = RiskServices(client, gateway.submit, lambda: [i.spec for i in registry.all()], db,
-                            clock=clock_ms, time_of=gateway.time_of)
+    if risk is not None:
         app.state.risk = risk
         tasks.extend(await risk.start())
     return services, tasks
@@ -210,8 +210,10 @@ async def _expire_listen_keys(streams: UserStreams) -> None:
 
 
 def _oracle(settings: Settings, gateway: EngineGateway, hub: MarketHub, registry: InstrumentRegistry,
-            clock_ms: Callable[[], int]) -> MarkPriceService | None:
-    """The mark/index service wired to the engine (None when ``settings.oracle == "off"``)."""
+            clock_ms: Callable[[], int],
+            pause_funding: Callable[[int, bool], None] | None = None) -> MarkPriceService | None:
+    """The mark/index service wired to the engine (None when ``settings.oracle == "off"``); its
+    ``funding_paused`` flag goes to `pause_funding` (the risk funding service) when given."""
     if settings.oracle == "off":
         return None
     defaults = {c.symbol: c for c in DEFAULT_SYMBOLS}
@@ -220,6 +222,8 @@ def _oracle(settings: Settings, gateway: EngineGateway, hub: MarketHub, registry
     async def publish(symbol: str, mark: Decimal, index: Decimal, flags: PriceFlags) -> None:
         instrument = registry.get(symbol)
         if instrument is not None:
+            if pause_funding is not None:
+                pause_funding(instrument.spec.symbol, flags.funding_paused)
             await gateway.submit([SetMarkPrice(instrument.spec.symbol, mark, index)])
 
     async def book(symbol: str, now_ms: int) -> BookState:

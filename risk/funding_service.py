@@ -230,6 +230,16 @@ class FundingService:
         self._windows: dict[int, _Window] = {}
         self._next_sample_ms = 0
         self._history: list[FundingRecord] = []
+        self._paused: set[int] = set()
+
+    def set_paused(self, symbol: int, paused: bool) -> None:
+        """Pauses or resumes funding accrual of a symbol (the oracle's ``funding_paused`` flag:
+        no fresh index source). While paused no premium sample is taken, so the paused time adds
+        nothing to the period's rate; a period paused throughout settles nothing."""
+        if paused:
+            self._paused.add(symbol)
+        else:
+            self._paused.discard(symbol)
 
     async def step(self) -> list[FundingRecord]:
         """Take the samples that are due and settle the funding times that have passed.
@@ -374,7 +384,8 @@ class FundingService:
         self, spec: InstrumentSpec, observed: _Observation | None, now: int
     ) -> PremiumSample | None:
         if (
-            observed is None
+            spec.symbol in self._paused
+            or observed is None
             or observed.prices is None
             or observed.prices.index is None
             or observed.depth is None

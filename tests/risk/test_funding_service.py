@@ -155,6 +155,23 @@ async def test_no_index_price_means_no_sample_and_no_funding(clock: FakeClock) -
     assert service.premium_index("ETHUSDT") is None
 
 
+async def test_a_paused_symbol_accrues_nothing(exchange: Exchange, clock: FakeClock) -> None:
+    exchange.cross(1, 2, Side.BUY, "0.5", "50000")
+    exchange.mark("50000.1", index="50000")
+    _quote(exchange, bid="50050", ask="50100")
+    service = _service(exchange, clock)
+    service.set_paused(BTC, True)  # the oracle has no fresh source for the whole period
+    while clock.now < FUNDING_TIME:
+        assert await service.step() == []
+        clock.now += 60_000
+    assert await service.step() == []
+    assert service.history() == []
+    service.set_paused(BTC, False)
+    clock.now = FUNDING_TIME + 60_000
+    await service.step()
+    assert service.premium_index("BTCUSDT") is not None
+
+
 async def test_run_wakes_for_each_sample_and_the_funding_time(
     exchange: Exchange, clock: FakeClock
 ) -> None:
