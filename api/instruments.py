@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from api import errors
 from derivatives.commands import InstrumentSpec
 from derivatives.units import DECIMALS
 
@@ -73,6 +74,17 @@ class InstrumentRegistry:
         """By symbol name (case-sensitive, as Binance)."""
         with self._lock:
             return self._by_name.get(name)
+
+    def require(self, name: str | None) -> Instrument:
+        """By symbol name, or the Binance error -1121 when it is not listed.
+
+        Raises:
+            ApiError: -1121 (invalid symbol).
+        """
+        instrument = self.get(name or "")
+        if instrument is None:
+            raise errors.invalid_symbol()
+        return instrument
 
     def by_id(self, symbol: int) -> Instrument | None:
         """By engine id."""

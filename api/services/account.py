@@ -74,11 +74,8 @@ class AccountService:
         self.wait_s = projection_wait_ms / 1000
 
     def instrument(self, symbol: str | None) -> Instrument:
-        """The listed instrument or -1121."""
-        instrument = self.registry.get(symbol or "")
-        if instrument is None:
-            raise errors.invalid_symbol()
-        return instrument
+        """The listed instrument `symbol`, or -1121."""
+        return self.registry.require(symbol)
 
     def _chosen(self, symbol: str | None) -> list[Instrument]:
         return self.registry.all() if symbol is None else [self.instrument(symbol)]

@@ -48,15 +48,8 @@ class MarketService:
         self.rate_limits = rate_limits
 
     def instrument(self, symbol: str | None) -> Instrument:
-        """The listed instrument `symbol`.
-
-        Raises:
-            ApiError: -1121 if it is not listed.
-        """
-        instrument = self.registry.get(symbol or "")
-        if instrument is None:
-            raise errors.invalid_symbol()
-        return instrument
+        """The listed instrument `symbol`, or -1121."""
+        return self.registry.require(symbol)
 
     def _chosen(self, symbol: str | None) -> list[Instrument]:
         return self.registry.all() if symbol is None else [self.instrument(symbol)]

@@ -119,11 +119,8 @@ class OrderService:
         self.wait_s = projection_wait_ms / 1000
 
     def instrument(self, symbol: str | None) -> Instrument:
-        """The listed instrument or -1121."""
-        instrument = self.registry.get(symbol or "")
-        if instrument is None:
-            raise errors.invalid_symbol()
-        return instrument
+        """The listed instrument `symbol`, or -1121."""
+        return self.registry.require(symbol)
 
     async def _run(self, commands: Sequence[Command]) -> Batch:
         batch = await self.gateway.submit(commands)
