@@ -2,7 +2,10 @@
 //! order on the workload of `derivatives_core::workload` (several symbols, thousands of levels,
 //! one million resting orders, then ~50 % places / 35 % cancels / 10 % market-IOC / 5 % amends).
 //!
+//! Also the snapshot size and the time to take and restore it at the prefilled state.
+//!
 //! Figures are printed, never asserted. Environment overrides: `BENCH_PREFILL`, `BENCH_COMMANDS`,
+//! `BENCH_ACCOUNTS`,
 //! `BENCH_RUNS` (throughput repetitions; raise it to make the timed phase dominate a profile).
 
 #![allow(clippy::float_arithmetic, reason = "timing figures, not money")]
@@ -92,6 +95,7 @@ fn main() {
     let cfg = WorkloadConfig {
         prefill_orders: env_or("BENCH_PREFILL", 1_000_000),
         commands: env_or("BENCH_COMMANDS", 2_000_000),
+        accounts: env_or("BENCH_ACCOUNTS", 10_000) as u64,
         ..WorkloadConfig::default()
     };
     println!(
@@ -115,7 +119,21 @@ fn main() {
         grown as f64 / 1e6,
         grown / resting.max(1) as u64
     );
-    drop(engine);
+    let started = Instant::now();
+    let snapshot = engine.snapshot();
+    let taken = started.elapsed();
+    let started = Instant::now();
+    let restored = Engine::restore(&snapshot).expect("restores");
+    let restore = started.elapsed();
+    assert_eq!(restored.state_hash(), engine.state_hash(), "a restore is exact");
+    println!(
+        "snapshot: {resting} orders, {} accounts: {:.1} MB, taken in {:.0} ms, restored in {:.0} ms",
+        engine.accounts().len(),
+        snapshot.len() as f64 / 1e6,
+        taken.as_secs_f64() * 1e3,
+        restore.as_secs_f64() * 1e3
+    );
+    drop((engine, restored, snapshot));
 
     let runs = env_or("BENCH_RUNS", 3).max(1);
     let mut rates: Vec<f64> = (0..runs).map(|_| throughput(&workload)).collect();
