@@ -248,6 +248,21 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u8(15);
                 self.i64(amount.0);
             }
+            Command::ClosePosition { account, symbol, position_side } => {
+                self.u8(17);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u8(position_side.to_u8());
+            }
+            Command::CloseAll { account } => {
+                self.u8(18);
+                self.u64(*account);
+            }
+            Command::Reverse { account, symbol } => {
+                self.u8(19);
+                self.u64(*account);
+                self.u32(*symbol);
+            }
             Command::SetAdlRanking { symbol, side, accounts } => {
                 self.u8(16);
                 self.u32(*symbol);
@@ -695,6 +710,9 @@ impl<'a> Reader<'a> {
                 }
                 Command::SetAdlRanking { symbol, side, accounts }
             }
+            17 => Command::ClosePosition { account: self.u64()?, symbol: self.u32()?, position_side: read_enum!(self, PositionSide)? },
+            18 => Command::CloseAll { account: self.u64()? },
+            19 => Command::Reverse { account: self.u64()?, symbol: self.u32()? },
             _ => return Err(DecodeError { offset, what: "unknown command tag" }),
         })
     }

@@ -47,6 +47,38 @@ pub struct PlaceOrder {
     pub stp: StpMode,
 }
 
+impl PlaceOrder {
+    /// A GTC limit order with every optional field empty.
+    #[must_use]
+    pub const fn limit(account: AccountId, symbol: SymbolId, side: Side, price: Price, qty: Qty) -> Self {
+        Self {
+            account,
+            symbol,
+            client_order_id: None,
+            side,
+            order_type: OrderType::Limit,
+            time_in_force: TimeInForce::Gtc,
+            price: Some(price),
+            qty,
+            stop_price: None,
+            trigger_source: TriggerSource::LastPrice,
+            callback_rate: None,
+            activation_price: None,
+            good_till: None,
+            reduce_only: false,
+            close_position: false,
+            position_side: PositionSide::Both,
+            stp: StpMode::None,
+        }
+    }
+
+    /// A market order with every optional field empty.
+    #[must_use]
+    pub const fn market(account: AccountId, symbol: SymbolId, side: Side, qty: Qty) -> Self {
+        Self { order_type: OrderType::Market, price: None, ..Self::limit(account, symbol, side, Price::ZERO, qty) }
+    }
+}
+
 /// Names a live order either by engine id or by the account's client id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderRef {
@@ -167,6 +199,28 @@ pub enum Command {
         side: Side,
         /// Accounts, highest rank first.
         accounts: Vec<AccountId>,
+    },
+    /// Close one position leg at market (a reduce-only market order for all of it).
+    ClosePosition {
+        /// Account.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Leg (BOTH in one-way mode).
+        position_side: PositionSide,
+    },
+    /// Close every position of the account at market, ascending by symbol and leg.
+    CloseAll {
+        /// Account.
+        account: AccountId,
+    },
+    /// One-way mode: close the position and open the same size the other way, as one market order
+    /// of twice the size (margin-checked like any order).
+    Reverse {
+        /// Account.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
     },
     /// Publish the mark and index price (the oracle, once a second).
     SetMarkPrice {

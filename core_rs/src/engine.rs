@@ -17,7 +17,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use crate::accounts::{Accounts, ReferencePrices};
-use crate::command::{Command, CommandEnvelope};
+use crate::command::{Command, CommandEnvelope, PlaceOrder};
 use crate::event::{CancelReason, Event};
 use crate::funding;
 use crate::ids::{AccountId, Nanos, OrderId, Seq, SymbolId, TradeId};
@@ -26,7 +26,7 @@ use crate::ledger;
 use crate::liquidation;
 use crate::liquidation_index::LiquidationIndex;
 use crate::market::{Ctx, Market};
-use crate::order::Side;
+use crate::order::{PositionSide, Side};
 use crate::reject::RejectReason;
 use crate::units::{Price, Quote};
 
@@ -257,6 +257,22 @@ impl Engine {
                     reject(out, 0, *symbol, None, RejectReason::UnknownSymbol);
                 }
             }
+            Command::ClosePosition { account, symbol, position_side } => {
+                if let Err(reason) = self.close_legs(*account, &[(*symbol, *position_side)], false, ts, out) {
+                    reject(out, *account, *symbol, None, reason);
+                }
+            }
+            Command::CloseAll { account } => {
+                let legs = self.open_legs(*account);
+                if let Err(reason) = self.close_legs(*account, &legs, false, ts, out) {
+                    reject(out, *account, 0, None, reason);
+                }
+            }
+            Command::Reverse { account, symbol } => {
+                if let Err(reason) = self.close_legs(*account, &[(*symbol, PositionSide::Both)], true, ts, out) {
+                    reject(out, *account, *symbol, None, reason);
+                }
+            }
             Command::SetMarkPrice { symbol, mark, index } => {
                 let result = if mark.raw() <= 0 || index.raw() <= 0 {
                     Err(RejectReason::PriceNotPositive)
@@ -269,6 +285,49 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The account's open position legs, ascending by symbol and leg.
+    fn open_legs(&self, account: AccountId) -> Vec<(SymbolId, PositionSide)> {
+        let Some(state) = self.accounts.get(account) else { return Vec::new() };
+        let sides = [PositionSide::Both, PositionSide::Long, PositionSide::Short];
+        state
+            .symbols
+            .iter()
+            .flat_map(|(&symbol, s)| s.positions.iter().zip(sides).filter(|(p, _)| p.qty != 0).map(move |(_, side)| (symbol, side)))
+            .collect()
+    }
+
+    /// Sends a market order closing each leg (`reverse`: twice its size, not reduce-only, so the
+    /// position flips). Refused as a whole, before anything is placed, when a leg is flat.
+    fn close_legs(
+        &mut self,
+        account: AccountId,
+        legs: &[(SymbolId, PositionSide)],
+        reverse: bool,
+        ts: Nanos,
+        out: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let state = self.accounts.get(account);
+        let mut orders = Vec::with_capacity(legs.len());
+        for &(symbol, position_side) in legs {
+            let leg = crate::accounts::leg_index(position_side);
+            let qty = state.and_then(|a| a.symbols.get(&symbol)).map_or(0, |s| s.positions[leg].qty);
+            if qty == 0 || (reverse && state.is_some_and(|a| a.hedge_mode)) {
+                return Err(RejectReason::ReduceOnlyRejected);
+            }
+            let side = if qty > 0 { Side::Sell } else { Side::Buy };
+            let size = if reverse { qty.abs() * 2 } else { qty.abs() };
+            let base = PlaceOrder::market(account, symbol, side, crate::units::Qty(size));
+            orders.push(PlaceOrder { reduce_only: !reverse && position_side == PositionSide::Both, position_side, ..base });
+        }
+        for order in orders {
+            let result = self.with_market(order.symbol, ts, out, |m, ctx| m.place(&order, ctx));
+            if let Err(reason) = result.and_then(|r| r) {
+                out.push(Event::OrderRejected { account, symbol: order.symbol, order_id: None, reason });
+            }
+        }
+        Ok(())
     }
 
     /// Liquidates every holder of `symbol` that the new mark put under maintenance margin.

@@ -12,7 +12,7 @@ use crate::engine::{Engine, EngineError};
 use crate::event::Event;
 use crate::ids::{AccountId, Nanos, SymbolId, SymbolName};
 use crate::instrument::{InstrumentSpec, LeverageBracket};
-use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
+use crate::order::Side;
 use crate::units::{parse_decimal, Price, Qty, Quote, Rate};
 
 /// Parses a decimal literal; panics on a typo in a fixture.
@@ -79,32 +79,14 @@ pub fn instrument(symbol: SymbolId, name: &str) -> InstrumentSpec {
 
 /// A GTC limit order with every optional field empty.
 #[must_use]
-pub fn limit(account: AccountId, symbol: SymbolId, side: Side, price: Price, quantity: Qty) -> PlaceOrder {
-    PlaceOrder {
-        account,
-        symbol,
-        client_order_id: None,
-        side,
-        order_type: OrderType::Limit,
-        time_in_force: TimeInForce::Gtc,
-        price: Some(price),
-        qty: quantity,
-        stop_price: None,
-        trigger_source: TriggerSource::LastPrice,
-        callback_rate: None,
-        activation_price: None,
-        good_till: None,
-        reduce_only: false,
-        close_position: false,
-        position_side: PositionSide::Both,
-        stp: StpMode::None,
-    }
+pub const fn limit(account: AccountId, symbol: SymbolId, side: Side, price: Price, quantity: Qty) -> PlaceOrder {
+    PlaceOrder::limit(account, symbol, side, price, quantity)
 }
 
 /// A market order.
 #[must_use]
-pub fn market(account: AccountId, symbol: SymbolId, side: Side, quantity: Qty) -> PlaceOrder {
-    PlaceOrder { order_type: OrderType::Market, price: None, ..limit(account, symbol, side, Price::ZERO, quantity) }
+pub const fn market(account: AccountId, symbol: SymbolId, side: Side, quantity: Qty) -> PlaceOrder {
+    PlaceOrder::market(account, symbol, side, quantity)
 }
 
 /// Accounts funded by [`Harness::with_btc`].

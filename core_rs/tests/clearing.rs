@@ -218,3 +218,38 @@ fn test_hedge_closing_fill_larger_than_its_leg_opens_the_rest_on_the_other_leg()
     let positions = h.engine.accounts().get(1).unwrap().symbols[&BTC].positions;
     assert_eq!((positions[1].qty, positions[2].qty), (0, -dec("0.2")));
 }
+
+#[test]
+fn test_close_position_close_all_and_reverse() {
+    let mut h = exchange(&[(1, "100000"), (2, "1000000")]);
+    h.send(Command::AddInstrument(instrument(2, "ETHUSDT")));
+    h.send(Command::SetMarkPrice { symbol: 2, mark: px("3000"), index: px("3000") });
+    let position =
+        |h: &Harness, symbol: u32| h.engine.accounts().get(1).map_or(0, |a| a.symbols.get(&symbol).map_or(0, |s| s.positions[0].qty));
+    // Deep two-sided liquidity from account 2 on both symbols.
+    for (symbol, bid, ask) in [(BTC, "49990", "50010"), (2, "2999", "3001")] {
+        h.place(limit(2, symbol, Side::Buy, px(bid), qty("10")));
+        h.place(limit(2, symbol, Side::Sell, px(ask), qty("10")));
+    }
+    h.place(limit(1, BTC, Side::Buy, px("50010"), qty("0.3")));
+    h.place(limit(1, 2, Side::Sell, px("2999"), qty("2")));
+    assert_eq!((position(&h, BTC), position(&h, 2)), (dec("0.3"), -dec("2")));
+    // Reverse: one market order of twice the size; the long becomes an equal short.
+    let events = h.send(Command::Reverse { account: 1, symbol: BTC });
+    assert!(
+        matches!(events[0], Event::OrderAccepted { order: PlaceOrder { side: Side::Sell, qty: q, reduce_only: false, .. }, .. } if q == qty("0.6"))
+    );
+    assert_eq!(position(&h, BTC), -dec("0.3"));
+    // Close one leg, then everything.
+    h.send(Command::ClosePosition { account: 1, symbol: 2, position_side: PositionSide::Both });
+    assert_eq!(position(&h, 2), 0);
+    h.place(limit(1, 2, Side::Buy, px("3001"), qty("1")));
+    h.send(Command::CloseAll { account: 1 });
+    assert_eq!((position(&h, BTC), position(&h, 2)), (0, 0));
+    // Nothing left to close: refused with a reason, nothing placed.
+    assert_eq!(
+        rejection(&h.send(Command::ClosePosition { account: 1, symbol: BTC, position_side: PositionSide::Both })),
+        Some(RejectReason::ReduceOnlyRejected)
+    );
+    assert_eq!(rejection(&h.send(Command::Reverse { account: 1, symbol: BTC })), Some(RejectReason::ReduceOnlyRejected));
+}

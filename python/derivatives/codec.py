@@ -25,11 +25,14 @@ from derivatives.commands import (
     SetInsuranceFloor,
     CancelAll,
     CancelOrder,
+    CloseAll,
+    ClosePosition,
     Command,
     Deposit,
     InstrumentSpec,
     LeverageBracket,
     PlaceOrder,
+    Reverse,
     SetLeverage,
     SetMarkPrice,
     SetPositionMode,
@@ -228,6 +231,18 @@ class _Writer:
             case SetInsuranceFloor(amount):
                 self.u8(15)
                 self.money(amount)
+            case ClosePosition(account, symbol, position_side):
+                self.u8(17)
+                self.u64(account)
+                self.u32(symbol)
+                self.u8(position_side)
+            case CloseAll(account):
+                self.u8(18)
+                self.u64(account)
+            case Reverse(account, symbol):
+                self.u8(19)
+                self.u64(account)
+                self.u32(symbol)
             case SetAdlRanking(symbol, side, accounts):
                 self.u8(16)
                 self.u32(symbol)

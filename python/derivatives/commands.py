@@ -193,6 +193,30 @@ class SetAdlRanking:
     accounts: tuple[int, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ClosePosition:
+    """Close one position leg at market."""
+
+    account: int
+    symbol: int
+    position_side: PositionSide = PositionSide.BOTH
+
+
+@dataclass(frozen=True, slots=True)
+class CloseAll:
+    """Close every position of the account at market."""
+
+    account: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reverse:
+    """One-way mode: close the position and open the same size the other way."""
+
+    account: int
+    symbol: int
+
+
 Command = (
     AddInstrument
     | UpdateInstrument
@@ -210,6 +234,9 @@ Command = (
     | InsurancePayout
     | SetInsuranceFloor
     | SetAdlRanking
+    | ClosePosition
+    | CloseAll
+    | Reverse
 )
 """Any command."""
 
@@ -222,11 +249,14 @@ __all__ = [
     "AmendOrder",
     "CancelAll",
     "CancelOrder",
+    "CloseAll",
+    "ClosePosition",
     "Command",
     "Deposit",
     "InstrumentSpec",
     "LeverageBracket",
     "PlaceOrder",
+    "Reverse",
     "SetLeverage",
     "SetMarkPrice",
     "SetPositionMode",

@@ -10,6 +10,9 @@ import pytest
 from derivatives.codec import decode_events, encode_command, encode_commands
 from derivatives.commands import (
     AddInstrument,
+    CloseAll,
+    ClosePosition,
+    Reverse,
     ApplyFunding,
     InsurancePayout,
     SetAdlRanking,
@@ -67,6 +70,9 @@ COMMANDS: dict[str, Command] = {
     "payout": InsurancePayout(7, D("25"), PayoutReason.COMPENSATION),
     "floor": SetInsuranceFloor(D("1000")),
     "adl_ranking": SetAdlRanking(1, Side.SELL, (4, 3, 9)),
+    "close_position": ClosePosition(7, 1, PositionSide.LONG),
+    "close_all": CloseAll(7),
+    "reverse": Reverse(7, 2),
 }
 
 EVENTS = {

@@ -45,6 +45,9 @@ fn vector_commands() -> Vec<(&'static str, Command)> {
         ("payout", Command::InsurancePayout { account: 7, amount: Quote(dec("25")), reason: crate::event::PayoutReason::Compensation }),
         ("floor", Command::SetInsuranceFloor { amount: Quote(dec("1000")) }),
         ("adl_ranking", Command::SetAdlRanking { symbol: 1, side: Side::Sell, accounts: vec![4, 3, 9] }),
+        ("close_position", Command::ClosePosition { account: 7, symbol: 1, position_side: PositionSide::Long }),
+        ("close_all", Command::CloseAll { account: 7 }),
+        ("reverse", Command::Reverse { account: 7, symbol: 2 }),
     ]
 }
 

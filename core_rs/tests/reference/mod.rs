@@ -746,7 +746,10 @@ impl Reference {
             | Command::ApplyFunding { .. }
             | Command::InsurancePayout { .. }
             | Command::SetInsuranceFloor { .. }
-            | Command::SetAdlRanking { .. } => {}
+            | Command::SetAdlRanking { .. }
+            | Command::ClosePosition { .. }
+            | Command::CloseAll { .. }
+            | Command::Reverse { .. } => {}
             Command::AddInstrument(spec) => self.add_instrument(spec),
             Command::UpdateInstrument(spec) => self.update_instrument(spec),
             Command::PlaceOrder(p) => {
