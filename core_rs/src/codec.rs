@@ -248,6 +248,12 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u8(15);
                 self.i64(amount.0);
             }
+            Command::PlaceWithStops { entry, stop_loss, take_profit } => {
+                self.u8(20);
+                self.place(entry);
+                self.opt_i64(stop_loss.map(Price::raw));
+                self.opt_i64(take_profit.map(Price::raw));
+            }
             Command::ClosePosition { account, symbol, position_side } => {
                 self.u8(17);
                 self.u64(*account);
@@ -712,6 +718,11 @@ impl<'a> Reader<'a> {
             }
             17 => Command::ClosePosition { account: self.u64()?, symbol: self.u32()?, position_side: read_enum!(self, PositionSide)? },
             18 => Command::CloseAll { account: self.u64()? },
+            20 => Command::PlaceWithStops {
+                entry: self.place()?,
+                stop_loss: self.opt_i64()?.map(Price),
+                take_profit: self.opt_i64()?.map(Price),
+            },
             19 => Command::Reverse { account: self.u64()?, symbol: self.u32()? },
             _ => return Err(DecodeError { offset, what: "unknown command tag" }),
         })

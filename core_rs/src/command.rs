@@ -48,6 +48,29 @@ pub struct PlaceOrder {
 }
 
 impl PlaceOrder {
+    /// The close-position stop (`stop_loss`) or take-profit order protecting the position this
+    /// entry opens, triggered on the mark price.
+    #[must_use]
+    pub const fn protection(&self, trigger: Price, stop_loss: bool) -> Self {
+        let order_type = if stop_loss { OrderType::StopMarket } else { OrderType::TakeProfitMarket };
+        Self {
+            order_type,
+            client_order_id: None,
+            side: self.side.opposite(),
+            price: None,
+            qty: Qty::ZERO,
+            stop_price: Some(trigger),
+            trigger_source: TriggerSource::MarkPrice,
+            time_in_force: TimeInForce::Gtc,
+            good_till: None,
+            reduce_only: false,
+            close_position: true,
+            callback_rate: None,
+            activation_price: None,
+            ..*self
+        }
+    }
+
     /// A GTC limit order with every optional field empty.
     #[must_use]
     pub const fn limit(account: AccountId, symbol: SymbolId, side: Side, price: Price, qty: Qty) -> Self {
@@ -199,6 +222,17 @@ pub enum Command {
         side: Side,
         /// Accounts, highest rank first.
         accounts: Vec<AccountId>,
+    },
+    /// Place an order with a stop-loss and/or take-profit attached: both are validated with the
+    /// entry before anything is placed, then placed as close-position stop / take-profit market
+    /// orders on the mark price, closing whatever the position is when they trigger.
+    PlaceWithStops {
+        /// The entry order.
+        entry: PlaceOrder,
+        /// Stop-loss trigger price.
+        stop_loss: Option<Price>,
+        /// Take-profit trigger price.
+        take_profit: Option<Price>,
     },
     /// Close one position leg at market (a reduce-only market order for all of it).
     ClosePosition {

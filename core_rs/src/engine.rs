@@ -257,6 +257,16 @@ impl Engine {
                     reject(out, 0, *symbol, None, RejectReason::UnknownSymbol);
                 }
             }
+            Command::PlaceWithStops { entry, stop_loss, take_profit } => {
+                let protections: Vec<PlaceOrder> = [(stop_loss, true), (take_profit, false)]
+                    .into_iter()
+                    .filter_map(|(trigger, is_stop)| trigger.map(|t| entry.protection(t, is_stop)))
+                    .collect();
+                let result = self.with_market(entry.symbol, ts, out, |m, ctx| m.place_with_stops(entry, &protections, ctx));
+                if let Err(reason) = result.and_then(|r| r) {
+                    reject(out, entry.account, entry.symbol, None, reason);
+                }
+            }
             Command::ClosePosition { account, symbol, position_side } => {
                 if let Err(reason) = self.close_legs(*account, &[(*symbol, *position_side)], false, ts, out) {
                     reject(out, *account, *symbol, None, reason);

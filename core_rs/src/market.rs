@@ -296,6 +296,23 @@ impl Market {
         clearing::check_order(ctx.accounts, ctx.prices, &self.spec, &order, intent)
     }
 
+    /// Places an order with attached protective orders, all validated before any is placed.
+    ///
+    /// # Errors
+    /// The first rejection reason; nothing changed.
+    pub fn place_with_stops(&mut self, entry: &PlaceOrder, protections: &[PlaceOrder], ctx: &mut Ctx<'_>) -> Result<(), RejectReason> {
+        self.validate_place(entry, ctx)?;
+        for protection in protections {
+            self.validate_place(protection, ctx)?;
+        }
+        self.place(entry, ctx)?;
+        for protection in protections {
+            // Triggered on the mark, which no trade of this command can move: still valid.
+            self.place(protection, ctx)?;
+        }
+        Ok(())
+    }
+
     /// Places an order.
     ///
     /// # Errors

@@ -253,3 +253,41 @@ fn test_close_position_close_all_and_reverse() {
     );
     assert_eq!(rejection(&h.send(Command::Reverse { account: 1, symbol: BTC })), Some(RejectReason::ReduceOnlyRejected));
 }
+
+#[test]
+fn test_stop_loss_and_take_profit_attached_on_open() {
+    let mut h = exchange(&[(1, "100000"), (2, "1000000")]);
+    h.place(limit(2, BTC, Side::Sell, px("50000"), qty("5")));
+    h.place(limit(2, BTC, Side::Buy, px("48800"), qty("5")));
+    let entry = limit(1, BTC, Side::Buy, px("50000"), qty("0.5"));
+    // A stop-loss above the mark would fire at once: the whole command is refused, nothing placed.
+    let refused = h.send(Command::PlaceWithStops { entry, stop_loss: Some(px("50100")), take_profit: None });
+    assert_eq!(refused.len(), 1);
+    assert_eq!(rejection(&refused), Some(RejectReason::WouldImmediatelyTrigger));
+    let events = h.send(Command::PlaceWithStops { entry, stop_loss: Some(px("49000")), take_profit: Some(px("52000")) });
+    let accepted: Vec<(OrderType, Side, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderAccepted { order, .. } => Some((order.order_type, order.side, order.close_position)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        accepted,
+        vec![
+            (OrderType::Limit, Side::Buy, false),
+            (OrderType::StopMarket, Side::Sell, true),
+            (OrderType::TakeProfitMarket, Side::Sell, true)
+        ]
+    );
+    let position = |h: &Harness| h.engine.accounts().get(1).unwrap().symbols[&BTC].positions[0].qty;
+    assert_eq!(position(&h), dec("0.5"));
+    // The mark falls through the stop: the whole position is sold into the 48,800 bid.
+    let fired = h.send(Command::SetMarkPrice { symbol: BTC, mark: px("48950"), index: px("48950") });
+    assert!(fired.iter().any(|e| matches!(e, Event::OrderTriggered { account: 1, .. })));
+    assert_eq!(position(&h), 0);
+    // The take-profit left behind finds nothing to close when it fires.
+    h.send(Command::SetMarkPrice { symbol: BTC, mark: px("50000"), index: px("50000") });
+    let late = h.send(Command::SetMarkPrice { symbol: BTC, mark: px("52000"), index: px("52000") });
+    assert!(late.iter().any(|e| matches!(e, Event::OrderExpired { account: 1, reason: ExpireReason::NothingToClose, .. })));
+}

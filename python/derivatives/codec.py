@@ -32,6 +32,7 @@ from derivatives.commands import (
     InstrumentSpec,
     LeverageBracket,
     PlaceOrder,
+    PlaceWithStops,
     Reverse,
     SetLeverage,
     SetMarkPrice,
@@ -231,6 +232,11 @@ class _Writer:
             case SetInsuranceFloor(amount):
                 self.u8(15)
                 self.money(amount)
+            case PlaceWithStops(entry, stop_loss, take_profit):
+                self.u8(20)
+                self.place(entry)
+                self.opt_money(stop_loss)
+                self.opt_money(take_profit)
             case ClosePosition(account, symbol, position_side):
                 self.u8(17)
                 self.u64(account)

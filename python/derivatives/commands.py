@@ -194,6 +194,16 @@ class SetAdlRanking:
 
 
 @dataclass(frozen=True, slots=True)
+class PlaceWithStops:
+    """An entry order with a stop-loss and/or take-profit attached (close-position stop and
+    take-profit market orders on the mark price), all validated before any is placed."""
+
+    entry: PlaceOrder
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ClosePosition:
     """Close one position leg at market."""
 
@@ -234,6 +244,7 @@ Command = (
     | InsurancePayout
     | SetInsuranceFloor
     | SetAdlRanking
+    | PlaceWithStops
     | ClosePosition
     | CloseAll
     | Reverse
@@ -256,6 +267,7 @@ __all__ = [
     "InstrumentSpec",
     "LeverageBracket",
     "PlaceOrder",
+    "PlaceWithStops",
     "Reverse",
     "SetLeverage",
     "SetMarkPrice",

@@ -12,6 +12,7 @@ from derivatives.commands import (
     AddInstrument,
     CloseAll,
     ClosePosition,
+    PlaceWithStops,
     Reverse,
     ApplyFunding,
     InsurancePayout,
@@ -73,6 +74,7 @@ COMMANDS: dict[str, Command] = {
     "close_position": ClosePosition(7, 1, PositionSide.LONG),
     "close_all": CloseAll(7),
     "reverse": Reverse(7, 2),
+    "place_with_stops": PlaceWithStops(PlaceOrder(7, 1, Side.BUY, D("0.5"), price=D("50000")), stop_loss=D("49000")),
 }
 
 EVENTS = {

@@ -48,6 +48,14 @@ fn vector_commands() -> Vec<(&'static str, Command)> {
         ("close_position", Command::ClosePosition { account: 7, symbol: 1, position_side: PositionSide::Long }),
         ("close_all", Command::CloseAll { account: 7 }),
         ("reverse", Command::Reverse { account: 7, symbol: 2 }),
+        (
+            "place_with_stops",
+            Command::PlaceWithStops {
+                entry: limit(7, 1, Side::Buy, px("50000"), qty("0.5")),
+                stop_loss: Some(px("49000")),
+                take_profit: None,
+            },
+        ),
     ]
 }
 

@@ -747,6 +747,7 @@ impl Reference {
             | Command::InsurancePayout { .. }
             | Command::SetInsuranceFloor { .. }
             | Command::SetAdlRanking { .. }
+            | Command::PlaceWithStops { .. }
             | Command::ClosePosition { .. }
             | Command::CloseAll { .. }
             | Command::Reverse { .. } => {}
