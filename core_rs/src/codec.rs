@@ -152,6 +152,15 @@ impl<'a, S: Sink> Writer<'a, S> {
         self.u8(p.stp.to_u8());
     }
 
+    /// An optional (maker, taker) pair of rates.
+    pub fn fee_rates(&mut self, rates: Option<(Rate, Rate)>) {
+        self.bool(rates.is_some());
+        if let Some((maker, taker)) = rates {
+            self.i64(maker.raw());
+            self.i64(taker.raw());
+        }
+    }
+
     fn order_ref(&mut self, r: &OrderRef) {
         match r {
             OrderRef::Id(id) => {
@@ -253,6 +262,11 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.place(entry);
                 self.opt_i64(stop_loss.map(Price::raw));
                 self.opt_i64(take_profit.map(Price::raw));
+            }
+            Command::SetFeeTier { account, rates } => {
+                self.u8(21);
+                self.u64(*account);
+                self.fee_rates(*rates);
             }
             Command::ClosePosition { account, symbol, position_side } => {
                 self.u8(17);
@@ -464,6 +478,11 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.i64(mark.0);
                 self.i64(dust.0);
             }
+            Event::FeeTierSet { account, rates } => {
+                self.u8(24);
+                self.u64(*account);
+                self.fee_rates(*rates);
+            }
             Event::InsurancePaid { account, amount, reason } => {
                 self.u8(23);
                 self.u64(*account);
@@ -670,6 +689,14 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// An optional (maker, taker) pair of rates.
+    ///
+    /// # Errors
+    /// Truncated or malformed input.
+    pub fn fee_rates(&mut self) -> Result<Option<(Rate, Rate)>, DecodeError> {
+        Ok(if self.bool()? { Some((Rate(self.i64()?), Rate(self.i64()?))) } else { None })
+    }
+
     fn order_ref(&mut self) -> Result<OrderRef, DecodeError> {
         match self.u8()? {
             0 => Ok(OrderRef::Id(self.u64()?)),
@@ -718,6 +745,7 @@ impl<'a> Reader<'a> {
             }
             17 => Command::ClosePosition { account: self.u64()?, symbol: self.u32()?, position_side: read_enum!(self, PositionSide)? },
             18 => Command::CloseAll { account: self.u64()? },
+            21 => Command::SetFeeTier { account: self.u64()?, rates: self.fee_rates()? },
             20 => Command::PlaceWithStops {
                 entry: self.place()?,
                 stop_loss: self.opt_i64()?.map(Price),
@@ -853,6 +881,7 @@ impl<'a> Reader<'a> {
                 Event::FundingApplied { symbol: self.u32()?, rate: Rate(self.i64()?), mark: Price(self.i64()?), dust: Quote(self.i64()?) }
             }
             21 => Event::InsuranceFloorSet { amount: Quote(self.i64()?) },
+            24 => Event::FeeTierSet { account: self.u64()?, rates: self.fee_rates()? },
             23 => Event::InsurancePaid { account: self.u64()?, amount: Quote(self.i64()?), reason: read_enum!(self, PayoutReason)? },
             22 => Event::AdlRankingSet { symbol: self.u32()?, side: read_enum!(self, Side)?, accounts: self.u32()? },
             _ => return Err(DecodeError { offset, what: "unknown event tag" }),

@@ -234,6 +234,15 @@ pub enum Command {
         /// Take-profit trigger price.
         take_profit: Option<Price>,
     },
+    /// Set an account's fee tier: (maker, taker) rates replacing the instruments' own, or back to
+    /// the instruments' rates with `None`. Rates are between −1 % and 1 % (a negative maker rate
+    /// is a rebate; the taker rate must cover any rebate).
+    SetFeeTier {
+        /// Account.
+        account: AccountId,
+        /// (maker, taker) rates.
+        rates: Option<(Rate, Rate)>,
+    },
     /// Close one position leg at market (a reduce-only market order for all of it).
     ClosePosition {
         /// Account.

@@ -267,6 +267,11 @@ impl Engine {
                     reject(out, entry.account, entry.symbol, None, reason);
                 }
             }
+            Command::SetFeeTier { account, rates } => {
+                if let Err(reason) = ledger::set_fee_tier(&mut self.accounts, *account, *rates, out) {
+                    reject(out, *account, 0, None, reason);
+                }
+            }
             Command::ClosePosition { account, symbol, position_side } => {
                 if let Err(reason) = self.close_legs(*account, &[(*symbol, *position_side)], false, ts, out) {
                     reject(out, *account, *symbol, None, reason);

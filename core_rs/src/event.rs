@@ -218,6 +218,13 @@ pub enum Event {
         /// New leverage.
         leverage: u32,
     },
+    /// An account's fee tier changed.
+    FeeTierSet {
+        /// Account.
+        account: AccountId,
+        /// (maker, taker) rates, or `None` for the instruments' own.
+        rates: Option<(crate::units::Rate, crate::units::Rate)>,
+    },
     /// An account switched position mode.
     PositionModeSet {
         /// Account.

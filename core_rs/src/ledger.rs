@@ -122,6 +122,29 @@ pub fn set_leverage(
     Ok(())
 }
 
+/// Sets (or clears) an account's fee tier.
+///
+/// # Errors
+/// Rates outside −1 %..1 %, or a maker rebate larger than the taker fee (the fee account would
+/// pay out more than it takes on a self-crossing pair of fills).
+pub fn set_fee_tier(
+    accounts: &mut Accounts,
+    account: AccountId,
+    rates: Option<(crate::units::Rate, crate::units::Rate)>,
+    events: &mut Vec<Event>,
+) -> Result<(), RejectReason> {
+    if let Some((maker, taker)) = rates {
+        let bound = crate::units::SCALE / 100;
+        let in_range = |r: crate::units::Rate| (-bound..=bound).contains(&r.raw());
+        if !in_range(maker) || !in_range(taker) || maker.raw() + taker.raw() < 0 {
+            return Err(RejectReason::InvalidFeeRates);
+        }
+    }
+    accounts.get_mut(account).fee_tier = rates;
+    events.push(Event::FeeTierSet { account, rates });
+    Ok(())
+}
+
 /// Switches between one-way and hedge mode.
 ///
 /// # Errors

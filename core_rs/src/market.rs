@@ -394,8 +394,11 @@ impl Market {
             let maker_side =
                 OrderSide { account: maker.account, symbol: self.spec.symbol, side: maker.side, position_side: maker.position_side };
             let settle = |order_id, fee_rate| Fill { order_id, trade_id: fill.trade_id, qty: fill.qty, price: maker.price, fee_rate };
-            clearing::settle(ctx.accounts, &maker_side, &settle(maker.id, self.spec.maker_fee), ctx.events);
-            let taker_fee = if bankruptcy.is_some() { Rate(0) } else { self.spec.taker_fee };
+            let defaults = (self.spec.maker_fee, self.spec.taker_fee);
+            let fees_of = |accounts: &Accounts, account| accounts.get(account).map_or(defaults, |a| a.fees(defaults));
+            let maker_fee = fees_of(ctx.accounts, maker.account).0;
+            clearing::settle(ctx.accounts, &maker_side, &settle(maker.id, maker_fee), ctx.events);
+            let taker_fee = if bankruptcy.is_some() { Rate(0) } else { fees_of(ctx.accounts, taker_side.account).1 };
             clearing::settle(ctx.accounts, taker_side, &settle(taker.id, taker_fee), ctx.events);
             if let Some(bankruptcy) = bankruptcy {
                 let fee = self.liquidation_fee(taker_side.side, maker.price, fill.qty, bankruptcy);

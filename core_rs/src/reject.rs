@@ -48,6 +48,7 @@ wire_enum!(
         /** A transfer to the same account. */ SameAccount = 58,
         /** The payout would take the insurance fund below its floor. */ InsuranceFloorBreached = 59,
         /** A funding rate of 100 % or more. */ InvalidFundingRate = 60,
+        /** Fee rates outside −1 %..1 %, or a maker rebate larger than the taker fee. */ InvalidFeeRates = 61,
     }
 );
 
@@ -91,7 +92,7 @@ impl RejectReason {
             Self::PositionSideMismatch => -4061,
             Self::MaxPositionExceeded => -2027,
             Self::InsuranceFloorBreached => -2018,
-            Self::InvalidFundingRate => -1102,
+            Self::InvalidFundingRate | Self::InvalidFeeRates => -1102,
         }
     }
 }

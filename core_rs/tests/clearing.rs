@@ -291,3 +291,34 @@ fn test_stop_loss_and_take_profit_attached_on_open() {
     let late = h.send(Command::SetMarkPrice { symbol: BTC, mark: px("52000"), index: px("52000") });
     assert!(late.iter().any(|e| matches!(e, Event::OrderExpired { account: 1, reason: ExpireReason::NothingToClose, .. })));
 }
+
+#[test]
+fn test_fee_tiers_replace_the_instrument_rates() {
+    use derivatives_core::units::Rate;
+    let mut h = exchange(&[(1, "100000"), (2, "100000")]);
+    let tier = |maker: &str, taker: &str| Some((Rate(dec(maker)), Rate(dec(taker))));
+    // Maker rebate 0.01 %, taker 0.03 %: on 5,000 of notional the maker earns 0.5, the taker pays 1.5.
+    assert_eq!(
+        h.send(Command::SetFeeTier { account: 2, rates: tier("-0.0001", "0.0003") })[0],
+        Event::FeeTierSet { account: 2, rates: tier("-0.0001", "0.0003") }
+    );
+    h.send(Command::SetFeeTier { account: 1, rates: tier("0.0001", "0.0003") });
+    h.place(limit(2, BTC, Side::Sell, px("50000"), qty("0.1")));
+    let events = h.place(limit(1, BTC, Side::Buy, px("50000"), qty("0.1")));
+    let fees: Vec<(u64, Quote)> = settlements(&events).iter().map(|&(a, _, fee, _, _)| (a, fee)).collect();
+    assert_eq!(fees, vec![(2, usdt("-0.5")), (1, usdt("1.5"))]);
+    assert_eq!(wallet(&h, FEE_ACCOUNT), usdt("1"));
+    // Unsafe tiers are refused: beyond 1 %, or a rebate larger than the taker fee.
+    for rates in [tier("0.02", "0.02"), tier("-0.0005", "0.0004")] {
+        assert_eq!(rejection(&h.send(Command::SetFeeTier { account: 2, rates })), Some(RejectReason::InvalidFeeRates));
+    }
+    // The tier is part of the state: a snapshot restores it exactly.
+    let restored = derivatives_core::Engine::restore(&h.engine.snapshot()).expect("restores");
+    assert_eq!(restored.state_hash(), h.engine.state_hash());
+    assert_eq!(restored.accounts().get(2).map(|a| a.fee_tier), Some(tier("-0.0001", "0.0003")));
+    // Back to the instrument's rates (maker 0.02 %).
+    h.send(Command::SetFeeTier { account: 2, rates: None });
+    h.place(limit(2, BTC, Side::Sell, px("50000"), qty("0.1")));
+    let events = h.place(limit(1, BTC, Side::Buy, px("50000"), qty("0.1")));
+    assert_eq!(settlements(&events)[0].2, usdt("1"));
+}

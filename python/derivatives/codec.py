@@ -22,6 +22,7 @@ from derivatives.commands import (
     ApplyFunding,
     InsurancePayout,
     SetAdlRanking,
+    SetFeeTier,
     SetInsuranceFloor,
     CancelAll,
     CancelOrder,
@@ -61,6 +62,7 @@ from derivatives.events import (
     BookDelta,
     Event,
     EventEnvelope,
+    FeeTierSet,
     FillSettled,
     FundingApplied,
     InstrumentUpdated,
@@ -155,6 +157,12 @@ class _Writer:
         self.u8(p.position_side)
         self.u8(p.stp)
 
+    def fee_rates(self, rates: tuple[Decimal, Decimal] | None) -> None:
+        self.u8(rates is not None)
+        if rates is not None:
+            self.money(rates[0])
+            self.money(rates[1])
+
     def order_ref(self, order_id: int | None, client_order_id: str | None) -> None:
         if (order_id is None) == (client_order_id is None):
             raise ValueError("name the order by exactly one of order_id and client_order_id")
@@ -237,6 +245,10 @@ class _Writer:
                 self.place(entry)
                 self.opt_money(stop_loss)
                 self.opt_money(take_profit)
+            case SetFeeTier(account, rates):
+                self.u8(21)
+                self.u64(account)
+                self.fee_rates(rates)
             case ClosePosition(account, symbol, position_side):
                 self.u8(17)
                 self.u64(account)
@@ -414,6 +426,9 @@ class _Reader:
                 return AdlRankingSet(self.u32(), self.enum(Side), self.u32())
             case 23:
                 return InsurancePaid(self.u64(), self.money(), self.enum(PayoutReason))
+            case 24:
+                account = self.u64()
+                return FeeTierSet(account, (self.money(), self.money()) if self.flag() else None)
         raise ValueError(f"unknown event tag {tag} at byte {offset}")
 
 

@@ -204,6 +204,14 @@ class PlaceWithStops:
 
 
 @dataclass(frozen=True, slots=True)
+class SetFeeTier:
+    """Set an account's (maker, taker) fee rates, replacing the instruments' own (None: reset)."""
+
+    account: int
+    rates: tuple[Decimal, Decimal] | None
+
+
+@dataclass(frozen=True, slots=True)
 class ClosePosition:
     """Close one position leg at market."""
 
@@ -245,6 +253,7 @@ Command = (
     | SetInsuranceFloor
     | SetAdlRanking
     | PlaceWithStops
+    | SetFeeTier
     | ClosePosition
     | CloseAll
     | Reverse
@@ -256,6 +265,7 @@ __all__ = [
     "ApplyFunding",
     "InsurancePayout",
     "SetAdlRanking",
+    "SetFeeTier",
     "SetInsuranceFloor",
     "AmendOrder",
     "CancelAll",

@@ -241,6 +241,14 @@ class AdlRankingSet:
 
 
 @dataclass(frozen=True, slots=True)
+class FeeTierSet:
+    """An account's fee tier changed ((maker, taker) rates, or None for the instruments' own)."""
+
+    account: int
+    rates: tuple[Decimal, Decimal] | None
+
+
+@dataclass(frozen=True, slots=True)
 class InsurancePaid:
     """The insurance fund paid an account."""
 
@@ -273,6 +281,7 @@ Event = (
     | InsuranceFloorSet
     | AdlRankingSet
     | InsurancePaid
+    | FeeTierSet
 )
 """Any event."""
 

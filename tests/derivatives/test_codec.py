@@ -14,6 +14,7 @@ from derivatives.commands import (
     ClosePosition,
     PlaceWithStops,
     Reverse,
+    SetFeeTier,
     ApplyFunding,
     InsurancePayout,
     SetAdlRanking,
@@ -74,6 +75,7 @@ COMMANDS: dict[str, Command] = {
     "close_position": ClosePosition(7, 1, PositionSide.LONG),
     "close_all": CloseAll(7),
     "reverse": Reverse(7, 2),
+    "fee_tier": SetFeeTier(7, (D("-0.0001"), D("0.0003"))),
     "place_with_stops": PlaceWithStops(PlaceOrder(7, 1, Side.BUY, D("0.5"), price=D("50000")), stop_loss=D("49000")),
 }
 

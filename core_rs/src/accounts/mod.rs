@@ -151,6 +151,17 @@ pub struct Account {
     pub hedge_mode: bool,
     /// Per-symbol state, for symbols the account has touched.
     pub symbols: BTreeMap<SymbolId, SymbolAccount>,
+    /// The account's fee tier, (maker, taker) rates replacing every instrument's own; `None`:
+    /// the instruments' rates.
+    pub fee_tier: Option<(crate::units::Rate, crate::units::Rate)>,
+}
+
+impl Account {
+    /// The (maker, taker) fee rates this account pays on an instrument with `defaults`.
+    #[must_use]
+    pub fn fees(&self, defaults: (crate::units::Rate, crate::units::Rate)) -> (crate::units::Rate, crate::units::Rate) {
+        self.fee_tier.unwrap_or(defaults)
+    }
 }
 
 /// The reference price of every symbol that has one (mark, else last trade).

@@ -48,6 +48,7 @@ fn vector_commands() -> Vec<(&'static str, Command)> {
         ("close_position", Command::ClosePosition { account: 7, symbol: 1, position_side: PositionSide::Long }),
         ("close_all", Command::CloseAll { account: 7 }),
         ("reverse", Command::Reverse { account: 7, symbol: 2 }),
+        ("fee_tier", Command::SetFeeTier { account: 7, rates: Some((Rate(-10_000), Rate(30_000))) }),
         (
             "place_with_stops",
             Command::PlaceWithStops {

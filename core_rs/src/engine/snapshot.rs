@@ -69,6 +69,7 @@ impl Engine {
             w.u64(id);
             w.i64(account.wallet.raw());
             w.bool(account.hedge_mode);
+            w.fee_rates(account.fee_tier);
             w.u64(len(account.symbols.len()));
             for (symbol, state) in &account.symbols {
                 w.u32(*symbol);
@@ -115,6 +116,7 @@ impl Engine {
             let id = r.u64()?;
             let wallet = Quote(r.i64()?);
             let hedge = r.bool()?;
+            let fee_tier = r.fee_rates()?;
             let mut symbols = BTreeMap::new();
             for _ in 0..r.u64()? {
                 let symbol = r.u32()?;
@@ -131,6 +133,7 @@ impl Engine {
             let account = engine.accounts.get_mut(id);
             account.wallet = wallet;
             account.hedge_mode = hedge;
+            account.fee_tier = fee_tier;
             account.symbols = symbols;
             for symbol in account.symbols.keys().copied().collect::<Vec<_>>() {
                 engine.accounts.note_position(id, symbol);

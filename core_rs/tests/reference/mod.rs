@@ -748,6 +748,7 @@ impl Reference {
             | Command::SetInsuranceFloor { .. }
             | Command::SetAdlRanking { .. }
             | Command::PlaceWithStops { .. }
+            | Command::SetFeeTier { .. }
             | Command::ClosePosition { .. }
             | Command::CloseAll { .. }
             | Command::Reverse { .. } => {}
