@@ -688,23 +688,11 @@ impl Market {
         let mut taker = Taker { id, account, side: resting.side, limit: Some(price), leaves, stp: resting.stp };
         let stopped = self.match_and_settle(&mut taker, &order_side, None, ctx);
         let place = PlaceOrder {
-            account,
-            symbol: self.spec.symbol,
-            client_order_id: None,
-            side: resting.side,
-            order_type: OrderType::Limit,
             time_in_force: resting.time_in_force,
-            price: Some(price),
-            qty,
-            stop_price: None,
-            trigger_source: TriggerSource::LastPrice,
-            callback_rate: None,
-            activation_price: None,
-            good_till: None,
             reduce_only: resting.reduce_only,
-            close_position: false,
             position_side: resting.position_side,
             stp: resting.stp,
+            ..PlaceOrder::limit(account, self.spec.symbol, resting.side, price, qty)
         };
         self.finish_taker(&taker, &place, resting.time_in_force, stopped, ctx);
         self.run_triggers(ctx);
