@@ -69,8 +69,6 @@ pub struct AccountView {
     pub legs: Vec<LegView>,
 }
 
-const LEGS: [PositionSide; 3] = [PositionSide::Both, PositionSide::Long, PositionSide::Short];
-
 /// The view of `account`, or `None` when it does not exist.
 #[must_use]
 pub fn account_view(engine: &Engine, account: AccountId) -> Option<AccountView> {
@@ -91,7 +89,7 @@ pub fn account_view(engine: &Engine, account: AccountId) -> Option<AccountView> 
             let notional = margin::signed_notional(position.qty.abs(), price, Rounding::Ceil).ok()?;
             legs.push(LegView {
                 symbol,
-                position_side: LEGS[index],
+                position_side: PositionSide::ALL[index],
                 qty: position.qty,
                 cost: position.cost,
                 entry_price: position.entry_price(),

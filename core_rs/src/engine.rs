@@ -305,11 +305,12 @@ impl Engine {
     /// The account's open position legs, ascending by symbol and leg.
     fn open_legs(&self, account: AccountId) -> Vec<(SymbolId, PositionSide)> {
         let Some(state) = self.accounts.get(account) else { return Vec::new() };
-        let sides = [PositionSide::Both, PositionSide::Long, PositionSide::Short];
         state
             .symbols
             .iter()
-            .flat_map(|(&symbol, s)| s.positions.iter().zip(sides).filter(|(p, _)| p.qty != 0).map(move |(_, side)| (symbol, side)))
+            .flat_map(|(&symbol, s)| {
+                s.positions.iter().zip(PositionSide::ALL.iter().copied()).filter(|(p, _)| p.qty != 0).map(move |(_, side)| (symbol, side))
+            })
             .collect()
     }
 

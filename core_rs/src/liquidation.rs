@@ -70,8 +70,6 @@ pub struct Parts<'a> {
     pub index: &'a mut LiquidationIndex,
 }
 
-const POSITION_SIDES: [PositionSide; 3] = [PositionSide::Both, PositionSide::Long, PositionSide::Short];
-
 /// Margin balance and maintenance margin of an account at the reference prices.
 ///
 /// # Errors
@@ -178,7 +176,7 @@ fn liquidate(parts: &mut Parts<'_>, account: AccountId, (balance, maintenance): 
         return;
     }
     for symbol in state.symbols.keys().copied().collect::<Vec<_>>() {
-        for position_side in POSITION_SIDES {
+        for &position_side in PositionSide::ALL {
             close_leg(parts, account, symbol, position_side, events);
         }
     }
