@@ -289,6 +289,10 @@ impl Market {
         OrderSide { account: place.account, symbol: self.spec.symbol, side: place.side, position_side: place.position_side }
     }
 
+    fn resting_side(&self, order: &RestingOrder) -> OrderSide {
+        OrderSide { account: order.account, symbol: self.spec.symbol, side: order.side, position_side: order.position_side }
+    }
+
     fn check_margin(&self, place: &PlaceOrder, qty: Qty, price: Price, ctx: &Ctx<'_>) -> Result<(), RejectReason> {
         let order = self.order_side(place);
         let reduce_only = place.reduce_only || place.close_position;
@@ -391,8 +395,7 @@ impl Market {
         let fills = std::mem::take(&mut self.fills);
         for fill in &fills {
             let maker = &fill.maker;
-            let maker_side =
-                OrderSide { account: maker.account, symbol: self.spec.symbol, side: maker.side, position_side: maker.position_side };
+            let maker_side = self.resting_side(maker);
             let settle = |order_id, fee_rate| Fill { order_id, trade_id: fill.trade_id, qty: fill.qty, price: maker.price, fee_rate };
             let defaults = (self.spec.maker_fee, self.spec.taker_fee);
             let fees_of = |accounts: &Accounts, account| accounts.get(account).map_or(defaults, |a| a.fees(defaults));
@@ -414,8 +417,7 @@ impl Market {
         self.fills = fills;
         self.fills.clear();
         while let Some(maker) = self.expired_makers.pop() {
-            let maker_side =
-                OrderSide { account: maker.account, symbol: self.spec.symbol, side: maker.side, position_side: maker.position_side };
+            let maker_side = self.resting_side(&maker);
             clearing::adjust_open(ctx.accounts, &maker_side, -maker.leaves.raw(), maker.price);
             self.forget(maker.id, ctx);
         }
@@ -615,7 +617,7 @@ impl Market {
     fn remove_resting(&mut self, id: OrderId, ctx: &mut Ctx<'_>) -> Option<RestingOrder> {
         let order = self.book.remove(id)?;
         self.touched.push((order.side, order.price));
-        let side = OrderSide { account: order.account, symbol: self.spec.symbol, side: order.side, position_side: order.position_side };
+        let side = self.resting_side(&order);
         clearing::adjust_open(ctx.accounts, &side, -order.leaves.raw(), order.price);
         Some(order)
     }
@@ -666,7 +668,7 @@ impl Market {
         if !keeps_priority && resting.time_in_force == TimeInForce::Gtx && would_take(&self.book, resting.side, price) {
             return Err(with_id(RejectReason::PostOnlyWouldTake));
         }
-        let order_side = OrderSide { account, symbol: self.spec.symbol, side: resting.side, position_side: resting.position_side };
+        let order_side = self.resting_side(&resting);
         let intent = Intent { reduce_only: resting.reduce_only, qty: leaves, price, replaces: Some((resting.leaves, resting.price)) };
         clearing::check_order(ctx.accounts, ctx.prices, &self.spec, &order_side, intent).map_err(with_id)?;
         ctx.events.push(Event::OrderAmended {
