@@ -40,24 +40,12 @@ pub trait Entropy {
     fn next_u64(&mut self) -> u64;
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, good enough for test generation.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
+pub use derivatives_core::workload::SplitMix64;
 
-impl SplitMix64 {
-    /// A generator whose whole output is fixed by `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-}
-
+/// The seeded generator the benchmarks use also drives the seeded test runs.
 impl Entropy for SplitMix64 {
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        SplitMix64::next_u64(self)
     }
 }
 
