@@ -7,10 +7,10 @@ Conventions (Binance): with a start id or start time, the oldest matching rows c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
@@ -19,6 +19,8 @@ from derivatives.persistence.models import Kline1m, Order, Trade
 from derivatives.persistence.views import OrderState, TradeState, order_state, trade_state
 
 LIVE = ("NEW", "PARTIALLY_FILLED")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,11 @@ class Window:
     from_id: int | None = None
     start: int | None = None
     end: int | None = None
+
+    @property
+    def oldest_first(self) -> bool:
+        """True when a start id or time anchors the window at its oldest row."""
+        return self.from_id is not None or self.start is not None
 
 
 def _visible_as_order() -> object:
@@ -61,18 +68,19 @@ def open_orders(session: Session, account: int, symbol: str | None, algo: bool) 
     return [order_state(r) for r in session.execute(query.order_by(Order.order_id)).scalars()]
 
 
-def _windowed(session: Session, query: Select[Any], window: Window) -> list[OrderState]:
+def _windowed(session: Session, query: Select[Any], id_col: Any, time_col: Any, window: Window,
+              snapshot: Callable[[Any], T]) -> list[T]:
     if window.from_id is not None:
-        query = query.where(Order.order_id >= window.from_id)
+        query = query.where(id_col >= window.from_id)
     if window.start is not None:
-        query = query.where(Order.created_at >= window.start)
+        query = query.where(time_col >= window.start)
     if window.end is not None:
-        query = query.where(Order.created_at <= window.end)
-    if window.from_id is not None or window.start is not None:
-        rows = session.execute(query.order_by(Order.order_id).limit(window.limit)).scalars()
-        return [order_state(r) for r in rows]
-    rows = session.execute(query.order_by(Order.order_id.desc()).limit(window.limit)).scalars()
-    return [order_state(r) for r in reversed(list(rows))]
+        query = query.where(time_col <= window.end)
+    if window.oldest_first:
+        rows = session.execute(query.order_by(id_col).limit(window.limit)).scalars()
+        return [snapshot(r) for r in rows]
+    rows = session.execute(query.order_by(id_col.desc()).limit(window.limit)).scalars()
+    return [snapshot(r) for r in reversed(list(rows))]
 
 
 def all_orders(session: Session, account: int, symbol: str | None, window: Window, algo: bool) -> list[OrderState]:
@@ -81,7 +89,7 @@ def all_orders(session: Session, account: int, symbol: str | None, window: Windo
     if symbol is not None:
         query = query.where(Order.symbol == symbol)
     query = query.where(Order.algo_status.is_not(None) if algo else _visible_as_order())  # type: ignore[arg-type]
-    return _windowed(session, query, window)
+    return _windowed(session, query, Order.order_id, Order.created_at, window, order_state)
 
 
 def live_order_ids(session: Session, account: int, symbol: str, algo: bool) -> list[int]:
@@ -106,7 +114,7 @@ def user_trades(session: Session, account: int, symbol: str, window: Window) -> 
     query = select(Trade).where(
         Trade.symbol == symbol, or_(Trade.maker_account == account, Trade.taker_account == account)
     )
-    trades = _trade_window(session, query, window)
+    trades = _windowed(session, query, Trade.trade_id, Trade.time, window, trade_state)
     out: list[UserTrade] = []
     for t in trades:
         maker_side = "SELL" if t.taker_side == "BUY" else "BUY"
@@ -114,26 +122,13 @@ def user_trades(session: Session, account: int, symbol: str, window: Window) -> 
             out.append(UserTrade(t, t.maker_order_id, maker_side, True, t.maker_fee, t.maker_realised_pnl))
         if t.taker_account == account:
             out.append(UserTrade(t, t.taker_order_id, t.taker_side, False, t.taker_fee, t.taker_realised_pnl))
-    return out[: window.limit] if window.from_id is not None or window.start is not None else out[-window.limit:]
-
-
-def _trade_window(session: Session, query: Select[Any], window: Window) -> list[TradeState]:
-    if window.from_id is not None:
-        query = query.where(Trade.trade_id >= window.from_id)
-    if window.start is not None:
-        query = query.where(Trade.time >= window.start)
-    if window.end is not None:
-        query = query.where(Trade.time <= window.end)
-    if window.from_id is not None or window.start is not None:
-        rows = session.execute(query.order_by(Trade.trade_id).limit(window.limit)).scalars()
-        return [trade_state(r) for r in rows]
-    rows = session.execute(query.order_by(Trade.trade_id.desc()).limit(window.limit)).scalars()
-    return [trade_state(r) for r in reversed(list(rows))]
+    return out[: window.limit] if window.oldest_first else out[-window.limit:]
 
 
 def market_trades(session: Session, symbol: str, window: Window) -> list[TradeState]:
     """Public trades of a symbol in the window."""
-    return _trade_window(session, select(Trade).where(Trade.symbol == symbol), window)
+    query = select(Trade).where(Trade.symbol == symbol)
+    return _windowed(session, query, Trade.trade_id, Trade.time, window, trade_state)
 
 
 def last_trade(session: Session, symbol: str) -> TradeState | None:
