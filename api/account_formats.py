@@ -1,5 +1,5 @@
 """Binance USD-M wire shapes of the account group: ``account``, ``balance``, ``positionRisk``,
-``ACCOUNT_UPDATE`` and ``MARGIN_CALL``, from the engine's account view (cross margin only).
+``ACCOUNT_UPDATE`` and ``MARGIN_CALL``, from the engine's account view.
 
 Invariants:
     * Money is exact: engine figures are 1e-8 Decimals printed with eight decimals; the only
@@ -58,6 +58,18 @@ class Leg:
     initial: Decimal
     liquidation_price: Decimal
     leverage: int
+    isolated: bool
+    isolated_wallet: Decimal
+
+    @property
+    def margin_type(self) -> str:
+        """``isolated`` or ``cross`` (Binance's lower-case position field)."""
+        return "isolated" if self.isolated else "cross"
+
+    @property
+    def isolated_margin(self) -> Decimal:
+        """Binance ``isolatedMargin``: the isolated wallet plus uPnL (zero when cross)."""
+        return self.isolated_wallet + self.unrealised_pnl if self.isolated else ZERO
 
     @property
     def open(self) -> bool:
@@ -82,11 +94,12 @@ def position_risk(leg: Leg, now_ms: int) -> dict[str, object]:
         "symbol": i.name, "positionSide": leg.position_side, "positionAmt": qty_text(i, leg.qty),
         "entryPrice": money(leg.entry_price), "breakEvenPrice": money(leg.entry_price),
         "markPrice": money(leg.mark), "unRealizedProfit": money(leg.unrealised_pnl),
-        "liquidationPrice": price_text(i, leg.liquidation_price), "isolatedMargin": "0", "notional": money(leg.notional),
-        "marginAsset": ASSET, "isolatedWallet": "0", "initialMargin": money(leg.initial),
+        "liquidationPrice": price_text(i, leg.liquidation_price), "isolatedMargin": money(leg.isolated_margin),
+        "notional": money(leg.notional), "marginAsset": ASSET, "isolatedWallet": money(leg.isolated_wallet),
+        "initialMargin": money(leg.initial),
         "maintMargin": money(leg.maintenance), "positionInitialMargin": money(leg.initial),
         "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0", "askNotional": "0",
-        "leverage": str(leg.leverage), "marginType": "cross", "isAutoAddMargin": "false",
+        "leverage": str(leg.leverage), "marginType": leg.margin_type, "isAutoAddMargin": "false",
         "maxNotionalValue": money(max_notional(i, leg.leverage)), "updateTime": now_ms,
     }
 
@@ -95,13 +108,14 @@ def _account_position(leg: Leg, now_ms: int, v2: bool) -> dict[str, object]:
     i = leg.instrument
     row: dict[str, object] = {
         "symbol": i.name, "positionSide": leg.position_side, "positionAmt": qty_text(i, leg.qty),
-        "unrealizedProfit": money(leg.unrealised_pnl), "isolatedMargin": "0", "notional": money(leg.notional),
-        "isolatedWallet": "0", "initialMargin": money(leg.initial), "maintMargin": money(leg.maintenance),
+        "unrealizedProfit": money(leg.unrealised_pnl), "isolatedMargin": money(leg.isolated_margin),
+        "notional": money(leg.notional), "isolatedWallet": money(leg.isolated_wallet), "initialMargin": money(leg.initial),
+        "maintMargin": money(leg.maintenance),
         "updateTime": now_ms,
     }
     if v2:
         row.update({"positionInitialMargin": money(leg.initial), "openOrderInitialMargin": "0",
-                    "leverage": str(leg.leverage), "isolated": False, "entryPrice": money(leg.entry_price),
+                    "leverage": str(leg.leverage), "isolated": leg.isolated, "entryPrice": money(leg.entry_price),
                     "breakEvenPrice": money(leg.entry_price),
                     "maxNotional": money(max_notional(i, leg.leverage)), "bidNotional": "0", "askNotional": "0"})
     return row
@@ -112,7 +126,9 @@ class Totals:
     """Account-level figures of one view."""
 
     wallet: Decimal
+    cross_wallet: Decimal
     unrealised: Decimal
+    cross_unrealised: Decimal
     margin_balance: Decimal
     maintenance: Decimal
     initial: Decimal
@@ -125,11 +141,17 @@ class Totals:
 def totals(view: AccountRisk | None, legs: list[Leg]) -> Totals:
     """Totals of an account (all zero for an account the engine does not know yet)."""
     if view is None:
-        return Totals(ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)
+        return Totals(ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)
+    isolated = [leg for leg in legs if leg.isolated]
     position_initial = sum((leg.initial for leg in legs), ZERO)
     unrealised = sum((leg.unrealised_pnl for leg in legs), ZERO)
-    return Totals(view.wallet, unrealised, view.margin_balance, view.maintenance, view.initial_margin,
-                  position_initial, max(ZERO, view.initial_margin - position_initial), view.available,
+    isolated_unrealised = sum((leg.unrealised_pnl for leg in isolated), ZERO)
+    # Binance's asset totals span cross and isolated positions; the engine's are the cross part's.
+    margin_balance = view.margin_balance + sum((leg.isolated_margin for leg in isolated), ZERO)
+    maintenance = view.maintenance + sum((leg.maintenance for leg in isolated), ZERO)
+    initial = view.initial_margin + sum((leg.initial for leg in isolated), ZERO)
+    return Totals(view.wallet, view.cross_wallet, unrealised, unrealised - isolated_unrealised, margin_balance,
+                  maintenance, initial, position_initial, max(ZERO, initial - position_initial), view.available,
                   max(ZERO, view.withdrawable))
 
 
@@ -138,8 +160,8 @@ def _asset(t: Totals, now_ms: int) -> dict[str, object]:
         "asset": ASSET, "walletBalance": money(t.wallet), "unrealizedProfit": money(t.unrealised),
         "marginBalance": money(t.margin_balance), "maintMargin": money(t.maintenance),
         "initialMargin": money(t.initial), "positionInitialMargin": money(t.position_initial),
-        "openOrderInitialMargin": money(t.open_order_initial), "crossWalletBalance": money(t.wallet),
-        "crossUnPnl": money(t.unrealised), "availableBalance": money(t.available),
+        "openOrderInitialMargin": money(t.open_order_initial), "crossWalletBalance": money(t.cross_wallet),
+        "crossUnPnl": money(t.cross_unrealised), "availableBalance": money(t.available),
         "maxWithdrawAmount": money(t.withdrawable), "marginAvailable": True, "updateTime": now_ms,
     }
 
@@ -150,8 +172,8 @@ def account(t: Totals, legs: list[Leg], now_ms: int, v2: bool) -> dict[str, obje
         "totalInitialMargin": money(t.initial), "totalMaintMargin": money(t.maintenance),
         "totalWalletBalance": money(t.wallet), "totalUnrealizedProfit": money(t.unrealised),
         "totalMarginBalance": money(t.margin_balance), "totalPositionInitialMargin": money(t.position_initial),
-        "totalOpenOrderInitialMargin": money(t.open_order_initial), "totalCrossWalletBalance": money(t.wallet),
-        "totalCrossUnPnl": money(t.unrealised), "availableBalance": money(t.available),
+        "totalOpenOrderInitialMargin": money(t.open_order_initial), "totalCrossWalletBalance": money(t.cross_wallet),
+        "totalCrossUnPnl": money(t.cross_unrealised), "availableBalance": money(t.available),
         "maxWithdrawAmount": money(t.withdrawable),
         "assets": [_asset(t, now_ms)],
         "positions": [_account_position(leg, now_ms, v2) for leg in legs if v2 or leg.open],
@@ -165,7 +187,7 @@ def account(t: Totals, legs: list[Leg], now_ms: int, v2: bool) -> dict[str, obje
 def balance(t: Totals, account_alias: str, now_ms: int) -> list[dict[str, object]]:
     """``/fapi/v2|v3/balance``."""
     return [{"accountAlias": account_alias, "asset": ASSET, "balance": money(t.wallet),
-             "crossWalletBalance": money(t.wallet), "crossUnPnl": money(t.unrealised),
+             "crossWalletBalance": money(t.cross_wallet), "crossUnPnl": money(t.cross_unrealised),
              "availableBalance": money(t.available), "maxWithdrawAmount": money(t.withdrawable),
              "marginAvailable": True, "updateTime": now_ms}]
 
@@ -196,7 +218,7 @@ def account_update(change: AccountChange, instruments: dict[str, Instrument],
 
 def margin_call(view: AccountRisk, legs: list[Leg], now_ms: int) -> dict[str, object]:
     """User-stream ``MARGIN_CALL`` of an account whose margin ratio crossed the threshold."""
-    return {"e": "MARGIN_CALL", "E": now_ms, "cw": money(view.wallet), "p": [
+    return {"e": "MARGIN_CALL", "E": now_ms, "cw": money(view.cross_wallet), "p": [
         {"s": leg.instrument.name, "ps": leg.position_side, "pa": qty_text(leg.instrument, leg.qty), "mt": "CROSSED",
          "iw": "0", "mp": money(leg.mark), "up": money(leg.unrealised_pnl), "mm": money(leg.maintenance)}
         for leg in legs if leg.open

@@ -20,8 +20,7 @@ Binance filter or use a string from ccxt's exact table, it does:
   ``"Account has insufficient balance for requested action."`` -> ``InsufficientFunds`` (the
   code alone would be a plain ``ExchangeError`` on localhost);
 * a margin type already set -> ``"No need to change margin type."`` (``-4046``) ->
-  ``MarginModeAlreadySet``; isolated margin (not offered) -> ``-1020`` ``"This operation is not
-  supported."`` -> ``BadRequest``.
+  ``MarginModeAlreadySet`` (an engine rejection, like the other isolated-margin codes -4047..-4054).
 
 Codes themselves come from the engine (``derivatives.errors.BINANCE_CODES``) for rejections.
 """
@@ -242,23 +241,6 @@ def admin_invalid(msg: str) -> ApiError:
     return ApiError(-1130, msg)
 
 
-def margin_type_unchanged() -> ApiError:
-    """-4046 (ccxt: MarginModeAlreadySet, matched on this exact message)."""
-    return ApiError(-4046, "No need to change margin type.")
-
-
-def isolated_not_supported() -> ApiError:
-    """-1020: isolated margin does not exist here; every position is cross margin."""
-    return ApiError(-1020, "This operation is not supported. Isolated margin is not available: "
-                    "every position uses cross margin.")
-
-
-def position_margin_not_isolated() -> ApiError:
-    """-4049: position margin can only be added to or removed from isolated positions."""
-    return ApiError(-4049, "Add margin only support for isolated position. Isolated margin is not available: "
-                    "every position uses cross margin.")
-
-
 def position_side_unchanged() -> ApiError:
     """-4059."""
     return ApiError(-4059, "No need to change position side.")
@@ -344,6 +326,14 @@ _REJECT_MESSAGES: dict[RejectReason, _Msg] = {
     R.SAME_ACCOUNT: lambda *_: "Cannot transfer to the same account.",
     R.INSURANCE_FLOOR_BREACHED: lambda *_: "The insurance fund cannot pay below its floor.",
     R.INVALID_FUNDING_RATE: lambda *_: "Invalid funding rate.",
+    R.MARGIN_TYPE_UNCHANGED: lambda *_: "No need to change margin type.",
+    R.MARGIN_TYPE_ORDERS_OPEN: lambda *_: "Margin type cannot be changed if there exists open orders.",
+    R.MARGIN_TYPE_POSITION_OPEN: lambda *_: "Margin type cannot be changed if there exists position.",
+    R.NOT_ISOLATED: lambda *_: "Add margin only support for isolated position.",
+    R.CROSS_BALANCE_INSUFFICIENT: lambda *_: "Cross balance insufficient.",
+    R.ISOLATED_BALANCE_INSUFFICIENT: lambda *_: "Isolated balance insufficient.",
+    R.NO_POSITION: lambda *_: "Cannot add position margin: position is 0.",
+    R.RESERVED_ACCOUNT: lambda *_: "This account keeps cross margin.",
 }
 
 

@@ -91,17 +91,18 @@ async def set_leverage(services: ServicesDep, caller: Annotated[Caller, Depends(
 @router.post("/marginType", openapi_extra=MARGIN_TYPE.openapi(True))
 async def set_margin_type(services: ServicesDep,
                           caller: Annotated[Caller, Depends(signed(MARGIN_TYPE, trade=True))]) -> JSONResponse:
-    """Cross margin only: CROSSED answers -4046 (already set), ISOLATED -1020 (not offered)."""
-    services.account.margin_type(caller.params.text("symbol"), caller.params.text("marginType"))
-    return ok({})  # not reached: margin_type always raises
+    """Switch a symbol between CROSSED and ISOLATED margin (engine ``SetMarginType``)."""
+    return ok(await services.account.margin_type(caller.account, caller.params.text("symbol"),
+                                                 caller.params.text("marginType")))
 
 
 @router.post("/positionMargin", openapi_extra=POSITION_MARGIN.openapi(True))
 async def position_margin(services: ServicesDep,
                           caller: Annotated[Caller, Depends(signed(POSITION_MARGIN, trade=True))]) -> JSONResponse:
-    """Isolated positions only: refused with -4049 (there is no isolated margin)."""
-    services.account.position_margin(caller.params.text("symbol"))
-    return ok({})  # not reached
+    """Add (type 1) or remove (type 2) margin of an isolated position (engine ``AdjustIsolatedMargin``)."""
+    params = caller.params
+    return ok(await services.account.position_margin(caller.account, params.text("symbol"), params.text("positionSide"),
+                                                     params.decimal("amount"), params.int("type")))
 
 
 @router.post("/positionSide/dual", openapi_extra=DUAL.openapi(True))

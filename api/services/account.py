@@ -7,8 +7,9 @@ liquidation prices) for everything live, read on a worker thread; the projection
 (``SetLeverage``, ``SetPositionMode``) answered once the engine applied them and the projection
 caught up, like orders.
 
-Margin is cross only: ``marginType=CROSSED`` is a no-op (``-4046``), ``ISOLATED`` and
-``positionMargin`` are refused with a clear message (docs/API.md).
+Margin type per symbol (``marginType``: ``SetMarginType``) and isolated margin per leg
+(``positionMargin``: ``AdjustIsolatedMargin``) are engine commands too; positionRisk, account and
+balance show the isolated margin and the cross wallet (the wallet without isolated margins).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from api.instruments import Instrument, InstrumentRegistry
 from api.projection import ProjectionWorker
 from api.services.adl import Candidate, bitmex_score, quantiles
 from derivatives import _core
-from derivatives.commands import Command, SetLeverage, SetPositionMode
+from derivatives.commands import AdjustIsolatedMargin, Command, SetLeverage, SetMarginType, SetPositionMode
 from derivatives.engine import AccountRisk, EngineClient, PositionRisk
 from derivatives.enums import PositionSide, RejectReason
 from derivatives.events import OrderRejected
@@ -109,13 +110,15 @@ class AccountService:
         legs: list[Leg] = []
         for instrument in self._chosen(symbol):
             leverage = view.leverage.get(instrument.spec.symbol, DEFAULT_LEVERAGE) if view else DEFAULT_LEVERAGE
+            isolated = view is not None and instrument.spec.symbol in view.isolated_symbols
             mark = self.mark_of(instrument)
             for side in ("LONG", "SHORT") if hedge else ("BOTH",):
                 leg = open_legs.get((instrument.spec.symbol, side))
                 if leg is not None:
                     legs.append(_leg(instrument, side, leg, mark, leverage))
                 elif empty_legs:
-                    legs.append(Leg(instrument, side, ZERO, ZERO, mark, ZERO, ZERO, ZERO, ZERO, ZERO, leverage))
+                    legs.append(Leg(instrument, side, ZERO, ZERO, mark, ZERO, ZERO, ZERO, ZERO, ZERO, leverage,
+                                    isolated, ZERO))
         return Snapshot(view, legs)
 
     async def snapshot(self, account: int, symbol: str | None = None, empty_legs: bool = False) -> Snapshot:
@@ -142,11 +145,13 @@ class AccountService:
     async def symbol_config(self, account: int, symbol: str | None) -> list[dict[str, object]]:
         """``GET /fapi/v1/symbolConfig``."""
         view = await anyio.to_thread.run_sync(self.client.account, account)
-        out = []
+        out: list[dict[str, object]] = []
         for instrument in self._chosen(symbol):
             leverage = view.leverage.get(instrument.spec.symbol, DEFAULT_LEVERAGE) if view else DEFAULT_LEVERAGE
-            out.append({"symbol": instrument.name, "marginType": "CROSSED", "isAutoAddMargin": False,
-                        "leverage": leverage, "maxNotionalValue": shapes.money(shapes.max_notional(instrument, leverage))})
+            isolated = view is not None and instrument.spec.symbol in view.isolated_symbols
+            out.append({"symbol": instrument.name, "marginType": "ISOLATED" if isolated else "CROSSED",
+                        "isAutoAddMargin": False, "leverage": leverage,
+                        "maxNotionalValue": shapes.money(shapes.max_notional(instrument, leverage))})
         return out
 
     # Settings ----------------------------------------------------------------------------------
@@ -169,17 +174,32 @@ class AccountService:
         return {"leverage": leverage, "maxNotionalValue": shapes.money(shapes.max_notional(instrument, leverage)),
                 "symbol": instrument.name}
 
-    def margin_type(self, symbol: str | None, margin_type: str | None) -> None:
-        """``POST /fapi/v1/marginType``: always raises (cross is the only and current type)."""
-        self.instrument(symbol)
-        if margin_type == "CROSSED":
-            raise errors.margin_type_unchanged()
-        raise errors.isolated_not_supported()
+    async def margin_type(self, account: int, symbol: str | None, margin_type: str | None) -> dict[str, object]:
+        """``POST /fapi/v1/marginType`` (engine ``SetMarginType``; ``-4046`` when already set,
+        ``-4047``/``-4048`` with open orders or a position)."""
+        instrument = self.instrument(symbol)
+        await self._settle(SetMarginType(account, instrument.spec.symbol, margin_type == "ISOLATED"))
+        return {"code": 200, "msg": "success"}
 
-    def position_margin(self, symbol: str | None) -> None:
-        """``POST /fapi/v1/positionMargin``: isolated positions only, so always refused."""
-        self.instrument(symbol)
-        raise errors.position_margin_not_isolated()
+    async def position_margin(self, account: int, symbol: str | None, position_side: str | None,
+                              amount: Decimal | None, kind: int | None) -> dict[str, object]:
+        """``POST /fapi/v1/positionMargin``: type 1 adds, 2 removes margin of an isolated leg
+        (engine ``AdjustIsolatedMargin``; ``-4049`` on a cross symbol, ``-4050``/``-4051`` when
+        the cross part or the leg cannot spare it)."""
+        instrument = self.instrument(symbol)
+        if amount is None or amount <= 0 or amount != amount.quantize(Decimal(1).scaleb(-8)):
+            raise errors.reject(RejectReason.AMOUNT_NOT_POSITIVE)
+        signed_amount = amount if kind == 1 else -amount
+        side = PositionSide[position_side or "BOTH"]
+        await self._settle(AdjustIsolatedMargin(account, instrument.spec.symbol, side, signed_amount))
+        return {"amount": shapes.money(amount), "code": 200,
+                "msg": "Successfully modify position margin.", "type": kind}
+
+    async def _settle(self, command: Command) -> None:
+        """Runs one settings command; its rejection becomes the Binance error."""
+        reason = self._rejection(await self._run([command]))
+        if reason is not None:
+            raise errors.reject(reason)
 
     async def position_mode(self, account: int) -> dict[str, object]:
         """``GET /fapi/v1/positionSide/dual``."""
@@ -190,9 +210,7 @@ class AccountService:
         """``POST /fapi/v1/positionSide/dual`` (``-4059`` when already in that mode)."""
         if (await self.position_mode(account))["dualSidePosition"] == hedge:
             raise errors.position_side_unchanged()
-        reason = self._rejection(await self._run([SetPositionMode(account, hedge)]))
-        if reason is not None:
-            raise errors.reject(reason)
+        await self._settle(SetPositionMode(account, hedge))
         return {"code": 200, "msg": "success"}
 
     # History -----------------------------------------------------------------------------------
@@ -286,7 +304,7 @@ class AccountService:
 def _leg(instrument: Instrument, side: str, p: PositionRisk, mark: Decimal, leverage: int) -> Leg:
     notional = p.cost + p.unrealised_pnl
     return Leg(instrument, side, p.qty, p.entry_price, mark, p.unrealised_pnl, notional, p.maintenance,
-               shapes.ceil8(abs(notional) / leverage), p.liquidation_price, leverage)
+               shapes.ceil8(abs(notional) / leverage), p.liquidation_price, leverage, p.isolated, p.isolated_margin)
 
 
 def _income_row(r: IncomeState) -> dict[str, object]:

@@ -11,7 +11,9 @@
 //! [OURS] brackets are tried from the highest down; the first whose notional range holds `A·p` is
 //! taken. Rounded to the tick toward the position (long up, short down); 0 when the position
 //! cannot be liquidated at a positive price. Bankruptcy price: `MB(p) = 0`, same rounding.
-//! Display only: liquidation itself is decided by `liquidation::health` at each mark.
+//! An isolated leg has its own prices, backed by its isolated margin alone (MECHANICS §5.1,
+//! "hedge and isolated: only the side being computed").
+//! Display only: liquidation itself is decided by `liquidation::unit_health` at each mark.
 
 use crate::accounts::{margin, SymbolAccount};
 use crate::engine::Engine;
@@ -42,6 +44,10 @@ pub struct LegView {
     pub liquidation_price: Price,
     /// Bankruptcy price of the symbol; zero if none.
     pub bankruptcy_price: Price,
+    /// Isolated margin mode (else cross).
+    pub isolated: bool,
+    /// The leg's isolated margin (zero when cross).
+    pub isolated_margin: Quote,
 }
 
 /// One account as callers see it.
@@ -49,13 +55,15 @@ pub struct LegView {
 pub struct AccountView {
     /// Account.
     pub account: AccountId,
-    /// Wallet balance.
+    /// Wallet balance (isolated margins included).
     pub wallet: Quote,
+    /// The wallet without the isolated margins.
+    pub cross_wallet: Quote,
     /// Hedge mode.
     pub hedge_mode: bool,
-    /// Wallet + unrealised PnL.
+    /// Cross wallet + cross unrealised PnL.
     pub margin_balance: Quote,
-    /// Maintenance margin.
+    /// Maintenance margin of the cross positions.
     pub maintenance: Quote,
     /// Initial margin of positions and open orders.
     pub initial_margin: Quote,
@@ -65,6 +73,8 @@ pub struct AccountView {
     pub withdrawable: Quote,
     /// Leverage of every symbol the account has touched.
     pub leverage: Vec<(SymbolId, u32)>,
+    /// The symbols in isolated margin mode.
+    pub isolated_symbols: Vec<SymbolId>,
     /// Open position legs.
     pub legs: Vec<LegView>,
 }
@@ -81,10 +91,14 @@ pub fn account_view(engine: &Engine, account: AccountId) -> Option<AccountView> 
     for (&symbol, symbol_state) in &state.symbols {
         let Some(market) = markets.get(&symbol) else { continue };
         let reference = prices.get(&symbol).copied();
-        let (liquidation_price, bankruptcy_price) = reference
+        let cross_prices = reference
+            .filter(|_| !symbol_state.isolated)
             .and_then(|price| symbol_prices(symbol_state, &market.spec, price, (margin_balance, maintenance)).ok())
             .unwrap_or((Price::ZERO, Price::ZERO));
         for (index, position) in symbol_state.positions.iter().enumerate().filter(|(_, p)| p.qty != 0) {
+            let isolated_margin = symbol_state.isolated_margin[index];
+            let (liquidation_price, bankruptcy_price) =
+                if symbol_state.isolated { isolated_prices(*position, isolated_margin, &market.spec) } else { cross_prices };
             let price = reference.unwrap_or_else(|| position.entry_price());
             let notional = margin::signed_notional(position.qty.abs(), price, Rounding::Ceil).ok()?;
             legs.push(LegView {
@@ -97,12 +111,15 @@ pub fn account_view(engine: &Engine, account: AccountId) -> Option<AccountView> 
                 maintenance: margin::maintenance_margin(&market.spec, notional).ok()?,
                 liquidation_price,
                 bankruptcy_price,
+                isolated: symbol_state.isolated,
+                isolated_margin,
             });
         }
     }
     Some(AccountView {
         account,
         wallet: state.wallet,
+        cross_wallet: state.cross_wallet(),
         hedge_mode: state.hedge_mode,
         margin_balance,
         maintenance,
@@ -110,11 +127,18 @@ pub fn account_view(engine: &Engine, account: AccountId) -> Option<AccountView> 
         available: state.available(prices).ok()?,
         withdrawable: state.withdrawable(prices).ok()?,
         leverage: state.symbols.iter().map(|(s, a)| (*s, a.leverage)).collect(),
+        isolated_symbols: state.symbols.iter().filter(|(_, a)| a.isolated).map(|(s, _)| *s).collect(),
         legs,
     })
 }
 
-/// Liquidation and bankruptcy price of one symbol, rounded to the tick toward the position.
+/// Liquidation and bankruptcy price of an isolated leg, backed by its isolated margin alone.
+fn isolated_prices(position: crate::accounts::Position, isolated_margin: Quote, spec: &InstrumentSpec) -> (Price, Price) {
+    let backing = i128::from(isolated_margin.raw());
+    leg_prices((backing, backing), (position.qty, position.qty.abs(), position.cost.raw()), spec)
+}
+
+/// Liquidation and bankruptcy price of one cross symbol.
 fn symbol_prices(
     state: &SymbolAccount,
     spec: &InstrumentSpec,
@@ -130,16 +154,30 @@ fn symbol_prices(
     })?;
     let others = i128::from(margin_balance.raw() - own_pnl.raw());
     let others_mm = i128::from(maintenance.raw() - own_mm.raw());
+    Ok(leg_prices((others, others - others_mm), (qty, gross, cost), spec))
+}
+
+/// `(liquidation, bankruptcy)` of a position `(signed qty, gross qty, cost)` whose margin
+/// balance without it is `bankrupt_backing` and, less the other positions' maintenance,
+/// `liquidation_backing`; rounded to the tick toward the position, zero when none.
+fn leg_prices(
+    (bankrupt_backing, liquidation_backing): (i128, i128),
+    (qty, gross, cost): (i64, i64, i64),
+    spec: &InstrumentSpec,
+) -> (Price, Price) {
     let long = qty > 0;
     let to_tick = |p: i128| -> Price {
         let tick = i128::from(spec.tick_size.raw());
         let ticks = if long { divide(p, tick, true) } else { p.div_euclid(tick) };
         Price(i64::try_from((ticks * tick).max(0)).unwrap_or(0))
     };
-    let bankruptcy =
-        if qty == 0 { Price::ZERO } else { to_tick(divide((i128::from(cost) - others) * i128::from(SCALE), i128::from(qty), long)) };
-    let liquidation = exact_liquidation_price(others - others_mm, (qty, gross, cost), spec).map_or(Price::ZERO, to_tick);
-    Ok((liquidation, bankruptcy))
+    let bankruptcy = if qty == 0 {
+        Price::ZERO
+    } else {
+        to_tick(divide((i128::from(cost) - bankrupt_backing) * i128::from(SCALE), i128::from(qty), long))
+    };
+    let liquidation = exact_liquidation_price(liquidation_backing, (qty, gross, cost), spec).map_or(Price::ZERO, to_tick);
+    (liquidation, bankruptcy)
 }
 
 /// The exact liquidation price (1e-8 units, rounded toward the position) of a one-way position

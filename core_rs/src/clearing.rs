@@ -12,11 +12,14 @@
 //! - A hedge-mode closing fill larger than its leg (possible only if the leg shrank after the
 //!   order rested) closes the leg and opens the excess on the other leg; it never flips a leg.
 //!   It is reported as two `FillSettled` events, one per leg, whose quantities add up to the fill.
+//! - A fill on an isolated symbol also moves the leg's isolated margin (`isolated::on_fill`),
+//!   reported as `IsolatedMarginChanged` after the fill's `FillSettled`.
 
 use crate::accounts::{apply_fill, leg_index, signed, Accounts, ReferencePrices, SymbolAccount, FEE_ACCOUNT, INSURANCE_FUND};
 use crate::event::{BalanceKind, Event};
 use crate::ids::{AccountId, OrderId, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
+use crate::isolated;
 use crate::order::{PositionSide, Side};
 use crate::reject::RejectReason;
 use crate::units::{mul_div, notional, Overflow, Price, Qty, Quote, Rounding, SCALE};
@@ -184,14 +187,25 @@ pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &
     let (effect, spill) = if hedge && crosses_zero {
         let closing = apply_fill(position, -position.qty, fill.price).expect("Invariant: closing fits");
         let other = 3 - leg;
-        let opened = apply_fill(state.positions[other], new_qty, fill.price).expect("Invariant: opening fits");
+        let before_other = state.positions[other];
+        let opened = apply_fill(before_other, new_qty, fill.price).expect("Invariant: opening fits");
         state.positions[other] = opened.position;
-        (closing, Some((other, new_qty, opened.position)))
+        (closing, Some((other, new_qty, before_other, opened.position)))
     } else {
         (apply_fill(position, delta, fill.price).expect("Invariant: accepted position fits"), None)
     };
     let delta = if spill.is_some() { -position.qty } else { delta };
     state.positions[leg] = effect.position;
+    let mut isolated_moves = [None, None];
+    if state.isolated {
+        let moved = isolated::on_fill(state, leg, (position, effect.position), effect.realised_pnl, fill.price);
+        isolated_moves[0] = Some((leg, moved.expect("Invariant: isolated margin fits")));
+        if let Some((other, _, before_other, opened)) = spill {
+            let moved = isolated::on_fill(state, other, (before_other, opened), Quote::ZERO, fill.price);
+            isolated_moves[1] = Some((other, moved.expect("Invariant: isolated margin fits")));
+        }
+    }
+    let isolated_after = state.isolated_margin;
     account.wallet = account.wallet.checked_add(effect.realised_pnl).and_then(|w| w.checked_sub(fee)).expect("wallet fits");
     let wallet = account.wallet;
     let fees = accounts.get_mut(FEE_ACCOUNT);
@@ -211,8 +225,8 @@ pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &
         position_qty: effect.position.qty,
         position_cost: effect.position.cost,
     });
-    if let Some((other, qty, opened)) = spill {
-        let position_side = if other == 1 { PositionSide::Long } else { PositionSide::Short };
+    if let Some((other, qty, _, opened)) = spill {
+        let position_side = PositionSide::ALL[other];
         events.push(Event::FillSettled {
             account: order.account,
             symbol: order.symbol,
@@ -226,6 +240,15 @@ pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &
             wallet,
             position_qty: opened.qty,
             position_cost: opened.cost,
+        });
+    }
+    for (leg, amount) in isolated_moves.into_iter().flatten().filter(|(_, amount)| amount.raw() != 0) {
+        events.push(Event::IsolatedMarginChanged {
+            account: order.account,
+            symbol: order.symbol,
+            position_side: PositionSide::ALL[leg],
+            amount,
+            isolated_margin: isolated_after[leg],
         });
     }
 }

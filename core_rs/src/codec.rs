@@ -283,6 +283,19 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u64(*account);
                 self.u32(*symbol);
             }
+            Command::SetMarginType { account, symbol, isolated } => {
+                self.u8(22);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.bool(*isolated);
+            }
+            Command::AdjustIsolatedMargin { account, symbol, position_side, amount } => {
+                self.u8(23);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u8(position_side.to_u8());
+                self.i64(amount.0);
+            }
             Command::SetAdlRanking { symbol, side, accounts } => {
                 self.u8(16);
                 self.u32(*symbol);
@@ -492,6 +505,20 @@ impl<'a, S: Sink> Writer<'a, S> {
             Event::InsuranceFloorSet { amount } => {
                 self.u8(21);
                 self.i64(amount.0);
+            }
+            Event::MarginTypeSet { account, symbol, isolated } => {
+                self.u8(25);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.bool(*isolated);
+            }
+            Event::IsolatedMarginChanged { account, symbol, position_side, amount, isolated_margin } => {
+                self.u8(26);
+                self.u64(*account);
+                self.u32(*symbol);
+                self.u8(position_side.to_u8());
+                self.i64(amount.0);
+                self.i64(isolated_margin.0);
             }
             Event::AdlRankingSet { symbol, side, accounts } => {
                 self.u8(22);
@@ -752,6 +779,13 @@ impl<'a> Reader<'a> {
                 take_profit: self.opt_i64()?.map(Price),
             },
             19 => Command::Reverse { account: self.u64()?, symbol: self.u32()? },
+            22 => Command::SetMarginType { account: self.u64()?, symbol: self.u32()?, isolated: self.bool()? },
+            23 => Command::AdjustIsolatedMargin {
+                account: self.u64()?,
+                symbol: self.u32()?,
+                position_side: read_enum!(self, PositionSide)?,
+                amount: Quote(self.i64()?),
+            },
             _ => return Err(DecodeError { offset, what: "unknown command tag" }),
         })
     }
@@ -884,6 +918,14 @@ impl<'a> Reader<'a> {
             24 => Event::FeeTierSet { account: self.u64()?, rates: self.fee_rates()? },
             23 => Event::InsurancePaid { account: self.u64()?, amount: Quote(self.i64()?), reason: read_enum!(self, PayoutReason)? },
             22 => Event::AdlRankingSet { symbol: self.u32()?, side: read_enum!(self, Side)?, accounts: self.u32()? },
+            25 => Event::MarginTypeSet { account: self.u64()?, symbol: self.u32()?, isolated: self.bool()? },
+            26 => Event::IsolatedMarginChanged {
+                account: self.u64()?,
+                symbol: self.u32()?,
+                position_side: read_enum!(self, PositionSide)?,
+                amount: Quote(self.i64()?),
+                isolated_margin: Quote(self.i64()?),
+            },
             _ => return Err(DecodeError { offset, what: "unknown event tag" }),
         })
     }

@@ -265,6 +265,28 @@ pub enum Command {
         /// Instrument.
         symbol: SymbolId,
     },
+    /// Switch a symbol between cross (false) and isolated (true) margin for an account; only with
+    /// no position and no open order in that symbol (Binance `POST /fapi/v1/marginType`).
+    SetMarginType {
+        /// Account.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Isolated margin.
+        isolated: bool,
+    },
+    /// Add margin to (positive) or remove it from (negative) an isolated position leg
+    /// (Binance `POST /fapi/v1/positionMargin`, type 1 add, 2 reduce).
+    AdjustIsolatedMargin {
+        /// Account.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Leg (BOTH in one-way mode).
+        position_side: PositionSide,
+        /// Signed amount, ≠ 0.
+        amount: Quote,
+    },
     /// Publish the mark and index price (the oracle, once a second).
     SetMarkPrice {
         /// Instrument.

@@ -22,6 +22,7 @@ use crate::event::{CancelReason, Event};
 use crate::funding;
 use crate::ids::{AccountId, Nanos, OrderId, Seq, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
+use crate::isolated;
 use crate::ledger;
 use crate::liquidation;
 use crate::liquidation_index::LiquidationIndex;
@@ -285,6 +286,23 @@ impl Engine {
             }
             Command::Reverse { account, symbol } => {
                 if let Err(reason) = self.close_legs(*account, &[(*symbol, PositionSide::Both)], true, ts, out) {
+                    reject(out, *account, *symbol, None, reason);
+                }
+            }
+            Command::SetMarginType { account, symbol, isolated } => {
+                let result = if self.markets.contains_key(symbol) {
+                    isolated::set_margin_type(&mut self.accounts, (*account, *symbol), *isolated, out)
+                } else {
+                    Err(RejectReason::UnknownSymbol)
+                };
+                if let Err(reason) = result {
+                    reject(out, *account, *symbol, None, reason);
+                }
+            }
+            Command::AdjustIsolatedMargin { account, symbol, position_side, amount } => {
+                let adjustment =
+                    isolated::Adjustment { account: *account, symbol: *symbol, position_side: *position_side, amount: *amount };
+                if let Err(reason) = isolated::adjust(&mut self.accounts, &self.prices, adjustment, out) {
                     reject(out, *account, *symbol, None, reason);
                 }
             }

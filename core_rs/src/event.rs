@@ -209,6 +209,31 @@ pub enum Event {
         /// Why.
         kind: BalanceKind,
     },
+    /// An account switched a symbol between cross and isolated margin.
+    MarginTypeSet {
+        /// Account.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Isolated margin.
+        isolated: bool,
+    },
+    /// The isolated margin of a position leg changed: added or removed by the trader, moved in or
+    /// out by a fill (the opened part's initial margin in, the closed part's share out), or
+    /// credited with realised PnL or funding. Moves between the cross part and a leg change no
+    /// wallet (the isolated margin is part of it).
+    IsolatedMarginChanged {
+        /// Account.
+        account: AccountId,
+        /// Instrument.
+        symbol: SymbolId,
+        /// Leg.
+        position_side: PositionSide,
+        /// Signed change.
+        amount: Quote,
+        /// Isolated margin after.
+        isolated_margin: Quote,
+    },
     /// An account's leverage on a symbol changed.
     LeverageSet {
         /// Account.

@@ -2,7 +2,7 @@
 //!
 //! Funding (MECHANICS §3.4 [OURS]): every account holding a position in the symbol is paid
 //! `−net_qty × mark × rate` (longs pay when the rate is positive), one payment per account over
-//! all its legs, rounded toward −∞; the rounding dust (`−Σ payments ≥ 0`, because long and short
+//! all its legs (per leg, into its isolated margin, for an isolated symbol), rounded toward −∞; the rounding dust (`−Σ payments ≥ 0`, because long and short
 //! quantities are equal) goes to the insurance fund, so funding is exactly conserved. Margin is
 //! re-checked afterwards by the caller.
 //!
@@ -13,6 +13,7 @@ use crate::accounts::{Accounts, ReferencePrices, INSURANCE_FUND};
 use crate::clearing;
 use crate::event::{BalanceKind, Event, PayoutReason};
 use crate::ids::{AccountId, SymbolId};
+use crate::order::PositionSide;
 use crate::reject::RejectReason;
 use crate::units::{Price, Quote, Rate, SCALE};
 
@@ -27,16 +28,25 @@ pub fn apply(accounts: &mut Accounts, symbol: SymbolId, rate: Rate, mark: Price,
     if mark.raw() <= 0 {
         return Err(RejectReason::PriceNotPositive);
     }
-    let mut payments: Vec<(AccountId, i64)> = Vec::new();
+    // (account, isolated leg, payment): cross symbols pay once on the net quantity, isolated
+    // symbols once per leg, into the leg's isolated margin (MECHANICS §3.4 step 4).
+    let mut payments: Vec<(AccountId, Option<usize>, i64)> = Vec::new();
+    let payment_of = |qty: i64| -> Result<i64, RejectReason> {
+        let exact = -i128::from(qty) * i128::from(mark.raw()) * i128::from(rate.raw());
+        i64::try_from(exact.div_euclid(i128::from(SCALE) * i128::from(SCALE))).map_err(|_| RejectReason::ArithmeticOverflow)
+    };
     for account in accounts.holders(symbol) {
-        let net: i64 = accounts.get(account).and_then(|a| a.symbols.get(&symbol)).map_or(0, |s| s.positions.iter().map(|p| p.qty).sum());
-        let exact = -i128::from(net) * i128::from(mark.raw()) * i128::from(rate.raw());
-        let payment = exact.div_euclid(i128::from(SCALE) * i128::from(SCALE));
-        let payment = i64::try_from(payment).map_err(|_| RejectReason::ArithmeticOverflow)?;
-        payments.push((account, payment));
+        let Some(state) = accounts.get(account).and_then(|a| a.symbols.get(&symbol)) else { continue };
+        if state.isolated {
+            for (leg, position) in state.positions.iter().enumerate().filter(|(_, p)| p.qty != 0) {
+                payments.push((account, Some(leg), payment_of(position.qty)?));
+            }
+        } else {
+            payments.push((account, None, payment_of(state.positions.iter().map(|p| p.qty).sum())?));
+        }
     }
     let mut total = 0_i64;
-    for (account, payment) in payments {
+    for (account, leg, payment) in payments {
         total += payment;
         if payment == 0 {
             continue;
@@ -44,6 +54,13 @@ pub fn apply(accounts: &mut Accounts, symbol: SymbolId, rate: Rate, mark: Price,
         let entry = accounts.get_mut(account);
         entry.wallet = entry.wallet.checked_add(Quote(payment)).map_err(|_| RejectReason::ArithmeticOverflow)?;
         events.push(Event::BalanceChanged { account, amount: Quote(payment), wallet: entry.wallet, kind: BalanceKind::FundingFee });
+        if let Some(leg) = leg {
+            let margin = &mut entry.symbol_mut(symbol).isolated_margin[leg];
+            *margin = margin.checked_add(Quote(payment)).map_err(|_| RejectReason::ArithmeticOverflow)?;
+            let isolated_margin = *margin;
+            let position_side = PositionSide::ALL[leg];
+            events.push(Event::IsolatedMarginChanged { account, symbol, position_side, amount: Quote(payment), isolated_margin });
+        }
     }
     let dust = Quote(-total);
     if dust.raw() > 0 {

@@ -4,7 +4,8 @@
 //! Rules: amounts are positive; a withdrawal or an outgoing transfer may take at most
 //! `wallet + Σ min(0, uPnL) − Σ IM` (unrealised profit stays in the account); leverage is
 //! `1 ..=` the maximum of the bracket the account's worst-case position falls in, and lowering it
-//! must leave `available ≥ 0`; the position mode changes only with no position and no open order
+//! must leave `available ≥ 0` (and, on an isolated symbol, every leg covering its new initial
+//! margin); the position mode changes only with no position and no open order
 //! anywhere (Binance -4068).
 
 use crate::accounts::{Accounts, ReferencePrices};
@@ -114,8 +115,13 @@ pub fn set_leverage(
     }
     let mut changed = current;
     changed.symbol_mut(symbol).leverage = leverage;
-    if leverage < state.leverage && changed.available(prices).map_err(overflow)?.raw() < 0 {
-        return Err(RejectReason::InsufficientMargin);
+    if leverage < state.leverage {
+        let lowered = &changed.symbols[&symbol];
+        let legs_ok = !lowered.isolated
+            || reference.map_or(Ok(true), |p| crate::isolated::legs_cover_initial_margin(lowered, p)).map_err(overflow)?;
+        if !legs_ok || changed.available(prices).map_err(overflow)?.raw() < 0 {
+            return Err(RejectReason::InsufficientMargin);
+        }
     }
     accounts.get_mut(account).symbol_mut(symbol).leverage = leverage;
     events.push(Event::LeverageSet { account, symbol, leverage });

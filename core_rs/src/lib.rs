@@ -19,6 +19,7 @@ pub mod event;
 pub mod funding;
 pub mod ids;
 pub mod instrument;
+pub mod isolated;
 pub mod journal;
 pub mod ledger;
 pub mod liquidation;

@@ -1,14 +1,20 @@
 //! Liquidation (MECHANICS §6.2), run inside the command that moved the mark price, so it
 //! happens before any later user command (liquidation first).
 //!
-//! Sequence for each underwater cross account (ascending id):
-//! 0. Trigger, on the mark price only: `MM > 0 && MB < MM` with `MB = wallet + Σ uPnL(mark)` and
-//!    `MM = Σ (|q|·mark·MMR_bracket − cum)` per position leg.
+//! A margin unit is an account's cross part, or one leg of an isolated symbol. Sequence for each
+//! underwater unit (accounts ascending; the cross part, then isolated legs by symbol and leg):
+//! 0. Trigger, on the mark price only: `MM > 0 && MB < MM` with `MB = cross wallet + Σ cross
+//!    uPnL(mark)` and `MM = Σ (|q|·mark·MMR_bracket − cum)` over the cross legs; for an isolated
+//!    leg `MB = isolated margin + uPnL(mark)` and `MM` its own.
 //! 1. `LiquidationStarted`; the account is locked for the rest of the command (nothing else
 //!    runs for it until the sequence ends).
-//! 2. Every open order of the account, in every market, is cancelled; re-check: if `MB ≥ MM`
-//!    now, `LiquidationFinished { closed: false }`.
-//! 3. Each position leg (ascending symbol, then leg) is offered at its bankruptcy price as one
+//! 2. Every open order of the unit is cancelled (cross: in every cross symbol; isolated: in that
+//!    symbol, both legs' orders); re-check: if `MB ≥ MM` now, `LiquidationFinished { closed: false }`.
+//! 3. Tier reduction, for a unit with one open leg above the first bracket: the smallest part of
+//!    it that brings the unit back above its maintenance margin is offered at the bankruptcy
+//!    price as one IOC; if the unit is safe afterwards, `LiquidationFinished { closed: false }`.
+//!    A large position is so liquidated in steps, one per mark tick that finds it under water.
+//!    Then each position leg (ascending symbol, then leg) is offered at its bankruptcy price as one
 //!    IOC order: fills are at the bankruptcy price or better; the trader pays no taker fee, and
 //!    the liquidation fee, capped at the fill's surplus over the bankruptcy price, goes to the
 //!    insurance fund.
@@ -20,8 +26,9 @@
 //!    PnL% ÷ effective leverage at a loss, highest first, ties by account id. A counterparty
 //!    gives up at most its own position (never flipped), pays no fee, and its open orders in the
 //!    symbol are cancelled. Flat accounts are never touched.
-//! 6. A negative wallet left over is reset to zero from the insurance fund, as far as the fund's
-//!    margin balance goes (`InsuranceClear`).
+//! 6. A loss beyond the unit's margin is covered from the insurance fund, as far as the fund's
+//!    margin balance goes (`InsuranceClear`): a negative cross wallet is reset to zero; for an
+//!    isolated leg, whatever the close took from the cross part.
 //!
 //! The insurance fund is an ordinary account that holds what it took over (and pays or receives
 //! funding on it). It is checked like any account after each mark or funding step; when its
@@ -32,11 +39,13 @@
 //! `p = (cost − MB_without_leg) / qty`, rounded to the tick toward safety (long up, short down:
 //! Bybit and dYdX), never below one tick.
 //!
-//! Candidates come from the [`LiquidationIndex`] (O(log n + crossed) per tick). Known limits of
-//! this increment (see docs/ARCHITECTURE.md): no partial tier reduction yet; no isolated margin.
+//! Candidates come from the [`LiquidationIndex`] (O(log n + crossed) per tick). Known limit (see
+//! docs/ARCHITECTURE.md): a cross unit with several open legs is closed whole, without tier
+//! reduction.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::accounts::leg_index;
 use crate::accounts::margin;
 use crate::accounts::{Account, Accounts, ReferencePrices, FEE_ACCOUNT, INSURANCE_FUND};
 use crate::clearing::{self, OrderSide};
@@ -70,14 +79,46 @@ pub struct Parts<'a> {
     pub index: &'a mut LiquidationIndex,
 }
 
-/// Margin balance and maintenance margin of an account at the reference prices.
+/// A margin unit (MECHANICS §6.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// The account's cross part: its cross wallet and every cross symbol.
+    Cross,
+    /// One leg of an isolated symbol.
+    Isolated(SymbolId, PositionSide),
+}
+
+impl Unit {
+    /// The unit a leg belongs to.
+    #[must_use]
+    pub fn of(account: &Account, symbol: SymbolId, position_side: PositionSide) -> Self {
+        if account.symbols.get(&symbol).is_some_and(|s| s.isolated) {
+            Self::Isolated(symbol, position_side)
+        } else {
+            Self::Cross
+        }
+    }
+}
+
+/// The units of `account`: the cross part, then each open isolated leg (by symbol, then leg).
+#[must_use]
+pub fn units(account: &Account) -> Vec<Unit> {
+    let mut units = vec![Unit::Cross];
+    for (&symbol, state) in account.symbols.iter().filter(|(_, s)| s.isolated) {
+        let open = state.positions.iter().zip(PositionSide::ALL).filter(|(p, _)| p.qty != 0);
+        units.extend(open.map(|(_, &side)| Unit::Isolated(symbol, side)));
+    }
+    units
+}
+
+/// Margin balance and maintenance margin of an account's cross part at the reference prices.
 ///
 /// # Errors
 /// [`Overflow`] on absurd sizes.
 pub fn health(account: &Account, markets: &BTreeMap<SymbolId, Market>, prices: &ReferencePrices) -> Result<(Quote, Quote), Overflow> {
-    let mut balance = account.wallet;
+    let mut balance = account.cross_wallet();
     let mut maintenance = Quote::ZERO;
-    for (symbol, state) in &account.symbols {
+    for (symbol, state) in account.symbols.iter().filter(|(_, s)| !s.isolated) {
         let (Some(&price), Some(market)) = (prices.get(symbol), markets.get(symbol)) else { continue };
         balance = balance.checked_add(state.unrealised_pnl(price)?)?;
         for position in state.positions.iter().filter(|p| p.qty != 0) {
@@ -86,6 +127,26 @@ pub fn health(account: &Account, markets: &BTreeMap<SymbolId, Market>, prices: &
         }
     }
     Ok((balance, maintenance))
+}
+
+/// Margin balance and maintenance margin of one unit at the reference prices.
+///
+/// # Errors
+/// [`Overflow`] on absurd sizes.
+pub fn unit_health(
+    account: &Account,
+    unit: Unit,
+    markets: &BTreeMap<SymbolId, Market>,
+    prices: &ReferencePrices,
+) -> Result<(Quote, Quote), Overflow> {
+    let Unit::Isolated(symbol, position_side) = unit else { return health(account, markets, prices) };
+    let Some(state) = account.symbols.get(&symbol) else { return Ok((Quote::ZERO, Quote::ZERO)) };
+    let leg = leg_index(position_side);
+    let (position, isolated) = (state.positions[leg], state.isolated_margin[leg]);
+    let (Some(&price), Some(market)) = (prices.get(&symbol), markets.get(&symbol)) else { return Ok((isolated, Quote::ZERO)) };
+    let balance = isolated.checked_add(margin::unrealised_pnl(position.qty, position.cost, price)?)?;
+    let notional = margin::signed_notional(position.qty.abs(), price, Rounding::Ceil)?;
+    Ok((balance, margin::maintenance_margin(&market.spec, notional)?))
 }
 
 fn is_underwater(balance: Quote, maintenance: Quote) -> bool {
@@ -117,9 +178,12 @@ pub fn run(parts: &mut Parts<'_>, symbol: SymbolId, events: &mut Vec<Event>) {
                 continue;
             }
             let Some(state) = parts.accounts.get(account) else { continue };
-            let Ok((balance, maintenance)) = health(state, parts.markets, parts.prices) else { continue };
-            if is_underwater(balance, maintenance) {
-                liquidate(parts, account, (balance, maintenance), events);
+            for unit in units(state) {
+                let Some(state) = parts.accounts.get(account) else { break };
+                let Ok((balance, maintenance)) = unit_health(state, unit, parts.markets, parts.prices) else { continue };
+                if is_underwater(balance, maintenance) {
+                    liquidate(parts, (account, unit), (balance, maintenance), events);
+                }
             }
         }
         deleverage_fund_if_underwater(parts, events);
@@ -142,72 +206,158 @@ pub fn run(parts: &mut Parts<'_>, symbol: SymbolId, events: &mut Vec<Event>) {
 /// Auto-deleverages every position of the insurance fund at its bankruptcy price when the fund
 /// is under its maintenance margin.
 fn deleverage_fund_if_underwater(parts: &mut Parts<'_>, events: &mut Vec<Event>) {
-    let Some(fund) = parts.accounts.get(INSURANCE_FUND).cloned() else { return };
-    let Ok((balance, maintenance)) = health(&fund, parts.markets, parts.prices) else { return };
+    let Some(fund) = parts.accounts.get(INSURANCE_FUND) else { return };
+    let Ok((balance, maintenance)) = health(fund, parts.markets, parts.prices) else { return };
     if !is_underwater(balance, maintenance) {
         return;
     }
+    let symbols: Vec<SymbolId> = fund.symbols.keys().copied().collect();
     events.push(Event::LiquidationStarted { account: INSURANCE_FUND, margin_balance: balance, maintenance });
-    for symbol in fund.symbols.keys().copied().collect::<Vec<_>>() {
-        let Some(current) = parts.accounts.get(INSURANCE_FUND) else { return };
-        let position = current.symbols.get(&symbol).map(|s| s.positions[0]).unwrap_or_default();
-        let (Some(&price), Some(market)) = (parts.prices.get(&symbol), parts.markets.get(&symbol)) else { continue };
-        if position.qty == 0 {
-            continue;
+    for symbol in symbols {
+        if let Some((qty, bankruptcy, order)) = closing(parts, (INSURANCE_FUND, Unit::Cross), symbol, PositionSide::Both) {
+            deleverage(parts, &order, qty.abs(), bankruptcy, events);
         }
-        let Ok((balance, _)) = health(current, parts.markets, parts.prices) else { return };
-        let Ok(bankruptcy) = bankruptcy_price(position.qty, position.cost, balance, price, market.spec.tick_size) else { continue };
-        let side = if position.qty > 0 { Side::Sell } else { Side::Buy };
-        let order = OrderSide { account: INSURANCE_FUND, symbol, side, position_side: PositionSide::Both };
-        deleverage(parts, &order, position.qty.abs(), bankruptcy, events);
     }
     events.push(Event::LiquidationFinished { account: INSURANCE_FUND, closed: true });
 }
 
-fn liquidate(parts: &mut Parts<'_>, account: AccountId, (balance, maintenance): (Quote, Quote), events: &mut Vec<Event>) {
+fn liquidate(parts: &mut Parts<'_>, (account, unit): (AccountId, Unit), (balance, maintenance): (Quote, Quote), events: &mut Vec<Event>) {
     events.push(Event::LiquidationStarted { account, margin_balance: balance, maintenance });
-    let symbols: Vec<SymbolId> = parts.markets.keys().copied().collect();
+    let state = parts.accounts.get(account).cloned().unwrap_or_default();
+    let symbols: Vec<SymbolId> = match unit {
+        Unit::Cross => parts.markets.keys().copied().filter(|s| !state.symbols.get(s).is_some_and(|x| x.isolated)).collect(),
+        Unit::Isolated(symbol, _) => vec![symbol],
+    };
     for symbol in &symbols {
         with_market(parts, *symbol, events, |market, ctx| market.cancel_all(account, CancelReason::Liquidation, ctx));
     }
     let state = parts.accounts.get(account).cloned().unwrap_or_default();
-    if health(&state, parts.markets, parts.prices).is_ok_and(|(b, m)| !is_underwater(b, m)) {
+    if unit_health(&state, unit, parts.markets, parts.prices).is_ok_and(|(b, m)| !is_underwater(b, m)) {
         events.push(Event::LiquidationFinished { account, closed: false });
         return;
     }
-    for symbol in state.symbols.keys().copied().collect::<Vec<_>>() {
-        for &position_side in PositionSide::ALL {
-            close_leg(parts, account, symbol, position_side, events);
+    let legs: Vec<(SymbolId, PositionSide)> = match unit {
+        Unit::Cross => state
+            .symbols
+            .iter()
+            .filter(|(_, s)| !s.isolated)
+            .flat_map(|(&symbol, _)| PositionSide::ALL.iter().map(move |&side| (symbol, side)))
+            .collect(),
+        Unit::Isolated(symbol, side) => vec![(symbol, side)],
+    };
+    let cross_before = state.cross_wallet();
+    let open: Vec<(SymbolId, PositionSide)> = legs
+        .iter()
+        .copied()
+        .filter(|&(symbol, side)| state.symbols.get(&symbol).is_some_and(|s| s.positions[leg_index(side)].qty != 0))
+        .collect();
+    if let [(symbol, position_side)] = open[..] {
+        if reduce_tier(parts, (account, unit), symbol, position_side, events) {
+            events.push(Event::LiquidationFinished { account, closed: false });
+            return;
         }
     }
-    clear_bad_debt(parts, account, events);
+    for (symbol, position_side) in legs {
+        close_leg(parts, (account, unit), symbol, position_side, events);
+    }
+    let cross_after = parts.accounts.get(account).map_or(Quote::ZERO, Account::cross_wallet);
+    let deficit = match unit {
+        Unit::Cross => -cross_after.raw(),
+        Unit::Isolated(..) => cross_before.raw() - cross_after.raw(),
+    };
+    clear_bad_debt(parts, account, deficit, events);
     events.push(Event::LiquidationFinished { account, closed: true });
 }
 
-fn close_leg(parts: &mut Parts<'_>, account: AccountId, symbol: SymbolId, position_side: PositionSide, events: &mut Vec<Event>) {
-    let Some(current) = parts.accounts.get(account) else { return };
-    let position = current.symbols.get(&symbol).map(|s| s.positions[crate::accounts::leg_index(position_side)]).unwrap_or_default();
-    let (Some(&price), Some(market)) = (parts.prices.get(&symbol), parts.markets.get(&symbol)) else { return };
+/// An open leg's size, its bankruptcy price within `unit`, and the order side that closes it.
+fn closing(
+    parts: &Parts<'_>,
+    (account, unit): (AccountId, Unit),
+    symbol: SymbolId,
+    position_side: PositionSide,
+) -> Option<(i64, Price, OrderSide)> {
+    let current = parts.accounts.get(account)?;
+    let position = current.symbols.get(&symbol)?.positions[leg_index(position_side)];
+    let (&price, market) = (parts.prices.get(&symbol)?, parts.markets.get(&symbol)?);
     if position.qty == 0 {
-        return;
+        return None;
     }
-    let Ok((balance, _)) = health(current, parts.markets, parts.prices) else { return };
-    let Ok(bankruptcy) = bankruptcy_price(position.qty, position.cost, balance, price, market.spec.tick_size) else { return };
+    let (balance, _) = unit_health(current, unit, parts.markets, parts.prices).ok()?;
+    let bankruptcy = bankruptcy_price(position.qty, position.cost, balance, price, market.spec.tick_size).ok()?;
     let side = if position.qty > 0 { Side::Sell } else { Side::Buy };
-    let order = OrderSide { account, symbol, side, position_side };
-    let qty = Qty(position.qty.abs());
+    Some((position.qty, bankruptcy, OrderSide { account, symbol, side, position_side }))
+}
+
+fn close_leg(parts: &mut Parts<'_>, owner: (AccountId, Unit), symbol: SymbolId, position_side: PositionSide, events: &mut Vec<Event>) {
+    let Some((signed_qty, bankruptcy, order)) = closing(parts, owner, symbol, position_side) else { return };
+    let qty = Qty(signed_qty.abs());
     let filled = with_market(parts, symbol, events, |market, ctx| market.liquidation_order(&order, qty, bankruptcy, ctx));
     let rest = qty.raw() - filled.map_or(0, Qty::raw);
     if rest == 0 {
         return;
     }
-    let signed_rest = if position.qty > 0 { rest } else { -rest };
+    let signed_rest = if signed_qty > 0 { rest } else { -rest };
     let rest =
         if fund_can_take(parts, symbol, signed_rest, bankruptcy) { rest } else { deleverage(parts, &order, rest, bankruptcy, events) };
     if rest > 0 {
-        let signed_rest = if position.qty > 0 { rest } else { -rest };
+        let signed_rest = if signed_qty > 0 { rest } else { -rest };
         clearing::take_over(parts.accounts, &order, signed_rest, bankruptcy, events);
     }
+}
+
+/// Tier reduction (MECHANICS §6.2 step 3) of a unit's only open leg: offers the smallest
+/// quantity that brings the unit back above its maintenance margin as an IOC at the bankruptcy
+/// price; true when the unit is safe afterwards (nothing else happens then).
+fn reduce_tier(
+    parts: &mut Parts<'_>,
+    owner: (AccountId, Unit),
+    symbol: SymbolId,
+    position_side: PositionSide,
+    events: &mut Vec<Event>,
+) -> bool {
+    let Some((signed_qty, bankruptcy, order)) = closing(parts, owner, symbol, position_side) else { return false };
+    let Some(qty) = tier_reduction(parts, owner, symbol, signed_qty.abs()) else { return false };
+    let filled = with_market(parts, symbol, events, |market, ctx| market.liquidation_order(&order, Qty(qty), bankruptcy, ctx));
+    filled.is_some_and(|f| f.raw() > 0)
+        && parts
+            .accounts
+            .get(owner.0)
+            .is_some_and(|a| unit_health(a, owner.1, parts.markets, parts.prices).is_ok_and(|(b, m)| !is_underwater(b, m)))
+}
+
+/// The smallest reduction, in steps, of a single-leg unit's position of `size` that leaves it at
+/// or above its maintenance margin, if one short of the whole position does. Closing `q` at the
+/// bankruptcy price leaves `MB' = MB × (size − q) / size` (the liquidation fee is capped at the
+/// surplus over that price, so better fills only help), against `MM'` of the smaller notional at
+/// the mark, in its own (lower) bracket. `MM(n) / n` never falls as `n` grows, so the sizes that
+/// comply form a range from zero and a binary search finds its top.
+fn tier_reduction(parts: &Parts<'_>, (account, unit): (AccountId, Unit), symbol: SymbolId, size: i64) -> Option<i64> {
+    let (market, &mark) = (parts.markets.get(&symbol)?, parts.prices.get(&symbol)?);
+    let spec = &market.spec;
+    let notional = margin::signed_notional(size, mark, Rounding::Ceil).ok()?;
+    if notional <= spec.brackets.first()?.notional_cap {
+        return None;
+    }
+    let (balance, _) = unit_health(parts.accounts.get(account)?, unit, parts.markets, parts.prices).ok()?;
+    let complies = |remaining: i64| -> bool {
+        let scaled = mul_div(balance.raw(), remaining, size, Rounding::Floor);
+        let maintenance = margin::signed_notional(remaining, mark, Rounding::Ceil).and_then(|n| margin::maintenance_margin(spec, n));
+        matches!((scaled, maintenance), (Ok(b), Ok(m)) if b >= m.raw())
+    };
+    let step = spec.step_size.raw();
+    let (mut low, mut high) = (0, size / step); // steps kept: `low` complies, `high` does not
+    if balance.raw() <= 0 || complies(high * step) {
+        return None;
+    }
+    while high - low > 1 {
+        let middle = low + (high - low) / 2;
+        if complies(middle * step) {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    (low > 0).then(|| size - low * step)
 }
 
 /// True when the insurance fund would still be above its maintenance margin at the mark after
@@ -232,7 +382,7 @@ fn counter_leg(account: &Account, ranked: Side) -> PositionSide {
 
 /// Open quantity of the ranked side held by `account` in `symbol` (positive), if any.
 fn opposite_qty(account: &Account, symbol: SymbolId, ranked: Side) -> i64 {
-    let leg = crate::accounts::leg_index(counter_leg(account, ranked));
+    let leg = leg_index(counter_leg(account, ranked));
     let q = account.symbols.get(&symbol).map_or(0, |s| s.positions[leg].qty);
     match ranked {
         Side::Buy => q.max(0),
@@ -242,11 +392,12 @@ fn opposite_qty(account: &Account, symbol: SymbolId, ranked: Side) -> i64 {
 
 /// The BitMEX ADL score (MECHANICS §8.1) in 1e-8 fixed point.
 fn bitmex_score(parts: &Parts<'_>, account: &Account, symbol: SymbolId, ranked: Side, mark: Price) -> i128 {
-    let leg = crate::accounts::leg_index(counter_leg(account, ranked));
+    let leg = leg_index(counter_leg(account, ranked));
     let position = account.symbols.get(&symbol).map(|s| s.positions[leg]).unwrap_or_default();
     let pnl = i128::from(margin::unrealised_pnl(position.qty, position.cost, mark).map_or(0, Quote::raw));
     let cost = i128::from(position.cost.raw().abs()).max(1);
-    let balance = i128::from(health(account, parts.markets, parts.prices).map_or(1, |(b, _)| b.raw())).max(1);
+    let unit = Unit::of(account, symbol, counter_leg(account, ranked));
+    let balance = i128::from(unit_health(account, unit, parts.markets, parts.prices).map_or(1, |(b, _)| b.raw())).max(1);
     let value = i128::from(margin::signed_notional(position.qty.abs(), mark, Rounding::Floor).map_or(0, Quote::raw));
     let scale = i128::from(SCALE);
     let pnl_pct = pnl * scale / cost;
@@ -310,8 +461,9 @@ fn deleverage(parts: &mut Parts<'_>, order: &OrderSide, mut rest: i64, bankruptc
     rest
 }
 
-fn clear_bad_debt(parts: &mut Parts<'_>, account: AccountId, events: &mut Vec<Event>) {
-    let deficit = parts.accounts.get(account).map_or(0, |a| -a.wallet.raw());
+/// Covers `deficit` (if positive) of `account` from the insurance fund, as far as the fund's
+/// margin balance goes.
+fn clear_bad_debt(parts: &mut Parts<'_>, account: AccountId, deficit: i64, events: &mut Vec<Event>) {
     let fund = parts.accounts.get(INSURANCE_FUND).map_or(Ok(Quote::ZERO), |a| health(a, parts.markets, parts.prices).map(|(b, _)| b));
     let covered = deficit.min(fund.map_or(0, Quote::raw));
     if covered > 0 {

@@ -1,12 +1,13 @@
 //! Which accounts a mark tick must check, without scanning every position: a mark update costs
 //! O(log n + accounts whose trigger it crossed + complex accounts of that symbol).
 //!
-//! - A one-way account whose only position is in one symbol has one liquidation price there
-//!   (MECHANICS §5.1; `account_view::liquidation_price`). It is indexed by a trigger slightly on
+//! - A one-way account whose only cross position is in one symbol has one liquidation price
+//!   there (MECHANICS §5.1; `account_view::liquidation_price`, backed by the cross wallet); so
+//!   has each one-way isolated position (backed by its isolated margin). It is indexed by a trigger slightly on
 //!   the safe side of it (0.1 % and one unit beyond): a long is checked when the mark is at or
 //!   below its trigger, a short at or above. The exact `MB < MM` check still decides.
-//! - Every other holder (hedge mode, positions in several symbols, a degenerate formula) is
-//!   "complex": checked on every tick of each symbol it holds.
+//! - Every other holder (hedge mode, cross positions in several symbols, a degenerate formula)
+//!   is "complex": checked on every tick of each symbol it holds.
 //! - Entries are rebuilt, right before each liquidation scan, for every account touched since the
 //!   last scan (any `Accounts::get_mut`), so they describe the state the scan sees; between scans
 //!   nothing is recomputed (an order or a fill costs no index work).
@@ -89,17 +90,32 @@ impl LiquidationIndex {
 
     fn insert(&mut self, account: AccountId, accounts: &Accounts, markets: &Markets) {
         let Some(state) = accounts.get(account) else { return };
-        let held: Vec<SymbolId> = state.symbols.iter().filter(|(_, s)| s.positions.iter().any(|p| p.qty != 0)).map(|(&s, _)| s).collect();
-        let simple = !state.hedge_mode && held.len() == 1;
-        let mut entries = Vec::with_capacity(held.len());
-        for symbol in held {
-            let entry = if simple { trigger(state, symbol, markets).unwrap_or(Entry::Complex) } else { Entry::Complex };
+        let held = |isolated: bool| -> Vec<SymbolId> {
+            state
+                .symbols
+                .iter()
+                .filter(|(_, s)| s.isolated == isolated && s.positions.iter().any(|p| p.qty != 0))
+                .map(|(&s, _)| s)
+                .collect()
+        };
+        let cross = held(false);
+        let simple_cross = !state.hedge_mode && cross.len() == 1;
+        let mut entries = Vec::new();
+        for symbol in cross {
+            let entry = if simple_cross { trigger(state.cross_wallet(), state, symbol, markets) } else { None };
+            entries.push((symbol, entry.unwrap_or(Entry::Complex)));
+        }
+        for symbol in held(true) {
+            let backing = state.symbols.get(&symbol).map_or(crate::units::Quote::ZERO, |s| s.isolated_margin[0]);
+            let entry = if state.hedge_mode { None } else { trigger(backing, state, symbol, markets) };
+            entries.push((symbol, entry.unwrap_or(Entry::Complex)));
+        }
+        for &(symbol, entry) in &entries {
             match entry {
                 Entry::Long(p) => self.longs.entry(symbol).or_default().insert((p, account)),
                 Entry::Short(p) => self.shorts.entry(symbol).or_default().insert((p, account)),
                 Entry::Complex => self.complex.entry(symbol).or_default().insert(account),
             };
-            entries.push((symbol, entry));
         }
         if !entries.is_empty() {
             self.entries.insert(account, entries);
@@ -107,11 +123,12 @@ impl LiquidationIndex {
     }
 }
 
-/// The trigger of a simple (one-way, single-symbol) account, or `None` to treat it as complex.
-fn trigger(state: &crate::accounts::Account, symbol: SymbolId, markets: &Markets) -> Option<Entry> {
+/// The trigger of a one-way position in `symbol` backed by `backing` alone (the cross wallet of
+/// a single-symbol cross account, or the leg's isolated margin), or `None` to treat it as complex.
+fn trigger(backing: crate::units::Quote, state: &crate::accounts::Account, symbol: SymbolId, markets: &Markets) -> Option<Entry> {
     let market = markets.get(&symbol)?;
     let position = state.symbols.get(&symbol)?.positions[0];
-    let price = liquidation_price(state.wallet, position, &market.spec)?;
+    let price = liquidation_price(backing, position, &market.spec)?;
     if position.qty > 0 {
         let up = mul_div(price.raw(), SCALE + SLACK, SCALE, Rounding::Ceil).ok()?.checked_add(1)?;
         Some(Entry::Long(Price(up)))

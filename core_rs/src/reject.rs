@@ -49,6 +49,14 @@ wire_enum!(
         /** The payout would take the insurance fund below its floor. */ InsuranceFloorBreached = 59,
         /** A funding rate of 100 % or more. */ InvalidFundingRate = 60,
         /** Fee rates outside −1 %..1 %, or a maker rebate larger than the taker fee. */ InvalidFeeRates = 61,
+        /** The symbol already has that margin type. */ MarginTypeUnchanged = 62,
+        /** The margin type cannot change while the symbol has open orders. */ MarginTypeOrdersOpen = 63,
+        /** The margin type cannot change while the symbol has a position. */ MarginTypePositionOpen = 64,
+        /** Margin can only be added to or removed from an isolated position. */ NotIsolated = 65,
+        /** The cross part cannot pay the margin to add. */ CrossBalanceInsufficient = 66,
+        /** Removing that much would leave the isolated position below its initial margin. */ IsolatedBalanceInsufficient = 67,
+        /** The position leg is flat. */ NoPosition = 68,
+        /** The fee account and the insurance fund keep cross margin. */ ReservedAccount = 69,
     }
 );
 
@@ -92,7 +100,14 @@ impl RejectReason {
             Self::PositionSideMismatch => -4061,
             Self::MaxPositionExceeded => -2027,
             Self::InsuranceFloorBreached => -2018,
-            Self::InvalidFundingRate | Self::InvalidFeeRates => -1102,
+            Self::InvalidFundingRate | Self::InvalidFeeRates | Self::ReservedAccount => -1102,
+            Self::MarginTypeUnchanged => -4046,
+            Self::MarginTypeOrdersOpen => -4047,
+            Self::MarginTypePositionOpen => -4048,
+            Self::NotIsolated => -4049,
+            Self::CrossBalanceInsufficient => -4050,
+            Self::IsolatedBalanceInsufficient => -4051,
+            Self::NoPosition => -4054,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Property tests of clearing and liquidation (MECHANICS §9) on random streams built to stress
 //! margin: small deposits, random leverage, orders around a moving mark, mark crashes and spikes of
-//! up to 30 %, funding at up to ±0.75 %, ADL rankings, withdrawals and insurance payouts.
+//! up to 30 %, funding at up to ±0.75 %, ADL rankings, withdrawals and insurance payouts; half the
+//! accounts start isolated, and margin types switch and isolated margin moves at random.
 //!
 //! After every command:
 //! - §9.1 money is conserved: Σ (wallet − position cost) over all accounts = deposits − withdrawals;
@@ -10,13 +11,15 @@
 //!   positions it took over) never goes negative;
 //! - §9.7/§9.8 ADL only closes an existing opposite position, never flips it, never touches a
 //!   flat account;
-//! - after every mark or funding step, no account is left under its maintenance margin (every
-//!   underwater account was found and liquidated: none is missed);
+//! - after every mark or funding step, no margin unit (cross part or isolated leg) is left under its
+//!   maintenance margin (every underwater unit was found and liquidated: none is missed);
+//! - a flat leg, and every leg of a cross symbol, holds no isolated margin;
 //! - §9.11 replaying the stream gives the same events and state hash.
 
 use derivatives_core::accounts::INSURANCE_FUND;
 use derivatives_core::event::{BalanceKind, PayoutReason};
-use derivatives_core::order::{OrderType, Side, TimeInForce};
+use derivatives_core::liquidation;
+use derivatives_core::order::{OrderType, PositionSide, Side, TimeInForce};
 use derivatives_core::testkit::{instrument, limit, Harness};
 use derivatives_core::units::{Price, Qty, Quote, Rate};
 use derivatives_core::{Command, Event, PlaceOrder};
@@ -38,6 +41,8 @@ enum Step {
     Withdraw { account: u64, amount: i64 },
     Ranking { shorts: bool, first: u64 },
     Payout { account: u64, amount: i64 },
+    MarginType { account: u64, isolated: bool },
+    IsolatedMargin { account: u64, amount: i64 },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -50,6 +55,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (1..=ACCOUNTS, 1_i64..2_000).prop_map(|(account, amount)| Step::Withdraw { account, amount }),
         1 => (any::<bool>(), 1..=ACCOUNTS).prop_map(|(shorts, first)| Step::Ranking { shorts, first }),
         1 => (1..=ACCOUNTS, 1_i64..50).prop_map(|(account, amount)| Step::Payout { account, amount }),
+        1 => (1..=ACCOUNTS, any::<bool>()).prop_map(|(account, isolated)| Step::MarginType { account, isolated }),
+        1 => (1..=ACCOUNTS, -500_i64..500).prop_map(|(account, amount)| Step::IsolatedMargin { account, amount }),
     ]
 }
 
@@ -66,6 +73,9 @@ fn commands(deposits: &[i64], steps: &[Step]) -> Vec<Command> {
     out.push(Command::Deposit { account: 99, amount: whole(50_000_000) }); // a deep market maker
     for (account, amount) in (1..=ACCOUNTS).zip(deposits) {
         out.push(Command::Deposit { account, amount: whole(*amount) });
+        if account % 2 == 0 {
+            out.push(Command::SetMarginType { account, symbol: BTC, isolated: true });
+        }
     }
     for step in steps {
         let near = |offset: i64| Price(((mark / TICK) + offset).max(1) * TICK);
@@ -97,6 +107,13 @@ fn commands(deposits: &[i64], steps: &[Step]) -> Vec<Command> {
             Step::Payout { account, amount } => {
                 out.push(Command::InsurancePayout { account, amount: whole(amount), reason: PayoutReason::Compensation });
             }
+            Step::MarginType { account, isolated } => out.push(Command::SetMarginType { account, symbol: BTC, isolated }),
+            Step::IsolatedMargin { account, amount } => out.push(Command::AdjustIsolatedMargin {
+                account,
+                symbol: BTC,
+                position_side: PositionSide::Both,
+                amount: Quote(amount * 100_000_000),
+            }),
         }
     }
     out
@@ -112,15 +129,34 @@ fn positions(h: &Harness) -> Vec<(u64, i64)> {
 }
 
 fn check_none_underwater(h: &Harness, command: &Command) -> Result<(), TestCaseError> {
-    if !matches!(command, Command::SetMarkPrice { .. } | Command::ApplyFunding { .. }) {
-        return Ok(());
-    }
     let accounts = h.engine.accounts();
     for id in accounts.ids() {
         let account = accounts.get(id).expect("listed");
-        let (balance, maintenance) =
-            derivatives_core::liquidation::health(account, h.engine.market_map(), h.engine.reference_prices()).expect("fits");
-        prop_assert!(maintenance.raw() == 0 || balance >= maintenance, "account {} left under maintenance after {:?}", id, command);
+        for state in account.symbols.values() {
+            for (leg, margin) in state.positions.iter().zip(state.isolated_margin) {
+                prop_assert!(
+                    margin.raw() == 0 || (state.isolated && leg.qty != 0),
+                    "account {} keeps isolated margin {} on {:?}",
+                    id,
+                    margin.raw(),
+                    leg
+                );
+            }
+        }
+        if !matches!(command, Command::SetMarkPrice { .. } | Command::ApplyFunding { .. }) {
+            continue;
+        }
+        for unit in liquidation::units(account) {
+            let (balance, maintenance) =
+                liquidation::unit_health(account, unit, h.engine.market_map(), h.engine.reference_prices()).expect("fits");
+            prop_assert!(
+                maintenance.raw() == 0 || balance >= maintenance,
+                "account {} {:?} left under maintenance after {:?}",
+                id,
+                unit,
+                command
+            );
+        }
     }
     Ok(())
 }
@@ -192,12 +228,12 @@ proptest! {
 
 /// A long seeded run through the same checks, which must actually reach every path.
 #[test]
-fn test_seeded_stress_run_reaches_liquidation_takeover_adl_and_funding() {
+fn test_seeded_stress_run_reaches_liquidation_takeover_adl_funding_and_isolated_liquidation() {
     let mut rng = derivatives_core::workload::SplitMix64::new(7);
     let mut pick = |low: i64, high: i64| low + i64::try_from(rng.below(u64::try_from(high - low).expect("range"))).expect("fits");
     let deposits: Vec<i64> = (0..ACCOUNTS).map(|_| pick(50, 5_000)).collect();
     let steps: Vec<Step> = (0..4_000)
-        .map(|_| match pick(0, 14) {
+        .map(|_| match pick(0, 16) {
             0..=5 => Step::Order {
                 account: u64::try_from(pick(1, 9)).expect("small"),
                 buy: pick(0, 2) == 0,
@@ -212,6 +248,8 @@ fn test_seeded_stress_run_reaches_liquidation_takeover_adl_and_funding() {
             }
             11 => Step::Withdraw { account: u64::try_from(pick(1, 9)).expect("small"), amount: pick(1, 500) },
             12 => Step::Ranking { shorts: pick(0, 2) == 0, first: u64::try_from(pick(1, 9)).expect("small") },
+            13 => Step::MarginType { account: u64::try_from(pick(1, 9)).expect("small"), isolated: pick(0, 2) == 0 },
+            14 => Step::IsolatedMargin { account: u64::try_from(pick(1, 9)).expect("small"), amount: pick(-300, 300) },
             _ => Step::Order {
                 account: u64::try_from(pick(1, 9)).expect("small"),
                 buy: true,
@@ -224,14 +262,21 @@ fn test_seeded_stress_run_reaches_liquidation_takeover_adl_and_funding() {
     let stream = commands(&deposits, &steps);
     let mut h = Harness { now: 1_000, ..Harness::default() };
     let mut deposited = 0_i128;
-    let mut seen = [0_usize; 4];
+    let mut seen = [0_usize; 5];
     for command in &stream {
         let before = positions(&h);
+        let isolated_before =
+            |account: u64| h.engine.accounts().get(account).is_some_and(|a| a.symbols.get(&BTC).is_some_and(|s| s.isolated));
+        let isolated_accounts: Vec<u64> = (1..=ACCOUNTS).filter(|&a| isolated_before(a)).collect();
         let events = h.send(command.clone());
         check(&h, &events, &before, &mut deposited).unwrap_or_else(|e| panic!("{e}"));
         check_none_underwater(&h, command).unwrap_or_else(|e| panic!("{e}"));
         for event in &events {
             match event {
+                Event::LiquidationStarted { account, .. } if isolated_accounts.contains(account) => {
+                    seen[0] += 1;
+                    seen[4] += 1;
+                }
                 Event::LiquidationStarted { .. } => seen[0] += 1,
                 Event::PositionTakenOver { .. } => seen[1] += 1,
                 Event::AutoDeleveraged { .. } => seen[2] += 1,
@@ -240,6 +285,6 @@ fn test_seeded_stress_run_reaches_liquidation_takeover_adl_and_funding() {
             }
         }
     }
-    let [liquidations, takeovers, adl, funding] = seen;
-    assert!(liquidations >= 5 && takeovers > 0 && adl > 0 && funding > 0, "paths reached: {seen:?}");
+    let [liquidations, takeovers, adl, funding, isolated] = seen;
+    assert!(liquidations >= 5 && takeovers > 0 && adl > 0 && funding > 0 && isolated > 0, "paths reached: {seen:?}");
 }

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from derivatives.commands import (
     AddInstrument,
+    AdjustIsolatedMargin,
     AmendOrder,
     ApplyFunding,
     InsurancePayout,
@@ -36,6 +37,7 @@ from derivatives.commands import (
     PlaceWithStops,
     Reverse,
     SetLeverage,
+    SetMarginType,
     SetMarkPrice,
     SetPositionMode,
     Transfer,
@@ -68,10 +70,12 @@ from derivatives.events import (
     InstrumentUpdated,
     InsuranceFloorSet,
     InsurancePaid,
+    IsolatedMarginChanged,
     LeverageSet,
     LiquidationFinished,
     LiquidationOrder,
     LiquidationStarted,
+    MarginTypeSet,
     MarkPriceSet,
     OrderAccepted,
     OrderAmended,
@@ -261,6 +265,17 @@ class _Writer:
                 self.u8(19)
                 self.u64(account)
                 self.u32(symbol)
+            case SetMarginType(account, symbol, isolated):
+                self.u8(22)
+                self.u64(account)
+                self.u32(symbol)
+                self.u8(isolated)
+            case AdjustIsolatedMargin(account, symbol, position_side, amount):
+                self.u8(23)
+                self.u64(account)
+                self.u32(symbol)
+                self.u8(position_side)
+                self.money(amount)
             case SetAdlRanking(symbol, side, accounts):
                 self.u8(16)
                 self.u32(symbol)
@@ -429,6 +444,11 @@ class _Reader:
             case 24:
                 account = self.u64()
                 return FeeTierSet(account, (self.money(), self.money()) if self.flag() else None)
+            case 25:
+                return MarginTypeSet(self.u64(), self.u32(), self.flag())
+            case 26:
+                account, symbol = self.u64(), self.u32()
+                return IsolatedMarginChanged(account, symbol, self.enum(PositionSide), self.money(), self.money())
         raise ValueError(f"unknown event tag {tag} at byte {offset}")
 
 

@@ -235,6 +235,25 @@ class Reverse:
     symbol: int
 
 
+@dataclass(frozen=True, slots=True)
+class SetMarginType:
+    """Switch a symbol between cross (False) and isolated (True) margin; only when flat there."""
+
+    account: int
+    symbol: int
+    isolated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustIsolatedMargin:
+    """Add (positive) or remove (negative) margin of an isolated position leg."""
+
+    account: int
+    symbol: int
+    position_side: PositionSide
+    amount: Decimal
+
+
 Command = (
     AddInstrument
     | UpdateInstrument
@@ -257,11 +276,14 @@ Command = (
     | ClosePosition
     | CloseAll
     | Reverse
+    | SetMarginType
+    | AdjustIsolatedMargin
 )
 """Any command."""
 
 __all__ = [
     "AddInstrument",
+    "AdjustIsolatedMargin",
     "ApplyFunding",
     "InsurancePayout",
     "SetAdlRanking",
@@ -280,6 +302,7 @@ __all__ = [
     "PlaceWithStops",
     "Reverse",
     "SetLeverage",
+    "SetMarginType",
     "SetMarkPrice",
     "SetPositionMode",
     "Transfer",

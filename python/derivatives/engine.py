@@ -59,6 +59,8 @@ class PositionRisk:
     maintenance: Decimal
     liquidation_price: Decimal
     bankruptcy_price: Decimal
+    isolated: bool
+    isolated_margin: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,28 +70,32 @@ class AccountRisk:
     account: int
     hedge_mode: bool
     wallet: Decimal
+    cross_wallet: Decimal
     margin_balance: Decimal
     maintenance: Decimal
     initial_margin: Decimal
     available: Decimal
     withdrawable: Decimal
     leverage: dict[int, int]
+    isolated_symbols: frozenset[int]
     positions: list[PositionRisk]
 
 
 def _account_risk(raw: dict[str, Any]) -> AccountRisk:
-    money = ("wallet", "margin_balance", "maintenance", "initial_margin", "available", "withdrawable")
+    money = ("wallet", "cross_wallet", "margin_balance", "maintenance", "initial_margin", "available", "withdrawable")
     positions = [
         PositionRisk(
             symbol=leg["symbol"],
             position_side=PositionSide(leg["position_side"]),
+            isolated=leg["isolated"],
             **{key: from_raw(leg[key]) for key in ("qty", "cost", "entry_price", "unrealised_pnl", "maintenance",
-                                                  "liquidation_price", "bankruptcy_price")},
+                                                  "liquidation_price", "bankruptcy_price", "isolated_margin")},
         )
         for leg in raw["legs"]
     ]
     return AccountRisk(account=raw["account"], hedge_mode=raw["hedge_mode"], **{k: from_raw(raw[k]) for k in money},
-                       leverage=dict(raw["leverage"]), positions=positions)
+                       leverage=dict(raw["leverage"]), isolated_symbols=frozenset(raw["isolated_symbols"]),
+                       positions=positions)
 
 
 def _levels(raw: list[tuple[int, int]]) -> list[tuple[Decimal, Decimal]]:

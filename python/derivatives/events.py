@@ -257,6 +257,27 @@ class InsurancePaid:
     reason: PayoutReason
 
 
+@dataclass(frozen=True, slots=True)
+class MarginTypeSet:
+    """An account switched a symbol between cross and isolated margin."""
+
+    account: int
+    symbol: int
+    isolated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IsolatedMarginChanged:
+    """An isolated position leg's margin changed (trader adjustment, fill, or funding); no wallet
+    changes with it (the isolated margin is part of the wallet)."""
+
+    account: int
+    symbol: int
+    position_side: PositionSide
+    amount: Decimal
+    isolated_margin: Decimal
+
+
 Event = (
     InstrumentUpdated
     | OrderAccepted
@@ -282,6 +303,8 @@ Event = (
     | AdlRankingSet
     | InsurancePaid
     | FeeTierSet
+    | MarginTypeSet
+    | IsolatedMarginChanged
 )
 """Any event."""
 

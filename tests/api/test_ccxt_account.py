@@ -47,7 +47,7 @@ def test_balance_positions_and_trades_with_fees_and_realised_pnl(server: Running
         "cross", False, 20.0, None)
     (short,) = maker.fetch_positions([SYMBOL])
     assert short["side"] == "short" and short["info"]["positionAmt"] == "-0.100"
-    assert short["info"]["notional"] == "-5000.00000000" and short["info"]["isolatedMargin"] == "0"
+    assert short["info"]["notional"] == "-5000.00000000" and short["info"]["isolatedMargin"] == "0.00000000"
 
     cross(maker, taker, "sell", 0.1, 50100)  # the taker closes 10 USDT higher
     assert taker.fetch_positions([SYMBOL]) == [] and maker.fetch_positions([SYMBOL]) == []
@@ -98,15 +98,49 @@ def test_leverage_margin_mode_and_rejections(server: RunningServer) -> None:
     assert trader.fetch_margin_mode(SYMBOL)["marginMode"] == "cross"
     with pytest.raises(ccxt.MarginModeAlreadySet):
         trader.set_margin_mode("cross", SYMBOL)
-    with pytest.raises(ccxt.BadRequest, match="Isolated margin is not available"):
-        trader.set_margin_mode("isolated", SYMBOL)
     with pytest.raises(ccxt.BadRequest, match="-4049"):
-        trader.add_margin(SYMBOL, 10)
+        trader.add_margin(SYMBOL, 10)  # cross: no isolated margin to add to
     too_high = call(server, "POST", "/fapi/v1/leverage", _trader(trader), "",
                     signed_query(trader.secret, symbol="BTCUSDT", leverage=126))
     assert too_high.json() == {"code": -4028, "msg": "Leverage 126 is not valid"}
     with pytest.raises(ccxt.ExchangeError, match="-2022"):
         trader.create_order(SYMBOL, "limit", "sell", 0.01, 51000, {"reduceOnly": True})  # nothing to reduce
+
+
+def test_isolated_margin_mode_with_add_and_reduce_margin(server: RunningServer) -> None:
+    maker, taker = client(server), client(server)
+    assert taker.set_margin_mode("isolated", SYMBOL)["msg"] == "success"
+    with pytest.raises(ccxt.MarginModeAlreadySet):
+        taker.set_margin_mode("isolated", SYMBOL)
+    assert taker.fetch_margin_mode(SYMBOL)["marginMode"] == "isolated"
+    with pytest.raises(ccxt.OperationRejected, match="-4054"):
+        taker.add_margin(SYMBOL, 10)  # no position yet
+    taker.set_leverage(10, SYMBOL)
+    cross(maker, taker, "buy", 0.1, 50000)  # IM 5,000 / 10 = 500 moves into the position; fee 2.5
+
+    (long,) = taker.fetch_positions([SYMBOL])
+    assert (long["marginMode"], long["info"]["isolatedWallet"], long["info"]["isolatedMargin"]) == (
+        "isolated", "500.00000000", "500.00000000")
+    assert long["liquidationPrice"] == 45180.8  # (5,000 − 500) / (0.1 × (1 − 0.4 %)), up to the tick
+    assert taker.fetch_balance()["USDT"] == {"free": 999_497.5, "used": 500.0, "total": 999_997.5}
+    added = taker.add_margin(SYMBOL, 100)
+    assert (added["type"], added["amount"], added["status"]) == ("add", 100.0, "ok")
+    (long,) = taker.fetch_positions([SYMBOL])
+    assert (long["info"]["isolatedWallet"], long["liquidationPrice"]) == ("600.00000000", 44176.8)
+    with pytest.raises(ccxt.InsufficientFunds, match="-4051"):
+        taker.reduce_margin(SYMBOL, 200)  # 600 − 500 of initial margin: only 100 can go
+    assert taker.reduce_margin(SYMBOL, 100)["type"] == "reduce"
+    assert taker.fetch_positions([SYMBOL])[0]["info"]["isolatedWallet"] == "500.00000000"
+    with pytest.raises(ccxt.InsufficientFunds, match="-4050"):
+        taker.add_margin(SYMBOL, 1_000_000)  # more than the cross part holds
+    with pytest.raises(ccxt.OperationRejected, match="-4048"):
+        taker.set_margin_mode("cross", SYMBOL)  # a position is open
+    with pytest.raises(ccxt.BadRequest, match="-4049"):
+        maker.add_margin(SYMBOL, 10)  # the maker is cross
+
+    cross(maker, taker, "sell", 0.1, 50100)  # closing releases the margin and the +10 PnL
+    assert taker.fetch_balance()["USDT"]["free"] == taker.fetch_balance()["USDT"]["total"] == 1_000_000 - 2.5 + 10 - 2.505
+    assert taker.set_margin_mode("cross", SYMBOL)["msg"] == "success"
 
 
 def test_insufficient_margin_raises_insufficient_funds(server: RunningServer) -> None:

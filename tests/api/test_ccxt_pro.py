@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from typing import Any
 
 import ccxt.pro as ccxtpro
 import pytest
@@ -24,6 +25,16 @@ async def pro(server: RunningServer) -> AsyncIterator[ccxtpro.binanceusdm]:
     await exchange.close()
 
 
+async def _book_until(pro: ccxtpro.binanceusdm, done: Callable[[list[list[float]]], bool]) -> Any:
+    """The live local book once `done(bids)` holds: it is checked before each wait, so diffs that
+    arrived while nobody was waiting are never waited for again."""
+    while True:
+        book = pro.orderbooks.get(SYMBOL)
+        if book is not None and done(book["bids"]):
+            return book
+        await asyncio.wait_for(pro.watch_order_book(SYMBOL), 10)
+
+
 async def test_watch_order_book_follows_the_diff_chain(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
     maker = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
     await maker.load_markets()
@@ -33,13 +44,11 @@ async def test_watch_order_book_follows_the_diff_chain(server: RunningServer, pr
         assert [49700.0, 0.01] in book["bids"]
         for price in (49710, 49720, 49730):
             await maker.create_order(SYMBOL, "limit", "buy", 0.02, price)
-        while [49730.0, 0.02] not in book["bids"]:
-            book = await asyncio.wait_for(pro.watch_order_book(SYMBOL), 10)
+        book = await _book_until(pro, lambda bids: [49730.0, 0.02] in bids)
         rest = await pro.fetch_order_book(SYMBOL, 1000)
         assert book["bids"][:4] == rest["bids"][:4]
         await maker.cancel_all_orders(SYMBOL)
-        while any(level[0] in (49700.0, 49730.0) for level in book["bids"]):
-            book = await asyncio.wait_for(pro.watch_order_book(SYMBOL), 10)
+        await _book_until(pro, lambda bids: not any(level[0] in (49700.0, 49730.0) for level in bids))
     finally:
         await maker.close()
 

@@ -10,6 +10,7 @@ import pytest
 from derivatives.codec import decode_events, encode_command, encode_commands
 from derivatives.commands import (
     AddInstrument,
+    AdjustIsolatedMargin,
     CloseAll,
     ClosePosition,
     PlaceWithStops,
@@ -28,13 +29,24 @@ from derivatives.commands import (
     LeverageBracket,
     PlaceOrder,
     SetLeverage,
+    SetMarginType,
     SetMarkPrice,
     SetPositionMode,
     Transfer,
     Withdraw,
 )
 from derivatives.enums import BalanceKind, ExpireReason, OrderType, PayoutReason, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
-from derivatives.events import BalanceChanged, BookDelta, EventEnvelope, FillSettled, OrderExpired, OrderRejected, Trade
+from derivatives.events import (
+    BalanceChanged,
+    BookDelta,
+    EventEnvelope,
+    FillSettled,
+    IsolatedMarginChanged,
+    MarginTypeSet,
+    OrderExpired,
+    OrderRejected,
+    Trade,
+)
 
 VECTORS = Path(__file__).parent.parent / "codec_vectors.txt"
 
@@ -77,6 +89,8 @@ COMMANDS: dict[str, Command] = {
     "reverse": Reverse(7, 2),
     "fee_tier": SetFeeTier(7, (D("-0.0001"), D("0.0003"))),
     "place_with_stops": PlaceWithStops(PlaceOrder(7, 1, Side.BUY, D("0.5"), price=D("50000")), stop_loss=D("49000")),
+    "margin_type": SetMarginType(7, 1, True),
+    "isolated_margin": AdjustIsolatedMargin(7, 1, PositionSide.SHORT, D("-12.5")),
 }
 
 EVENTS = {
@@ -89,6 +103,8 @@ EVENTS = {
                           D("998.42499925"), D("-0.003"), D("-150.0015")),
     ),
     "event_balance": EventEnvelope(10, 0, BalanceChanged(7, D("-10"), D("90"), BalanceKind.TRANSFER_OUT)),
+    "event_margin_type": EventEnvelope(11, 0, MarginTypeSet(7, 1, True)),
+    "event_isolated_margin": EventEnvelope(12, 1, IsolatedMarginChanged(7, 1, PositionSide.BOTH, D("500"), D("600.5"))),
 }
 
 

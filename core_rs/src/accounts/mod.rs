@@ -18,8 +18,17 @@
 //! price, divided by the leverage (rounded up), plus the open loss of each side's orders priced
 //! worse than the reference price (taken over the side as a whole). In hedge mode each leg counts
 //! separately and only opening orders add exposure.
-//! `available = wallet + Σ uPnL − Σ IM`; an order that raises a symbol's IM needs
+//! `available = cross wallet + Σ cross uPnL − Σ IM`; an order that raises a symbol's IM needs
 //! `available ≥ 0` afterwards; an order that does not raise it always passes.
+//!
+//! Isolated margin ([OURS], MECHANICS §4.2): a symbol is cross or isolated (per account, changed
+//! only with no position and no open order there). Each leg of an isolated symbol is its own margin
+//! unit with an **isolated margin** that is part of the wallet: `wallet` is the whole wallet
+//! balance (Binance `walletBalance`), `cross wallet = wallet − Σ isolated margin`. So moving margin
+//! between the cross part and a leg changes no wallet and no income, and conservation reads the
+//! same. An isolated symbol's positions count neither in the cross uPnL nor in the cross IM or MM;
+//! only the initial margin of its open orders beyond the positions' own is charged to the cross
+//! part (that is what an order's fill will move into the leg).
 
 pub mod margin;
 
@@ -80,11 +89,21 @@ pub struct SymbolAccount {
     pub positions: [Position; 3],
     /// Open orders, indexed the same way.
     pub open: [OpenOrders; 3],
+    /// Isolated margin mode for this symbol (else cross).
+    pub isolated: bool,
+    /// Isolated margin of each leg (zero unless `isolated`), indexed the same way.
+    pub isolated_margin: [Quote; 3],
 }
 
 impl Default for SymbolAccount {
     fn default() -> Self {
-        Self { leverage: DEFAULT_LEVERAGE, positions: [Position::default(); 3], open: [OpenOrders::default(); 3] }
+        Self {
+            leverage: DEFAULT_LEVERAGE,
+            positions: [Position::default(); 3],
+            open: [OpenOrders::default(); 3],
+            isolated: false,
+            isolated_margin: [Quote::ZERO; 3],
+        }
     }
 }
 
@@ -130,6 +149,21 @@ impl SymbolAccount {
         margin::initial_margin(notional, self.leverage)?.checked_add(self.open_loss(hedge, reference)?)
     }
 
+    /// Initial margin of the positions alone at `reference` (what an isolated symbol's legs hold).
+    ///
+    /// # Errors
+    /// [`Overflow`] on absurd sizes.
+    pub fn position_margin(&self, reference: Price) -> Result<Quote, Overflow> {
+        let gross: i64 = self.positions.iter().map(|p| p.qty.abs()).sum();
+        margin::initial_margin(margin::signed_notional(gross, reference, Rounding::Ceil)?, self.leverage)
+    }
+
+    /// Σ isolated margin of the legs.
+    #[must_use]
+    pub fn isolated_total(&self) -> Quote {
+        Quote(self.isolated_margin.iter().map(|m| m.raw()).sum())
+    }
+
     /// Unrealised PnL of every leg at `reference`.
     ///
     /// # Errors
@@ -168,11 +202,12 @@ impl Account {
 pub type ReferencePrices = BTreeMap<SymbolId, Price>;
 
 impl Account {
-    /// `Σ uPnL` and `Σ IM` over every symbol, at the reference prices; a symbol without a
+    /// The cross part's `Σ uPnL` and `Σ IM` over every symbol, at the reference prices; a symbol without a
     /// reference price is valued at its positions' cost and orders' own prices.
     ///
     /// # Errors
     /// [`Overflow`] on absurd sizes.
+    /// Isolated symbols add only their open orders' extra IM (see [`Account::available`]).
     pub fn margin_totals(&self, prices: &ReferencePrices) -> Result<(Quote, Quote), Overflow> {
         let mut pnl = Quote::ZERO;
         let mut im = Quote::ZERO;
@@ -184,32 +219,45 @@ impl Account {
         Ok((pnl, im))
     }
 
+    /// The cross part's uPnL and IM from one symbol: everything for a cross symbol; for an
+    /// isolated one no PnL and only its open orders' initial margin beyond the positions' own.
     fn symbol_margin(&self, symbol: SymbolId, state: &SymbolAccount, prices: &ReferencePrices) -> Result<(Quote, Quote), Overflow> {
         if let Some(&reference) = prices.get(&symbol) {
-            return Ok((state.unrealised_pnl(reference)?, state.initial_margin(self.hedge_mode, reference)?));
+            let im = state.initial_margin(self.hedge_mode, reference)?;
+            if state.isolated {
+                return Ok((Quote::ZERO, Quote(im.checked_sub(state.position_margin(reference)?)?.raw().max(0))));
+            }
+            return Ok((state.unrealised_pnl(reference)?, im));
         }
         // No price yet: positions at cost (no PnL), orders at their own prices.
-        let cost: i64 = state.positions.iter().map(|p| p.cost.raw().abs()).sum();
+        let cost: i64 = if state.isolated { 0 } else { state.positions.iter().map(|p| p.cost.raw().abs()).sum() };
         let orders: i64 = state.open.iter().map(|o| o.buy_value.raw().max(o.sell_value.raw())).sum();
         Ok((Quote::ZERO, margin::initial_margin(Quote(cost + orders), state.leverage)?))
     }
 
-    /// Margin left for new orders: `wallet + Σ uPnL − Σ IM`.
+    /// The wallet without the isolated margins: what backs the cross positions.
+    #[must_use]
+    pub fn cross_wallet(&self) -> Quote {
+        Quote(self.wallet.raw() - self.symbols.values().map(|s| s.isolated_total().raw()).sum::<i64>())
+    }
+
+    /// Margin left for new orders: `cross wallet + Σ cross uPnL − Σ IM`.
     ///
     /// # Errors
     /// [`Overflow`] on absurd sizes.
     pub fn available(&self, prices: &ReferencePrices) -> Result<Quote, Overflow> {
         let (pnl, im) = self.margin_totals(prices)?;
-        self.wallet.checked_add(pnl)?.checked_sub(im)
+        self.cross_wallet().checked_add(pnl)?.checked_sub(im)
     }
 
-    /// What may leave the account: `wallet + Σ min(0, uPnL) − Σ IM` (unrealised profit stays).
+    /// What may leave the account: `cross wallet + Σ min(0, cross uPnL) − Σ IM` (unrealised
+    /// profit and isolated margin stay).
     ///
     /// # Errors
     /// [`Overflow`] on absurd sizes.
     pub fn withdrawable(&self, prices: &ReferencePrices) -> Result<Quote, Overflow> {
         let (pnl, im) = self.margin_totals(prices)?;
-        self.wallet.checked_add(Quote(pnl.raw().min(0)))?.checked_sub(im)
+        self.cross_wallet().checked_add(Quote(pnl.raw().min(0)))?.checked_sub(im)
     }
 
     /// The state in `symbol`, created with defaults on first use.

@@ -49,6 +49,11 @@ fn vector_commands() -> Vec<(&'static str, Command)> {
         ("close_all", Command::CloseAll { account: 7 }),
         ("reverse", Command::Reverse { account: 7, symbol: 2 }),
         ("fee_tier", Command::SetFeeTier { account: 7, rates: Some((Rate(-10_000), Rate(30_000))) }),
+        ("margin_type", Command::SetMarginType { account: 7, symbol: 1, isolated: true }),
+        (
+            "isolated_margin",
+            Command::AdjustIsolatedMargin { account: 7, symbol: 1, position_side: PositionSide::Short, amount: Quote(dec("-12.5")) },
+        ),
         (
             "place_with_stops",
             Command::PlaceWithStops {
@@ -123,6 +128,21 @@ fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
                 10,
                 0,
                 Event::BalanceChanged { account: 7, amount: Quote(dec("-10")), wallet: Quote(dec("90")), kind: BalanceKind::TransferOut },
+            ),
+        ),
+        ("event_margin_type", envelope(11, 0, Event::MarginTypeSet { account: 7, symbol: 1, isolated: true })),
+        (
+            "event_isolated_margin",
+            envelope(
+                12,
+                1,
+                Event::IsolatedMarginChanged {
+                    account: 7,
+                    symbol: 1,
+                    position_side: PositionSide::Both,
+                    amount: Quote(dec("500")),
+                    isolated_margin: Quote(dec("600.5")),
+                },
             ),
         ),
     ]

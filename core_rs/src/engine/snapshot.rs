@@ -1,11 +1,13 @@
 //! Snapshots: the whole engine state in the canonical codec, and its exact restore.
 //!
-//! Layout: the magic `DRVSNAP1`, then the counters (last seq, last time, last order id, last trade
-//! id), the insurance floor, the ADL rankings, every market (specification, prices, resting orders
-//! in priority order with their client id and GTD time, waiting conditional orders with their
-//! trailing state) and every account (wallet, mode, and per symbol the leverage, positions and
-//! open-order exposure), all in ascending id order. Derived state (book internals, GTD index,
-//! holders, liquidation index) is rebuilt on restore.
+//! Layout: the magic `DRVSNAP2` (version 2 added isolated margin; a version-1 file is refused
+//! as "not a snapshot" and recovery replays the journal instead), then the counters (last seq,
+//! last time, last order id, last trade id), the insurance floor, the ADL rankings, every market
+//! (specification, prices, resting orders in priority order with their client id and GTD time,
+//! waiting conditional orders with their trailing state) and every account (wallet, mode, and per
+//! symbol the leverage, margin type, positions with their isolated margin, and open-order
+//! exposure), all in ascending id order. Derived state (book internals, GTD index, holders,
+//! liquidation index) is rebuilt on restore.
 //!
 //! `Engine::state_hash` is SHA-256 over exactly these bytes.
 //!
@@ -25,7 +27,7 @@ use crate::order::{PositionSide, Side, StpMode, TimeInForce};
 use crate::triggers::{ConditionalOrder, Trail};
 use crate::units::{Price, Qty, Quote};
 
-const MAGIC: &[u8; 8] = b"DRVSNAP1";
+const MAGIC: &[u8; 8] = b"DRVSNAP2";
 
 fn len(n: usize) -> u64 {
     n as u64
@@ -74,9 +76,11 @@ impl Engine {
             for (symbol, state) in &account.symbols {
                 w.u32(*symbol);
                 w.u32(state.leverage);
-                for p in &state.positions {
+                w.bool(state.isolated);
+                for (p, margin) in state.positions.iter().zip(&state.isolated_margin) {
                     w.i64(p.qty);
                     w.i64(p.cost.raw());
+                    w.i64(margin.raw());
                 }
                 for o in &state.open {
                     for v in [o.buy_qty, o.sell_qty, o.buy_value.raw(), o.sell_value.raw()] {
@@ -121,9 +125,10 @@ impl Engine {
             for _ in 0..r.u64()? {
                 let symbol = r.u32()?;
                 let leverage = r.u32()?;
-                let mut state = crate::accounts::SymbolAccount { leverage, ..Default::default() };
-                for p in &mut state.positions {
+                let mut state = crate::accounts::SymbolAccount { leverage, isolated: r.bool()?, ..Default::default() };
+                for (p, margin) in state.positions.iter_mut().zip(&mut state.isolated_margin) {
                     *p = Position { qty: r.i64()?, cost: Quote(r.i64()?) };
+                    *margin = Quote(r.i64()?);
                 }
                 for o in &mut state.open {
                     *o = OpenOrders { buy_qty: r.i64()?, sell_qty: r.i64()?, buy_value: Quote(r.i64()?), sell_value: Quote(r.i64()?) };

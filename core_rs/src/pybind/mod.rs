@@ -168,6 +168,7 @@ fn account_dict<'py>(py: Python<'py>, view: &AccountView) -> PyResult<Bound<'py,
     dict.set_item("hedge_mode", view.hedge_mode)?;
     for (key, value) in [
         ("wallet", view.wallet),
+        ("cross_wallet", view.cross_wallet),
         ("margin_balance", view.margin_balance),
         ("maintenance", view.maintenance),
         ("initial_margin", view.initial_margin),
@@ -177,13 +178,21 @@ fn account_dict<'py>(py: Python<'py>, view: &AccountView) -> PyResult<Bound<'py,
         dict.set_item(key, value.raw())?;
     }
     dict.set_item("leverage", view.leverage.clone())?;
+    dict.set_item("isolated_symbols", view.isolated_symbols.clone())?;
     let legs = PyList::empty(py);
     for leg in &view.legs {
         let item = PyDict::new(py);
         item.set_item("symbol", leg.symbol)?;
         item.set_item("position_side", leg.position_side.to_u8())?;
         item.set_item("qty", leg.qty)?;
-        for (key, value) in [("cost", leg.cost), ("unrealised_pnl", leg.unrealised_pnl), ("maintenance", leg.maintenance)] {
+        item.set_item("isolated", leg.isolated)?;
+        let money = [
+            ("cost", leg.cost),
+            ("unrealised_pnl", leg.unrealised_pnl),
+            ("maintenance", leg.maintenance),
+            ("isolated_margin", leg.isolated_margin),
+        ];
+        for (key, value) in money {
             item.set_item(key, value.raw())?;
         }
         for (key, value) in

@@ -751,7 +751,9 @@ impl Reference {
             | Command::SetFeeTier { .. }
             | Command::ClosePosition { .. }
             | Command::CloseAll { .. }
-            | Command::Reverse { .. } => {}
+            | Command::Reverse { .. }
+            | Command::SetMarginType { .. }
+            | Command::AdjustIsolatedMargin { .. } => {}
             Command::AddInstrument(spec) => self.add_instrument(spec),
             Command::UpdateInstrument(spec) => self.update_instrument(spec),
             Command::PlaceOrder(p) => {
