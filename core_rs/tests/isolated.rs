@@ -15,7 +15,7 @@ use derivatives_core::order::{PositionSide, Side};
 use derivatives_core::reject::RejectReason;
 use derivatives_core::testkit::{dec, instrument, limit, px, qty, Harness};
 use derivatives_core::units::{Quote, Rate};
-use derivatives_core::{Command, Event};
+use derivatives_core::{Command, Event, PlaceOrder};
 
 const BTC: u32 = 1;
 
@@ -224,4 +224,42 @@ fn test_a_large_isolated_position_is_reduced_a_tier_instead_of_closed() {
     assert_eq!((leg.unrealised_pnl, leg.maintenance), (usdt("-2985.4"), usdt("259.573")));
     // MB' = 3,245 − 2,985.4 = 259.6 ≥ MM' = 259.573: safe after the step, and the next tick leaves it.
     assert_eq!(mark(&mut h, "47700").len(), 1);
+}
+
+/// Hedge mode and isolated margin: each leg is its own unit with its own prices (MECHANICS §4.2:
+/// "in isolated mode each side has its own"). Long 1 and short 1 at 50,000, 10x: 5,000 each.
+/// Long: LP 45,180.8, BP 45,000 (above). Short: `LP = (Q·EP + WB + cum) / (Q·(1 + MMR))`; in
+/// bracket 1 it would be 55,000 / 1.004 = 54,780.88, but a notional of 54,780 is in bracket 2
+/// (MMR 0.5 %, cum 50), whose `55,050 / 1.005 = 54,776.119…` is inside it: down to the tick
+/// 54,776.1 (MECHANICS §5.1 bracket consistency). `BP = 50,000 + 5,000 = 55,000`.
+#[test]
+fn test_hedge_legs_in_isolated_margin_are_liquidated_one_at_a_time() {
+    let mut h = Harness { now: 1_000, ..Harness::default() };
+    h.send(Command::AddInstrument(instrument(BTC, "BTCUSDT")));
+    mark(&mut h, "50000");
+    h.send(Command::Deposit { account: 1, amount: usdt("20000") });
+    h.send(Command::Deposit { account: 2, amount: usdt("10000000") });
+    h.send(Command::Deposit { account: INSURANCE_FUND, amount: usdt("100000") });
+    h.send(Command::SetPositionMode { account: 1, hedge: true });
+    h.send(Command::SetMarginType { account: 1, symbol: BTC, isolated: true });
+    h.send(Command::SetLeverage { account: 1, symbol: BTC, leverage: 10 });
+    let leg = |side, position_side| PlaceOrder { position_side, ..limit(1, BTC, side, px("50000"), qty("1")) };
+    h.place(limit(2, BTC, Side::Sell, px("50000"), qty("1")));
+    h.place(leg(Side::Buy, PositionSide::Long));
+    h.place(limit(2, BTC, Side::Buy, px("50000"), qty("1")));
+    h.place(leg(Side::Sell, PositionSide::Short));
+    let view = account_view(&h.engine, 1).expect("account 1");
+    let prices: Vec<_> = view.legs.iter().map(|l| (l.position_side, l.isolated_margin, l.liquidation_price, l.bankruptcy_price)).collect();
+    assert_eq!(
+        prices,
+        vec![
+            (PositionSide::Long, usdt("5000"), px("45180.8"), px("45000")),
+            (PositionSide::Short, usdt("5000"), px("54776.1"), px("55000")),
+        ]
+    );
+    let events = mark(&mut h, "45100");
+    assert_eq!(events[1], Event::LiquidationStarted { account: 1, margin_balance: usdt("100"), maintenance: usdt("180.4") });
+    let legs = &h.engine.accounts().get(1).expect("account 1").symbols[&BTC];
+    assert_eq!((legs.positions[1].qty, legs.positions[2].qty), (0, -dec("1")), "only the long leg went");
+    assert_eq!(legs.isolated_margin, [Quote::ZERO, Quote::ZERO, usdt("5000")]);
 }

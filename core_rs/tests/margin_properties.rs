@@ -11,6 +11,8 @@
 //!   positions it took over) never goes negative;
 //! - §9.7/§9.8 ADL only closes an existing opposite position, never flips it, never touches a
 //!   flat account;
+//! - risk never increases during a liquidation: between an account's `LiquidationStarted` and
+//!   `LiquidationFinished` every fill of that account shrinks one of its positions;
 //! - after every mark or funding step, no margin unit (cross part or isolated leg) is left under its
 //!   maintenance margin (every underwater unit was found and liquidated: none is missed);
 //! - a flat leg, and every leg of a cross symbol, holds no isolated margin;
@@ -163,8 +165,21 @@ fn check_none_underwater(h: &Harness, command: &Command) -> Result<(), TestCaseE
 
 fn check(h: &Harness, events: &[Event], before: &[(u64, i64)], deposited: &mut i128) -> Result<(), TestCaseError> {
     let mut funding_total = 0_i128;
+    let mut liquidating: Vec<u64> = Vec::new();
     for event in events {
         match *event {
+            Event::LiquidationStarted { account, .. } => liquidating.push(account),
+            Event::LiquidationFinished { account, .. } => liquidating.retain(|&a| a != account),
+            Event::FillSettled { account, qty, position_qty, .. } if liquidating.contains(&account) => {
+                let before = position_qty - qty;
+                prop_assert!(
+                    position_qty.abs() < before.abs(),
+                    "liquidation of {} grew a position {} -> {}",
+                    account,
+                    before,
+                    position_qty
+                );
+            }
             Event::BalanceChanged { amount, kind: BalanceKind::Deposit | BalanceKind::Withdrawal, .. } => {
                 *deposited += i128::from(amount.raw())
             }
