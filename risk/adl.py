@@ -41,7 +41,7 @@ from enum import StrEnum
 from derivatives.enums import PositionSide, Side
 from derivatives.units import SCALE
 from risk.margin import RawBracket, health
-from risk.positions import RESERVED_ACCOUNTS, AccountState, PositionView
+from risk.positions import RESERVED_ACCOUNTS, AccountState, Leg, PositionView
 
 WORK_CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
 BUCKETS = 5
@@ -152,7 +152,7 @@ def quantiles(ranked: Sequence[Candidate]) -> dict[int, int]:
     return out
 
 
-def ranked_leg(state: AccountState, symbol: int, side: Side) -> tuple[int, int] | None:
+def ranked_leg(state: AccountState, symbol: int, side: Side) -> Leg | None:
     """The leg of `state` that `side` ranks (BUY: longs, SELL: shorts), as ``(qty, cost)``.
 
     Args:
@@ -161,8 +161,8 @@ def ranked_leg(state: AccountState, symbol: int, side: Side) -> tuple[int, int] 
         side: BUY ranks long positions, SELL short ones (the engine's ``SetAdlRanking`` sides).
 
     Returns:
-        The signed quantity and cost of the one-way position or of the hedge leg on that side,
-        or None when the account holds nothing on that side.
+        The one-way position or the hedge leg on that side, or None when the account holds
+        nothing on that side.
     """
     leg_side = (
         PositionSide.BOTH
@@ -174,7 +174,7 @@ def ranked_leg(state: AccountState, symbol: int, side: Side) -> tuple[int, int] 
     leg = state.legs.get((symbol, leg_side))
     if leg is None or (leg.qty > 0) != (side is Side.BUY):
         return None
-    return leg.qty, leg.cost
+    return leg
 
 
 def side_candidates(
@@ -209,16 +209,15 @@ def side_candidates(
         leg = ranked_leg(state, symbol, side)
         if account in RESERVED_ACCOUNTS or leg is None:
             continue
-        qty, cost = leg
-        margin = health(
-            state.wallet, ((o.symbol, o.qty, o.cost) for o in state.legs.values()), prices, brackets
-        )
+        qty, cost = leg.qty, leg.cost
+        backing, unit_legs = state.unit_of(leg)
+        margin = health(backing, ((o.symbol, o.qty, o.cost) for o in unit_legs), prices, brackets)
         if margin.underwater or margin.margin_balance <= 0:
             continue
         score = (
             bitmex_score(qty, cost, mark, margin.margin_balance)
             if mode is AdlMode.BITMEX
-            else binance_score(state.wallet, margin.unrealised, margin.maintenance)
+            else binance_score(backing, margin.unrealised, margin.maintenance)
         )
         out.append(Candidate(account, abs(qty), score))
     return out

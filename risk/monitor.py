@@ -4,7 +4,8 @@ Everything is plain data for the risk desk and the API.
 
 * Margin ratio ``= MM / MB`` at the engine's reference prices (:mod:`risk.margin`), per account
   with an open position. The engine liquidates when ``MM > 0 and MB < MM``, i.e. a ratio above 1
-  (or no ratio at all: ``MB ≤ 0``).
+  (or no ratio at all: ``MB ≤ 0``). It does so per margin unit (the cross part, or one isolated
+  leg): an account's figures are those of its riskiest unit, so isolated legs rank correctly.
 * Liquidation events are the engine's ``LiquidationStarted``, ``LiquidationOrder``,
   ``PositionTakenOver``, ``AutoDeleveraged`` and ``LiquidationFinished``, in stream order, each
   with its seq and time; recent ones are kept, and :meth:`LiquidationMonitor.stream` yields new
@@ -38,7 +39,7 @@ from derivatives.events import (
     PositionTakenOver,
 )
 from derivatives.units import from_raw
-from risk.margin import RawBracket, health, maintenance_margin, raw_brackets, unrealised_pnl
+from risk.margin import Health, RawBracket, health, maintenance_margin, raw_brackets, unrealised_pnl
 from risk.ports import Specs
 from risk.positions import Leg, PositionView
 
@@ -68,9 +69,16 @@ class PositionRisk:
     maintenance: Decimal
 
 
+def _risk(margin: Health) -> tuple[int, Decimal]:
+    """Orders units by risk: bankrupt with maintenance due first, then by margin ratio."""
+    if margin.maintenance > 0 and margin.margin_balance <= 0:
+        return (1, Decimal(0))
+    return (0, margin.margin_ratio or Decimal(0))
+
+
 @dataclass(frozen=True, slots=True)
 class AccountRisk:
-    """One account's margin.
+    """One account's margin (its riskiest unit's: the cross part or an isolated leg).
 
     Attributes:
         account: Engine account id.
@@ -292,11 +300,13 @@ class LiquidationMonitor:
             state = self._view.accounts[account]
             if account == _core.FEE_ACCOUNT or not state.legs:
                 continue
-            margin = health(
-                state.wallet,
-                ((leg.symbol, leg.qty, leg.cost) for leg in state.legs.values()),
-                prices,
-                brackets,
+            margin = max(
+                (
+                    health(backing, ((leg.symbol, leg.qty, leg.cost) for leg in legs), prices, brackets)
+                    for backing, legs in state.units()
+                    if legs
+                ),
+                key=_risk,
             )
             legs = tuple(
                 _position_risk(

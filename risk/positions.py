@@ -7,6 +7,8 @@ Until the engine answers account queries, this is how the risk services know pos
     * ``BalanceChanged`` carries the wallet after deposits, withdrawals, transfers, fees, funding
       and insurance movements;
     * ``PositionModeSet`` and ``LeverageSet`` carry the mode and leverage;
+    * ``MarginTypeSet`` and ``IsolatedMarginChanged`` carry the isolated symbols and each isolated
+      leg's margin after the change (part of the wallet: the cross wallet is the rest);
     * ``MarkPriceSet`` and ``Trade`` give the reference price (the mark once published, else the
       last trade: the engine's ``ReferencePrices``).
 
@@ -32,7 +34,9 @@ from derivatives.events import (
     BalanceChanged,
     EventEnvelope,
     FillSettled,
+    IsolatedMarginChanged,
     LeverageSet,
+    MarginTypeSet,
     MarkPriceSet,
     PositionModeSet,
     Trade,
@@ -75,20 +79,41 @@ class AccountState:
     """One account as the events describe it.
 
     Attributes:
-        wallet: Cross wallet balance (raw).
+        wallet: Wallet balance (raw), isolated margins included.
         hedge: Hedge mode (LONG and SHORT legs) instead of one-way.
         legs: Open legs by (symbol, position side); flat legs are removed.
         leverage: Leverage per symbol, where set.
+        isolated_symbols: Symbols in isolated margin mode.
+        isolated_margin: Isolated margin per leg (raw); flat legs hold none.
     """
 
     wallet: int = 0
     hedge: bool = False
     legs: dict[LegKey, Leg] = field(default_factory=dict)
     leverage: dict[int, int] = field(default_factory=dict)
+    isolated_symbols: set[int] = field(default_factory=set)
+    isolated_margin: dict[LegKey, int] = field(default_factory=dict)
 
     def legs_in(self, symbol: int) -> list[Leg]:
         """Open legs in `symbol`."""
         return [leg for (s, _), leg in self.legs.items() if s == symbol]
+
+    def cross_wallet(self) -> int:
+        """The wallet without the isolated margins: what backs the cross legs."""
+        return self.wallet - sum(self.isolated_margin.values())
+
+    def units(self) -> list[tuple[int, list[Leg]]]:
+        """The margin units (the engine's): ``(backing, legs)`` of the cross part (cross wallet,
+        cross legs) first, then each open isolated leg with its own margin."""
+        cross = [leg for leg in self.legs.values() if leg.symbol not in self.isolated_symbols]
+        isolated = [leg for leg in self.legs.values() if leg.symbol in self.isolated_symbols]
+        return [(self.cross_wallet(), cross)] + [
+            (self.isolated_margin.get((leg.symbol, leg.side), 0), [leg]) for leg in isolated
+        ]
+
+    def unit_of(self, leg: Leg) -> tuple[int, list[Leg]]:
+        """The margin unit `leg` belongs to."""
+        return next(unit for unit in self.units() if leg in unit[1])
 
 
 @dataclass(slots=True)
@@ -190,6 +215,14 @@ class PositionView:
                 self.accounts.setdefault(event.account, AccountState()).leverage[event.symbol] = (
                     event.leverage
                 )
+            case MarginTypeSet():
+                symbols = self.accounts.setdefault(event.account, AccountState()).isolated_symbols
+                (symbols.add if event.isolated else symbols.discard)(event.symbol)
+            case IsolatedMarginChanged():
+                margins = self.accounts.setdefault(event.account, AccountState()).isolated_margin
+                margins[(event.symbol, event.position_side)] = to_raw(event.isolated_margin)
+                if not margins[(event.symbol, event.position_side)]:
+                    del margins[(event.symbol, event.position_side)]
             case MarkPriceSet():
                 self.marks[event.symbol] = to_raw(event.mark)
                 self.indexes[event.symbol] = to_raw(event.index)
@@ -202,6 +235,7 @@ class PositionView:
         key = (leg.symbol, leg.side)
         if leg.qty == 0:
             state.legs.pop(key, None)
+            state.isolated_margin.pop(key, None)  # the engine sweeps a flat leg's margin
         else:
             state.legs[key] = leg
         holders = self._holders.setdefault(leg.symbol, set())

@@ -7,15 +7,16 @@ import asyncio
 from decimal import Decimal as D
 
 from derivatives import _core
-from derivatives.commands import Deposit
+from derivatives.commands import Deposit, SetLeverage, SetMarginType
 from derivatives.demo import DEMO_INSTRUMENTS
-from derivatives.enums import Side
+from derivatives.enums import PositionSide, Side
 from derivatives.events import EventEnvelope, LiquidationFinished, LiquidationStarted
 from risk.feed import EventFeed
 from risk.fund_history import FundHistory
 from risk.monitor import LiquidationEvent, LiquidationKind, LiquidationMonitor
 from risk.positions import PositionView
-from tests.risk.conftest import Exchange, FakeClock
+from derivatives.units import to_raw
+from tests.risk.conftest import BTC, Exchange, FakeClock
 
 TRADER = 20
 
@@ -103,3 +104,24 @@ async def test_a_slow_subscriber_loses_the_oldest_steps_not_the_feed() -> None:
     await stream.aclose()
     assert monitor.dropped >= 1
     assert received[-1].account == 4
+
+
+def test_an_isolated_leg_is_its_own_unit_for_the_ratio(exchange: Exchange) -> None:
+    # 10,000 USDT, isolated 10x, long 1 at 50,000: 5,000 moves into the leg (taker fee from the
+    # cross part). At 45,500 the leg has MB = 5,000 − 4,500 = 500 and MM = 45,500 × 0.4 % = 182:
+    # a ratio of 0.364, where the whole wallet would have shown 182 / 5,475 = 0.033.
+    exchange.run(Deposit(TRADER, D(10_000)), SetMarginType(TRADER, BTC, True), SetLeverage(TRADER, BTC, 10))
+    exchange.cross(1, TRADER, Side.BUY, "1", "50000")
+    view = PositionView()
+    monitor = LiquidationMonitor(view, lambda: DEMO_INSTRUMENTS, lambda seq: 0)
+    feed = EventFeed(exchange.client, [view.apply, monitor])
+    exchange.mark("45500")
+    feed.catch_up()
+    assert view.accounts[TRADER].isolated_margin == {(BTC, PositionSide.BOTH): to_raw(D(5_000))}
+    (trader,) = [r for r in monitor.snapshot() if r.account == TRADER]
+    assert (trader.wallet, trader.margin_balance, trader.maintenance, trader.margin_ratio, trader.liquidatable) == (
+        D(5_000), D(500), D(182), D("0.364"), False)
+    exchange.mark("45100")  # MB 100 < MM 180.4: the engine liquidates the leg
+    feed.catch_up()
+    assert TRADER not in {r.account for r in monitor.snapshot()}
+    assert view.accounts[TRADER].isolated_margin == {}
