@@ -7,8 +7,8 @@ Start-up (the lifespan, on the server's event loop):
     3. the instruments are listed in the engine (if not yet) and mirrored;
     4. the demo user and key are ensured (``settings.demo``);
     5. background tasks: the oracle (``settings.oracle``) publishing ``SetMarkPrice`` once a
-       second, the once-a-second snapshot streams, listenKey expiry, margin calls, and the
-       caller's tasks.
+       second, the once-a-second snapshot streams, listenKey expiry, margin calls, the
+       reconciliation job (``settings.reconcile_interval_s``), and the caller's tasks.
 Shut-down reverses it: tasks cancelled, the projection drained, the database closed.
 """
 
@@ -31,6 +31,7 @@ from api.instruments import InstrumentRegistry
 from api.margin_calls import MarginCalls
 from api.projection import ProjectionWorker
 from api.ratelimit import Limits, WeightMiddleware
+from api.reconciliation import Reconciler, run_every
 from api.routes import account, admin, algo, general, market, orders, user_stream, ws
 from api.security import KeyStore
 from api.services.account import AccountService
@@ -174,6 +175,9 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     tasks = [asyncio.create_task(SnapshotStreams(hub, market_service).run()),
              asyncio.create_task(_expire_listen_keys(streams)),
              asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run())]
+    app.state.reconciler = Reconciler(db, client)
+    if settings.reconcile_interval_s:
+        tasks.append(asyncio.create_task(run_every(app.state.reconciler, settings.reconcile_interval_s)))
     if oracle is not None:
         tasks.append(asyncio.create_task(oracle.run()))
     if risk is not None:

@@ -53,6 +53,8 @@ class Settings:
         max_recv_window_ms: Largest accepted ``recvWindow`` (Binance: 60 000).
         listen_key_ttl_ms: Lifetime of a user-data-stream listenKey without keepalive.
         projection_wait_ms: How long an order request waits for its own projection.
+        reconcile_interval_s: Seconds between two reconciliations of the engine's wallets with the
+            database ledger (0: never).
     """
 
     database_url: str = "sqlite:///./var/derivatives.db"
@@ -74,6 +76,7 @@ class Settings:
     max_recv_window_ms: int = 60_000
     listen_key_ttl_ms: int = 60 * 60 * 1000
     projection_wait_ms: int = 10_000
+    reconcile_interval_s: int = 60
 
     def validate(self) -> Settings:
         """Refuses unsafe or meaningless values.
@@ -93,6 +96,8 @@ class Settings:
                      "max_recv_window_ms", "listen_key_ttl_ms", "projection_wait_ms"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.reconcile_interval_s < 0:
+            raise ValueError("reconcile_interval_s must not be negative")
         if not 0 <= self.port <= 65535:
             raise ValueError("port out of range")
         return self
