@@ -134,7 +134,8 @@ async def run_every(reconciler: Reconciler, interval_s: int) -> None:
     async def job() -> None:
         await asyncio.to_thread(reconciler.run_once)
 
-    scheduler.add_job(job, "interval", seconds=interval_s, id="reconciliation", max_instances=1, coalesce=True)
+    scheduler.add_job(job, "interval", seconds=interval_s, id="reconciliation", name="reconciliation", max_instances=1,
+                      coalesce=True)
     scheduler.start()
     try:
         await asyncio.Event().wait()
