@@ -40,9 +40,8 @@ from derivatives.persistence.projector import Batch
 from derivatives.persistence.views import AdlState, IncomeState, OrderState
 from derivatives.units import SCALE
 
-DEFAULT_LEVERAGE = 20
-"""The engine's leverage of a symbol never set (``accounts::DEFAULT_LEVERAGE``; not exported by
-the binding yet, pinned by a test)."""
+DEFAULT_LEVERAGE = _core.DEFAULT_LEVERAGE
+"""The engine's leverage of a symbol never set."""
 SYSTEM_ACCOUNTS = (_core.FEE_ACCOUNT, _core.INSURANCE_FUND)
 WEEK_MS = 7 * 24 * 3600 * 1000
 ZERO = Decimal(0)

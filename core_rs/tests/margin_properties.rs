@@ -210,6 +210,7 @@ fn check(h: &Harness, events: &[Event], before: &[(u64, i64)], deposited: &mut i
     }
     prop_assert_eq!(total, *deposited, "money created or destroyed");
     prop_assert_eq!(long, short, "open interest unbalanced");
+    prop_assert_eq!(i128::from(accounts.open_interest(BTC)), long, "the open interest query disagrees");
     if let Some(fund) = accounts.get(INSURANCE_FUND) {
         let mark = h.engine.reference_prices()[&BTC];
         let pnl = fund.symbols.get(&BTC).map_or(Ok(Quote::ZERO), |s| s.unrealised_pnl(mark)).expect("fits");

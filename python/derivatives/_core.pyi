@@ -6,6 +6,7 @@ from typing import Any, Final, final
 
 __all__ = [
     "DECIMALS",
+    "DEFAULT_LEVERAGE",
     "DEFAULT_SEGMENT_BYTES",
     "FEE_ACCOUNT",
     "INSURANCE_FUND",
@@ -24,6 +25,7 @@ __all__ = [
 SCALE: Final[int]
 DECIMALS: Final[int]
 DEFAULT_SEGMENT_BYTES: Final[int]
+DEFAULT_LEVERAGE: Final[int]
 FEE_ACCOUNT: Final[int]
 INSURANCE_FUND: Final[int]
 
@@ -59,6 +61,8 @@ class Engine:
         """Risk view of an account, raw integers (wallet, margins, legs with liquidation prices)."""
     def holders(self, symbol: int) -> list[int]:
         """Accounts holding a position in `symbol`, ascending."""
+    def open_interest(self, symbol: int) -> int:
+        """Raw open interest of `symbol` (the sum of long positions)."""
     def prices(self, symbol: int) -> tuple[int | None, int | None, int | None] | None:
         """Raw (last, mark, index) prices."""
 

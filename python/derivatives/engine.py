@@ -166,6 +166,10 @@ class EngineClient:
         """Accounts holding a position in `symbol`, ascending."""
         return self.engine.holders(symbol)
 
+    def open_interest(self, symbol: int) -> Decimal:
+        """Open interest of `symbol`: the sum of long positions (equal to that of shorts)."""
+        return from_raw(self.engine.open_interest(symbol))
+
     def state_hash(self) -> str:
         """Hex SHA-256 of the whole engine state."""
         return self.engine.state_hash().hex()

@@ -358,6 +358,15 @@ impl Accounts {
         self.holders.get(&symbol).map_or_else(Vec::new, |set| set.iter().copied().collect())
     }
 
+    /// Open interest of `symbol`: the sum of every long quantity (equal to the sum of shorts).
+    #[must_use]
+    pub fn open_interest(&self, symbol: SymbolId) -> i64 {
+        let longs = |id: &AccountId| {
+            self.accounts.get(id).and_then(|a| a.symbols.get(&symbol)).map_or(0, |s| s.positions.iter().map(|p| p.qty.max(0)).sum::<i64>())
+        };
+        self.holders.get(&symbol).map_or(0, |set| set.iter().map(longs).sum())
+    }
+
     /// Records whether `account` now holds a position in `symbol` (after any position change).
     pub fn note_position(&mut self, account: AccountId, symbol: SymbolId) {
         let holds =

@@ -149,6 +149,11 @@ impl PyEngine {
         py.detach(|| self.runtime.query(move |e| e.accounts().holders(symbol))).map_err(|e| runtime_error(&e))
     }
 
+    /// Open interest of a symbol (raw base quantity: the sum of long positions).
+    fn open_interest(&self, py: Python<'_>, symbol: u32) -> PyResult<i64> {
+        py.detach(|| self.runtime.query(move |e| e.accounts().open_interest(symbol))).map_err(|e| runtime_error(&e))
+    }
+
     /// (last, mark, index) raw prices of a symbol; None if unknown.
     #[allow(clippy::type_complexity, reason = "a plain tuple is the Python shape")]
     fn prices(&self, py: Python<'_>, symbol: u32) -> PyResult<Option<(Option<i64>, Option<i64>, Option<i64>)>> {
@@ -302,6 +307,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DECIMALS", DECIMALS)?;
     m.add("FEE_ACCOUNT", crate::accounts::FEE_ACCOUNT)?;
     m.add("INSURANCE_FUND", crate::accounts::INSURANCE_FUND)?;
+    m.add("DEFAULT_LEVERAGE", crate::accounts::DEFAULT_LEVERAGE)?;
     m.add("DEFAULT_SEGMENT_BYTES", journal::DEFAULT_SEGMENT_BYTES)?;
     let py = m.py();
     m.add("CommandDecodeError", py.get_type::<CommandDecodeError>())?;
