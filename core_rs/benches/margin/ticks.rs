@@ -9,10 +9,13 @@
 //! the index entries built on the first scan); time per `SetMarkPrice` over many such ticks; ticks
 //! that cross the triggers of k long accounts (checked, not liquidated: the triggers sit 0.1 %
 //! above the liquidation prices); a full health scan of every account (what the index avoids);
-//! and the same tick on a market with no position (the baseline).
+//! the quiet tick again on the same market built with a mark tick every 1,000 set-up commands
+//! (so that no more than ~1,000 accounts are touched between two scans, as when the oracle ticks
+//! during trading); and the same tick on a market with no position (the baseline).
 
 use derivatives_core::accounts::INSURANCE_FUND;
 use derivatives_core::liquidation::health;
+use derivatives_core::testkit::Harness;
 use derivatives_core::units::{Price, Quote};
 use derivatives_core::workload::SplitMix64;
 use derivatives_core::Engine;
@@ -84,23 +87,41 @@ fn full_scan(engine: &Engine) -> (usize, u128) {
     (ids.len(), took)
 }
 
-/// Runs the section with `pairs` long/short pairs and `ticks` quiet ticks.
-pub fn run(pairs: u64, ticks: usize) {
-    let accounts = 2 * pairs;
-    println!("\n== mark ticks: {pairs} long/short pairs = {accounts} accounts and open positions, 0.01 BTC each ==");
+/// The market of `pairs` pairs, with a mark tick at 50,000 after every `tick_every` set-up
+/// commands (as the oracle's ticks interleave with trading); resident memory is sampled before,
+/// after the deposits and after the positions.
+fn build(pairs: u64, tick_every: u64) -> (Harness, [u64; 3]) {
     let mut rng = SplitMix64::new(7);
+    let mut out = Vec::new();
+    let mut sent = 0_u64;
+    let mut pace = |h: &mut Harness, commands: u64| {
+        sent += commands;
+        if sent >= tick_every {
+            sent = 0;
+            tick(&mut h.engine, Price(MID), &mut out);
+        }
+    };
     let before = rss_bytes();
     let mut h = listed();
-    for account in 1..=accounts {
+    for account in 1..=2 * pairs {
         let extra = i64::try_from(rng.below(50 * 100_000_000)).unwrap_or(0);
         deposit(&mut h, account, Quote(cents(5_000).raw() + extra));
+        pace(&mut h, 1);
     }
     let with_accounts = rss_bytes();
     for pair in 0..pairs {
         offer(&mut h, 2 * pair + 2, LOT);
         take(&mut h, 2 * pair + 1, LOT);
+        pace(&mut h, 2);
     }
-    let with_positions = rss_bytes();
+    (h, [before, with_accounts, rss_bytes()])
+}
+
+/// Runs the section with `pairs` long/short pairs and `ticks` quiet ticks.
+pub fn run(pairs: u64, ticks: usize) {
+    let accounts = 2 * pairs;
+    println!("\n== mark ticks: {pairs} long/short pairs = {accounts} accounts and open positions, 0.01 BTC each ==");
+    let (mut h, [before, with_accounts, with_positions]) = build(pairs, u64::MAX);
     let mut out = Vec::new();
     let first = tick(&mut h.engine, Price(MID), &mut out);
     let with_index = rss_bytes();
@@ -117,7 +138,10 @@ pub fn run(pairs: u64, ticks: usize) {
     assert!(h.engine.accounts().get(INSURANCE_FUND).is_none_or(|f| f.wallet.raw() == 0));
 
     let (quiet, liquidated) = quiet_ticks(&mut h.engine, ticks, 11);
-    println!("tick, nobody crossed ({ticks} ticks within ±1 USDT of 50,000; {liquidated} liquidations): ns {}", percentiles(&quiet));
+    println!(
+        "tick, nobody crossed, after a set-up with no tick ({ticks} ticks within ±1 USDT of 50,000; {liquidated} liquidations): ns {}",
+        percentiles(&quiet)
+    );
     // Long triggers lie 0.1 % (~45 USDT) above their liquidation prices, `pairs / 5,000` per
     // USDT: crossing more than ~45 USDT of them would liquidate the first ones crossed.
     let safe = usize::try_from(pairs * 40 / 5_000).unwrap_or(0);
@@ -128,6 +152,14 @@ pub fn run(pairs: u64, ticks: usize) {
     let (scanned, took) = full_scan(&h.engine);
     println!("without the index: one health scan of all {scanned} accounts takes {:.1} ms", took as f64 / 1e6);
     drop(h);
+
+    let (mut paced, _) = build(pairs, 1_000);
+    let (quiet, liquidated) = quiet_ticks(&mut paced.engine, ticks, 11);
+    println!(
+        "tick, nobody crossed, same market built with a tick every 1,000 commands ({ticks} ticks; {liquidated} liquidations): ns {}",
+        percentiles(&quiet)
+    );
+    drop(paced);
 
     let mut empty = listed();
     let (baseline, _) = quiet_ticks(&mut empty.engine, ticks, 11);
