@@ -191,3 +191,45 @@ fn test_dydx_funding_formula_with_a_negative_rate_floors_each_payment() {
         Some(&Event::FundingApplied { symbol: SYMBOL, rate: Rate(-3_333), mark: px("3000.01"), dust: usdc("0.00000001") })
     );
 }
+
+/// Fees and realised PnL at dYdX Chain's published fee tiers,
+/// <https://docs.dydx.community/dydx-unlimited/~gitbook/pdf?only=yes&page=CMuWy1Lpiunhhsdt3w2i>
+/// (fee tier table, "maker_fee_ppm [Maker Fee (bps)] Taker_fee_ppm [Taker Fee (bps)]"): tier 0
+/// "[< $1M] … 100 [1.0] 500 [5.0]" and the first rebate tier "[≥ $125M] 5000 [≥ 0.5%] … -50
+/// [-0.5] 250 [2.5]". Installed with `SetFeeTier` (the venue decides the tier from 30-day
+/// volume); fee = notional × rate rounded up (a rebate is a negative fee), PnL credited at fill
+/// (figures derived by hand, the page has no worked trade):
+/// 1. account 1 (tier 0) buys 0.5 at 60,000.1 from account 2 (rebate tier): notional
+///    30,000.05; account 1 pays 5 bps = 15.000025; account 2 receives 0.5 bps = 1.5000025.
+/// 2. account 1 sells its 0.5 at 60,500 as maker to account 3 (the instrument's own 5 bps):
+///    notional 30,250; realised PnL (60,500 − 60,000.1) × 0.5 = 249.95; maker fee 1 bp = 3.025;
+///    account 3 pays 15.125.
+///
+/// The fee account nets 15.000025 − 1.5000025 + 3.025 + 15.125 = 31.6500225.
+#[test]
+fn test_dydx_fee_tiers_and_realised_pnl_of_a_round_trip() {
+    use derivatives_core::accounts::FEE_ACCOUNT;
+    let mut h = Harness { now: 1_000, ..Harness::default() };
+    h.send(Command::AddInstrument(instrument(SYMBOL, "BTCUSDT")));
+    set_mark(&mut h, "60000");
+    for account in [1, 2, 3] {
+        h.send(Command::Deposit { account, amount: usdc("100000") });
+    }
+    h.send(Command::SetFeeTier { account: 1, rates: Some((Rate(dec("0.0001")), Rate(dec("0.0005")))) });
+    h.send(Command::SetFeeTier { account: 2, rates: Some((Rate(-dec("0.00005")), Rate(dec("0.00025")))) });
+    let settled = |events: &[Event], account: u64| {
+        events.iter().find_map(|e| match *e {
+            Event::FillSettled { account: a, fee, realised_pnl, wallet, .. } if a == account => Some((fee, realised_pnl, wallet)),
+            _ => None,
+        })
+    };
+    h.place(limit(2, SYMBOL, Side::Sell, px("60000.1"), qty("0.5")));
+    let opened = h.place(limit(1, SYMBOL, Side::Buy, px("60000.1"), qty("0.5")));
+    assert_eq!(settled(&opened, 1), Some((usdc("15.000025"), Quote::ZERO, usdc("99984.999975"))));
+    assert_eq!(settled(&opened, 2), Some((usdc("-1.5000025"), Quote::ZERO, usdc("100001.5000025"))));
+    h.place(limit(1, SYMBOL, Side::Sell, px("60500"), qty("0.5")));
+    let closed = h.place(limit(3, SYMBOL, Side::Buy, px("60500"), qty("0.5")));
+    assert_eq!(settled(&closed, 1), Some((usdc("3.025"), usdc("249.95"), usdc("100231.924975"))));
+    assert_eq!(settled(&closed, 3).map(|(fee, ..)| fee), Some(usdc("15.125")));
+    assert_eq!((position(&h, 1), wallet(&h, FEE_ACCOUNT)), ((0, Quote::ZERO), usdc("31.6500225")));
+}
