@@ -11,7 +11,8 @@
 //! above the liquidation prices); a full health scan of every account (what the index avoids);
 //! the quiet tick again on the same market built with a mark tick every 1,000 set-up commands
 //! (so that no more than ~1,000 accounts are touched between two scans, as when the oracle ticks
-//! during trading); and the same tick on a market with no position (the baseline).
+//! during trading), then on that market restored from its snapshot; and the same tick on a
+//! market with no position (the baseline).
 
 use derivatives_core::accounts::INSURANCE_FUND;
 use derivatives_core::liquidation::health;
@@ -159,7 +160,15 @@ pub fn run(pairs: u64, ticks: usize) {
         "tick, nobody crossed, same market built with a tick every 1,000 commands ({ticks} ticks; {liquidated} liquidations): ns {}",
         percentiles(&quiet)
     );
+    let mut restored = Engine::restore(&paced.engine.snapshot()).expect("restores");
     drop(paced);
+    tick(&mut restored, Price(MID), &mut Vec::new());
+    let (quiet, liquidated) = quiet_ticks(&mut restored, ticks, 11);
+    println!(
+        "tick, nobody crossed, that market restored from its snapshot (restore touches every account) ({ticks} ticks; {liquidated} liquidations): ns {}",
+        percentiles(&quiet)
+    );
+    drop(restored);
 
     let mut empty = listed();
     let (baseline, _) = quiet_ticks(&mut empty.engine, ticks, 11);
