@@ -43,6 +43,7 @@ test-py: build ## Python tests (fails loudly if pytest collects nothing)
 
 bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	cargo bench --bench engine
+	cargo bench --bench margin
 	cargo bench --bench journal
 	$(PY) -m derivatives bench binding
 	$(PY) -m derivatives bench oracle

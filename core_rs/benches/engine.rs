@@ -12,64 +12,25 @@
 
 #[path = "../tests/reference/mod.rs"]
 mod reference;
+mod support;
 
 use std::time::Instant;
 
 use derivatives_core::workload::{generate, Workload, WorkloadConfig};
-use derivatives_core::{Command, CommandEnvelope, Engine, Event};
+use derivatives_core::{CommandEnvelope, Engine};
 use hdrhistogram::Histogram;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-    pages * 4096
-}
-
-fn apply_all(engine: &mut Engine, commands: &[Command], out: &mut Vec<Event>) {
-    for command in commands {
-        let envelope = CommandEnvelope { seq: engine.last_seq() + 1, ts: 1, command: command.clone() };
-        out.clear();
-        engine.apply(&envelope, out).expect("in order");
-    }
-}
-
-fn prefilled(workload: &Workload) -> Engine {
-    let mut engine = Engine::new();
-    apply_all(&mut engine, &workload.setup, &mut Vec::new());
-    engine
-}
-
-fn throughput(workload: &Workload) -> f64 {
-    let mut engine = prefilled(workload);
-    let mut out = Vec::with_capacity(64);
-    let envelopes: Vec<CommandEnvelope> = workload
-        .mix
-        .iter()
-        .enumerate()
-        .map(|(i, c)| CommandEnvelope { seq: engine.last_seq() + 1 + i as u64, ts: 1, command: c.clone() })
-        .collect();
-    let start = Instant::now();
-    for envelope in &envelopes {
-        out.clear();
-        engine.apply(envelope, &mut out).expect("in order");
-    }
-    envelopes.len() as f64 / start.elapsed().as_secs_f64()
-}
+use support::{env_or, prefilled, record_since, rss_bytes, throughput};
 
 fn latency(workload: &Workload) -> Histogram<u64> {
     let mut engine = prefilled(workload);
     let mut out = Vec::with_capacity(64);
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("bounds");
+    let mut histogram = support::latency_histogram();
     for command in &workload.mix {
         let envelope = CommandEnvelope { seq: engine.last_seq() + 1, ts: 1, command: command.clone() };
         out.clear();
         let start = Instant::now();
         engine.apply(&envelope, &mut out).expect("in order");
-        histogram.saturating_record(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        record_since(&mut histogram, start);
     }
     histogram
 }
