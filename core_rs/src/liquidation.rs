@@ -20,7 +20,10 @@
 //!    insurance fund.
 //! 4. What does not fill is taken over by the insurance fund at the bankruptcy price, if the
 //!    fund stays above its own maintenance margin at the mark with it.
-//! 5. Otherwise the rest is auto-deleveraged at the bankruptcy price against opposite positions:
+//! 5. Otherwise the rest is auto-deleveraged at the bankruptcy price against opposite positions
+//!    (if the fund itself is the only holder left on the other side, it takes the rest at the
+//!    mark, which costs it nothing beyond its own position's loss, and step 6 treats the account's
+//!    remaining loss as bad debt):
 //!    first in the order of the latest `SetAdlRanking` for that side, then (accounts it does not
 //!    list, or no ranking yet) by the BitMEX score — PnL% × effective leverage when in profit,
 //!    PnL% ÷ effective leverage at a loss, highest first, ties by account id. A counterparty
@@ -297,11 +300,17 @@ fn close_leg(parts: &mut Parts<'_>, owner: (AccountId, Unit), symbol: SymbolId, 
         return;
     }
     let signed_rest = if signed_qty > 0 { rest } else { -rest };
-    let rest =
-        if fund_can_take(parts, symbol, signed_rest, bankruptcy) { rest } else { deleverage(parts, &order, rest, bankruptcy, events) };
-    if rest > 0 {
-        let signed_rest = if signed_qty > 0 { rest } else { -rest };
+    if fund_can_take(parts, symbol, signed_rest, bankruptcy) {
         clearing::take_over(parts.accounts, &order, signed_rest, bankruptcy, events);
+        return;
+    }
+    let rest = deleverage(parts, &order, rest, bankruptcy, events);
+    if rest > 0 {
+        // Nobody but the fund holds the other side: it takes the rest at the mark, where it loses
+        // nothing it has not already lost; the account's loss beyond that is bad debt (step 6).
+        let signed_rest = if signed_qty > 0 { rest } else { -rest };
+        let mark = parts.prices.get(&symbol).copied().unwrap_or(bankruptcy);
+        clearing::take_over(parts.accounts, &order, signed_rest, mark, events);
     }
 }
 
@@ -360,15 +369,17 @@ fn tier_reduction(parts: &Parts<'_>, (account, unit): (AccountId, Unit), symbol:
     (low > 0).then(|| size - low * step)
 }
 
-/// True when the insurance fund would still be above its maintenance margin at the mark after
-/// taking `qty` at `price` (otherwise it would be deleveraged at once).
+/// True when the insurance fund's margin balance would still be positive and at or above its
+/// maintenance margin at the mark after taking `qty` at `price` (otherwise it would be
+/// deleveraged at once, or be left in debt when the take closes a position it held).
 fn fund_can_take(parts: &Parts<'_>, symbol: SymbolId, qty: i64, price: Price) -> bool {
     let mut fund = parts.accounts.get(INSURANCE_FUND).cloned().unwrap_or_default();
     let leg = &mut fund.symbol_mut(symbol).positions[0];
     let Ok(effect) = crate::accounts::apply_fill(*leg, qty, price) else { return false };
     *leg = effect.position;
     fund.wallet = Quote(fund.wallet.raw().saturating_add(effect.realised_pnl.raw()));
-    health(&fund, parts.markets, parts.prices).is_ok_and(|(balance, maintenance)| !is_underwater(balance, maintenance))
+    health(&fund, parts.markets, parts.prices)
+        .is_ok_and(|(balance, maintenance)| balance.raw() >= 0 && !is_underwater(balance, maintenance))
 }
 
 /// The leg of `account` that holds positions of the ranked side (shorts for `Sell`).
