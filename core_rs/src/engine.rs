@@ -377,6 +377,7 @@ impl Engine {
             ts,
             adl_rankings,
             index: liquidation_index,
+            adl_queues: liquidation::AdlQueues::new(),
         };
         liquidation::run(&mut parts, symbol, out);
     }

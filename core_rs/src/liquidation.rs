@@ -26,7 +26,9 @@
 //!    remaining loss as bad debt):
 //!    first in the order of the latest `SetAdlRanking` for that side, then (accounts it does not
 //!    list, or no ranking yet) by the BitMEX score — PnL% × effective leverage when in profit,
-//!    PnL% ÷ effective leverage at a loss, highest first, ties by account id. A counterparty
+//!    PnL% ÷ effective leverage at a loss, highest first, ties by account id. A queue is ranked
+//!    once per pass (the first time the pass needs it) and consumed in order, so a cascade costs
+//!    one ranking per symbol and side, not one per bankrupt position. A counterparty
 //!    gives up at most its own position (never flipped), pays no fee, and its open orders in the
 //!    symbol are cancelled. Flat accounts are never touched.
 //! 6. A loss beyond the unit's margin is covered from the insurance fund, as far as the fund's
@@ -80,6 +82,8 @@ pub struct Parts<'a> {
     pub adl_rankings: &'a BTreeMap<(SymbolId, Side), Vec<AccountId>>,
     /// Which accounts a tick must check.
     pub index: &'a mut LiquidationIndex,
+    /// The ADL queues ranked so far in this pass (start empty).
+    pub adl_queues: AdlQueues,
 }
 
 /// A margin unit (MECHANICS §6.2).
@@ -420,22 +424,32 @@ fn bitmex_score(parts: &Parts<'_>, account: &Account, symbol: SymbolId, ranked: 
     }
 }
 
-/// The deleveraging queue for a bankrupt position closing on `order.side`.
-fn adl_queue(parts: &Parts<'_>, symbol: SymbolId, bankrupt: AccountId, ranked: Side) -> Vec<AccountId> {
+/// An ADL queue, ranked once per liquidation pass (one mark or funding command) and consumed
+/// from the front: `next` skips the counterparties found with nothing left to give.
+#[derive(Debug, Default)]
+pub struct AdlQueue {
+    order: Vec<AccountId>,
+    next: usize,
+}
+
+/// The ADL queues of one pass, by (symbol, ranked side).
+pub type AdlQueues = BTreeMap<(SymbolId, Side), AdlQueue>;
+
+/// The deleveraging queue of the `ranked` side of `symbol`: the installed ranking's accounts
+/// first, then every other holder of that side by BitMEX score (highest first, ties by id).
+fn rank_queue(parts: &Parts<'_>, symbol: SymbolId, ranked: Side) -> Vec<AccountId> {
     let eligible = |id: AccountId| {
-        id != bankrupt
-            && id != INSURANCE_FUND
-            && id != FEE_ACCOUNT
-            && parts.accounts.get(id).is_some_and(|a| opposite_qty(a, symbol, ranked) > 0)
+        id != INSURANCE_FUND && id != FEE_ACCOUNT && parts.accounts.get(id).is_some_and(|a| opposite_qty(a, symbol, ranked) > 0)
     };
     let mut queue: Vec<AccountId> =
         parts.adl_rankings.get(&(symbol, ranked)).map_or_else(Vec::new, |r| r.iter().copied().filter(|&id| eligible(id)).collect());
+    let installed: BTreeSet<AccountId> = queue.iter().copied().collect();
     let Some(&mark) = parts.prices.get(&symbol) else { return queue };
     let mut rest: Vec<(i128, AccountId)> = parts
         .accounts
         .holders(symbol)
         .into_iter()
-        .filter(|&id| eligible(id) && !queue.contains(&id))
+        .filter(|&id| eligible(id) && !installed.contains(&id))
         .filter_map(|id| parts.accounts.get(id).map(|a| (bitmex_score(parts, a, symbol, ranked, mark), id)))
         .collect();
     rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -443,17 +457,47 @@ fn adl_queue(parts: &Parts<'_>, symbol: SymbolId, bankrupt: AccountId, ranked: S
     queue
 }
 
+/// The next counterparty of the queue from `from` that can give something to `bankrupt`, and
+/// how much; advances the queue past the exhausted ones at its front.
+fn next_counterparty(
+    parts: &mut Parts<'_>,
+    (symbol, ranked): (SymbolId, Side),
+    bankrupt: AccountId,
+    from: usize,
+) -> Option<(usize, AccountId, i64)> {
+    let key = (symbol, ranked);
+    if !parts.adl_queues.contains_key(&key) {
+        let order = rank_queue(parts, symbol, ranked);
+        parts.adl_queues.insert(key, AdlQueue { order, next: 0 });
+    }
+    let queue = parts.adl_queues.get_mut(&key)?;
+    let mut i = from.max(queue.next);
+    while let Some(&id) = queue.order.get(i) {
+        let available = parts.accounts.get(id).map_or(0, |a| opposite_qty(a, symbol, ranked));
+        if available > 0 && id != bankrupt {
+            return Some((i, id, available));
+        }
+        if available == 0 && i == queue.next {
+            queue.next += 1;
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Closes up to `rest` of the bankrupt position against the ADL queue at `bankruptcy`; returns
 /// what is left (zero unless the opposite side ran out, which balanced open interest prevents).
 fn deleverage(parts: &mut Parts<'_>, order: &OrderSide, mut rest: i64, bankruptcy: Price, events: &mut Vec<Event>) -> i64 {
     let ranked = order.side;
-    for counterparty in adl_queue(parts, order.symbol, order.account, ranked) {
-        if rest == 0 {
+    let mut from = 0;
+    while rest > 0 {
+        let Some((position, counterparty, available)) = next_counterparty(parts, (order.symbol, ranked), order.account, from) else {
             break;
-        }
+        };
+        from = position + 1;
         let Some(account) = parts.accounts.get(counterparty) else { continue };
         let leg = counter_leg(account, ranked);
-        let qty = rest.min(opposite_qty(account, order.symbol, ranked));
+        let qty = rest.min(available);
         with_market(parts, order.symbol, events, |market, ctx| market.cancel_all(counterparty, CancelReason::AutoDeleverage, ctx));
         let signed = if ranked == Side::Sell { qty } else { -qty };
         events.push(Event::AutoDeleveraged {
