@@ -31,6 +31,9 @@
 //! part (that is what an order's fill will move into the leg).
 
 pub mod margin;
+mod symbol_map;
+
+pub use symbol_map::SymbolMap;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -184,7 +187,7 @@ pub struct Account {
     /// Hedge mode (LONG and SHORT legs) instead of one-way (BOTH).
     pub hedge_mode: bool,
     /// Per-symbol state, for symbols the account has touched.
-    pub symbols: BTreeMap<SymbolId, SymbolAccount>,
+    pub symbols: SymbolMap,
     /// The account's fee tier, (maker, taker) rates replacing every instrument's own; `None`:
     /// the instruments' rates.
     pub fee_tier: Option<(crate::units::Rate, crate::units::Rate)>,
@@ -262,7 +265,7 @@ impl Account {
 
     /// The state in `symbol`, created with defaults on first use.
     pub fn symbol_mut(&mut self, symbol: SymbolId) -> &mut SymbolAccount {
-        self.symbols.entry(symbol).or_default()
+        self.symbols.get_or_default(symbol)
     }
 }
 

@@ -15,8 +15,6 @@
 //! produces the same events for every later command (tested on random streams). A snapshot is
 //! taken between two commands, so it is one consistent cut at `last_seq`.
 
-use std::collections::BTreeMap;
-
 use super::Engine;
 use crate::accounts::{OpenOrders, Position};
 use crate::book::RestingOrder;
@@ -121,7 +119,7 @@ impl Engine {
             let wallet = Quote(r.i64()?);
             let hedge = r.bool()?;
             let fee_tier = r.fee_rates()?;
-            let mut symbols = BTreeMap::new();
+            let mut symbols = crate::accounts::SymbolMap::default();
             for _ in 0..r.u64()? {
                 let symbol = r.u32()?;
                 let leverage = r.u32()?;
