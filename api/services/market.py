@@ -17,8 +17,8 @@ from api import errors, formats
 from api.hub import MarketHub, next_funding_ms
 from api.instruments import Instrument, InstrumentRegistry, digits
 from api.services.klines import INTERVAL_MS, bucket, fold, query_range, rolling_day, select_bars
+from api.services.market_statistics import holder_views, open_interest
 from derivatives.engine import EngineClient
-from derivatives import _core
 from derivatives.persistence import ledger_queries, queries
 from derivatives.persistence.ledger_queries import TimeWindow
 from derivatives.persistence.views import FundingState
@@ -282,15 +282,7 @@ class MarketService:
 
         Reads each holder's account view: O(holders) engine queries (an engine-side open interest
         query is requested; see docs/API.md)."""
-        total = Decimal(0)
-        for holder in self.client.holders(instrument.spec.symbol):
-            if holder == _core.FEE_ACCOUNT:
-                continue
-            view = self.client.account(holder)
-            for leg in view.positions if view else []:
-                if leg.symbol == instrument.spec.symbol and leg.qty > 0:
-                    total += leg.qty
-        return total
+        return open_interest(holder_views(self.client, instrument.spec.symbol), instrument.spec.symbol)
 
     async def open_interest(self, symbol: str | None) -> dict[str, object]:
         """``/fapi/v1/openInterest``."""

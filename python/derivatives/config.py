@@ -53,6 +53,7 @@ class Settings:
         max_recv_window_ms: Largest accepted ``recvWindow`` (Binance: 60 000).
         listen_key_ttl_ms: Lifetime of a user-data-stream listenKey without keepalive.
         projection_wait_ms: How long an order request waits for its own projection.
+        market_stats_interval_ms: Period of the ``/futures/data`` sampler (5 minutes).
     """
 
     database_url: str = "sqlite:///./var/derivatives.db"
@@ -74,6 +75,7 @@ class Settings:
     max_recv_window_ms: int = 60_000
     listen_key_ttl_ms: int = 60 * 60 * 1000
     projection_wait_ms: int = 10_000
+    market_stats_interval_ms: int = 5 * 60 * 1000
 
     def validate(self) -> Settings:
         """Refuses unsafe or meaningless values.
@@ -90,7 +92,7 @@ class Settings:
             raise ValueError("DERIVATIVES_ADMIN_TOKEN must be at least 16 characters")
         self.admins()
         for name in ("weight_limit_per_minute", "order_limit_per_10s", "order_limit_per_minute",
-                     "max_recv_window_ms", "listen_key_ttl_ms", "projection_wait_ms"):
+                     "max_recv_window_ms", "listen_key_ttl_ms", "projection_wait_ms", "market_stats_interval_ms"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if not 0 <= self.port <= 65535:
