@@ -13,11 +13,14 @@ import httpx
 import pytest
 
 from api.main import create_app
+from api.services.market_statistics import positioning, ratio
+from derivatives import _core
 from derivatives.commands import Command, PlaceOrder, SetMarkPrice
-from derivatives.engine import EngineClient
-from derivatives.enums import Side, TimeInForce
-from tests.api.conftest import BTC, ETH, ETH_MARK, ccxt_config, execute, make_database, make_trader, \
-    publish_marks, settings_for
+from derivatives.engine import AccountRisk, EngineClient, PositionRisk
+from derivatives.enums import PositionSide, Side, TimeInForce
+from derivatives.persistence.statistics import Positioning
+from tests.api.conftest import (BTC, ETH, ETH_MARK, ccxt_config, execute, make_database, make_trader, publish_marks,
+                                settings_for)
 from tests.api.server import RunningServer, start
 
 T0 = 1_795_392_000_000
@@ -50,7 +53,7 @@ def market(request: pytest.FixtureRequest,
     db.drop()
 
 
-def cross(server: RunningServer, maker: int, taker: int, taker_side: Side, qty: str) -> list[Command]:
+def cross(maker: int, taker: int, taker_side: Side, qty: str) -> list[Command]:
     """A resting maker order at 50000 and the taker's IOC that fills it."""
     maker_side = Side.SELL if taker_side is Side.BUY else Side.BUY
     return [PlaceOrder(maker, BTC, maker_side, D(qty), price=D(50000)),
@@ -74,15 +77,15 @@ def sampled(market: tuple[RunningServer, Clock]) -> RunningServer:
     funds = {"A": "1000000", "C": "900000", "B": "800000", "D": "300000", "E": "200000", "F": "100000"}
     t = {name: make_trader(server, funds=amount).account for name, amount in funds.items()}
     statistics = server.services.statistics
-    execute(server, *cross(server, t["B"], t["A"], Side.BUY, "3"), *cross(server, t["D"], t["C"], Side.SELL, "1"),
-            *cross(server, t["F"], t["E"], Side.BUY, "0.5"))
+    execute(server, *cross(t["B"], t["A"], Side.BUY, "3"), *cross(t["D"], t["C"], Side.SELL, "1"),
+            *cross(t["F"], t["E"], Side.BUY, "0.5"))
     clock.ms = T0 + 4 * MINUTE
     statistics.sample(clock.ms)
     clock.ms = T0 + 5 * MINUTE + 30_000
     statistics.sample(clock.ms)
     clock.ms = T0 + 6 * MINUTE
     execute(server, SetMarkPrice(BTC, D("50001.5"), D(50000)), SetMarkPrice(ETH, ETH_MARK, ETH_MARK))
-    execute(server, *cross(server, t["B"], t["E"], Side.SELL, "1"))
+    execute(server, *cross(t["B"], t["E"], Side.SELL, "1"))
     clock.ms = T0 + 9 * MINUTE
     statistics.sample(clock.ms)
     return server
@@ -173,3 +176,36 @@ def test_samples_older_than_thirty_days_are_pruned(sampled: RunningServer) -> No
 
     assert stamps(T0) == [T0 + 5 * MINUTE]
     assert stamps(T0 + 30 * DAY) == [T0 + 30 * DAY + 5 * MINUTE]
+
+
+def view(account: int, balance: str, *legs: tuple[int, str]) -> AccountRisk:
+    """An account view with legs (symbol, signed quantity); other figures zero."""
+    zero = D(0)
+    return AccountRisk(account, len(legs) > 1, D(balance), D(balance), D(balance), zero, zero, zero, zero, {},
+                       frozenset(), [PositionRisk(symbol, PositionSide.BOTH, D(qty), zero, zero, zero, zero, zero,
+                                                  zero, False, zero) for symbol, qty in legs])
+
+
+def test_positioning_nets_legs_ranks_by_margin_balance_and_skips_system_accounts() -> None:
+    views = [
+        view(1, "500", (BTC, "2")),
+        view(2, "900", (BTC, "1"), (BTC, "-1")),  # hedged at net 0: neither side, still a holder
+        view(3, "900", (BTC, "-0.5"), (ETH, "7")),  # ties with 2 on balance, higher id: ranked after it
+        view(4, "100", (BTC, "1.5"), (BTC, "-0.25")),
+        view(5, "50", (ETH, "1")),  # no BTC position: not counted
+        view(6, "40", (BTC, "-3")),
+        view(_core.INSURANCE_FUND, "99999", (BTC, "-4")),
+    ]
+    # BTC holders: 1, 2, 3, 4, 6 (five): the top ⌈5/5⌉ = 1 is account 2 (net 0)
+    assert positioning(views, BTC) == Positioning(2, 2, 0, 0, D(0), D(0))
+    # seven more small longs: twelve holders, top three = 2, 3, 1
+    views += [view(10 + i, "1", (BTC, "0.1")) for i in range(7)]
+    assert positioning(views, BTC) == Positioning(9, 2, 1, 1, D(2), D("0.5"))
+
+
+@pytest.mark.parametrize(("numerator", "denominator", "text"), [
+    (1, 3, "0.3333"), (2, 3, "0.6667"), (D("0.00005"), 1, "0.0000"), (D("0.00015"), 1, "0.0002"), (5, 0, ""),
+    (0, 4, "0.0000"), (D("7"), D("2"), "3.5000"),
+])
+def test_ratios_are_half_even_to_four_decimals(numerator: D | int, denominator: D | int, text: str) -> None:
+    assert ratio(numerator, denominator) == text
