@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from api.deps import ServicesDep, public
 from api.params import END_TIME, START_TIME, SYMBOL, Kind, Param, Params, Spec
 from api.routes.common import ERRORS, ok
-from api.services.market_statistics import PERIODS
+from api.services.market_statistics import PERIODS, Crowd
 
 router = APIRouter(prefix="/futures/data", tags=["market statistics"], responses=ERRORS)
 
@@ -38,19 +38,19 @@ async def open_interest_hist(services: ServicesDep, params: Stats) -> JSONRespon
 @router.get("/globalLongShortAccountRatio", openapi_extra=STATS.openapi(False))
 async def global_long_short_account_ratio(services: ServicesDep, params: Stats) -> JSONResponse:
     """Net long / net short accounts of all traders."""
-    return ok(await services.statistics.long_short_ratio("global", *_window(params)))
+    return ok(await services.statistics.long_short_ratio(Crowd.ALL_ACCOUNTS, *_window(params)))
 
 
 @router.get("/topLongShortAccountRatio", openapi_extra=STATS.openapi(False))
 async def top_long_short_account_ratio(services: ServicesDep, params: Stats) -> JSONResponse:
     """Net long / net short accounts of the top 20 % by margin balance."""
-    return ok(await services.statistics.long_short_ratio("top_accounts", *_window(params)))
+    return ok(await services.statistics.long_short_ratio(Crowd.TOP_ACCOUNTS, *_window(params)))
 
 
 @router.get("/topLongShortPositionRatio", openapi_extra=STATS.openapi(False))
 async def top_long_short_position_ratio(services: ServicesDep, params: Stats) -> JSONResponse:
     """Net long / net short quantities of the top 20 % by margin balance."""
-    return ok(await services.statistics.long_short_ratio("top_positions", *_window(params)))
+    return ok(await services.statistics.long_short_ratio(Crowd.TOP_POSITIONS, *_window(params)))
 
 
 @router.get("/takerlongshortRatio", openapi_extra=STATS.openapi(False))

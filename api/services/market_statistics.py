@@ -34,6 +34,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from enum import Enum
 
 import anyio.to_thread
 
@@ -59,7 +60,7 @@ VALUE_PLACES = 8
 
 
 def holder_views(client: EngineClient, symbol: int) -> list[AccountRisk]:
-    """The account views of the symbol's holders (the fee account is never a holder of note)."""
+    """The account views of the symbol's holders, the engine's fee account left out."""
     views = (client.account(holder) for holder in client.holders(symbol) if holder != _core.FEE_ACCOUNT)
     return [view for view in views if view is not None]
 
@@ -116,12 +117,20 @@ def ratio(numerator: Decimal | int, denominator: Decimal | int) -> str:
     return formats.decimal_text(Decimal(numerator) / Decimal(denominator), RATIO_PLACES)
 
 
-def _shares(kind: str, sample: Sample) -> tuple[Decimal | int, Decimal | int]:
-    if kind == "global":
-        return sample.long_accounts, sample.short_accounts
-    if kind == "top_accounts":
-        return sample.top_long_accounts, sample.top_short_accounts
-    return sample.top_long_position, sample.top_short_position
+class Crowd(Enum):
+    """Whose long/short ratio: every trader's accounts, or the top traders' accounts or positions."""
+
+    ALL_ACCOUNTS = "globalLongShortAccountRatio"
+    TOP_ACCOUNTS = "topLongShortAccountRatio"
+    TOP_POSITIONS = "topLongShortPositionRatio"
+
+    def shares(self, sample: Sample) -> tuple[Decimal | int, Decimal | int]:
+        """(long, short) of this crowd in `sample`."""
+        if self is Crowd.ALL_ACCOUNTS:
+            return sample.long_accounts, sample.short_accounts
+        if self is Crowd.TOP_ACCOUNTS:
+            return sample.top_long_accounts, sample.top_short_accounts
+        return sample.top_long_position, sample.top_short_position
 
 
 class MarketStatistics:
@@ -193,14 +202,13 @@ class MarketStatistics:
                  "sumOpenInterestValue": formats.decimal_text(r.last.open_interest * r.last.mark_price, VALUE_PLACES),
                  "timestamp": r.open_time} for r in rows]
 
-    async def long_short_ratio(self, kind: str, symbol: str | None, period: str | None, start: int | None,
+    async def long_short_ratio(self, crowd: Crowd, symbol: str | None, period: str | None, start: int | None,
                                end: int | None, limit: int | None) -> list[dict[str, object]]:
-        """``globalLongShortAccountRatio`` (`kind` ``global``), ``topLongShortAccountRatio``
-        (``top_accounts``) and ``topLongShortPositionRatio`` (``top_positions``)."""
+        """``/futures/data/<crowd.value>``."""
         instrument, rows = await self._periods(symbol, period, start, end, limit)
         out: list[dict[str, object]] = []
         for r in rows:
-            longs, shorts = _shares(kind, r.last)
+            longs, shorts = crowd.shares(r.last)
             out.append({"symbol": instrument.name, "longShortRatio": ratio(longs, shorts),
                         "longAccount": ratio(longs, longs + shorts), "shortAccount": ratio(shorts, longs + shorts),
                         "timestamp": r.open_time})
