@@ -4,8 +4,10 @@ Binance errors for bad input."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import ccxt
@@ -176,6 +178,18 @@ def test_samples_older_than_thirty_days_are_pruned(sampled: RunningServer) -> No
 
     assert stamps(T0) == [T0 + 5 * MINUTE]
     assert stamps(T0 + 30 * DAY) == [T0 + 30 * DAY + 5 * MINUTE]
+
+
+def test_the_app_samples_on_its_interval(tmp_path: Path) -> None:
+    db = make_database("sqlite", tmp_path)
+    server = start(create_app(settings_for(db, market_stats_interval_ms=100), EngineClient()))
+    try:
+        deadline = time.monotonic() + 10
+        while not get(server, "openInterestHist", symbol="BTCUSDT", period="5m").json():
+            assert time.monotonic() < deadline, "the sampler wrote nothing"
+            time.sleep(0.05)
+    finally:
+        server.stop()
 
 
 def view(account: int, balance: str, *legs: tuple[int, str]) -> AccountRisk:
