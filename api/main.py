@@ -8,7 +8,8 @@ Start-up (the lifespan, on the server's event loop):
     4. the demo user and key are ensured (``settings.demo``);
     5. background tasks: the oracle (``settings.oracle``) publishing ``SetMarkPrice`` once a
        second, the once-a-second snapshot streams, listenKey expiry, margin calls, the
-       reconciliation job (``settings.reconcile_interval_s``), and the caller's tasks.
+       reconciliation job (``settings.reconcile_interval_s``), the market statistics sampler
+       (``settings.market_stats_interval_ms``), and the caller's tasks.
 Shut-down reverses it: tasks cancelled, the projection drained, the database closed.
 """
 
@@ -32,11 +33,12 @@ from api.margin_calls import MarginCalls
 from api.projection import ProjectionWorker
 from api.ratelimit import Limits, WeightMiddleware
 from api.reconciliation import Reconciler, run_every
-from api.routes import account, admin, algo, general, market, orders, user_stream, ws
+from api.routes import account, admin, algo, futures_data, general, market, orders, user_stream, ws
 from api.security import KeyStore
 from api.services.account import AccountService
 from api.services.admin import AdminService, admin_identities
 from api.services.market import MarketService
+from api.services.market_statistics import MarketStatistics
 from api.services.orders import OrderService
 from api.snapshots import SnapshotStreams
 from api.state import Services
@@ -123,7 +125,7 @@ def create_app(
     )
     install_handlers(app)
     for router in (general.router, market.router, orders.router, algo.router, account.router, account.versioned,
-                   user_stream.router, admin.router, ws.router):
+                   user_stream.router, admin.router, ws.router, futures_data.router):
         app.include_router(router)
     app.add_middleware(WeightMiddleware, limits=limits)
     app.add_middleware(CatchAllMiddleware)
@@ -171,10 +173,12 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms)
     account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms)
     services = Services(settings, db, gateway, registry, hub, streams, worker, limits, keys, market_service,
-                        order_service, account_service, admin_service, oracle, clock_ms, admin_identities(settings))
+                        order_service, account_service, admin_service, oracle, clock_ms, admin_identities(settings),
+                        MarketStatistics(registry, db, client, clock_ms, settings.market_stats_interval_ms))
     tasks = [asyncio.create_task(SnapshotStreams(hub, market_service).run()),
              asyncio.create_task(_expire_listen_keys(streams)),
-             asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run())]
+             asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run()),
+             asyncio.create_task(services.statistics.run())]
     app.state.reconciler = Reconciler(db, client)
     if settings.reconcile_interval_s:
         tasks.append(asyncio.create_task(run_every(app.state.reconciler, settings.reconcile_interval_s)))

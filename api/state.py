@@ -14,6 +14,7 @@ from api.security import KeyStore
 from api.services.account import AccountService
 from api.services.admin import AdminService
 from api.services.market import MarketService
+from api.services.market_statistics import MarketStatistics
 from api.services.orders import OrderService
 from api.userstream import UserStreams
 from derivatives.config import Settings
@@ -42,3 +43,4 @@ class Services:
     clock_ms: Callable[[], int]
     admins: dict[str, str]
     """Admin identity name -> bearer token."""
+    statistics: MarketStatistics

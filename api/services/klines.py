@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
 from derivatives.persistence.models import Kline1m
 from derivatives.persistence.views import KlineState
@@ -58,8 +59,16 @@ def fold(rows: Sequence[Kline1m], interval: str) -> list[KlineState]:
     return bars
 
 
-def select_bars(bars: list[KlineState], start: int | None, end: int | None, limit: int) -> list[KlineState]:
-    """Binance's selection: from `start` the first `limit` bars, else the last `limit`."""
+class _Opened(Protocol):
+    @property
+    def open_time(self) -> int: ...
+
+
+Bar = TypeVar("Bar", bound=_Opened)
+
+
+def select_bars(bars: Sequence[Bar], start: int | None, end: int | None, limit: int) -> list[Bar]:
+    """Binance's selection: from `start` the first `limit` bars (or period rows), else the last `limit`."""
     chosen = [b for b in bars if (start is None or b.open_time >= start) and (end is None or b.open_time <= end)]
     return chosen[:limit] if start is not None else chosen[-limit:]
 

@@ -55,6 +55,7 @@ class Settings:
         projection_wait_ms: How long an order request waits for its own projection.
         reconcile_interval_s: Seconds between two reconciliations of the engine's wallets with the
             database ledger (0: never).
+        market_stats_interval_ms: Period of the ``/futures/data`` sampler (5 minutes).
     """
 
     database_url: str = "sqlite:///./var/derivatives.db"
@@ -77,6 +78,7 @@ class Settings:
     listen_key_ttl_ms: int = 60 * 60 * 1000
     projection_wait_ms: int = 10_000
     reconcile_interval_s: int = 60
+    market_stats_interval_ms: int = 5 * 60 * 1000
 
     def validate(self) -> Settings:
         """Refuses unsafe or meaningless values.
@@ -93,7 +95,7 @@ class Settings:
             raise ValueError("DERIVATIVES_ADMIN_TOKEN must be at least 16 characters")
         self.admins()
         for name in ("weight_limit_per_minute", "order_limit_per_10s", "order_limit_per_minute",
-                     "max_recv_window_ms", "listen_key_ttl_ms", "projection_wait_ms"):
+                     "max_recv_window_ms", "listen_key_ttl_ms", "projection_wait_ms", "market_stats_interval_ms"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.reconcile_interval_s < 0:

@@ -9,15 +9,20 @@ Invariants:
       :class:`derivatives.persistence.projector.Projector`, in the same transaction as
       ``projection_cursor``; ``users``, ``api_keys``, ``audit_log`` and ``withdrawals`` are owned
       by the API; ``insurance_payouts`` and ``insurance_payout_actions`` by
-      ``risk.insurance_service``.
+      ``risk.insurance_service``; ``market_statistics`` by ``api.services.market_statistics``.
     * Engine system accounts (the fee account and the insurance fund, ids >= 2**63) do not fit
       a signed ``BIGINT`` and are never projected into per-account tables.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, MetaData, String, Text
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Dialect, ForeignKey, Index, Integer, MetaData, Numeric,
+                        String, Text, TypeDecorator)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -33,6 +38,29 @@ class Base(DeclarativeBase):
     """Declarative base with an explicit naming convention (stable Alembic names)."""
 
     metadata = MetaData(naming_convention=NAMING)
+
+
+class Exact(TypeDecorator[Decimal]):
+    """An exact decimal column (``Decimal`` in Python): ``NUMERIC(38, 8)`` on PostgreSQL; on SQLite,
+    whose NUMERIC affinity would turn decimal text into a binary float, the decimal's text in a
+    ``VARCHAR(48)`` (migrations declare ``Numeric(38, 8).with_variant(String(48), "sqlite")``)."""
+
+    impl = Numeric(38, 8, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """TEXT on SQLite, NUMERIC elsewhere."""
+        return dialect.type_descriptor(String(48) if dialect.name == "sqlite" else Numeric(38, 8, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        """The decimal's plain text on SQLite (never a float)."""
+        if value is None or dialect.name != "sqlite":
+            return value
+        return f"{value:f}"
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        """Always a Decimal."""
+        return None if value is None else Decimal(value)
 
 
 def _raw(nullable: bool = False) -> Mapped[int]:
@@ -311,3 +339,26 @@ class Withdrawal(Base):
     decided_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True, comment="engine seq of the Withdraw")
     note: Mapped[str] = mapped_column(String(128), default="")
+
+
+class MarketStatistic(Base):
+    """One 5-minute sample of a symbol's market statistics (``/futures/data/*``), keyed by the
+    bucket's start. A later sample in the same bucket replaces the snapshot figures; taker volumes
+    cover the trades of the whole bucket."""
+
+    __tablename__ = "market_statistics"
+
+    symbol: Mapped[str] = mapped_column(String(20), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, comment="bucket start, Unix ms")
+    sampled_at: Mapped[int] = mapped_column(BigInteger)
+    open_interest: Mapped[Decimal] = mapped_column(Exact(), comment="sum of long quantities")
+    mark_price: Mapped[Decimal] = mapped_column(Exact())
+    index_price: Mapped[Decimal] = mapped_column(Exact())
+    long_accounts: Mapped[int] = mapped_column(Integer, comment="accounts net long")
+    short_accounts: Mapped[int] = mapped_column(Integer, comment="accounts net short")
+    top_long_accounts: Mapped[int] = mapped_column(Integer, comment="top 20% by margin balance, net long")
+    top_short_accounts: Mapped[int] = mapped_column(Integer, comment="top 20% by margin balance, net short")
+    top_long_position: Mapped[Decimal] = mapped_column(Exact(), comment="net long quantity of the top accounts")
+    top_short_position: Mapped[Decimal] = mapped_column(Exact(), comment="net short quantity of the top accounts")
+    taker_buy_volume: Mapped[Decimal] = mapped_column(Exact())
+    taker_sell_volume: Mapped[Decimal] = mapped_column(Exact())
