@@ -7,6 +7,8 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -17,7 +19,7 @@ branch_labels = None
 depends_on = None
 
 
-def _exact() -> sa.types.TypeEngine[object]:
+def _exact() -> sa.types.TypeEngine[Any]:
     """NUMERIC(38, 8); the decimal's text on SQLite (models.Exact)."""
     return sa.Numeric(38, 8).with_variant(sa.String(48), 'sqlite')
 
