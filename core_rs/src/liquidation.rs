@@ -28,7 +28,8 @@
 //!    list, or no ranking yet) by the BitMEX score — PnL% × effective leverage when in profit,
 //!    PnL% ÷ effective leverage at a loss, highest first, ties by account id. A queue is ranked
 //!    once per pass (the first time the pass needs it) and consumed in order, so a cascade costs
-//!    one ranking per symbol and side, not one per bankrupt position. A counterparty
+//!    one ranking per symbol and side, not one per bankrupt position; an exhausted queue is
+//!    ranked again before giving up, for positions opened by fills later in the pass. A counterparty
 //!    gives up at most its own position (never flipped), pays no fee, and its open orders in the
 //!    symbol are cancelled. Flat accounts are never touched.
 //! 6. A loss beyond the unit's margin is covered from the insurance fund, as far as the fund's
@@ -490,9 +491,17 @@ fn next_counterparty(
 fn deleverage(parts: &mut Parts<'_>, order: &OrderSide, mut rest: i64, bankruptcy: Price, events: &mut Vec<Event>) -> i64 {
     let ranked = order.side;
     let mut from = 0;
+    let mut reranked = false;
     while rest > 0 {
         let Some((position, counterparty, available)) = next_counterparty(parts, (order.symbol, ranked), order.account, from) else {
-            break;
+            // Exhausted: fills earlier in this pass may have opened positions the ranking never
+            // saw (a liquidation order filling a resting order). Rank the side again, once.
+            if reranked {
+                break;
+            }
+            parts.adl_queues.remove(&(order.symbol, ranked));
+            (reranked, from) = (true, 0);
+            continue;
         };
         from = position + 1;
         let Some(account) = parts.accounts.get(counterparty) else { continue };

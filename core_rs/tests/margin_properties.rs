@@ -1,7 +1,8 @@
 //! Property tests of clearing and liquidation (MECHANICS §9) on random streams built to stress
 //! margin: small deposits, random leverage, orders around a moving mark, mark crashes and spikes of
 //! up to 30 %, funding at up to ±0.75 %, ADL rankings, withdrawals and insurance payouts; half the
-//! accounts start isolated, and margin types switch and isolated margin moves at random.
+//! accounts start isolated, a third of them trade in hedge mode, and margin types switch and
+//! isolated margin moves at random.
 //!
 //! After every command:
 //! - §9.1 money is conserved: Σ (wallet − position cost) over all accounts = deposits − withdrawals;
@@ -78,6 +79,9 @@ fn commands(deposits: &[i64], steps: &[Step]) -> Vec<Command> {
         if account % 2 == 0 {
             out.push(Command::SetMarginType { account, symbol: BTC, isolated: true });
         }
+        if is_hedge(account) {
+            out.push(Command::SetPositionMode { account, hedge: true });
+        }
     }
     for step in steps {
         let near = |offset: i64| Price(((mark / TICK) + offset).max(1) * TICK);
@@ -85,6 +89,11 @@ fn commands(deposits: &[i64], steps: &[Step]) -> Vec<Command> {
             Step::Order { account, buy, market, offset_ticks, lots } => {
                 let side = if buy { Side::Buy } else { Side::Sell };
                 let mut order = limit(account, BTC, side, near(offset_ticks), Qty(lots * LOT));
+                if is_hedge(account) {
+                    // Even lots open a leg, odd ones close the other (refused when too large).
+                    let long = (lots % 2 == 0) == buy;
+                    order.position_side = if long { PositionSide::Long } else { PositionSide::Short };
+                }
                 if market {
                     order = PlaceOrder { order_type: OrderType::Market, price: None, time_in_force: TimeInForce::Gtc, ..order };
                 }
@@ -113,7 +122,7 @@ fn commands(deposits: &[i64], steps: &[Step]) -> Vec<Command> {
             Step::IsolatedMargin { account, amount } => out.push(Command::AdjustIsolatedMargin {
                 account,
                 symbol: BTC,
-                position_side: PositionSide::Both,
+                position_side: if is_hedge(account) { PositionSide::Long } else { PositionSide::Both },
                 amount: Quote(amount * 100_000_000),
             }),
         }
@@ -121,13 +130,21 @@ fn commands(deposits: &[i64], steps: &[Step]) -> Vec<Command> {
     out
 }
 
-fn positions(h: &Harness) -> Vec<(u64, i64)> {
+/// Accounts that trade in hedge mode.
+const fn is_hedge(account: u64) -> bool {
+    account <= ACCOUNTS && account.is_multiple_of(3)
+}
+
+/// Every account's BTC legs: ((account, leg), signed quantity).
+fn positions(h: &Harness) -> Vec<((u64, PositionSide), i64)> {
     let accounts = h.engine.accounts();
-    accounts
-        .ids()
-        .into_iter()
-        .map(|id| (id, accounts.get(id).map_or(0, |a| a.symbols.get(&BTC).map_or(0, |s| s.positions[0].qty))))
-        .collect()
+    let mut out = Vec::new();
+    for id in accounts.ids() {
+        for (i, &leg) in PositionSide::ALL.iter().enumerate() {
+            out.push(((id, leg), accounts.get(id).map_or(0, |a| a.symbols.get(&BTC).map_or(0, |s| s.positions[i].qty))));
+        }
+    }
+    out
 }
 
 fn check_none_underwater(h: &Harness, command: &Command) -> Result<(), TestCaseError> {
@@ -163,17 +180,17 @@ fn check_none_underwater(h: &Harness, command: &Command) -> Result<(), TestCaseE
     Ok(())
 }
 
-fn check(h: &Harness, events: &[Event], before: &[(u64, i64)], deposited: &mut i128) -> Result<(), TestCaseError> {
+fn check(h: &Harness, events: &[Event], before: &[((u64, PositionSide), i64)], deposited: &mut i128) -> Result<(), TestCaseError> {
     let mut funding_total = 0_i128;
     let mut liquidating: Vec<u64> = Vec::new();
     // Positions as the events go: a liquidation order can open a position for a resting maker
     // that an ADL of the same command then closes.
-    let mut held: std::collections::BTreeMap<u64, i64> = before.iter().copied().collect();
+    let mut held: std::collections::BTreeMap<(u64, PositionSide), i64> = before.iter().copied().collect();
     for event in events {
         match *event {
             Event::LiquidationStarted { account, .. } => liquidating.push(account),
             Event::LiquidationFinished { account, .. } => liquidating.retain(|&a| a != account),
-            Event::FillSettled { account, qty, position_qty, .. } => {
+            Event::FillSettled { account, qty, position_qty, position_side, .. } => {
                 let before = position_qty - qty;
                 prop_assert!(
                     !liquidating.contains(&account) || position_qty.abs() < before.abs(),
@@ -182,14 +199,19 @@ fn check(h: &Harness, events: &[Event], before: &[(u64, i64)], deposited: &mut i
                     before,
                     position_qty
                 );
-                held.insert(account, position_qty);
+                held.insert((account, position_side), position_qty);
             }
             Event::BalanceChanged { amount, kind: BalanceKind::Deposit | BalanceKind::Withdrawal, .. } => {
                 *deposited += i128::from(amount.raw())
             }
             Event::BalanceChanged { amount, kind: BalanceKind::FundingFee, .. } => funding_total += i128::from(amount.raw()),
             Event::AutoDeleveraged { account, qty, .. } => {
-                let held = held.get(&account).copied().unwrap_or(0);
+                let leg = match (is_hedge(account), qty < 0) {
+                    (false, _) => PositionSide::Both,
+                    (true, true) => PositionSide::Long,
+                    (true, false) => PositionSide::Short,
+                };
+                let held = held.get(&(account, leg)).copied().unwrap_or(0);
                 prop_assert!(held != 0, "ADL touched flat account {}", account);
                 prop_assert!(qty.signum() == -held.signum() && qty.abs() <= held.abs(), "ADL of {} flips or exceeds {}", qty, held);
             }
@@ -254,7 +276,7 @@ proptest! {
 
 /// A long seeded run through the same checks, which must actually reach every path.
 #[test]
-fn test_seeded_stress_run_reaches_liquidation_takeover_adl_funding_and_isolated_liquidation() {
+fn test_seeded_stress_run_reaches_liquidation_takeover_adl_funding_isolated_and_hedge_paths() {
     let mut rng = derivatives_core::workload::SplitMix64::new(7);
     let mut pick = |low: i64, high: i64| low + i64::try_from(rng.below(u64::try_from(high - low).expect("range"))).expect("fits");
     let deposits: Vec<i64> = (0..ACCOUNTS).map(|_| pick(50, 5_000)).collect();
@@ -288,7 +310,7 @@ fn test_seeded_stress_run_reaches_liquidation_takeover_adl_funding_and_isolated_
     let stream = commands(&deposits, &steps);
     let mut h = Harness { now: 1_000, ..Harness::default() };
     let mut deposited = 0_i128;
-    let mut seen = [0_usize; 5];
+    let mut seen = [0_usize; 6];
     for command in &stream {
         let before = positions(&h);
         let isolated_before =
@@ -307,10 +329,11 @@ fn test_seeded_stress_run_reaches_liquidation_takeover_adl_funding_and_isolated_
                 Event::PositionTakenOver { .. } => seen[1] += 1,
                 Event::AutoDeleveraged { .. } => seen[2] += 1,
                 Event::FundingApplied { .. } => seen[3] += 1,
+                Event::FillSettled { position_side: PositionSide::Long | PositionSide::Short, .. } => seen[5] += 1,
                 _ => {}
             }
         }
     }
-    let [liquidations, takeovers, adl, funding, isolated] = seen;
-    assert!(liquidations >= 5 && takeovers > 0 && adl > 0 && funding > 0 && isolated > 0, "paths reached: {seen:?}");
+    let [liquidations, takeovers, adl, funding, isolated, hedge_fills] = seen;
+    assert!(liquidations >= 5 && takeovers > 0 && adl > 0 && funding > 0 && isolated > 0 && hedge_fills > 0, "paths reached: {seen:?}");
 }
