@@ -14,6 +14,7 @@ from typing import Annotated
 
 import anyio.to_thread
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from api import errors
 from api.params import Params, Spec, parse_pairs
@@ -23,7 +24,7 @@ from api.state import Services
 from derivatives.persistence.accounts import KeyView
 
 
-def get_services(request: Request) -> Services:
+def get_services(request: HTTPConnection) -> Services:
     """The app's services."""
     services: Services = request.app.state.services
     return services

@@ -53,6 +53,9 @@ class Settings:
         max_recv_window_ms: Largest accepted ``recvWindow`` (Binance: 60 000).
         listen_key_ttl_ms: Lifetime of a user-data-stream listenKey without keepalive.
         projection_wait_ms: How long an order request waits for its own projection.
+        session_secret: HS256 key of the dashboard's JWT sessions (at least 32 characters); None:
+            a random key per process (sessions end with the process).
+        session_ttl_s: Lifetime of a dashboard session (JWT ``exp``).
     """
 
     database_url: str = "sqlite:///./var/derivatives.db"
@@ -74,6 +77,8 @@ class Settings:
     max_recv_window_ms: int = 60_000
     listen_key_ttl_ms: int = 60 * 60 * 1000
     projection_wait_ms: int = 10_000
+    session_secret: str | None = None
+    session_ttl_s: int = 900
 
     def validate(self) -> Settings:
         """Refuses unsafe or meaningless values.
@@ -89,8 +94,10 @@ class Settings:
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ValueError("DERIVATIVES_ADMIN_TOKEN must be at least 16 characters")
         self.admins()
+        if self.session_secret is not None and len(self.session_secret) < 32:
+            raise ValueError("DERIVATIVES_SESSION_SECRET must be at least 32 characters")
         for name in ("weight_limit_per_minute", "order_limit_per_10s", "order_limit_per_minute",
-                     "max_recv_window_ms", "listen_key_ttl_ms", "projection_wait_ms"):
+                     "max_recv_window_ms", "listen_key_ttl_ms", "projection_wait_ms", "session_ttl_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if not 0 <= self.port <= 65535:
