@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from fastapi import FastAPI
 
-from api import desk
+from api import desk, metrics
 from api.errors import CatchAllMiddleware, install_handlers
 from api.gateway import EngineGateway
 from api.hub import MarketHub, next_funding_ms
@@ -128,6 +128,7 @@ def create_app(
     desk.install(app, settings, clock_ns)
     app.add_middleware(WeightMiddleware, limits=limits)
     app.add_middleware(CatchAllMiddleware)
+    metrics.install(app)
     return app
 
 
