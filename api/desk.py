@@ -12,7 +12,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from api.auth.sessions import Sessions
-from api.routes import auth, risk
+from api.routes import auth, dashboard, risk
 from api.services.staff import StaffAuth
 from derivatives.config import Settings
 
@@ -21,5 +21,5 @@ def install(app: FastAPI, settings: Settings, clock_ns: Callable[[], int]) -> No
     """Adds the staff routes and the session issuer (``app.state.staff``) to `app`."""
     sessions = Sessions(settings.session_secret, settings.session_ttl_s, lambda: clock_ns() // 1_000_000_000)
     app.state.staff = StaffAuth(sessions, lambda: clock_ns() // 1_000_000)
-    for router in (auth.router, risk.public_router, risk.router):
+    for router in (auth.router, risk.public_router, risk.router, dashboard.router):
         app.include_router(router)
