@@ -49,6 +49,7 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	cargo bench --bench journal
 	$(PY) -m derivatives bench binding
 	$(PY) -m derivatives bench oracle
+	$(PY) -m derivatives bench api
 
 lint: build ## formatting, clippy and the stub check
 	cargo fmt --check

@@ -70,7 +70,9 @@ async def _key(request: Request, services: Services) -> KeyView:
     header = request.headers.get("X-MBX-APIKEY", "")
     if not header:
         raise errors.api_key_format()
-    key = await anyio.to_thread.run_sync(services.keys.lookup, header)
+    key = services.keys.peek(header)
+    if key is None:
+        key = await anyio.to_thread.run_sync(services.keys.lookup, header)
     query = request.scope.get("query_string", b"").decode("latin-1")
     services.limits.charge_key(key.api_key, request_weight(request.method, request.url.path, query))
     return key

@@ -41,7 +41,8 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 class _AlertCounter(logging.Handler):
     """Counts WARNING+ records emitted by the reconciliation loggers themselves (not children);
-    installed once, on the root logger, which every record reaches."""
+    installed once on each top-level logger (``api``, ``derivatives``), which every record of its
+    tree reaches exactly once (the root's handlers are replaced by ``derivatives.logs``)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -55,7 +56,8 @@ class _AlertCounter(logging.Handler):
 
 
 ALERTS = _AlertCounter()
-logging.getLogger().addHandler(ALERTS)
+for _top in sorted({name.split(".")[0] for name in RECONCILIATION_LOGGERS}):
+    logging.getLogger(_top).addHandler(ALERTS)
 
 
 class _StateCollector(Collector):

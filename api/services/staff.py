@@ -45,15 +45,15 @@ class StaffAuth:
                 found = accounts.find_credentials(session, name)
             valid = passwords.verify_password(password, None if found is None else found.password_hash)
             if found is None or not valid or not found.user.active:
-                log.info("login refused", extra={"user": name, "reason": "credentials"})
+                log.info("login refused", extra={"fields": {"user": name, "reason": "credentials"}})
                 raise errors.login_failed()
             if found.user.role == "admin":
                 step = None if found.totp_secret is None else totp.matching_step(
                     found.totp_secret, code, self.clock_ms() // 1000)
                 if step is None or not self._replay.accept(found.user.id, step):
-                    log.info("login refused", extra={"user": name, "reason": "totp"})
+                    log.info("login refused", extra={"fields": {"user": name, "reason": "totp"}})
                     raise errors.login_failed("a current one-time code (TOTP) is required for admin accounts")
-            log.info("login", extra={"user": name, "role": found.user.role})
+            log.info("login", extra={"fields": {"user": name, "role": found.user.role}})
             return self.sessions.issue(found.user.name, found.user.id, found.user.role)
 
         return await anyio.to_thread.run_sync(run)

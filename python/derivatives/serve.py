@@ -83,7 +83,10 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> No
     """Serves the exchange until Ctrl-C (or for `seconds`)."""
     import uvicorn
 
+    from api import interpreter
     from api.main import create_app
+
+    interpreter.tune()
 
     if settings.admin_token is None:
         settings = settings.with_overrides(admin_token=secrets.token_urlsafe(24))
