@@ -4,7 +4,8 @@ The server is the real app (``create_app``, SQLite projection in a temporary dir
 ``derivatives serve`` runs it) in this process; the load comes from ``api.bench_load`` in a child
 process. Figures (printed and returned): sustained signed order placements per second, latency at
 an offered rate, the same two for unsigned ``/fapi/v1/ping`` (the baseline: HTTP stack and event
-loop only), diff-depth delivery lag to many subscribers, and the CPU seconds each process used.
+loop only), the same order through the engine gateway alone (in process, no HTTP: the other
+baseline), diff-depth delivery lag to many subscribers, and the CPU seconds each process used.
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ from typing import Any
 from api import interpreter
 from api.inprocess import RunningServer, start
 from api.main import create_app
-from derivatives.commands import SetMarkPrice
+from api.bench_load import percentiles
+from derivatives.commands import Deposit, PlaceOrder, SetMarkPrice
+from derivatives.enums import Side
 from derivatives.config import Settings
 from derivatives.engine import EngineClient
 
 ROOT = Path(__file__).resolve().parent.parent
 UNLIMITED = 10**9
+BASELINE_ACCOUNT = 9_999
+"""Engine account of the in-process baseline (below the users' range, unused by the bench)."""
+BASELINE_CALLS = 2_000
 
 
 def _admin(server: RunningServer, token: str, path: str, body: dict[str, object]) -> Any:
@@ -48,6 +54,20 @@ def _traders(server: RunningServer, token: str, count: int) -> list[tuple[str, s
         _admin(server, token, f"/admin/users/{user['id']}/deposits", {"amount": "100000000"})
         keys.append((key["apiKey"], key["secret"]))
     return keys
+
+
+def _engine_baseline(server: RunningServer, calls: int) -> dict[str, float]:
+    """The same resting order through ``EngineGateway.execute`` alone (codec, engine, listeners; no
+    HTTP, no projection wait), one call at a time, in this process."""
+    gateway = server.services.gateway
+    gateway.execute([Deposit(BASELINE_ACCOUNT, Decimal(10**8))])
+    latencies = []
+    for i in range(calls):
+        side, price = (Side.BUY, Decimal(48000)) if i % 2 == 0 else (Side.SELL, Decimal(52000))
+        started = time.perf_counter()
+        gateway.execute([PlaceOrder(BASELINE_ACCOUNT, 1, side, Decimal("0.003"), price=price)])
+        latencies.append((time.perf_counter() - started) * 1000)
+    return {**percentiles(latencies), "per_s": round(calls / (sum(latencies) / 1000), 1)}
 
 
 def _cpu_self() -> float:
@@ -74,6 +94,7 @@ def bench_api(seconds: float, rate: float, connections: int, subscribers: int, d
                        timeout_keep_alive=300)
         try:
             server.services.gateway.execute([SetMarkPrice(1, Decimal(50000), Decimal(50000))])
+            engine = _engine_baseline(server, BASELINE_CALLS)
             config = {"base": server.base, "ws": server.ws, "keys": _traders(server, token, traders),
                       "seconds": seconds, "rate": rate, "connections": connections, "subscribers": subscribers,
                       "depth_rate": depth_rate}
@@ -82,7 +103,7 @@ def bench_api(seconds: float, rate: float, connections: int, subscribers: int, d
                                    env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
             if child.returncode != 0:
                 raise RuntimeError(f"the load generator failed:\n{child.stderr[-3000:]}")
-            results: dict[str, Any] = json.loads(child.stdout)
+            results: dict[str, Any] = {"engine": engine, **json.loads(child.stdout)}
             results["cpu_s"] = {"server": round(_cpu_self() - cpu_server, 1),
                                 "load": round(_cpu_children() - cpu_load, 1),
                                 "wall": round(time.perf_counter() - wall, 1)}
@@ -96,6 +117,8 @@ def bench_api(seconds: float, rate: float, connections: int, subscribers: int, d
 def _report(r: dict[str, Any], config: dict[str, Any]) -> None:
     print(f"api bench: {config['seconds']} s per phase, {config['connections']} closed-loop clients, "
           f"open loop at {config['rate']}/s, {len(config['keys'])} accounts, {os.cpu_count()} CPUs")
+    print(f"engine (baseline): {r['engine']['per_s']:>7.0f} orders/s one at a time through the gateway, "
+          f"p50 {r['engine']['p50_ms']} ms, p99 {r['engine']['p99_ms']} ms")
     print(f"ping (baseline):  {r['ping_max']['per_s']:>8.0f} req/s sustained; at {r['ping_open']['achieved_per_s']}/s "
           f"p50 {r['ping_open']['p50_ms']} ms, p99 {r['ping_open']['p99_ms']} ms")
     print(f"signed orders:    {r['order_max']['per_s']:>8.0f} orders/s sustained; at "

@@ -10,6 +10,7 @@ from api.bench import bench_api
 def test_api_bench_smoke_run() -> None:
     results = bench_api(seconds=0.5, rate=40, connections=2, subscribers=5, depth_rate=10, traders=2)
     assert results["failures"] == 0, results["first_failure"]
+    assert results["engine"]["n"] > 0
     for phase in ("ping_max", "order_max"):
         assert results[phase]["requests"] > 0
     for phase in ("ping_open", "order_open"):
