@@ -44,10 +44,11 @@ def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: s
 async def test_metrics_follow_requests_sockets_and_the_engine(metrics_server: RunningServer) -> None:
     base = metrics_server.base
     before = await asyncio.to_thread(scrape, metrics_server)
-    for _ in range(3):
-        assert httpx.get(f"{base}/fapi/v1/ping").status_code == 200
-    assert httpx.get(f"{base}/fapi/v1/depth", params={"symbol": "NOPE"}).status_code == 400
-    assert httpx.get(f"{base}/no/such/path").status_code == 404
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(3):
+            assert (await client.get("/fapi/v1/ping")).status_code == 200
+        assert (await client.get("/fapi/v1/depth", params={"symbol": "NOPE"})).status_code == 400
+        assert (await client.get("/no/such/path")).status_code == 404
     logging.getLogger("api.projection").warning("test: projection disagrees with the engine")
 
     async with websockets.connect(f"ws://127.0.0.1:{metrics_server.port}/ws/btcusdt@depth") as ws:

@@ -5,6 +5,7 @@ single use), role gating of /admin and /risk, and the admin tokens still working
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 
@@ -85,7 +86,7 @@ def test_logins_sessions_and_roles(server: RunningServer) -> None:
     trader, risk, boss = (make_staff(server, role) for role in ("trader", "risk", "admin"))
     assert trader.totp_secret is None and risk.totp_secret is None and boss.totp_secret is not None
 
-    wrong = login(server, risk.__class__(risk.name, risk.role, "wrong password", risk.user_id, None))
+    wrong = login(server, dataclasses.replace(risk, password="wrong password"))
     unknown = httpx.post(f"{server.base}/api/v1/auth/login", json={"username": "nobody", "password": "x" * 9})
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json() and wrong.json()["code"] == -1002
