@@ -237,6 +237,12 @@ def login_failed(detail: str = "invalid user name, password or one-time code") -
     return ApiError(-1002, f"You are not authorized to execute this request: {detail}.", 401)
 
 
+def too_many_logins(retry_after_s: int) -> ApiError:
+    """-1003 with HTTP 429: too many failed logins of one user name."""
+    return ApiError(-1003, "Too many failed logins for this user; try again later.", 429,
+                    {"Retry-After": str(retry_after_s)})
+
+
 def session_invalid() -> ApiError:
     """-1002 (HTTP 401): no valid session token or admin token."""
     return ApiError(-1002, "You are not authorized to execute this request: log in again.", 401)

@@ -5,6 +5,8 @@ Invariants:
       enumeration; an unknown user costs the same scrypt work as a known one).
     * An admin never gets a session without a current, unused TOTP code; an admin without a TOTP
       secret cannot log in at all.
+    * Five failed logins of one name within 15 minutes refuse further attempts for that name
+      (HTTP 429 ``-1003``) until the oldest failure is 15 minutes old (``api.auth.throttle``).
     * Passwords and TOTP secrets are set only through the admin API, audited, and never logged;
       the TOTP secret is shown once, in the answer that created it.
 """
@@ -13,12 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import NoReturn
 
 import anyio.to_thread
 
 from api import errors
 from api.auth import passwords, totp
 from api.auth.sessions import Session, Sessions
+from api.auth.throttle import LoginThrottle
 from derivatives.persistence import accounts
 from derivatives.persistence.db import Database
 
@@ -32,6 +36,7 @@ class StaffAuth:
         self.sessions = sessions
         self.clock_ms = clock_ms
         self._replay = totp.ReplayGuard()
+        self._throttle = LoginThrottle(clock_ms)
 
     async def login(self, db: Database, name: str, password: str, code: str) -> tuple[str, Session]:
         """A session token for valid credentials.
@@ -41,22 +46,30 @@ class StaffAuth:
         """
 
         def run() -> tuple[str, Session]:
+            wait_ms = self._throttle.retry_after_ms(name)
+            if wait_ms:
+                log.warning("login throttled", extra={"fields": {"user": name}})
+                raise errors.too_many_logins(-(-wait_ms // 1000))
             with db.reader() as session:
                 found = accounts.find_credentials(session, name)
             valid = passwords.verify_password(password, None if found is None else found.password_hash)
             if found is None or not valid or not found.user.active:
-                log.info("login refused", extra={"fields": {"user": name, "reason": "credentials"}})
-                raise errors.login_failed()
+                self._refuse(name, "credentials")
             if found.user.role == "admin":
                 step = None if found.totp_secret is None else totp.matching_step(
                     found.totp_secret, code, self.clock_ms() // 1000)
                 if step is None or not self._replay.accept(found.user.id, step):
-                    log.info("login refused", extra={"fields": {"user": name, "reason": "totp"}})
-                    raise errors.login_failed("a current one-time code (TOTP) is required for admin accounts")
+                    self._refuse(name, "totp", "a current one-time code (TOTP) is required for admin accounts")
+            self._throttle.succeeded(name)
             log.info("login", extra={"fields": {"user": name, "role": found.user.role}})
             return self.sessions.issue(found.user.name, found.user.id, found.user.role)
 
         return await anyio.to_thread.run_sync(run)
+
+    def _refuse(self, name: str, reason: str, *detail: str) -> NoReturn:
+        self._throttle.failed(name)
+        log.info("login refused", extra={"fields": {"user": name, "reason": reason}})
+        raise errors.login_failed(*detail)
 
     async def set_credentials(self, db: Database, actor: str, user_id: int, password: str) -> dict[str, object]:
         """Sets a user's password; an admin also gets a new TOTP secret (returned once).

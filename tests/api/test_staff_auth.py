@@ -15,6 +15,7 @@ import pytest
 
 from api.auth import passwords
 from api.auth.sessions import InvalidSession, Sessions
+from api.auth.throttle import MAX_FAILURES, WINDOW_MS, LoginThrottle
 from api.auth.totp import STEP_S, matching_step, totp
 from tests.api.conftest import admin
 from tests.api.server import RunningServer
@@ -49,6 +50,32 @@ def test_passwords_are_salted_scrypt_and_verified_exactly() -> None:
     assert not passwords.verify_password("correct horse", "scrypt$garbage")
     with pytest.raises(ValueError):
         passwords.hash_password("short")
+
+
+def test_throttle_refuses_a_name_after_five_failures_for_fifteen_minutes() -> None:
+    now = [0]
+    throttle = LoginThrottle(lambda: now[0])
+    for minute in range(MAX_FAILURES):
+        assert throttle.retry_after_ms("eve") == 0
+        now[0] = minute * 60_000
+        throttle.failed("eve")
+    assert throttle.retry_after_ms("eve") == WINDOW_MS - now[0]
+    assert throttle.retry_after_ms("mallory") == 0, "per name"
+    now[0] = WINDOW_MS
+    assert throttle.retry_after_ms("eve") == 0, "the oldest failure expired"
+    throttle.failed("eve")
+    assert throttle.retry_after_ms("eve") > 0
+    throttle.succeeded("eve")
+    assert throttle.retry_after_ms("eve") == 0
+
+
+def test_repeated_failed_logins_are_throttled_even_with_the_right_password(server: RunningServer) -> None:
+    user = make_staff(server, "risk")
+    for _ in range(MAX_FAILURES):
+        assert login(server, dataclasses.replace(user, password="not the password")).status_code == 401
+    throttled = login(server, user)
+    assert throttled.status_code == 429 and throttled.json()["code"] == -1003
+    assert 0 < int(throttled.headers["Retry-After"]) <= WINDOW_MS // 1000
 
 
 def _unsigned(claims: dict[str, object], alg: str) -> str:
