@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RUST_SOURCES := $(shell find core_rs -name '*.rs' -o -name Cargo.toml) Cargo.toml
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help venv build run test test-rust test-py bench lint clean
+.PHONY: help venv build browser run test test-rust test-py bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -28,6 +28,9 @@ $(VENV)/.stamp-build: $(VENV)/.stamp-deps $(RUST_SOURCES)
 
 build: $(VENV)/.stamp-build ## compile the engine into the Python package (release profile)
 
+browser: ## Debian chromium + chromedriver for the dashboard's browser tests (apt-get, as root)
+	@command -v chromedriver >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
 run: build ## serve the exchange on embedded defaults
 	$(PY) -m derivatives serve
 
@@ -36,7 +39,7 @@ test: test-rust test-py ## every test, Rust then Python
 test-rust: ## Rust unit, property, differential and integration tests
 	cargo test --workspace
 
-test-py: build ## Python tests (fails loudly if pytest collects nothing)
+test-py: build browser ## Python tests (fails loudly if pytest collects nothing)
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite must never be empty" >&2; exit 1; fi; \
 	exit $$rc
@@ -47,6 +50,7 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	cargo bench --bench journal
 	$(PY) -m derivatives bench binding
 	$(PY) -m derivatives bench oracle
+	$(PY) -m derivatives bench api
 
 lint: build ## formatting, clippy and the stub check
 	cargo fmt --check

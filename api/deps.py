@@ -14,6 +14,7 @@ from typing import Annotated
 
 import anyio.to_thread
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from api import errors
 from api.params import Params, Spec, parse_pairs
@@ -23,7 +24,7 @@ from api.state import Services
 from derivatives.persistence.accounts import KeyView
 
 
-def get_services(request: Request) -> Services:
+def get_services(request: HTTPConnection) -> Services:
     """The app's services."""
     services: Services = request.app.state.services
     return services
@@ -69,7 +70,9 @@ async def _key(request: Request, services: Services) -> KeyView:
     header = request.headers.get("X-MBX-APIKEY", "")
     if not header:
         raise errors.api_key_format()
-    key = await anyio.to_thread.run_sync(services.keys.lookup, header)
+    key = services.keys.peek(header)
+    if key is None:
+        key = await anyio.to_thread.run_sync(services.keys.lookup, header)
     query = request.scope.get("query_string", b"").decode("latin-1")
     services.limits.charge_key(key.api_key, request_weight(request.method, request.url.path, query))
     return key

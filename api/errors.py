@@ -231,9 +231,41 @@ def unsupported(name: str, value: str) -> ApiError:
     return ApiError(-1130, f"Data sent for parameter '{name}' is not valid: {value} is not supported.")
 
 
-def admin_denied() -> ApiError:
-    """-1002 for the admin API."""
-    return ApiError(-1002, "You are not authorized to execute this request.")
+def login_failed(detail: str = "invalid user name, password or one-time code") -> ApiError:
+    """-1002 (HTTP 401) for a refused dashboard login."""
+    return ApiError(-1002, f"You are not authorized to execute this request: {detail}.", 401)
+
+
+def too_many_logins(retry_after_s: int) -> ApiError:
+    """-1003 with HTTP 429: too many failed logins of one user name."""
+    return ApiError(-1003, "Too many failed logins for this user; try again later.", 429,
+                    {"Retry-After": str(retry_after_s)})
+
+
+def session_invalid() -> ApiError:
+    """-1002 (HTTP 401): no valid session token or admin token."""
+    return ApiError(-1002, "You are not authorized to execute this request: log in again.", 401)
+
+
+def role_required(roles: tuple[str, ...]) -> ApiError:
+    """-1002 (HTTP 403): authenticated, but without a role the route needs."""
+    return ApiError(-1002, "You are not authorized to execute this request: role "
+                    f"{' or '.join(roles)} required.", 403)
+
+
+def risk_services_off() -> ApiError:
+    """-1020: the risk services are not running in this process."""
+    return ApiError(-1020, "This operation is not supported: the risk services are not running.")
+
+
+def payout_refused(reason: str) -> ApiError:
+    """-1130: the payout request or decision breaks a rule (two-person rule, amount, memo)."""
+    return ApiError(-1130, f"Payout refused: {reason}.")
+
+
+def payout_not_found() -> ApiError:
+    """-1130 (HTTP 404): no payout request has that id."""
+    return ApiError(-1130, "Payout request does not exist.", 404)
 
 
 def admin_invalid(msg: str) -> ApiError:

@@ -43,6 +43,11 @@ _ALL = {"!miniTicker@arr": "!miniTicker@arr", "!ticker@arr": "!ticker@arr", "!bo
         "!markPrice@arr": "!markPrice@arr", "!markPrice@arr@1s": "!markPrice@arr", "!forceOrder@arr": "!forceOrder@arr"}
 
 
+def frame(name: str, payload: object, combined: bool) -> str:
+    """The text of one data frame: the raw event, or the combined-stream wrapper."""
+    return json.dumps({"stream": name, "data": payload} if combined else payload)
+
+
 class Connection:
     """One WebSocket's outgoing queue and subscriptions."""
 
@@ -54,7 +59,7 @@ class Connection:
 
     def push(self, name: str, payload: object) -> None:
         """Queues one data frame (raw event, or the combined-stream wrapper)."""
-        self.send(json.dumps({"stream": name, "data": payload} if self.combined else payload))
+        self.send(frame(name, payload, self.combined))
 
     def send(self, text: str) -> None:
         """Queues one text frame; closes the connection when it has fallen too far behind."""
@@ -166,11 +171,16 @@ class MarketHub:
         self.unsubscribe(conn, list(conn.streams))
 
     def publish(self, canonical: str, payload: object) -> None:
-        """Sends `payload` to every subscriber of `canonical` under the names they used."""
+        """Sends `payload` to every subscriber of `canonical` under the names they used; each
+        distinct frame text is serialised once, however many subscribers receive it."""
+        texts: dict[tuple[str, bool], str] = {}
         for conn in list(self.subscribers.get(canonical, ())):
             for name, target in list(conn.streams.items()):
                 if target == canonical:
-                    conn.push(name, payload)
+                    key = (name, conn.combined)
+                    if key not in texts:
+                        texts[key] = frame(name, payload, conn.combined)
+                    conn.send(texts[key])
 
     def subscribed(self, canonical: str) -> bool:
         """True if anyone listens to `canonical`."""

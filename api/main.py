@@ -25,6 +25,7 @@ from decimal import Decimal
 
 from fastapi import FastAPI
 
+from api import desk, metrics
 from api.errors import CatchAllMiddleware, install_handlers
 from api.gateway import EngineGateway
 from api.hub import MarketHub, next_funding_ms
@@ -127,8 +128,10 @@ def create_app(
     for router in (general.router, market.router, orders.router, algo.router, account.router, account.versioned,
                    user_stream.router, admin.router, ws.router, futures_data.router):
         app.include_router(router)
+    desk.install(app, settings, clock_ns)
     app.add_middleware(WeightMiddleware, limits=limits)
     app.add_middleware(CatchAllMiddleware)
+    metrics.install(app)
     return app
 
 

@@ -112,6 +112,13 @@ class KeyStore:
             raise errors.api_key_rejected()
         return cached
 
+    def peek(self, api_key: str) -> KeyView | None:
+        """The live key if it is cached (non-blocking: safe on the event loop), else None (then
+        :meth:`lookup` decides, off the loop)."""
+        with self._lock:
+            cached = self._cache.get(api_key)
+        return cached if cached is not None and not cached.revoked and cached.user.active else None
+
     def evict(self, api_key: str | None = None) -> None:
         """Forgets one cached key (or all)."""
         with self._lock:

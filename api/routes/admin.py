@@ -1,24 +1,26 @@
 """``/admin``: users, API keys, instrument halt/resume, deposits, withdrawals and the audit log,
-behind named admin bearer tokens (``DERIVATIVES_ADMIN_TOKENS`` = ``name:token,...``, and
-``DERIVATIVES_ADMIN_TOKEN`` as the identity ``admin``, the one ``derivatives serve`` prints).
+for the ``admin`` role: an admin dashboard session (password + TOTP, ``POST /api/v1/auth/login``) or
+a named admin bearer token (``DERIVATIVES_ADMIN_TOKENS`` = ``name:token,...``, and
+``DERIVATIVES_ADMIN_TOKEN`` as the identity ``admin``, the one ``derivatives serve`` prints); see
+``api.auth.roles``.
 
 Withdrawals need two identities: one requests (``POST /admin/users/{id}/withdrawals``), another
 approves (``POST /admin/withdrawals/{id}/approve``), which runs the engine's ``Withdraw``.
-Not done yet (docs/API.md): JWT sessions for the dashboard, TOTP, roles."""
+Staff logins: ``POST /admin/users/{id}/credentials`` sets a password (and, for an admin, a new
+TOTP secret shown once)."""
 
 from __future__ import annotations
 
-import hmac
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api import errors
+from api.auth.roles import AdminStaff, StaffAuthDep
 from api.deps import ServicesDep
-from api.routes.common import ERRORS, ok
+from api.routes.common import AMOUNT_PATTERN, ERRORS, ok
 from derivatives.persistence.accounts import KeyView, UserView
 from derivatives.persistence.views import WithdrawalState
 from derivatives.units import from_raw
@@ -26,16 +28,9 @@ from derivatives.units import from_raw
 router = APIRouter(prefix="/admin", tags=["admin"], responses=ERRORS)
 
 
-async def admin_actor(services: ServicesDep, authorization: Annotated[str, Header()] = "") -> str:
-    """The acting admin's name (every token compared in constant time)."""
-    presented = authorization.removeprefix("Bearer ").strip().encode()
-    actor = None
-    for name, token in services.admins.items():
-        if hmac.compare_digest(presented, token.encode()):
-            actor = name
-    if not presented or actor is None:
-        raise errors.admin_denied()
-    return actor
+async def admin_actor(staff: AdminStaff) -> str:
+    """The acting admin's name (an admin token's identity, or an admin session's user)."""
+    return staff.name
 
 
 Actor = Annotated[str, Depends(admin_actor)]
@@ -75,6 +70,19 @@ async def create_user(services: ServicesDep, actor: Actor, body: NewUser) -> JSO
     return ok(_user(await services.admin.create_user(actor, body.name, body.role)))
 
 
+class NewCredentials(BaseModel):
+    """A dashboard password to set."""
+
+    password: str = Field(min_length=8, max_length=256)
+
+
+@router.post("/users/{user_id}/credentials")
+async def set_credentials(services: ServicesDep, staff: StaffAuthDep, actor: Actor, user_id: int,
+                          body: NewCredentials) -> JSONResponse:
+    """Set a user's dashboard password; an admin also gets a new TOTP secret (shown only here)."""
+    return ok(await staff.set_credentials(services.db, actor, user_id, body.password))
+
+
 @router.get("/users")
 async def list_users(services: ServicesDep, _actor: Actor) -> JSONResponse:
     """Every user."""
@@ -103,7 +111,7 @@ async def revoke_key(services: ServicesDep, actor: Actor, api_key: str) -> JSONR
 class Amount(BaseModel):
     """A deposit or withdrawal amount, as a decimal string."""
 
-    amount: str = Field(pattern=r"^[0-9]+(\.[0-9]{1,8})?$", description="USDT, at most 8 decimals")
+    amount: str = Field(pattern=AMOUNT_PATTERN, description="USDT, at most 8 decimals")
 
 
 @router.post("/users/{user_id}/deposits")

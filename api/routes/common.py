@@ -13,6 +13,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     429: {"description": "Rate limit (-1003/-1015)", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
 }
 
+AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]{1,8})?$"
+"""A USDT amount in a JSON body: a decimal string, at most 8 decimals (parsed as ``Decimal``)."""
+
 
 def ok(body: object) -> JSONResponse:
     """A 200 JSON answer (bodies hold only str/int/bool/None/lists/dicts: no floats)."""

@@ -7,7 +7,8 @@ withdrawal reaches the engine only after a second admin identity approved it.
 
 Admin identities (decision): named bearer tokens from the settings (``DERIVATIVES_ADMIN_TOKENS``
 = ``name:token,...``, plus ``DERIVATIVES_ADMIN_TOKEN`` as ``admin``); the name is the audit
-actor. Roles, sessions (JWT) and TOTP are not implemented (docs/API.md).
+actor. People reach ``/admin`` through an admin dashboard session instead (password + TOTP,
+``api.services.staff``); ``api.auth.roles`` accepts either, and the session's user name is the actor.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The `derivatives` command: `serve`, `engine replay`, `engine run`, `bench binding` and `bench oracle`."""
+"""The `derivatives` command: `serve`, `engine replay`, `engine run`, `bench binding`, `bench oracle` and
+`bench api`."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     oracle.add_argument("--rate", type=float, default=10, help="updates per second of every venue market")
     oracle.add_argument("--seconds", type=float, default=20, help="feed duration of each run")
     oracle.add_argument("--interval-ms", type=int, default=1_000, help="publication period of the service")
+    api = kinds.add_parser("api", help="signed REST orders and diff-depth fan-out, load from a second process")
+    api.add_argument("--seconds", type=float, default=10, help="duration of each phase")
+    api.add_argument("--rate", type=float, default=2_000, help="offered requests per second of the open-loop phases")
+    api.add_argument("--connections", type=int, default=64, help="clients of the closed-loop phases")
+    api.add_argument("--subscribers", type=int, default=1_000, help="diff-depth WebSocket subscribers")
+    api.add_argument("--depth-rate", type=float, default=20, help="orders per second during the fan-out phase")
     return parser
 
 
@@ -69,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         from oracle.bench import bench_oracle
 
         bench_oracle(args.venues, args.symbols, args.rate, args.seconds, args.interval_ms)
+    elif args.command == "bench" and args.kind == "api":
+        from api.bench import bench_api
+
+        bench_api(args.seconds, args.rate, args.connections, args.subscribers, args.depth_rate)
     elif args.command == "bench":
         from derivatives.bench import bench_binding
 

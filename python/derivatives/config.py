@@ -56,6 +56,9 @@ class Settings:
         reconcile_interval_s: Seconds between two reconciliations of the engine's wallets with the
             database ledger (0: never).
         market_stats_interval_ms: Period of the ``/futures/data`` sampler (5 minutes).
+        session_secret: HS256 key of the dashboard's JWT sessions (at least 32 characters); None:
+            a random key per process (sessions end with the process).
+        session_ttl_s: Lifetime of a dashboard session (JWT ``exp``).
     """
 
     database_url: str = "sqlite:///./var/derivatives.db"
@@ -79,6 +82,8 @@ class Settings:
     projection_wait_ms: int = 10_000
     reconcile_interval_s: int = 60
     market_stats_interval_ms: int = 5 * 60 * 1000
+    session_secret: str | None = None
+    session_ttl_s: int = 900
 
     def validate(self) -> Settings:
         """Refuses unsafe or meaningless values.
@@ -94,8 +99,11 @@ class Settings:
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ValueError("DERIVATIVES_ADMIN_TOKEN must be at least 16 characters")
         self.admins()
+        if self.session_secret is not None and len(self.session_secret) < 32:
+            raise ValueError("DERIVATIVES_SESSION_SECRET must be at least 32 characters")
         for name in ("weight_limit_per_minute", "order_limit_per_10s", "order_limit_per_minute",
-                     "max_recv_window_ms", "listen_key_ttl_ms", "projection_wait_ms", "market_stats_interval_ms"):
+                     "max_recv_window_ms", "listen_key_ttl_ms", "projection_wait_ms", "market_stats_interval_ms",
+                     "session_ttl_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.reconcile_interval_s < 0:

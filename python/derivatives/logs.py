@@ -1,5 +1,5 @@
 """Structured logs: one JSON object per line on stderr, with a timestamp, level, logger and the
-fields passed in ``extra={"fields": {...}}``."""
+fields passed in ``extra={"fields": {...}}``; an exception's traceback goes in ``exc``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         line.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
 
 

@@ -83,7 +83,10 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> No
     """Serves the exchange until Ctrl-C (or for `seconds`)."""
     import uvicorn
 
+    from api import interpreter
     from api.main import create_app
+
+    interpreter.tune()
 
     if settings.admin_token is None:
         settings = settings.with_overrides(admin_token=secrets.token_urlsafe(24))
@@ -129,5 +132,7 @@ def _announce(server: object, app: object, settings: Settings, host: str, port: 
         lines.append(f"named admins (DERIVATIVES_ADMIN_TOKENS): {', '.join(named)}")
     if key is not None:
         lines.append(f"demo account {DEMO_ACCOUNT}: apiKey {key.api_key} secret {key.secret}")
+    lines.append(f"risk desk {base}/dashboard (passwords: POST /admin/users/{{id}}/credentials); "
+                 f"metrics {base}/metrics")
     lines.append("Ctrl-C stops.")
     print("\n".join(lines), flush=True)

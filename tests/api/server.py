@@ -1,62 +1,8 @@
-"""An in-process server on a random free port (uvicorn in a thread), for real-socket tests."""
+"""An in-process server on a random free port (uvicorn in a thread), for real-socket tests
+(``api.inprocess``, shared with the API benchmark)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from dataclasses import dataclass
+from api.inprocess import RunningServer, start
 
-import uvicorn
-from fastapi import FastAPI
-
-from api.state import Services
-
-
-@dataclass
-class RunningServer:
-    """A started server and its app."""
-
-    app: FastAPI
-    server: uvicorn.Server
-    thread: threading.Thread
-    port: int
-
-    @property
-    def base(self) -> str:
-        """http://127.0.0.1:PORT"""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        """ws://127.0.0.1:PORT/ws"""
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    @property
-    def services(self) -> Services:
-        """The app's services (available once started)."""
-        services: Services = self.app.state.services
-        return services
-
-    def stop(self) -> None:
-        """Stops the server and waits for its thread."""
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
-def start(app: FastAPI) -> RunningServer:
-    """Serves `app` on 127.0.0.1:<free port> in a daemon thread; returns once it accepts requests."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("server did not start")
-        time.sleep(0.02)
-    return RunningServer(app, server, thread, port)
+__all__ = ["RunningServer", "start"]

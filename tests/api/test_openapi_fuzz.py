@@ -1,5 +1,6 @@
-"""Schemathesis against the OpenAPI schema of a running server: generated requests (signed with a
-real key where the operation is signed, with the admin token for /admin) never get a 5xx, and
+"""Schemathesis against the OpenAPI schema of a running server (risk services on): generated
+requests (signed with a real key where the operation is signed, with the admin token for /admin,
+/risk and the staff session routes) never get a 5xx, and
 every refusal is a Binance ``{code, msg}``. Examples are bounded to keep the suite quick."""
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ EXAMPLES = 6
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     db = make_database("sqlite", tmp_path_factory.mktemp("fuzz"))
-    running = serve(db, weight_limit_per_minute=10**9, order_limit_per_10s=10**9, order_limit_per_minute=10**9)
+    running = serve(db, weight_limit_per_minute=10**9, order_limit_per_10s=10**9, order_limit_per_minute=10**9,
+                    risk_services=True)
     yield running
     running.stop()
 
@@ -78,7 +80,7 @@ def check(case: Any, fuzz_server: RunningServer, fuzz_trader: Trader) -> None:
         params_text = urlencode(params)
         if "X-MBX-APIKEY" in names:
             headers["X-MBX-APIKEY"] = fuzz_trader.api_key
-    if operation.path.startswith("/admin"):
+    if operation.path.startswith(("/admin", "/risk", "/api/v1/auth")):
         headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
     url = fuzz_server.base + case.formatted_path
     method = case.method.upper()

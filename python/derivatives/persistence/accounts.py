@@ -109,6 +109,35 @@ def find_user(session: Session, user_id: int | None = None, name: str | None = N
     return None if row is None else _user(row)
 
 
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a dashboard login is checked against."""
+
+    user: UserView
+    password_hash: str | None
+    totp_secret: str | None
+
+
+def find_credentials(session: Session, name: str) -> Credentials | None:
+    """A user's login material, by name."""
+    row = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
+    return None if row is None else Credentials(_user(row), row.password_hash, row.totp_secret)
+
+
+def set_credentials(session: Session, user_id: int, password_hash: str, totp_secret: str | None) -> UserView:
+    """Replaces a user's password hash and TOTP secret.
+
+    Raises:
+        ValueError: If there is no such user.
+    """
+    row = session.get(User, user_id)
+    if row is None:
+        raise ValueError(f"no user {user_id}")
+    row.password_hash = password_hash
+    row.totp_secret = totp_secret
+    return _user(row)
+
+
 def list_users(session: Session) -> list[UserView]:
     """Every user, by id."""
     return [_user(r) for r in session.execute(select(User).order_by(User.id)).scalars()]

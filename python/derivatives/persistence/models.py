@@ -68,7 +68,8 @@ def _raw(nullable: bool = False) -> Mapped[int]:
 
 
 class User(Base):
-    """A trader (or admin) owning one engine account."""
+    """A trader, risk officer or admin owning one engine account (dashboard login: password, and TOTP
+    for admins)."""
 
     __tablename__ = "users"
 
@@ -78,6 +79,10 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="trader")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    password_hash: Mapped[str | None] = mapped_column(String(160), nullable=True,
+                                                      comment="scrypt, api.auth.passwords; None: no login")
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True,
+                                                    comment="RFC 6238 base32 secret (admin logins)")
 
 
 class ApiKey(Base):

@@ -1,7 +1,7 @@
 """market statistics: 5-minute samples behind /futures/data
 
 Revision ID: 0005_market_statistics
-Revises: 0003_accounts
+Revises: 0004_staff_logins
 Create Date: 2026-11-23
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision = '0005_market_statistics'
-down_revision = '0003_accounts'
+down_revision = '0004_staff_logins'
 branch_labels = None
 depends_on = None
 

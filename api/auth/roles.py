@@ -1,0 +1,93 @@
+"""Who is calling a staff route, and whether their role allows it.
+
+A staff caller presents ``Authorization: Bearer <credential>`` (the WebSocket: ``?token=``), where
+the credential is either
+    * a dashboard session (JWT of :mod:`api.auth.sessions`): the user's name and role, or
+    * a configured admin token (``DERIVATIVES_ADMIN_TOKEN(S)``): that identity, role ``admin``.
+      Kept for scripts, the CLI's bootstrap and the tests; a TOTP-protected session is the way in
+      for people.
+
+Roles nest: ``admin`` may do everything ``risk`` may. Every admin token is compared in constant
+time, whether or not an earlier one matched.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from starlette.requests import HTTPConnection
+
+from api import errors
+from api.auth.sessions import InvalidSession, Sessions
+from api.deps import get_services
+from api.services.staff import StaffAuth
+
+RISK = ("risk", "admin")
+ADMIN = ("admin",)
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """An authenticated staff caller: the audit actor and their role."""
+
+    name: str
+    role: str
+
+
+def staff_auth(request: HTTPConnection) -> StaffAuth:
+    """The app's staff login service (``app.state.staff``, set by ``api.desk.install``)."""
+    auth: StaffAuth = request.app.state.staff
+    return auth
+
+
+StaffAuthDep = Annotated[StaffAuth, Depends(staff_auth)]
+
+
+def identify(credential: str, admins: dict[str, str], sessions: Sessions) -> Staff:
+    """The caller a bearer credential names.
+
+    Raises:
+        ApiError: -1002 (401) when it names nobody.
+    """
+    presented = credential.encode()
+    actor = None
+    for name, token in admins.items():
+        if hmac.compare_digest(presented, token.encode()):
+            actor = name
+    if presented and actor is not None:
+        return Staff(actor, "admin")
+    try:
+        session = sessions.verify(credential)
+    except InvalidSession:
+        raise errors.session_invalid() from None
+    return Staff(session.name, session.role)
+
+
+def authorize(staff: Staff, roles: tuple[str, ...]) -> Staff:
+    """`staff` if their role is one of `roles`.
+
+    Raises:
+        ApiError: -1002 (403) otherwise.
+    """
+    if staff.role not in roles:
+        raise errors.role_required(roles)
+    return staff
+
+
+def require(roles: tuple[str, ...]) -> Callable[..., Awaitable[Staff]]:
+    """Dependency: the staff caller, who must hold one of `roles`."""
+
+    async def dependency(request: Request, authorization: Annotated[str, Header()] = "") -> Staff:
+        credential = authorization.removeprefix("Bearer ").strip()
+        return authorize(identify(credential, get_services(request).admins, staff_auth(request).sessions), roles)
+
+    return dependency
+
+
+RiskStaff = Annotated[Staff, Depends(require(RISK))]
+AdminStaff = Annotated[Staff, Depends(require(ADMIN))]
+AnyStaff = Annotated[Staff, Depends(require(("trader", *RISK)))]

@@ -1,0 +1,183 @@
+"""The API benchmark's load generator, run as a separate process (``python -m api.bench_load
+CONFIG_JSON``) so that it does not share the server's interpreter; prints one JSON object.
+
+Phases, each for ``seconds``:
+    * ``ping_max`` / ``order_max``: closed loop, ``connections`` clients back to back: sustained
+      requests per second (unsigned ``/fapi/v1/ping``, the baseline; signed ``POST /fapi/v1/order``);
+    * ``ping_open`` / ``order_open``: open loop at ``rate`` per second; latency is measured from the
+      *scheduled* send time, so a server that falls behind shows its queueing (no coordinated
+      omission);
+    * ``ws``: ``subscribers`` WebSockets on ``btcusdt@depth`` while orders arrive at
+      ``depth_rate`` per second; lag = receive time minus the event's ``E`` (the engine batch time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+HANDSHAKES = 50
+"""WebSocket handshakes in flight at once while the subscribers connect."""
+ORDER_SIDES = (("BUY", "48000"), ("SELL", "52000"))
+"""Resting limit orders 4 % from the 50000 mark (inside the 5 % band): the book grows, nothing trades, margin stays bounded."""
+
+
+def percentiles(values_ms: list[float]) -> dict[str, float]:
+    """p50, p99 and max of latencies in ms (empty: zeros)."""
+    if not values_ms:
+        return {"p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0, "n": 0}
+    ordered = sorted(values_ms)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"p50_ms": round(pick(0.5), 3), "p99_ms": round(pick(0.99), 3), "max_ms": round(ordered[-1], 3),
+            "n": len(ordered)}
+
+
+class Load:
+    """The requests of one run."""
+
+    def __init__(self, config: dict[str, Any], http: aiohttp.ClientSession) -> None:
+        self.base = config["base"]
+        self.keys = itertools.cycle(config["keys"])
+        self.sides = itertools.cycle(ORDER_SIDES)
+        self.http = http
+        self.failures = 0
+        self.first_failure: str | None = None
+
+    def _failed(self, what: str) -> None:
+        self.failures += 1
+        self.first_failure = self.first_failure or what[:200]
+
+    async def _check(self, answer: aiohttp.ClientResponse) -> None:
+        body = await answer.read()
+        if answer.status != 200:
+            self._failed(body.decode(errors="replace"))
+
+    async def ping(self) -> None:
+        try:
+            async with self.http.get(self.base + "/fapi/v1/ping") as answer:
+                await self._check(answer)
+        except aiohttp.ClientError as failure:
+            self._failed(repr(failure))
+
+    async def order(self) -> None:
+        api_key, secret = next(self.keys)
+        side, price = next(self.sides)
+        payload = (f"symbol=BTCUSDT&side={side}&type=LIMIT&timeInForce=GTC&quantity=0.003&price={price}"
+                   f"&timestamp={time.time_ns() // 1_000_000}")
+        signature = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        try:
+            async with self.http.post(self.base + "/fapi/v1/order", data=f"{payload}&signature={signature}",
+                                      headers={"X-MBX-APIKEY": api_key,
+                                               "Content-Type": "application/x-www-form-urlencoded"}) as answer:
+                await self._check(answer)
+        except aiohttp.ClientError as failure:
+            self._failed(repr(failure))
+
+
+async def closed_loop(call: Callable[[], Awaitable[None]], clients: int, seconds: float) -> dict[str, float]:
+    """Requests per second with `clients` back-to-back callers."""
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def client() -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            await call()
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return {"per_s": round(done / (time.perf_counter() - started), 1), "requests": done}
+
+
+async def open_loop(call: Callable[[], Awaitable[None]], rate: float, seconds: float) -> dict[str, float]:
+    """Latency percentiles at an offered `rate`, from each request's scheduled time."""
+    latencies: list[float] = []
+
+    async def timed(scheduled: float) -> None:
+        await call()
+        latencies.append((time.perf_counter() - scheduled) * 1000)
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(timed(scheduled)))
+    await asyncio.gather(*tasks)
+    achieved = len(tasks) / (time.perf_counter() - start)
+    return {**percentiles(latencies), "offered_per_s": rate, "achieved_per_s": round(achieved, 1)}
+
+
+async def fan_out(config: dict[str, Any], load: Load) -> dict[str, float]:
+    """Depth-update delivery lag over `subscribers` sockets while orders change the book."""
+    lags: list[float] = []
+    ready = 0
+    stop = asyncio.Event()
+    url = config["ws"] + "/btcusdt@depth"
+
+    handshakes = asyncio.Semaphore(HANDSHAKES)
+
+    async def subscriber(session: aiohttp.ClientSession) -> None:
+        nonlocal ready
+        async with handshakes:
+            ws = await session.ws_connect(url, max_msg_size=0)
+        async with ws:
+            ready += 1
+            while not stop.is_set():
+                try:
+                    message = await asyncio.wait_for(ws.receive(), 0.5)
+                except TimeoutError:
+                    continue
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    return
+                lags.append(time.time_ns() / 1e6 - json.loads(message.data)["E"])
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        tasks = [asyncio.create_task(subscriber(session)) for _ in range(config["subscribers"])]
+        while ready < config["subscribers"]:
+            await asyncio.sleep(0.05)
+        updates = await open_loop(load.order, config["depth_rate"], config["seconds"])
+        await asyncio.sleep(1)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    expected = updates["n"] * config["subscribers"]
+    return {**percentiles(lags), "subscribers": config["subscribers"], "updates": updates["n"],
+            "delivered_share": round(len(lags) / expected, 4) if expected else 0.0}
+
+
+async def run(config: dict[str, Any]) -> dict[str, Any]:
+    """Every phase, in order."""
+    seconds, rate, clients = config["seconds"], config["rate"], config["connections"]
+    connector = aiohttp.TCPConnector(limit=max(clients, 256))
+    async with aiohttp.ClientSession(connector=connector) as http:
+        load = Load(config, http)
+        results: dict[str, Any] = {
+            "ping_max": await closed_loop(load.ping, clients, seconds),
+            "ping_open": await open_loop(load.ping, rate, seconds),
+            "order_max": await closed_loop(load.order, clients, seconds),
+            "order_open": await open_loop(load.order, rate, seconds),
+        }
+        if config["subscribers"]:
+            results["ws"] = await fan_out(config, load)
+        results["failures"] = load.failures
+        results["first_failure"] = load.first_failure
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(run(json.loads(sys.argv[1])))))

@@ -1,0 +1,99 @@
+"""Staff logins for the dashboard: password (scrypt), a TOTP code for admins, and a JWT session.
+
+Invariants:
+    * Every failure before the password is verified answers the same ``-1002`` (no user name
+      enumeration; an unknown user costs the same scrypt work as a known one).
+    * An admin never gets a session without a current, unused TOTP code; an admin without a TOTP
+      secret cannot log in at all.
+    * Five failed logins of one name within 15 minutes refuse further attempts for that name
+      (HTTP 429 ``-1003``) until the oldest failure is 15 minutes old (``api.auth.throttle``).
+    * Passwords and TOTP secrets are set only through the admin API, audited, and never logged;
+      the TOTP secret is shown once, in the answer that created it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import NoReturn
+
+import anyio.to_thread
+
+from api import errors
+from api.auth import passwords, totp
+from api.auth.sessions import Session, Sessions
+from api.auth.throttle import LoginThrottle
+from derivatives.persistence import accounts
+from derivatives.persistence.db import Database
+
+log = logging.getLogger("api.staff")
+
+
+class StaffAuth:
+    """Logins and credentials of staff users (one instance per app)."""
+
+    def __init__(self, sessions: Sessions, clock_ms: Callable[[], int]) -> None:
+        self.sessions = sessions
+        self.clock_ms = clock_ms
+        self._replay = totp.ReplayGuard()
+        self._throttle = LoginThrottle(clock_ms)
+
+    async def login(self, db: Database, name: str, password: str, code: str) -> tuple[str, Session]:
+        """A session token for valid credentials.
+
+        Raises:
+            ApiError: -1002 (HTTP 401) for a wrong name, password or code.
+        """
+
+        def run() -> tuple[str, Session]:
+            wait_ms = self._throttle.retry_after_ms(name)
+            if wait_ms:
+                log.warning("login throttled", extra={"fields": {"user": name}})
+                raise errors.too_many_logins(-(-wait_ms // 1000))
+            with db.reader() as session:
+                found = accounts.find_credentials(session, name)
+            valid = passwords.verify_password(password, None if found is None else found.password_hash)
+            if found is None or not valid or not found.user.active:
+                self._refuse(name, "credentials")
+            if found.user.role == "admin":
+                step = None if found.totp_secret is None else totp.matching_step(
+                    found.totp_secret, code, self.clock_ms() // 1000)
+                if step is None or not self._replay.accept(found.user.id, step):
+                    self._refuse(name, "totp", "a current one-time code (TOTP) is required for admin accounts")
+            self._throttle.succeeded(name)
+            log.info("login", extra={"fields": {"user": name, "role": found.user.role}})
+            return self.sessions.issue(found.user.name, found.user.id, found.user.role)
+
+        return await anyio.to_thread.run_sync(run)
+
+    def _refuse(self, name: str, reason: str, *detail: str) -> NoReturn:
+        self._throttle.failed(name)
+        log.info("login refused", extra={"fields": {"user": name, "reason": reason}})
+        raise errors.login_failed(*detail)
+
+    async def set_credentials(self, db: Database, actor: str, user_id: int, password: str) -> dict[str, object]:
+        """Sets a user's password; an admin also gets a new TOTP secret (returned once).
+
+        Raises:
+            ApiError: -1130 for an unknown user or an unacceptable password.
+        """
+
+        def run() -> dict[str, object]:
+            try:
+                hashed = passwords.hash_password(password)
+            except ValueError as bad:
+                raise errors.admin_invalid(str(bad)) from None
+            with db.session() as session:
+                user = accounts.find_user(session, user_id=user_id)
+                if user is None:
+                    raise errors.admin_invalid(f"no user {user_id}")
+                secret = totp.new_secret() if user.role == "admin" else None
+                accounts.set_credentials(session, user_id, hashed, secret)
+                accounts.audit(session, self.clock_ms(), actor, "user.credentials", f"user:{user_id}",
+                               totp=secret is not None)
+            answer: dict[str, object] = {"userId": user.id, "name": user.name, "role": user.role}
+            if secret is not None:
+                answer |= {"totpSecret": secret, "otpauthUri": totp.provisioning_uri(secret, user.name)}
+            return answer
+
+        return await anyio.to_thread.run_sync(run)

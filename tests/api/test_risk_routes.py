@@ -1,0 +1,140 @@
+"""The risk-desk routes over a real socket with the risk services running (SQLite and PostgreSQL):
+the insurance fund's balance and history, four-eyes payouts (requester and approvers distinct, bad
+input changes nothing), accounts nearest liquidation, and a liquidation seen on
+``/risk/ws/liquidations`` and ``/risk/liquidations`` after a mark crash; the installed ADL queues."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal as D
+from typing import TypeVar
+
+import ccxt
+import httpx
+import pytest
+import websockets
+
+from derivatives import _core
+from derivatives.commands import Deposit
+from tests.api.conftest import ADMIN_TOKEN, admin, ccxt_config, execute, make_database, make_trader, serve
+from tests.api.server import RunningServer
+from tests.api.staff import make_staff, session
+from tests.api.test_liquidation import mark, open_victim
+
+T = TypeVar("T")
+FUND = D(1000)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def risk_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    db = make_database(request.param, tmp_path_factory.mktemp("risk"))
+    running = serve(db, risk_services=True)
+    execute(running, Deposit(_core.INSURANCE_FUND, FUND))
+    yield running
+    running.stop()
+    db.drop()
+
+
+def eventually(read: Callable[[], T], done: Callable[[T], bool], what: str) -> T:
+    """`read()` once `done` holds (the risk feed follows the engine asynchronously)."""
+    deadline = time.monotonic() + 10
+    while not done(value := read()):
+        assert time.monotonic() < deadline, f"never: {what} (last {value!r})"
+        time.sleep(0.02)
+    return value
+
+
+def fund_balance(server: RunningServer) -> D:
+    answer = httpx.get(f"{server.base}/fapi/v1/insuranceBalance", params={"symbol": "BTCUSDT"}).json()
+    return D(answer["assets"][0]["marginBalance"])
+
+
+def test_insurance_balance_and_four_eyes_payouts(risk_server: RunningServer) -> None:
+    trader = make_trader(risk_server)
+    first, second = make_staff(risk_server, "risk"), make_staff(risk_server, "risk")
+    before = eventually(lambda: fund_balance(risk_server), lambda b: b >= FUND, "fund credited")
+    every = httpx.get(f"{risk_server.base}/fapi/v1/insuranceBalance").json()
+    assert isinstance(every, list) and every[0]["assets"][0]["asset"] == "USDT" and "BTCUSDT" in every[0]["symbols"]
+    assert httpx.get(f"{risk_server.base}/fapi/v1/insuranceBalance", params={"symbol": "NOPE"}).json()["code"] == -1121
+
+    with session(risk_server, first) as one, session(risk_server, second) as two, admin(risk_server) as boss:
+        for bad in ({"account": trader.account, "amount": "1e3", "memo": "x"},
+                    {"account": trader.account, "amount": "-5", "memo": "x"},
+                    {"account": trader.account, "amount": "1.123456789", "memo": "x"},
+                    {"account": trader.account, "amount": "5"},
+                    {"account": trader.account, "amount": "0", "memo": "x"}):
+            refused = one.post("/risk/insurance/payouts", json=bad)
+            assert refused.status_code == 400 and isinstance(refused.json()["code"], int), (bad, refused.text)
+        assert one.get("/risk/insurance/payouts").json() == [], "refused requests store nothing"
+
+        payout = one.post("/risk/insurance/payouts",
+                          json={"account": trader.account, "amount": "12.5", "memo": "INC-7"}).json()
+        assert payout["status"] == "PENDING" and payout["requestedBy"] == first.name and payout["amount"] == "12.50000000"
+        own = one.post(f"/risk/insurance/payouts/{payout['id']}/approve")
+        assert own.json()["code"] == -1130, "the requester cannot approve"
+        assert two.post(f"/risk/insurance/payouts/{payout['id']}/approve").json()["approvals"] == [second.name]
+        assert two.post(f"/risk/insurance/payouts/{payout['id']}/approve").json()["code"] == -1130
+        assert one.get("/risk/insurance/payouts", params={"status": "PENDING"}).json()[0]["id"] == payout["id"]
+        paid = boss.post(f"/risk/insurance/payouts/{payout['id']}/approve").json()
+        assert paid["status"] == "PAID" and paid["approvals"] == [second.name, "admin"]
+        trail = one.get(f"/risk/insurance/payouts/{payout['id']}/trail").json()
+        assert [t["action"] for t in trail] == ["REQUESTED", "APPROVED", "APPROVED", "SUBMITTED", "PAID"]
+        assert one.get(f"/risk/insurance/payouts/{payout['id']}").json()["status"] == "PAID"
+
+        denied = two.post("/risk/insurance/payouts", json={"account": trader.account, "amount": "1", "memo": "m"}).json()
+        assert two.post(f"/risk/insurance/payouts/{denied['id']}/deny", json={"note": "no"}).json()["code"] == -1130
+        assert one.post(f"/risk/insurance/payouts/{denied['id']}/deny", json={"note": "dup"}).json()["status"] == "DENIED"
+        missing = one.get("/risk/insurance/payouts/999999")
+        assert missing.status_code == 404 and missing.json()["code"] == -1130
+        assert one.get("/risk/insurance/payouts/999999/trail").status_code == 404
+
+        eventually(lambda: fund_balance(risk_server), lambda b: b == before - D("12.5"), "payout debited")
+        history = one.get("/risk/insurance/history").json()
+        balances = [D(h["assets"][0]["marginBalance"]) for h in history]
+        assert balances[-2:] == [before, before - D("12.5")]
+
+
+async def test_nearest_accounts_and_a_live_liquidation(risk_server: RunningServer) -> None:
+    maker = ccxt.binanceusdm(ccxt_config(risk_server, make_trader(risk_server)))
+    victim, _ = await asyncio.to_thread(open_victim, risk_server, maker)
+    desk = make_staff(risk_server, "risk")
+    client = await asyncio.to_thread(session, risk_server, desk)
+    token = client.headers["Authorization"].removeprefix("Bearer ")
+
+    await asyncio.to_thread(mark, risk_server, "49260")
+    nearest = await asyncio.to_thread(
+        eventually, lambda: client.get("/risk/accounts/nearest", params={"limit": 5}).json(),
+        lambda rows: bool(rows) and rows[0]["account"] == victim.account and rows[0]["marginRatio"] is not None
+        and D(rows[0]["marginRatio"]) > D("0.8"), "victim nearest liquidation")
+    assert nearest[0]["marginRatio"] == f"{(D('19.704') / D('23.5')).quantize(D('1e-8'))}"
+    every = client.get("/risk/accounts").json()
+    assert victim.account in [row["account"] for row in every]
+
+    async with websockets.connect(f"ws://127.0.0.1:{risk_server.port}/risk/ws/liquidations?token={token}") as ws:
+        await asyncio.to_thread(mark, risk_server, "49200")
+        async with asyncio.timeout(10):
+            while (event := json.loads(await ws.recv()))["type"] != "LIQUIDATION_STARTED":
+                pass
+    assert event["account"] == victim.account and D(event["marginBalance"]) < D(event["maintMargin"])
+    steps = client.get("/risk/liquidations", params={"account": victim.account}).json()
+    assert steps[0]["type"] == "LIQUIDATION_STARTED" and all(s["account"] == victim.account for s in steps)
+
+    queue = client.get("/risk/adl", params={"symbol": "BTCUSDT", "side": "BUY"}).json()
+    assert queue["symbol"] == "BTCUSDT" and all(isinstance(a, int) for a in queue["accounts"])
+    assert client.get("/risk/adl", params={"symbol": "NOPE", "side": "BUY"}).json()["code"] == -1121
+    client.close()
+
+
+async def test_liquidation_stream_refuses_missing_and_weak_credentials(risk_server: RunningServer) -> None:
+    trader = make_staff(risk_server, "trader")
+    weak = (await asyncio.to_thread(session, risk_server, trader)).headers["Authorization"].removeprefix("Bearer ")
+    for token in ("", "nonsense", weak):
+        async with websockets.connect(f"ws://127.0.0.1:{risk_server.port}/risk/ws/liquidations?token={token}") as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    async with websockets.connect(f"ws://127.0.0.1:{risk_server.port}/risk/ws/liquidations?token={ADMIN_TOKEN}"):
+        pass
