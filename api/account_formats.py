@@ -206,7 +206,8 @@ def account_update(change: AccountChange, instruments: dict[str, Instrument],
         positions.append({
             "s": update.symbol, "pa": formats.qty(instrument, update.qty), "ep": formats.decimal_text(entry, 8),
             "bep": formats.decimal_text(entry, 8), "cr": formats.signed_quote(update.realised_total),
-            "up": formats.signed_quote(unrealised), "mt": "cross", "iw": "0", "ps": update.position_side, "ma": ASSET,
+            "up": formats.signed_quote(unrealised), "mt": "cross" if update.isolated_wallet is None else "isolated",
+            "iw": formats.signed_quote(update.isolated_wallet or 0), "ps": update.position_side, "ma": ASSET,
         })
     return {"e": "ACCOUNT_UPDATE", "E": change.time_ms, "T": change.time_ms, "a": {
         "m": change.reason,

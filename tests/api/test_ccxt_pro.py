@@ -124,3 +124,22 @@ async def test_watch_balance_positions_and_my_trades_after_a_fill(server: Runnin
         assert closed["contracts"] == 0 and closed["info"]["cr"] == "1.00000000"  # realised 0.01 x 100
     finally:
         await maker.close()
+
+
+async def test_watch_positions_shows_an_isolated_leg(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
+    maker = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
+    await maker.load_markets()
+    try:
+        await pro.set_margin_mode("isolated", SYMBOL)
+        await pro.set_leverage(10, SYMBOL)
+        assert await asyncio.wait_for(pro.watch_positions([SYMBOL]), 10) == []  # the REST snapshot
+        positions_task = asyncio.ensure_future(pro.watch_positions([SYMBOL]))
+        await asyncio.sleep(0.5)
+        await maker.create_order(SYMBOL, "limit", "sell", 0.01, 50000)
+        await pro.create_order(SYMBOL, "limit", "buy", 0.01, 50000, {"timeInForce": "IOC"})
+        (position,) = await asyncio.wait_for(positions_task, 10)
+        # 0.01 × 50,000 / 10 = 50 USDT moved into the leg's isolated wallet.
+        assert (position["marginMode"], position["contracts"], position["info"]["iw"]) == (
+            "isolated", 0.01, "50.00000000")
+    finally:
+        await maker.close()

@@ -29,6 +29,7 @@ from derivatives.events import (
     BalanceChanged,
     FillSettled,
     FundingApplied,
+    IsolatedMarginChanged,
     LiquidationOrder,
     PositionTakenOver,
 )
@@ -73,14 +74,15 @@ def tran_id(seq: int, index: int, kind: int) -> int:
 
 @dataclass(slots=True)
 class PositionUpdate:
-    """A position leg right after a fill: signed quantity and cost, and the account's
-    accumulated realised PnL on the symbol."""
+    """A position leg right after a fill: signed quantity and cost, the account's accumulated
+    realised PnL on the symbol, and the leg's isolated margin after the fill (None: cross)."""
 
     symbol: str
     position_side: str
     qty: int
     cost: int
     realised_total: int
+    isolated_wallet: int | None = None
 
 
 @dataclass(slots=True)
@@ -201,6 +203,14 @@ class LedgerApplier:
             self._adl.position_side = side
         change.positions[(symbol, side)] = PositionUpdate(symbol, side, to_raw(event.position_qty),
                                                           to_raw(event.position_cost), totals.realised_pnl)
+
+    def isolated_margin_changed(self, seq: int, event: IsolatedMarginChanged) -> None:
+        """The isolated margin of a leg a fill of this command moved (``iw`` of its update)."""
+        self._command(seq)
+        key = (self.symbol_name(event.symbol), PositionSide(event.position_side).name)
+        for (account, _), change in self._open.items():
+            if account == event.account and key in change.positions:
+                change.positions[key].isolated_wallet = to_raw(event.isolated_margin)
 
     def balance_changed(self, seq: int, index: int, event: BalanceChanged, now_ms: int) -> None:
         """An income row and the account change of a wallet movement outside trading."""

@@ -37,6 +37,7 @@ from derivatives.events import (
     EventEnvelope,
     FillSettled,
     FundingApplied,
+    IsolatedMarginChanged,
     LiquidationOrder,
     OrderAccepted,
     OrderAmended,
@@ -288,6 +289,8 @@ class _Applier:
                 self.ledger.fill_settled(seq, envelope.index, event, now_ms)
             case BalanceChanged():
                 self.ledger.balance_changed(seq, envelope.index, event, now_ms)
+            case IsolatedMarginChanged():
+                self.ledger.isolated_margin_changed(seq, event)
             case FundingApplied():
                 self.ledger.funding_applied(seq, event, now_ms)
             case AutoDeleveraged():
