@@ -16,6 +16,7 @@ pub mod codec;
 pub mod command;
 pub mod engine;
 pub mod event;
+pub mod event_stream;
 pub mod funding;
 pub mod ids;
 pub mod instrument;

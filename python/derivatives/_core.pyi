@@ -46,7 +46,7 @@ class Engine:
     def execute(self, batch: bytes, ts: int | None = None) -> tuple[int, int, int, bytes]:
         """Decodes, sequences and applies a batch; returns (first_seq, last_seq, ts, events)."""
     def read_events(self, after_seq: int, max_bytes: int = ..., timeout_ms: int = 0) -> bytes:
-        """Encoded events of commands after `after_seq`."""
+        """Encoded events of commands after `after_seq` (older than memory: from the journal)."""
     def state_hash(self) -> bytes:
         """SHA-256 of the whole engine state."""
     def last_seq(self) -> int:

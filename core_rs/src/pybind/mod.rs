@@ -26,7 +26,7 @@ use crate::workload::{generate, WorkloadConfig};
 
 create_exception!(_core, CommandDecodeError, PyValueError, "A command batch is not valid canonical bytes.");
 create_exception!(_core, EngineStopped, PyRuntimeError, "The engine thread has stopped.");
-create_exception!(_core, EventsEvicted, PyLookupError, "The requested events are no longer in memory.");
+create_exception!(_core, EventsEvicted, PyLookupError, "The requested events are no longer in memory nor in the journal.");
 create_exception!(_core, JournalError, PyRuntimeError, "The journal is corrupt (file and byte offset named), locked or unreadable.");
 
 fn decode_error(e: &DecodeError) -> PyErr {
@@ -36,6 +36,7 @@ fn decode_error(e: &DecodeError) -> PyErr {
 fn runtime_error(e: &RuntimeError) -> PyErr {
     match e {
         RuntimeError::Evicted { .. } => EventsEvicted::new_err(e.to_string()),
+        RuntimeError::Journal(_) => JournalError::new_err(e.to_string()),
         RuntimeError::Stopped | RuntimeError::Engine(_) => EngineStopped::new_err(e.to_string()),
     }
 }
@@ -75,7 +76,7 @@ impl PyEngine {
         };
         let journal = JournalConfig { dir: dir.clone(), segment_bytes };
         let recovered = py.detach(|| journal::recover(&journal)).map_err(|e| journal_error(&e))?;
-        let runtime = Runtime::start(recovered.engine, system_clock(), config, Some(Box::new(recovered.writer)));
+        let runtime = Runtime::start(recovered.engine, system_clock(), config, Some(Box::new(recovered.writer))).with_history(&dir);
         Ok(Self { runtime, recovery: Some(recovered.report), journal_dir: Some(dir) })
     }
 
@@ -106,7 +107,8 @@ impl PyEngine {
         Ok((outcome.first_seq, outcome.last_seq, outcome.ts, PyBytes::new(py, &outcome.events)))
     }
 
-    /// Encoded events of commands after `after_seq`, waiting up to `timeout_ms` for one.
+    /// Encoded events of commands after `after_seq`, waiting up to `timeout_ms` for one; with a
+    /// journal, events older than memory holds are regenerated from it.
     #[pyo3(signature = (after_seq, max_bytes = 1 << 20, timeout_ms = 0))]
     fn read_events<'py>(&self, py: Python<'py>, after_seq: u64, max_bytes: usize, timeout_ms: u64) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = py
