@@ -15,6 +15,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="listen address (default DERIVATIVES_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="listen port, 0 for any (default DERIVATIVES_PORT or 8000)")
     serve.add_argument("--database-url", default=None, help="projection database (default DERIVATIVES_DATABASE_URL)")
+    serve.add_argument("--journal-dir", default=None,
+                       help="engine journal directory (default DERIVATIVES_JOURNAL_DIR, or beside the SQLite file; off: none)")
     serve.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     serve.add_argument("--seed", type=int, default=7, help="seed of the demo market")
     serve.add_argument("--no-demo-market", action="store_true", help="no demo market maker / noise taker")
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         from derivatives.serve import serve
 
         overrides: dict[str, object] = {"demo_market": not args.no_demo_market, "risk_services": True}
-        for name in ("host", "port", "database_url"):
+        for name in ("host", "port", "database_url", "journal_dir"):
             if getattr(args, name) is not None:
                 overrides[name] = getattr(args, name)
         serve(Settings.from_env().with_overrides(**overrides), args.seconds, args.seed)

@@ -33,6 +33,11 @@ class Settings:
         database_url: SQLAlchemy URL of the projection database; SQLite file by default,
             ``postgresql+psycopg://...`` for PostgreSQL.
         database_schema: PostgreSQL schema to use (created if missing); None = default.
+        journal_dir: Directory of the engine's command journal (``derivatives serve`` recovers from
+            it at start-up and journals every command there before acknowledging it). None: beside
+            the SQLite file (``<its directory>/journal``), ``./var/journal`` for another database;
+            ``off``: no journal (the engine starts empty; nothing survives a restart). See
+            :meth:`Settings.journal_path`.
         host: Address the API listens on.
         port: Port the API listens on (0: any free port).
         admin_token: Bearer token of the ``/admin`` API (identity ``admin``); None disables it
@@ -57,6 +62,7 @@ class Settings:
 
     database_url: str = "sqlite:///./var/derivatives.db"
     database_schema: str | None = None
+    journal_dir: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     admin_token: str | None = None
@@ -115,6 +121,15 @@ class Settings:
                 raise ValueError(f"DERIVATIVES_ADMIN_TOKENS: admin name or token used twice ({name})")
             out[name] = token
         return out
+
+    def journal_path(self) -> Path | None:
+        """Where the engine's journal lives (None: no journal)."""
+        if self.journal_dir == "off":
+            return None
+        if self.journal_dir:
+            return Path(self.journal_dir)
+        database = sqlite_path(self.database_url)
+        return Path("var") / "journal" if database is None else database.parent / "journal"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -16,12 +16,10 @@
 //! oldest snapshot or segment left in the directory is [`HistoryError::Unavailable`].
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::{frame, segment, snapshot, JournalError};
-use crate::command::CommandEnvelope;
+use super::frame_stream::FrameStream;
+use super::{segment, snapshot, JournalError};
 use crate::engine::Engine;
 use crate::event_stream::apply_and_encode;
 use crate::ids::Seq;
@@ -89,10 +87,7 @@ impl History {
         let mut out = Vec::new();
         let mut scratch = Vec::new();
         while cursor.engine.last_seq() < upto && out.len() < max_bytes {
-            let envelope = cursor.frames.next()?.ok_or_else(|| cursor.frames.corrupt(format!("the journal ends before seq {upto}")))?;
-            if envelope.seq <= cursor.engine.last_seq() {
-                continue;
-            }
+            let envelope = cursor.frames.next_envelope()?.ok_or_else(|| cursor.frames.corrupt(format!("the journal ends before seq {upto}")))?;
             let mut discard = Vec::new();
             let sink = if envelope.seq <= after { &mut discard } else { &mut out };
             apply_and_encode(&mut cursor.engine, &envelope, &mut scratch, sink).map_err(|e| cursor.frames.corrupt(e.to_string()))?;
@@ -122,72 +117,6 @@ impl Cursor {
                 return Err(HistoryError::Unavailable { oldest });
             }
         };
-        let next = engine.last_seq() + 1;
-        let start = segments.iter().rev().find(|s| s.first_seq <= next).expect("the first segment starts at or before next");
-        Ok(Self { frames: FrameStream::open(dir, start.first_seq)?, engine })
+        Ok(Self { frames: FrameStream::at(dir, engine.last_seq() + 1)?, engine })
     }
-}
-
-/// The frames of a journal directory from the start of one segment on, across segment files.
-#[derive(Debug)]
-struct FrameStream {
-    dir: PathBuf,
-    path: PathBuf,
-    file: BufReader<File>,
-    offset: u64,
-    next_seq: Seq,
-}
-
-impl FrameStream {
-    fn open(dir: &Path, first_seq: Seq) -> Result<Self, JournalError> {
-        let path = dir.join(segment::file_name(first_seq));
-        let file = File::open(&path).map_err(|e| JournalError::io(&path, e))?;
-        Ok(Self { dir: dir.to_path_buf(), path, file: BufReader::with_capacity(1 << 20, file), offset: 0, next_seq: first_seq })
-    }
-
-    fn corrupt(&self, reason: String) -> JournalError {
-        JournalError::Corrupt { path: self.path.clone(), offset: self.offset, reason }
-    }
-
-    /// The next frame; `None` at the end of the last segment.
-    fn next(&mut self) -> Result<Option<CommandEnvelope>, JournalError> {
-        let mut bytes = vec![0; frame::HEADER];
-        let got = read_up_to(&mut self.file, &mut bytes).map_err(|e| JournalError::io(&self.path, e))?;
-        if got == 0 {
-            let following = self.dir.join(segment::file_name(self.next_seq));
-            if !following.exists() {
-                return Ok(None);
-            }
-            *self = Self::open(&self.dir, self.next_seq)?;
-            return self.next();
-        }
-        let len = u32::from_le_bytes(bytes[..4].try_into().expect("four bytes")) as usize;
-        if got == frame::HEADER && (frame::MIN_PAYLOAD..=frame::MAX_PAYLOAD).contains(&len) {
-            bytes.resize(frame::HEADER + len, 0);
-            let more = read_up_to(&mut self.file, &mut bytes[frame::HEADER..]).map_err(|e| JournalError::io(&self.path, e))?;
-            bytes.truncate(frame::HEADER + more);
-        }
-        let (payload, end) = frame::check(&bytes, 0).map_err(|damage| self.corrupt(damage.to_string()))?;
-        let envelope = frame::decode(payload).map_err(|e| self.corrupt(format!("undecodable frame: {e}")))?;
-        if envelope.seq != self.next_seq {
-            return Err(self.corrupt(format!("frame has seq {}, expected {}", envelope.seq, self.next_seq)));
-        }
-        self.next_seq += 1;
-        self.offset += end as u64;
-        Ok(Some(envelope))
-    }
-}
-
-/// Fills `buf` as far as the file goes; returns the bytes read.
-fn read_up_to(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read(&mut buf[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
