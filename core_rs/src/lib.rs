@@ -27,6 +27,7 @@ pub mod liquidation_index;
 pub mod market;
 pub mod order;
 pub mod reject;
+pub mod replication;
 pub mod runtime;
 pub mod testkit;
 pub mod triggers;

@@ -1,4 +1,5 @@
-"""The `derivatives` command: `serve`, `engine replay`, `engine run`, `bench binding` and `bench oracle`."""
+"""The `derivatives` command: `serve`, `engine replay`, `engine run`, `engine follow`, `bench binding` and
+`bench oracle`."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     run = actions.add_parser("run", help="execute length-prefixed command batches from stdin durably, one ack line each")
     run.add_argument("--journal", required=True, help="journal directory (created if missing)")
     run.add_argument("--segment-bytes", type=int, default=_core.DEFAULT_SEGMENT_BYTES, help="roll segments at this size")
+    run.add_argument("--replicate-to", default=None, metavar="HOST:PORT", help="ship the journal to this follower")
+    run.add_argument("--sync", action="store_true", help="acknowledge a batch only once the follower made it durable")
+    follow = actions.add_parser("follow", help="hot standby: follow a primary's journal until SIGUSR1 promotes it")
+    follow.add_argument("--journal", required=True, help="the follower's own journal directory (created if missing)")
+    follow.add_argument("--listen", required=True, metavar="HOST:PORT", help="where the primary connects (port 0: any)")
+    follow.add_argument("--segment-bytes", type=int, default=_core.DEFAULT_SEGMENT_BYTES, help="roll segments at this size")
     bench = commands.add_parser("bench", help="benchmarks")
     kinds = bench.add_subparsers(dest="kind", required=True)
     binding = kinds.add_parser("binding", help="the engine through the Python binding")
@@ -62,8 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.action == "replay":
                 journal.print_replay(args.journal)
+            elif args.action == "follow":
+                from derivatives.standby import follow
+
+                follow(args.journal, args.listen, args.segment_bytes, sys.stdin.buffer, sys.stdout)
             else:
-                journal.run(args.journal, args.segment_bytes, sys.stdin.buffer, sys.stdout)
+                journal.run(args.journal, args.segment_bytes, sys.stdin.buffer, sys.stdout, args.replicate_to, args.sync)
         except _core.JournalError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

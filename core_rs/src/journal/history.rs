@@ -87,7 +87,8 @@ impl History {
         let mut out = Vec::new();
         let mut scratch = Vec::new();
         while cursor.engine.last_seq() < upto && out.len() < max_bytes {
-            let envelope = cursor.frames.next_envelope()?.ok_or_else(|| cursor.frames.corrupt(format!("the journal ends before seq {upto}")))?;
+            let envelope =
+                cursor.frames.next_envelope()?.ok_or_else(|| cursor.frames.corrupt(format!("the journal ends before seq {upto}")))?;
             let mut discard = Vec::new();
             let sink = if envelope.seq <= after { &mut discard } else { &mut out };
             apply_and_encode(&mut cursor.engine, &envelope, &mut scratch, sink).map_err(|e| cursor.frames.corrupt(e.to_string()))?;
