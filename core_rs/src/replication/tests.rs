@@ -48,10 +48,15 @@ fn test_sync_mode_acknowledges_only_what_the_follower_made_durable_and_promotion
     for i in 0..30 {
         let outcome = rt.execute(batch(i), None).expect("acknowledged");
         let status = standby.wait(0, Duration::ZERO);
-        assert!(status.last_seq >= outcome.last_seq, "seq {} acknowledged but the follower has {}", outcome.last_seq, status.last_seq);
+        assert!(
+            status.durable_seq >= outcome.last_seq,
+            "seq {} acknowledged but the follower has {}",
+            outcome.last_seq,
+            status.durable_seq
+        );
     }
     let hash = rt.query(Engine::state_hash).expect("hash");
-    let status = standby.wait(0, Duration::ZERO);
+    let status = wait_for(&standby, 59);
     assert_eq!(status.state_hash, Some(hash), "the follower reports the primary's state hash");
     drop(rt);
     let (engine, writer) = standby.promote().expect("promoted");
