@@ -38,6 +38,10 @@ class Settings:
             the SQLite file (``<its directory>/journal``), ``./var/journal`` for another database;
             ``off``: no journal (the engine starts empty; nothing survives a restart). See
             :meth:`Settings.journal_path`.
+        snapshot_every_commands: ``derivatives serve`` snapshots the engine after this many commands
+            (0: never by count).
+        snapshot_every_seconds: ... or this many seconds after the previous snapshot, when commands
+            came since (0: never by time). The newest two snapshot files are kept.
         host: Address the API listens on.
         port: Port the API listens on (0: any free port).
         admin_token: Bearer token of the ``/admin`` API (identity ``admin``); None disables it
@@ -63,6 +67,8 @@ class Settings:
     database_url: str = "sqlite:///./var/derivatives.db"
     database_schema: str | None = None
     journal_dir: str | None = None
+    snapshot_every_commands: int = 1_000_000
+    snapshot_every_seconds: int = 600
     host: str = "127.0.0.1"
     port: int = 8000
     admin_token: str | None = None
@@ -95,6 +101,8 @@ class Settings:
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ValueError("DERIVATIVES_ADMIN_TOKEN must be at least 16 characters")
         self.admins()
+        if self.snapshot_every_commands < 0 or self.snapshot_every_seconds < 0:
+            raise ValueError("snapshot_every_commands and snapshot_every_seconds must not be negative")
         for name in ("weight_limit_per_minute", "order_limit_per_10s", "order_limit_per_minute",
                      "max_recv_window_ms", "listen_key_ttl_ms", "projection_wait_ms"):
             if getattr(self, name) <= 0:

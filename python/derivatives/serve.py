@@ -3,7 +3,8 @@
 uvicorn serves the API (``api.main.create_app``) around the engine recovered from its journal
 (``DERIVATIVES_JOURNAL_DIR``, beside the SQLite file by default; one report line is printed), which then
 journals every command before acknowledging it; the lifespan runs the projection into SQLite (or
-``DERIVATIVES_DATABASE_URL``), catching up from its stored cursor, the oracle (simulated feed by default,
+``DERIVATIVES_DATABASE_URL``), catching up from its stored cursor, a snapshot schedule (every
+``snapshot_every_commands`` commands or ``snapshot_every_seconds``), the oracle (simulated feed by default,
 clearly labelled) publishing ``SetMarkPrice`` once a second, and here a demo market: a maker
 quoting both books around the mark and a small noise taker, so that the books, trades and klines
 are alive. At start it prints the URL, the demo account's API key and secret, and the admin token.
@@ -23,6 +24,7 @@ from derivatives.commands import CancelAll, Command, PlaceOrder
 from derivatives.config import Settings
 from derivatives.demo import DEMO_ACCOUNT, DEMO_INSTRUMENTS, MARKET_MAKER_ACCOUNT, NOISE_ACCOUNT
 from derivatives.engine import EngineClient
+from derivatives.snapshot_schedule import SnapshotSchedule
 from derivatives.enums import OrderType, Side
 
 log = logging.getLogger("derivatives.serve")
@@ -101,13 +103,17 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> No
     """Serves the exchange until Ctrl-C (or for `seconds`)."""
     import uvicorn
 
-    from api.main import create_app
+    from api.main import BackgroundTask, create_app
 
     if settings.admin_token is None:
         settings = settings.with_overrides(admin_token=secrets.token_urlsafe(24))
     client = engine_client(settings)
-    app = create_app(settings, client,
-                     background=[lambda s: demo_market(s, seed)] if settings.demo_market else ())
+    background: list[BackgroundTask] = [lambda s: demo_market(s, seed)] if settings.demo_market else []
+    journal = settings.journal_path()
+    if journal is not None:
+        schedule = SnapshotSchedule(client, journal, settings.snapshot_every_commands, settings.snapshot_every_seconds)
+        background.append(lambda _services: schedule.run())
+    app = create_app(settings, client, background=background)
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on")
