@@ -2,8 +2,9 @@
 //! for each FRAMES message checks every frame (CRC, contiguous seq) and appends the very same bytes
 //! to its own journal; once no further message is already waiting on the socket (group commit: the
 //! waiting ones share one sync, up to 16 MiB), it `fdatasync`s, sends the ACK of the last seq, and
-//! then applies the group to its engine. Acknowledging before applying (as Raft acknowledges a
-//! log append) keeps the follower's engine work out of the primary's acknowledgement latency.
+//! hands the group to the [`Applier`] thread, which applies it to the engine. Acknowledging before
+//! applying, on another thread (as Raft acknowledges a log append), keeps the follower's engine
+//! work out of the primary's acknowledgement latency.
 //!
 //! It reports its durable and applied positions and, when asked to, its state hash after each
 //! group ([`Follower::wait`]). [`Follower::promote`] stops following (the listener and any connection are
@@ -20,16 +21,20 @@
 use std::io::{self, ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::applier::Applier;
 use super::protocol::{self, Message};
 use crate::engine::Engine;
 use crate::ids::Seq;
 use crate::journal::{frame, JournalSink, SegmentWriter};
 
 const POLL: Duration = Duration::from_millis(50);
+/// Synced groups waiting for the applier at most (then the receiver waits: back-pressure).
+const APPLY_QUEUE: usize = 64;
 /// Bytes appended at most before a sync, however many messages wait.
 const GROUP_BYTES: usize = 16 << 20;
 
@@ -48,7 +53,27 @@ pub struct FollowerStatus {
     pub error: Option<String>,
 }
 
-type Shared = Arc<(Mutex<FollowerStatus>, Condvar)>;
+/// The status shared by the receiving thread, the applier and [`Follower`] callers.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Shared(Arc<(Mutex<FollowerStatus>, Condvar)>);
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FollowerStatus> {
+        self.0 .0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes the status and wakes the waiters.
+    pub(super) fn set(&self, change: impl FnOnce(&mut FollowerStatus)) {
+        change(&mut self.lock());
+        self.0 .1.notify_all();
+    }
+
+    /// Records why following stopped.
+    pub(super) fn fail(&self, reason: &str) {
+        eprintln!("FOLLOWER: stopped: {reason}");
+        self.set(|s| s.error = Some(reason.to_owned()));
+    }
+}
 
 /// A running follower.
 pub struct Follower {
@@ -65,12 +90,11 @@ impl std::fmt::Debug for Follower {
 }
 
 struct State {
-    engine: Engine,
     writer: SegmentWriter,
-    /// Frames appended to the journal and not applied yet, and the last seq among them.
+    /// Frames appended to the journal and not yet synced, and the last seq appended.
     pending: Vec<u8>,
     received: Seq,
-    hash_each_batch: bool,
+    applier: SyncSender<Vec<u8>>,
     shared: Shared,
     stop: Arc<AtomicBool>,
 }
@@ -94,18 +118,21 @@ impl Follower {
             state_hash: hash_each_batch.then(|| engine.state_hash()),
             ..FollowerStatus::default()
         };
-        let shared: Shared = Arc::new((Mutex::new(status), Condvar::new()));
+        let shared = Shared(Arc::new((Mutex::new(status), Condvar::new())));
         let stop = Arc::new(AtomicBool::new(false));
-        let state = State {
-            received: engine.last_seq(),
-            pending: Vec::new(),
-            engine,
-            writer,
-            hash_each_batch,
-            shared: Arc::clone(&shared),
-            stop: Arc::clone(&stop),
-        };
-        let worker = thread::Builder::new().name("follower".into()).spawn(move || state.run(&listener)).expect("spawn the follower thread");
+        let (applier, groups) = sync_channel(APPLY_QUEUE);
+        let state =
+            State { received: engine.last_seq(), pending: Vec::new(), writer, applier, shared: shared.clone(), stop: Arc::clone(&stop) };
+        let applying = Applier { engine, hash_each_batch, shared: shared.clone() };
+        let worker = thread::Builder::new()
+            .name("follower".into())
+            .spawn(move || {
+                let applying =
+                    thread::Builder::new().name("follower-apply".into()).spawn(move || applying.run(&groups)).expect("spawn the applier");
+                let writer = state.run(&listener);
+                (applying.join().expect("the applier does not panic"), writer)
+            })
+            .expect("spawn the follower thread");
         Ok(Self { address, shared, stop, worker })
     }
 
@@ -119,13 +146,13 @@ impl Follower {
     #[must_use]
     pub fn wait(&self, after: Seq, timeout: Duration) -> FollowerStatus {
         let deadline = Instant::now() + timeout;
-        let mut status = self.shared.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut status = self.shared.lock();
         while status.last_seq <= after && status.error.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            status = self.shared.1.wait_timeout(status, left).unwrap_or_else(PoisonError::into_inner).0;
+            status = self.shared.0 .1.wait_timeout(status, left).unwrap_or_else(PoisonError::into_inner).0;
         }
         status.clone()
     }
@@ -137,25 +164,26 @@ impl Follower {
     pub fn promote(self) -> Result<(Engine, SegmentWriter), String> {
         self.stop.store(true, Ordering::SeqCst);
         let (engine, writer) = self.worker.join().map_err(|_| "the follower thread panicked".to_owned())?;
-        let error = self.shared.0.lock().unwrap_or_else(PoisonError::into_inner).error.clone();
+        let error = self.shared.lock().error.clone();
         error.map_or(Ok((engine, writer)), Err)
     }
 }
 
 impl State {
-    fn run(mut self, listener: &TcpListener) -> (Engine, SegmentWriter) {
-        while !self.stop.load(Ordering::SeqCst) && self.shared.0.lock().unwrap_or_else(PoisonError::into_inner).error.is_none() {
+    /// Accepts primaries one at a time until promoted or failed; returns the journal writer once
+    /// everything received is synced and handed to the applier.
+    fn run(mut self, listener: &TcpListener) -> SegmentWriter {
+        while !self.stop.load(Ordering::SeqCst) && self.shared.lock().error.is_none() {
             match listener.accept() {
                 Ok((stream, _)) => {
-                    self.set(|s| s.connected = true);
+                    self.shared.set(|s| s.connected = true);
                     if let Err(e) = self.follow(stream) {
                         if e.kind() != ErrorKind::UnexpectedEof {
                             eprintln!("FOLLOWER: connection to the primary ended: {e}");
                         }
                     }
-                    self.make_durable();
-                    self.apply_pending();
-                    self.set(|s| s.connected = false);
+                    self.settle();
+                    self.shared.set(|s| s.connected = false);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(POLL),
                 Err(e) => {
@@ -164,12 +192,7 @@ impl State {
                 }
             }
         }
-        (self.engine, self.writer)
-    }
-
-    fn set(&self, change: impl FnOnce(&mut FollowerStatus)) {
-        change(&mut self.shared.0.lock().unwrap_or_else(PoisonError::into_inner));
-        self.shared.1.notify_all();
+        self.writer
     }
 
     fn follow(&mut self, mut stream: TcpStream) -> io::Result<()> {
@@ -181,7 +204,7 @@ impl State {
             let message = protocol::read(&mut Patient { stream: &stream, stop: &self.stop })?;
             let Message::Frames(frames) = message else { return Err(io::Error::other("expected FRAMES")) };
             if let Err(reason) = self.receive(&frames) {
-                self.fail(&reason);
+                self.shared.fail(&reason);
                 return Err(io::Error::other(reason));
             }
             // Group commit: messages already waiting on the socket share the next fdatasync.
@@ -190,8 +213,8 @@ impl State {
             }
             self.make_durable();
             protocol::write(&mut stream, &Message::Ack(self.received))?;
-            if !self.apply_pending() {
-                return Err(io::Error::other("the engine refused a frame"));
+            if !self.hand_over() {
+                return Err(io::Error::other("the applier stopped"));
             }
         }
     }
@@ -222,38 +245,19 @@ impl State {
     fn make_durable(&mut self) {
         self.writer.sync().unwrap_or_else(|e| fatal(&e));
         let durable = self.received;
-        self.set(|s| s.durable_seq = durable);
+        self.shared.set(|s| s.durable_seq = durable);
     }
 
-    /// Applies the durable frames not applied yet, then publishes the position (and state hash);
-    /// false, with the error recorded, if the engine refused one.
-    fn apply_pending(&mut self) -> bool {
+    /// Hands the synced frames to the applier; false if it has stopped (an engine refusal).
+    fn hand_over(&mut self) -> bool {
         let frames = std::mem::take(&mut self.pending);
-        let mut pos = 0;
-        let mut events = Vec::new();
-        while pos < frames.len() {
-            let (payload, end) = frame::check(&frames, pos).expect("checked on receipt");
-            let applied = frame::decode(payload).map_err(|e| format!("undecodable frame: {e}")).and_then(|envelope| {
-                self.engine.apply(&envelope, &mut events).map_err(|e| format!("the engine refused seq {}: {e}", envelope.seq))
-            });
-            if let Err(reason) = applied {
-                self.fail(&reason);
-                return false;
-            }
-            events.clear();
-            pos = end;
-        }
-        let (last_seq, hash) = (self.engine.last_seq(), self.hash_each_batch.then(|| self.engine.state_hash()));
-        self.set(|s| {
-            s.last_seq = last_seq;
-            s.state_hash = hash;
-        });
-        true
+        frames.is_empty() || self.applier.send(frames).is_ok()
     }
 
-    fn fail(&self, reason: &str) {
-        eprintln!("FOLLOWER: stopped: {reason}");
-        self.set(|s| s.error = Some(reason.to_owned()));
+    /// After a connection ends: whatever was appended is synced and handed over.
+    fn settle(&mut self) {
+        self.make_durable();
+        self.hand_over();
     }
 }
 

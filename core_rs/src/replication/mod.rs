@@ -4,12 +4,14 @@
 //! - [`protocol`]: the framed messages (HELLO, FRAMES = journal frames as on disk, ACK).
 //! - [`shipper`]: the primary's [`JournalSink`](crate::journal::JournalSink) wrapper: local journal
 //!   plus shipping out of the journal files; in sync mode a group commit waits for the ACK.
-//! - [`follower`]: applies, journals, syncs, then ACKs; promotion hands back engine and writer.
+//! - [`follower`]: checks, journals, syncs, ACKs, then hands the group to its applier thread
+//!   (`applier.rs`); promotion hands back engine and writer.
 //!
 //! Invariants: a follower's journal is byte for byte a prefix of the primary's; in sync mode a
 //! command is acknowledged only once durable on both machines, and a lost follower blocks
 //! acknowledgements instead of silently degrading. See `docs/DURABILITY.md`.
 
+mod applier;
 pub mod follower;
 pub mod protocol;
 pub mod shipper;
