@@ -201,6 +201,10 @@ impl State {
         stream.set_read_timeout(Some(POLL))?;
         protocol::write(&mut stream, &Message::Hello(self.received))?;
         loop {
+            if self.stop.load(Ordering::SeqCst) {
+                // Promoted while the primary still streams: stop between two messages.
+                return Err(io::Error::new(ErrorKind::UnexpectedEof, "promoted"));
+            }
             let message = protocol::read(&mut Patient { stream: &stream, stop: &self.stop })?;
             let Message::Frames(frames) = message else { return Err(io::Error::other("expected FRAMES")) };
             if let Err(reason) = self.receive(&frames) {

@@ -58,8 +58,8 @@ fn test_sync_mode_acknowledges_only_what_the_follower_made_durable_and_promotion
     let hash = rt.query(Engine::state_hash).expect("hash");
     let status = wait_for(&standby, 59);
     assert_eq!(status.state_hash, Some(hash), "the follower reports the primary's state hash");
+    let (engine, writer) = standby.promote().expect("promoted while the primary is still connected");
     drop(rt);
-    let (engine, writer) = standby.promote().expect("promoted");
     assert_eq!(engine.state_hash(), hash);
     let promoted = Runtime::start(engine, Box::new(|| 2), RuntimeConfig::default(), Some(Box::new(writer)));
     let next = promoted.execute(batch(30), None).expect("the promoted follower takes commands");
@@ -88,4 +88,27 @@ fn test_a_follower_that_starts_late_catches_up_from_the_primary_journal() {
     let standby = follower(&follower_dir, &address);
     let status = wait_for(&standby, 49);
     assert_eq!(status.state_hash, Some(rt.query(Engine::state_hash).expect("hash")));
+}
+
+#[test]
+fn test_promotion_while_the_primary_streams_hands_back_exactly_the_journal() {
+    let (primary_dir, follower_dir) = (TempDir::new("primary-busy"), TempDir::new("follower-busy"));
+    let standby = follower(&follower_dir, "127.0.0.1:0");
+    let rt = std::sync::Arc::new(primary(&primary_dir, &standby.address().to_string(), Mode::Async));
+    let streaming = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (writer_rt, running) = (std::sync::Arc::clone(&rt), std::sync::Arc::clone(&streaming));
+    let writer = std::thread::spawn(move || {
+        let mut i = 0;
+        while running.load(std::sync::atomic::Ordering::SeqCst) {
+            writer_rt.execute(batch(i), None).expect("acknowledged");
+            i += 1;
+        }
+    });
+    wait_for(&standby, 100);
+    let (engine, journal) = standby.promote().expect("promoted mid-stream");
+    streaming.store(false, std::sync::atomic::Ordering::SeqCst);
+    writer.join().expect("writer");
+    drop(journal);
+    let (replayed, _) = replay(follower_dir.path(), |_, _| {}).expect("replayed");
+    assert_eq!((replayed.last_seq(), replayed.state_hash()), (engine.last_seq(), engine.state_hash()));
 }
