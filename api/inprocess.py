@@ -15,13 +15,9 @@ from fastapi import FastAPI
 from api.state import Services
 
 
-@dataclass
-class RunningServer:
-    """A started server and its app."""
+class Endpoint:
+    """The URLs of a server listening on 127.0.0.1:`port` (in this process or another)."""
 
-    app: FastAPI
-    server: uvicorn.Server
-    thread: threading.Thread
     port: int
 
     @property
@@ -33,6 +29,16 @@ class RunningServer:
     def ws(self) -> str:
         """ws://127.0.0.1:PORT/ws"""
         return f"ws://127.0.0.1:{self.port}/ws"
+
+
+@dataclass
+class RunningServer(Endpoint):
+    """A started server and its app."""
+
+    app: FastAPI
+    server: uvicorn.Server
+    thread: threading.Thread
+    port: int
 
     @property
     def services(self) -> Services:

@@ -2,7 +2,9 @@
 
 Start-up (the lifespan, on the server's event loop):
     1. database: connect, ``alembic upgrade head``; a projection left by an engine that no longer
-       exists (cursor beyond the engine's last seq: no journal yet, issue 5) is emptied;
+       exists (cursor beyond the engine's last seq: an engine without a journal) is emptied;
+       otherwise the projection worker catches up from its stored cursor (step 2) through the
+       engine's event readers, which regenerate old events from the journal after a restart;
     2. gateway listeners: the market hub (L2 mirror, WS fan-out) and the projection worker;
     3. the instruments are listed in the engine (if not yet) and mirrored;
     4. the demo user and key are ensured (``settings.demo``);
@@ -145,7 +147,7 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     gateway = EngineGateway(client, clock_ns)
     projector = Projector(db, client, registry.name_of, gateway.time_of, clock_ns)
     if await asyncio.to_thread(projector.cursor) > client.last_seq():
-        log.warning("projection is ahead of the engine (restart without a journal): emptying it")
+        log.warning("projection is ahead of the engine (an engine without its journal): emptying it")
         await asyncio.to_thread(projector.reset)
     hub = MarketHub(registry)
     _mirror_engine(hub, client, registry)
@@ -251,5 +253,7 @@ def _oracle(settings: Settings, gateway: EngineGateway, hub: MarketHub, registry
 
 
 def app_from_env() -> FastAPI:
-    """``uvicorn --factory api.main:app_from_env``: settings from the environment, a new engine."""
-    return create_app(Settings.from_env(), EngineClient())
+    """``uvicorn --factory api.main:app_from_env``: settings from the environment, the engine
+    recovered from its journal (``Settings.journal_path``; a new one without)."""
+    settings = Settings.from_env()
+    return create_app(settings, EngineClient(journal_dir=settings.journal_path()))

@@ -7,6 +7,10 @@
 //!    queueing), each once without a journal (the baseline) and once with one, in the same run.
 //!    Latency is from submit to the acknowledgement, which with a journal means durable (after
 //!    the `fdatasync` of its group).
+//!    Then the same three scenarios with **replication** to a follower on the same machine over
+//!    loopback (in-process [`Follower`] thread, its own journal beside the primary's, on the same
+//!    disk): synchronous (an ack waits for the follower's `fdatasync` too) and asynchronous, next
+//!    to the single node, in the same run.
 //! 2. Recovery: a journal of `JOURNAL_BENCH_REPLAY` commands (default 2,000,000) is written,
 //!    then replayed from scratch into a fresh engine.
 //!
@@ -21,7 +25,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-use derivatives_core::journal::{self, JournalConfig, JournalSink, JournalStats};
+use derivatives_core::journal::{self, JournalConfig, JournalStats};
+use derivatives_core::replication::{self, Follower, Mode};
 use derivatives_core::runtime::{Clock, Pending, Runtime, RuntimeConfig};
 use derivatives_core::workload::{generate, WorkloadConfig};
 use derivatives_core::{Command, Engine};
@@ -68,35 +73,83 @@ fn drive(rt: &Runtime, commands: &[Command], batch: usize, window: usize) -> (Du
     (start.elapsed(), latency)
 }
 
-/// A runtime over the prefilled engine, journaled in a fresh `dir` when given.
-fn start(setup: &[Command], dir: Option<&Path>) -> Runtime {
-    let (engine, sink) = match dir {
-        None => (Engine::new(), None),
-        Some(dir) => {
-            let _ = std::fs::remove_dir_all(dir);
-            let recovered = journal::recover(&JournalConfig::new(dir)).expect("journal opened");
-            (recovered.engine, Some(Box::new(recovered.writer) as Box<dyn JournalSink>))
-        }
-    };
-    let rt = Runtime::start(engine, clock(), RuntimeConfig::default(), sink);
-    drive(&rt, setup, 10_000, 8);
-    rt
+/// How a scenario makes commands durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Durability {
+    /// In memory only (the baseline).
+    Memory,
+    /// The local journal.
+    Journal,
+    /// The local journal plus a follower over loopback.
+    Replicated(Mode),
 }
 
-fn scenario(setup: &[Command], mix: &[Command], batch: usize, window: usize, dir: Option<&Path>) {
-    let rt = start(setup, dir);
-    let before = rt.journal_stats().unwrap_or_default();
-    let (elapsed, latency) = drive(&rt, mix, batch, window);
-    let after = rt.journal_stats().unwrap_or_default();
+impl Durability {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Memory => "no journal (baseline)",
+            Self::Journal => "journal (single node)",
+            Self::Replicated(Mode::Sync) => "journal + sync follower",
+            Self::Replicated(Mode::Async) => "journal + async follower",
+        }
+    }
+}
+
+/// A primary runtime and, when replicating, its follower.
+struct Node {
+    rt: Runtime,
+    follower: Option<Follower>,
+}
+
+impl Node {
+    fn stop(self) {
+        drop(self.rt);
+        if let Some(follower) = self.follower {
+            drop(follower.promote().expect("the follower stops cleanly"));
+        }
+    }
+}
+
+/// A runtime over the prefilled engine, journaled in a fresh `dir` (and replicated to a follower
+/// journaling in a fresh sibling directory) as `durability` says.
+fn start(setup: &[Command], durability: Durability, dir: &Path) -> Node {
+    let (rt, follower) = if durability == Durability::Memory {
+        (Runtime::start(Engine::new(), clock(), RuntimeConfig::default(), None), None)
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+        let recovered = journal::recover(&JournalConfig::new(dir)).expect("journal opened");
+        let mode = match durability {
+            Durability::Replicated(mode) => Some(mode),
+            Durability::Memory | Durability::Journal => None,
+        };
+        let follower = mode.map(|_| {
+            let follower_dir = dir.with_extension("follower");
+            let _ = std::fs::remove_dir_all(&follower_dir);
+            let standby = journal::recover(&JournalConfig::new(&follower_dir)).expect("follower journal opened");
+            Follower::start(standby.engine, standby.writer, "127.0.0.1:0", false).expect("follower listening")
+        });
+        let to = follower.as_ref().map(|f| f.address().to_string());
+        let (sink, _) = replication::sink(recovered.writer, dir, recovered.report.last_seq, to.as_deref().zip(mode));
+        (Runtime::start(recovered.engine, clock(), RuntimeConfig::default(), Some(sink)), follower)
+    };
+    drive(&rt, setup, 10_000, 8);
+    Node { rt, follower }
+}
+
+fn scenario(setup: &[Command], mix: &[Command], batch: usize, window: usize, durability: Durability, dir: &Path) {
+    let node = start(setup, durability, dir);
+    let before = node.rt.journal_stats().unwrap_or_default();
+    let (elapsed, latency) = drive(&node.rt, mix, batch, window);
+    let after = node.rt.journal_stats().unwrap_or_default();
     let secs = elapsed.as_secs_f64();
-    let label = if dir.is_some() { "journal (durable)" } else { "no journal (baseline)" };
     print!(
-        "  batch {batch:>3}, {window:>2} in flight, {label:<22} {:>9.0} commands/s   ack p50 {:>8.1} us  p99 {:>8.1} us",
+        "  batch {batch:>3}, {window:>2} in flight, {:<25} {:>9.0} commands/s   ack p50 {:>8.1} us  p99 {:>8.1} us",
+        durability.label(),
         mix.len() as f64 / secs,
         micros(latency.value_at_quantile(0.5)),
         micros(latency.value_at_quantile(0.99)),
     );
-    if dir.is_some() {
+    if durability != Durability::Memory {
         let JournalStats { syncs, batches, bytes } =
             JournalStats { syncs: after.syncs - before.syncs, batches: after.batches - before.batches, bytes: after.bytes - before.bytes };
         print!(
@@ -106,14 +159,21 @@ fn scenario(setup: &[Command], mix: &[Command], batch: usize, window: usize, dir
             bytes as f64 / secs / 1e6
         );
     }
+    if let Some(follower) = &node.follower {
+        let primary = node.rt.query(Engine::last_seq).expect("running");
+        let caught_up = Instant::now();
+        while follower.wait(primary - 1, Duration::from_secs(1)).last_seq < primary {}
+        print!("   follower caught up {:.1} ms after the last ack", caught_up.elapsed().as_secs_f64() * 1e3);
+    }
     println!();
+    node.stop();
 }
 
 fn replay_speed(setup: &[Command], mix: &[Command], dir: &Path) {
-    let rt = start(setup, Some(dir));
-    let (elapsed, _) = drive(&rt, mix, 10_000, 8);
-    let stats = rt.journal_stats().unwrap_or_default();
-    drop(rt);
+    let node = start(setup, Durability::Journal, dir);
+    let (elapsed, _) = drive(&node.rt, mix, 10_000, 8);
+    let stats = node.rt.journal_stats().unwrap_or_default();
+    node.stop();
     let total = setup.len() + mix.len();
     println!(
         "  wrote {total} commands durably in batches of 10,000: {:.0} commands/s ({:.0} MB journal, {} fsyncs)",
@@ -154,11 +214,13 @@ fn main() {
         dir.display()
     );
     for (batch, in_flight, count) in [(1, 1, timed.min(5_000)), (1, window, timed), (100, window, timed)] {
-        for journal in [None, Some(dir.as_path())] {
-            scenario(&workload.setup, &workload.mix[..count], batch, in_flight, journal);
+        for durability in [Durability::Memory, Durability::Journal, Durability::Replicated(Mode::Sync), Durability::Replicated(Mode::Async)]
+        {
+            scenario(&workload.setup, &workload.mix[..count], batch, in_flight, durability, &dir);
         }
     }
     println!("recovery: a journal of {} commands", workload.setup.len() + replayed);
     replay_speed(&workload.setup, &workload.mix[..replayed], &dir);
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir.with_extension("follower"));
 }

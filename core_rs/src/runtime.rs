@@ -4,7 +4,9 @@
 //!   stamps each command with the next sequence number and the batch's timestamp (the injected
 //!   clock, never earlier than the previous batch), applies it, and encodes the events.
 //! - The caller gets its own batch's events back; the same encoded events are appended to the
-//!   [`EventLog`], which downstream readers pull from any retained sequence number.
+//!   [`EventLog`], which downstream readers pull from any retained sequence number. With a
+//!   journal ([`Runtime::with_history`]), older events are regenerated from it ([`History`]) on the
+//!   reader's thread, so a reader can start from any seq the journal still reaches back to.
 //! - Queries run on the engine thread between batches, so they see a consistent state.
 //! - With a journal, the engine thread hands each applied batch's frames to the journal thread
 //!   ([`GroupCommit`]) and goes on with the next batch; the batch's events reach the event log and
@@ -17,17 +19,18 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::codec::encode_event;
 use crate::command::{Command, CommandEnvelope};
 use crate::engine::{Engine, EngineError};
-use crate::event::{Event, EventEnvelope};
+use crate::event::Event;
+use crate::event_stream::apply_and_encode;
 use crate::ids::{Nanos, Seq};
-use crate::journal::{frame, GroupCommit, JournalCounters, JournalSink, JournalStats, Release};
+use crate::journal::{frame, GroupCommit, History, HistoryError, JournalCounters, JournalSink, JournalStats, Release};
 
 /// Where the sequencer gets time from.
 pub type Clock = Box<dyn FnMut() -> Nanos + Send>;
@@ -48,11 +51,13 @@ pub enum RuntimeError {
     Stopped,
     /// The engine refused an envelope (a sequencer bug; the thread stops).
     Engine(EngineError),
-    /// The requested events are older than the log retains.
+    /// The requested events are older than memory retains and the journal (if any) reaches.
     Evicted {
-        /// Oldest sequence number still retained.
+        /// Oldest sequence number still available.
         oldest: Seq,
     },
+    /// The journal could not be read back for old events (corrupt or unreadable; named).
+    Journal(String),
 }
 
 impl fmt::Display for RuntimeError {
@@ -60,7 +65,8 @@ impl fmt::Display for RuntimeError {
         match self {
             Self::Stopped => f.write_str("engine thread stopped"),
             Self::Engine(e) => write!(f, "engine refused a command: {e}"),
-            Self::Evicted { oldest } => write!(f, "events before seq {oldest} are no longer in memory"),
+            Self::Evicted { oldest } => write!(f, "events before seq {oldest} are no longer available (memory or journal)"),
+            Self::Journal(e) => write!(f, "reading old events: {e}"),
         }
     }
 }
@@ -166,6 +172,7 @@ pub struct Runtime {
     requests: SyncSender<Request>,
     log: SharedLog,
     journal: Option<Arc<JournalCounters>>,
+    history: Option<Mutex<History>>,
     worker: Option<JoinHandle<Engine>>,
 }
 
@@ -217,7 +224,15 @@ impl Runtime {
             .name("engine".into())
             .spawn(move || run(engine, clock, &inbox, &worker_log, journal))
             .expect("spawn the engine thread");
-        Self { requests, log, journal: counters, worker: Some(worker) }
+        Self { requests, log, journal: counters, history: None, worker: Some(worker) }
+    }
+
+    /// Serves reads older than the in-memory event log by replaying the journal in `dir` (the one
+    /// this runtime appends to).
+    #[must_use]
+    pub fn with_history(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.history = Some(Mutex::new(History::new(dir)));
+        self
     }
 
     /// Queues a batch for sequencing without waiting; [`Pending::wait`] collects the outcome.
@@ -263,11 +278,33 @@ impl Runtime {
         answer.recv().map_err(|_| RuntimeError::Stopped)
     }
 
-    /// Encoded events of commands after `after`, waiting up to `timeout` for at least one.
+    /// Encoded events of commands after `after`, waiting up to `timeout` for at least one. With a
+    /// history ([`Runtime::with_history`]), events older than memory holds come from the journal.
     ///
     /// # Errors
-    /// [`RuntimeError::Evicted`] when `after` is older than the retained window.
-    pub fn read_events(&self, after: Seq, max_bytes: usize, timeout: Duration) -> Result<Vec<u8>, RuntimeError> {
+    /// [`RuntimeError::Evicted`] when `after` is older than memory and the journal reach;
+    /// [`RuntimeError::Journal`] when the journal cannot be read back.
+    pub fn read_events(&self, mut after: Seq, max_bytes: usize, timeout: Duration) -> Result<Vec<u8>, RuntimeError> {
+        loop {
+            let oldest = self.log.0.lock().unwrap_or_else(PoisonError::into_inner).oldest_seq;
+            if let Some(history) = self.history.as_ref().filter(|_| after + 1 < oldest) {
+                let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
+                match history.read(after, oldest - 1, max_bytes) {
+                    Ok(bytes) if bytes.is_empty() => after = oldest - 1,
+                    Ok(bytes) => return Ok(bytes),
+                    Err(HistoryError::Unavailable { oldest: reach }) => return Err(RuntimeError::Evicted { oldest: reach.min(oldest) }),
+                    Err(HistoryError::Journal(e)) => return Err(RuntimeError::Journal(e.to_string())),
+                }
+            }
+            match self.read_memory(after, max_bytes, timeout) {
+                // Evicted between the two looks: the journal has those events now.
+                Err(RuntimeError::Evicted { .. }) if self.history.is_some() => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn read_memory(&self, after: Seq, max_bytes: usize, timeout: Duration) -> Result<Vec<u8>, RuntimeError> {
         let (lock, ready) = &*self.log;
         let deadline = Instant::now() + timeout;
         let mut log = lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -355,14 +392,9 @@ fn apply_batch(
     let mut bytes = Vec::with_capacity(commands.len() * 96);
     for command in commands {
         let envelope = CommandEnvelope { seq: engine.last_seq() + 1, ts, command };
-        events.clear();
-        engine.apply(&envelope, events).map_err(RuntimeError::Engine)?;
+        apply_and_encode(engine, &envelope, events, &mut bytes).map_err(RuntimeError::Engine)?;
         if let Some(frames) = frames.as_deref_mut() {
             frame::encode(frames, &envelope);
-        }
-        for (index, event) in events.drain(..).enumerate() {
-            let index = u32::try_from(index).expect("Invariant: fewer than 2^32 events per command");
-            encode_event(&mut bytes, &EventEnvelope { seq: envelope.seq, index, ts, event });
         }
     }
     Ok(BatchOutcome { first_seq, last_seq: engine.last_seq(), ts, events: Arc::new(bytes) })

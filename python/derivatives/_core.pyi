@@ -15,6 +15,7 @@ __all__ = [
     "Engine",
     "EngineStopped",
     "EventsEvicted",
+    "Follower",
     "JournalError",
     "enum_tables",
     "reject_reasons",
@@ -39,8 +40,11 @@ class Engine:
     """The engine running on its own thread."""
 
     def __new__(cls, event_log_bytes: int = ..., journal_dir: str | os.PathLike[str] | None = None,
-                segment_bytes: int = ...) -> Engine:
-        """Starts an engine; with `journal_dir`, recovered from that journal and journaling to it."""
+                segment_bytes: int = ..., replicate_to: str | None = None, sync: bool = False) -> Engine:
+        """Starts an engine; with `journal_dir`, recovered from that journal and journaling to it;
+        with `replicate_to` (host:port) shipping it to a follower (`sync`: ack once durable there too)."""
+    def replication(self) -> tuple[int, int, bool] | None:
+        """(last seq written locally, last seq the follower made durable, connected); None without one."""
     def recovery(self) -> tuple[int, int, int, int | None] | None:
         """What recovery found: (frames, last_seq, truncated_bytes, snapshot_seq); None without a journal."""
     def snapshot(self) -> tuple[int, str, int]:
@@ -48,7 +52,7 @@ class Engine:
     def execute(self, batch: bytes, ts: int | None = None) -> tuple[int, int, int, bytes]:
         """Decodes, sequences and applies a batch; returns (first_seq, last_seq, ts, events)."""
     def read_events(self, after_seq: int, max_bytes: int = ..., timeout_ms: int = 0) -> bytes:
-        """Encoded events of commands after `after_seq`."""
+        """Encoded events of commands after `after_seq` (older than memory: from the journal)."""
     def state_hash(self) -> bytes:
         """SHA-256 of the whole engine state."""
     def last_seq(self) -> int:
@@ -65,6 +69,22 @@ class Engine:
         """Raw open interest of `symbol` (the sum of long positions)."""
     def prices(self, symbol: int) -> tuple[int | None, int | None, int | None] | None:
         """Raw (last, mark, index) prices."""
+
+@final
+class Follower:
+    """A hot standby following a primary's journal over TCP into its own journal until promoted."""
+
+    def __new__(cls, journal_dir: str | os.PathLike[str], listen: str, segment_bytes: int = ...,
+                hash_each_batch: bool = True) -> Follower:
+        """Recovers the follower's own journal and listens on `listen` (host:port, port 0 for any)."""
+    def address(self) -> tuple[str, int]:
+        """The (host, port) it listens on."""
+    def recovery(self) -> tuple[int, int, int, int | None]:
+        """What recovery of its own journal found: (frames, last_seq, truncated_bytes, snapshot_seq)."""
+    def wait(self, after_seq: int, timeout_ms: int) -> tuple[int, bytes | None, bool, str | None]:
+        """(last_seq, state_hash, connected, error) once past `after_seq`, or after `timeout_ms`."""
+    def promote(self) -> Engine:
+        """Stops following for good; returns the engine as a primary continuing the sequence."""
 
 def enum_tables() -> list[tuple[str, list[tuple[str, int]]]]:
     """Every wire enum as (name, [(variant, value)])."""

@@ -1,5 +1,5 @@
-"""The `derivatives` command: `serve`, `engine replay`, `engine run`, `bench binding`, `bench oracle` and
-`bench api`."""
+"""The `derivatives` command: `serve`, `engine replay`, `engine run`, `engine follow`, `bench binding`,
+`bench oracle` and `bench api`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="listen address (default DERIVATIVES_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="listen port, 0 for any (default DERIVATIVES_PORT or 8000)")
     serve.add_argument("--database-url", default=None, help="projection database (default DERIVATIVES_DATABASE_URL)")
+    serve.add_argument("--journal-dir", default=None,
+                       help="engine journal directory (default DERIVATIVES_JOURNAL_DIR, or beside the SQLite file; off: none)")
     serve.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     serve.add_argument("--seed", type=int, default=7, help="seed of the demo market")
     serve.add_argument("--no-demo-market", action="store_true", help="no demo market maker / noise taker")
@@ -26,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     run = actions.add_parser("run", help="execute length-prefixed command batches from stdin durably, one ack line each")
     run.add_argument("--journal", required=True, help="journal directory (created if missing)")
     run.add_argument("--segment-bytes", type=int, default=_core.DEFAULT_SEGMENT_BYTES, help="roll segments at this size")
+    run.add_argument("--replicate-to", default=None, metavar="HOST:PORT", help="ship the journal to this follower")
+    run.add_argument("--sync", action="store_true", help="acknowledge a batch only once the follower made it durable")
+    follow = actions.add_parser("follow", help="hot standby: follow a primary's journal until SIGUSR1 promotes it")
+    follow.add_argument("--journal", required=True, help="the follower's own journal directory (created if missing)")
+    follow.add_argument("--listen", required=True, metavar="HOST:PORT", help="where the primary connects (port 0: any)")
+    follow.add_argument("--segment-bytes", type=int, default=_core.DEFAULT_SEGMENT_BYTES, help="roll segments at this size")
     bench = commands.add_parser("bench", help="benchmarks")
     kinds = bench.add_subparsers(dest="kind", required=True)
     binding = kinds.add_parser("binding", help="the engine through the Python binding")
@@ -57,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         from derivatives.serve import serve
 
         overrides: dict[str, object] = {"demo_market": not args.no_demo_market, "risk_services": True}
-        for name in ("host", "port", "database_url"):
+        for name in ("host", "port", "database_url", "journal_dir"):
             if getattr(args, name) is not None:
                 overrides[name] = getattr(args, name)
         serve(Settings.from_env().with_overrides(**overrides), args.seconds, args.seed)
@@ -67,8 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.action == "replay":
                 journal.print_replay(args.journal)
+            elif args.action == "follow":
+                from derivatives.standby import follow
+
+                follow(args.journal, args.listen, args.segment_bytes, sys.stdin.buffer, sys.stdout)
             else:
-                journal.run(args.journal, args.segment_bytes, sys.stdin.buffer, sys.stdout)
+                journal.run(args.journal, args.segment_bytes, sys.stdin.buffer, sys.stdout, args.replicate_to, args.sync)
         except _core.JournalError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

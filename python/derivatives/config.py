@@ -33,6 +33,15 @@ class Settings:
         database_url: SQLAlchemy URL of the projection database; SQLite file by default,
             ``postgresql+psycopg://...`` for PostgreSQL.
         database_schema: PostgreSQL schema to use (created if missing); None = default.
+        journal_dir: Directory of the engine's command journal (``derivatives serve`` recovers from
+            it at start-up and journals every command there before acknowledging it). None: beside
+            the SQLite file (``<its directory>/journal``), ``./var/journal`` for another database;
+            ``off``: no journal (the engine starts empty; nothing survives a restart). See
+            :meth:`Settings.journal_path`.
+        snapshot_every_commands: ``derivatives serve`` snapshots the engine after this many commands
+            (0: never by count).
+        snapshot_every_seconds: ... or this many seconds after the previous snapshot, when commands
+            came since (0: never by time). The newest two snapshot files are kept.
         host: Address the API listens on.
         port: Port the API listens on (0: any free port).
         admin_token: Bearer token of the ``/admin`` API (identity ``admin``); None disables it
@@ -63,6 +72,9 @@ class Settings:
 
     database_url: str = "sqlite:///./var/derivatives.db"
     database_schema: str | None = None
+    journal_dir: str | None = None
+    snapshot_every_commands: int = 1_000_000
+    snapshot_every_seconds: int = 600
     host: str = "127.0.0.1"
     port: int = 8000
     admin_token: str | None = None
@@ -101,6 +113,8 @@ class Settings:
         self.admins()
         if self.session_secret is not None and len(self.session_secret) < 32:
             raise ValueError("DERIVATIVES_SESSION_SECRET must be at least 32 characters")
+        if self.snapshot_every_commands < 0 or self.snapshot_every_seconds < 0:
+            raise ValueError("snapshot_every_commands and snapshot_every_seconds must not be negative")
         for name in ("weight_limit_per_minute", "order_limit_per_10s", "order_limit_per_minute",
                      "max_recv_window_ms", "listen_key_ttl_ms", "projection_wait_ms", "market_stats_interval_ms",
                      "session_ttl_s"):
@@ -130,6 +144,15 @@ class Settings:
                 raise ValueError(f"DERIVATIVES_ADMIN_TOKENS: admin name or token used twice ({name})")
             out[name] = token
         return out
+
+    def journal_path(self) -> Path | None:
+        """Where the engine's journal lives (None: no journal)."""
+        if self.journal_dir == "off":
+            return None
+        if self.journal_dir:
+            return Path(self.journal_dir)
+        database = sqlite_path(self.database_url)
+        return Path("var") / "journal" if database is None else database.parent / "journal"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -5,7 +5,10 @@
   with a percentage on stderr while it reads.
 - ``run`` recovers an engine from the journal, then reads command batches on stdin, each framed
   as ``[u32 batch_len][batch]`` (``batch`` exactly as ``encode_commands`` produces it), executes
-  each one durably and writes one line per batch to stdout, ``first_seq last_seq``, flushed.
+  each one durably and writes one line per batch to stdout, ``first_seq last_seq``, flushed. With
+  ``--replicate-to HOST:PORT`` it ships the journal to a follower (``derivatives engine follow``,
+  see :mod:`derivatives.standby`); with ``--sync`` a line also waits until the follower made the
+  batch durable.
 
 Invariant: an acknowledgement line is written only after the batch's commands are durable in the
 journal, so a line read by the caller survives any crash of this process.
@@ -71,19 +74,28 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes:
     return data
 
 
-def run(journal_dir: JournalPath, segment_bytes: int, stdin: BinaryIO, stdout: TextIO) -> int:
-    """Serves batches from `stdin` until it ends; returns how many were acknowledged."""
-    client = EngineClient(_core.Engine(journal_dir=journal_dir, segment_bytes=segment_bytes))
-    recovery = client.recovery()
+def run(journal_dir: JournalPath, segment_bytes: int, stdin: BinaryIO, stdout: TextIO,
+        replicate_to: str | None = None, sync: bool = False) -> int:
+    """Serves batches from `stdin` until it ends; returns how many were acknowledged. With
+    `replicate_to` the journal is shipped to a follower (`sync`: an ack also waits for it)."""
+    engine = _core.Engine(journal_dir=journal_dir, segment_bytes=segment_bytes, replicate_to=replicate_to, sync=sync)
+    recovery = EngineClient(engine).recovery()
     assert recovery is not None, "a journaled engine reports its recovery"
     log.info("recovered", extra={"fields": {"journal": os.fspath(journal_dir), "frames": recovery.frames,
-                                            "last_seq": recovery.last_seq, "truncated_bytes": recovery.truncated_bytes}})
+                                            "last_seq": recovery.last_seq, "truncated_bytes": recovery.truncated_bytes,
+                                            "replicate_to": replicate_to, "sync": sync}})
+    return serve_batches(engine, stdin, stdout)
+
+
+def serve_batches(engine: _core.Engine, stdin: BinaryIO, stdout: TextIO) -> int:
+    """Executes the ``[u32 len][batch]`` messages of `stdin` until it ends, one durable
+    ``first_seq last_seq`` line each on `stdout`; returns how many were acknowledged."""
     acknowledged = 0
     while header := stdin.read(4):
         if len(header) != 4:
             raise EOFError("input ended inside a batch length")
         batch = _read_exact(stdin, int.from_bytes(header, "little"))
-        first_seq, last_seq, _ts, _events = client.engine.execute(batch)
+        first_seq, last_seq, _ts, _events = engine.execute(batch)
         stdout.write(f"{first_seq} {last_seq}\n")
         stdout.flush()
         acknowledged += 1

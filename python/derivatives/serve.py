@@ -1,7 +1,10 @@
 """`derivatives serve`: the whole exchange on embedded defaults, in one process.
 
-uvicorn serves the API (``api.main.create_app``) around a fresh engine; the lifespan runs the
-projection into SQLite (or ``DERIVATIVES_DATABASE_URL``), the oracle (simulated feed by default,
+uvicorn serves the API (``api.main.create_app``) around the engine recovered from its journal
+(``DERIVATIVES_JOURNAL_DIR``, beside the SQLite file by default; one report line is printed), which then
+journals every command before acknowledging it; the lifespan runs the projection into SQLite (or
+``DERIVATIVES_DATABASE_URL``), catching up from its stored cursor, a snapshot schedule (every
+``snapshot_every_commands`` commands or ``snapshot_every_seconds``), the oracle (simulated feed by default,
 clearly labelled) publishing ``SetMarkPrice`` once a second, and here a demo market: a maker
 quoting both books around the mark and a small noise taker, so that the books, trades and klines
 are alive. At start it prints the URL, the demo account's API key and secret, and the admin token.
@@ -21,6 +24,7 @@ from derivatives.commands import CancelAll, Command, PlaceOrder
 from derivatives.config import Settings
 from derivatives.demo import DEMO_ACCOUNT, DEMO_INSTRUMENTS, MARKET_MAKER_ACCOUNT, NOISE_ACCOUNT
 from derivatives.engine import EngineClient
+from derivatives.snapshot_schedule import SnapshotSchedule
 from derivatives.enums import OrderType, Side
 
 log = logging.getLogger("derivatives.serve")
@@ -72,6 +76,22 @@ async def demo_market(services: object, seed: int = 7, interval_s: float = 1.0) 
                 log.exception("demo market round failed")
 
 
+def engine_client(settings: Settings) -> EngineClient:
+    """The engine of `settings`: recovered from its journal (report printed), or empty without one."""
+    journal = settings.journal_path()
+    if journal is None:
+        print("no journal (DERIVATIVES_JOURNAL_DIR=off): the engine starts empty and nothing survives a restart",
+              flush=True)
+        return EngineClient()
+    client = EngineClient(journal_dir=journal)
+    recovery = client.recovery()
+    assert recovery is not None, "a journaled engine reports its recovery"
+    start = "" if recovery.snapshot_seq is None else f" from snapshot at seq {recovery.snapshot_seq}"
+    print(f"journal {journal}: recovered {recovery.frames} frames{start}, last seq {recovery.last_seq}, "
+          f"torn tail bytes {recovery.truncated_bytes}", flush=True)
+    return client
+
+
 def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -84,14 +104,19 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> No
     import uvicorn
 
     from api import interpreter
-    from api.main import create_app
+    from api.main import BackgroundTask, create_app
 
     interpreter.tune()
 
     if settings.admin_token is None:
         settings = settings.with_overrides(admin_token=secrets.token_urlsafe(24))
-    app = create_app(settings, EngineClient(),
-                     background=[lambda s: demo_market(s, seed)] if settings.demo_market else ())
+    client = engine_client(settings)
+    background: list[BackgroundTask] = [lambda s: demo_market(s, seed)] if settings.demo_market else []
+    journal = settings.journal_path()
+    if journal is not None:
+        schedule = SnapshotSchedule(client, journal, settings.snapshot_every_commands, settings.snapshot_every_seconds)
+        background.append(lambda _services: schedule.run())
+    app = create_app(settings, client, background=background)
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on")

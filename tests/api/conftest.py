@@ -21,7 +21,7 @@ from derivatives.commands import Command, SetMarkPrice
 from derivatives.config import Settings
 from derivatives.engine import EngineClient
 from derivatives.persistence.projector import Batch
-from tests.api.server import RunningServer, start
+from tests.api.server import Endpoint, RunningServer, start
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 ADMINS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789"}
@@ -114,7 +114,7 @@ class Trader:
     user_id: int = 0
 
 
-def admin(server: RunningServer, token: str = ADMIN_TOKEN) -> httpx.Client:
+def admin(server: Endpoint, token: str = ADMIN_TOKEN) -> httpx.Client:
     """An HTTP client carrying an admin token (the ``admin`` identity by default)."""
     return httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
@@ -123,7 +123,7 @@ TRADER_FUNDS = "1000000"
 """USDT each test trader is credited with, through the admin deposit endpoint."""
 
 
-def make_trader(server: RunningServer, trade: bool = True, funds: str = TRADER_FUNDS) -> Trader:
+def make_trader(server: Endpoint, trade: bool = True, funds: str = TRADER_FUNDS) -> Trader:
     """A new user and key, funded with `funds` USDT, through the admin API."""
     name = f"u{secrets.token_hex(5)}"
     with admin(server) as client:
@@ -134,7 +134,7 @@ def make_trader(server: RunningServer, trade: bool = True, funds: str = TRADER_F
     return Trader(name, user["accountId"], key["apiKey"], key["secret"], user["id"])
 
 
-def ccxt_config(server: RunningServer, trader: Trader | None = None, **options: Any) -> dict[str, Any]:
+def ccxt_config(server: Endpoint, trader: Trader | None = None, **options: Any) -> dict[str, Any]:
     """The stock ccxt configuration of CCXT.md §1: URLs and options only."""
     base = server.base
     config: dict[str, Any] = {

@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from api.inprocess import RunningServer, start
+from api.inprocess import Endpoint, RunningServer, start
 
-__all__ = ["RunningServer", "start"]
+__all__ = ["Endpoint", "RunningServer", "start"]

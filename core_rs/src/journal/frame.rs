@@ -35,6 +35,23 @@ pub fn encode(out: &mut Vec<u8>, envelope: &CommandEnvelope) {
     out[start + 4..start + HEADER].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// How many frames `frames` (whole frames, as [`encode`] appends them) holds.
+///
+/// # Panics
+/// If `frames` does not end on a frame boundary.
+#[must_use]
+pub fn count(frames: &[u8]) -> u64 {
+    let mut pos = 0;
+    let mut count = 0;
+    while pos < frames.len() {
+        let len = u32::from_le_bytes(frames[pos..pos + 4].try_into().expect("four bytes")) as usize;
+        pos += HEADER + len;
+        count += 1;
+    }
+    assert_eq!(pos, frames.len(), "Invariant: a batch holds whole frames");
+    count
+}
+
 /// Why the bytes at an offset are not a whole, valid frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Damage {

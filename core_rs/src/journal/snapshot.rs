@@ -81,8 +81,11 @@ pub fn list(dir: &Path) -> Result<Vec<SnapshotFile>, JournalError> {
     Ok(out)
 }
 
-/// Reads and verifies one snapshot file; `None` (with the reason) when it must not be used.
-fn load(file: &SnapshotFile) -> Result<Engine, String> {
+/// Reads and verifies one snapshot file: the restored engine, or why it must not be used.
+///
+/// # Errors
+/// The reason the file is refused (unreadable, checksum, restore, seq or state hash mismatch).
+pub fn load(file: &SnapshotFile) -> Result<Engine, String> {
     let bytes = fs::read(&file.path).map_err(|e| e.to_string())?;
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
         return Err("not a snapshot file".into());

@@ -17,16 +17,17 @@ use crate::account_view::{account_view, AccountView};
 use crate::codec::{decode_batch, encode_command, DecodeError, Reader};
 use crate::engine::Engine;
 use crate::event::{BalanceKind, CancelReason, ExpireReason, PayoutReason};
-use crate::journal::{self, JournalConfig, RecoveryReport};
+use crate::journal::{self, JournalConfig, JournalSink, RecoveryReport};
 use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
 use crate::reject::RejectReason;
+use crate::replication::{self, Follower, Mode, ReplicationHandle};
 use crate::runtime::{system_clock, Runtime, RuntimeConfig, RuntimeError};
 use crate::units::{DECIMALS, SCALE};
 use crate::workload::{generate, WorkloadConfig};
 
 create_exception!(_core, CommandDecodeError, PyValueError, "A command batch is not valid canonical bytes.");
 create_exception!(_core, EngineStopped, PyRuntimeError, "The engine thread has stopped.");
-create_exception!(_core, EventsEvicted, PyLookupError, "The requested events are no longer in memory.");
+create_exception!(_core, EventsEvicted, PyLookupError, "The requested events are no longer in memory nor in the journal.");
 create_exception!(_core, JournalError, PyRuntimeError, "The journal is corrupt (file and byte offset named), locked or unreadable.");
 
 fn decode_error(e: &DecodeError) -> PyErr {
@@ -36,6 +37,7 @@ fn decode_error(e: &DecodeError) -> PyErr {
 fn runtime_error(e: &RuntimeError) -> PyErr {
     match e {
         RuntimeError::Evicted { .. } => EventsEvicted::new_err(e.to_string()),
+        RuntimeError::Journal(_) => JournalError::new_err(e.to_string()),
         RuntimeError::Stopped | RuntimeError::Engine(_) => EngineStopped::new_err(e.to_string()),
     }
 }
@@ -60,23 +62,62 @@ struct PyEngine {
     runtime: Runtime,
     recovery: Option<RecoveryReport>,
     journal_dir: Option<PathBuf>,
+    replication: Option<ReplicationHandle>,
+}
+
+impl PyEngine {
+    /// A runtime over `engine` appending to `sink` (the journal in `dir`, at `recovery.last_seq`).
+    fn journaled(engine: Engine, sink: Box<dyn JournalSink>, config: RuntimeConfig, recovery: RecoveryReport, dir: PathBuf) -> Self {
+        let runtime = Runtime::start(engine, system_clock(), config, Some(sink)).with_history(&dir);
+        Self { runtime, recovery: Some(recovery), journal_dir: Some(dir), replication: None }
+    }
+}
+
+fn replication_mode(sync: bool) -> Mode {
+    if sync {
+        Mode::Sync
+    } else {
+        Mode::Async
+    }
 }
 
 #[pymethods]
 impl PyEngine {
-    /// Starts an engine; with `journal_dir`, recovered from that journal and journaling to it.
+    /// Starts an engine; with `journal_dir`, recovered from that journal and journaling to it, and
+    /// with `replicate_to` (`host:port`) shipping it to a follower (`sync`: acknowledged only once
+    /// the follower made it durable too).
     #[new]
-    #[pyo3(signature = (event_log_bytes = 256 << 20, journal_dir = None, segment_bytes = journal::DEFAULT_SEGMENT_BYTES))]
-    fn py_new(py: Python<'_>, event_log_bytes: usize, journal_dir: Option<PathBuf>, segment_bytes: u64) -> PyResult<Self> {
+    #[pyo3(signature = (event_log_bytes = 256 << 20, journal_dir = None, segment_bytes = journal::DEFAULT_SEGMENT_BYTES, replicate_to = None, sync = false))]
+    fn py_new(
+        py: Python<'_>,
+        event_log_bytes: usize,
+        journal_dir: Option<PathBuf>,
+        segment_bytes: u64,
+        replicate_to: Option<String>,
+        sync: bool,
+    ) -> PyResult<Self> {
         let config = RuntimeConfig { event_log_bytes, ..RuntimeConfig::default() };
         let Some(dir) = journal_dir else {
+            if replicate_to.is_some() {
+                return Err(PyValueError::new_err("replication needs a journal directory"));
+            }
             let runtime = Runtime::start(Engine::new(), system_clock(), config, None);
-            return Ok(Self { runtime, recovery: None, journal_dir: None });
+            return Ok(Self { runtime, recovery: None, journal_dir: None, replication: None });
         };
         let journal = JournalConfig { dir: dir.clone(), segment_bytes };
         let recovered = py.detach(|| journal::recover(&journal)).map_err(|e| journal_error(&e))?;
-        let runtime = Runtime::start(recovered.engine, system_clock(), config, Some(Box::new(recovered.writer)));
-        Ok(Self { runtime, recovery: Some(recovered.report), journal_dir: Some(dir) })
+        let replicate = replicate_to.as_deref().map(|to| (to, replication_mode(sync)));
+        let (sink, replication) = replication::sink(recovered.writer, &dir, recovered.report.last_seq, replicate);
+        Ok(Self { replication, ..Self::journaled(recovered.engine, sink, config, recovered.report, dir) })
+    }
+
+    /// Replication to the follower: (last seq written locally, last seq the follower made durable,
+    /// connected); None without a follower.
+    fn replication(&self) -> Option<(u64, u64, bool)> {
+        self.replication.as_ref().map(|h| {
+            let status = h.status();
+            (status.appended, status.acked, status.connected)
+        })
     }
 
     /// What recovery found: (frames, last_seq, truncated_bytes, snapshot_seq); None without a
@@ -106,7 +147,8 @@ impl PyEngine {
         Ok((outcome.first_seq, outcome.last_seq, outcome.ts, PyBytes::new(py, &outcome.events)))
     }
 
-    /// Encoded events of commands after `after_seq`, waiting up to `timeout_ms` for one.
+    /// Encoded events of commands after `after_seq`, waiting up to `timeout_ms` for one; with a
+    /// journal, events older than memory holds are regenerated from it.
     #[pyo3(signature = (after_seq, max_bytes = 1 << 20, timeout_ms = 0))]
     fn read_events<'py>(&self, py: Python<'py>, after_seq: u64, max_bytes: usize, timeout_ms: u64) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = py
@@ -211,6 +253,66 @@ fn account_dict<'py>(py: Python<'py>, view: &AccountView) -> PyResult<Bound<'py,
     Ok(dict)
 }
 
+/// A hot standby: follows a primary's journal over TCP into its own journal until promoted.
+#[pyclass(name = "Follower", module = "derivatives._core", frozen)]
+struct PyFollower {
+    follower: Mutex<Option<Follower>>,
+    recovery: RecoveryReport,
+    journal_dir: PathBuf,
+}
+
+/// Where a follower is: (last_seq, state_hash or None, connected, error or None).
+type FollowerState<'py> = (u64, Option<Bound<'py, PyBytes>>, bool, Option<String>);
+
+impl PyFollower {
+    fn with<T>(&self, f: impl FnOnce(&Follower) -> T) -> PyResult<T> {
+        let guard = self.follower.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.as_ref().map(f).ok_or_else(|| EngineStopped::new_err("the follower was promoted"))
+    }
+}
+
+#[pymethods]
+impl PyFollower {
+    /// Recovers the follower's own journal in `journal_dir` and listens on `listen` (`host:port`,
+    /// port 0 for any); with `hash_each_batch` the state hash is reported after every batch.
+    #[new]
+    #[pyo3(signature = (journal_dir, listen, segment_bytes = journal::DEFAULT_SEGMENT_BYTES, hash_each_batch = true))]
+    fn py_new(py: Python<'_>, journal_dir: PathBuf, listen: &str, segment_bytes: u64, hash_each_batch: bool) -> PyResult<Self> {
+        let journal = JournalConfig { dir: journal_dir.clone(), segment_bytes };
+        let recovered = py.detach(|| journal::recover(&journal)).map_err(|e| journal_error(&e))?;
+        let follower = Follower::start(recovered.engine, recovered.writer, listen, hash_each_batch)
+            .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+        Ok(Self { follower: Mutex::new(Some(follower)), recovery: recovered.report, journal_dir })
+    }
+
+    /// The (host, port) it listens on.
+    fn address(&self) -> PyResult<(String, u16)> {
+        self.with(|f| (f.address().ip().to_string(), f.address().port()))
+    }
+
+    /// What recovery of its own journal found: (frames, last_seq, truncated_bytes, snapshot_seq).
+    fn recovery(&self) -> Recovery {
+        recovery_tuple(&self.recovery)
+    }
+
+    /// Its state once past `after_seq` (or stopped), or after `timeout_ms`:
+    /// (last_seq, state_hash or None, connected, error or None).
+    fn wait<'py>(&self, py: Python<'py>, after_seq: u64, timeout_ms: u64) -> PyResult<FollowerState<'py>> {
+        let status = py.detach(|| self.with(|f| f.wait(after_seq, Duration::from_millis(timeout_ms))))?;
+        Ok((status.last_seq, status.state_hash.map(|h| PyBytes::new(py, &h)), status.connected, status.error))
+    }
+
+    /// Stops following for good and returns the engine, now a primary journaling to the same
+    /// directory and continuing the sequence.
+    fn promote(&self, py: Python<'_>) -> PyResult<PyEngine> {
+        let follower = self.follower.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let follower = follower.ok_or_else(|| EngineStopped::new_err("the follower was promoted"))?;
+        let (engine, writer) = py.detach(|| follower.promote()).map_err(EngineStopped::new_err)?;
+        let report = RecoveryReport { last_seq: engine.last_seq(), ..self.recovery.clone() };
+        Ok(PyEngine::journaled(engine, Box::new(writer), RuntimeConfig::default(), report, self.journal_dir.clone()))
+    }
+}
+
 macro_rules! enum_tables {
     ($($ty:ty),+) => {
         vec![$((stringify!($ty), <$ty>::ALL.iter().map(|v| (v.name(), v.to_u8())).collect::<Vec<_>>())),+]
@@ -299,6 +401,7 @@ fn replay_journal<'py>(
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEngine>()?;
+    m.add_class::<PyFollower>()?;
     m.add_function(wrap_pyfunction!(enum_tables, m)?)?;
     m.add_function(wrap_pyfunction!(reject_reasons, m)?)?;
     m.add_function(wrap_pyfunction!(workload_batches, m)?)?;

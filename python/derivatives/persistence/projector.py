@@ -157,7 +157,8 @@ class Projector:
             db: The projection database.
             source: Where missing events are back-filled from.
             symbol_name: Engine symbol id -> name.
-            time_of: Engine seq -> batch timestamp (ns) when known (back-filled events).
+            time_of: Engine seq -> batch timestamp (ns) when known, for back-filled events whose
+                envelope carries no time.
             wall_clock_ns: Fallback time for back-filled events of unknown time.
         """
         self.db = db
@@ -252,7 +253,7 @@ class Projector:
 
     def _apply_loose(self, apply: _Applier, events: Sequence[EventEnvelope]) -> None:
         for envelope in events:
-            ts = self.time_of(envelope.seq)
+            ts = envelope.ts or self.time_of(envelope.seq)
             apply.event(envelope, (ts if ts is not None else self.wall_clock_ns()) // 1_000_000)
 
 

@@ -1,0 +1,131 @@
+"""`derivatives serve` with its journal survives a hard stop: a real server process takes orders
+through the REST API (stock ccxt), is killed with SIGKILL, restarts from its journal, and the
+orders, balances and database rows are all there exactly once, the projection having caught up
+from its stored cursor; a lost projection database is rebuilt from seq 0 out of the journal."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import ccxt
+import httpx
+
+from derivatives.journal import replay
+from tests.api.conftest import ADMIN_TOKEN, ccxt_config, make_trader
+from tests.api.server import Endpoint
+
+SYMBOL = "BTC/USDT:USDT"
+LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+RECOVERED = re.compile(r"journal .*: recovered (\d+) frames.*last seq (\d+), torn tail bytes (\d+)")
+
+
+@dataclass
+class ServeProcess(Endpoint):
+    """A `derivatives serve` child process, where it listens and what it recovered."""
+
+    process: subprocess.Popen[str]
+    port: int
+    recovered: tuple[int, int, int]
+
+
+def _serve(tmp: Path) -> ServeProcess:
+    env = {**os.environ, "DERIVATIVES_DATABASE_URL": f"sqlite:///{tmp / 'api.db'}",
+           "DERIVATIVES_JOURNAL_DIR": str(tmp / "journal"), "DERIVATIVES_ADMIN_TOKEN": ADMIN_TOKEN}
+    with (tmp / "stderr.log").open("a") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "derivatives", "serve", "--port", "0", "--no-demo-market"],
+                                   stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+    assert process.stdout is not None
+    recovered = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        assert line, f"serve exited: {(tmp / 'stderr.log').read_text()[-2000:]}"
+        if match := RECOVERED.search(line):
+            recovered = (int(match[1]), int(match[2]), int(match[3]))
+        if match := LISTENING.search(line):
+            assert recovered is not None, "the recovery report line comes before the server listens"
+            return ServeProcess(process, int(match[1]), recovered)
+    process.kill()
+    raise AssertionError("serve did not start")
+
+
+def _mark(base: str) -> Decimal:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        mark = Decimal(httpx.get(f"{base}/fapi/v1/premiumIndex", params={"symbol": "BTCUSDT"}).json()["markPrice"])
+        if mark > 0:
+            return mark
+        time.sleep(0.2)
+    raise AssertionError("no mark price published")
+
+
+def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    with sqlite3.connect(db) as conn:
+        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall() for table in ("orders", "trades")}
+
+
+def _cursor(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT last_seq FROM projection_cursor").fetchone()[0])
+
+
+def _state(exchange: ccxt.binanceusdm) -> tuple[object, ...]:
+    orders = sorted((o["id"], o["side"], o["price"], o["amount"], o["filled"]) for o in exchange.fetch_open_orders(SYMBOL))
+    trades = sorted((t["id"], t["price"], t["amount"]) for t in exchange.fetch_my_trades(SYMBOL))
+    wallet = next(a["walletBalance"] for a in exchange.fetch_balance()["info"]["assets"] if a["asset"] == "USDT")
+    return orders, trades, wallet
+
+
+def test_serve_recovers_orders_balances_and_rows_exactly_once_after_sigkill(tmp_path: Path) -> None:
+    first = _serve(tmp_path)
+    assert first.recovered == (0, 0, 0), "a new journal"
+    traders = [make_trader(first) for _ in range(2)]
+    maker, taker = (ccxt.binanceusdm(ccxt_config(first, t)) for t in traders)
+    for exchange in (maker, taker):
+        exchange.load_markets()
+    price = float(_mark(first.base).quantize(Decimal(1)))
+    maker.create_order(SYMBOL, "limit", "sell", 0.01, price)
+    maker.create_order(SYMBOL, "limit", "sell", 0.02, price + 500)
+    maker.create_order(SYMBOL, "limit", "buy", 0.03, price - 500)
+    assert taker.create_order(SYMBOL, "market", "buy", 0.004)["filled"] == 0.004
+    before = [_state(maker), _state(taker)]
+    rows = _rows(tmp_path / "api.db")
+    assert len(rows["orders"]) == 4 and len(rows["trades"]) == 1, rows
+
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=30)
+    journal = replay(tmp_path / "journal")
+
+    second = _serve(tmp_path)
+    try:
+        assert second.recovered[1] == journal.last_seq >= second.recovered[0] > 0
+        assert _cursor(tmp_path / "api.db") >= journal.last_seq, "the projection caught up with the whole journal"
+        for t, exchange in zip(traders, (maker, taker), strict=True):
+            exchange.urls = ccxt_config(second, t)["urls"]
+        assert [_state(maker), _state(taker)] == before
+        assert _rows(tmp_path / "api.db") == rows, "every row is there exactly once, unchanged"
+    finally:
+        second.process.send_signal(signal.SIGKILL)
+        second.process.wait(timeout=30)
+
+    # A projection database lost altogether is rebuilt from seq 0, every event regenerated from the
+    # journal: the same rows, to the byte.
+    for leftover in tmp_path.glob("api.db*"):
+        leftover.unlink()
+    third = _serve(tmp_path)
+    try:
+        assert _cursor(tmp_path / "api.db") >= journal.last_seq
+        assert _rows(tmp_path / "api.db") == rows
+    finally:
+        third.process.send_signal(signal.SIGKILL)
+        third.process.wait(timeout=30)
