@@ -366,6 +366,7 @@ _REJECT_MESSAGES: dict[RejectReason, _Msg] = {
     R.ISOLATED_BALANCE_INSUFFICIENT: lambda *_: "Isolated balance insufficient.",
     R.NO_POSITION: lambda *_: "Cannot add position margin: position is 0.",
     R.RESERVED_ACCOUNT: lambda *_: "This account keeps cross margin.",
+    R.DUPLICATE_PAYOUT: lambda *_: "This payout was already paid.",
 }
 
 

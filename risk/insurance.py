@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
-from derivatives.enums import PayoutReason
+from derivatives.enums import PayoutReason, RejectReason
 from derivatives.events import EventEnvelope, InsurancePaid, OrderRejected
 from derivatives.units import to_raw
 from risk.positions import RESERVED_ACCOUNTS
@@ -173,8 +173,9 @@ def settle(payout: Payout, events: Iterable[EventEnvelope]) -> Payout:
         events: The events of the batch that carried its ``InsurancePayout``.
 
     Returns:
-        PAID when the engine paid exactly this account and amount, REFUSED with the reason when
-        it rejected the command.
+        PAID when the engine paid exactly this account and amount (or answered that this request's
+        key was paid before: a resend after a crash), REFUSED with the reason when it rejected the
+        command.
 
     Raises:
         ApprovalError: If the request is not SUBMITTING or the events answer neither way.
@@ -189,6 +190,8 @@ def settle(payout: Payout, events: Iterable[EventEnvelope]) -> Payout:
             PayoutReason.COMPENSATION,
         ):
             return replace(payout, status=PayoutStatus.PAID, engine_seq=envelope.seq)
+        if isinstance(event, OrderRejected) and event.reason is RejectReason.DUPLICATE_PAYOUT:
+            return replace(payout, status=PayoutStatus.PAID, outcome="paid before (resent)", engine_seq=envelope.seq)
         if isinstance(event, OrderRejected) and event.account == payout.account:
             return replace(
                 payout,

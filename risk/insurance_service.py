@@ -11,10 +11,10 @@ Invariants:
       transition at a time per process and with the request's row locked (``SELECT ... FOR
       UPDATE`` on PostgreSQL; SQLite refuses a write from a stale snapshot), so two concurrent
       approvals cannot both submit: only the transaction that moves a request to SUBMITTING does.
-    * A request is SUBMITTING from the second approval until the engine's answer is stored. If the
-      process dies in between it stays SUBMITTING and is never resubmitted automatically (the
-      engine has no idempotency key for payouts yet): an operator reconciles it against the
-      engine's ``InsurancePaid`` events.
+    * A request is SUBMITTING from the second approval until the engine's answer is stored. The
+      command carries the request id as its idempotency key, so the engine pays it at most once:
+      a request left SUBMITTING by a crash is simply sent again (:meth:`InsuranceService.resume`,
+      at start-up), and the engine's ``DUPLICATE_PAYOUT`` answer means it was paid before.
     * Database work runs in worker threads, off the event loop.
 """
 
@@ -116,11 +116,23 @@ class InsuranceService:
         )
         if payout.status is not PayoutStatus.SUBMITTING:
             return payout
-        batch = await self._submit(
-            [InsurancePayout(payout.account, payout.amount, PayoutReason.COMPENSATION)]
-        )
+        return await self._pay(payout)
+
+    async def resume(self) -> list[Payout]:
+        """Sends again every request a crash left SUBMITTING (safe: the engine pays a request
+        id once) and stores the answers.
+
+        Returns:
+            The requests after their answers.
+        """
+        stuck = await asyncio.to_thread(self.payouts, PayoutStatus.SUBMITTING, 10_000)
+        return [await self._pay(payout) for payout in sorted(stuck, key=lambda p: p.id)]
+
+    async def _pay(self, payout: Payout) -> Payout:
+        command = InsurancePayout(payout.account, payout.amount, PayoutReason.COMPENSATION, key=payout.id)
+        batch = await self._submit([command])
         return await asyncio.to_thread(
-            self._transition, payout_id, lambda p: settle(p, batch.events), "engine"
+            self._transition, payout.id, lambda p: settle(p, batch.events), "engine"
         )
 
     async def deny(self, payout_id: int, approver: str, note: str) -> Payout:

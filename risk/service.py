@@ -112,7 +112,8 @@ class RiskServices:
         self.insurance = InsuranceService(db, submit, clock=clock)
 
     async def start(self) -> list[asyncio.Task[None]]:
-        """Install the insurance floor (if configured) and start the loops.
+        """Install the insurance floor (if configured), resend the payouts a crash left
+        submitting (the engine pays each request id once), and start the loops.
 
         Returns:
             The running tasks (the caller cancels them at shut-down).
@@ -126,6 +127,7 @@ class RiskServices:
                 raise RuntimeError(
                     f"the engine refused insurance floor {self.config.insurance_floor}"
                 )
+        await self.insurance.resume()
         return [
             asyncio.create_task(self.feed.run(), name="risk-feed"),
             asyncio.create_task(self.funding.run(), name="risk-funding"),

@@ -247,11 +247,12 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.i64(rate.0);
                 self.i64(mark.0);
             }
-            Command::InsurancePayout { account, amount, reason } => {
+            Command::InsurancePayout { account, amount, reason, key } => {
                 self.u8(14);
                 self.u64(*account);
                 self.i64(amount.0);
                 self.u8(reason.to_u8());
+                self.u64(*key);
             }
             Command::SetInsuranceFloor { amount } => {
                 self.u8(15);
@@ -496,11 +497,12 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u64(*account);
                 self.fee_rates(*rates);
             }
-            Event::InsurancePaid { account, amount, reason } => {
+            Event::InsurancePaid { account, amount, reason, key } => {
                 self.u8(23);
                 self.u64(*account);
                 self.i64(amount.0);
                 self.u8(reason.to_u8());
+                self.u64(*key);
             }
             Event::InsuranceFloorSet { amount } => {
                 self.u8(21);
@@ -758,7 +760,12 @@ impl<'a> Reader<'a> {
             11 => Command::SetLeverage { account: self.u64()?, symbol: self.u32()?, leverage: self.u32()? },
             12 => Command::SetPositionMode { account: self.u64()?, hedge: self.bool()? },
             13 => Command::ApplyFunding { symbol: self.u32()?, rate: Rate(self.i64()?), mark: Price(self.i64()?) },
-            14 => Command::InsurancePayout { account: self.u64()?, amount: Quote(self.i64()?), reason: read_enum!(self, PayoutReason)? },
+            14 => Command::InsurancePayout {
+                account: self.u64()?,
+                amount: Quote(self.i64()?),
+                reason: read_enum!(self, PayoutReason)?,
+                key: self.u64()?,
+            },
             15 => Command::SetInsuranceFloor { amount: Quote(self.i64()?) },
             16 => {
                 let symbol = self.u32()?;
@@ -916,7 +923,12 @@ impl<'a> Reader<'a> {
             }
             21 => Event::InsuranceFloorSet { amount: Quote(self.i64()?) },
             24 => Event::FeeTierSet { account: self.u64()?, rates: self.fee_rates()? },
-            23 => Event::InsurancePaid { account: self.u64()?, amount: Quote(self.i64()?), reason: read_enum!(self, PayoutReason)? },
+            23 => Event::InsurancePaid {
+                account: self.u64()?,
+                amount: Quote(self.i64()?),
+                reason: read_enum!(self, PayoutReason)?,
+                key: self.u64()?,
+            },
             22 => Event::AdlRankingSet { symbol: self.u32()?, side: read_enum!(self, Side)?, accounts: self.u32()? },
             25 => Event::MarginTypeSet { account: self.u64()?, symbol: self.u32()?, isolated: self.bool()? },
             26 => Event::IsolatedMarginChanged {

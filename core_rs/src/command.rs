@@ -207,6 +207,9 @@ pub enum Command {
         amount: Quote,
         /// Why.
         reason: PayoutReason,
+        /// Idempotency key (0: none): a key already paid is refused, so a payout whose answer was
+        /// lost can be sent again safely.
+        key: u64,
     },
     /// Set the balance the insurance fund must keep after any payout.
     SetInsuranceFloor {

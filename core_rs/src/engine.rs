@@ -73,6 +73,7 @@ pub struct Engine {
     accounts: Accounts,
     prices: ReferencePrices,
     insurance_floor: Quote,
+    payout_keys: BTreeSet<u64>,
     adl_rankings: BTreeMap<(SymbolId, Side), Vec<AccountId>>,
     liquidation_index: LiquidationIndex,
 }
@@ -235,9 +236,10 @@ impl Engine {
                     Err(reason) => reject(out, 0, *symbol, None, reason),
                 }
             }
-            Command::InsurancePayout { account, amount, reason } => {
-                if let Err(why) = funding::payout(&mut self.accounts, &self.prices, self.insurance_floor, (*account, *amount), *reason, out)
-                {
+            Command::InsurancePayout { account, amount, reason, key } => {
+                let payout = funding::Payout { account: *account, amount: *amount, reason: *reason, key: *key };
+                let limits = (self.insurance_floor, &mut self.payout_keys);
+                if let Err(why) = funding::payout(&mut self.accounts, &self.prices, limits, payout, out) {
                     reject(out, *account, 0, None, why);
                 }
             }

@@ -328,6 +328,8 @@ pub enum Event {
         amount: Quote,
         /// Why.
         reason: PayoutReason,
+        /// The command's idempotency key (0: none).
+        key: u64,
     },
     /// The insurance fund floor changed.
     InsuranceFloorSet {

@@ -7,7 +7,10 @@
 //! re-checked afterwards by the caller.
 //!
 //! Payouts: the insurance fund pays an account only while what it could withdraw (wallet, minus
-//! unrealised losses and the margin of positions it has taken over) stays at or above its floor.
+//! unrealised losses and the margin of positions it has taken over) stays at or above its floor,
+//! and at most once per idempotency key (the keys paid are part of the state and the snapshot).
+
+use std::collections::BTreeSet;
 
 use crate::accounts::{Accounts, ReferencePrices, INSURANCE_FUND};
 use crate::clearing;
@@ -72,18 +75,35 @@ pub fn apply(accounts: &mut Accounts, symbol: SymbolId, rate: Rate, mark: Price,
     Ok(())
 }
 
-/// Pays `amount` from the insurance fund to `account`.
+/// A payout as the command names it.
+#[derive(Clone, Copy, Debug)]
+pub struct Payout {
+    /// Receiving account.
+    pub account: AccountId,
+    /// Amount.
+    pub amount: Quote,
+    /// Why.
+    pub reason: PayoutReason,
+    /// Idempotency key (0: none).
+    pub key: u64,
+}
+
+/// Pays `amount` from the insurance fund to `account`, once per non-zero key (`paid` holds the
+/// keys paid so far).
 ///
 /// # Errors
-/// A non-positive amount, a payout to the fund itself, or one that breaches the floor.
+/// A key already paid, a non-positive amount, a payout to the fund itself, or one that breaches
+/// the floor.
 pub fn payout(
     accounts: &mut Accounts,
     prices: &ReferencePrices,
-    floor: Quote,
-    (account, amount): (AccountId, Quote),
-    reason: PayoutReason,
+    (floor, paid): (Quote, &mut BTreeSet<u64>),
+    Payout { account, amount, reason, key }: Payout,
     events: &mut Vec<Event>,
 ) -> Result<(), RejectReason> {
+    if key != 0 && paid.contains(&key) {
+        return Err(RejectReason::DuplicatePayout);
+    }
     if amount.raw() <= 0 {
         return Err(RejectReason::AmountNotPositive);
     }
@@ -95,7 +115,10 @@ pub fn payout(
     if fund.raw() - amount.raw() < floor.raw() {
         return Err(RejectReason::InsuranceFloorBreached);
     }
-    events.push(Event::InsurancePaid { account, amount, reason });
+    if key != 0 {
+        paid.insert(key);
+    }
+    events.push(Event::InsurancePaid { account, amount, reason, key });
     clearing::move_funds(accounts, (INSURANCE_FUND, account), amount, BalanceKind::InsurancePayout, events);
     Ok(())
 }

@@ -57,6 +57,7 @@ wire_enum!(
         /** Removing that much would leave the isolated position below its initial margin. */ IsolatedBalanceInsufficient = 67,
         /** The position leg is flat. */ NoPosition = 68,
         /** The fee account and the insurance fund keep cross margin. */ ReservedAccount = 69,
+        /** An insurance payout with this idempotency key was already paid. */ DuplicatePayout = 70,
     }
 );
 
@@ -100,7 +101,7 @@ impl RejectReason {
             Self::PositionSideMismatch => -4061,
             Self::MaxPositionExceeded => -2027,
             Self::InsuranceFloorBreached => -2018,
-            Self::InvalidFundingRate | Self::InvalidFeeRates | Self::ReservedAccount => -1102,
+            Self::InvalidFundingRate | Self::InvalidFeeRates | Self::ReservedAccount | Self::DuplicatePayout => -1102,
             Self::MarginTypeUnchanged => -4046,
             Self::MarginTypeOrdersOpen => -4047,
             Self::MarginTypePositionOpen => -4048,

@@ -212,22 +212,23 @@ fn test_funding_pays_longs_to_shorts_and_sends_the_dust_to_the_fund() {
 }
 
 #[test]
-fn test_insurance_payout_respects_the_floor() {
+fn test_insurance_payout_respects_the_floor_and_pays_a_key_once() {
+    use derivatives_core::event::PayoutReason::Compensation;
+    use derivatives_core::reject::RejectReason;
     let mut h = long_against_two_shorts();
     h.send(Command::Deposit { account: INSURANCE_FUND, amount: usdt("100") });
     h.send(Command::SetInsuranceFloor { amount: usdt("50") });
-    let payout = |amount: &str| Command::InsurancePayout {
-        account: 7,
-        amount: usdt(amount),
-        reason: derivatives_core::event::PayoutReason::Compensation,
-    };
-    let refused = h.send(payout("50.00000001"));
-    assert!(matches!(refused[0], Event::OrderRejected { reason: derivatives_core::reject::RejectReason::InsuranceFloorBreached, .. }));
-    let paid = h.send(payout("50"));
-    assert_eq!(
-        paid[0],
-        Event::InsurancePaid { account: 7, amount: usdt("50"), reason: derivatives_core::event::PayoutReason::Compensation }
-    );
+    let payout = |amount: &str, key| Command::InsurancePayout { account: 7, amount: usdt(amount), reason: Compensation, key };
+    let refused = h.send(payout("50.00000001", 9));
+    assert!(matches!(refused[0], Event::OrderRejected { reason: RejectReason::InsuranceFloorBreached, .. }));
+    let paid = h.send(payout("30", 9)); // a refused key was not used: it pays now
+    assert_eq!(paid[0], Event::InsurancePaid { account: 7, amount: usdt("30"), reason: Compensation, key: 9 });
+    let again = h.send(payout("30", 9)); // a resend of the same request changes nothing
+    assert_eq!(again, vec![Event::OrderRejected { account: 7, symbol: 0, order_id: None, reason: RejectReason::DuplicatePayout }]);
+    let restored = derivatives_core::Engine::restore(&h.engine.snapshot()).expect("restores");
+    assert_eq!(restored.state_hash(), h.engine.state_hash(), "the paid keys are part of the state");
+    h.send(payout("20", 0));
+    h.send(payout("0.00000001", 0)); // refused by the floor: key 0 only skips the idempotency check
     assert_eq!((wallet(&h, INSURANCE_FUND), wallet(&h, 7)), (usdt("50"), usdt("50")));
 }
 

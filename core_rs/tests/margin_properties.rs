@@ -116,7 +116,7 @@ fn commands(deposits: &[i64], steps: &[Step]) -> Vec<Command> {
                 out.push(Command::SetAdlRanking { symbol: BTC, side: if shorts { Side::Sell } else { Side::Buy }, accounts });
             }
             Step::Payout { account, amount } => {
-                out.push(Command::InsurancePayout { account, amount: whole(amount), reason: PayoutReason::Compensation });
+                out.push(Command::InsurancePayout { account, amount: whole(amount), reason: PayoutReason::Compensation, key: 0 });
             }
             Step::MarginType { account, isolated } => out.push(Command::SetMarginType { account, symbol: BTC, isolated }),
             Step::IsolatedMargin { account, amount } => out.push(Command::AdjustIsolatedMargin {

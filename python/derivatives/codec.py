@@ -236,11 +236,12 @@ class _Writer:
                 self.u32(symbol)
                 self.money(rate)
                 self.money(mark)
-            case InsurancePayout(account, amount, reason):
+            case InsurancePayout(account, amount, reason, key):
                 self.u8(14)
                 self.u64(account)
                 self.money(amount)
                 self.u8(reason)
+                self.u64(key)
             case SetInsuranceFloor(amount):
                 self.u8(15)
                 self.money(amount)
@@ -440,7 +441,7 @@ class _Reader:
             case 22:
                 return AdlRankingSet(self.u32(), self.enum(Side), self.u32())
             case 23:
-                return InsurancePaid(self.u64(), self.money(), self.enum(PayoutReason))
+                return InsurancePaid(self.u64(), self.money(), self.enum(PayoutReason), self.u64())
             case 24:
                 account = self.u64()
                 return FeeTierSet(account, (self.money(), self.money()) if self.flag() else None)

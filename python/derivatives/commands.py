@@ -170,11 +170,13 @@ class ApplyFunding:
 
 @dataclass(frozen=True, slots=True)
 class InsurancePayout:
-    """Pay from the insurance fund to an account (never below its floor)."""
+    """Pay from the insurance fund to an account (never below its floor); a non-zero `key` is paid
+    at most once (a resend is refused ``DUPLICATE_PAYOUT``)."""
 
     account: int
     amount: Decimal
     reason: PayoutReason
+    key: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -250,11 +250,12 @@ class FeeTierSet:
 
 @dataclass(frozen=True, slots=True)
 class InsurancePaid:
-    """The insurance fund paid an account."""
+    """The insurance fund paid an account (`key`: the command's idempotency key, 0 for none)."""
 
     account: int
     amount: Decimal
     reason: PayoutReason
+    key: int = 0
 
 
 @dataclass(frozen=True, slots=True)

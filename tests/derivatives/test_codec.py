@@ -81,7 +81,7 @@ COMMANDS: dict[str, Command] = {
     "leverage": SetLeverage(7, 1, 25),
     "hedge_mode": SetPositionMode(7, True),
     "funding": ApplyFunding(1, D("-0.00012345"), D("50000.1")),
-    "payout": InsurancePayout(7, D("25"), PayoutReason.COMPENSATION),
+    "payout": InsurancePayout(7, D("25"), PayoutReason.COMPENSATION, 42),
     "floor": SetInsuranceFloor(D("1000")),
     "adl_ranking": SetAdlRanking(1, Side.SELL, (4, 3, 9)),
     "close_position": ClosePosition(7, 1, PositionSide.LONG),

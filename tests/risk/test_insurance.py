@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -17,7 +17,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from derivatives import _core
-from derivatives.commands import Deposit, SetInsuranceFloor
+from derivatives.commands import Command, Deposit, SetInsuranceFloor
+from derivatives.engine import BatchResult
 from derivatives.enums import BalanceKind, PayoutReason, RejectReason
 from derivatives.events import BalanceChanged, EventEnvelope, InsurancePaid, OrderRejected
 from derivatives.persistence.db import Database
@@ -155,6 +156,42 @@ async def test_second_distinct_approval_pays_through_the_engine(
         ("engine", "PAID"),
     ]
     assert [p.id for p in service.payouts(PayoutStatus.PAID)] == [payout.id]
+
+
+async def test_a_payout_left_submitting_by_a_crash_is_resent_and_paid_once(
+    db: Database, exchange: Exchange, clock: FakeClock
+) -> None:
+    exchange.run(Deposit(FUND, D(10_000)))
+
+    async def reaches_the_engine_then_dies(commands: Sequence[Command]) -> BatchResult:
+        await exchange.submit(commands)
+        raise ConnectionError("the process died before storing the engine's answer")
+
+    async def dies_before_the_engine(commands: Sequence[Command]) -> BatchResult:
+        raise ConnectionError("the process died before the engine got the command")
+
+    crashed = InsuranceService(db, reaches_the_engine_then_dies, clock=clock)
+    paid_once = await crashed.request(7, D(30), "r", "paid, but the answer was lost")
+    lost = await crashed.request(8, D(20), "r", "never reached the engine")
+    for payout, submit in ((paid_once, reaches_the_engine_then_dies), (lost, dies_before_the_engine)):
+        service = InsuranceService(db, submit, clock=clock)
+        await service.approve(payout.id, "a")
+        with pytest.raises(ConnectionError):
+            await service.approve(payout.id, "b")
+        assert service.get(payout.id).status is PayoutStatus.SUBMITTING
+    after = exchange.client.last_seq()
+    restarted = InsuranceService(db, exchange.submit, clock=clock)
+    resumed = await restarted.resume()
+    assert [(p.id, p.status, p.outcome) for p in resumed] == [
+        (paid_once.id, PayoutStatus.PAID, "paid before (resent)"),
+        (lost.id, PayoutStatus.PAID, None),
+    ]
+    # The resend of the paid request moved nothing; the lost one was paid now, once.
+    assert _wallet_changes(exchange, after) == [
+        BalanceChanged(FUND, D("-20"), D("9950"), BalanceKind.INSURANCE_PAYOUT),
+        BalanceChanged(8, D("20"), D("1000020"), BalanceKind.INSURANCE_PAYOUT),
+    ]
+    assert await restarted.resume() == []
 
 
 async def test_a_floor_breach_reported_by_the_engine_refuses_the_payout(

@@ -42,7 +42,10 @@ fn vector_commands() -> Vec<(&'static str, Command)> {
         ("leverage", Command::SetLeverage { account: 7, symbol: 1, leverage: 25 }),
         ("hedge_mode", Command::SetPositionMode { account: 7, hedge: true }),
         ("funding", Command::ApplyFunding { symbol: 1, rate: Rate(-12_345), mark: px("50000.1") }),
-        ("payout", Command::InsurancePayout { account: 7, amount: Quote(dec("25")), reason: crate::event::PayoutReason::Compensation }),
+        (
+            "payout",
+            Command::InsurancePayout { account: 7, amount: Quote(dec("25")), reason: crate::event::PayoutReason::Compensation, key: 42 },
+        ),
         ("floor", Command::SetInsuranceFloor { amount: Quote(dec("1000")) }),
         ("adl_ranking", Command::SetAdlRanking { symbol: 1, side: Side::Sell, accounts: vec![4, 3, 9] }),
         ("close_position", Command::ClosePosition { account: 7, symbol: 1, position_side: PositionSide::Long }),

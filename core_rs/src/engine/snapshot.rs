@@ -1,12 +1,13 @@
 //! Snapshots: the whole engine state in the canonical codec, and its exact restore.
 //!
-//! Layout: the magic `DRVSNAP2` (version 2 added isolated margin; a version-1 file is refused
-//! as "not a snapshot" and recovery replays the journal instead), then the counters (last seq,
-//! last time, last order id, last trade id), the insurance floor, the ADL rankings, every market
-//! (specification, prices, resting orders in priority order with their client id and GTD time,
-//! waiting conditional orders with their trailing state) and every account (wallet, mode, and per
-//! symbol the leverage, margin type, positions with their isolated margin, and open-order
-//! exposure), all in ascending id order. Derived state (book internals, GTD index, holders,
+//! Layout: the magic `DRVSNAP2` (version 2 added isolated margin and payout keys; a version-1
+//! file is refused as "not a snapshot" and recovery replays the journal instead), then the
+//! counters (last seq, last time, last order id, last trade id), the insurance floor and the
+//! payout keys already paid, the ADL rankings, every market (specification, prices, resting
+//! orders in priority order with their client id and GTD time, waiting conditional orders with
+//! their trailing state) and every account (wallet, mode, and per symbol the leverage, margin
+//! type, positions with their isolated margin, and open-order exposure), all in ascending id
+//! order. Derived state (book internals, GTD index, holders,
 //! liquidation index) is rebuilt on restore.
 //!
 //! `Engine::state_hash` is SHA-256 over exactly these bytes.
@@ -49,6 +50,10 @@ impl Engine {
             w.u64(v);
         }
         w.i64(self.insurance_floor.raw());
+        w.u64(len(self.payout_keys.len()));
+        for key in &self.payout_keys {
+            w.u64(*key);
+        }
         w.u64(len(self.adl_rankings.len()));
         for ((symbol, side), ranking) in &self.adl_rankings {
             w.u32(*symbol);
@@ -104,6 +109,9 @@ impl Engine {
         engine.last_order_id = r.u64()?;
         engine.last_trade_id = r.u64()?;
         engine.insurance_floor = Quote(r.i64()?);
+        for _ in 0..r.u64()? {
+            engine.payout_keys.insert(r.u64()?);
+        }
         for _ in 0..r.u64()? {
             let symbol = r.u32()?;
             let side = side(&mut r)?;
