@@ -174,9 +174,11 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     risk = (RiskServices(client, gateway.submit, lambda: [i.spec for i in registry.all()], db,
                          clock=clock_ms, time_of=gateway.time_of) if settings.risk_services else None)
     oracle = _oracle(settings, gateway, hub, registry, clock_ms, None if risk is None else risk.funding.set_paused)
-    market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings))
+    market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings),
+                                   None if risk is None else risk.funding.premium_index)
     order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms)
-    account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms)
+    account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms,
+                                     None if risk is None else risk.adl.adl_quantile)
     services = Services(settings, db, gateway, registry, hub, streams, worker, limits, keys, market_service,
                         order_service, account_service, admin_service, oracle, clock_ms, admin_identities(settings),
                         MarketStatistics(registry, db, client, clock_ms, settings.market_stats_interval_ms))

@@ -64,7 +64,11 @@ class AccountService:
     """Answers the signed account endpoints for one account at a time."""
 
     def __init__(self, registry: InstrumentRegistry, gateway: EngineGateway, worker: ProjectionWorker, db: Database,
-                 client: EngineClient, clock_ms: Callable[[], int], projection_wait_ms: int) -> None:
+                 client: EngineClient, clock_ms: Callable[[], int], projection_wait_ms: int,
+                 adl_quantiles: Callable[[int, str | None], list[dict[str, object]]] | None = None) -> None:
+        """`adl_quantiles`: the risk ADL service's quantiles (the installed ranking's), when it runs;
+        without it they are computed here from the engine's views."""
+        self.adl_quantiles = adl_quantiles
         self.registry = registry
         self.gateway = gateway
         self.worker = worker
@@ -297,6 +301,8 @@ class AccountService:
         """:meth:`adl_quantile_sync` off the event loop."""
         if symbol is not None:
             self.instrument(symbol)
+        if self.adl_quantiles is not None:
+            return self.adl_quantiles(account, symbol)
         return await anyio.to_thread.run_sync(self.adl_quantile_sync, account, symbol)
 
 

@@ -37,7 +37,11 @@ class MarketService:
     """Answers the public ``/fapi`` market-data endpoints."""
 
     def __init__(self, registry: InstrumentRegistry, hub: MarketHub, db: Database, client: EngineClient,
-                 oracle: MarkPriceService | None, clock_ms: Callable[[], int], rate_limits: list[dict[str, object]]) -> None:
+                 oracle: MarkPriceService | None, clock_ms: Callable[[], int], rate_limits: list[dict[str, object]],
+                 funding_estimate: Callable[[str], dict[str, object] | None] | None = None) -> None:
+        """`funding_estimate`: the risk funding service's ``premiumIndex`` row of a symbol (the
+        predicted rate), when it runs; without it the last settled rate is shown."""
+        self.funding_estimate = funding_estimate
         self.registry = registry
         self.hub = hub
         self.db = db
@@ -213,10 +217,15 @@ class MarketService:
         return rows[0] if symbol is not None else rows
 
     def premium_index(self, symbol: str | None) -> dict[str, object] | list[dict[str, object]]:
-        """``/fapi/v1/premiumIndex``: mark and index from the engine; funding not yet computed."""
+        """``/fapi/v1/premiumIndex``: the risk service's estimate (predicted rate) when it runs, else
+        mark and index from the engine with the last settled rate."""
         now = self.clock_ms()
         rows = []
         for i in self._chosen(symbol):
+            estimate = self.funding_estimate(i.name) if self.funding_estimate is not None else None
+            if estimate is not None:
+                rows.append(estimate)
+                continue
             prices = self.client.prices(i.spec.symbol)
             mark = prices.mark if prices and prices.mark is not None else Decimal(0)
             index = prices.index if prices and prices.index is not None else Decimal(0)

@@ -18,8 +18,10 @@ import pytest
 import websockets
 
 from derivatives import _core
-from derivatives.commands import Deposit
-from tests.api.conftest import ADMIN_TOKEN, admin, ccxt_config, execute, make_database, make_trader, serve
+from derivatives.commands import Deposit, PlaceOrder
+from derivatives.enums import Side
+from tests.api.conftest import ADMIN_TOKEN, BTC, admin, ccxt_config, execute, make_database, make_trader, serve
+from tests.api.test_auth import call, signed_query
 from tests.api.server import RunningServer
 from tests.api.staff import make_staff, session
 from tests.api.test_liquidation import mark, open_victim
@@ -138,3 +140,16 @@ async def test_liquidation_stream_refuses_missing_and_weak_credentials(risk_serv
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
     async with websockets.connect(f"ws://127.0.0.1:{risk_server.port}/risk/ws/liquidations?token={ADMIN_TOKEN}"):
         pass
+
+
+def test_premium_index_and_adl_quantiles_come_from_the_risk_services(risk_server: RunningServer) -> None:
+    risk = risk_server.app.state.risk
+    estimate = eventually(lambda: risk.funding.premium_index("BTCUSDT"), lambda e: e is not None, "a funding estimate")
+    answer = httpx.get(f"{risk_server.base}/fapi/v1/premiumIndex", params={"symbol": "BTCUSDT"}).json()
+    assert (answer["lastFundingRate"], answer["interestRate"]) == (estimate["lastFundingRate"], estimate["interestRate"])
+    trader, maker = make_trader(risk_server), make_trader(risk_server)
+    execute(risk_server, PlaceOrder(maker.account, BTC, Side.SELL, D("0.1"), price=D("50000")),
+            PlaceOrder(trader.account, BTC, Side.BUY, D("0.1"), price=D("50000")))
+    expected = eventually(lambda: risk.adl.adl_quantile(trader.account, "BTCUSDT"), bool, "the trader's quantile")
+    quantiles = call(risk_server, "GET", "/fapi/v1/adlQuantile", trader, signed_query(trader.secret, symbol="BTCUSDT"))
+    assert quantiles.status_code == 200 and quantiles.json() == expected
