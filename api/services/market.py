@@ -217,15 +217,11 @@ class MarketService:
         return rows[0] if symbol is not None else rows
 
     def premium_index(self, symbol: str | None) -> dict[str, object] | list[dict[str, object]]:
-        """``/fapi/v1/premiumIndex``: the risk service's estimate (predicted rate) when it runs, else
-        mark and index from the engine with the last settled rate."""
+        """``/fapi/v1/premiumIndex``: mark and index from the engine; the funding fields from the risk
+        service's estimate (the predicted rate) when it runs, else the last settled rate."""
         now = self.clock_ms()
-        rows = []
+        rows: list[dict[str, object]] = []
         for i in self._chosen(symbol):
-            estimate = self.funding_estimate(i.name) if self.funding_estimate is not None else None
-            if estimate is not None:
-                rows.append(estimate)
-                continue
             prices = self.client.prices(i.spec.symbol)
             mark = prices.mark if prices and prices.mark is not None else Decimal(0)
             index = prices.index if prices and prices.index is not None else Decimal(0)
@@ -235,6 +231,9 @@ class MarketService:
                          "lastFundingRate": formats.decimal_text(self.hub.funding.get(i.name, Decimal(0)), 8),
                          "interestRate": "0.00010000",
                          "nextFundingTime": next_funding_ms(now), "time": now})
+            estimate = self.funding_estimate(i.name) if self.funding_estimate is not None else None
+            if estimate is not None:
+                rows[-1].update({key: estimate[key] for key in ("lastFundingRate", "interestRate", "nextFundingTime")})
         return rows[0] if symbol is not None else rows
 
     def price_klines(self, kind: PriceKind, pair: str | None, interval: str | None, start: int | None,

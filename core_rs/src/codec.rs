@@ -455,7 +455,7 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.i64(margin_balance.0);
                 self.i64(maintenance.0);
             }
-            Event::LiquidationOrder { account, symbol, order_id, side, qty, bankruptcy_price } => {
+            Event::LiquidationOrder { account, symbol, order_id, side, qty, bankruptcy_price, position_side } => {
                 self.u8(16);
                 self.u64(*account);
                 self.u32(*symbol);
@@ -463,6 +463,7 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u8(side.to_u8());
                 self.i64(qty.0);
                 self.i64(bankruptcy_price.0);
+                self.u8(position_side.to_u8());
             }
             Event::PositionTakenOver { account, symbol, position_side, qty, price } => {
                 self.u8(17);
@@ -902,6 +903,7 @@ impl<'a> Reader<'a> {
                 side: read_enum!(self, Side)?,
                 qty: Qty(self.i64()?),
                 bankruptcy_price: Price(self.i64()?),
+                position_side: read_enum!(self, PositionSide)?,
             },
             17 => Event::PositionTakenOver {
                 account: self.u64()?,

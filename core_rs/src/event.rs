@@ -281,6 +281,8 @@ pub enum Event {
         qty: Qty,
         /// Bankruptcy price (its limit).
         bankruptcy_price: Price,
+        /// The leg it closes (LONG or SHORT in hedge mode).
+        position_side: PositionSide,
     },
     /// The insurance fund took over the unfilled rest of a liquidated position at its bankruptcy
     /// price.

@@ -453,6 +453,7 @@ impl Market {
             side: order.side,
             qty,
             bankruptcy_price: bankruptcy,
+            position_side: order.position_side,
         });
         let mut taker = Taker { id, account: order.account, side: order.side, limit: Some(bankruptcy), leaves: qty, stp: StpMode::None };
         self.match_and_settle(&mut taker, order, Some(bankruptcy), ctx);

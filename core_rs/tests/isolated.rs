@@ -259,6 +259,11 @@ fn test_hedge_legs_in_isolated_margin_are_liquidated_one_at_a_time() {
     );
     let events = mark(&mut h, "45100");
     assert_eq!(events[1], Event::LiquidationStarted { account: 1, margin_balance: usdt("100"), maintenance: usdt("180.4") });
+    let closing = events.iter().find_map(|e| match *e {
+        Event::LiquidationOrder { side, position_side, .. } => Some((side, position_side)),
+        _ => None,
+    });
+    assert_eq!(closing, Some((Side::Sell, PositionSide::Long)), "the order names the leg it closes");
     let legs = &h.engine.accounts().get(1).expect("account 1").symbols[&BTC];
     assert_eq!((legs.positions[1].qty, legs.positions[2].qty), (0, -dec("1")), "only the long leg went");
     assert_eq!(legs.isolated_margin, [Quote::ZERO, Quote::ZERO, usdt("5000")]);

@@ -425,7 +425,8 @@ class _Reader:
                 return LiquidationStarted(self.u64(), self.money(), self.money())
             case 16:
                 account, symbol, order_id = self.u64(), self.u32(), self.u64()
-                return LiquidationOrder(account, symbol, order_id, self.enum(Side), self.money(), self.money())
+                side, qty, price = self.enum(Side), self.money(), self.money()
+                return LiquidationOrder(account, symbol, order_id, side, qty, price, self.enum(PositionSide))
             case 17:
                 account, symbol = self.u64(), self.u32()
                 return PositionTakenOver(account, symbol, self.enum(PositionSide), self.money(), self.money())

@@ -182,6 +182,7 @@ class LiquidationOrder:
     side: Side
     qty: Decimal
     bankruptcy_price: Decimal
+    position_side: PositionSide = PositionSide.BOTH
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from derivatives.events import (
     EventEnvelope,
     FillSettled,
     IsolatedMarginChanged,
+    LiquidationOrder,
     MarginTypeSet,
     OrderExpired,
     OrderRejected,
@@ -104,6 +105,9 @@ EVENTS = {
     ),
     "event_balance": EventEnvelope(10, 0, BalanceChanged(7, D("-10"), D("90"), BalanceKind.TRANSFER_OUT)),
     "event_margin_type": EventEnvelope(11, 0, MarginTypeSet(7, 1, True)),
+    "event_liquidation_order": EventEnvelope(
+        13, 2, LiquidationOrder(7, 1, 99, Side.SELL, D("0.4"), D("47525"), PositionSide.LONG)
+    ),
     "event_isolated_margin": EventEnvelope(12, 1, IsolatedMarginChanged(7, 1, PositionSide.BOTH, D("500"), D("600.5"))),
 }
 

@@ -135,6 +135,22 @@ fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
         ),
         ("event_margin_type", envelope(11, 0, Event::MarginTypeSet { account: 7, symbol: 1, isolated: true })),
         (
+            "event_liquidation_order",
+            envelope(
+                13,
+                2,
+                Event::LiquidationOrder {
+                    account: 7,
+                    symbol: 1,
+                    order_id: 99,
+                    side: Side::Sell,
+                    qty: qty("0.4"),
+                    bankruptcy_price: px("47525"),
+                    position_side: PositionSide::Long,
+                },
+            ),
+        ),
+        (
             "event_isolated_margin",
             envelope(
                 12,

@@ -437,7 +437,8 @@ class _Applier:
             client_order_id=f"autoclose-{event.order_id}", side=Side(event.side).name, order_type=LIQUIDATION,
             time_in_force="IOC", price=to_raw(event.bankruptcy_price), orig_qty=to_raw(event.qty), executed_qty=0,
             cum_quote=0, stop_price=None, activation_price=None, callback_rate=None, working_type="CONTRACT_PRICE",
-            reduce_only=True, close_position=False, position_side="BOTH", stp_mode="NONE", good_till_ms=None,
+            reduce_only=True, close_position=False, position_side=PositionSide(event.position_side).name,
+            stp_mode="NONE", good_till_ms=None,
             status="NEW", algo_status=None, created_at=now_ms, updated_at=now_ms, seq=seq,
         ))
         self.session.flush()
