@@ -145,6 +145,9 @@ class MarketHub:
         """Latest raw mark price per symbol name."""
         self.funding: dict[str, Decimal] = {}
         """Latest settled funding rate per symbol name (seeded from the projection at start)."""
+        self.funding_estimate: Callable[[str], dict[str, object] | None] | None = None
+        """The risk funding service's ``premiumIndex`` row of a symbol, when it runs (set once at
+        start-up): the ``markPrice`` streams then carry its predicted rate, as ``premiumIndex`` does."""
 
     # Subscriptions -------------------------------------------------------------------------
     def subscribe(self, conn: Connection, names: list[str]) -> list[str]:
@@ -304,11 +307,12 @@ class MarketHub:
             if instrument is None:
                 continue
             self.marks[instrument.name] = to_raw(mark.mark)
-            rate = self.funding.get(instrument.name, Decimal(0))
+            estimate = self.funding_estimate(instrument.name) if self.funding_estimate is not None else None
+            rate = Decimal(str(estimate["lastFundingRate"])) if estimate else self.funding.get(instrument.name, Decimal(0))
             update = {"e": "markPriceUpdate", "E": now_ms, "s": instrument.name,
                       "p": formats.decimal_text(mark.mark, 8), "i": formats.decimal_text(mark.index, 8),
                       "P": formats.decimal_text(mark.index, 8), "r": formats.decimal_text(rate, 8),
-                      "T": next_funding_ms(now_ms)}
+                      "T": estimate["nextFundingTime"] if estimate else next_funding_ms(now_ms)}
             self.publish(f"{instrument.name.lower()}@markPrice", update)
             updates.append(update)
         if updates:

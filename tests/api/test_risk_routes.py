@@ -18,7 +18,7 @@ import pytest
 import websockets
 
 from derivatives import _core
-from derivatives.commands import Deposit, PlaceOrder
+from derivatives.commands import Deposit, PlaceOrder, SetMarkPrice
 from derivatives.enums import Side
 from tests.api.conftest import ADMIN_TOKEN, BTC, admin, ccxt_config, execute, make_database, make_trader, serve
 from tests.api.test_auth import call, signed_query
@@ -153,3 +153,13 @@ def test_premium_index_and_adl_quantiles_come_from_the_risk_services(risk_server
     expected = eventually(lambda: risk.adl.adl_quantile(trader.account, "BTCUSDT"), bool, "the trader's quantile")
     quantiles = call(risk_server, "GET", "/fapi/v1/adlQuantile", trader, signed_query(trader.secret, symbol="BTCUSDT"))
     assert quantiles.status_code == 200 and quantiles.json() == expected
+
+
+async def test_mark_price_stream_carries_the_predicted_funding_rate(risk_server: RunningServer) -> None:
+    risk = risk_server.app.state.risk
+    estimate = eventually(lambda: risk.funding.premium_index("BTCUSDT"), lambda e: e is not None, "a funding estimate")
+    async with websockets.connect(f"ws://127.0.0.1:{risk_server.port}/ws/btcusdt@markPrice") as ws:
+        await asyncio.to_thread(execute, risk_server, SetMarkPrice(BTC, D("50000"), D("50000")))
+        update = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert update["e"] == "markPriceUpdate"
+    assert (update["r"], update["T"]) == (estimate["lastFundingRate"], estimate["nextFundingTime"])
