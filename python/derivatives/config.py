@@ -38,6 +38,10 @@ class Settings:
             the SQLite file (``<its directory>/journal``), ``./var/journal`` for another database;
             ``off``: no journal (the engine starts empty; nothing survives a restart). See
             :meth:`Settings.journal_path`.
+        replicate_to: ``host:port`` of a hot standby (``derivatives engine follow``) the journal is
+            shipped to; None: no standby. Needs the journal.
+        replicate_sync: With a standby, acknowledge a command only once the standby made it durable
+            too (an acknowledgement then waits while the standby is away).
         snapshot_every_commands: ``derivatives serve`` snapshots the engine after this many commands
             (0: never by count).
         snapshot_every_seconds: ... or this many seconds after the previous snapshot, when commands
@@ -73,6 +77,8 @@ class Settings:
     database_url: str = "sqlite:///./var/derivatives.db"
     database_schema: str | None = None
     journal_dir: str | None = None
+    replicate_to: str | None = None
+    replicate_sync: bool = True
     snapshot_every_commands: int = 1_000_000
     snapshot_every_seconds: int = 600
     host: str = "127.0.0.1"
@@ -113,6 +119,8 @@ class Settings:
         self.admins()
         if self.session_secret is not None and len(self.session_secret) < 32:
             raise ValueError("DERIVATIVES_SESSION_SECRET must be at least 32 characters")
+        if self.replicate_to is not None and self.journal_dir == "off":
+            raise ValueError("DERIVATIVES_REPLICATE_TO ships the journal: it needs one (DERIVATIVES_JOURNAL_DIR)")
         if self.snapshot_every_commands < 0 or self.snapshot_every_seconds < 0:
             raise ValueError("snapshot_every_commands and snapshot_every_seconds must not be negative")
         for name in ("weight_limit_per_minute", "order_limit_per_10s", "order_limit_per_minute",

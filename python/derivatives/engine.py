@@ -124,10 +124,14 @@ class EngineClient:
     answered only once its commands are durable there.
     """
 
-    def __init__(self, engine: _core.Engine | None = None, journal_dir: str | os.PathLike[str] | None = None) -> None:
-        if engine is not None and journal_dir is not None:
+    def __init__(self, engine: _core.Engine | None = None, journal_dir: str | os.PathLike[str] | None = None,
+                 replicate_to: str | None = None, sync: bool = False) -> None:
+        """An engine of its own (from `journal_dir`, shipping it to `replicate_to` when given; `sync`:
+        acknowledged only once the standby made it durable too), or the given `engine`."""
+        if engine is not None and (journal_dir is not None or replicate_to is not None):
             raise ValueError("pass an engine or a journal directory, not both")
-        self.engine = engine if engine is not None else _core.Engine(journal_dir=journal_dir)
+        self.engine = engine if engine is not None else _core.Engine(journal_dir=journal_dir, replicate_to=replicate_to,
+                                                                     sync=sync)
 
     def recovery(self) -> Recovery | None:
         """What recovery from the journal found, or None when the engine has no journal."""

@@ -83,12 +83,15 @@ def engine_client(settings: Settings) -> EngineClient:
         print("no journal (DERIVATIVES_JOURNAL_DIR=off): the engine starts empty and nothing survives a restart",
               flush=True)
         return EngineClient()
-    client = EngineClient(journal_dir=journal)
+    client = EngineClient(journal_dir=journal, replicate_to=settings.replicate_to, sync=settings.replicate_sync)
     recovery = client.recovery()
     assert recovery is not None, "a journaled engine reports its recovery"
     start = "" if recovery.snapshot_seq is None else f" from snapshot at seq {recovery.snapshot_seq}"
     print(f"journal {journal}: recovered {recovery.frames} frames{start}, last seq {recovery.last_seq}, "
           f"torn tail bytes {recovery.truncated_bytes}", flush=True)
+    if settings.replicate_to is not None:
+        mode = "sync: acknowledged once the standby has it too" if settings.replicate_sync else "async"
+        print(f"replicating the journal to {settings.replicate_to} ({mode})", flush=True)
     return client
 
 

@@ -1,7 +1,9 @@
 """`derivatives serve` with its journal survives a hard stop: a real server process takes orders
 through the REST API (stock ccxt), is killed with SIGKILL, restarts from its journal, and the
 orders, balances and database rows are all there exactly once, the projection having caught up
-from its stored cursor; a lost projection database is rebuilt from seq 0 out of the journal."""
+from its stored cursor; a lost projection database is rebuilt from seq 0 out of the journal.
+With a synchronous hot standby (`derivatives engine follow`), an order acknowledged by the killed
+server is in the promoted standby."""
 
 from __future__ import annotations
 
@@ -20,9 +22,12 @@ from typing import Any
 import ccxt
 import httpx
 
+from derivatives.demo import BTCUSDT
+from derivatives.engine import EngineClient
 from derivatives.journal import replay
 from tests.api.conftest import ADMIN_TOKEN, ccxt_config, make_trader
 from tests.api.server import Endpoint
+from tests.derivatives.test_replication import start_follower
 
 SYMBOL = "BTC/USDT:USDT"
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
@@ -38,9 +43,9 @@ class ServeProcess(Endpoint):
     recovered: tuple[int, int, int]
 
 
-def _serve(tmp: Path) -> ServeProcess:
+def _serve(tmp: Path, **settings: str) -> ServeProcess:
     env = {**os.environ, "DERIVATIVES_DATABASE_URL": f"sqlite:///{tmp / 'api.db'}",
-           "DERIVATIVES_JOURNAL_DIR": str(tmp / "journal"), "DERIVATIVES_ADMIN_TOKEN": ADMIN_TOKEN}
+           "DERIVATIVES_JOURNAL_DIR": str(tmp / "journal"), "DERIVATIVES_ADMIN_TOKEN": ADMIN_TOKEN, **settings}
     with (tmp / "stderr.log").open("a") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "derivatives", "serve", "--port", "0", "--no-demo-market"],
                                    stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
@@ -129,3 +134,33 @@ def test_serve_recovers_orders_balances_and_rows_exactly_once_after_sigkill(tmp_
     finally:
         third.process.send_signal(signal.SIGKILL)
         third.process.wait(timeout=30)
+
+
+def test_serve_with_a_sync_standby_hands_over_every_acknowledged_order(tmp_path: Path) -> None:
+    standby, port, _ = start_follower(tmp_path, tmp_path / "standby")
+    try:
+        primary = _serve(tmp_path, DERIVATIVES_REPLICATE_TO=f"127.0.0.1:{port}")
+    except BaseException:
+        standby.kill()
+        raise
+    try:
+        trader = make_trader(primary, funds="1000")
+        exchange = ccxt.binanceusdm(ccxt_config(primary, trader))
+        exchange.load_markets()
+        price = float(_mark(primary.base).quantize(Decimal(1))) - 500
+        exchange.create_order(SYMBOL, "limit", "buy", 0.01, price)  # acknowledged: durable on both machines
+    finally:
+        primary.process.send_signal(signal.SIGKILL)
+        primary.process.wait(timeout=30)
+    try:
+        standby.process.send_signal(signal.SIGUSR1)
+        while not (line := standby.line()).startswith("promoted"):
+            pass
+    finally:
+        standby.kill()
+    promoted = EngineClient(journal_dir=tmp_path / "standby")
+    assert promoted.last_seq() == int(line.split()[1])
+    depth = promoted.depth(BTCUSDT.symbol)
+    assert depth is not None and (Decimal(str(price)), Decimal("0.01")) in depth.bids, "the order is on the standby"
+    view = promoted.account(trader.account)
+    assert view is not None and view.wallet == Decimal(1000)

@@ -61,7 +61,7 @@ class Child:
         self.process.wait(timeout=TIMEOUT)
 
 
-def _follower(tmp: Path, journal: Path, port: int = 0) -> tuple[Child, int, int]:
+def start_follower(tmp: Path, journal: Path, port: int = 0) -> tuple[Child, int, int]:
     """A follower; returns it, its port and the seq it starts at."""
     child = Child(tmp, "follower", "follow", "--journal", str(journal), "--listen", f"127.0.0.1:{port}")
     words = child.line().split()
@@ -111,7 +111,7 @@ def children() -> Iterator[list[Child]]:
 
 def test_sync_primary_killed_mid_stream_then_the_promoted_follower_holds_every_ack(tmp_path: Path,
                                                                                     children: list[Child]) -> None:
-    follower, port, _ = _follower(tmp_path, tmp_path / "f")
+    follower, port, _ = start_follower(tmp_path, tmp_path / "f")
     primary = _primary(tmp_path, tmp_path / "p", port, sync=True)
     children += [follower, primary]
 
@@ -151,7 +151,7 @@ def test_a_follower_starting_late_or_restarting_catches_up_from_its_last_seq(tmp
     for b in range(20):
         primary.send(b * BATCH)
         _ack(primary)
-    follower, _, start = _follower(tmp_path, tmp_path / "f", port)
+    follower, _, start = start_follower(tmp_path, tmp_path / "f", port)
     children.append(follower)
     assert start == 0
     assert _applied(follower, 20 * BATCH) == replay(tmp_path / "p").state_hash
@@ -159,14 +159,14 @@ def test_a_follower_starting_late_or_restarting_catches_up_from_its_last_seq(tmp
     for b in range(20, 25):
         primary.send(b * BATCH)
         _ack(primary)
-    follower, _, start = _follower(tmp_path, tmp_path / "f", port)
+    follower, _, start = start_follower(tmp_path, tmp_path / "f", port)
     children.append(follower)
     assert start == 20 * BATCH, "it restarts from its own journal"
     assert _applied(follower, 25 * BATCH) == replay(tmp_path / "p").state_hash
 
 
 def test_sync_mode_blocks_acknowledgements_while_the_follower_is_gone(tmp_path: Path, children: list[Child]) -> None:
-    follower, port, _ = _follower(tmp_path, tmp_path / "f")
+    follower, port, _ = start_follower(tmp_path, tmp_path / "f")
     primary = _primary(tmp_path, tmp_path / "p", port, sync=True)
     children += [follower, primary]
     for b in range(5):
@@ -176,7 +176,7 @@ def test_sync_mode_blocks_acknowledgements_while_the_follower_is_gone(tmp_path: 
     primary.send(5 * BATCH)
     with pytest.raises(queue.Empty):
         primary.lines.get(timeout=2)  # blocked, not acknowledged: only the primary holds it
-    follower, _, start = _follower(tmp_path, tmp_path / "f", port)
+    follower, _, start = start_follower(tmp_path, tmp_path / "f", port)
     children.append(follower)
     assert start == 5 * BATCH
     assert _ack(primary) == 6 * BATCH, "released once the follower made it durable"
