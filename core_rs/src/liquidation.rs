@@ -231,9 +231,11 @@ fn deleverage_fund_if_underwater(parts: &mut Parts<'_>, events: &mut Vec<Event>)
 
 fn liquidate(parts: &mut Parts<'_>, (account, unit): (AccountId, Unit), (balance, maintenance): (Quote, Quote), events: &mut Vec<Event>) {
     events.push(Event::LiquidationStarted { account, margin_balance: balance, maintenance });
-    let state = parts.accounts.get(account).cloned().unwrap_or_default();
     let symbols: Vec<SymbolId> = match unit {
-        Unit::Cross => parts.markets.keys().copied().filter(|s| !state.symbols.get(s).is_some_and(|x| x.isolated)).collect(),
+        Unit::Cross => {
+            let isolated = |s: &SymbolId| parts.accounts.get(account).is_some_and(|a| a.symbols.get(s).is_some_and(|x| x.isolated));
+            parts.markets.keys().copied().filter(|s| !isolated(s)).collect()
+        }
         Unit::Isolated(symbol, _) => vec![symbol],
     };
     for symbol in &symbols {
