@@ -2,9 +2,10 @@
 //!
 //! Funding (MECHANICS §3.4 [OURS]): every account holding a position in the symbol is paid
 //! `−net_qty × mark × rate` (longs pay when the rate is positive), one payment per account over
-//! all its legs (per leg, into its isolated margin, for an isolated symbol), rounded toward −∞; the rounding dust (`−Σ payments ≥ 0`, because long and short
-//! quantities are equal) goes to the insurance fund, so funding is exactly conserved. Margin is
-//! re-checked afterwards by the caller.
+//! all its legs (per leg, into its isolated margin, for an isolated symbol), rounded toward −∞;
+//! the rounding dust (`−Σ payments ≥ 0`, because long and short quantities are equal) goes to the
+//! insurance fund, so funding is exactly conserved. Margin is re-checked afterwards by the
+//! caller.
 //!
 //! Payouts: the insurance fund pays an account only while what it could withdraw (wallet, minus
 //! unrealised losses and the margin of positions it has taken over) stays at or above its floor,
