@@ -30,6 +30,7 @@ from derivatives.enums import Side
 from derivatives.events import BookDelta, FundingApplied, LiquidationOrder, MarkPriceSet, Trade
 from derivatives.persistence.projector import Batch
 from derivatives.units import SCALE, to_raw
+from risk.funding_service import FundingEstimate
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +146,9 @@ class MarketHub:
         """Latest raw mark price per symbol name."""
         self.funding: dict[str, Decimal] = {}
         """Latest settled funding rate per symbol name (seeded from the projection at start)."""
-        self.funding_estimate: Callable[[str], dict[str, object] | None] | None = None
-        """The risk funding service's ``premiumIndex`` row of a symbol, when it runs (set once at
-        start-up): the ``markPrice`` streams then carry its predicted rate, as ``premiumIndex`` does."""
+        self.funding_estimate: Callable[[str], FundingEstimate | None] | None = None
+        """The risk funding service's estimate of a symbol, when it runs (set once at start-up):
+        the ``markPrice`` streams then carry its predicted rate, as ``premiumIndex`` does."""
 
     # Subscriptions -------------------------------------------------------------------------
     def subscribe(self, conn: Connection, names: list[str]) -> list[str]:
@@ -308,11 +309,11 @@ class MarketHub:
                 continue
             self.marks[instrument.name] = to_raw(mark.mark)
             estimate = self.funding_estimate(instrument.name) if self.funding_estimate is not None else None
-            rate = Decimal(str(estimate["lastFundingRate"])) if estimate else self.funding.get(instrument.name, Decimal(0))
+            rate = estimate.rate if estimate else self.funding.get(instrument.name, Decimal(0))
             update = {"e": "markPriceUpdate", "E": now_ms, "s": instrument.name,
                       "p": formats.decimal_text(mark.mark, 8), "i": formats.decimal_text(mark.index, 8),
                       "P": formats.decimal_text(mark.index, 8), "r": formats.decimal_text(rate, 8),
-                      "T": estimate["nextFundingTime"] if estimate else next_funding_ms(now_ms)}
+                      "T": estimate.next_funding_ms if estimate else next_funding_ms(now_ms)}
             self.publish(f"{instrument.name.lower()}@markPrice", update)
             updates.append(update)
         if updates:

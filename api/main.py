@@ -174,7 +174,7 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     risk = (RiskServices(client, gateway.submit, lambda: [i.spec for i in registry.all()], db,
                          clock=clock_ms, time_of=gateway.time_of) if settings.risk_services else None)
     if risk is not None:
-        hub.funding_estimate = risk.funding.premium_index
+        hub.funding_estimate = risk.funding.estimate
     oracle = _oracle(settings, gateway, hub, registry, clock_ms, None if risk is None else risk.funding.set_paused)
     market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings),
                                    None if risk is None else risk.funding.premium_index)
