@@ -107,13 +107,14 @@ class AccountState:
         cross legs) first, then each open isolated leg with its own margin."""
         cross = [leg for leg in self.legs.values() if leg.symbol not in self.isolated_symbols]
         isolated = [leg for leg in self.legs.values() if leg.symbol in self.isolated_symbols]
-        return [(self.cross_wallet(), cross)] + [
-            (self.isolated_margin.get((leg.symbol, leg.side), 0), [leg]) for leg in isolated
-        ]
+        return [(self.cross_wallet(), cross)] + [self._isolated_unit(leg) for leg in isolated]
 
     def unit_of(self, leg: Leg) -> tuple[int, list[Leg]]:
         """The margin unit `leg` belongs to."""
-        return next(unit for unit in self.units() if leg in unit[1])
+        return self._isolated_unit(leg) if leg.symbol in self.isolated_symbols else self.units()[0]
+
+    def _isolated_unit(self, leg: Leg) -> tuple[int, list[Leg]]:
+        return self.isolated_margin.get((leg.symbol, leg.side), 0), [leg]
 
 
 @dataclass(slots=True)
