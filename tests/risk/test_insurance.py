@@ -4,13 +4,10 @@ SQLite and PostgreSQL, with its audit trail and the fund's balance history."""
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import Iterator, Sequence
 from decimal import Decimal as D
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy.exc
 from alembic.autogenerate import compare_metadata
@@ -28,11 +25,9 @@ from risk.fund_history import FundHistory
 from risk.insurance import ApprovalError, PayoutStatus, approve, deny, new_payout, settle
 from risk.insurance_service import InsuranceService, PayoutNotFound
 from risk.positions import PositionView
+from tests.api.conftest import make_database
 from tests.risk.conftest import Exchange, FakeClock
 
-PG_URL = os.environ.get(
-    "DERIVATIVES_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 FUND = _core.INSURANCE_FUND
 
 
@@ -90,29 +85,15 @@ def test_the_engine_answer_settles_a_submitted_payout() -> None:
 # --- the service -------------------------------------------------------------------------------
 
 
-def _pg_available() -> bool:
-    try:
-        with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=3):
-            return True
-    except psycopg.Error:
-        return False
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated database on each backend."""
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'risk.db'}")
-    else:
-        if not _pg_available():
-            pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-        database = Database(PG_URL, f"risk_{secrets.token_hex(6)}")
+    target = make_database(request.param, tmp_path)
+    database = Database(target.url, target.schema)
     database.migrate()
     yield database
-    if database.schema:
-        with database.engine.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA "{database.schema}" CASCADE')
     database.dispose()
+    target.drop()
 
 
 def _wallet_changes(exchange: Exchange, after: int) -> list[BalanceChanged]:
