@@ -28,6 +28,7 @@ from api import formats
 from api.instruments import Instrument, InstrumentRegistry
 from derivatives.enums import Side
 from derivatives.events import BookDelta, FundingApplied, LiquidationOrder, MarkPriceSet, Trade
+from derivatives.funding_times import next_funding_time
 from derivatives.persistence.projector import Batch
 from derivatives.units import SCALE, to_raw
 from risk.funding_service import FundingEstimate
@@ -313,7 +314,7 @@ class MarketHub:
             update = {"e": "markPriceUpdate", "E": now_ms, "s": instrument.name,
                       "p": formats.decimal_text(mark.mark, 8), "i": formats.decimal_text(mark.index, 8),
                       "P": formats.decimal_text(mark.index, 8), "r": formats.decimal_text(rate, 8),
-                      "T": estimate.next_funding_ms if estimate else next_funding_ms(now_ms)}
+                      "T": estimate.next_funding_ms if estimate else next_funding_ms(instrument, now_ms)}
             self.publish(f"{instrument.name.lower()}@markPrice", update)
             updates.append(update)
         if updates:
@@ -336,9 +337,6 @@ class MarketHub:
                 "T": book.last_ts_ms or now_ms, "E": now_ms}
 
 
-FUNDING_INTERVAL_MS = 8 * 3600 * 1000
-
-
-def next_funding_ms(now_ms: int) -> int:
-    """Next 8-hourly funding time (00:00, 08:00, 16:00 UTC)."""
-    return now_ms - now_ms % FUNDING_INTERVAL_MS + FUNDING_INTERVAL_MS
+def next_funding_ms(instrument: Instrument, now_ms: int) -> int:
+    """The instrument's next funding time (``derivatives.funding_times``: its own interval)."""
+    return next_funding_time(now_ms, instrument.spec.funding_interval_ms)

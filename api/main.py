@@ -22,8 +22,9 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from typing import Any
+from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -55,7 +56,7 @@ from derivatives.persistence.db import Database
 from risk import RiskServices
 from derivatives.persistence.projector import Batch, Projector
 from derivatives.units import from_raw, to_raw
-from oracle import DEFAULT_SYMBOLS, BookState, MarkPriceService, PriceFlags, SymbolConfig, create_source
+from oracle import DEFAULT_SYMBOLS, BookState, MarkPriceService, PriceFlags, SymbolConfig, create_source, idle_book
 
 log = logging.getLogger("api")
 
@@ -143,6 +144,9 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     loop = asyncio.get_running_loop()
     db = Database(settings.database_url, settings.database_schema)
     await asyncio.to_thread(db.migrate)
+    intervals = settings.funding_interval_overrides()
+    instruments = [replace(spec, funding_interval_ms=intervals.get(spec.name, spec.funding_interval_ms))
+                   for spec in instruments]
     registry = InstrumentRegistry(instruments, clock_ms())
     gateway = EngineGateway(client, clock_ns)
     projector = Projector(db, client, registry.name_of, gateway.time_of, clock_ns)
@@ -244,13 +248,20 @@ def _oracle(settings: Settings, gateway: EngineGateway, hub: MarketHub, registry
             await gateway.submit([SetMarkPrice(instrument.spec.symbol, mark, index)])
 
     async def book(symbol: str, now_ms: int) -> BookState:
+        """The book, last trade and funding basis the mark price needs (MECHANICS §2.5): the
+        current funding estimate (the risk service's, else the last settled rate) and the time to
+        the symbol's next funding at its own interval."""
+        instrument = registry.get(symbol)
+        if instrument is None:
+            return await idle_book(symbol, now_ms)
         mirror = hub.books[symbol]
         bid, ask = mirror.best()
         last = hub.last_trade.get(symbol)
-        interval = 8 * 3600 * 1000
+        estimate = hub.funding_estimate(symbol) if hub.funding_estimate is not None else None
+        rate = estimate.rate if estimate is not None else hub.funding.get(symbol, Decimal(0))
         return BookState(None if bid is None else from_raw(bid[0]), None if ask is None else from_raw(ask[0]),
                          None if last is None else from_raw(last[0]), None if last is None else last[1],
-                         Decimal(0), next_funding_ms(now_ms), interval)
+                         rate, next_funding_ms(instrument, now_ms), instrument.spec.funding_interval_ms)
 
     source = create_source(settings.oracle, configs, clock=clock_ms, seed=settings.oracle_seed)
     return MarkPriceService(source, publish, symbols=configs, clock=clock_ms, book=book)

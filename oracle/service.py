@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from derivatives.commands import DEFAULT_FUNDING_INTERVAL_MS
+from derivatives.funding_times import next_funding_time
 from oracle.clock import Clock, wall_clock_ms
 from oracle.config import DEFAULT_SYMBOLS, SymbolConfig
 from oracle.index import IndexResult, compute_index, constituents_payload
@@ -41,8 +43,6 @@ from oracle.sources.base import Source
 
 logger = logging.getLogger(__name__)
 
-FUNDING_INTERVAL_MS = 8 * 60 * 60 * 1000
-"""Default funding interval (8 h) used by :func:`idle_book`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +80,14 @@ async def idle_book(symbol: str, now_ms: int) -> BookState:
 
     Args:
         symbol: The symbol (unused: every market looks the same).
-        now_ms: The current time, to place the next 8-hourly funding time.
+        now_ms: The current time, to place the next funding time (default 8-hour interval).
 
     Returns:
         An empty book state.
     """
     del symbol
-    next_funding = now_ms - now_ms % FUNDING_INTERVAL_MS + FUNDING_INTERVAL_MS
-    return BookState(None, None, None, None, Decimal(0), next_funding, FUNDING_INTERVAL_MS)
+    interval = DEFAULT_FUNDING_INTERVAL_MS
+    return BookState(None, None, None, None, Decimal(0), next_funding_time(now_ms, interval), interval)
 
 
 class PriceKind(StrEnum):

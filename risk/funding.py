@@ -237,16 +237,3 @@ def funding_rate(premium: Decimal, params: RateParams) -> Decimal:
     )
     return clamp(round_rate(scaled), params.cap)
 
-
-def next_funding_time(now_ms: int, interval_ms: int) -> int:
-    """The first funding time at or after `now_ms` (a multiple of the interval since the epoch).
-
-    Args:
-        now_ms: The current time.
-        interval_ms: The funding interval (> 0).
-
-    Returns:
-        ``ceil(now / interval) * interval``: a premium sample taken at `now_ms` belongs to the
-        window ending there.
-    """
-    return -(-now_ms // interval_ms) * interval_ms

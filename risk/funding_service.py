@@ -39,7 +39,6 @@ from derivatives.events import FundingApplied, OrderRejected
 from risk.funding import (
     DEFAULT_CAP_MULTIPLIER,
     DEFAULT_INTEREST_RATE,
-    EIGHT_HOURS_MS,
     IMPACT_MARGIN,
     Averaging,
     PremiumSample,
@@ -49,10 +48,10 @@ from risk.funding import (
     funding_rate,
     impact_notional,
     impact_price,
-    next_funding_time,
     premium_index,
     round_rate,
 )
+from derivatives.funding_times import next_funding_time
 from risk.ports import Clock, EngineReader, Sleep, Specs, Submit, wall_clock_ms
 
 log = logging.getLogger(__name__)
@@ -62,14 +61,14 @@ log = logging.getLogger(__name__)
 class SymbolFunding:
     """Per-symbol overrides of :class:`FundingConfig` (None: the default).
 
+    The funding interval is not here: it is the instrument's (``InstrumentSpec.funding_interval_ms``).
+
     Attributes:
-        interval_ms: Funding interval.
         interest_rate: Interest rate per 8 hours.
         cap: Absolute rate cap (instead of ``cap_multiplier * MMR``).
         impact_notional: Impact notional (instead of ``impact_margin * max leverage``).
     """
 
-    interval_ms: int | None = None
     interest_rate: Decimal | None = None
     cap: Decimal | None = None
     impact_notional: Decimal | None = None
@@ -81,7 +80,6 @@ class FundingConfig:
 
     Attributes:
         sample_every_ms: Premium sampling period (Binance: 5 s).
-        interval_ms: Default funding interval (8 h: 00:00, 08:00, 16:00 UTC); short for demos.
         interest_rate: Default interest rate per 8 hours (0.01 %).
         cap_multiplier: Cap = multiplier * MMR of the first bracket (0.75).
         impact_margin: Impact notional = margin * max leverage (200 USDT).
@@ -90,7 +88,6 @@ class FundingConfig:
     """
 
     sample_every_ms: int = 5_000
-    interval_ms: int = EIGHT_HOURS_MS
     interest_rate: Decimal = DEFAULT_INTEREST_RATE
     cap_multiplier: Decimal = DEFAULT_CAP_MULTIPLIER
     impact_margin: Decimal = IMPACT_MARGIN
@@ -110,7 +107,7 @@ class FundingConfig:
             if override.interest_rate is not None
             else self.interest_rate,
             cap=cap,
-            interval_ms=override.interval_ms or self.interval_ms,
+            interval_ms=spec.funding_interval_ms,
         )
 
     def impact_notional(self, spec: InstrumentSpec) -> Decimal:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from derivatives.commands import Command, InstrumentSpec
-from derivatives.engine import Depth, Prices
+from derivatives.engine import AccountRisk, Depth, Prices
 from derivatives.events import EventEnvelope
 
 Clock = Callable[[], int]
@@ -63,6 +63,9 @@ class EngineReader(Protocol):
 
     def prices(self, symbol: int) -> Prices | None:
         """Last, mark and index price of `symbol`, or None when not listed."""
+
+    def account(self, account: int) -> AccountRisk | None:
+        """Wallet, margins and positions of `account` (the engine's figures), or None."""
 
     def read_events(
         self, after_seq: int, max_bytes: int = 1 << 20, timeout_ms: int = 0

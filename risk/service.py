@@ -35,6 +35,8 @@ from risk.insurance_service import InsuranceService
 from risk.monitor import LiquidationMonitor
 from risk.ports import Clock, EngineReader, Sleep, Specs, Submit, TimeOf, wall_clock_ms
 from risk.positions import PositionView
+from risk.unwinder import UnwindConfig
+from risk.unwinder_service import FundUnwinder
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class RiskConfig:
         feed_poll_ms: How long one event read waits.
         insurance_floor: Balance the fund must keep after any payout, installed at start (None:
             leave the engine's floor as it is).
+        unwind: How the fund unwinder slices the fund's taken-over positions out.
     """
 
     funding: FundingConfig = field(default_factory=FundingConfig)
@@ -55,6 +58,7 @@ class RiskConfig:
     adl_period_ms: int = 1_000
     feed_poll_ms: int = 200
     insurance_floor: Decimal | None = None
+    unwind: UnwindConfig = field(default_factory=UnwindConfig)
 
 
 class RiskServices:
@@ -110,6 +114,7 @@ class RiskServices:
             sleep=sleep,
         )
         self.insurance = InsuranceService(db, submit, clock=clock)
+        self.unwinder = FundUnwinder(reader, submit, specs, self.config.unwind, clock=clock, sleep=sleep)
 
     async def start(self) -> list[asyncio.Task[None]]:
         """Install the insurance floor (if configured), resend the payouts a crash left
@@ -132,6 +137,7 @@ class RiskServices:
             asyncio.create_task(self.feed.run(), name="risk-feed"),
             asyncio.create_task(self.funding.run(), name="risk-funding"),
             asyncio.create_task(self.adl.run(), name="risk-adl"),
+            asyncio.create_task(self.unwinder.run(), name="risk-fund-unwinder"),
         ]
 
     def event_time_ms(self, seq: int) -> int:

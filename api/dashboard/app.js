@@ -59,10 +59,13 @@ async function refreshNearest() {
 }
 
 async function refreshFund() {
-  const [balance, history] = await Promise.all([
+  const [balance, history, unwinds] = await Promise.all([
     fetch("/fapi/v1/insuranceBalance").then((a) => a.json()),
     api("GET", "/risk/insurance/history?limit=20"),
+    api("GET", "/risk/insurance/unwinds?limit=20"),
   ]);
+  $("fund-unwinds").replaceChildren(...unwinds.reverse().map((s) =>
+    row([new Date(s.time).toISOString(), s.symbol, s.reason, s.side, s.position, s.qty, s.filled, s.limitPrice ?? "–"])));
   $("fund-balance").textContent = Array.isArray(balance) ? balance[0].assets[0].marginBalance : "–";
   $("fund-history").replaceChildren(...history.reverse().map((p) =>
     row([new Date(p.assets[0].updateTime).toISOString(), p.assets[0].marginBalance])));

@@ -30,7 +30,7 @@ from oracle import MarkPriceService, PriceKind
 ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"]
 TIME_IN_FORCE = ["GTC", "IOC", "FOK", "GTX", "GTD"]
 DAY_MS = 24 * 3600 * 1000
-FUNDING_INTERVAL_HOURS = 8
+HOUR_MS = 3_600_000
 
 
 class MarketService:
@@ -230,7 +230,7 @@ class MarketService:
                          "estimatedSettlePrice": formats.decimal_text(index, 8),
                          "lastFundingRate": formats.decimal_text(self.hub.funding.get(i.name, Decimal(0)), 8),
                          "interestRate": "0.00010000",
-                         "nextFundingTime": next_funding_ms(now), "time": now})
+                         "nextFundingTime": next_funding_ms(i, now), "time": now})
             estimate = self.funding_estimate(i.name) if self.funding_estimate is not None else None
             if estimate is not None:
                 rows[-1].update({key: estimate[key] for key in ("lastFundingRate", "interestRate", "nextFundingTime")})
@@ -280,8 +280,9 @@ class MarketService:
                  "markPrice": formats.fixed(r.mark, 8)} for r in rows]
 
     def funding_info(self) -> list[dict[str, object]]:
-        """``/fapi/v1/fundingInfo``: the funding interval of every symbol."""
-        return [{"symbol": i.name, "fundingIntervalHours": FUNDING_INTERVAL_HOURS, "disclaimer": False}
+        """``/fapi/v1/fundingInfo``: the funding interval of every symbol (its instrument's; whole
+        hours, as Binance: a sub-hour demo interval shows 0)."""
+        return [{"symbol": i.name, "fundingIntervalHours": i.spec.funding_interval_ms // HOUR_MS, "disclaimer": False}
                 for i in self.registry.all()]
 
     def open_interest_sync(self, instrument: Instrument) -> Decimal:

@@ -63,6 +63,10 @@ class RiskDesk:
             raise errors.invalid_symbol()
         return current
 
+    def insurance_unwinds(self, limit: int) -> list[dict[str, object]]:
+        """The fund unwinder's steps (slices sent and pauses, each with its reason), oldest first."""
+        return self.risk.unwinder.history(limit)
+
     def insurance_history(self, start_ms: int | None, end_ms: int | None, limit: int) -> list[dict[str, object]]:
         """The fund's balance after each change, oldest first."""
         return self.risk.fund_history.history(start_ms, end_ms, limit)

@@ -129,6 +129,7 @@ impl<'a, S: Sink> Writer<'a, S> {
             self.i64(b.maint_margin_rate.0);
             self.i64(b.cum.0);
         }
+        self.u64(s.funding_interval_ms);
     }
 
     /// An order placement.
@@ -673,6 +674,7 @@ impl<'a> Reader<'a> {
             liquidation_fee: Rate(self.i64()?),
             trading: self.bool()?,
             brackets: Vec::new(),
+            funding_interval_ms: 0,
         };
         for _ in 0..self.u8()? {
             spec.brackets.push(LeverageBracket {
@@ -682,6 +684,7 @@ impl<'a> Reader<'a> {
                 cum: Quote(self.i64()?),
             });
         }
+        spec.funding_interval_ms = self.u64()?;
         Ok(spec)
     }
 

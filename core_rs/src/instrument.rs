@@ -5,6 +5,8 @@
 //! - tick size, step size, minimum quantity > 0; the minimum and maximum quantities are
 //!   multiples of the step, and min ≤ max;
 //! - the price bands are in (0, 1): a limit price must lie within `reference × (1 ± band)`;
+//! - the funding interval is positive and divides a day (funding times recur at the same UTC
+//!   clock times every day);
 //! - brackets are non-empty with strictly increasing notional caps, and every `cum` follows the
 //!   recurrence of MECHANICS §4.1: `cum_1 = 0`, `cum_n = cap_{n−1} × (MMR_n − MMR_{n−1}) +
 //!   cum_{n−1}` (the floor of bracket n is the cap of bracket n − 1), so maintenance margin is
@@ -62,7 +64,19 @@ pub struct InstrumentSpec {
     pub brackets: Vec<LeverageBracket>,
     /// False when trading is halted: new orders are rejected, cancels still work.
     pub trading: bool,
+    /// Funding interval in milliseconds (Binance `fundingIntervalHours`: 8 h by default, 4, 2 or
+    /// 1 h per symbol): funding is settled at every multiple of it since the epoch, UTC. The one
+    /// owner of the interval: the funding service, the mark price (Price1) and the API read it
+    /// from here.
+    pub funding_interval_ms: u64,
 }
+
+/// The default funding interval: 8 hours (00:00, 08:00, 16:00 UTC).
+pub const DEFAULT_FUNDING_INTERVAL_MS: u64 = 8 * 3_600_000;
+
+/// One day in milliseconds: a funding interval must divide it, so funding times fall on the same
+/// clock times every day.
+const DAY_MS: u64 = 86_400_000;
 
 impl InstrumentSpec {
     /// Checks the invariants in the module docs.
@@ -85,6 +99,9 @@ impl InstrumentSpec {
         let band_ok = |band: Rate| band.raw() > 0 && band.raw() < SCALE;
         if !band_ok(self.limit_price_band) || !band_ok(self.market_price_band) {
             return Err("price bands must be strictly between 0 and 1");
+        }
+        if self.funding_interval_ms == 0 || DAY_MS % self.funding_interval_ms != 0 {
+            return Err("the funding interval must be positive and divide a day");
         }
         if self.brackets.is_empty() {
             return Err("at least one leverage bracket is required");
@@ -137,6 +154,15 @@ mod tests {
         spec.brackets[2].cum = Quote(dec("1300"));
         spec.brackets[0].cum = Quote(dec("1"));
         assert!(spec.validate().is_err(), "the first bracket has no cum");
+    }
+
+    #[test]
+    fn test_the_funding_interval_divides_a_day() {
+        let spec = instrument(1, "BTCUSDT");
+        assert_eq!(spec.funding_interval_ms, DEFAULT_FUNDING_INTERVAL_MS);
+        for (hours_ms, ok) in [(3_600_000, true), (4 * 3_600_000, true), (0, false), (7 * 3_600_000, false)] {
+            assert_eq!(InstrumentSpec { funding_interval_ms: hours_ms, ..spec.clone() }.validate().is_ok(), ok, "{hours_ms}");
+        }
     }
 
     #[test]

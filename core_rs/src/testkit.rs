@@ -74,6 +74,7 @@ pub fn instrument(symbol: SymbolId, name: &str) -> InstrumentSpec {
         liquidation_fee: Rate(dec("0.0125")),
         brackets: btc_brackets(),
         trading: true,
+        funding_interval_ms: crate::instrument::DEFAULT_FUNDING_INTERVAL_MS,
     }
 }
 

@@ -141,6 +141,7 @@ class _Writer:
             self.u32(b.max_leverage)
             self.money(b.maint_margin_rate)
             self.money(b.cum)
+        self.u64(s.funding_interval_ms)
 
     def place(self, p: PlaceOrder) -> None:
         self.u64(p.account)

@@ -21,6 +21,10 @@ class LeverageBracket:
     cum: Decimal
 
 
+DEFAULT_FUNDING_INTERVAL_MS = 8 * 3_600_000
+"""Binance's default funding interval, 8 hours (00:00, 08:00, 16:00 UTC)."""
+
+
 @dataclass(frozen=True, slots=True)
 class InstrumentSpec:
     """Filters, fees and brackets of one perpetual contract."""
@@ -39,6 +43,8 @@ class InstrumentSpec:
     liquidation_fee: Decimal
     brackets: tuple[LeverageBracket, ...]
     trading: bool = True
+    funding_interval_ms: int = DEFAULT_FUNDING_INTERVAL_MS
+    """Funding interval (settled at every multiple of it since the epoch, UTC; divides a day)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,8 @@ class Settings:
         reconcile_interval_s: Seconds between two reconciliations of the engine's wallets with the
             database ledger (0: never).
         market_stats_interval_ms: Period of the ``/futures/data`` sampler (5 minutes).
+        funding_intervals: Per-symbol funding intervals in hours, ``SYMBOL:hours,...`` (e.g.
+            ``BTCUSDT:4``); hours divide 24. Unlisted symbols keep their instrument's (8 h).
         session_secret: HS256 key of the dashboard's JWT sessions (at least 32 characters); None:
             a random key per process (sessions end with the process).
         session_ttl_s: Lifetime of a dashboard session (JWT ``exp``).
@@ -100,6 +102,7 @@ class Settings:
     projection_wait_ms: int = 10_000
     reconcile_interval_s: int = 60
     market_stats_interval_ms: int = 5 * 60 * 1000
+    funding_intervals: str | None = None
     session_secret: str | None = None
     session_ttl_s: int = 900
 
@@ -117,6 +120,7 @@ class Settings:
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ValueError("DERIVATIVES_ADMIN_TOKEN must be at least 16 characters")
         self.admins()
+        self.funding_interval_overrides()
         if self.session_secret is not None and len(self.session_secret) < 32:
             raise ValueError("DERIVATIVES_SESSION_SECRET must be at least 32 characters")
         if self.replicate_to is not None and self.journal_dir == "off":
@@ -151,6 +155,23 @@ class Settings:
             if name in out or token in out.values():
                 raise ValueError(f"DERIVATIVES_ADMIN_TOKENS: admin name or token used twice ({name})")
             out[name] = token
+        return out
+
+    def funding_interval_overrides(self) -> dict[str, int]:
+        """Symbol name -> funding interval in ms, from ``funding_intervals``.
+
+        Raises:
+            ValueError: A malformed entry, or hours that do not divide a day.
+        """
+        out: dict[str, int] = {}
+        for entry in (self.funding_intervals or "").split(","):
+            if not entry.strip():
+                continue
+            symbol, _, hours = entry.strip().partition(":")
+            if not symbol or not hours.isdigit() or int(hours) == 0 or 24 % int(hours) != 0:
+                raise ValueError("DERIVATIVES_FUNDING_INTERVALS entries are SYMBOL:hours, hours dividing 24 "
+                                 f"(not {entry.strip()!r})")
+            out[symbol] = int(hours) * 3_600_000
         return out
 
     def journal_path(self) -> Path | None:

@@ -11,6 +11,7 @@ from decimal import localcontext
 
 import pytest
 
+from derivatives.funding_times import next_funding_time
 from risk.funding import (
     EIGHT_HOURS_MS,
     HOUR_MS,
@@ -22,7 +23,6 @@ from risk.funding import (
     funding_rate,
     impact_notional,
     impact_price,
-    next_funding_time,
     premium_index,
     round_rate,
 )

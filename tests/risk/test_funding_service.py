@@ -4,18 +4,19 @@ clock) and the engine applies exactly the rate computed here by hand."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, localcontext
 from decimal import Decimal as D
 
 import pytest
 
 from derivatives import _core
-from derivatives.commands import AddInstrument, CancelAll, PlaceOrder
+from derivatives.commands import AddInstrument, CancelAll, InstrumentSpec, PlaceOrder
 from derivatives.demo import BTCUSDT
 from derivatives.enums import BalanceKind, Side
 from derivatives.events import BalanceChanged, FundingApplied
 from risk.funding import EIGHT_HOURS_MS, HOUR_MS, Averaging
-from risk.funding_service import FundingConfig, FundingEstimate, FundingService, SymbolFunding
+from risk.funding_service import FundingConfig, FundingEstimate, FundingService
 from tests.risk.conftest import BTC, START_MS, Exchange, FakeClock
 
 MIDNIGHT = START_MS - 1_000
@@ -37,8 +38,9 @@ def _service(
     exchange: Exchange,
     clock: FakeClock,
     config: FundingConfig = MINUTE_SAMPLES,
+    spec: InstrumentSpec = BTCUSDT,
 ) -> FundingService:
-    return FundingService(exchange.client, exchange.submit, lambda: [BTCUSDT], config, clock=clock)
+    return FundingService(exchange.client, exchange.submit, lambda: [spec], config, clock=clock)
 
 
 async def test_funding_time_settles_the_linear_weighted_rate_and_moves_balances(
@@ -131,9 +133,8 @@ async def test_simple_averaging_and_a_short_demo_interval(
     config = FundingConfig(
         sample_every_ms=60_000,
         averaging=Averaging.SIMPLE,
-        overrides={"BTCUSDT": SymbolFunding(interval_ms=4 * HOUR_MS)},
     )
-    service = _service(exchange, clock, config)
+    service = _service(exchange, clock, config, replace(BTCUSDT, funding_interval_ms=4 * HOUR_MS))
     while clock.now < MIDNIGHT + 4 * HOUR_MS:
         await service.step()
         clock.now += 60_000
@@ -179,8 +180,8 @@ async def test_run_wakes_for_each_sample_and_the_funding_time(
     service = FundingService(
         exchange.client,
         exchange.submit,
-        lambda: [BTCUSDT],
-        FundingConfig(sample_every_ms=60_000, interval_ms=150_000),
+        lambda: [replace(BTCUSDT, funding_interval_ms=150_000)],
+        FundingConfig(sample_every_ms=60_000),
         clock=clock,
         sleep=clock.sleep,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -24,7 +25,7 @@ async def test_risk_services_follow_the_engine_rank_and_settle(
     db = Database(f"sqlite:///{tmp_path / 'risk.db'}")
     db.migrate()
     config = RiskConfig(
-        funding=FundingConfig(sample_every_ms=50, interval_ms=300),
+        funding=FundingConfig(sample_every_ms=50),
         adl_period_ms=50,
         feed_poll_ms=20,
         insurance_floor=D(100),
@@ -32,7 +33,7 @@ async def test_risk_services_follow_the_engine_rank_and_settle(
     risk = RiskServices(
         exchange.client,
         exchange.submit,
-        lambda: DEMO_INSTRUMENTS,
+        lambda: [replace(spec, funding_interval_ms=300) for spec in DEMO_INSTRUMENTS],  # a short demo interval
         db,
         config=config,
         time_of=lambda seq: None,

@@ -1,11 +1,11 @@
 //! Snapshots: the whole engine state in the canonical codec, and its exact restore.
 //!
-//! Layout: the magic `DRVSNAP2` (version 2 added isolated margin and payout keys; a version-1
-//! file is refused as "not a snapshot" and recovery replays the journal instead), then the
-//! counters (last seq, last time, last order id, last trade id), the insurance floor and the
-//! payout keys already paid, the ADL rankings, every market (specification, prices, resting
-//! orders in priority order with their client id and GTD time, waiting conditional orders with
-//! their trailing state) and every account (wallet, mode, and per symbol the leverage, margin
+//! Layout: the magic `DRVSNAP3` (version 2 added isolated margin and payout keys, version 3 the
+//! instruments' funding interval; an older file is refused as "not a snapshot" and recovery
+//! replays the journal instead), then the counters (last seq, last time, last order id, last
+//! trade id), the insurance floor and the payout keys already paid, the ADL rankings, every
+//! market (specification, prices, resting orders in priority order with their client id and GTD
+//! time, waiting conditional orders with their trailing state) and every account (wallet, mode, and per symbol the leverage, margin
 //! type, positions with their isolated margin, and open-order totals), all in ascending id
 //! order. Derived state (book internals, GTD index, holders, liquidation index, the accounts'
 //! open quantity by price) is rebuilt on restore; the open orders rebuilt from the resting
@@ -29,7 +29,7 @@ use crate::order::{PositionSide, Side, StpMode, TimeInForce};
 use crate::triggers::{ConditionalOrder, Trail};
 use crate::units::{Price, Qty, Quote};
 
-const MAGIC: &[u8; 8] = b"DRVSNAP2";
+const MAGIC: &[u8; 8] = b"DRVSNAP3";
 
 fn len(n: usize) -> u64 {
     n as u64
