@@ -33,7 +33,8 @@ async def test_risk_services_follow_the_engine_rank_and_settle(
     risk = RiskServices(
         exchange.client,
         exchange.submit,
-        lambda: [replace(spec, funding_interval_ms=300) for spec in DEMO_INSTRUMENTS],  # a short demo interval
+        # Instruments funding every 300 ms: a short demo interval.
+        lambda: [replace(spec, funding_interval_ms=300) for spec in DEMO_INSTRUMENTS],
         db,
         config=config,
         time_of=lambda seq: None,
