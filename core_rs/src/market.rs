@@ -261,7 +261,8 @@ impl Market {
             (TimeInForce::Gtd, _) | (_, Some(_)) => return Err(RejectReason::InvalidGoodTill),
             _ => {}
         }
-        if !place.close_position {
+        // Binance: "no smaller than 5 (unless you choose reduce only)": dust must stay closable.
+        if !place.close_position && !place.reduce_only {
             let valued_at = price.or(place.stop_price).or(place.activation_price).or(self.reference_price());
             self.check_notional(valued_at, place.qty)?;
         }

@@ -206,3 +206,20 @@ fn test_a_resting_closing_order_is_charged_only_for_what_it_opens() {
     assert!(accepted(&h.place(limit(1, BTC, Side::Sell, px("49800"), qty("0.04")))));
     assert_eq!(available(&h, 1), usdt("5"));
 }
+
+#[test]
+fn test_a_reduce_only_order_below_the_minimum_notional_still_closes_dust() {
+    // ETHUSDT-like (testkit spec, min notional 5) at mark 3,000: long 0.002 (6 USDT), then
+    // 0.001 left to close is worth 3 USDT, under the minimum.
+    let mut h = exchange(&[(3, "1000")]);
+    h.send(Command::AddInstrument(instrument(2, "ETHUSDT")));
+    h.send(Command::SetMarkPrice { symbol: 2, mark: px("3000"), index: px("3000") });
+    h.place(limit(MAKER, 2, Side::Sell, px("3000"), qty("0.002")));
+    h.place(limit(3, 2, Side::Buy, px("3000"), qty("0.002")));
+    h.place(limit(MAKER, 2, Side::Buy, px("3000"), qty("1")));
+    assert_eq!(rejection(&h.place(limit(3, 2, Side::Sell, px("3000"), qty("0.001")))), Some(RejectReason::NotionalBelowMin));
+    let close = PlaceOrder { reduce_only: true, ..limit(3, 2, Side::Sell, px("3000"), qty("0.001")) };
+    assert!(accepted(&h.place(close)));
+    let left = h.engine.accounts().get(3).map(|a| a.symbols[&2].positions[0].qty);
+    assert_eq!(left, Some(dec("0.001")));
+}

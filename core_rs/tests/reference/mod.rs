@@ -387,7 +387,7 @@ impl RefMarket {
         if !gtd_ok {
             return Err(RejectReason::InvalidGoodTill);
         }
-        if !p.close_position {
+        if !p.close_position && !p.reduce_only {
             let valued_at = limit_price.or(p.stop_price).or(p.activation_price).or(self.band_reference());
             if let Some(price) = valued_at {
                 self.check_notional(price, p.qty)?;
