@@ -100,7 +100,7 @@ impl InstrumentSpec {
         if !band_ok(self.limit_price_band) || !band_ok(self.market_price_band) {
             return Err("price bands must be strictly between 0 and 1");
         }
-        if self.funding_interval_ms == 0 || DAY_MS % self.funding_interval_ms != 0 {
+        if self.funding_interval_ms == 0 || !DAY_MS.is_multiple_of(self.funding_interval_ms) {
             return Err("the funding interval must be positive and divide a day");
         }
         if self.brackets.is_empty() {
