@@ -91,7 +91,11 @@ pub fn mul_div(a: i64, b: i64, d: i64, rounding: Rounding) -> Result<i64, Overfl
     let (q, r, negative) = match a.checked_mul(b).and_then(|n| Some((n, n.checked_div(d)?))) {
         Some((n, q)) => (i128::from(q), i128::from(n % d), (n < 0) != (d < 0)),
         None => match (d == SCALE).then(|| split_div(a.unsigned_abs(), b.unsigned_abs(), SCALE.unsigned_abs())).flatten() {
-            Some((q, r)) => (i128::from(q), i128::from(r), (a < 0) != (b < 0)),
+            Some((q, r)) => {
+                // `split_div` works on magnitudes: give the truncated quotient the product's sign.
+                let negative = (a < 0) != (b < 0);
+                (if negative { -i128::from(q) } else { i128::from(q) }, i128::from(r), negative)
+            }
             None => {
                 let n = i128::from(a) * i128::from(b);
                 let wide = i128::from(d);
