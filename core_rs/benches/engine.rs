@@ -29,20 +29,28 @@ use derivatives_core::units::{Price, Qty};
 use derivatives_core::workload::{generate, liquibook, Workload, WorkloadConfig};
 use derivatives_core::{CommandEnvelope, Engine};
 use hdrhistogram::Histogram;
-use support::{env_or, prefilled, record_since, rss_bytes, throughput};
+use support::{env_or, prefilled, rss_bytes, throughput};
 
-fn latency(workload: &Workload) -> Histogram<u64> {
+/// Per-command latency histogram, and the slowest commands as (ns, index in the mix).
+fn latency(workload: &Workload) -> (Histogram<u64>, Vec<(u64, usize)>) {
     let mut engine = prefilled(workload);
     let mut out = Vec::with_capacity(64);
     let mut histogram = support::latency_histogram();
-    for command in &workload.mix {
+    let mut slowest: Vec<(u64, usize)> = Vec::new();
+    for (i, command) in workload.mix.iter().enumerate() {
         let envelope = CommandEnvelope { seq: engine.last_seq() + 1, ts: 1, command: command.clone() };
         out.clear();
         let start = Instant::now();
         engine.apply(&envelope, &mut out).expect("in order");
-        record_since(&mut histogram, start);
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        histogram.saturating_record(ns);
+        if slowest.len() < 5 || ns > slowest[4].0 {
+            slowest.push((ns, i));
+            slowest.sort_unstable_by(|a, b| b.cmp(a));
+            slowest.truncate(5);
+        }
     }
-    histogram
+    (histogram, slowest)
 }
 
 /// Commands per second of the engine and of the simple reference model on the same workload
@@ -228,7 +236,7 @@ fn main() {
         engine_rate / reference_rate
     );
 
-    let h = latency(&workload);
+    let (h, slowest) = latency(&workload);
     println!(
         "latency per command (ns, timer included): p50 {} | p99 {} | p99.9 {} | p99.99 {} | max {} | mean {:.0}",
         h.value_at_quantile(0.50),
@@ -237,5 +245,10 @@ fn main() {
         h.value_at_quantile(0.9999),
         h.max(),
         h.mean()
+    );
+    let kind = |i: usize| format!("{:?}", workload.mix[i]).split([' ', '(', '{']).next().unwrap_or_default().to_string();
+    println!(
+        "slowest commands (ns, index in the mix, kind): {}",
+        slowest.iter().map(|&(ns, i)| format!("{ns} #{i} {}", kind(i))).collect::<Vec<_>>().join(", ")
     );
 }
