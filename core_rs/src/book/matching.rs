@@ -7,7 +7,8 @@
 //!   `None` trades; `ExpireTaker` stops matching (the caller expires the rest); `ExpireMaker`
 //!   expires the resting maker and goes on; `ExpireBoth` does both.
 //! - [`fok_fillable`] answers whether a fill-or-kill order would fill completely under exactly
-//!   these rules, without changing anything.
+//!   these rules, without changing anything; [`expected_fill`] what a taker would fill and for
+//!   how much (the price a market order is margined at).
 //!
 //! Invariants: filled quantity is equal on both sides of every trade; a taker never fills more
 //! than its open quantity and a maker never more than its own.
@@ -16,7 +17,7 @@ use super::{OrderBook, RestingOrder, Touch};
 use crate::event::{Event, ExpireReason};
 use crate::ids::{AccountId, OrderId, SymbolId, TradeId};
 use crate::order::{Side, StpMode};
-use crate::units::{Price, Qty};
+use crate::units::{notional, Overflow, Price, Qty, Quote, Rounding};
 
 /// The incoming order while it matches.
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +107,26 @@ pub fn fok_fillable(book: &OrderBook, taker: &Taker) -> bool {
         }
     }
     false
+}
+
+/// What a taker of `side` for `qty` up to `limit` would fill against the book as it stands, as
+/// (quantity, Σ price × quantity at 1e-8), without changing anything. Self-trade prevention is
+/// not applied: own orders count as liquidity (the estimate only prices the order's margin).
+///
+/// # Errors
+/// [`Overflow`] when the value does not fit.
+pub fn expected_fill(book: &OrderBook, side: Side, limit: Option<Price>, qty: Qty) -> Result<(Qty, Quote), Overflow> {
+    let mut filled = 0_i64;
+    let mut value = Quote::ZERO;
+    for (price, available) in book.depth(side.opposite()) {
+        if filled == qty.raw() || !crosses(side, limit, price) {
+            break;
+        }
+        let take = available.raw().min(qty.raw() - filled);
+        filled += take;
+        value = value.checked_add(notional(price, Qty(take), Rounding::Floor)?)?;
+    }
+    Ok((Qty(filled), value))
 }
 
 /// Matches `taker` against the book until it is filled, runs out of acceptable prices, or is
