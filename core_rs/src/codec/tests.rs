@@ -227,10 +227,7 @@ fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
             "event_auto_deleveraged",
             envelope(25, 5, Event::AutoDeleveraged { account: 9, bankrupt: 7, symbol: 1, qty: -dec("0.1"), price: px("47525") }),
         ),
-        (
-            "event_funding",
-            envelope(26, 0, Event::FundingApplied { symbol: 1, rate: Rate(-12_345), mark: px("50000.1"), dust: Quote(3) }),
-        ),
+        ("event_funding", envelope(26, 0, Event::FundingApplied { symbol: 1, rate: Rate(-12_345), mark: px("50000.1"), dust: Quote(3) })),
         ("event_floor", envelope(27, 0, Event::InsuranceFloorSet { amount: Quote(dec("1000")) })),
         ("event_adl_ranking", envelope(28, 0, Event::AdlRankingSet { symbol: 1, side: Side::Sell, accounts: 3 })),
         (

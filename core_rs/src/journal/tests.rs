@@ -11,9 +11,9 @@ use super::segment;
 use super::*;
 use crate::command::{Command, CommandEnvelope};
 use crate::engine::Engine;
+use crate::event::Event;
 use crate::ids::{Nanos, Seq};
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::event::Event;
 use crate::testkit::{trading_stream as command, Harness, TempDir, TRADING_CYCLE, TRADING_SETUP};
 
 /// Everything sent to a journaled runtime, to check it against a direct replay.
