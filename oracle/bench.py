@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import ccxt.pro as ccxt_pro  # type: ignore[import-untyped]
+import ccxt.pro as ccxt_pro
 
 from oracle.clock import wall_clock_ms
 from oracle.config import DEFAULT_WEIGHTS, SymbolConfig

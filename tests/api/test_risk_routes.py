@@ -20,10 +20,19 @@ import websockets
 from derivatives import _core
 from derivatives.commands import Deposit, PlaceOrder, SetMarkPrice
 from derivatives.enums import Side
-from tests.api.conftest import ADMIN_TOKEN, BTC, admin, ccxt_config, execute, make_database, make_trader, serve
-from tests.api.test_auth import call, signed_query
+from tests.api.conftest import (
+    ADMIN_TOKEN,
+    BTC,
+    admin,
+    ccxt_config,
+    execute,
+    make_database,
+    make_trader,
+    serve,
+)
 from tests.api.server import RunningServer
 from tests.api.staff import make_staff, session
+from tests.api.test_auth import call, signed_query
 from tests.api.test_liquidation import mark, open_victim
 
 T = TypeVar("T")
