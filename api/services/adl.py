@@ -31,7 +31,7 @@ FIFTH = Decimal("0.2")
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
+class AdlPosition:
     """One position of the side being ranked."""
 
     account: int
@@ -47,7 +47,7 @@ def bitmex_score(qty: Decimal, cost: Decimal, unrealised_pnl: Decimal, mark: Dec
     return pnl_pct * leverage if unrealised_pnl >= 0 else pnl_pct / leverage
 
 
-def quantiles(candidates: Iterable[Candidate]) -> dict[int, int]:
+def quantiles(candidates: Iterable[AdlPosition]) -> dict[int, int]:
     """Quantile 0..4 of each account's position on one side (4: first in line)."""
     ranked = sorted((c for c in candidates if c.qty > 0), key=lambda c: (-c.score, c.account))
     total = sum((c.qty for c in ranked), Decimal(0))
