@@ -14,13 +14,17 @@
 //!   flat account;
 //! - risk never increases during a liquidation: between an account's `LiquidationStarted` and
 //!   `LiquidationFinished` every fill of that account shrinks one of its positions;
+//! - after every command the engine's margin balance and maintenance margin of every unit equal
+//!   those of an independent reference written from MECHANICS (`margin_reference`);
 //! - after every mark or funding step, no margin unit (cross part or isolated leg) holding that
-//!   symbol is left under its maintenance margin (every underwater unit was found and liquidated:
-//!   none is missed);
+//!   symbol is left under its maintenance margin by the reference's reckoning (every underwater
+//!   unit was found and liquidated: none is missed);
 //! - a flat leg, and every leg of a cross symbol, holds no isolated margin;
 //! - §9.11 replaying the stream gives the same events and state hash;
 //! - a rejected command changes nothing: the whole state hash after it equals the hash after a
 //!   command rejected before it reads anything (the sequence number moves in both).
+
+mod margin_reference;
 
 use derivatives_core::accounts::INSURANCE_FUND;
 use derivatives_core::engine::Engine;
@@ -30,6 +34,7 @@ use derivatives_core::order::{OrderType, PositionSide, Side, TimeInForce};
 use derivatives_core::testkit::{instrument, limit, Harness};
 use derivatives_core::units::{Price, Qty, Quote, Rate};
 use derivatives_core::{Command, Event, PlaceOrder};
+use margin_reference as reference;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -186,27 +191,36 @@ fn check_none_underwater(h: &Harness, command: &Command) -> Result<(), TestCaseE
                 );
             }
         }
+        // The engine's own figures agree with the reference's for every unit, after every command.
+        for unit in reference::units(account) {
+            let expected = reference::health(&h.engine, account, unit);
+            let engine_unit = match unit {
+                reference::Unit::Cross => liquidation::Unit::Cross,
+                reference::Unit::Isolated(symbol, side) => liquidation::Unit::Isolated(symbol, side),
+            };
+            let (balance, maintenance) =
+                liquidation::unit_health(account, engine_unit, h.engine.market_map(), h.engine.reference_prices()).expect("fits");
+            prop_assert_eq!(
+                (i128::from(balance.raw()), i128::from(maintenance.raw())),
+                (expected.balance, expected.maintenance),
+                "account {} {:?}: engine health differs from the reference after {:?}",
+                id,
+                unit,
+                command
+            );
+        }
         let (Command::SetMarkPrice { symbol: stepped, .. } | Command::ApplyFunding { symbol: stepped, .. }) = *command else {
             continue;
         };
         // A unit is checked on a step of a symbol it holds (a fill can leave a unit under water
         // until the next step of the symbol it filled on).
-        let holds = |unit: &liquidation::Unit| match *unit {
-            liquidation::Unit::Isolated(symbol, _) => symbol == stepped,
-            liquidation::Unit::Cross => {
-                account.symbols.get(&stepped).is_some_and(|s| !s.isolated && s.positions.iter().any(|p| p.qty != 0))
-            }
+        let holds = |unit: &reference::Unit| match *unit {
+            reference::Unit::Isolated(symbol, _) => symbol == stepped,
+            reference::Unit::Cross => account.symbols.get(&stepped).is_some_and(|s| !s.isolated && s.positions.iter().any(|p| p.qty != 0)),
         };
-        for unit in liquidation::units(account).into_iter().filter(holds) {
-            let (balance, maintenance) =
-                liquidation::unit_health(account, unit, h.engine.market_map(), h.engine.reference_prices()).expect("fits");
-            prop_assert!(
-                maintenance.raw() == 0 || balance >= maintenance,
-                "account {} {:?} left under maintenance after {:?}",
-                id,
-                unit,
-                command
-            );
+        for unit in reference::units(account).into_iter().filter(holds) {
+            let health = reference::health(&h.engine, account, unit);
+            prop_assert!(!health.liquidatable(), "account {} {:?} left under maintenance ({:?}) after {:?}", id, unit, health, command);
         }
     }
     Ok(())
