@@ -89,7 +89,8 @@ pub fn orders(n: usize) -> impl Iterator<Item = (Side, i64, i64)> {
 pub fn commands(n: usize) -> (Vec<Command>, Vec<Command>) {
     let mut setup = vec![Command::AddInstrument(instrument(1, "ETHUSDT"))];
     setup.extend((1..=LIQUIBOOK_ACCOUNTS).map(|account| Command::Deposit { account, amount: Quote(100_000_000 * 100_000_000) }));
-    let orders = orders(n).enumerate().map(|(i, (side, price, lots))| Command::PlaceOrder(place(account_of(i), side, price, lots))).collect();
+    let orders =
+        orders(n).enumerate().map(|(i, (side, price, lots))| Command::PlaceOrder(place(account_of(i), side, price, lots))).collect();
     (setup, orders)
 }
 
