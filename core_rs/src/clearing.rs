@@ -200,6 +200,7 @@ pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &
     let state = account.symbol_mut(order.symbol);
     let delta = signed(order.side, fill.qty);
     let leg = leg_index(order.position_side);
+    let held = state.holds_position();
     let position = state.positions[leg];
     let new_qty = position.qty + delta;
     let crosses_zero = (leg == 1 && new_qty < 0) || (leg == 2 && new_qty > 0);
@@ -226,11 +227,15 @@ pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &
         }
     }
     let isolated_after = state.isolated_margin;
+    let holder_changed = held != state.holds_position();
     account.wallet = account.wallet.checked_add(effect.realised_pnl).and_then(|w| w.checked_sub(fee)).expect("wallet fits");
     let wallet = account.wallet;
     let fees = accounts.get_mut(FEE_ACCOUNT);
     fees.wallet = fees.wallet.checked_add(fee).expect("fee account fits");
-    accounts.note_position(order.account, order.symbol);
+    if holder_changed {
+        // Only opening the first leg or closing the last changes who holds the symbol.
+        accounts.note_position(order.account, order.symbol);
+    }
     events.push(Event::FillSettled {
         account: order.account,
         symbol: order.symbol,

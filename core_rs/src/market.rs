@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 
 use crate::accounts::{Accounts, ReferencePrices, INSURANCE_FUND};
 use crate::book::matching::{expected_fill, fok_fillable, match_taker, would_take, MakerFill, MatchSink, Taker};
-use crate::book::{OrderBook, RestingOrder};
+use crate::book::{OrderBook, RestingOrder, Touch, NO_LEVEL};
 use crate::clearing::{self, Exposure, Fill, Intent, OrderSide};
 use crate::command::{OrderRef, PlaceOrder};
 use crate::event::{BalanceKind, CancelReason, Event, ExpireReason};
@@ -81,7 +81,7 @@ pub struct Market {
     client_ids: FxHashMap<(AccountId, ClientOrderId), OrderId>,
     order_clients: FxHashMap<OrderId, (AccountId, ClientOrderId)>,
     good_till: FxHashMap<OrderId, Nanos>,
-    touched: Vec<(Side, Price)>,
+    touched: Vec<Touch>,
     fills: Vec<MakerFill>,
     expired_makers: Vec<RestingOrder>,
     pending_last: Option<Price>,
@@ -495,7 +495,12 @@ impl Market {
     /// Keeps the engine-wide reference price of this symbol current.
     fn publish_reference(&self, ctx: &mut Ctx<'_>) {
         if let Some(reference) = self.reference_price() {
-            ctx.prices.insert(self.spec.symbol, reference);
+            match ctx.prices.get_mut(&self.spec.symbol) {
+                Some(price) => *price = reference,
+                None => {
+                    ctx.prices.insert(self.spec.symbol, reference);
+                }
+            }
         }
     }
 
@@ -506,7 +511,7 @@ impl Market {
             self.expire(taker.id, place.account, taker.leaves, ExpireReason::SelfTrade, ctx);
         } else if matches!(tif, TimeInForce::Gtc | TimeInForce::Gtx | TimeInForce::Gtd) {
             let price = taker.limit.expect("Invariant: resting orders are limit orders");
-            self.book.insert(RestingOrder {
+            let level = self.book.insert(RestingOrder {
                 id: taker.id,
                 account: place.account,
                 side: place.side,
@@ -518,7 +523,7 @@ impl Market {
                 reduce_only: place.reduce_only,
                 position_side: place.position_side,
             });
-            self.touched.push((place.side, price));
+            self.touched.push((place.side, price, level));
             clearing::adjust_open(ctx.accounts, &self.order_side(place), taker.leaves.raw(), price);
         } else {
             self.expire(taker.id, place.account, taker.leaves, ExpireReason::Unfilled, ctx);
@@ -637,8 +642,8 @@ impl Market {
 
     /// Takes a resting order out of the book, releasing its margin exposure.
     fn remove_resting(&mut self, id: OrderId, ctx: &mut Ctx<'_>) -> Option<RestingOrder> {
-        let order = self.book.remove(id)?;
-        self.touched.push((order.side, order.price));
+        let (order, level) = self.book.remove_entry(id)?;
+        self.touched.push((order.side, order.price, level));
         let side = self.resting_side(&order);
         clearing::adjust_open(ctx.accounts, &side, -order.leaves.raw(), order.price);
         Some(order)
@@ -704,7 +709,7 @@ impl Market {
             priority_kept: keeps_priority,
         });
         if keeps_priority {
-            self.touched.push((resting.side, resting.price));
+            self.touched.push((resting.side, resting.price, NO_LEVEL));
             self.book.reduce(id, leaves, qty);
             clearing::adjust_open(ctx.accounts, &order_side, leaves.raw() - resting.leaves.raw(), price);
             return Ok(());
@@ -740,9 +745,10 @@ impl Market {
             return;
         }
         self.touched.sort_unstable();
-        self.touched.dedup();
-        for &(side, price) in &self.touched {
-            let qty = self.book.level_qty(side, price);
+        self.touched.dedup_by_key(|&mut (side, price, _)| (side, price));
+        for &touch in &self.touched {
+            let (side, price, _) = touch;
+            let qty = self.book.touched_qty(touch);
             events.push(Event::BookDelta { symbol: self.spec.symbol, side, price, qty });
         }
         self.touched.clear();

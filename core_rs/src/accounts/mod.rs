@@ -179,6 +179,12 @@ impl SymbolAccount {
         self.positions.iter().all(|p| p.qty == 0) && self.open.iter().all(|o| o.buy_qty == 0 && o.sell_qty == 0)
     }
 
+    /// True when any leg is open.
+    #[must_use]
+    pub fn holds_position(&self) -> bool {
+        self.positions.iter().any(|p| p.qty != 0)
+    }
+
     /// Worst-case absolute position quantity: all open buys filled or all open sells filled
     /// (one-way); each leg with its opening orders filled (hedge).
     #[must_use]
@@ -454,8 +460,7 @@ impl Accounts {
 
     /// Records whether `account` now holds a position in `symbol` (after any position change).
     pub fn note_position(&mut self, account: AccountId, symbol: SymbolId) {
-        let holds =
-            self.accounts.get(&account).and_then(|a| a.symbols.get(&symbol)).is_some_and(|s| s.positions.iter().any(|p| p.qty != 0));
+        let holds = self.accounts.get(&account).and_then(|a| a.symbols.get(&symbol)).is_some_and(SymbolAccount::holds_position);
         let set = self.holders.entry(symbol).or_default();
         if holds {
             set.insert(account);

@@ -13,7 +13,7 @@
 //! Invariants: filled quantity is equal on both sides of every trade; a taker never fills more
 //! than its open quantity and a maker never more than its own.
 
-use super::{OrderBook, RestingOrder};
+use super::{OrderBook, RestingOrder, Touch};
 use crate::event::{Event, ExpireReason};
 use crate::ids::{AccountId, OrderId, SymbolId, TradeId};
 use crate::order::{Side, StpMode};
@@ -43,8 +43,8 @@ pub struct MatchSink<'a> {
     pub symbol: SymbolId,
     /// Trades and maker expiries, in order.
     pub events: &'a mut Vec<Event>,
-    /// Every (side, price) level touched, for the book deltas.
-    pub touched: &'a mut Vec<(Side, Price)>,
+    /// Every level touched, for the book deltas.
+    pub touched: &'a mut Vec<Touch>,
     /// Every fill, in trade order, with the maker as it was before the fill.
     pub fills: &'a mut Vec<MakerFill>,
     /// Makers expired by self-trade prevention, as they were.
@@ -135,14 +135,14 @@ pub fn match_taker(book: &mut OrderBook, taker: &mut Taker, sink: &mut MatchSink
     let mut outcome = MatchOutcome::default();
     let maker_side = taker.side.opposite();
     while taker.leaves.raw() > 0 {
-        let Some(&maker) = book.best_order(maker_side) else { break };
+        let Some((&maker, level)) = book.best_entry(maker_side) else { break };
         if !crosses(taker.side, taker.limit, maker.price) {
             break;
         }
         if maker.account == taker.account && taker.stp != StpMode::None {
             if matches!(taker.stp, StpMode::ExpireMaker | StpMode::ExpireBoth) {
                 book.remove(maker.id);
-                sink.touched.push((maker_side, maker.price));
+                sink.touched.push((maker_side, maker.price, level));
                 sink.expired_makers.push(maker);
                 sink.events.push(Event::OrderExpired {
                     account: maker.account,
@@ -162,7 +162,7 @@ pub fn match_taker(book: &mut OrderBook, taker: &mut Taker, sink: &mut MatchSink
         taker.leaves.0 -= qty.0;
         let maker_leaves = Qty(maker.leaves.0 - qty.0);
         book.reduce(maker.id, maker_leaves, maker.qty);
-        sink.touched.push((maker_side, maker.price));
+        sink.touched.push((maker_side, maker.price, level));
         *sink.last_trade_id += 1;
         sink.fills.push(MakerFill { maker, qty, trade_id: *sink.last_trade_id });
         sink.events.push(Event::Trade {
