@@ -36,6 +36,7 @@ from decimal import Decimal
 from derivatives.commands import ApplyFunding, InstrumentSpec
 from derivatives.engine import Depth, Prices
 from derivatives.events import FundingApplied, OrderRejected
+from derivatives.funding_times import next_funding_time
 from risk.funding import (
     DEFAULT_CAP_MULTIPLIER,
     DEFAULT_INTEREST_RATE,
@@ -51,7 +52,6 @@ from risk.funding import (
     premium_index,
     round_rate,
 )
-from derivatives.funding_times import next_funding_time
 from risk.ports import Clock, EngineReader, Sleep, Specs, Submit, wall_clock_ms
 
 log = logging.getLogger(__name__)
