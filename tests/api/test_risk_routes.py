@@ -172,8 +172,9 @@ def test_adl_quantiles_worked_example(risk_server: RunningServer) -> None:
     - B: 0.9 at 2x, margin 1,350, bankruptcy value 2,700 − 1,350 = 1,350; value 2,727, PnL% 1 %,
       effective leverage 2,727 / 1,377 = 1.98, score 0.0198.
 
-    Ranked A, B; cumulative shares 10 % and 100 %: buckets ceil(0.5) = 1 and 5, API quantiles
-    5 − 1 = 4 and 0.
+    Ranked A, B; the share of the side's quantity ahead of each (``risk.adl.quantiles``): 0 % and
+    10 %, quantiles 4 − ⌊0 / 20 %⌋ = 4 and 4 − ⌊10 % / 20 %⌋ = 4: B holds 90 % of the side and
+    would be deleveraged right after A's 0.1.
     """
     a, b, seller = make_trader(risk_server), make_trader(risk_server), make_trader(risk_server)
     for trader, leverage in ((a, 20), (b, 2)):
@@ -188,7 +189,7 @@ def test_adl_quantiles_worked_example(risk_server: RunningServer) -> None:
         return call(risk_server, "GET", "/fapi/v1/adlQuantile", trader, query).json()
 
     try:
-        for trader, quantile in ((a, 4), (b, 0)):
+        for trader, quantile in ((a, 4), (b, 4)):
             expected = [{"symbol": "ETHUSDT", "adlQuantile": {"LONG": 0, "SHORT": 0, "BOTH": quantile}}]
             eventually(functools.partial(quantiles, trader), expected.__eq__, f"quantile {quantile}")
     finally:
