@@ -423,7 +423,8 @@ impl Market {
             clearing::settle(ctx.accounts, &maker_side, &settle(maker.id, maker_fee), ctx.events);
             let taker_fee = if bankruptcy.is_some() { Rate(0) } else { fees_of(ctx.accounts, taker_side.account).1 };
             clearing::settle(ctx.accounts, taker_side, &settle(taker.id, taker_fee), ctx.events);
-            if let Some(bankruptcy) = bankruptcy {
+            // The fund's own liquidation orders pay no fee (it would be paid to itself).
+            if let Some(bankruptcy) = bankruptcy.filter(|_| taker_side.account != INSURANCE_FUND) {
                 let fee = self.liquidation_fee(taker_side.side, maker.price, fill.qty, bankruptcy);
                 if fee.raw() > 0 {
                     clearing::move_funds(ctx.accounts, (taker_side.account, INSURANCE_FUND), fee, BalanceKind::LiquidationFee, ctx.events);

@@ -476,6 +476,24 @@ impl Account {
         self.cross_wallet().checked_add(Quote(pnl.raw().min(0)))?.checked_sub(im)
     }
 
+    /// True when the cross part's margin balance (`cross wallet + Σ cross uPnL`) or an isolated
+    /// leg's (`isolated margin + uPnL`) is negative at the reference prices (an overflow counts as
+    /// negative: it cannot be shown to be covered).
+    #[must_use]
+    pub fn has_negative_equity(&self, prices: &ReferencePrices) -> bool {
+        let cross = self.margin_totals(prices).and_then(|(pnl, _)| self.cross_wallet().checked_add(pnl));
+        if cross.map_or(true, |b| b.raw() < 0) {
+            return true;
+        }
+        self.symbols.iter().filter(|(_, s)| s.isolated).any(|(symbol, s)| {
+            let Some(&price) = prices.get(symbol) else { return s.isolated_total().raw() < 0 };
+            s.positions
+                .iter()
+                .zip(&s.isolated_margin)
+                .any(|(p, m)| margin::unrealised_pnl(p.qty, p.cost, price).and_then(|pnl| m.checked_add(pnl)).map_or(true, |b| b.raw() < 0))
+        })
+    }
+
     /// The state in `symbol`, created with defaults on first use.
     pub fn symbol_mut(&mut self, symbol: SymbolId) -> &mut SymbolAccount {
         self.symbols.get_or_default(symbol)
@@ -595,6 +613,14 @@ impl Accounts {
         } else {
             set.remove(&account);
         }
+    }
+
+    /// True when some account's margin balance (its cross part, or an isolated leg) is negative
+    /// at the reference prices: a loss the insurance fund or ADL has not covered yet. The answer
+    /// does not depend on the iteration order.
+    #[must_use]
+    pub fn any_negative_equity(&self, prices: &ReferencePrices) -> bool {
+        self.accounts.values().any(|a| a.has_negative_equity(prices))
     }
 
     /// Number of accounts.

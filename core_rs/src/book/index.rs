@@ -118,7 +118,7 @@ impl<T> Arena<T> {
     /// # Panics
     /// Beyond 2^32 − 1 slots.
     pub fn push(&mut self, value: T) -> u32 {
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
         self.chunks.last_mut().expect("Invariant: a chunk with room exists").push(value);

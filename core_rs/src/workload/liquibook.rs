@@ -67,7 +67,7 @@ impl GlibcRand {
     }
 
     /// The next `rand()`: 0 ..= 2^31 − 1.
-    pub fn next(&mut self) -> u32 {
+    pub fn rand(&mut self) -> u32 {
         self.next_word() >> 1
     }
 }
@@ -77,8 +77,8 @@ pub fn orders(n: usize) -> impl Iterator<Item = (Side, i64, i64)> {
     let mut rng = GlibcRand::new(3);
     (0..n).map(move |i| {
         let (side, base) = if i % 2 == 0 { (Side::Buy, 1880) } else { (Side::Sell, 1884) };
-        let price = base + i64::from(rng.next() % 10);
-        let qty = (i64::from(rng.next() % 10) + 1) * 100;
+        let price = base + i64::from(rng.rand() % 10);
+        let qty = (i64::from(rng.rand() % 10) + 1) * 100;
         (side, price, qty)
     })
 }
@@ -89,7 +89,8 @@ pub fn orders(n: usize) -> impl Iterator<Item = (Side, i64, i64)> {
 pub fn commands(n: usize) -> (Vec<Command>, Vec<Command>) {
     let mut setup = vec![Command::AddInstrument(instrument(1, "ETHUSDT"))];
     setup.extend((1..=LIQUIBOOK_ACCOUNTS).map(|account| Command::Deposit { account, amount: Quote(100_000_000 * 100_000_000) }));
-    let orders = orders(n).enumerate().map(|(i, (side, price, lots))| Command::PlaceOrder(place(account_of(i), side, price, lots))).collect();
+    let orders =
+        orders(n).enumerate().map(|(i, (side, price, lots))| Command::PlaceOrder(place(account_of(i), side, price, lots))).collect();
     (setup, orders)
 }
 
@@ -112,7 +113,7 @@ mod tests {
         // First outputs of glibc's rand() after srand(3), and after srand(1) (the widely quoted
         // 1804289383, 846930886, 1681692777).
         let mut three = GlibcRand::new(3);
-        let first: Vec<u32> = (0..12).map(|_| three.next()).collect();
+        let first: Vec<u32> = (0..12).map(|_| three.rand()).collect();
         assert_eq!(
             first,
             [
@@ -131,10 +132,10 @@ mod tests {
             ]
         );
         let mut one = GlibcRand::new(1);
-        assert_eq!([one.next(), one.next(), one.next()], [1_804_289_383, 846_930_886, 1_681_692_777]);
+        assert_eq!([one.rand(), one.rand(), one.rand()], [1_804_289_383, 846_930_886, 1_681_692_777]);
         // Far into the sequence: the sum of the first 6M outputs after srand(3) in C.
         let mut three = GlibcRand::new(3);
-        assert_eq!((0..6_000_000).map(|_| u64::from(three.next())).sum::<u64>(), 6_442_797_567_911_784);
+        assert_eq!((0..6_000_000).map(|_| u64::from(three.rand())).sum::<u64>(), 6_442_797_567_911_784);
     }
 
     #[test]
