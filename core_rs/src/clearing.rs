@@ -182,8 +182,7 @@ pub fn margin_needed(account: &Account, prices: &ReferencePrices, order: &OrderS
     };
     let published = prices.get(&order.symbol).copied();
     let reference = published.unwrap_or(intent.exposure.price);
-    let im_before = state.initial_margin(account.hedge_mode, reference).map_err(overflow)?;
-    let im_after = state.initial_margin_with(account.hedge_mode, reference, Some(&change)).map_err(overflow)?;
+    let (im_before, im_after, worst_qty_after) = state.margin_before_after(account.hedge_mode, reference, &change).map_err(overflow)?;
     if im_after <= im_before {
         return Ok(None);
     }
@@ -192,7 +191,7 @@ pub fn margin_needed(account: &Account, prices: &ReferencePrices, order: &OrderS
         im_before,
         reference,
         reference_is_published: published.is_some(),
-        worst_qty_after: state.worst_qty_with(account.hedge_mode, Some(&change)),
+        worst_qty_after,
         leverage: state.leverage,
     }))
 }

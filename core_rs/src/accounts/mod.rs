@@ -325,17 +325,29 @@ impl SymbolAccount {
     /// # Errors
     /// [`Overflow`] on absurd sizes.
     pub fn initial_margin(&self, hedge: bool, reference: Price) -> Result<Quote, Overflow> {
-        self.initial_margin_with(hedge, reference, None)
+        self.worst_case_margin(self.worst_qty(hedge), reference)?.checked_add(self.open_loss(hedge, reference, None)?)
     }
 
-    /// [`SymbolAccount::initial_margin`] as if `change` had been applied, without applying it
-    /// (nothing is copied).
+    /// The initial margin before and after `change`, and the worst-case quantity after it: what
+    /// the pre-trade check compares. A new order priced no worse than the reference leaves the
+    /// open loss as it is (the walk, in fill order, stops before reaching it), so the levels are
+    /// walked once for both.
     ///
     /// # Errors
     /// [`Overflow`] on absurd sizes.
-    pub fn initial_margin_with(&self, hedge: bool, reference: Price, change: Option<&OpenChange>) -> Result<Quote, Overflow> {
-        let notional = margin::signed_notional(self.worst_qty_with(hedge, change), reference, Rounding::Ceil)?;
-        margin::initial_margin(notional, self.leverage)?.checked_add(self.open_loss(hedge, reference, change)?)
+    pub fn margin_before_after(&self, hedge: bool, reference: Price, change: &OpenChange) -> Result<(Quote, Quote, i64), Overflow> {
+        let loss_before = self.open_loss(hedge, reference, None)?;
+        let loss_unchanged = change.replaces.is_none() && !fills_before(change.side, change.add.1, reference);
+        let loss_after = if loss_unchanged { loss_before } else { self.open_loss(hedge, reference, Some(change))? };
+        let worst_after = self.worst_qty_with(hedge, Some(change));
+        let before = self.worst_case_margin(self.worst_qty(hedge), reference)?.checked_add(loss_before)?;
+        let after = self.worst_case_margin(worst_after, reference)?.checked_add(loss_after)?;
+        Ok((before, after, worst_after))
+    }
+
+    /// `|worst| × reference / leverage`, rounded up.
+    fn worst_case_margin(&self, worst: i64, reference: Price) -> Result<Quote, Overflow> {
+        margin::initial_margin(margin::signed_notional(worst, reference, Rounding::Ceil)?, self.leverage)
     }
 
     /// Initial margin of the positions alone at `reference` (what an isolated symbol's legs hold).
