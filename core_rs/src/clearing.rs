@@ -163,7 +163,12 @@ pub struct MarginNeeded {
 /// # Errors
 /// [`RejectReason::ArithmeticOverflow`] on absurd sizes, including an exposure whose value
 /// would not fit the open orders' totals.
-pub fn margin_needed(account: &Account, prices: &ReferencePrices, order: &OrderSide, intent: Intent) -> Result<Option<MarginNeeded>, RejectReason> {
+pub fn margin_needed(
+    account: &Account,
+    prices: &ReferencePrices,
+    order: &OrderSide,
+    intent: Intent,
+) -> Result<Option<MarginNeeded>, RejectReason> {
     let fresh;
     let state = match account.symbols.get(&order.symbol) {
         Some(state) => state,

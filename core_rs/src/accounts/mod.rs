@@ -203,7 +203,13 @@ where
 /// quantity in fill order (best price first for the taker: highest buy, lowest sell), which
 /// only closes. Each term rounds up (a requirement, MECHANICS §10). `extra` levels (in fill
 /// order) are counted as if they rested too.
-fn side_open_loss(side: Side, levels: &BTreeMap<Price, i64>, closing: i64, reference: Price, extra: &[(Price, i64)]) -> Result<i64, Overflow> {
+fn side_open_loss(
+    side: Side,
+    levels: &BTreeMap<Price, i64>,
+    closing: i64,
+    reference: Price,
+    extra: &[(Price, i64)],
+) -> Result<i64, Overflow> {
     // The walk stops at the first level not worse than the reference: when neither the first
     // resting level nor the first extra one is worse, there is no loss (the common case).
     let worse = |price: Price| fills_before(side, price, reference);
