@@ -142,6 +142,26 @@ fn timed_core_loop(orders: &[(usize, (Side, i64, i64))]) -> (f64, usize) {
     (orders.len() as f64 / start.elapsed().as_secs_f64(), book.len())
 }
 
+/// Memory per resting order of the prefilled engine, measured on a fresh heap (before anything
+/// else allocates and frees: freed memory would be reused without growing the RSS). Returns the
+/// number of resting orders.
+fn memory_per_order(cfg: WorkloadConfig) -> usize {
+    let setup = derivatives_core::workload::setup(cfg);
+    let before = rss_bytes();
+    let mut engine = Engine::new();
+    support::apply_all(&mut engine, &setup, &mut Vec::new());
+    let resting: usize = engine.markets().map(|m| m.book.len()).sum();
+    let levels: usize = engine.markets().map(|m| m.book.depth(Side::Buy).count() + m.book.depth(Side::Sell).count()).sum();
+    let grown = rss_bytes().saturating_sub(before);
+    println!(
+        "memory: {resting} resting orders on {levels} levels, RSS grew {:.1} MB = {} bytes per resting order",
+        grown as f64 / 1e6,
+        grown / resting.max(1) as u64
+    );
+    drop((engine, setup));
+    resting
+}
+
 fn liquibook_section() {
     let n = env_or("BENCH_LIQUIBOOK_ORDERS", liquibook::LIQUIBOOK_ORDERS);
     let runs = env_or("BENCH_RUNS", 3).max(1);
@@ -169,39 +189,28 @@ fn liquibook_section() {
 
 fn main() {
     let skip = std::env::var("BENCH_SKIP").unwrap_or_default();
-    if !skip.contains("liquibook") {
-        liquibook_section();
-    }
-    if skip.contains("mixed") {
-        return;
-    }
     let cfg = WorkloadConfig {
         prefill_orders: env_or("BENCH_PREFILL", 1_000_000),
         commands: env_or("BENCH_COMMANDS", 2_000_000),
         accounts: env_or("BENCH_ACCOUNTS", 10_000) as u64,
         ..WorkloadConfig::default()
     };
+    let resting = if skip.contains("mixed") { 0 } else { memory_per_order(cfg) };
+    if !skip.contains("liquibook") {
+        liquibook_section();
+    }
+    if skip.contains("mixed") {
+        return;
+    }
     println!(
         "engine bench: {} symbols, {} accounts, {} levels/side, {} resting orders prefilled, {} mixed commands",
         cfg.symbols, cfg.accounts, cfg.levels_per_side, cfg.prefill_orders, cfg.commands
     );
+
     let generated = Instant::now();
     let workload = generate(cfg, |done, total| eprint!("\rgenerating workload {:>3}%", done * 100 / total.max(1)));
     eprintln!("\rgenerated workload in {:.1} s", generated.elapsed().as_secs_f64());
-
-    let before = rss_bytes();
     let engine = prefilled(&workload);
-    let resting: usize = engine.markets().map(|m| m.book.len()).sum();
-    let levels: usize = engine
-        .markets()
-        .map(|m| m.book.depth(derivatives_core::order::Side::Buy).count() + m.book.depth(derivatives_core::order::Side::Sell).count())
-        .sum();
-    let grown = rss_bytes().saturating_sub(before);
-    println!(
-        "memory: {resting} resting orders on {levels} levels, RSS grew {:.1} MB = {} bytes per resting order",
-        grown as f64 / 1e6,
-        grown / resting.max(1) as u64
-    );
     let started = Instant::now();
     let snapshot = engine.snapshot();
     let taken = started.elapsed();

@@ -22,7 +22,9 @@
 //! - A fill on an isolated symbol also moves the leg's isolated margin (`isolated::on_fill`),
 //!   reported as `IsolatedMarginChanged` after the fill's `FillSettled`.
 
-use crate::accounts::{apply_fill, leg_index, signed, Account, Accounts, ReferencePrices, SymbolAccount, FEE_ACCOUNT, INSURANCE_FUND};
+use crate::accounts::{
+    apply_fill, leg_index, signed, Account, Accounts, OpenChange, OpenOrders, ReferencePrices, SymbolAccount, FEE_ACCOUNT, INSURANCE_FUND,
+};
 use crate::event::{BalanceKind, Event};
 use crate::ids::{AccountId, OrderId, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
@@ -124,44 +126,91 @@ pub fn check_order(
         return if intent.qty > closable(accounts, order) { Err(RejectReason::ReduceOnlyRejected) } else { Ok(()) };
     }
     let Some(account) = account else { return Err(RejectReason::InsufficientMargin) };
-    let Some((needed, after)) = margin_needed(account, prices, order, intent)? else { return Ok(()) };
-    if account.available(prices).map_err(overflow)? < needed {
+    let Some(needed) = margin_needed(account, prices, order, intent)? else { return Ok(()) };
+    let known = needed.reference_is_published.then_some((order.symbol, needed.im_before));
+    if account.available_knowing(prices, known).map_err(overflow)? < needed.added {
         return Err(RejectReason::InsufficientMargin);
     }
-    let reference = prices.get(&order.symbol).copied().unwrap_or(intent.exposure.price);
-    let worst = margin::signed_notional(after.worst_qty(hedge), reference, Rounding::Ceil).map_err(overflow)?;
-    if margin::max_leverage(spec, worst) < after.leverage {
+    let worst = margin::signed_notional(needed.worst_qty_after, needed.reference, Rounding::Ceil).map_err(overflow)?;
+    if margin::max_leverage(spec, worst) < needed.leverage {
         return Err(RejectReason::MaxPositionExceeded);
     }
     Ok(())
 }
 
-/// The initial margin an order adds to its symbol, and the symbol's state as if the order
-/// rested; `None` when it adds none (its opening part does not raise the worst case and carries
-/// no open loss).
+/// What an order that raises its symbol's initial margin needs (see [`margin_needed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarginNeeded {
+    /// The initial margin it adds.
+    pub added: Quote,
+    /// The symbol's initial margin before it.
+    pub im_before: Quote,
+    /// The price both were taken at: the symbol's reference price, else the order's own.
+    pub reference: Price,
+    /// True when `reference` is the symbol's published reference price.
+    pub reference_is_published: bool,
+    /// The symbol's worst-case position quantity with the order resting.
+    pub worst_qty_after: i64,
+    /// The account's leverage in the symbol.
+    pub leverage: u32,
+}
+
+/// The initial margin an order adds to its symbol, computed on the account's state as it is
+/// with the order's change to the open orders evaluated alongside (nothing is copied or
+/// changed); `None` when it adds none (its opening part does not raise the worst case and
+/// carries no open loss).
 ///
 /// # Errors
-/// [`RejectReason::ArithmeticOverflow`] on absurd sizes.
+/// [`RejectReason::ArithmeticOverflow`] on absurd sizes, including an exposure whose value
+/// would not fit the open orders' totals.
 pub fn margin_needed(
     account: &Account,
     prices: &ReferencePrices,
     order: &OrderSide,
     intent: Intent,
-) -> Result<Option<(Quote, SymbolAccount)>, RejectReason> {
-    let before = account.symbols.get(&order.symbol).cloned().unwrap_or_default();
-    let mut after = before.clone();
-    let open = &mut after.open[leg_index(order.position_side)];
-    if let Some(old) = intent.replaces {
-        open.add(order.side, -old.qty.raw(), old.price).map_err(overflow)?;
-    }
-    open.add(order.side, intent.exposure.qty.raw(), intent.exposure.price).map_err(overflow)?;
-    let reference = prices.get(&order.symbol).copied().unwrap_or(intent.exposure.price);
-    let im_before = before.initial_margin(account.hedge_mode, reference).map_err(overflow)?;
-    let im_after = after.initial_margin(account.hedge_mode, reference).map_err(overflow)?;
+) -> Result<Option<MarginNeeded>, RejectReason> {
+    let fresh;
+    let state = match account.symbols.get(&order.symbol) {
+        Some(state) => state,
+        None => {
+            fresh = SymbolAccount::default();
+            &fresh
+        }
+    };
+    let leg = leg_index(order.position_side);
+    check_exposure_fits(&state.open[leg], order.side, intent)?;
+    let change = OpenChange {
+        leg,
+        side: order.side,
+        add: (intent.exposure.qty.raw(), intent.exposure.price),
+        replaces: intent.replaces.map(|old| (old.qty.raw(), old.price)),
+    };
+    let published = prices.get(&order.symbol).copied();
+    let reference = published.unwrap_or(intent.exposure.price);
+    let (im_before, im_after, worst_qty_after) = state.margin_before_after(account.hedge_mode, reference, &change).map_err(overflow)?;
     if im_after <= im_before {
         return Ok(None);
     }
-    Ok(Some((im_after.checked_sub(im_before).map_err(overflow)?, after)))
+    Ok(Some(MarginNeeded {
+        added: im_after.checked_sub(im_before).map_err(overflow)?,
+        im_before,
+        reference,
+        reference_is_published: published.is_some(),
+        worst_qty_after,
+        leverage: state.leverage,
+    }))
+}
+
+/// The open orders' value total must still fit once the order (less what it replaces) is in:
+/// the same overflow [`crate::accounts::OpenOrders::add`] would meet when it rests.
+fn check_exposure_fits(open: &OpenOrders, side: Side, intent: Intent) -> Result<(), RejectReason> {
+    let value = |qty: i64, price: Price| mul_div(qty, price.raw(), SCALE, Rounding::Ceil).map(Quote).map_err(overflow);
+    let mut total = if side == Side::Buy { open.buy_value } else { open.sell_value };
+    if let Some(old) = intent.replaces {
+        total = total.checked_add(value(-old.qty.raw(), old.price)?).map_err(overflow)?;
+    }
+    total.checked_add(value(intent.exposure.qty.raw(), intent.exposure.price)?).map_err(overflow)?;
+    Ok(())
 }
 
 /// Records a resting order's open quantity change (`qty` negative when it leaves the book).

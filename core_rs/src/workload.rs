@@ -224,17 +224,51 @@ impl Generator {
     }
 }
 
+/// The workload's `setup` alone (instruments, deposits, prefill), without running an engine:
+/// the same commands [`generate`] starts with (for measuring a prefilled engine on a fresh heap).
+#[must_use]
+pub fn setup(cfg: WorkloadConfig) -> Vec<Command> {
+    setup_commands(&mut Generator::new(cfg), |_, _| {})
+}
+
+impl Generator {
+    fn new(cfg: WorkloadConfig) -> Self {
+        Self {
+            cfg,
+            rng: SplitMix64::new(cfg.seed),
+            harness: Harness { engine: Engine::new(), now: 1, hide_settlement: true },
+            live: Vec::new(),
+            live_index: FxHashMap::default(),
+            pending: None,
+        }
+    }
+}
+
 /// Generates the workload described by `cfg`; `progress` is called with (done, total) now and then.
 #[must_use]
 pub fn generate(cfg: WorkloadConfig, mut progress: impl FnMut(usize, usize)) -> Workload {
-    let mut g = Generator {
-        cfg,
-        rng: SplitMix64::new(cfg.seed),
-        harness: Harness { engine: Engine::new(), now: 1, hide_settlement: true },
-        live: Vec::new(),
-        live_index: FxHashMap::default(),
-        pending: None,
-    };
+    let mut g = Generator::new(cfg);
+    let setup = setup_commands(&mut g, &mut progress);
+    for command in &setup {
+        g.apply(command);
+    }
+    let total = cfg.prefill_orders + cfg.commands;
+    let mut mix = Vec::with_capacity(cfg.commands);
+    for i in 0..cfg.commands {
+        let command = g.mixed();
+        g.apply(&command);
+        mix.push(command);
+        if i % 65_536 == 0 {
+            progress(cfg.prefill_orders + i, total);
+        }
+    }
+    progress(total, total);
+    Workload { setup, mix }
+}
+
+/// Instruments, deposits and prefill, drawn from `g`'s generator (its engine untouched).
+fn setup_commands(g: &mut Generator, mut progress: impl FnMut(usize, usize)) -> Vec<Command> {
+    let cfg = g.cfg;
     let names = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "AVAXUSDT"];
     let mut setup = Vec::with_capacity(cfg.prefill_orders + 8);
     for symbol in 1..=cfg.symbols {
@@ -251,20 +285,7 @@ pub fn generate(cfg: WorkloadConfig, mut progress: impl FnMut(usize, usize)) -> 
             progress(i, total);
         }
     }
-    for command in &setup {
-        g.apply(command);
-    }
-    let mut mix = Vec::with_capacity(cfg.commands);
-    for i in 0..cfg.commands {
-        let command = g.mixed();
-        g.apply(&command);
-        mix.push(command);
-        if i % 65_536 == 0 {
-            progress(cfg.prefill_orders + i, total);
-        }
-    }
-    progress(total, total);
-    Workload { setup, mix }
+    setup
 }
 
 #[cfg(test)]

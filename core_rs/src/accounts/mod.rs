@@ -118,17 +118,118 @@ impl OpenOrders {
     }
 }
 
+/// A change to one leg's open orders, evaluated without applying it (the pre-trade check): `add`
+/// is (quantity, price) of a `side` order joining leg `leg`; `replaces`, for an amendment, the
+/// (quantity, price) it takes the place of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenChange {
+    /// Leg index (see [`leg_index`]).
+    pub leg: usize,
+    /// Order side.
+    pub side: Side,
+    /// Quantity and price added.
+    pub add: (i64, Price),
+    /// Quantity and price removed (an amendment's old order).
+    pub replaces: Option<(i64, Price)>,
+}
+
+impl OpenChange {
+    /// The signed quantity this change adds to `side` of `leg`.
+    fn qty_delta(&self, leg: usize, side: Side) -> i64 {
+        if self.leg != leg || self.side != side {
+            return 0;
+        }
+        match self.replaces {
+            Some((old, _)) => self.add.0 - old,
+            None => self.add.0,
+        }
+    }
+
+    /// The change's price levels on `side` of `leg`, in fill order, equal prices merged.
+    fn levels(&self, leg: usize, side: Side) -> ([(Price, i64); 2], usize) {
+        let mut out = [(Price(0), 0); 2];
+        if self.leg != leg || self.side != side {
+            return (out, 0);
+        }
+        out[0] = (self.add.1, self.add.0);
+        let Some((old_qty, old_price)) = self.replaces else { return (out, 1) };
+        if old_price == self.add.1 {
+            out[0].1 -= old_qty;
+            return (out, 1);
+        }
+        out[1] = (old_price, -old_qty);
+        if fills_before(side, out[1].0, out[0].0) {
+            out.swap(0, 1);
+        }
+        (out, 2)
+    }
+}
+
+/// True when a `side` order at `a` fills before one at `b` (higher buys, lower sells first).
+fn fills_before(side: Side, a: Price, b: Price) -> bool {
+    match side {
+        Side::Buy => a > b,
+        Side::Sell => a < b,
+    }
+}
+
+/// A side's price levels in fill order with `extra` (already in fill order) merged in.
+fn in_fill_order<'a, I>(side: Side, levels: I, extra: &'a [(Price, i64)]) -> impl Iterator<Item = (Price, i64)> + 'a
+where
+    I: Iterator<Item = (&'a Price, &'a i64)> + 'a,
+{
+    let mut levels = levels.map(|(&p, &q)| (p, q)).peekable();
+    let mut extra = extra.iter().copied().peekable();
+    std::iter::from_fn(move || match (levels.peek().copied(), extra.peek().copied()) {
+        (None, None) => None,
+        (Some(level), None) => levels.next().map(|_| level),
+        (None, Some(more)) => extra.next().map(|_| more),
+        (Some(level), Some(more)) if level.0 == more.0 => {
+            levels.next();
+            extra.next();
+            Some((level.0, level.1 + more.1))
+        }
+        (Some(level), Some(more)) => {
+            if fills_before(side, level.0, more.0) {
+                levels.next().map(|_| level)
+            } else {
+                extra.next().map(|_| more)
+            }
+        }
+    })
+}
+
 /// Open loss of a side's orders at `reference`, per order, skipping the first `closing`
 /// quantity in fill order (best price first for the taker: highest buy, lowest sell), which
-/// only closes. Each term rounds up (a requirement, MECHANICS §10).
-fn side_open_loss(side: Side, levels: &BTreeMap<Price, i64>, closing: i64, reference: Price) -> Result<i64, Overflow> {
-    let in_fill_order: Box<dyn Iterator<Item = (&Price, &i64)>> = match side {
-        Side::Buy => Box::new(levels.iter().rev()),
-        Side::Sell => Box::new(levels.iter()),
+/// only closes. Each term rounds up (a requirement, MECHANICS §10). `extra` levels (in fill
+/// order) are counted as if they rested too.
+fn side_open_loss(
+    side: Side,
+    levels: &BTreeMap<Price, i64>,
+    closing: i64,
+    reference: Price,
+    extra: &[(Price, i64)],
+) -> Result<i64, Overflow> {
+    // The walk stops at the first level not worse than the reference: when neither the first
+    // resting level nor the first extra one is worse, there is no loss (the common case).
+    let worse = |price: Price| fills_before(side, price, reference);
+    let first = match side {
+        Side::Buy => levels.last_key_value(),
+        Side::Sell => levels.first_key_value(),
     };
+    if !first.is_some_and(|(&price, _)| worse(price)) && !extra.first().is_some_and(|&(price, _)| worse(price)) {
+        return Ok(0);
+    }
+    match side {
+        Side::Buy => walk_open_loss(side, in_fill_order(side, levels.iter().rev(), extra), closing, reference),
+        Side::Sell => walk_open_loss(side, in_fill_order(side, levels.iter(), extra), closing, reference),
+    }
+}
+
+fn walk_open_loss(side: Side, in_fill_order: impl Iterator<Item = (Price, i64)>, closing: i64, reference: Price) -> Result<i64, Overflow> {
     let mut skip = closing;
     let mut loss = 0_i64;
-    for (&price, &qty) in in_fill_order {
+    for (price, qty) in in_fill_order {
         let worse_by = match side {
             Side::Buy => price.raw() - reference.raw(),
             Side::Sell => reference.raw() - price.raw(),
@@ -189,24 +290,39 @@ impl SymbolAccount {
     /// (one-way); each leg with its opening orders filled (hedge).
     #[must_use]
     pub fn worst_qty(&self, hedge: bool) -> i64 {
+        self.worst_qty_with(hedge, None)
+    }
+
+    /// [`SymbolAccount::worst_qty`] as if `change` had been applied.
+    #[must_use]
+    pub fn worst_qty_with(&self, hedge: bool, change: Option<&OpenChange>) -> i64 {
+        let open = |leg: usize, side: Side| {
+            let o = &self.open[leg];
+            let now = if side == Side::Buy { o.buy_qty } else { o.sell_qty };
+            now + change.map_or(0, |c| c.qty_delta(leg, side))
+        };
         if hedge {
-            self.positions[1].qty + self.open[1].buy_qty + self.positions[2].qty.abs() + self.open[2].sell_qty
+            self.positions[1].qty + open(1, Side::Buy) + self.positions[2].qty.abs() + open(2, Side::Sell)
         } else {
             let q = self.positions[0].qty;
-            (q + self.open[0].buy_qty).abs().max((q - self.open[0].sell_qty).abs())
+            (q + open(0, Side::Buy)).abs().max((q - open(0, Side::Sell)).abs())
         }
     }
 
-    /// Open loss at `reference` of the opening part of every order (see the module docs).
-    fn open_loss(&self, hedge: bool, reference: Price) -> Result<Quote, Overflow> {
-        let (buys, sells, long, short) = if hedge {
-            (&self.open[1], &self.open[2], 0, 0)
+    /// Open loss at `reference` of the opening part of every order (see the module docs), as
+    /// if `change` had been applied.
+    fn open_loss(&self, hedge: bool, reference: Price, change: Option<&OpenChange>) -> Result<Quote, Overflow> {
+        let (buy_leg, sell_leg, long, short) = if hedge {
+            (1, 2, 0, 0)
         } else {
             let q = self.positions[0].qty;
-            (&self.open[0], &self.open[0], q.max(0), (-q).max(0))
+            (0, 0, q.max(0), (-q).max(0))
         };
-        let buy = side_open_loss(Side::Buy, &buys.buy_levels, short, reference)?;
-        let sell = side_open_loss(Side::Sell, &sells.sell_levels, long, reference)?;
+        let extra = |leg, side| change.map_or(([(Price(0), 0); 2], 0), |c| c.levels(leg, side));
+        let (buys, n) = extra(buy_leg, Side::Buy);
+        let buy = side_open_loss(Side::Buy, &self.open[buy_leg].buy_levels, short, reference, &buys[..n])?;
+        let (sells, n) = extra(sell_leg, Side::Sell);
+        let sell = side_open_loss(Side::Sell, &self.open[sell_leg].sell_levels, long, reference, &sells[..n])?;
         buy.checked_add(sell).map(Quote).ok_or(Overflow)
     }
 
@@ -215,8 +331,29 @@ impl SymbolAccount {
     /// # Errors
     /// [`Overflow`] on absurd sizes.
     pub fn initial_margin(&self, hedge: bool, reference: Price) -> Result<Quote, Overflow> {
-        let notional = margin::signed_notional(self.worst_qty(hedge), reference, Rounding::Ceil)?;
-        margin::initial_margin(notional, self.leverage)?.checked_add(self.open_loss(hedge, reference)?)
+        self.worst_case_margin(self.worst_qty(hedge), reference)?.checked_add(self.open_loss(hedge, reference, None)?)
+    }
+
+    /// The initial margin before and after `change`, and the worst-case quantity after it: what
+    /// the pre-trade check compares. A new order priced no worse than the reference leaves the
+    /// open loss as it is (the walk, in fill order, stops before reaching it), so the levels are
+    /// walked once for both.
+    ///
+    /// # Errors
+    /// [`Overflow`] on absurd sizes.
+    pub fn margin_before_after(&self, hedge: bool, reference: Price, change: &OpenChange) -> Result<(Quote, Quote, i64), Overflow> {
+        let loss_before = self.open_loss(hedge, reference, None)?;
+        let loss_unchanged = change.replaces.is_none() && !fills_before(change.side, change.add.1, reference);
+        let loss_after = if loss_unchanged { loss_before } else { self.open_loss(hedge, reference, Some(change))? };
+        let worst_after = self.worst_qty_with(hedge, Some(change));
+        let before = self.worst_case_margin(self.worst_qty(hedge), reference)?.checked_add(loss_before)?;
+        let after = self.worst_case_margin(worst_after, reference)?.checked_add(loss_after)?;
+        Ok((before, after, worst_after))
+    }
+
+    /// `|worst| × reference / leverage`, rounded up.
+    fn worst_case_margin(&self, worst: i64, reference: Price) -> Result<Quote, Overflow> {
+        margin::initial_margin(margin::signed_notional(worst, reference, Rounding::Ceil)?, self.leverage)
     }
 
     /// Initial margin of the positions alone at `reference` (what an isolated symbol's legs hold).
@@ -279,10 +416,18 @@ impl Account {
     /// [`Overflow`] on absurd sizes.
     /// Isolated symbols add only their open orders' extra IM (see [`Account::available`]).
     pub fn margin_totals(&self, prices: &ReferencePrices) -> Result<(Quote, Quote), Overflow> {
+        self.margin_totals_knowing(prices, None)
+    }
+
+    /// [`Account::margin_totals`], with the initial margin of one symbol already computed by the
+    /// caller at that symbol's reference price (`known`: the symbol and its
+    /// [`SymbolAccount::initial_margin`]), so it is not computed twice.
+    fn margin_totals_knowing(&self, prices: &ReferencePrices, known: Option<(SymbolId, Quote)>) -> Result<(Quote, Quote), Overflow> {
         let mut pnl = Quote::ZERO;
         let mut im = Quote::ZERO;
         for (symbol, state) in &self.symbols {
-            let (p, m) = self.symbol_margin(*symbol, state, prices)?;
+            let known = known.filter(|&(s, _)| s == *symbol).map(|(_, im)| im);
+            let (p, m) = self.symbol_margin(*symbol, state, prices, known)?;
             pnl = pnl.checked_add(p)?;
             im = im.checked_add(m)?;
         }
@@ -291,9 +436,19 @@ impl Account {
 
     /// The cross part's uPnL and IM from one symbol: everything for a cross symbol; for an
     /// isolated one no PnL and only its open orders' initial margin beyond the positions' own.
-    fn symbol_margin(&self, symbol: SymbolId, state: &SymbolAccount, prices: &ReferencePrices) -> Result<(Quote, Quote), Overflow> {
+    /// `known`: the symbol's initial margin at its reference price, when already computed.
+    fn symbol_margin(
+        &self,
+        symbol: SymbolId,
+        state: &SymbolAccount,
+        prices: &ReferencePrices,
+        known: Option<Quote>,
+    ) -> Result<(Quote, Quote), Overflow> {
         if let Some(&reference) = prices.get(&symbol) {
-            let im = state.initial_margin(self.hedge_mode, reference)?;
+            let im = match known {
+                Some(im) => im,
+                None => state.initial_margin(self.hedge_mode, reference)?,
+            };
             if state.isolated {
                 return Ok((Quote::ZERO, Quote(im.checked_sub(state.position_margin(reference)?)?.raw().max(0))));
             }
@@ -316,7 +471,16 @@ impl Account {
     /// # Errors
     /// [`Overflow`] on absurd sizes.
     pub fn available(&self, prices: &ReferencePrices) -> Result<Quote, Overflow> {
-        let (pnl, im) = self.margin_totals(prices)?;
+        self.available_knowing(prices, None)
+    }
+
+    /// [`Account::available`] with one symbol's initial margin already known (see
+    /// [`Account::margin_totals`]).
+    ///
+    /// # Errors
+    /// [`Overflow`] on absurd sizes.
+    pub fn available_knowing(&self, prices: &ReferencePrices, known: Option<(SymbolId, Quote)>) -> Result<Quote, Overflow> {
+        let (pnl, im) = self.margin_totals_knowing(prices, known)?;
         self.cross_wallet().checked_add(pnl)?.checked_sub(im)
     }
 
