@@ -42,8 +42,9 @@ class Child:
 
     def _collect(self) -> None:
         assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self.lines.put(raw.decode().strip())
+        with self.process.stdout:
+            for raw in self.process.stdout:
+                self.lines.put(raw.decode().strip())
         self.lines.put(None)
 
     def line(self, timeout: float = TIMEOUT) -> str:
@@ -57,8 +58,13 @@ class Child:
         self.process.stdin.flush()
 
     def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
+        """SIGKILL (a crash), then reap it and close its input (the reader thread closes its output
+        at the end of it)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=TIMEOUT)
+        if self.process.stdin is not None:
+            self.process.stdin.close()
 
 
 def start_follower(tmp: Path, journal: Path, port: int = 0) -> tuple[Child, int, int]:
@@ -105,8 +111,7 @@ def children() -> Iterator[list[Child]]:
     started: list[Child] = []
     yield started
     for child in started:
-        if child.process.poll() is None:
-            child.kill()
+        child.kill()
 
 
 def test_sync_primary_killed_mid_stream_then_the_promoted_follower_holds_every_ack(tmp_path: Path,
