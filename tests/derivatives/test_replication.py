@@ -12,6 +12,7 @@ takes over when promoted (SIGUSR1).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import signal
 import socket
@@ -64,7 +65,8 @@ class Child:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=TIMEOUT)
         if self.process.stdin is not None:
-            self.process.stdin.close()
+            with contextlib.suppress(BrokenPipeError):  # what was still buffered has no reader
+                self.process.stdin.close()
 
 
 def start_follower(tmp: Path, journal: Path, port: int = 0) -> tuple[Child, int, int]:
