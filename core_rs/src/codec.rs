@@ -849,11 +849,7 @@ impl<'a> Reader<'a> {
                 order_id: self.opt_u64()?,
                 reason: read_enum!(self, RejectReason)?,
             },
-            27 => Event::CommandRejected {
-                account: self.opt_u64()?,
-                symbol: self.opt_u32()?,
-                reason: read_enum!(self, RejectReason)?,
-            },
+            27 => Event::CommandRejected { account: self.opt_u64()?, symbol: self.opt_u32()?, reason: read_enum!(self, RejectReason)? },
             4 => Event::OrderTriggered {
                 account: self.u64()?,
                 symbol: self.u32()?,

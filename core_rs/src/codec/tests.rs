@@ -244,7 +244,10 @@ fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
             "event_command_rejected",
             envelope(32, 0, Event::CommandRejected { account: Some(7), symbol: Some(1), reason: RejectReason::InsufficientMargin }),
         ),
-        ("event_command_rejected_bare", envelope(33, 0, Event::CommandRejected { account: None, symbol: None, reason: RejectReason::AmountNotPositive })),
+        (
+            "event_command_rejected_bare",
+            envelope(33, 0, Event::CommandRejected { account: None, symbol: None, reason: RejectReason::AmountNotPositive }),
+        ),
     ]
 }
 
