@@ -27,7 +27,7 @@ from api.account_formats import LegFigures
 from api.gateway import EngineGateway
 from api.instruments import Instrument, InstrumentRegistry
 from api.projection import ProjectionWorker
-from api.services.adl import AdlPosition, bitmex_score, quantiles
+from api.services.adl import bitmex_score
 from derivatives import _core
 from derivatives.commands import (
     AdjustIsolatedMargin,
@@ -44,7 +44,8 @@ from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_queries import TimeWindow
 from derivatives.persistence.projector import Batch
 from derivatives.persistence.views import AdlState, IncomeState, OrderState
-from derivatives.units import SCALE
+from derivatives.units import SCALE, to_raw
+from risk.adl import Candidate, quantiles, rank
 
 DEFAULT_LEVERAGE = _core.DEFAULT_LEVERAGE
 """The engine's leverage of a symbol never set."""
@@ -296,10 +297,10 @@ class AccountService:
                     sides["LONG" if leg.qty > 0 else "SHORT"].append((key, leg, view))
         out: dict[str, dict[tuple[int, str], int]] = {}
         for side, entries in sides.items():
-            candidates = [AdlPosition(i, abs(leg.qty), bitmex_score(leg.qty, leg.cost, leg.unrealised_pnl, mark,
-                                                                  view.margin_balance))
+            candidates = [Candidate(i, to_raw(abs(leg.qty)), bitmex_score(leg.qty, leg.cost, leg.unrealised_pnl, mark,
+                                                                          view.margin_balance))
                           for i, (_key, leg, view) in enumerate(entries)]
-            by_index = quantiles(candidates)
+            by_index = quantiles(rank(candidates))
             out[side] = {entries[i][0]: q for i, q in by_index.items()}
         return out
 

@@ -7,7 +7,7 @@
 //! - unrealised PnL of a leg = qty × price − cost, rounded toward −∞ (§10: PnL credited down);
 //! - a cross part's margin balance = wallet − Σ isolated margins + Σ uPnL of its cross legs, its
 //!   maintenance Σ of their maintenance margins; an isolated leg's balance = its isolated margin
-//!   + its uPnL, its maintenance its own (MECHANICS §4.2; isolated margin is part of the wallet,
+//!   plus its uPnL, its maintenance its own (MECHANICS §4.2; isolated margin is part of the wallet,
 //!   docs/ARCHITECTURE.md);
 //! - a unit is liquidatable when its maintenance is positive and its balance below it (§6.2).
 //!
