@@ -23,6 +23,7 @@ use crate::event::{CancelReason, Event};
 use crate::funding;
 use crate::ids::{AccountId, Nanos, OrderId, Seq, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
+use crate::insurance;
 use crate::isolated;
 use crate::ledger;
 use crate::liquidation;
@@ -241,9 +242,9 @@ impl Engine {
                 }
             }
             Command::InsurancePayout { account, amount, reason, key } => {
-                let payout = funding::Payout { account: *account, amount: *amount, reason: *reason, key: *key };
+                let payout = insurance::Payout { account: *account, amount: *amount, reason: *reason, key: *key };
                 let limits = (self.insurance_floor, &mut self.payout_keys);
-                if let Err(why) = funding::payout(&mut self.accounts, &self.prices, limits, payout, out) {
+                if let Err(why) = insurance::payout(&mut self.accounts, &self.prices, limits, payout, out) {
                     refuse(out, Some(*account), None, why);
                 }
             }

@@ -21,6 +21,7 @@ pub mod event_stream;
 pub mod funding;
 pub mod ids;
 pub mod instrument;
+pub mod insurance;
 pub mod isolated;
 pub mod journal;
 pub mod ledger;
