@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from starlette.requests import HTTPConnection
 
 from api import errors
@@ -31,6 +31,10 @@ def get_services(request: HTTPConnection) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+"""A database row id in a path: a positive 64-bit integer (anything else is an invalid-value
+error, never a query the database cannot run)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from decimal import Decimal
 
 from derivatives.commands import ApplyFunding, InstrumentSpec
 from derivatives.engine import Depth, Prices
-from derivatives.events import FundingApplied, OrderRejected
+from derivatives.events import CommandRejected, FundingApplied
 from derivatives.funding_times import next_funding_time
 from risk.funding import (
     DEFAULT_CAP_MULTIPLIER,
@@ -414,7 +414,7 @@ class FundingService:
         result = await self._submit([ApplyFunding(spec.symbol, rate, prices.mark)])
         if not any(isinstance(e.event, FundingApplied) for e in result.events):
             reasons = [
-                e.event.reason.name for e in result.events if isinstance(e.event, OrderRejected)
+                e.event.reason.name for e in result.events if isinstance(e.event, CommandRejected)
             ]
             log.error(
                 "funding: engine refused %s rate %s at %d: %s",

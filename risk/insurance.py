@@ -27,7 +27,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from derivatives.enums import PayoutReason, RejectReason
-from derivatives.events import EventEnvelope, InsurancePaid, OrderRejected
+from derivatives.events import CommandRejected, EventEnvelope, InsurancePaid
 from derivatives.units import to_raw
 from risk.positions import RESERVED_ACCOUNTS
 
@@ -190,9 +190,9 @@ def settle(payout: Payout, events: Iterable[EventEnvelope]) -> Payout:
             PayoutReason.COMPENSATION,
         ):
             return replace(payout, status=PayoutStatus.PAID, engine_seq=envelope.seq)
-        if isinstance(event, OrderRejected) and event.reason is RejectReason.DUPLICATE_PAYOUT:
+        if isinstance(event, CommandRejected) and event.reason is RejectReason.DUPLICATE_PAYOUT:
             return replace(payout, status=PayoutStatus.PAID, outcome="paid before (resent)", engine_seq=envelope.seq)
-        if isinstance(event, OrderRejected) and event.account == payout.account:
+        if isinstance(event, CommandRejected) and event.account == payout.account:
             return replace(
                 payout,
                 status=PayoutStatus.REFUSED,

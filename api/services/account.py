@@ -38,7 +38,7 @@ from derivatives.commands import (
 )
 from derivatives.engine import AccountRisk, EngineClient, PositionRisk
 from derivatives.enums import PositionSide, RejectReason
-from derivatives.events import OrderRejected
+from derivatives.events import CommandRejected, OrderRejected
 from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_queries import TimeWindow
@@ -167,7 +167,7 @@ class AccountService:
     # Settings ----------------------------------------------------------------------------------
     def _rejection(self, batch: Batch) -> RejectReason | None:
         for envelope in batch.events:
-            if envelope.seq == batch.first_seq and isinstance(envelope.event, OrderRejected):
+            if envelope.seq == batch.first_seq and isinstance(envelope.event, OrderRejected | CommandRejected):
                 return envelope.event.reason
         return None
 

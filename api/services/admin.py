@@ -27,7 +27,7 @@ from api.security import KeyStore
 from derivatives.commands import Command, Deposit, UpdateInstrument, Withdraw
 from derivatives.config import Settings
 from derivatives.demo import DEMO_ACCOUNT
-from derivatives.events import BalanceChanged, OrderRejected
+from derivatives.events import BalanceChanged, CommandRejected
 from derivatives.persistence import accounts, withdrawals
 from derivatives.persistence.accounts import AuditEntry, KeyView, UserView
 from derivatives.persistence.db import Database
@@ -135,7 +135,7 @@ class AdminService:
             raise errors.invalid_symbol()
         batch = await self.gateway.submit([UpdateInstrument(spec)])
         for envelope in batch.events:
-            if isinstance(envelope.event, OrderRejected):
+            if isinstance(envelope.event, CommandRejected):
                 raise errors.reject(envelope.event.reason)
         self.registry.update(spec)
 
@@ -161,7 +161,7 @@ class AdminService:
         batch = await self._run([Deposit(account, amount)])
         wallet: Decimal | None = None
         for envelope in batch.events:
-            if isinstance(envelope.event, OrderRejected):
+            if isinstance(envelope.event, CommandRejected):
                 raise errors.reject(envelope.event.reason)
             if isinstance(envelope.event, BalanceChanged):
                 wallet = envelope.event.wallet
@@ -229,7 +229,7 @@ class AdminService:
             failure, batch = exc, None
         if batch is not None:
             for envelope in batch.events:
-                if isinstance(envelope.event, OrderRejected):
+                if isinstance(envelope.event, CommandRejected):
                     failure = errors.reject(envelope.event.reason)
 
         def finish() -> WithdrawalState:

@@ -103,6 +103,13 @@ impl<'a, S: Sink> Writer<'a, S> {
             self.u64(v);
         }
     }
+    /// An optional u32.
+    pub fn opt_u32(&mut self, v: Option<u32>) {
+        self.bool(v.is_some());
+        if let Some(v) = v {
+            self.u32(v);
+        }
+    }
     /// A short string.
     pub fn str(&mut self, v: &str) {
         #[allow(clippy::cast_possible_truncation, reason = "short strings are at most 36 bytes")]
@@ -334,6 +341,12 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u64(*account);
                 self.u32(*symbol);
                 self.opt_u64(*order_id);
+                self.u8(reason.to_u8());
+            }
+            Event::CommandRejected { account, symbol, reason } => {
+                self.u8(27);
+                self.opt_u64(*account);
+                self.opt_u32(*symbol);
                 self.u8(reason.to_u8());
             }
             Event::OrderTriggered { account, symbol, order_id, trigger_price } => {
@@ -632,6 +645,13 @@ impl<'a> Reader<'a> {
     pub fn opt_u64(&mut self) -> Result<Option<u64>, DecodeError> {
         Ok(if self.bool()? { Some(self.u64()?) } else { None })
     }
+    /// An optional u32.
+    ///
+    /// # Errors
+    /// Truncated or malformed input.
+    pub fn opt_u32(&mut self) -> Result<Option<u32>, DecodeError> {
+        Ok(if self.bool()? { Some(self.u32()?) } else { None })
+    }
     /// A short string.
     ///
     /// # Errors
@@ -832,6 +852,7 @@ impl<'a> Reader<'a> {
                 order_id: self.opt_u64()?,
                 reason: read_enum!(self, RejectReason)?,
             },
+            27 => Event::CommandRejected { account: self.opt_u64()?, symbol: self.opt_u32()?, reason: read_enum!(self, RejectReason)? },
             4 => Event::OrderTriggered {
                 account: self.u64()?,
                 symbol: self.u32()?,

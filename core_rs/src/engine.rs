@@ -6,7 +6,8 @@
 //! - nothing here reads a clock, a random source, the environment or a file, and nothing is
 //!   iterated out of a hash map, so the same commands always give the same events and the same
 //!   [`Engine::state_hash`];
-//! - a business refusal is an [`Event::OrderRejected`], never an error, and the refused command
+//! - a business refusal is an [`Event::OrderRejected`] (order commands) or an
+//!   [`Event::CommandRejected`] (every other command), never an error, and the refused command
 //!   changes nothing (GTD expiries due at its timestamp still happen first).
 
 mod snapshot;
@@ -22,6 +23,7 @@ use crate::event::{CancelReason, Event};
 use crate::funding;
 use crate::ids::{AccountId, Nanos, OrderId, Seq, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
+use crate::insurance;
 use crate::isolated;
 use crate::ledger;
 use crate::liquidation;
@@ -171,6 +173,9 @@ impl Engine {
         let reject = |out: &mut Vec<Event>, account, symbol, order_id, reason| {
             out.push(Event::OrderRejected { account, symbol, order_id, reason });
         };
+        let refuse = |out: &mut Vec<Event>, account, symbol, reason| {
+            out.push(Event::CommandRejected { account, symbol, reason });
+        };
         match command {
             Command::AddInstrument(spec) => self.add_instrument(spec, out),
             Command::UpdateInstrument(spec) => self.update_instrument(spec, out),
@@ -199,17 +204,17 @@ impl Engine {
             }
             Command::Deposit { account, amount } => {
                 if let Err(reason) = ledger::deposit(&mut self.accounts, *account, *amount, out) {
-                    reject(out, *account, 0, None, reason);
+                    refuse(out, Some(*account), None, reason);
                 }
             }
             Command::Withdraw { account, amount } => {
                 if let Err(reason) = ledger::withdraw(&mut self.accounts, &self.prices, *account, *amount, out) {
-                    reject(out, *account, 0, None, reason);
+                    refuse(out, Some(*account), None, reason);
                 }
             }
             Command::Transfer { from, to, amount } => {
                 if let Err(reason) = ledger::transfer(&mut self.accounts, &self.prices, (*from, *to), *amount, out) {
-                    reject(out, *from, 0, None, reason);
+                    refuse(out, Some(*from), None, reason);
                 }
             }
             Command::SetLeverage { account, symbol, leverage } => {
@@ -217,12 +222,12 @@ impl Engine {
                     ledger::set_leverage(&mut self.accounts, &self.prices, &m.spec, (*account, *symbol), *leverage, out)
                 });
                 if let Err(reason) = result {
-                    reject(out, *account, *symbol, None, reason);
+                    refuse(out, Some(*account), Some(*symbol), reason);
                 }
             }
             Command::SetPositionMode { account, hedge } => {
                 if let Err(reason) = ledger::set_position_mode(&mut self.accounts, *account, *hedge, out) {
-                    reject(out, *account, 0, None, reason);
+                    refuse(out, Some(*account), None, reason);
                 }
             }
             Command::ApplyFunding { symbol, rate, mark } => {
@@ -233,19 +238,19 @@ impl Engine {
                 };
                 match result {
                     Ok(()) => self.liquidate_underwater(*symbol, ts, out),
-                    Err(reason) => reject(out, 0, *symbol, None, reason),
+                    Err(reason) => refuse(out, None, Some(*symbol), reason),
                 }
             }
             Command::InsurancePayout { account, amount, reason, key } => {
-                let payout = funding::Payout { account: *account, amount: *amount, reason: *reason, key: *key };
+                let payout = insurance::Payout { account: *account, amount: *amount, reason: *reason, key: *key };
                 let limits = (self.insurance_floor, &mut self.payout_keys);
-                if let Err(why) = funding::payout(&mut self.accounts, &self.prices, limits, payout, out) {
-                    reject(out, *account, 0, None, why);
+                if let Err(why) = insurance::payout(&mut self.accounts, &self.prices, limits, payout, out) {
+                    refuse(out, Some(*account), None, why);
                 }
             }
             Command::SetInsuranceFloor { amount } => {
                 if amount.raw() < 0 {
-                    reject(out, 0, 0, None, RejectReason::AmountNotPositive);
+                    refuse(out, None, None, RejectReason::AmountNotPositive);
                 } else {
                     self.insurance_floor = *amount;
                     out.push(Event::InsuranceFloorSet { amount: *amount });
@@ -257,7 +262,7 @@ impl Engine {
                     let count = u32::try_from(accounts.len()).unwrap_or(u32::MAX);
                     out.push(Event::AdlRankingSet { symbol: *symbol, side: *side, accounts: count });
                 } else {
-                    reject(out, 0, *symbol, None, RejectReason::UnknownSymbol);
+                    refuse(out, None, Some(*symbol), RejectReason::UnknownSymbol);
                 }
             }
             Command::PlaceWithStops { entry, stop_loss, take_profit } => {
@@ -272,7 +277,7 @@ impl Engine {
             }
             Command::SetFeeTier { account, rates } => {
                 if let Err(reason) = ledger::set_fee_tier(&mut self.accounts, *account, *rates, out) {
-                    reject(out, *account, 0, None, reason);
+                    refuse(out, Some(*account), None, reason);
                 }
             }
             Command::ClosePosition { account, symbol, position_side } => {
@@ -283,7 +288,7 @@ impl Engine {
             Command::CloseAll { account } => {
                 let legs = self.open_legs(*account);
                 if let Err(reason) = self.close_legs(*account, &legs, false, ts, out) {
-                    reject(out, *account, 0, None, reason);
+                    refuse(out, Some(*account), None, reason);
                 }
             }
             Command::Reverse { account, symbol } => {
@@ -298,14 +303,14 @@ impl Engine {
                     Err(RejectReason::UnknownSymbol)
                 };
                 if let Err(reason) = result {
-                    reject(out, *account, *symbol, None, reason);
+                    refuse(out, Some(*account), Some(*symbol), reason);
                 }
             }
             Command::AdjustIsolatedMargin { account, symbol, position_side, amount } => {
                 let adjustment =
                     isolated::Adjustment { account: *account, symbol: *symbol, position_side: *position_side, amount: *amount };
                 if let Err(reason) = isolated::adjust(&mut self.accounts, &self.prices, adjustment, out) {
-                    reject(out, *account, *symbol, None, reason);
+                    refuse(out, Some(*account), Some(*symbol), reason);
                 }
             }
             Command::SetMarkPrice { symbol, mark, index } => {
@@ -316,7 +321,7 @@ impl Engine {
                 };
                 match result {
                     Ok(()) => self.liquidate_underwater(*symbol, ts, out),
-                    Err(reason) => reject(out, 0, *symbol, None, reason),
+                    Err(reason) => refuse(out, None, Some(*symbol), reason),
                 }
             }
         }
@@ -405,7 +410,7 @@ impl Engine {
                 self.markets.insert(spec.symbol, Market::new(spec.clone()));
                 out.push(Event::InstrumentUpdated { symbol: spec.symbol });
             }
-            Err(reason) => out.push(Event::OrderRejected { account: 0, symbol: spec.symbol, order_id: None, reason }),
+            Err(reason) => out.push(Event::CommandRejected { account: None, symbol: Some(spec.symbol), reason }),
         }
     }
 
@@ -422,7 +427,7 @@ impl Engine {
                 }
                 out.push(Event::InstrumentUpdated { symbol: spec.symbol });
             }
-            Err(reason) => out.push(Event::OrderRejected { account: 0, symbol: spec.symbol, order_id: None, reason }),
+            Err(reason) => out.push(Event::CommandRejected { account: None, symbol: Some(spec.symbol), reason }),
         }
     }
 

@@ -70,14 +70,25 @@ pub enum Event {
         /// The order as placed.
         order: PlaceOrder,
     },
-    /// The command was refused and changed nothing.
+    /// An order command (place, cancel, cancel-all, amend, close, reverse, place with stops) was
+    /// refused and changed nothing.
     OrderRejected {
-        /// Account of the command (0 for admin commands).
+        /// Account of the command.
         account: AccountId,
         /// Instrument of the command.
         symbol: SymbolId,
         /// The order concerned, when the command named an existing one.
         order_id: Option<OrderId>,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// Any other command (money movements, account settings, prices, funding, listings, risk
+    /// settings) was refused and changed nothing.
+    CommandRejected {
+        /// The account the command concerns, if it names one (the source of a transfer).
+        account: Option<AccountId>,
+        /// The instrument the command concerns, if it names one.
+        symbol: Option<SymbolId>,
         /// Why.
         reason: RejectReason,
     },

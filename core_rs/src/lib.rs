@@ -6,7 +6,8 @@
 //! I/O and no floating point inside it. Time and prices arrive in sequenced commands, so a replay
 //! of the same commands gives the same events and the same [`engine::Engine::state_hash`].
 //! [`runtime`] runs it on its own thread behind a sequencer and, with a [`journal`], acknowledges a
-//! command only once it is durable; [`pybind`] (feature `python`) exposes that to Python.
+//! command only once it is durable; [`pybind`] (feature `python`) exposes that to Python. Test
+//! fixtures (`testkit`) and the benchmark workload (`workload`) are behind features of those names.
 
 pub mod account_view;
 pub mod accounts;
@@ -20,6 +21,7 @@ pub mod event_stream;
 pub mod funding;
 pub mod ids;
 pub mod instrument;
+pub mod insurance;
 pub mod isolated;
 pub mod journal;
 pub mod ledger;
@@ -30,9 +32,11 @@ pub mod order;
 pub mod reject;
 pub mod replication;
 pub mod runtime;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod triggers;
 pub mod units;
+#[cfg(any(test, feature = "workload"))]
 pub mod workload;
 
 pub use command::{Command, CommandEnvelope, OrderRef, PlaceOrder};

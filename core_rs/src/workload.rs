@@ -307,7 +307,8 @@ mod tests {
         let mut h = Harness { engine: Engine::new(), now: 1, hide_settlement: false };
         let mut rejected = 0;
         for c in a.setup.iter().chain(&a.mix) {
-            rejected += h.send(c.clone()).iter().filter(|e| matches!(e, Event::OrderRejected { .. })).count();
+            rejected +=
+                h.send(c.clone()).iter().filter(|e| matches!(e, Event::OrderRejected { .. } | Event::CommandRejected { .. })).count();
         }
         assert!(rejected * 100 < a.mix.len(), "{rejected} rejections");
     }

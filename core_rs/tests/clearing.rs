@@ -47,7 +47,7 @@ fn settlements(events: &[Event]) -> Vec<(u64, i64, Quote, Quote, Quote)> {
 
 fn rejection(events: &[Event]) -> Option<RejectReason> {
     events.iter().find_map(|e| match *e {
-        Event::OrderRejected { reason, .. } => Some(reason),
+        Event::OrderRejected { reason, .. } | Event::CommandRejected { reason, .. } => Some(reason),
         _ => None,
     })
 }

@@ -64,7 +64,7 @@ impl Coverage {
     fn record(&mut self, events: &[Event]) {
         for event in events {
             match *event {
-                Event::OrderRejected { reason, .. } => self.bump("rejected", reason.to_u8()),
+                Event::OrderRejected { reason, .. } | Event::CommandRejected { reason, .. } => self.bump("rejected", reason.to_u8()),
                 Event::OrderExpired { reason, .. } => self.bump("expired", reason.to_u8()),
                 Event::OrderCancelled { reason, .. } => self.bump("cancelled", reason.to_u8()),
                 Event::OrderAmended { priority_kept, .. } => self.bump("amended", u8::from(priority_kept)),
@@ -179,6 +179,7 @@ fn is_matching_event(event: &Event) -> bool {
         Event::InstrumentUpdated { .. }
             | Event::OrderAccepted { .. }
             | Event::OrderRejected { .. }
+            | Event::CommandRejected { symbol: Some(_), account: None, .. }
             | Event::OrderTriggered { .. }
             | Event::Trade { .. }
             | Event::OrderCancelled { .. }

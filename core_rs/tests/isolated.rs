@@ -40,7 +40,7 @@ fn adjust(h: &mut Harness, account: u64, position_side: PositionSide, amount: &s
 
 fn rejection(events: &[Event]) -> Option<RejectReason> {
     events.iter().find_map(|e| match *e {
-        Event::OrderRejected { reason, .. } => Some(reason),
+        Event::OrderRejected { reason, .. } | Event::CommandRejected { reason, .. } => Some(reason),
         _ => None,
     })
 }

@@ -220,11 +220,11 @@ fn test_insurance_payout_respects_the_floor_and_pays_a_key_once() {
     h.send(Command::SetInsuranceFloor { amount: usdt("50") });
     let payout = |amount: &str, key| Command::InsurancePayout { account: 7, amount: usdt(amount), reason: Compensation, key };
     let refused = h.send(payout("50.00000001", 9));
-    assert!(matches!(refused[0], Event::OrderRejected { reason: RejectReason::InsuranceFloorBreached, .. }));
+    assert!(matches!(refused[0], Event::CommandRejected { reason: RejectReason::InsuranceFloorBreached, .. }));
     let paid = h.send(payout("30", 9)); // a refused key was not used: it pays now
     assert_eq!(paid[0], Event::InsurancePaid { account: 7, amount: usdt("30"), reason: Compensation, key: 9 });
     let again = h.send(payout("30", 9)); // a resend of the same request changes nothing
-    assert_eq!(again, vec![Event::OrderRejected { account: 7, symbol: 0, order_id: None, reason: RejectReason::DuplicatePayout }]);
+    assert_eq!(again, vec![Event::CommandRejected { account: Some(7), symbol: None, reason: RejectReason::DuplicatePayout }]);
     let restored = derivatives_core::Engine::restore(&h.engine.snapshot()).expect("restores");
     assert_eq!(restored.state_hash(), h.engine.state_hash(), "the paid keys are part of the state");
     h.send(payout("20", 0));

@@ -36,7 +36,7 @@ fn exchange(deposits: &[(u64, &str)]) -> Harness {
 
 fn rejection(events: &[Event]) -> Option<RejectReason> {
     events.iter().find_map(|e| match *e {
-        Event::OrderRejected { reason, .. } => Some(reason),
+        Event::OrderRejected { reason, .. } | Event::CommandRejected { reason, .. } => Some(reason),
         _ => None,
     })
 }

@@ -304,7 +304,7 @@ fn hash_after_nothing(h: &Harness) -> [u8; 32] {
     let engine = Engine::restore(&h.engine.snapshot()).expect("a snapshot restores");
     let mut copy = Harness { engine, now: h.now, hide_settlement: false };
     let events = copy.send(Command::SetLeverage { account: 1, symbol: 999, leverage: 5 });
-    assert!(matches!(events.as_slice(), [Event::OrderRejected { .. }]), "{events:?}");
+    assert!(matches!(events.as_slice(), [Event::OrderRejected { .. } | Event::CommandRejected { .. }]), "{events:?}");
     copy.engine.state_hash()
 }
 
@@ -324,7 +324,7 @@ proptest! {
             let before = positions(&h);
             let unchanged = hash_after_nothing(&h);
             let events = h.send(command.clone());
-            if let [Event::OrderRejected { .. }] = events.as_slice() {
+            if let [Event::OrderRejected { .. } | Event::CommandRejected { .. }] = events.as_slice() {
                 prop_assert_eq!(h.engine.state_hash(), unchanged, "{:?} was rejected but changed the state", command);
             }
             check(&h, &events, &before, &mut deposited)?;
@@ -383,7 +383,7 @@ fn test_seeded_stress_run_reaches_liquidation_takeover_adl_funding_isolated_hedg
             |account: u64| h.engine.accounts().get(account).is_some_and(|a| a.symbols.get(&BTC).is_some_and(|s| s.isolated));
         let isolated_accounts: Vec<u64> = (1..=ACCOUNTS).filter(|&a| isolated_before(a)).collect();
         let events = h.send(command.clone());
-        if let [Event::OrderRejected { .. }] = events.as_slice() {
+        if let [Event::OrderRejected { .. } | Event::CommandRejected { .. }] = events.as_slice() {
             assert_eq!(h.engine.state_hash(), unchanged, "{command:?} was rejected but changed the state");
             seen[6] += 1;
         }

@@ -259,7 +259,7 @@ fn gtd_expired(events: &[Event]) -> Vec<OrderId> {
 }
 
 fn is_rejection(event: &Event) -> bool {
-    matches!(event, Event::OrderRejected { .. })
+    matches!(event, Event::OrderRejected { .. } | Event::CommandRejected { .. })
 }
 
 /// Checks (f) after one command; `deposited` accumulates deposits minus withdrawals.

@@ -62,6 +62,7 @@ from derivatives.events import (
     AutoDeleveraged,
     BalanceChanged,
     BookDelta,
+    CommandRejected,
     Event,
     EventEnvelope,
     FeeTierSet,
@@ -341,6 +342,9 @@ class _Reader:
     def opt_u64(self) -> int | None:
         return self.u64() if self.flag() else None
 
+    def opt_u32(self) -> int | None:
+        return self.u32() if self.flag() else None
+
     def text(self) -> str:
         length = self.u8()
         raw = bytes(self.data[self.pos : self.pos + length])
@@ -391,6 +395,9 @@ class _Reader:
                 return OrderAccepted(self.u64(), self.place())
             case 3:
                 return OrderRejected(self.u64(), self.u32(), self.opt_u64(), self.enum(RejectReason))
+            case 27:
+                account, symbol = self.opt_u64(), self.opt_u32()
+                return CommandRejected(account, symbol, self.enum(RejectReason))
             case 4:
                 return OrderTriggered(self.u64(), self.u32(), self.u64(), self.money())
             case 5:

@@ -37,11 +37,23 @@ class OrderAccepted:
 
 @dataclass(frozen=True, slots=True)
 class OrderRejected:
-    """The command was refused and changed nothing."""
+    """An order command (place, cancel, cancel-all, amend, close, reverse, place with stops) was
+    refused and changed nothing."""
 
     account: int
     symbol: int
     order_id: int | None
+    reason: RejectReason
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRejected:
+    """Any other command (money movements, account settings, prices, funding, listings, risk
+    settings) was refused and changed nothing; it names the account and the symbol it concerns,
+    when it has them."""
+
+    account: int | None
+    symbol: int | None
     reason: RejectReason
 
 
@@ -292,6 +304,7 @@ Event = (
     InstrumentUpdated
     | OrderAccepted
     | OrderRejected
+    | CommandRejected
     | OrderTriggered
     | Trade
     | OrderCancelled

@@ -42,6 +42,13 @@ class ServeProcess(Endpoint):
     port: int
     recovered: tuple[int, int, int]
 
+    def kill(self) -> None:
+        """SIGKILL (a crash, not a shutdown), then reap it and close its pipe."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
 
 def _serve(tmp: Path, **settings: str) -> ServeProcess:
     env = {**os.environ, "DERIVATIVES_DATABASE_URL": f"sqlite:///{tmp / 'api.db'}",
@@ -61,6 +68,8 @@ def _serve(tmp: Path, **settings: str) -> ServeProcess:
             assert recovered is not None, "the recovery report line comes before the server listens"
             return ServeProcess(process, int(match[1]), recovered)
     process.kill()
+    process.wait(timeout=30)
+    process.stdout.close()
     raise AssertionError("serve did not start")
 
 
@@ -107,8 +116,7 @@ def test_serve_recovers_orders_balances_and_rows_exactly_once_after_sigkill(tmp_
     rows = _rows(tmp_path / "api.db")
     assert len(rows["orders"]) == 4 and len(rows["trades"]) == 1, rows
 
-    first.process.send_signal(signal.SIGKILL)
-    first.process.wait(timeout=30)
+    first.kill()
     journal = replay(tmp_path / "journal")
 
     second = _serve(tmp_path)
@@ -120,8 +128,7 @@ def test_serve_recovers_orders_balances_and_rows_exactly_once_after_sigkill(tmp_
         assert [_state(maker), _state(taker)] == before
         assert _rows(tmp_path / "api.db") == rows, "every row is there exactly once, unchanged"
     finally:
-        second.process.send_signal(signal.SIGKILL)
-        second.process.wait(timeout=30)
+        second.kill()
 
     # A projection database lost altogether is rebuilt from seq 0, every event regenerated from the
     # journal: the same rows, to the byte.
@@ -132,8 +139,7 @@ def test_serve_recovers_orders_balances_and_rows_exactly_once_after_sigkill(tmp_
         assert _cursor(tmp_path / "api.db") >= journal.last_seq
         assert _rows(tmp_path / "api.db") == rows
     finally:
-        third.process.send_signal(signal.SIGKILL)
-        third.process.wait(timeout=30)
+        third.kill()
 
 
 def test_serve_with_a_sync_standby_hands_over_every_acknowledged_order(tmp_path: Path) -> None:
@@ -150,8 +156,7 @@ def test_serve_with_a_sync_standby_hands_over_every_acknowledged_order(tmp_path:
         price = float(_mark(primary.base).quantize(Decimal(1))) - 500
         exchange.create_order(SYMBOL, "limit", "buy", 0.01, price)  # acknowledged: durable on both machines
     finally:
-        primary.process.send_signal(signal.SIGKILL)
-        primary.process.wait(timeout=30)
+        primary.kill()
     try:
         standby.process.send_signal(signal.SIGUSR1)
         while not (line := standby.line()).startswith("promoted"):

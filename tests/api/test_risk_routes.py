@@ -164,24 +164,23 @@ def test_premium_index_comes_from_the_risk_services(risk_server: RunningServer) 
 
 def test_adl_quantiles_worked_example(risk_server: RunningServer) -> None:
     """Two isolated ETH longs bought at 3,000 (the only ETH longs in this module), marked at 3,030
-    (MECHANICS §8, BitMEX score and [OURS] quantile buckets), derived by hand:
+    (MECHANICS §8.1 BitMEX score; the exchange's quantile rule, risk/adl.py), derived by hand:
 
-    - A: 0.1 at 20x, isolated margin 0.1 × 3,000 / 20 = 15, bankruptcy value 300 − 15 = 285; at the
-      mark: value 303, PnL% = 3 / 300 = 1 %, effective leverage 303 / (303 − 285) = 16.83, score
+    - A: 0.3 at 20x, isolated margin 0.3 × 3,000 / 20 = 45, bankruptcy value 900 − 45 = 855; at the
+      mark: value 909, PnL% = 9 / 900 = 1 %, effective leverage 909 / (909 − 855) = 16.83, score
       0.1683.
-    - B: 0.9 at 2x, margin 1,350, bankruptcy value 2,700 − 1,350 = 1,350; value 2,727, PnL% 1 %,
-      effective leverage 2,727 / 1,377 = 1.98, score 0.0198.
+    - B: 0.7 at 2x, margin 1,050, bankruptcy value 2,100 − 1,050 = 1,050; value 2,121, PnL% 1 %,
+      effective leverage 2,121 / 1,071 = 1.98, score 0.0198.
 
-    Ranked A, B; the share of the side's quantity ahead of each (``risk.adl.quantiles``): 0 % and
-    10 %, quantiles 4 − ⌊0 / 20 %⌋ = 4 and 4 − ⌊10 % / 20 %⌋ = 4: B holds 90 % of the side and
-    would be deleveraged right after A's 0.1.
+    Ranked A, B; the share of the side ahead of each: 0 and 30 %; quantile 4 − floor(share / 20 %):
+    4 and 3 (ranked the other way round: B 4, A 4 − floor(70 % / 20 %) = 1).
     """
     a, b, seller = make_trader(risk_server), make_trader(risk_server), make_trader(risk_server)
     for trader, leverage in ((a, 20), (b, 2)):
         execute(risk_server, SetMarginType(trader.account, ETH, True), SetLeverage(trader.account, ETH, leverage))
     execute(risk_server, PlaceOrder(seller.account, ETH, Side.SELL, D("1"), price=D("3000")),
-            PlaceOrder(a.account, ETH, Side.BUY, D("0.1"), price=D("3000")),
-            PlaceOrder(b.account, ETH, Side.BUY, D("0.9"), price=D("3000")),
+            PlaceOrder(a.account, ETH, Side.BUY, D("0.3"), price=D("3000")),
+            PlaceOrder(b.account, ETH, Side.BUY, D("0.7"), price=D("3000")),
             SetMarkPrice(ETH, D("3030"), D("3030")))
 
     def quantiles(trader: Trader) -> object:
@@ -189,7 +188,7 @@ def test_adl_quantiles_worked_example(risk_server: RunningServer) -> None:
         return call(risk_server, "GET", "/fapi/v1/adlQuantile", trader, query).json()
 
     try:
-        for trader, quantile in ((a, 4), (b, 4)):
+        for trader, quantile in ((a, 4), (b, 3)):
             expected = [{"symbol": "ETHUSDT", "adlQuantile": {"LONG": 0, "SHORT": 0, "BOTH": quantile}}]
             eventually(functools.partial(quantiles, trader), expected.__eq__, f"quantile {quantile}")
     finally:

@@ -105,3 +105,10 @@ def test_admin_api_needs_the_token_and_audits(server: RunningServer) -> None:
         actions = [e["action"] for e in http.get("/admin/audit-log", params={"limit": 4}).json()]
         assert actions == ["instrument.resume", "instrument.halt", "api_key.create", "user.create"]
     assert ADMIN_TOKEN
+
+
+def test_row_ids_beyond_64_bits_are_invalid_values_not_server_errors(server: RunningServer) -> None:
+    with admin(server) as client:
+        for path in ("/admin/withdrawals/27279077961092426629120/reject", "/admin/withdrawals/0/approve"):
+            answer = client.post(path)
+            assert answer.status_code == 400 and answer.json()["code"] == -1130, (path, answer.text)

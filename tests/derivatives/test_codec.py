@@ -61,6 +61,7 @@ from derivatives.events import (
     AutoDeleveraged,
     BalanceChanged,
     BookDelta,
+    CommandRejected,
     Event,
     EventEnvelope,
     FeeTierSet,
@@ -166,6 +167,8 @@ EVENTS = {
     "event_insurance_paid": EventEnvelope(29, 0, InsurancePaid(7, D("25"), PayoutReason.COMPENSATION, 42)),
     "event_fee_tier": EventEnvelope(30, 0, FeeTierSet(7, (D("-0.0001"), D("0.0003")))),
     "event_fee_tier_cleared": EventEnvelope(31, 0, FeeTierSet(8, None)),
+    "event_command_rejected": EventEnvelope(32, 0, CommandRejected(7, 1, RejectReason.INSUFFICIENT_MARGIN)),
+    "event_command_rejected_bare": EventEnvelope(33, 0, CommandRejected(None, None, RejectReason.AMOUNT_NOT_POSITIVE)),
 }
 
 

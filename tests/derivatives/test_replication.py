@@ -12,6 +12,7 @@ takes over when promoted (SIGUSR1).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import signal
 import socket
@@ -42,8 +43,9 @@ class Child:
 
     def _collect(self) -> None:
         assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self.lines.put(raw.decode().strip())
+        with self.process.stdout:
+            for raw in self.process.stdout:
+                self.lines.put(raw.decode().strip())
         self.lines.put(None)
 
     def line(self, timeout: float = TIMEOUT) -> str:
@@ -57,8 +59,14 @@ class Child:
         self.process.stdin.flush()
 
     def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
+        """SIGKILL (a crash), then reap it and close its input (the reader thread closes its output
+        at the end of it)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=TIMEOUT)
+        if self.process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):  # what was still buffered has no reader
+                self.process.stdin.close()
 
 
 def start_follower(tmp: Path, journal: Path, port: int = 0) -> tuple[Child, int, int]:
@@ -105,8 +113,7 @@ def children() -> Iterator[list[Child]]:
     started: list[Child] = []
     yield started
     for child in started:
-        if child.process.poll() is None:
-            child.kill()
+        child.kill()
 
 
 def test_sync_primary_killed_mid_stream_then_the_promoted_follower_holds_every_ack(tmp_path: Path,

@@ -17,7 +17,7 @@ from derivatives import _core
 from derivatives.commands import Command, Deposit, SetInsuranceFloor
 from derivatives.engine import BatchResult
 from derivatives.enums import BalanceKind, PayoutReason, RejectReason
-from derivatives.events import BalanceChanged, EventEnvelope, InsurancePaid, OrderRejected
+from derivatives.events import BalanceChanged, CommandRejected, EventEnvelope, InsurancePaid
 from derivatives.persistence.db import Database
 from derivatives.persistence.models import Base, PayoutRequest
 from risk.feed import EventFeed
@@ -73,7 +73,7 @@ def test_the_engine_answer_settles_a_submitted_payout() -> None:
     assert (paid.status, paid.engine_seq) == (PayoutStatus.PAID, 40)
     refused = settle(
         submitted,
-        [EventEnvelope(41, 0, OrderRejected(7, 0, None, RejectReason.INSURANCE_FLOOR_BREACHED))],
+        [EventEnvelope(41, 0, CommandRejected(7, None, RejectReason.INSURANCE_FLOOR_BREACHED))],
     )
     assert (refused.status, refused.outcome) == (PayoutStatus.REFUSED, "INSURANCE_FLOOR_BREACHED")
     with pytest.raises(ApprovalError, match="missing"):

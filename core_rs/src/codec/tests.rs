@@ -240,6 +240,14 @@ fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
         ),
         ("event_fee_tier", envelope(30, 0, Event::FeeTierSet { account: 7, rates: Some((Rate(-10_000), Rate(30_000))) })),
         ("event_fee_tier_cleared", envelope(31, 0, Event::FeeTierSet { account: 8, rates: None })),
+        (
+            "event_command_rejected",
+            envelope(32, 0, Event::CommandRejected { account: Some(7), symbol: Some(1), reason: RejectReason::InsufficientMargin }),
+        ),
+        (
+            "event_command_rejected_bare",
+            envelope(33, 0, Event::CommandRejected { account: None, symbol: None, reason: RejectReason::AmountNotPositive }),
+        ),
     ]
 }
 

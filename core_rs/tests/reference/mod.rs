@@ -726,6 +726,11 @@ impl Reference {
         self.journal.events.push(Event::OrderRejected { account, symbol, order_id, reason });
     }
 
+    /// A refused listing or mark: it names a symbol and no account.
+    pub fn refuse(&mut self, symbol: SymbolId, reason: RejectReason) {
+        self.journal.events.push(Event::CommandRejected { account: None, symbol: Some(symbol), reason });
+    }
+
     /// Runs `f` on the market `symbol`, or returns `UnknownSymbol`.
     pub fn with_market<T>(&mut self, symbol: SymbolId, f: impl FnOnce(&mut RefMarket, &mut Journal) -> T) -> Result<T, RejectReason> {
         let Self { markets, journal } = self;
@@ -785,7 +790,7 @@ impl Reference {
                     self.with_market(symbol, |m, j| m.set_mark_price(mark, index, j))
                 };
                 if let Err(reason) = result {
-                    self.reject(0, symbol, None, reason);
+                    self.refuse(symbol, reason);
                 }
             }
         }
@@ -808,9 +813,9 @@ impl Reference {
 
     pub fn add_instrument(&mut self, spec: &InstrumentSpec) {
         if self.markets.iter().any(|m| m.symbol() == spec.symbol || m.spec.name == spec.name) {
-            self.reject(0, spec.symbol, None, RejectReason::SymbolExists);
+            self.refuse(spec.symbol, RejectReason::SymbolExists);
         } else if spec.validate().is_err() {
-            self.reject(0, spec.symbol, None, RejectReason::InvalidInstrument);
+            self.refuse(spec.symbol, RejectReason::InvalidInstrument);
         } else {
             let at = self.markets.iter().position(|m| m.symbol() > spec.symbol).unwrap_or(self.markets.len());
             self.markets.insert(at, RefMarket::new(spec.clone()));
@@ -825,7 +830,7 @@ impl Reference {
             Some(_) => None,
         };
         match reason {
-            Some(reason) => self.reject(0, spec.symbol, None, reason),
+            Some(reason) => self.refuse(spec.symbol, reason),
             None => {
                 self.with_market(spec.symbol, |m, _| m.spec = spec.clone()).expect("listed");
                 self.journal.events.push(Event::InstrumentUpdated { symbol: spec.symbol });
