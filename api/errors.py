@@ -83,6 +83,12 @@ def too_much_weight(scope: str, limit: int, retry_after_s: int) -> ApiError:
                     {"Retry-After": str(retry_after_s)})
 
 
+def ip_banned(ip: str, until_ms: int, retry_after_s: int) -> ApiError:
+    """-1003 with HTTP 418: an IP that kept sending after its 429s, banned until `until_ms`."""
+    return ApiError(-1003, f"Way too many requests; IP({ip}) banned until {until_ms}. Please use the "
+                    "websocket for live updates to avoid bans.", 418, {"Retry-After": str(retry_after_s)})
+
+
 def too_many_orders(limit: int, window: str, retry_after_s: int) -> ApiError:
     """-1015 with HTTP 429."""
     return ApiError(-1015, f"Too many new orders; current limit is {limit} orders per {window}.", 429,
@@ -236,10 +242,11 @@ def login_failed(detail: str = "invalid user name, password or one-time code") -
     return ApiError(-1002, f"You are not authorized to execute this request: {detail}.", 401)
 
 
-def too_many_logins(retry_after_s: int) -> ApiError:
-    """-1003 with HTTP 429: too many failed logins of one user name."""
-    return ApiError(-1003, "Too many failed logins for this user; try again later.", 429,
-                    {"Retry-After": str(retry_after_s)})
+def too_many_logins(retry_after_s: int, scope: str = "") -> ApiError:
+    """-1003 with HTTP 429: too many failed logins of one user name (or, with `scope`, too many
+    logins from one IP or in progress on the server)."""
+    text = f"Too many logins from {scope}" if scope else "Too many failed logins for this user"
+    return ApiError(-1003, f"{text}; try again later.", 429, {"Retry-After": str(retry_after_s)})
 
 
 def session_invalid() -> ApiError:

@@ -120,7 +120,7 @@ def canonical_stream(name: str, registry: InstrumentRegistry) -> str | None:
     """The stream a subscription name refers to (speed suffixes dropped), or None if invalid."""
     if name in _ALL:
         return _ALL[name]
-    match = _STREAM.match(name)
+    match = _STREAM.fullmatch(name)
     if match is None or registry.get(match["sym"].upper()) is None:
         return None
     kind = match["kind"]

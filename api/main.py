@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from fastapi import FastAPI
 
-from api import desk, metrics
+from api import desk, metrics, redaction
 from api.errors import CatchAllMiddleware, install_handlers
 from api.gateway import EngineGateway
 from api.hub import MarketHub, next_funding_ms
@@ -94,6 +94,7 @@ def create_app(
         The app; its services exist once the lifespan has started (``app.state.services``).
     """
     settings.validate()
+    redaction.install()
 
     def clock_ms() -> int:
         return clock_ns() // 1_000_000
@@ -178,7 +179,8 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     oracle = _oracle(settings, gateway, hub, registry, clock_ms, None if risk is None else risk.funding.set_paused)
     market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings),
                                    None if risk is None else risk.funding.premium_index)
-    order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms)
+    order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms,
+                                 clock_ms)
     account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms,
                                      None if risk is None else risk.adl.adl_quantile)
     services = Services(settings, db, gateway, registry, hub, streams, worker, limits, keys, market_service,

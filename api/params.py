@@ -57,7 +57,7 @@ class Param:
     def parse(self, text: str) -> object:
         """The typed value of `text`, or the Binance error."""
         if self.kind is Kind.DECIMAL:
-            if not DECIMAL_RE.match(text):
+            if not DECIMAL_RE.fullmatch(text):
                 raise errors.illegal_characters(self.name)
             value = Decimal(text)
             exponent = value.normalize().as_tuple().exponent
@@ -65,7 +65,7 @@ class Param:
                 raise errors.too_precise(self.name)
             return value
         if self.kind is Kind.INT:
-            if not INT_RE.match(text) or abs(int(text)) > INT64_MAX:
+            if not INT_RE.fullmatch(text) or abs(int(text)) > INT64_MAX:
                 raise errors.illegal_characters(self.name)
             number = int(text)
             if (self.minimum is not None and number < self.minimum) or (
@@ -83,7 +83,7 @@ class Param:
                 raise (self.on_bad_choice or (lambda: errors.invalid_value(self.name)))()
             return text
         if self.kind is Kind.CLIENT_ID:
-            if not CLIENT_ID_RE.match(text):
+            if not CLIENT_ID_RE.fullmatch(text):
                 raise ApiError(-4015, f"Client order id is not valid ('{self.name}' must match "
                                "^[\\.A-Z\\:/a-z0-9_-]{1,36}$).")
             return text

@@ -11,6 +11,8 @@ Invariants:
     * Conditional types are refused on ``/fapi/v1/order`` with ``-4120`` (Binance since late 2025);
       they are placed with ``/fapi/v1/algoOrder`` (CCXT.md gotcha 3).
     * Parameters are validated before anything is sent; a refused request changes nothing.
+    * A client-chosen id resent within the retention window answers the order it created
+      (``api.services.client_ids``); only server-generated ids skip the lookup.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from api.instruments import Instrument, InstrumentRegistry
 from api.params import END_TIME, START_TIME, SYMBOL, Kind, Param, Params, Spec
 from api.projection import ProjectionWorker
 from api.ratelimit import Limits
+from api.services.client_ids import RETENTION_MS, KeyedLocks
 from derivatives.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from derivatives.engine import EngineClient
 from derivatives.enums import OrderType, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
@@ -109,7 +112,7 @@ class OrderService:
     """Order entry and order queries for one account at a time."""
 
     def __init__(self, registry: InstrumentRegistry, gateway: EngineGateway, worker: ProjectionWorker, db: Database,
-                 limits: Limits, client: EngineClient, projection_wait_ms: int) -> None:
+                 limits: Limits, client: EngineClient, projection_wait_ms: int, clock_ms: Callable[[], int]) -> None:
         self.registry = registry
         self.gateway = gateway
         self.worker = worker
@@ -117,6 +120,8 @@ class OrderService:
         self.limits = limits
         self.client = client
         self.wait_s = projection_wait_ms / 1000
+        self.clock_ms = clock_ms
+        self.client_ids = KeyedLocks()
 
     def instrument(self, symbol: str | None) -> Instrument:
         """The listed instrument `symbol`, or -1121."""
@@ -198,9 +203,42 @@ class OrderService:
     async def place(self, account: int, params: Params, algo: bool, headers: dict[str, str]) -> dict[str, object]:
         """``POST /fapi/v1/order`` or ``POST /fapi/v1/algoOrder`` (order-count headers into `headers`)."""
         instrument, command = self.build(account, params, algo)
-        headers.update(self.limits.charge_orders(account, 1))
-        batch = await self._run([command])
-        return await self._placed(instrument, _outcomes(batch).get(batch.first_seq, []), algo)
+        supplied = params.text("clientAlgoId" if algo else "newClientOrderId")
+        if supplied is None:
+            headers.update(self.limits.charge_orders(account, 1))
+            batch = await self._run([command])
+            return await self._placed(instrument, _outcomes(batch).get(batch.first_seq, []), algo)
+        async with self.client_ids.hold((account, supplied)):
+            previous = await self._previous(account, instrument, supplied, algo)
+            if previous is not None:
+                return previous
+            headers.update(self.limits.charge_orders(account, 1))
+            batch = await self._run([command])
+            events = _outcomes(batch).get(batch.first_seq, [])
+            if any(isinstance(e, OrderRejected) and e.reason is RejectReason.DUPLICATE_CLIENT_ORDER_ID
+                   for e in events):
+                previous = await self._previous(account, instrument, supplied, algo)
+                if previous is not None:
+                    return previous
+            return await self._placed(instrument, events, algo)
+
+    async def _previous(self, account: int, instrument: Instrument, client_id: str,
+                        algo: bool) -> dict[str, object] | None:
+        """The answer for the order `client_id` already names (None if it names none).
+
+        Raises:
+            ApiError: -4116 when it names an order of another symbol or kind; -1007 when the
+                projection does not catch up in time.
+        """
+        if not await self.worker.wait_for(self.gateway.last_seq(), self.wait_s):
+            raise errors.backend_timeout()
+        order: OrderState | None = await self._read(queries.order_by_client_id, account, client_id,
+                                                    self.clock_ms() - RETENTION_MS)
+        if order is None:
+            return None
+        if order.symbol != instrument.name or (order.algo_status is not None) != algo:
+            raise self._reject(instrument, RejectReason.DUPLICATE_CLIENT_ORDER_ID)
+        return formats.algo_object(instrument, order) if algo else formats.order_object(instrument, order)
 
     async def _placed(self, instrument: Instrument, events: list[Event], algo: bool) -> dict[str, object]:
         for event in events:

@@ -7,6 +7,8 @@ Invariants:
       secret cannot log in at all.
     * Five failed logins of one name within 15 minutes refuse further attempts for that name
       (HTTP 429 ``-1003``) until the oldest failure is 15 minutes old (``api.auth.throttle``).
+    * Login work is bounded per client IP and in total, and runs on its own worker threads
+      (``api.auth.gate``): logins cannot slow the trading API down.
     * Passwords and TOTP secrets are set only through the admin API, audited, and never logged;
       the TOTP secret is shown once, in the answer that created it.
 """
@@ -21,6 +23,7 @@ import anyio.to_thread
 
 from api import errors
 from api.auth import passwords, totp
+from api.auth.gate import LoginGate
 from api.auth.sessions import Session, Sessions
 from api.auth.throttle import LoginThrottle
 from derivatives.persistence import accounts
@@ -37,12 +40,14 @@ class StaffAuth:
         self.clock_ms = clock_ms
         self._replay = totp.ReplayGuard()
         self._throttle = LoginThrottle(clock_ms)
+        self._gate = LoginGate(clock_ms)
 
-    async def login(self, db: Database, name: str, password: str, code: str) -> tuple[str, Session]:
-        """A session token for valid credentials.
+    async def login(self, db: Database, name: str, password: str, code: str, ip: str) -> tuple[str, Session]:
+        """A session token for valid credentials, presented from client address `ip`.
 
         Raises:
-            ApiError: -1002 (HTTP 401) for a wrong name, password or code.
+            ApiError: -1002 (HTTP 401) for a wrong name, password or code; -1003 (HTTP 429) when
+                the name, the IP or the server has too many logins under way.
         """
 
         def run() -> tuple[str, Session]:
@@ -64,7 +69,7 @@ class StaffAuth:
             log.info("login", extra={"fields": {"user": name, "role": found.user.role}})
             return self.sessions.issue(found.user.name, found.user.id, found.user.role)
 
-        return await anyio.to_thread.run_sync(run)
+        return await self._gate.run(ip, run)
 
     def _refuse(self, name: str, reason: str, *detail: str) -> NoReturn:
         self._throttle.failed(name)
@@ -72,7 +77,8 @@ class StaffAuth:
         raise errors.login_failed(*detail)
 
     async def set_credentials(self, db: Database, actor: str, user_id: int, password: str) -> dict[str, object]:
-        """Sets a user's password; an admin also gets a new TOTP secret (returned once).
+        """Sets a user's password; an admin also gets a new TOTP secret (returned once). Every
+        session of the user ends.
 
         Raises:
             ApiError: -1130 for an unknown user or an unacceptable password.
@@ -91,6 +97,7 @@ class StaffAuth:
                 accounts.set_credentials(session, user_id, hashed, secret)
                 accounts.audit(session, self.clock_ms(), actor, "user.credentials", f"user:{user_id}",
                                totp=secret is not None)
+            self.sessions.end_sessions(user_id)
             answer: dict[str, object] = {"userId": user.id, "name": user.name, "role": user.role}
             if secret is not None:
                 answer |= {"totpSecret": secret, "otpauthUri": totp.provisioning_uri(secret, user.name)}
