@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from api.hub import Connection
+
 MESSAGES_PER_SECOND = 10
 BURST = 50
 MAX_MESSAGE_CHARS = 4096
@@ -29,10 +31,13 @@ def error_frame(code: int, msg: str, request_id: object = None) -> str:
 
 
 class Inbound:
-    """The inbound side of one socket: a token bucket and the frame checks."""
+    """The inbound side of one socket: a token bucket and the frame checks. With `conn`, error
+    frames queue behind the frames already queued there and the close waits for them."""
 
-    def __init__(self, ws: WebSocket, clock_s: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ws: WebSocket, conn: Connection | None = None,
+                 clock_s: Callable[[], float] = time.monotonic) -> None:
         self.ws = ws
+        self.conn = conn
         self.clock_s = clock_s
         self.tokens = float(BURST)
         self.stamp = clock_s()
@@ -57,14 +62,23 @@ class Inbound:
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
             if not self._take():
-                await self.ws.send_text(error_frame(
+                await self._send(error_frame(
                     -1003, f"Too many messages; the limit is {MESSAGES_PER_SECOND} per second."))
-                await self.ws.close(code=POLICY_VIOLATION)
+                if self.conn is not None:
+                    self.conn.close(POLICY_VIOLATION)
+                else:
+                    await self.ws.close(code=POLICY_VIOLATION)
                 raise WebSocketDisconnect(POLICY_VIOLATION)
-            text = message.get("text")
+            text: str | None = message.get("text")
             if text is None:
-                await self.ws.send_text(error_frame(3, "Invalid request: binary frames are not supported"))
+                await self._send(error_frame(3, "Invalid request: binary frames are not supported"))
             elif len(text) > MAX_MESSAGE_CHARS:
-                await self.ws.send_text(error_frame(3, f"Invalid request: longer than {MAX_MESSAGE_CHARS} characters"))
+                await self._send(error_frame(3, f"Invalid request: longer than {MAX_MESSAGE_CHARS} characters"))
             else:
                 return text
+
+    async def _send(self, text: str) -> None:
+        if self.conn is not None:
+            self.conn.send(text)
+        else:
+            await self.ws.send_text(text)

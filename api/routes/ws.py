@@ -78,7 +78,7 @@ async def _writer(ws: WebSocket, conn: Connection) -> None:
     while (text := await conn.queue.get()) is not None:
         await ws.send_text(text)
     with contextlib.suppress(Exception):
-        await ws.close()
+        await ws.close(code=conn.close_code)
 
 
 async def _serve_market(ws: WebSocket, combined: bool, streams: list[str]) -> None:
@@ -90,7 +90,7 @@ async def _serve_market(ws: WebSocket, combined: bool, streams: list[str]) -> No
         await ws.close(code=1008)
         return
     writer = asyncio.create_task(_writer(ws, conn))
-    inbound = Inbound(ws)
+    inbound = Inbound(ws, conn)
     try:
         while not conn.closed:
             conn.send(json.dumps(handle_control(hub, conn, await inbound.receive())))
@@ -112,7 +112,7 @@ async def _serve_user(ws: WebSocket, listen_key: str) -> None:
         await ws.close(code=1008)
         return
     writer = asyncio.create_task(_writer(ws, conn))
-    inbound = Inbound(ws)
+    inbound = Inbound(ws, conn)
     try:
         while not conn.closed:
             await inbound.receive()  # clients send nothing; Binance ignores anything sent

@@ -106,7 +106,7 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> No
     """Serves the exchange until Ctrl-C (or for `seconds`)."""
     import uvicorn
 
-    from api import interpreter
+    from api import connections, interpreter
     from api.main import BackgroundTask, create_app
 
     interpreter.tune()
@@ -122,7 +122,8 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> No
     app = create_app(settings, client, background=background)
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on")
+    config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on",
+                            **connections.server_options())
     server = uvicorn.Server(config)
     if seconds is not None:
         timer = threading.Timer(seconds, lambda: setattr(server, "should_exit", True))

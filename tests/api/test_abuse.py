@@ -4,6 +4,8 @@ client next to it keeps working. Distinct client IPs are distinct loopback sourc
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,10 +13,13 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+import websockets
 
+from api import connections
 from api.auth.gate import CONCURRENT, LOGINS_PER_IP_PER_MINUTE, WAITING
 from api.security import sign
-from tests.api.conftest import Trader, make_database, make_trader, serve
+from api.ws_inbound import BURST
+from tests.api.conftest import make_database, make_trader, serve
 from tests.api.server import RunningServer
 
 WEIGHT_LIMIT = 30
@@ -122,3 +127,75 @@ def test_a_login_flood_is_refused_beyond_the_login_workers_and_trading_goes_on(s
     refused = [a.json() for a in answers if a.status_code == 429]
     assert all(r["code"] == -1003 and "the server" in r["msg"] for r in refused)
     assert statuses.count(401) >= CONCURRENT + WAITING
+
+
+def test_half_sent_requests_are_answered_408_and_closed(server: RunningServer,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connections, "REQUEST_TIMEOUT_S", 1.0)
+    partial = [
+        b"",  # connects and sends nothing
+        b"GET /fapi/v1/time HTTP/1.1\r\nHost: x\r\n",  # headers never end
+        (b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         b"Content-Length: 1000\r\n\r\n{\"username\": "),  # body never ends
+    ]
+    sockets = []
+    for data in partial * 10:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall(data)
+        sockets.append(sock)
+    assert httpx.get(f"{server.base}/fapi/v1/time").status_code == 200, "served meanwhile"
+    for sock in sockets:
+        answer = b""
+        while chunk := sock.recv(4096):  # ends when the server closes
+            answer += chunk
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 408 ") and b'"code": -1000' in answer, answer
+
+
+def test_connections_beyond_the_per_ip_cap_are_refused(server: RunningServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connections, "MAX_CONNECTIONS_PER_IP", 10)
+    held = []
+    for _ in range(10):
+        sock = socket.socket()
+        sock.bind(("127.0.0.50", 0))
+        sock.connect(("127.0.0.1", server.port))
+        held.append(sock)
+    extra = socket.socket()
+    extra.bind(("127.0.0.50", 0))
+    extra.connect(("127.0.0.1", server.port))
+    extra.settimeout(10)
+    refused = extra.recv(4096)
+    assert refused.startswith(b"HTTP/1.1 429 ") and b'"code": -1003' in refused
+    assert extra.recv(4096) == b"", "closed"
+    with from_ip(server, "127.0.0.51") as other:
+        assert other.get("/fapi/v1/time").status_code == 200
+    for sock in [extra, *held]:
+        sock.close()
+
+
+async def test_websocket_abuse_is_answered_not_crashed(server: RunningServer) -> None:
+    async with websockets.connect(server.ws) as ws:
+        await ws.send(b"\x00\x01binary")
+        assert json.loads(await ws.recv())["error"]["code"] == 3
+        await ws.send("[" * 2000 + "]" * 2000)
+        assert json.loads(await ws.recv())["error"] == {"code": 3, "msg": "Invalid JSON: nested too deeply"}
+        await ws.send("[" * 5000)
+        assert json.loads(await ws.recv())["error"]["code"] == 3
+        await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 7}))
+        assert json.loads(await ws.recv()) == {"result": [], "id": 7}, "the socket still works"
+    async with websockets.connect(server.ws) as flood:
+        for index in range(500):
+            try:
+                await flood.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": index}))
+            except websockets.ConnectionClosed:
+                break
+        answers = []
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                answers.append(json.loads(await flood.recv()))
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert answers[-1]["error"]["code"] == -1003
+    # The burst (and what the rate refilled meanwhile) is answered, then the refusal; nothing more.
+    assert BURST <= len(answers) - 1 <= BURST + 10
+    assert [a["id"] for a in answers[:-1]] == list(range(len(answers) - 1))
