@@ -137,6 +137,21 @@ def not_required(name: str) -> ApiError:
     return ApiError(-1106, f"Parameter '{name}' sent when not required.")
 
 
+def quantity_too_large() -> ApiError:
+    """-4005."""
+    return ApiError(-4005, "Quantity greater than max quantity.")
+
+
+def price_too_large() -> ApiError:
+    """-4016."""
+    return ApiError(-4016, "Price greater than max price.")
+
+
+def stop_price_too_large() -> ApiError:
+    """-4007."""
+    return ApiError(-4007, "Stop price greater than max price.")
+
+
 def too_precise(name: str) -> ApiError:
     """-1111."""
     return ApiError(-1111, f"Precision is over the maximum defined for this asset ('{name}').")
@@ -436,6 +451,8 @@ def install_handlers(app: FastAPI) -> None:
             return error_response(not_found_path(request.method, request.url.path))
         if exc.status_code == 405:
             return error_response(ApiError(-5000, f"Path {request.url.path}, Method {request.method} is invalid", 405))
+        if exc.status_code == 400:  # a body the framework could not parse (bad or too deeply nested JSON)
+            return error_response(invalid_value("body"))
         return error_response(ApiError(-1000, str(exc.detail), 400))
 
     app.add_exception_handler(ApiError, on_api_error)

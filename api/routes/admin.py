@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from api.auth.roles import AdminStaff, StaffAuthDep
 from api.deps import ServicesDep
-from api.routes.common import AMOUNT_PATTERN, ERRORS, ok
+from api.routes.common import AMOUNT_PATTERN, ERRORS, INT64_MAX, RowId, ok
 from derivatives.persistence.accounts import KeyView, UserView
 from derivatives.persistence.views import WithdrawalState
 from derivatives.units import from_raw
@@ -77,7 +77,7 @@ class NewCredentials(BaseModel):
 
 
 @router.post("/users/{user_id}/credentials")
-async def set_credentials(services: ServicesDep, staff: StaffAuthDep, actor: Actor, user_id: int,
+async def set_credentials(services: ServicesDep, staff: StaffAuthDep, actor: Actor, user_id: RowId,
                           body: NewCredentials) -> JSONResponse:
     """Set a user's dashboard password; an admin also gets a new TOTP secret (shown only here)."""
     return ok(await staff.set_credentials(services.db, actor, user_id, body.password))
@@ -90,13 +90,13 @@ async def list_users(services: ServicesDep, _actor: Actor) -> JSONResponse:
 
 
 @router.post("/users/{user_id}/api-keys")
-async def create_key(services: ServicesDep, actor: Actor, user_id: int, body: NewKey) -> JSONResponse:
+async def create_key(services: ServicesDep, actor: Actor, user_id: RowId, body: NewKey) -> JSONResponse:
     """Issue an API key; the secret is shown only in this answer."""
     return ok(_key(await services.admin.create_key(actor, user_id, body.label, body.trade), with_secret=True))
 
 
 @router.get("/users/{user_id}/api-keys")
-async def list_keys(services: ServicesDep, _actor: Actor, user_id: int) -> JSONResponse:
+async def list_keys(services: ServicesDep, _actor: Actor, user_id: RowId) -> JSONResponse:
     """A user's keys (no secrets)."""
     return ok([_key(k, with_secret=False) for k in await services.admin.keys_of(user_id)])
 
@@ -115,7 +115,7 @@ class Amount(BaseModel):
 
 
 @router.post("/users/{user_id}/deposits")
-async def credit_deposit(services: ServicesDep, actor: Actor, user_id: int, body: Amount) -> JSONResponse:
+async def credit_deposit(services: ServicesDep, actor: Actor, user_id: RowId, body: Amount) -> JSONResponse:
     """Credit a deposit to the user's account; answered once the engine has applied it."""
     return ok(await services.admin.deposit(actor, user_id, Decimal(body.amount)))
 
@@ -127,7 +127,7 @@ def _withdrawal(w: WithdrawalState) -> dict[str, object]:
 
 
 @router.post("/users/{user_id}/withdrawals")
-async def request_withdrawal(services: ServicesDep, actor: Actor, user_id: int, body: Amount) -> JSONResponse:
+async def request_withdrawal(services: ServicesDep, actor: Actor, user_id: RowId, body: Amount) -> JSONResponse:
     """Request a withdrawal from the user's account; it waits for a second admin's approval."""
     return ok(_withdrawal(await services.admin.request_withdrawal(actor, user_id, Decimal(body.amount))))
 
@@ -141,14 +141,14 @@ async def list_withdrawals(services: ServicesDep, _actor: Actor,
 
 
 @router.post("/withdrawals/{withdrawal_id}/approve")
-async def approve_withdrawal(services: ServicesDep, actor: Actor, withdrawal_id: int) -> JSONResponse:
+async def approve_withdrawal(services: ServicesDep, actor: Actor, withdrawal_id: RowId) -> JSONResponse:
     """Approve (a different admin than the requester): the engine debits the wallet, up to what
     is withdrawable; a refusal leaves the request FAILED with the engine's reason."""
     return ok(_withdrawal(await services.admin.approve_withdrawal(actor, withdrawal_id)))
 
 
 @router.post("/withdrawals/{withdrawal_id}/reject")
-async def reject_withdrawal(services: ServicesDep, actor: Actor, withdrawal_id: int) -> JSONResponse:
+async def reject_withdrawal(services: ServicesDep, actor: Actor, withdrawal_id: RowId) -> JSONResponse:
     """Reject a pending withdrawal."""
     return ok(_withdrawal(await services.admin.reject_withdrawal(actor, withdrawal_id)))
 
@@ -168,7 +168,7 @@ async def resume(services: ServicesDep, actor: Actor, symbol: str) -> JSONRespon
 @router.get("/audit-log")
 async def audit_log(services: ServicesDep, _actor: Actor,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    before_id: Annotated[int | None, Query(ge=1)] = None) -> JSONResponse:
+                    before_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None) -> JSONResponse:
     """Administrative actions, newest first."""
     entries = await services.admin.audit_log(limit, before_id)
     return ok([{"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,

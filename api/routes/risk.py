@@ -20,7 +20,7 @@ from api.auth.roles import RISK, RiskStaff, authorize, identify, socket_credenti
 from api.deps import get_services, public
 from api.errors import ApiError
 from api.params import OPTIONAL_SYMBOL, Params, Spec
-from api.routes.common import AMOUNT_PATTERN, ERRORS, ok
+from api.routes.common import AMOUNT_PATTERN, ERRORS, RowId, ok
 from api.services.risk_desk import RiskDesk
 from api.ws_inbound import Inbound
 
@@ -76,13 +76,13 @@ async def request_payout(desk: Desk, staff: RiskStaff, body: PayoutBody) -> JSON
 
 
 @router.post("/insurance/payouts/{payout_id}/approve")
-async def approve_payout(desk: Desk, staff: RiskStaff, payout_id: int) -> JSONResponse:
+async def approve_payout(desk: Desk, staff: RiskStaff, payout_id: RowId) -> JSONResponse:
     """Approve (neither the requester nor the first approver); the second approval pays."""
     return ok(await desk.approve_payout(staff.name, payout_id))
 
 
 @router.post("/insurance/payouts/{payout_id}/deny")
-async def deny_payout(desk: Desk, staff: RiskStaff, payout_id: int, body: DenyBody) -> JSONResponse:
+async def deny_payout(desk: Desk, staff: RiskStaff, payout_id: RowId, body: DenyBody) -> JSONResponse:
     """Deny a pending request (not the requester)."""
     return ok(await desk.deny_payout(staff.name, payout_id, body.note))
 
@@ -95,13 +95,13 @@ async def list_payouts(desk: Desk, _staff: RiskStaff, status: Annotated[PayoutSt
 
 
 @router.get("/insurance/payouts/{payout_id}")
-async def get_payout(desk: Desk, _staff: RiskStaff, payout_id: int) -> JSONResponse:
+async def get_payout(desk: Desk, _staff: RiskStaff, payout_id: RowId) -> JSONResponse:
     """One payout request."""
     return ok(await desk.payout(payout_id))
 
 
 @router.get("/insurance/payouts/{payout_id}/trail")
-async def payout_trail(desk: Desk, _staff: RiskStaff, payout_id: int) -> JSONResponse:
+async def payout_trail(desk: Desk, _staff: RiskStaff, payout_id: RowId) -> JSONResponse:
     """Who did what to a payout request, oldest first."""
     return ok(await desk.trail(payout_id))
 

@@ -29,7 +29,7 @@ from api import errors, formats
 from api.errors import ApiError
 from api.gateway import EngineGateway
 from api.instruments import Instrument, InstrumentRegistry
-from api.params import END_TIME, START_TIME, SYMBOL, Kind, Param, Params, Spec
+from api.params import END_TIME, MAX_DECIMALS, MAX_TIME_MS, PAGE, START_TIME, SYMBOL, Kind, Param, Params, Spec
 from api.projection import ProjectionWorker
 from api.ratelimit import Limits
 from api.services.client_ids import RETENTION_MS, KeyedLocks
@@ -54,9 +54,10 @@ _COMMON = (
     _SIDE,
     Param("positionSide", Kind.CHOICE, choices=("BOTH", "LONG", "SHORT")),
     Param("timeInForce", Kind.CHOICE, choices=("GTC", "IOC", "FOK", "GTX", "GTD"), on_bad_choice=errors.invalid_tif),
-    Param("quantity", Kind.DECIMAL, description="Base quantity, a multiple of LOT_SIZE stepSize."),
+    Param("quantity", Kind.DECIMAL, description="Base quantity, a multiple of LOT_SIZE stepSize.",
+          too_large=errors.quantity_too_large),
     Param("reduceOnly", Kind.BOOL),
-    Param("price", Kind.DECIMAL),
+    Param("price", Kind.DECIMAL, too_large=errors.price_too_large),
     Param("closePosition", Kind.BOOL),
     Param("workingType", Kind.CHOICE, choices=("MARK_PRICE", "CONTRACT_PRICE")),
     Param("priceProtect", Kind.BOOL),
@@ -64,32 +65,33 @@ _COMMON = (
     Param("priceMatch", Kind.CHOICE, choices=("NONE", "OPPONENT", "OPPONENT_5", "OPPONENT_10", "OPPONENT_20",
                                               "QUEUE", "QUEUE_5", "QUEUE_10", "QUEUE_20")),
     Param("selfTradePreventionMode", Kind.CHOICE, choices=("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")),
-    Param("goodTillDate", Kind.INT, minimum=0),
+    Param("goodTillDate", Kind.INT, minimum=0, maximum=MAX_TIME_MS),
 )
 NEW_ORDER = _COMMON + (
     Param("type", Kind.CHOICE, True, REGULAR_TYPES + ALGO_TYPES, on_bad_choice=errors.invalid_order_type),
     Param("newClientOrderId", Kind.CLIENT_ID),
-    Param("stopPrice", Kind.DECIMAL),
-    Param("activationPrice", Kind.DECIMAL),
+    Param("stopPrice", Kind.DECIMAL, too_large=errors.stop_price_too_large),
+    Param("activationPrice", Kind.DECIMAL, too_large=errors.price_too_large),
     Param("callbackRate", Kind.DECIMAL),
 )
 NEW_ALGO = _COMMON + (
     Param("algoType", Kind.CHOICE, True, ("CONDITIONAL",)),
     Param("type", Kind.CHOICE, True, ALGO_TYPES + REGULAR_TYPES, on_bad_choice=errors.invalid_order_type),
     Param("clientAlgoId", Kind.CLIENT_ID),
-    Param("triggerPrice", Kind.DECIMAL),
-    Param("activatePrice", Kind.DECIMAL),
+    Param("triggerPrice", Kind.DECIMAL, too_large=errors.stop_price_too_large),
+    Param("activatePrice", Kind.DECIMAL, too_large=errors.price_too_large),
     Param("callbackRate", Kind.DECIMAL, description="Trailing callback in percent, 0.1 to 10."),
 )
 ORDER_REF = (Param("orderId", Kind.INT, minimum=0), Param("origClientOrderId", Kind.CLIENT_ID))
 ALGO_REF = (Param("algoId", Kind.INT, minimum=0), Param("clientAlgoId", Kind.CLIENT_ID))
-AMEND = (SYMBOL, _SIDE, Param("quantity", Kind.DECIMAL, True), Param("price", Kind.DECIMAL, True),
+AMEND = (SYMBOL, _SIDE, Param("quantity", Kind.DECIMAL, True, too_large=errors.quantity_too_large),
+         Param("price", Kind.DECIMAL, True, too_large=errors.price_too_large),
          Param("priceMatch", Kind.CHOICE, choices=("NONE",)), *ORDER_REF)
 BATCH = (Param("batchOrders", Kind.TEXT, True, max_length=16_384, description="JSON array of up to 5 orders."),)
 HISTORY = (Param("symbol", Kind.TEXT, max_length=20), Param("orderId", Kind.INT, minimum=0), START_TIME, END_TIME,
            Param("limit", Kind.INT, minimum=1, maximum=1000))
 ALGO_HISTORY = (SYMBOL, Param("algoId", Kind.INT, minimum=0), START_TIME, END_TIME,
-                Param("page", Kind.INT, minimum=1), Param("limit", Kind.INT, minimum=1, maximum=100))
+                PAGE, Param("limit", Kind.INT, minimum=1, maximum=100))
 USER_TRADES = (SYMBOL, Param("orderId", Kind.INT, minimum=0), START_TIME, END_TIME, Param("fromId", Kind.INT, minimum=0),
                Param("limit", Kind.INT, minimum=1, maximum=1000))
 NEW_ORDER_SPEC = Spec(NEW_ORDER)
@@ -176,6 +178,8 @@ class OrderService:
         callback = params.decimal("callbackRate")
         if kind == "TRAILING_STOP_MARKET" and callback is None:
             raise errors.missing_parameter("callbackRate")
+        if callback is not None and (callback / 100).normalize().as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+            raise self._reject(instrument, RejectReason.INVALID_CALLBACK_RATE)  # finer than the engine's 1e-8
         if kind in ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET") and trigger is None:
             raise errors.missing_parameter("triggerPrice" if algo else "stopPrice")
         client_id = params.text("clientAlgoId" if algo else "newClientOrderId") or generated_client_id()
@@ -404,7 +408,7 @@ def _batch_items(text: str) -> list[list[tuple[str, str]]]:
     """The parameter pairs of each ``batchOrders`` element (JSON numbers read as Decimal)."""
     try:
         items = json.loads(text, parse_float=Decimal)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise errors.invalid_value("batchOrders") from None
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise errors.invalid_value("batchOrders")
