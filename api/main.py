@@ -254,8 +254,21 @@ def _oracle(settings: Settings, gateway: EngineGateway, hub: MarketHub, registry
                          None if last is None else from_raw(last[0]), None if last is None else last[1],
                          Decimal(0), next_funding_ms(now_ms), interval)
 
-    source = create_source(settings.oracle, configs, clock=clock_ms, seed=settings.oracle_seed)
+    source = create_source(settings.oracle, configs, clock=clock_ms, seed=settings.oracle_seed,
+                           resume_prices=_last_marks(gateway.client, registry, configs))
     return MarkPriceService(source, publish, symbols=configs, clock=clock_ms, book=book)
+
+
+def _last_marks(client: EngineClient, registry: InstrumentRegistry,
+                configs: Sequence[SymbolConfig]) -> dict[str, Decimal]:
+    """The engine's mark price per base asset (those it has one for: after a restart)."""
+    marks = {}
+    for config in configs:
+        instrument = registry.get(config.symbol)
+        prices = None if instrument is None else client.prices(instrument.spec.symbol)
+        if prices is not None and prices.mark is not None:
+            marks[config.base] = prices.mark
+    return marks
 
 
 def app_from_env() -> FastAPI:
