@@ -305,10 +305,16 @@ def invalid_leverage(leverage: int | None) -> ApiError:
     return ApiError(-4028, f"Leverage {leverage} is not valid")
 
 
-def four_eyes() -> ApiError:
-    """-1002: the admin who requested a withdrawal cannot approve it."""
-    return ApiError(-1002, "You are not authorized to execute this request: a withdrawal needs the approval "
-                    "of a second admin.")
+def four_eyes(what: str = "a withdrawal") -> ApiError:
+    """-1002 (HTTP 403): the admin who requested something cannot approve it."""
+    return ApiError(-1002, f"You are not authorized to execute this request: {what} needs the approval "
+                    "of a second admin.", 403)
+
+
+def bootstrap_cannot_approve() -> ApiError:
+    """-1002 (HTTP 403): the bootstrap admin token may request, never approve."""
+    return ApiError(-1002, "You are not authorized to execute this request: the bootstrap admin token "
+                    "cannot approve; an enrolled admin must.", 403)
 
 
 def not_found_path(method: str, path: str) -> ApiError:
@@ -389,6 +395,8 @@ _REJECT_MESSAGES: dict[RejectReason, _Msg] = {
     R.NO_POSITION: lambda *_: "Cannot add position margin: position is 0.",
     R.RESERVED_ACCOUNT: lambda *_: "This account keeps cross margin.",
     R.DUPLICATE_PAYOUT: lambda *_: "This payout was already paid.",
+    R.DUPLICATE_WITHDRAWAL: lambda *_: "This withdrawal was already made.",
+    R.INVALID_ACCOUNT_OWNER: lambda *_: "An account owner needs a name of 1 to 64 and a role of 1 to 16 bytes.",
 }
 
 

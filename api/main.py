@@ -169,6 +169,7 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     await asyncio.to_thread(worker.start)
     keys = KeyStore(db)
     admin_service = AdminService(db, keys, gateway, registry, clock_ms, settings.projection_wait_ms, worker)
+    await admin_service.resolve_withdrawals()
     if settings.demo:
         app.state.demo_key = await asyncio.to_thread(admin_service.ensure_demo, settings.demo_api_key,
                                                      settings.demo_api_secret)

@@ -38,6 +38,12 @@ class Staff:
 
     name: str
     role: str
+    bootstrap: bool = False
+    """The bootstrap admin token (``DERIVATIVES_ADMIN_TOKEN``): may request, never approve."""
+
+
+BOOTSTRAP_ADMIN = "admin"
+"""The identity name of the bootstrap admin token (``Settings.admins``)."""
 
 
 def staff_auth(request: HTTPConnection) -> StaffAuth:
@@ -61,7 +67,7 @@ def identify(credential: str, admins: dict[str, str], sessions: Sessions) -> Sta
         if hmac.compare_digest(presented, token.encode()):
             actor = name
     if presented and actor is not None:
-        return Staff(actor, "admin")
+        return Staff(actor, "admin", bootstrap=actor == BOOTSTRAP_ADMIN)
     try:
         session = sessions.verify(credential)
     except InvalidSession:

@@ -31,6 +31,21 @@ async def login(request: Request, services: ServicesDep, staff: StaffAuthDep, bo
                "expiresAt": session.expires_s * 1000})
 
 
+class Enrolment(BaseModel):
+    """A new admin's one-time enrolment."""
+
+    token: str = Field(min_length=16, max_length=128)
+    password: str = Field(min_length=8, max_length=256)
+
+
+@router.post("/enrol")
+async def enrol(request: Request, services: ServicesDep, staff: StaffAuthDep, body: Enrolment) -> JSONResponse:
+    """A new admin sets their password with their one-time enrolment token and receives their TOTP
+    secret (shown only here); then they log in with both."""
+    ip = request.client.host if request.client else "unknown"
+    return ok(await staff.enrol(services.db, body.token, body.password, ip))
+
+
 @router.get("/me")
 async def me(caller: AnyStaff) -> JSONResponse:
     """Who the presented credential is."""

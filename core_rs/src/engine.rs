@@ -16,7 +16,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::accounts::{Accounts, ReferencePrices};
+use crate::accounts::{Accounts, ReferencePrices, FEE_ACCOUNT, FIRST_USER_ACCOUNT};
 use crate::command::{Command, CommandEnvelope, PlaceOrder};
 use crate::event::{CancelReason, Event};
 use crate::funding;
@@ -74,6 +74,8 @@ pub struct Engine {
     prices: ReferencePrices,
     insurance_floor: Quote,
     payout_keys: BTreeSet<u64>,
+    withdrawal_keys: BTreeSet<u64>,
+    last_account: AccountId,
     adl_rankings: BTreeMap<(SymbolId, Side), Vec<AccountId>>,
     liquidation_index: LiquidationIndex,
 }
@@ -202,9 +204,28 @@ impl Engine {
                     reject(out, *account, 0, None, reason);
                 }
             }
-            Command::Withdraw { account, amount } => {
-                if let Err(reason) = ledger::withdraw(&mut self.accounts, &self.prices, *account, *amount, out) {
-                    reject(out, *account, 0, None, reason);
+            Command::Withdraw { account, amount, key } => {
+                let result = if *key != 0 && self.withdrawal_keys.contains(key) {
+                    Err(RejectReason::DuplicateWithdrawal)
+                } else {
+                    ledger::withdraw(&mut self.accounts, &self.prices, *account, *amount, out)
+                };
+                match result {
+                    Ok(()) if *key != 0 => {
+                        self.withdrawal_keys.insert(*key);
+                    }
+                    Ok(()) => {}
+                    Err(reason) => reject(out, *account, 0, None, reason),
+                }
+            }
+            Command::OpenAccount { name, role } => {
+                if name.is_empty() || name.len() > 64 || role.is_empty() || role.len() > 16 {
+                    reject(out, 0, 0, None, RejectReason::InvalidAccountOwner);
+                } else {
+                    let highest = self.accounts.ids().into_iter().filter(|id| *id < FEE_ACCOUNT).max().unwrap_or(0);
+                    let account = self.last_account.max(highest).max(FIRST_USER_ACCOUNT) + 1;
+                    self.last_account = account;
+                    out.push(Event::AccountOpened { account, name: name.clone(), role: role.clone() });
                 }
             }
             Command::Transfer { from, to, amount } => {

@@ -110,7 +110,7 @@ fn commands(deposits: &[i64], steps: &[Step]) -> Vec<Command> {
             }
             Step::Funding { rate_bp } => out.push(Command::ApplyFunding { symbol: BTC, rate: Rate(rate_bp * 10_000), mark: Price(mark) }),
             Step::Leverage { account, leverage } => out.push(Command::SetLeverage { account, symbol: BTC, leverage }),
-            Step::Withdraw { account, amount } => out.push(Command::Withdraw { account, amount: whole(amount) }),
+            Step::Withdraw { account, amount } => out.push(Command::Withdraw { account, amount: whole(amount), key: 0 }),
             Step::Ranking { shorts, first } => {
                 let accounts = (0..ACCOUNTS).map(|i| 1 + (first + i) % ACCOUNTS).collect();
                 out.push(Command::SetAdlRanking { symbol: BTC, side: if shorts { Side::Sell } else { Side::Buy }, accounts });

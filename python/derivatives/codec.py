@@ -22,6 +22,7 @@ from derivatives.commands import (
     AmendOrder,
     ApplyFunding,
     InsurancePayout,
+    OpenAccount,
     SetAdlRanking,
     SetFeeTier,
     SetInsuranceFloor,
@@ -69,6 +70,7 @@ from derivatives.events import (
     FundingApplied,
     InstrumentUpdated,
     InsuranceFloorSet,
+    AccountOpened,
     InsurancePaid,
     IsolatedMarginChanged,
     LeverageSet,
@@ -213,10 +215,15 @@ class _Writer:
                 self.u8(8)
                 self.u64(account)
                 self.money(amount)
-            case Withdraw(account, amount):
+            case Withdraw(account, amount, key):
                 self.u8(9)
                 self.u64(account)
                 self.money(amount)
+                self.u64(key)
+            case OpenAccount(name, role):
+                self.u8(24)
+                self.text(name)
+                self.text(role)
             case Transfer(from_account, to_account, amount):
                 self.u8(10)
                 self.u64(from_account)
@@ -451,6 +458,8 @@ class _Reader:
             case 26:
                 account, symbol = self.u64(), self.u32()
                 return IsolatedMarginChanged(account, symbol, self.enum(PositionSide), self.money(), self.money())
+            case 27:
+                return AccountOpened(self.u64(), self.text(), self.text())
         raise ValueError(f"unknown event tag {tag} at byte {offset}")
 
 

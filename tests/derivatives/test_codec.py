@@ -10,6 +10,7 @@ import pytest
 from derivatives.codec import decode_events, encode_command, encode_commands
 from derivatives.commands import (
     AddInstrument,
+    OpenAccount,
     AdjustIsolatedMargin,
     CloseAll,
     ClosePosition,
@@ -37,6 +38,7 @@ from derivatives.commands import (
 )
 from derivatives.enums import BalanceKind, ExpireReason, OrderType, PayoutReason, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
 from derivatives.events import (
+    AccountOpened,
     BalanceChanged,
     BookDelta,
     EventEnvelope,
@@ -77,7 +79,8 @@ COMMANDS: dict[str, Command] = {
     "cancel_all": CancelAll(3, 2),
     "mark": SetMarkPrice(1, D("50000"), D("49990.12345678")),
     "deposit": Deposit(7, D("1234.5")),
-    "withdraw": Withdraw(7, D("0.00000001")),
+    "withdraw": Withdraw(7, D("0.00000001"), 42),
+    "open_account": OpenAccount("alice", "trader"),
     "transfer": Transfer(7, 8, D("10")),
     "leverage": SetLeverage(7, 1, 25),
     "hedge_mode": SetPositionMode(7, True),
@@ -109,6 +112,7 @@ EVENTS = {
         13, 2, LiquidationOrder(7, 1, 99, Side.SELL, D("0.4"), D("47525"), PositionSide.LONG)
     ),
     "event_isolated_margin": EventEnvelope(12, 1, IsolatedMarginChanged(7, 1, PositionSide.BOTH, D("500"), D("600.5"))),
+    "event_account_opened": EventEnvelope(13, 0, AccountOpened(10_001, "alice", "trader")),
 }
 
 

@@ -37,7 +37,8 @@ fn vector_commands() -> Vec<(&'static str, Command)> {
         ("cancel_all", Command::CancelAll { account: 3, symbol: 2 }),
         ("mark", Command::SetMarkPrice { symbol: 1, mark: px("50000"), index: px("49990.12345678") }),
         ("deposit", Command::Deposit { account: 7, amount: Quote(dec("1234.5")) }),
-        ("withdraw", Command::Withdraw { account: 7, amount: Quote(dec("0.00000001")) }),
+        ("withdraw", Command::Withdraw { account: 7, amount: Quote(dec("0.00000001")), key: 42 }),
+        ("open_account", Command::OpenAccount { name: "alice".to_owned(), role: "trader".to_owned() }),
         ("transfer", Command::Transfer { from: 7, to: 8, amount: Quote(dec("10")) }),
         ("leverage", Command::SetLeverage { account: 7, symbol: 1, leverage: 25 }),
         ("hedge_mode", Command::SetPositionMode { account: 7, hedge: true }),
@@ -163,6 +164,10 @@ fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
                     isolated_margin: Quote(dec("600.5")),
                 },
             ),
+        ),
+        (
+            "event_account_opened",
+            envelope(13, 0, Event::AccountOpened { account: 10_001, name: "alice".to_owned(), role: "trader".to_owned() }),
         ),
     ]
 }

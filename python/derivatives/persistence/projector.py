@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from derivatives.enums import ExpireReason, OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource
 from derivatives.events import (
+    AccountOpened,
     AutoDeleveraged,
     BalanceChanged,
     EventEnvelope,
@@ -47,6 +48,7 @@ from derivatives.events import (
     PositionTakenOver,
     Trade,
 )
+from derivatives.persistence import accounts
 from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS, AccountChange, LedgerApplier
 from derivatives.persistence.models import AdlFill, FundingRate, Income, Kline1m, Order, PositionTotal, ProjectionCursor
@@ -298,6 +300,8 @@ class _Applier:
                 self.ledger.auto_deleveraged(seq, envelope.index, event, now_ms)
             case PositionTakenOver():
                 self.ledger.taken_over(seq, event)
+            case AccountOpened():
+                accounts.restore_user(self.session, now_ms, event.account, event.name, event.role)
             case _:
                 pass  # book deltas, marks, settings and instrument updates are not projected
 
