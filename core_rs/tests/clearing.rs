@@ -129,13 +129,19 @@ fn test_deposit_withdraw_transfer_and_their_refusals() {
         ]
     );
     let refused = |h: &mut Harness, command| rejection(&h.send(command));
-    assert_eq!(refused(&mut h, Command::Withdraw { account: 1, amount: usdt("700.00000001"), key: 0 }), Some(RejectReason::InsufficientBalance));
+    assert_eq!(
+        refused(&mut h, Command::Withdraw { account: 1, amount: usdt("700.00000001"), key: 0 }),
+        Some(RejectReason::InsufficientBalance)
+    );
     assert_eq!(refused(&mut h, Command::Withdraw { account: 1, amount: usdt("0"), key: 0 }), Some(RejectReason::AmountNotPositive));
     assert_eq!(refused(&mut h, Command::Deposit { account: 1, amount: usdt("-5") }), Some(RejectReason::AmountNotPositive));
     assert_eq!(refused(&mut h, Command::Transfer { from: 1, to: 1, amount: usdt("1") }), Some(RejectReason::SameAccount));
     // Margin in use cannot leave: an order for 0.1 BTC at 20x locks 250.
     h.place(limit(1, BTC, Side::Buy, px("50000"), qty("0.1")));
-    assert_eq!(refused(&mut h, Command::Withdraw { account: 1, amount: usdt("450.00000001"), key: 0 }), Some(RejectReason::InsufficientBalance));
+    assert_eq!(
+        refused(&mut h, Command::Withdraw { account: 1, amount: usdt("450.00000001"), key: 0 }),
+        Some(RejectReason::InsufficientBalance)
+    );
     assert_eq!(
         h.send(Command::Withdraw { account: 1, amount: usdt("450"), key: 0 }),
         vec![Event::BalanceChanged { account: 1, amount: usdt("-450"), wallet: usdt("250"), kind: BalanceKind::Withdrawal }]
