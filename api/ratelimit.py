@@ -1,6 +1,6 @@
 """Weight-based rate limits (Binance's ``REQUEST_WEIGHT`` and ``ORDERS`` rules).
 
-* Every ``/fapi`` request costs a weight (table below, Binance's figures) counted per client IP
+* Every ``/fapi`` (and ``/futures``, and staff login) request costs a weight (table below, Binance's figures) counted per client IP
   in fixed one-minute windows, and per API key once the key is authenticated. Every response
   carries ``X-MBX-USED-WEIGHT-1m`` (the IP's count); over the budget the answer is HTTP 429
   ``-1003`` with ``Retry-After`` seconds until the window ends.
@@ -69,6 +69,9 @@ class FixedWindow:
             return self._counts.get(key, 0) if self.clock() // self.window_ms == self._window else 0
 
 
+WEIGHED_PATHS = ("/fapi", "/futures", "/api/v1/auth")
+"""Paths whose requests count against the client IP's weight (and its ban): the public API and the
+staff logins."""
 BAN_AFTER_REFUSALS = 20
 """Refused (429) requests of one IP in one window after which the IP is banned."""
 FIRST_BAN_MS = 120_000
@@ -191,7 +194,7 @@ def _orders_error(limit: int, window: str, retry: int, headers: dict[str, str]) 
 
 
 class WeightMiddleware:
-    """Pure ASGI middleware charging the IP's weight on ``/fapi`` and ``/futures`` paths and
+    """Pure ASGI middleware charging the IP's weight on :data:`WEIGHED_PATHS` and
     adding ``X-MBX-USED-WEIGHT-1m`` (and any order-count headers a route left in the scope)."""
 
     def __init__(self, app: ASGIApp, limits: Limits) -> None:
@@ -200,7 +203,7 @@ class WeightMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(("/fapi", "/futures")):
+        if scope["type"] != "http" or not path.startswith(WEIGHED_PATHS):
             await self.app(scope, receive, send)
             return
         client = scope.get("client") or ("unknown", 0)

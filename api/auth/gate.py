@@ -4,7 +4,8 @@ crowd out trading.
 Invariants:
     * Each client IP may start at most ``LOGINS_PER_IP_PER_MINUTE`` logins per one-minute window;
       beyond that the answer is HTTP 429 ``-1003`` at once, before any password work.
-    * At most ``CONCURRENT`` logins do password work at a time, on their own worker threads (a
+    * At most ``CONCURRENT`` logins do password work at a time (one: a core stays free for trading
+      on a two-core machine), on their own worker threads (a
       dedicated limiter, so the shared worker pool that key lookups and reads use stays free);
       at most ``WAITING`` more wait for a turn; any further login is answered HTTP 429 at once.
 """
@@ -23,7 +24,7 @@ from api.ratelimit import FixedWindow
 T = TypeVar("T")
 
 LOGINS_PER_IP_PER_MINUTE = 30
-CONCURRENT = 2
+CONCURRENT = 1
 WAITING = 8
 
 
