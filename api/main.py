@@ -131,7 +131,7 @@ def create_app(
     for router in (general.router, market.router, orders.router, algo.router, account.router, account.versioned,
                    user_stream.router, admin.router, ws.router, futures_data.router):
         app.include_router(router)
-    desk.install(app, settings, clock_ns)
+    desk.install(app, settings, clock_ns, limits.bans)
     app.add_middleware(WeightMiddleware, limits=limits)
     app.add_middleware(CatchAllMiddleware)
     metrics.install(app)

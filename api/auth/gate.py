@@ -3,7 +3,9 @@ crowd out trading.
 
 Invariants:
     * Each client IP may start at most ``LOGINS_PER_IP_PER_MINUTE`` logins per one-minute window;
-      beyond that the answer is HTTP 429 ``-1003`` at once, before any password work.
+      beyond that the answer is HTTP 429 ``-1003`` at once, before any password work, and the
+      refusal counts towards the IP's ban (``api.ratelimit.Bans``: an IP that keeps trying is
+      then refused with 418 before its requests reach any route).
     * At most ``CONCURRENT`` logins do password work at a time (one: a core stays free for trading
       on a two-core machine), on their own worker threads (a
       dedicated limiter, so the shared worker pool that key lookups and reads use stays free);
@@ -31,8 +33,9 @@ WAITING = 8
 class LoginGate:
     """The per-IP budget and the bounded worker pool of logins (one per app)."""
 
-    def __init__(self, clock_ms: Callable[[], int]) -> None:
+    def __init__(self, clock_ms: Callable[[], int], refused: Callable[[str], object] = lambda _ip: None) -> None:
         self.per_ip = FixedWindow(LOGINS_PER_IP_PER_MINUTE, 60_000, clock_ms)
+        self.refused = refused
         self._workers = anyio.CapacityLimiter(CONCURRENT)
         self._queued = 0
 
@@ -44,6 +47,7 @@ class LoginGate:
         """
         usage = self.per_ip.hit(ip, 1)
         if not usage.allowed:
+            self.refused(ip)
             raise errors.too_many_logins(usage.retry_after_s, f"IP({ip})")
         if self._queued >= CONCURRENT + WAITING:
             raise errors.too_many_logins(1, "the server")

@@ -44,12 +44,13 @@ def _hash(password: str) -> str:
 class StaffAuth:
     """Logins and credentials of staff users (one instance per app)."""
 
-    def __init__(self, sessions: Sessions, clock_ms: Callable[[], int]) -> None:
+    def __init__(self, sessions: Sessions, clock_ms: Callable[[], int],
+                 refused_ip: Callable[[str], object] = lambda _ip: None) -> None:
         self.sessions = sessions
         self.clock_ms = clock_ms
         self._replay = totp.ReplayGuard()
         self._throttle = LoginThrottle(clock_ms)
-        self._gate = LoginGate(clock_ms)
+        self._gate = LoginGate(clock_ms, refused_ip)
 
     async def login(self, db: Database, name: str, password: str, code: str, ip: str) -> tuple[str, Session]:
         """A session token for valid credentials, presented from client address `ip`.

@@ -98,6 +98,10 @@ def test_logins_are_limited_per_ip_before_any_password_work(server: RunningServe
         answers = [bogus_login(client, f"guess{i}") for i in range(LOGINS_PER_IP_PER_MINUTE + 1)]
     assert [a.status_code for a in answers] == [401] * LOGINS_PER_IP_PER_MINUTE + [429]
     assert answers[-1].json()["code"] == -1003 and "IP(127.0.0.30)" in answers[-1].json()["msg"]
+    # An IP that keeps trying is banned: refused with 418 before reaching the login route.
+    with from_ip(server, "127.0.0.30") as client:
+        more = [bogus_login(client, "guess").status_code for _ in range(21)]
+    assert set(more[:19]) == {429} and more[-1] == 418
 
 
 def test_a_login_flood_is_refused_beyond_the_login_workers_and_trading_goes_on(server: RunningServer) -> None:
