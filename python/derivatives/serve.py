@@ -161,7 +161,7 @@ def _announce(server: object, app: object, settings: Settings, host: str, port: 
         lines.append(f"named admins (DERIVATIVES_ADMIN_TOKENS): {', '.join(named)}")
     if key is not None:
         lines.append(f"demo account {DEMO_ACCOUNT}: apiKey {key.api_key} secret {key.secret}")
-    lines.append(f"risk desk {base}/dashboard (passwords: POST /admin/users/{{id}}/credentials); "
-                 f"metrics {base}/metrics")
+    lines.append(f"risk desk {base}/dashboard (passwords: POST /admin/users/{{id}}/credentials; admins: "
+                 f"POST /admin/admins, approved by a second admin); metrics {base}/metrics (admin token)")
     lines.append("Ctrl-C stops.")
     print("\n".join(lines), flush=True)
