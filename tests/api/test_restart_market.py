@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from api.main import create_app
 from derivatives import _core
 from derivatives.commands import AddInstrument, Deposit, SetMarkPrice
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
+
+from api.main import create_app
 from tests.api.conftest import ADMIN_TOKEN, BTC, ETH, make_database, settings_for
 from tests.api.server import start
 
@@ -29,9 +29,9 @@ def recovered_engine() -> EngineClient:
     client = EngineClient()
     ts = SEQUENCED_MS * 1_000_000
     client.execute([AddInstrument(spec) for spec in DEMO_INSTRUMENTS], ts)
-    client.execute([SetMarkPrice(BTC, Decimal("60000"), Decimal("60000")),
-                    SetMarkPrice(ETH, Decimal("2000"), Decimal("2000")),
-                    Deposit(_core.INSURANCE_FUND, Decimal("1000"))], ts)
+    client.execute([SetMarkPrice(BTC, Decimal(60000), Decimal(60000)),
+                    SetMarkPrice(ETH, Decimal(2000), Decimal(2000)),
+                    Deposit(_core.INSURANCE_FUND, Decimal(1000))], ts)
     return client
 
 
