@@ -3,10 +3,12 @@ timeout answers the order it already created instead of creating a second one.
 
 Invariants:
     * Within ``RETENTION_MS`` of an order's creation, its client id names that order for its
-      account: a new order sent with the same id is answered with the original order (same
-      symbol and kind) or refused ``-4116`` (another symbol or kind), and never reaches the engine.
-    * Requests of one account with one client id run one at a time in a process (a keyed lock),
-      so a retry racing its own original waits for it and then finds it.
+      account: a new order (or ``batchOrders`` item) sent with the same id is answered with the
+      original order (same symbol and kind) or refused ``-4116`` (another symbol or kind), and never
+      reaches the engine.
+    * Single-order requests of one account with one client id run one at a time in a process (a
+      keyed lock), so a retry racing its own original waits for it and then finds it (batch items
+      are looked up without the lock: a batch racing its own retry may still place twice).
     * The lookup reads the projection after it has caught up with every command the engine had
       sequenced when the lookup began, so an order acknowledged late (``-1007``) is found.
 """

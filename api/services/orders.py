@@ -257,15 +257,20 @@ class OrderService:
         raise errors.engine_unavailable()
 
     async def place_batch(self, account: int, params: Params, headers: dict[str, str]) -> list[dict[str, object]]:
-        """``POST /fapi/v1/batchOrders``: each item answered by an order or its own error."""
+        """``POST /fapi/v1/batchOrders``: each item answered by an order or its own error (an item
+        whose client order id names an order already: that order)."""
         items = _batch_items(params.text("batchOrders") or "")
-        built: list[tuple[Instrument, PlaceOrder] | ApiError] = []
+        built: list[tuple[Instrument, PlaceOrder] | ApiError | dict[str, object]] = []
         for item in items:
             try:
-                built.append(self.build(account, NEW_ORDER_SPEC.parse(item), algo=False))
+                item_params = NEW_ORDER_SPEC.parse(item)
+                instrument, command = self.build(account, item_params, algo=False)
+                supplied = item_params.text("newClientOrderId")
+                previous = None if supplied is None else await self._previous(account, instrument, supplied, False)
+                built.append((instrument, command) if previous is None else previous)
             except ApiError as error:
                 built.append(error)
-        commands = [b[1] for b in built if not isinstance(b, ApiError)]
+        commands = [b[1] for b in built if isinstance(b, tuple)]
         answers: list[dict[str, object]] = []
         outcomes: dict[int, list[Event]] = {}
         first_seq = 0
@@ -277,6 +282,9 @@ class OrderService:
         for entry in built:
             if isinstance(entry, ApiError):
                 answers.append(entry.body())
+                continue
+            if isinstance(entry, dict):  # a client order id resent: the order it created
+                answers.append(entry)
                 continue
             events = outcomes.get(first_seq + seq_offset, [])
             seq_offset += 1

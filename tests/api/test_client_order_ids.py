@@ -4,6 +4,8 @@ nothing more. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+
 import ccxt
 
 from tests.api.conftest import ccxt_config, make_trader
@@ -50,3 +52,21 @@ def test_a_resent_client_order_id_of_a_resting_order_answers_it(server: RunningS
     second = call(server, "POST", "/fapi/v1/order", trader, body=signed_query(trader.secret, **params))
     assert first.status_code == second.status_code == 200 and second.json()["orderId"] == first.json()["orderId"]
     assert len(call(server, "GET", "/fapi/v1/openOrders", trader, signed_query(trader.secret)).json()) == 1
+
+
+def test_a_resent_batch_answers_its_orders_and_places_only_the_new_ones(server: RunningServer) -> None:
+    maker = ccxt.binanceusdm(ccxt_config(server, make_trader(server)))
+    trader = make_trader(server)
+    maker.create_order(SYMBOL, "limit", "sell", 0.2, 50000)
+    taken = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.1", "newClientOrderId": "batch-1"}
+    resting = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "49000",
+               "timeInForce": "GTC", "newClientOrderId": "batch-2"}
+    first = call(server, "POST", "/fapi/v1/batchOrders", trader,
+                 body=signed_query(trader.secret, batchOrders=json.dumps([taken])))
+    assert first.json()[0]["status"] == "FILLED", first.text
+    second = call(server, "POST", "/fapi/v1/batchOrders", trader,
+                  body=signed_query(trader.secret, batchOrders=json.dumps([taken, resting])))
+    answers = second.json()
+    assert answers[0] == first.json()[0] and answers[1]["status"] == "NEW", second.text
+    positions = call(server, "GET", "/fapi/v2/positionRisk", trader, signed_query(trader.secret, symbol="BTCUSDT"))
+    assert [p["positionAmt"] for p in positions.json()] == ["0.100"]
