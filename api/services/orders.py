@@ -35,7 +35,15 @@ from api.ratelimit import Limits
 from api.services.client_ids import RETENTION_MS, KeyedLocks
 from derivatives.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from derivatives.engine import EngineClient
-from derivatives.enums import OrderType, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.enums import (
+    OrderType,
+    PositionSide,
+    RejectReason,
+    Side,
+    StpMode,
+    TimeInForce,
+    TriggerSource,
+)
 from derivatives.events import Event, OrderAccepted, OrderRejected
 from derivatives.persistence import queries
 from derivatives.persistence.db import Database
@@ -67,14 +75,16 @@ _COMMON = (
     Param("selfTradePreventionMode", Kind.CHOICE, choices=("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")),
     Param("goodTillDate", Kind.INT, minimum=0, maximum=MAX_TIME_MS),
 )
-NEW_ORDER = _COMMON + (
+NEW_ORDER = (
+    *_COMMON,
     Param("type", Kind.CHOICE, True, REGULAR_TYPES + ALGO_TYPES, on_bad_choice=errors.invalid_order_type),
     Param("newClientOrderId", Kind.CLIENT_ID),
     Param("stopPrice", Kind.DECIMAL, too_large=errors.stop_price_too_large),
     Param("activationPrice", Kind.DECIMAL, too_large=errors.price_too_large),
     Param("callbackRate", Kind.DECIMAL),
 )
-NEW_ALGO = _COMMON + (
+NEW_ALGO = (
+    *_COMMON,
     Param("algoType", Kind.CHOICE, True, ("CONDITIONAL",)),
     Param("type", Kind.CHOICE, True, ALGO_TYPES + REGULAR_TYPES, on_bad_choice=errors.invalid_order_type),
     Param("clientAlgoId", Kind.CLIENT_ID),

@@ -58,8 +58,9 @@ wire_enum!(
         /** The position leg is flat. */ NoPosition = 68,
         /** The fee account and the insurance fund keep cross margin. */ ReservedAccount = 69,
         /** An insurance payout with this idempotency key was already paid. */ DuplicatePayout = 70,
-        /** A withdrawal with this idempotency key was already made. */ DuplicateWithdrawal = 71,
-        /** An account owner's name or role is empty or too long. */ InvalidAccountOwner = 72,
+        /** Withdrawals are suspended while an account's loss is not yet covered (MECHANICS §6.2 step 8). */ WithdrawalsSuspended = 71,
+        /** A withdrawal with this idempotency key was already made. */ DuplicateWithdrawal = 72,
+        /** An account owner's name or role is empty or too long. */ InvalidAccountOwner = 73,
     }
 );
 
@@ -112,6 +113,7 @@ impl RejectReason {
             Self::CrossBalanceInsufficient => -4050,
             Self::IsolatedBalanceInsufficient => -4051,
             Self::NoPosition => -4054,
+            Self::WithdrawalsSuspended => -4500,
         }
     }
 }

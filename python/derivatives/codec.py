@@ -21,11 +21,6 @@ from derivatives.commands import (
     AdjustIsolatedMargin,
     AmendOrder,
     ApplyFunding,
-    InsurancePayout,
-    OpenAccount,
-    SetAdlRanking,
-    SetFeeTier,
-    SetInsuranceFloor,
     CancelAll,
     CancelOrder,
     CloseAll,
@@ -33,10 +28,15 @@ from derivatives.commands import (
     Command,
     Deposit,
     InstrumentSpec,
+    InsurancePayout,
     LeverageBracket,
+    OpenAccount,
     PlaceOrder,
     PlaceWithStops,
     Reverse,
+    SetAdlRanking,
+    SetFeeTier,
+    SetInsuranceFloor,
     SetLeverage,
     SetMarginType,
     SetMarkPrice,
@@ -494,4 +494,4 @@ def count_records(data: bytes) -> int:
     return count
 
 
-__all__ = ["decode_events", "encode_command", "encode_commands", "count_records", "LeverageBracket"]
+__all__ = ["LeverageBracket", "count_records", "decode_events", "encode_command", "encode_commands"]

@@ -8,7 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from derivatives.enums import OrderType, PayoutReason, PositionSide, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.enums import (
+    OrderType,
+    PayoutReason,
+    PositionSide,
+    Side,
+    StpMode,
+    TimeInForce,
+    TriggerSource,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,12 +306,8 @@ Command = (
 __all__ = [
     "AddInstrument",
     "AdjustIsolatedMargin",
-    "ApplyFunding",
-    "InsurancePayout",
-    "SetAdlRanking",
-    "SetFeeTier",
-    "SetInsuranceFloor",
     "AmendOrder",
+    "ApplyFunding",
     "CancelAll",
     "CancelOrder",
     "CloseAll",
@@ -312,10 +316,14 @@ __all__ = [
     "Deposit",
     "OpenAccount",
     "InstrumentSpec",
+    "InsurancePayout",
     "LeverageBracket",
     "PlaceOrder",
     "PlaceWithStops",
     "Reverse",
+    "SetAdlRanking",
+    "SetFeeTier",
+    "SetInsuranceFloor",
     "SetLeverage",
     "SetMarginType",
     "SetMarkPrice",
