@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from derivatives.config import Settings
 from fastapi import FastAPI
 
 from api.auth.sessions import Sessions
 from api.ratelimit import Bans
 from api.routes import auth, dashboard, risk
 from api.services.staff import StaffAuth
+from derivatives.config import Settings
 
 
 def install(app: FastAPI, settings: Settings, clock_ns: Callable[[], int], bans: Bans | None = None) -> None:

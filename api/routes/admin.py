@@ -15,10 +15,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from derivatives.persistence.accounts import KeyView, UserView
-from derivatives.persistence.enrolments import EnrolmentView
-from derivatives.persistence.views import WithdrawalState
-from derivatives.units import from_raw
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -27,6 +23,10 @@ from api.auth.roles import AdminStaff, StaffAuthDep
 from api.deps import ServicesDep
 from api.routes.common import AMOUNT_PATTERN, ERRORS, INT64_MAX, RowId, ok
 from api.services.admin_enrolment import AdminEnrolments
+from derivatives.persistence.accounts import KeyView, UserView
+from derivatives.persistence.enrolments import EnrolmentView
+from derivatives.persistence.views import WithdrawalState
+from derivatives.units import from_raw
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=ERRORS)
 

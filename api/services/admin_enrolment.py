@@ -16,12 +16,12 @@ from __future__ import annotations
 import secrets
 
 import anyio.to_thread
-from derivatives.persistence import accounts, enrolments
-from derivatives.persistence.enrolments import EnrolmentView
 
 from api import errors
 from api.auth.roles import Staff
 from api.services.admin import AdminService
+from derivatives.persistence import accounts, enrolments
+from derivatives.persistence.enrolments import EnrolmentView
 
 ENROLMENT_TTL_MS = 24 * 3_600_000
 

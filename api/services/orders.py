@@ -29,7 +29,18 @@ from api import errors, formats
 from api.errors import ApiError
 from api.gateway import EngineGateway
 from api.instruments import Instrument, InstrumentRegistry
-from api.params import END_TIME, MAX_DECIMALS, MAX_TIME_MS, PAGE, START_TIME, SYMBOL, Kind, Param, Params, Spec
+from api.params import (
+    END_TIME,
+    MAX_DECIMALS,
+    MAX_TIME_MS,
+    PAGE,
+    START_TIME,
+    SYMBOL,
+    Kind,
+    Param,
+    Params,
+    Spec,
+)
 from api.projection import ProjectionWorker
 from api.ratelimit import Limits
 from api.services.client_ids import RETENTION_MS, KeyedLocks

@@ -59,6 +59,7 @@ from derivatives.enums import (
     TriggerSource,
 )
 from derivatives.events import (
+    AccountOpened,
     AdlRankingSet,
     AutoDeleveraged,
     BalanceChanged,
@@ -70,7 +71,6 @@ from derivatives.events import (
     FundingApplied,
     InstrumentUpdated,
     InsuranceFloorSet,
-    AccountOpened,
     InsurancePaid,
     IsolatedMarginChanged,
     LeverageSet,

@@ -10,17 +10,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+
+from api.main import create_app
 from derivatives.commands import Withdraw
 from derivatives.engine import EngineClient
 from derivatives.persistence import withdrawals
 from derivatives.units import from_raw
-
-from api.main import create_app
 from tests.api.conftest import (
     ADMIN_TOKEN,
     ADMINS,
@@ -78,10 +79,10 @@ def test_a_lost_database_never_hands_an_old_account_to_a_new_user(kind: str, tmp
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def exchange(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
+def exchange(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     db = make_database(request.param, tmp_path_factory.mktemp("admins"))
     server = boot(db, EngineClient())
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
     db.drop()
 

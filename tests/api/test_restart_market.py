@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from api.main import create_app
 from derivatives import _core
 from derivatives.commands import AddInstrument, Deposit, SetMarkPrice
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
-
-from api.main import create_app
 from tests.api.conftest import ADMIN_TOKEN, BTC, ETH, make_database, settings_for
 from tests.api.server import start
 

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import websockets
-from derivatives.engine import EngineClient
 
 from api.main import create_app
 from api.redaction import REDACTED
+from derivatives.engine import EngineClient
 from tests.api.conftest import ADMIN_TOKEN, admin, make_database, make_trader, settings_for
 from tests.api.server import RunningServer, start
 from tests.api.staff import make_staff, session

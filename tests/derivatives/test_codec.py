@@ -17,7 +17,6 @@ import pytest
 from derivatives.codec import decode_events, encode_command, encode_commands
 from derivatives.commands import (
     AddInstrument,
-    OpenAccount,
     AdjustIsolatedMargin,
     AmendOrder,
     ApplyFunding,
@@ -30,6 +29,7 @@ from derivatives.commands import (
     InstrumentSpec,
     InsurancePayout,
     LeverageBracket,
+    OpenAccount,
     PlaceOrder,
     PlaceWithStops,
     Reverse,
