@@ -1,9 +1,15 @@
 """Request dependencies as ``Annotated`` aliases: the services, public parameters, and signed
 (HMAC) or key-only authentication with per-key weight accounting.
 
-Check order for a signed request (Binance's): API key header (-2014/-2015), per-key weight
-(-1003), timestamp and recvWindow (-1102/-1131/-1021), signature (-1102/-1022), permission
+Check order for a signed request: the client IP's weight (-1003, charged by
+``api.ratelimit.WeightMiddleware`` before any of this), API key header (-2014/-2015), timestamp and
+recvWindow (-1102/-1131/-1021), signature (-1102/-1022), then the key's weight (-1003), permission
 (-2015), then the parameters (-1100..-1130). Nothing reaches a service before all of them pass.
+
+The key's weight is charged only once the signature proves the caller holds the key's secret:
+anyone may learn an API key, and charging it earlier would let them exhaust its owner's budget
+with unsigned requests. Key-only (``USER_STREAM``) requests prove nothing beyond the key, so
+they are charged per IP only.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from api import errors
-from api.params import Params, Spec, parse_pairs
+from api.params import INT_RE, Params, Spec, parse_pairs
 from api.ratelimit import request_weight
 from api.security import SignedPayload, check_timestamp, split_signature, verify
 from api.state import Services
@@ -32,9 +38,6 @@ def get_services(request: HTTPConnection) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-"""A database row id in a path: a positive 64-bit integer (anything else is an invalid-value
-error, never a query the database cannot run)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +80,6 @@ async def _key(request: Request, services: Services) -> KeyView:
     key = services.keys.peek(header)
     if key is None:
         key = await anyio.to_thread.run_sync(services.keys.lookup, header)
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    services.limits.charge_key(key.api_key, request_weight(request.method, request.url.path, query))
     return key
 
 
@@ -95,6 +96,8 @@ def signed(spec: Spec, trade: bool = False) -> Callable[[Request], Awaitable[Cal
                         services.clock_ms(), services.settings.max_recv_window_ms)
         signed_payload: SignedPayload = split_signature(query, body)
         verify(key.secret, signed_payload)
+        weight = request_weight(request.method, request.url.path, query)
+        services.limits.charge_key(key.api_key, weight)
         if trade and not key.can_trade:
             raise errors.trading_not_enabled()
         if not key.can_read:
@@ -107,8 +110,7 @@ def signed(spec: Spec, trade: bool = False) -> Callable[[Request], Awaitable[Cal
 def _int(text: str | None, name: str) -> int | None:
     if text is None or text == "":
         return None
-    stripped = text.lstrip("-")
-    if not stripped.isdigit() or len(stripped) > 18:
+    if not INT_RE.fullmatch(text) or len(text.lstrip("-")) > 18:
         raise errors.illegal_characters(name)
     return int(text)
 

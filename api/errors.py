@@ -83,6 +83,12 @@ def too_much_weight(scope: str, limit: int, retry_after_s: int) -> ApiError:
                     {"Retry-After": str(retry_after_s)})
 
 
+def ip_banned(ip: str, until_ms: int, retry_after_s: int) -> ApiError:
+    """-1003 with HTTP 418: an IP that kept sending after its 429s, banned until `until_ms`."""
+    return ApiError(-1003, f"Way too many requests; IP({ip}) banned until {until_ms}. Please use the "
+                    "websocket for live updates to avoid bans.", 418, {"Retry-After": str(retry_after_s)})
+
+
 def too_many_orders(limit: int, window: str, retry_after_s: int) -> ApiError:
     """-1015 with HTTP 429."""
     return ApiError(-1015, f"Too many new orders; current limit is {limit} orders per {window}.", 429,
@@ -129,6 +135,21 @@ def unread_parameters(read: int, sent: int, names: list[str]) -> ApiError:
 def not_required(name: str) -> ApiError:
     """-1106."""
     return ApiError(-1106, f"Parameter '{name}' sent when not required.")
+
+
+def quantity_too_large() -> ApiError:
+    """-4005."""
+    return ApiError(-4005, "Quantity greater than max quantity.")
+
+
+def price_too_large() -> ApiError:
+    """-4016."""
+    return ApiError(-4016, "Price greater than max price.")
+
+
+def stop_price_too_large() -> ApiError:
+    """-4007."""
+    return ApiError(-4007, "Stop price greater than max price.")
 
 
 def too_precise(name: str) -> ApiError:
@@ -236,10 +257,11 @@ def login_failed(detail: str = "invalid user name, password or one-time code") -
     return ApiError(-1002, f"You are not authorized to execute this request: {detail}.", 401)
 
 
-def too_many_logins(retry_after_s: int) -> ApiError:
-    """-1003 with HTTP 429: too many failed logins of one user name."""
-    return ApiError(-1003, "Too many failed logins for this user; try again later.", 429,
-                    {"Retry-After": str(retry_after_s)})
+def too_many_logins(retry_after_s: int, scope: str = "") -> ApiError:
+    """-1003 with HTTP 429: too many failed logins of one user name (or, with `scope`, too many
+    logins from one IP or in progress on the server)."""
+    text = f"Too many logins from {scope}" if scope else "Too many failed logins for this user"
+    return ApiError(-1003, f"{text}; try again later.", 429, {"Retry-After": str(retry_after_s)})
 
 
 def session_invalid() -> ApiError:
@@ -283,10 +305,16 @@ def invalid_leverage(leverage: int | None) -> ApiError:
     return ApiError(-4028, f"Leverage {leverage} is not valid")
 
 
-def four_eyes() -> ApiError:
-    """-1002: the admin who requested a withdrawal cannot approve it."""
-    return ApiError(-1002, "You are not authorized to execute this request: a withdrawal needs the approval "
-                    "of a second admin.")
+def four_eyes(what: str = "a withdrawal") -> ApiError:
+    """-1002 (HTTP 403): the admin who requested something cannot approve it."""
+    return ApiError(-1002, f"You are not authorized to execute this request: {what} needs the approval "
+                    "of a second admin.", 403)
+
+
+def bootstrap_cannot_approve() -> ApiError:
+    """-1002 (HTTP 403): the bootstrap admin token may request, never approve."""
+    return ApiError(-1002, "You are not authorized to execute this request: the bootstrap admin token "
+                    "cannot approve; an enrolled admin must.", 403)
 
 
 def not_found_path(method: str, path: str) -> ApiError:
@@ -368,6 +396,8 @@ _REJECT_MESSAGES: dict[RejectReason, _Msg] = {
     R.RESERVED_ACCOUNT: lambda *_: "This account keeps cross margin.",
     R.DUPLICATE_PAYOUT: lambda *_: "This payout was already paid.",
     R.WITHDRAWALS_SUSPENDED: lambda *_: "Withdrawals are suspended until an uncovered account loss is settled.",
+    R.DUPLICATE_WITHDRAWAL: lambda *_: "This withdrawal was already made.",
+    R.INVALID_ACCOUNT_OWNER: lambda *_: "An account owner needs a name of 1 to 64 and a role of 1 to 16 bytes.",
 }
 
 
@@ -430,6 +460,8 @@ def install_handlers(app: FastAPI) -> None:
             return error_response(not_found_path(request.method, request.url.path))
         if exc.status_code == 405:
             return error_response(ApiError(-5000, f"Path {request.url.path}, Method {request.method} is invalid", 405))
+        if exc.status_code == 400:  # a body the framework could not parse (bad or too deeply nested JSON)
+            return error_response(invalid_value("body"))
         return error_response(ApiError(-1000, str(exc.detail), 400))
 
     app.add_exception_handler(ApiError, on_api_error)

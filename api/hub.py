@@ -58,6 +58,7 @@ class Connection:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.streams: dict[str, str] = {}
         self.closed = False
+        self.close_code = 1000
 
     def push(self, name: str, payload: object) -> None:
         """Queues one data frame (raw event, or the combined-stream wrapper)."""
@@ -73,10 +74,11 @@ class Connection:
             return
         self.queue.put_nowait(text)
 
-    def close(self) -> None:
-        """Asks the writer to close the socket."""
+    def close(self, code: int = 1000) -> None:
+        """Asks the writer to close the socket (with `code`) once the queued frames are out."""
         if not self.closed:
             self.closed = True
+            self.close_code = code
             self.queue.put_nowait(None)
 
 
@@ -121,7 +123,7 @@ def canonical_stream(name: str, registry: InstrumentRegistry) -> str | None:
     """The stream a subscription name refers to (speed suffixes dropped), or None if invalid."""
     if name in _ALL:
         return _ALL[name]
-    match = _STREAM.match(name)
+    match = _STREAM.fullmatch(name)
     if match is None or registry.get(match["sym"].upper()) is None:
         return None
     kind = match["kind"]

@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from api import connections
 from api.state import Services
 
 
@@ -63,7 +64,8 @@ def start(app: FastAPI, **config: Any) -> RunningServer:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    options: dict[str, Any] = {"log_level": "warning", "ws": "websockets-sansio", "lifespan": "on", **config}
+    options: dict[str, Any] = {"log_level": "warning", "ws": "websockets-sansio", "lifespan": "on",
+                               **connections.server_options(), **config}
     server = uvicorn.Server(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -28,7 +28,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import desk, metrics
+from api import desk, metrics, redaction
 from api.errors import CatchAllMiddleware, install_handlers
 from api.gateway import EngineGateway
 from api.hub import MarketHub, next_funding_ms
@@ -103,6 +103,7 @@ def create_app(
         The app; its services exist once the lifespan has started (``app.state.services``).
     """
     settings.validate()
+    redaction.install()
 
     def clock_ms() -> int:
         return clock_ns() // 1_000_000
@@ -139,7 +140,7 @@ def create_app(
     for router in (general.router, market.router, orders.router, algo.router, account.router, account.versioned,
                    user_stream.router, admin.router, ws.router, futures_data.router):
         app.include_router(router)
-    desk.install(app, settings, clock_ns)
+    desk.install(app, settings, clock_ns, limits.bans)
     app.add_middleware(WeightMiddleware, limits=limits)
     app.add_middleware(CatchAllMiddleware)
     metrics.install(app)
@@ -180,6 +181,7 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     await asyncio.to_thread(worker.start)
     keys = KeyStore(db)
     admin_service = AdminService(db, keys, gateway, registry, clock_ms, settings.projection_wait_ms, worker)
+    await admin_service.resolve_withdrawals()
     if settings.demo:
         app.state.demo_key = await asyncio.to_thread(admin_service.ensure_demo, settings.demo_api_key,
                                                      settings.demo_api_secret)
@@ -190,7 +192,8 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     oracle = _oracle(settings, gateway, hub, registry, clock_ms, None if risk is None else risk.funding.set_paused)
     market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings),
                                    None if risk is None else risk.funding.premium_index)
-    order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms)
+    order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms,
+                                 clock_ms)
     account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms,
                                      None if risk is None else risk.adl.adl_quantile)
     services = Services(
@@ -274,8 +277,21 @@ def _oracle(settings: Settings, gateway: EngineGateway, hub: MarketHub, registry
                          None if last is None else from_raw(last[0]), None if last is None else last[1],
                          rate, next_funding_ms(instrument, now_ms), instrument.spec.funding_interval_ms)
 
-    source = create_source(settings.oracle, configs, clock=clock_ms, seed=settings.oracle_seed)
+    source = create_source(settings.oracle, configs, clock=clock_ms, seed=settings.oracle_seed,
+                           resume_prices=_last_marks(gateway.client, registry, configs))
     return MarkPriceService(source, publish, symbols=configs, clock=clock_ms, book=book)
+
+
+def _last_marks(client: EngineClient, registry: InstrumentRegistry,
+                configs: Sequence[SymbolConfig]) -> dict[str, Decimal]:
+    """The engine's mark price per base asset (those it has one for: after a restart)."""
+    marks = {}
+    for config in configs:
+        instrument = registry.get(config.symbol)
+        prices = None if instrument is None else client.prices(instrument.spec.symbol)
+        if prices is not None and prices.mark is not None:
+            marks[config.base] = prices.mark
+    return marks
 
 
 def app_from_env() -> FastAPI:

@@ -18,6 +18,10 @@ Series:
       gaps and back-fills, a projection ahead of the engine at start), counted since the process
       started.
 
+Access: a scrape presents ``Authorization: Bearer <credential>`` of role ``risk`` or ``admin``
+(an admin token, as Prometheus' ``authorization`` setting sends it); anonymous scrapes get HTTP
+401 ``-1002``, so the public port never hands out the exchange's internals.
+
 Invariants: one registry per app (several apps may share a process, as the tests do); nothing
 here touches the engine's command path; a scrape before start-up shows only the HTTP series.
 """
@@ -41,6 +45,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth.roles import RiskStaff
 
 RECONCILIATION_LOGGERS = ("api", "api.projection", "api.reconciliation", "derivatives.persistence.projector")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -149,7 +155,7 @@ def install(app: FastAPI) -> None:
     metrics = Metrics(app)
 
     @app.get("/metrics", include_in_schema=False)
-    async def scrape(_request: Request) -> Response:
+    async def scrape(_request: Request, _staff: RiskStaff) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)

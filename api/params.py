@@ -3,7 +3,10 @@ documented in the OpenAPI schema from the same declaration.
 
 Invariants:
     * Numbers are parsed from their text with ``Decimal`` (never float); more than eight
-      decimals is ``-1111``, anything that is not ``digits[.digits]`` is ``-1100``.
+      decimals is ``-1111``, anything that is not ``digits[.digits]`` is ``-1100`` (patterns are
+      matched in full: a trailing newline is an illegal character); a decimal the engine cannot
+      represent (above ``MAX_DECIMAL``) is the parameter's own "too large" error (``-4005`` for a
+      quantity, ``-4016`` for a price, ``-1130`` by default); times are at most ``MAX_TIME_MS``.
     * Every sent parameter must be declared (``-1104``); a parameter sent twice is ``-1101``;
       a missing mandatory one is ``-1102``; an empty value counts as not sent.
     * Parsing has no side effect: a request that fails here never reaches the engine.
@@ -27,6 +30,10 @@ INT_RE = re.compile(r"^-?[0-9]{1,19}$")
 CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 MAX_DECIMALS = 8
 INT64_MAX = 2**63 - 1
+MAX_DECIMAL = Decimal(INT64_MAX).scaleb(-MAX_DECIMALS)
+"""The largest amount the engine holds (i64 at 1e-8): 92233720368.54775807."""
+MAX_TIME_MS = 253_402_300_799_000
+"""9999-12-31T23:59:59Z, Binance's largest ``goodTillDate`` and our largest time parameter."""
 
 
 class Kind(Enum):
@@ -53,19 +60,22 @@ class Param:
     minimum: int | None = None
     maximum: int | None = None
     max_length: int = 256
+    too_large: Callable[[], ApiError] | None = None
 
     def parse(self, text: str) -> object:
         """The typed value of `text`, or the Binance error."""
         if self.kind is Kind.DECIMAL:
-            if not DECIMAL_RE.match(text):
+            if not DECIMAL_RE.fullmatch(text):
                 raise errors.illegal_characters(self.name)
             value = Decimal(text)
             exponent = value.normalize().as_tuple().exponent
             if isinstance(exponent, int) and exponent < -MAX_DECIMALS:
                 raise errors.too_precise(self.name)
+            if value > MAX_DECIMAL:
+                raise (self.too_large or (lambda: errors.invalid_value(self.name)))()
             return value
         if self.kind is Kind.INT:
-            if not INT_RE.match(text) or abs(int(text)) > INT64_MAX:
+            if not INT_RE.fullmatch(text) or abs(int(text)) > INT64_MAX:
                 raise errors.illegal_characters(self.name)
             number = int(text)
             if (self.minimum is not None and number < self.minimum) or (
@@ -83,7 +93,7 @@ class Param:
                 raise (self.on_bad_choice or (lambda: errors.invalid_value(self.name)))()
             return text
         if self.kind is Kind.CLIENT_ID:
-            if not CLIENT_ID_RE.match(text):
+            if not CLIENT_ID_RE.fullmatch(text):
                 raise ApiError(-4015, f"Client order id is not valid ('{self.name}' must match "
                                "^[\\.A-Z\\:/a-z0-9_-]{1,36}$).")
             return text
@@ -223,5 +233,6 @@ def parse_pairs(query: str, body: str) -> list[tuple[str, str]]:
 SYMBOL = Param("symbol", Kind.TEXT, True, max_length=20, description="e.g. BTCUSDT")
 OPTIONAL_SYMBOL = Param("symbol", Kind.TEXT, max_length=20, description="e.g. BTCUSDT; all symbols when omitted")
 LIMIT = Param("limit", Kind.INT, minimum=1, maximum=1500)
-START_TIME = Param("startTime", Kind.INT, minimum=0)
-END_TIME = Param("endTime", Kind.INT, minimum=0)
+START_TIME = Param("startTime", Kind.INT, minimum=0, maximum=MAX_TIME_MS)
+END_TIME = Param("endTime", Kind.INT, minimum=0, maximum=MAX_TIME_MS)
+PAGE = Param("page", Kind.INT, minimum=1, maximum=1_000_000)

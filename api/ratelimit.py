@@ -1,9 +1,12 @@
 """Weight-based rate limits (Binance's ``REQUEST_WEIGHT`` and ``ORDERS`` rules).
 
-* Every ``/fapi`` request costs a weight (table below, Binance's figures) counted per client IP
+* Every ``/fapi`` (and ``/futures``, and staff login) request costs a weight (table below, Binance's figures) counted per client IP
   in fixed one-minute windows, and per API key once the key is authenticated. Every response
   carries ``X-MBX-USED-WEIGHT-1m`` (the IP's count); over the budget the answer is HTTP 429
   ``-1003`` with ``Retry-After`` seconds until the window ends.
+* An IP that keeps sending after its 429s (more than ``BAN_AFTER_REFUSALS`` refused requests in
+  one window) is banned as Binance does: HTTP 418 ``-1003`` on every ``/fapi`` request until the
+  ban ends, two minutes for a first offence, doubling for each repeat up to three days.
 * New orders are counted per account in 10-second and one-minute windows
   (``X-MBX-ORDER-COUNT-10s`` / ``-1m``); over either budget: HTTP 429 ``-1015``.
 
@@ -66,6 +69,48 @@ class FixedWindow:
             return self._counts.get(key, 0) if self.clock() // self.window_ms == self._window else 0
 
 
+WEIGHED_PATHS = ("/fapi", "/futures", "/api/v1/auth")
+"""Paths whose requests count against the client IP's weight (and its ban): the public API and the
+staff logins."""
+BAN_AFTER_REFUSALS = 20
+"""Refused (429) requests of one IP in one window after which the IP is banned."""
+FIRST_BAN_MS = 120_000
+LONGEST_BAN_MS = 3 * 24 * 3_600_000
+
+
+class Bans:
+    """IP bans for clients that do not back off after 429 (thread-safe).
+
+    Invariants: a ban only ends by time; each new ban of an IP lasts twice its previous one
+    (from ``FIRST_BAN_MS`` up to ``LONGEST_BAN_MS``); the refusal count restarts with each window.
+    """
+
+    def __init__(self, clock: Clock, window_ms: int = 60_000) -> None:
+        self.clock = clock
+        self.refusals = FixedWindow(BAN_AFTER_REFUSALS, window_ms, clock)
+        self._lock = threading.Lock()
+        self._until: dict[str, int] = {}
+        self._offences: dict[str, int] = {}
+
+    def banned_until(self, ip: str) -> int | None:
+        """The end (Unix ms) of the IP's current ban, or None."""
+        with self._lock:
+            until = self._until.get(ip)
+        return until if until is not None and until > self.clock() else None
+
+    def refused(self, ip: str) -> int | None:
+        """Records a 429 to `ip`; the end of the ban it starts, if it starts one."""
+        if self.refusals.hit(ip, 1).allowed:
+            return None
+        now = self.clock()
+        with self._lock:
+            offences = self._offences.get(ip, 0) + 1
+            self._offences[ip] = offences
+            until = now + min(FIRST_BAN_MS << min(offences - 1, 32), LONGEST_BAN_MS)
+            self._until[ip] = until
+        return until
+
+
 def _size_weight(limit: int, table: tuple[tuple[int, int], ...], default: int) -> int:
     for bound, weight in table:
         if limit <= bound:
@@ -78,7 +123,7 @@ def request_weight(method: str, path: str, query: str) -> int:
     params = parse_qs(query)
     has_symbol = "symbol" in params
     limit_text = params.get("limit", [""])[0]
-    limit = int(limit_text) if limit_text.isdigit() else 500
+    limit = int(limit_text) if limit_text.isascii() and limit_text.isdigit() and len(limit_text) < 10 else 500
     if path.endswith("/depth"):
         return _size_weight(limit, ((50, 2), (100, 5), (500, 10)), 20)
     if path.endswith(("/klines", "/markPriceKlines", "/indexPriceKlines")):
@@ -114,6 +159,7 @@ class Limits:
         self.weight_key = FixedWindow(weight_per_minute, 60_000, clock)
         self.orders_10s = FixedWindow(orders_per_10s, 10_000, clock)
         self.orders_1m = FixedWindow(orders_per_minute, 60_000, clock)
+        self.bans = Bans(clock)
 
     def charge_key(self, api_key: str, weight: int) -> None:
         """Counts an authenticated request's weight against its key.
@@ -148,7 +194,7 @@ def _orders_error(limit: int, window: str, retry: int, headers: dict[str, str]) 
 
 
 class WeightMiddleware:
-    """Pure ASGI middleware charging the IP's weight on ``/fapi`` and ``/futures`` paths and
+    """Pure ASGI middleware charging the IP's weight on :data:`WEIGHED_PATHS` and
     adding ``X-MBX-USED-WEIGHT-1m`` (and any order-count headers a route left in the scope)."""
 
     def __init__(self, app: ASGIApp, limits: Limits) -> None:
@@ -157,16 +203,22 @@ class WeightMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(("/fapi", "/futures")):
+        if scope["type"] != "http" or not path.startswith(WEIGHED_PATHS):
             await self.app(scope, receive, send)
             return
         client = scope.get("client") or ("unknown", 0)
         ip = str(client[0])
         query = scope.get("query_string", b"").decode("latin-1")
+        banned = self.limits.bans.banned_until(ip)
+        if banned is not None:
+            await errors.error_response(self._ban(ip, banned))(scope, receive, send)
+            return
         usage = self.limits.weight_ip.hit(ip, request_weight(scope["method"], path, query))
         scope.setdefault("state", {})["extra_headers"] = {}
         if not usage.allowed:
-            error = errors.too_much_weight(f"IP({ip})", self.limits.weight_ip.limit, usage.retry_after_s)
+            ban = self.limits.bans.refused(ip)
+            error = (errors.too_much_weight(f"IP({ip})", self.limits.weight_ip.limit, usage.retry_after_s)
+                     if ban is None else self._ban(ip, ban))
             response = errors.error_response(error)
             response.headers["X-MBX-USED-WEIGHT-1m"] = str(usage.used)
             await response(scope, receive, send)
@@ -181,3 +233,7 @@ class WeightMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+    def _ban(self, ip: str, until_ms: int) -> errors.ApiError:
+        retry = max(1, -(-(until_ms - self.limits.bans.clock()) // 1000))
+        return errors.ip_banned(ip, until_ms, retry)

@@ -62,7 +62,7 @@ def verify(secret: str, signed: SignedPayload) -> None:
     """
     if not signed.signature:
         raise errors.missing_parameter("signature")
-    if not SIGNATURE_RE.match(signed.signature):
+    if not SIGNATURE_RE.fullmatch(signed.signature):
         raise errors.bad_signature()
     if not hmac.compare_digest(sign(secret, signed.payload), signed.signature.lower()):
         raise errors.bad_signature()
@@ -97,7 +97,7 @@ class KeyStore:
         Raises:
             ApiError: -2014 for a malformed key, -2015 for an unknown, revoked or inactive one.
         """
-        if not API_KEY_RE.match(api_key):
+        if not API_KEY_RE.fullmatch(api_key):
             raise errors.api_key_format()
         with self._lock:
             cached = self._cache.get(api_key, ...)

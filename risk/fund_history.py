@@ -51,11 +51,11 @@ class FundPoint:
 class FundHistory:
     """A consumer of the event feed that records the insurance fund's wallet."""
 
-    def __init__(self, time_ms: Callable[[int], int], symbols: Callable[[], Iterable[str]]) -> None:
+    def __init__(self, time_ms: Callable[[EventEnvelope], int], symbols: Callable[[], Iterable[str]]) -> None:
         """Wire the history.
 
         Args:
-            time_ms: Engine seq -> Unix ms of its command.
+            time_ms: An event -> Unix ms of its command.
             symbols: Names of the symbols the fund covers (every listed symbol).
         """
         self._time_ms = time_ms
@@ -68,11 +68,11 @@ class FundHistory:
         for envelope in events:
             event = envelope.event
             if isinstance(event, BalanceChanged) and event.account == _core.INSURANCE_FUND:
-                self._add(envelope.seq, to_raw(event.wallet), to_raw(event.amount), event.kind.name)
+                self._add(envelope, to_raw(event.wallet), to_raw(event.amount), event.kind.name)
             elif isinstance(event, FillSettled) and event.account == _core.INSURANCE_FUND:
                 previous = self.points[-1].wallet if self.points else 0
                 self._add(
-                    envelope.seq, to_raw(event.wallet), to_raw(event.wallet) - previous, "TRADE"
+                    envelope, to_raw(event.wallet), to_raw(event.wallet) - previous, "TRADE"
                 )
 
     def history(
@@ -116,8 +116,8 @@ class FundHistory:
         updated = self.points[-1].time_ms if self.points else 0
         return self._shape(wallet + unrealised, updated)
 
-    def _add(self, seq: int, wallet: int, change: int, reason: str) -> None:
-        self.points.append(FundPoint(seq, self._time_ms(seq), wallet, change, reason))
+    def _add(self, envelope: EventEnvelope, wallet: int, change: int, reason: str) -> None:
+        self.points.append(FundPoint(envelope.seq, self._time_ms(envelope), wallet, change, reason))
 
     def _shape(self, balance: int, time_ms: int) -> dict[str, object]:
         return {

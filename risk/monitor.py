@@ -251,7 +251,7 @@ class LiquidationMonitor:
         self,
         view: PositionView,
         specs: Specs,
-        time_ms: Callable[[int], int],
+        time_ms: Callable[[EventEnvelope], int],
         *,
         keep: int = 1_000,
         queue_size: int = 1_000,
@@ -261,7 +261,7 @@ class LiquidationMonitor:
         Args:
             view: Positions and prices (a consumer of the same feed, placed before this one).
             specs: The listed instruments (brackets and names).
-            time_ms: Engine seq -> Unix ms of its command.
+            time_ms: An event -> Unix ms of its command.
             keep: How many recent liquidation events to keep.
             queue_size: Per-subscriber buffer of the stream.
         """
@@ -279,7 +279,7 @@ class LiquidationMonitor:
         names = {spec.symbol: spec.name for spec in self._specs()}
         for envelope in events:
             step = liquidation_event(
-                envelope, self._time_ms(envelope.seq), lambda s: names.get(s, str(s))
+                envelope, self._time_ms(envelope), lambda s: names.get(s, str(s))
             )
             if step is None:
                 continue

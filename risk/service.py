@@ -13,8 +13,9 @@ What runs:
 
 Invariants:
     * Every command goes through the injected ``submit`` (the API's ``EngineGateway.submit``).
-    * Event times come from ``time_of`` (the gateway remembers each batch's time) and fall back to
-      the clock for events it no longer remembers.
+    * Event times are their command's sequenced time, which the journal keeps (so a replay after a
+      restart gives every event its original time); only an event without one falls back to
+      ``time_of`` (the gateway remembers each batch's time), then to the clock.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from derivatives.commands import SetInsuranceFloor
-from derivatives.events import InsuranceFloorSet
+from derivatives.events import EventEnvelope, InsuranceFloorSet
 from derivatives.persistence.db import Database
 from risk.adl import AdlMode
 from risk.adl_service import AdlService
@@ -140,7 +141,7 @@ class RiskServices:
             asyncio.create_task(self.unwinder.run(), name="risk-fund-unwinder"),
         ]
 
-    def event_time_ms(self, seq: int) -> int:
-        """Unix ms of the command `seq` (its batch time when known, else now)."""
-        ns = self._time_of(seq) if self._time_of is not None else None
+    def event_time_ms(self, envelope: EventEnvelope) -> int:
+        """Unix ms of the event's command (its sequenced time, else its batch time, else now)."""
+        ns = envelope.ts or (self._time_of(envelope.seq) if self._time_of is not None else None)
         return ns // 1_000_000 if ns is not None else self._clock()

@@ -1,7 +1,8 @@
 """Who is calling a staff route, and whether their role allows it.
 
-A staff caller presents ``Authorization: Bearer <credential>`` (the WebSocket: ``?token=``), where
-the credential is either
+A staff caller presents ``Authorization: Bearer <credential>`` (a WebSocket: its first message,
+``{"token": "<credential>"}``, so that no credential is ever part of a URL, where access logs and
+proxies would record it), where the credential is either
     * a dashboard session (JWT of :mod:`api.auth.sessions`): the user's name and role, or
     * a configured admin token (``DERIVATIVES_ADMIN_TOKEN(S)``): that identity, role ``admin``.
       Kept for scripts, the CLI's bootstrap and the tests; a TOTP-protected session is the way in
@@ -14,6 +15,7 @@ time, whether or not an earlier one matched.
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -36,6 +38,12 @@ class Staff:
 
     name: str
     role: str
+    bootstrap: bool = False
+    """The bootstrap admin token (``DERIVATIVES_ADMIN_TOKEN``): may request, never approve."""
+
+
+BOOTSTRAP_ADMIN = "admin"
+"""The identity name of the bootstrap admin token (``Settings.admins``)."""
 
 
 def staff_auth(request: HTTPConnection) -> StaffAuth:
@@ -59,12 +67,22 @@ def identify(credential: str, admins: dict[str, str], sessions: Sessions) -> Sta
         if hmac.compare_digest(presented, token.encode()):
             actor = name
     if presented and actor is not None:
-        return Staff(actor, "admin")
+        return Staff(actor, "admin", bootstrap=actor == BOOTSTRAP_ADMIN)
     try:
         session = sessions.verify(credential)
     except InvalidSession:
         raise errors.session_invalid() from None
     return Staff(session.name, session.role)
+
+
+def socket_credential(first_message: str) -> str:
+    """The credential of a WebSocket's first message ``{"token": "..."}`` ("" when it has none)."""
+    try:
+        message = json.loads(first_message)
+    except (ValueError, RecursionError):
+        return ""
+    token = message.get("token") if isinstance(message, dict) else None
+    return token if isinstance(token, str) else ""
 
 
 def authorize(staff: Staff, roles: tuple[str, ...]) -> Staff:

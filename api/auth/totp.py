@@ -44,7 +44,7 @@ def totp(key: bytes, unix_s: int, digits: int = DIGITS) -> str:
 
 def matching_step(secret_b32: str, code: str, unix_s: int) -> int | None:
     """The time step whose code `code` is (within the drift window), or None."""
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return None
     key = _key(secret_b32)
     now = unix_s // STEP_S

@@ -97,9 +97,14 @@ function addLiquidation(e) {
 async function follow() {
   for (const e of await api("GET", "/risk/liquidations?limit=" + FEED_ROWS)) addLiquidation(e);
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  socket = new WebSocket(`${scheme}//${location.host}/risk/ws/liquidations?token=${encodeURIComponent(token)}`);
-  socket.onopen = () => { $("feed-state").textContent = "live feed connected"; };
-  socket.onmessage = (message) => addLiquidation(JSON.parse(message.data));
+  // The token goes in the first message, never in the URL (URLs end up in access logs).
+  socket = new WebSocket(`${scheme}//${location.host}/risk/ws/liquidations`);
+  socket.onopen = () => socket.send(JSON.stringify({ token }));
+  socket.onmessage = (message) => {
+    const data = JSON.parse(message.data);
+    if (data.authenticated) $("feed-state").textContent = "live feed connected";
+    else addLiquidation(data);
+  };
   socket.onclose = () => { $("feed-state").textContent = "live feed closed"; };
 }
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from api.deps import Caller, ServicesDep, signed
-from api.params import END_TIME, OPTIONAL_SYMBOL, START_TIME, SYMBOL, Kind, Param, Spec
+from api.params import END_TIME, OPTIONAL_SYMBOL, PAGE, START_TIME, SYMBOL, Kind, Param, Spec
 from api.routes.common import ERRORS, ok
 
 router = APIRouter(prefix="/fapi/v1", tags=["account"], responses=ERRORS)
@@ -34,7 +34,7 @@ INCOME_TYPES = ("TRANSFER", "WELCOME_BONUS", "REALIZED_PNL", "FUNDING_FEE", "COM
                 "DELIVERED_SETTELMENT", "COIN_SWAP_DEPOSIT", "COIN_SWAP_WITHDRAW", "POSITION_LIMIT_INCREASE_FEE",
                 "STRATEGY_UMFUTURES_TRANSFER", "FEE_RETURN", "BFUSD_REWARD", "INSURANCE_PAYOUT")
 INCOME = Spec((OPTIONAL_SYMBOL, Param("incomeType", Kind.CHOICE, choices=INCOME_TYPES), START_TIME, END_TIME,
-               Param("page", Kind.INT, minimum=1), Param("limit", Kind.INT, minimum=1, maximum=1000)), signed=True)
+               PAGE, Param("limit", Kind.INT, minimum=1, maximum=1000)), signed=True)
 FORCE_ORDERS = Spec((OPTIONAL_SYMBOL, Param("autoCloseType", Kind.CHOICE, choices=("LIQUIDATION", "ADL")),
                      START_TIME, END_TIME, Param("limit", Kind.INT, minimum=1, maximum=100)), signed=True)
 

@@ -5,9 +5,10 @@ a named admin bearer token (``DERIVATIVES_ADMIN_TOKENS`` = ``name:token,...``, a
 ``api.auth.roles``.
 
 Withdrawals need two identities: one requests (``POST /admin/users/{id}/withdrawals``), another
-approves (``POST /admin/withdrawals/{id}/approve``), which runs the engine's ``Withdraw``.
-Staff logins: ``POST /admin/users/{id}/credentials`` sets a password (and, for an admin, a new
-TOTP secret shown once)."""
+approves (``POST /admin/withdrawals/{id}/approve``, never the bootstrap token), which runs the
+engine's ``Withdraw``. New admins need two as well (``POST /admin/admins``, then
+``/admin/admins/{id}/approve``) and enrol their own password and TOTP through a one-time link.
+Staff logins: ``POST /admin/users/{id}/credentials`` sets a trader's or risk officer's password."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.auth.roles import AdminStaff, StaffAuthDep
-from api.deps import RowId, ServicesDep
-from api.routes.common import AMOUNT_PATTERN, ERRORS, ok
+from api.deps import ServicesDep
+from api.routes.common import AMOUNT_PATTERN, ERRORS, INT64_MAX, RowId, ok
+from api.services.admin_enrolment import AdminEnrolments
 from derivatives.persistence.accounts import KeyView, UserView
+from derivatives.persistence.enrolments import EnrolmentView
 from derivatives.persistence.views import WithdrawalState
 from derivatives.units import from_raw
 
@@ -41,7 +44,7 @@ class NewUser(BaseModel):
     """A user to create."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    role: Literal["trader", "risk", "admin"] = "trader"
+    role: Literal["trader", "risk"] = "trader"
 
 
 class NewKey(BaseModel):
@@ -66,7 +69,8 @@ def _key(k: KeyView, with_secret: bool) -> dict[str, object]:
 
 @router.post("/users")
 async def create_user(services: ServicesDep, actor: Actor, body: NewUser) -> JSONResponse:
-    """Create a user (with the next free engine account id)."""
+    """Create a trader or risk officer (the engine opens the account); admins are requested with
+    ``POST /admin/admins``."""
     return ok(_user(await services.admin.create_user(actor, body.name, body.role)))
 
 
@@ -141,10 +145,45 @@ async def list_withdrawals(services: ServicesDep, _actor: Actor,
 
 
 @router.post("/withdrawals/{withdrawal_id}/approve")
-async def approve_withdrawal(services: ServicesDep, actor: Actor, withdrawal_id: RowId) -> JSONResponse:
-    """Approve (a different admin than the requester): the engine debits the wallet, up to what
-    is withdrawable; a refusal leaves the request FAILED with the engine's reason."""
-    return ok(_withdrawal(await services.admin.approve_withdrawal(actor, withdrawal_id)))
+async def approve_withdrawal(services: ServicesDep, staff: AdminStaff, withdrawal_id: RowId) -> JSONResponse:
+    """Approve (a different admin than the requester, never the bootstrap token): the engine
+    debits the wallet, up to what is withdrawable; a refusal leaves the request FAILED with the
+    engine's reason."""
+    return ok(_withdrawal(await services.admin.approve_withdrawal(staff.name, withdrawal_id, staff.bootstrap)))
+
+
+class NewAdmin(BaseModel):
+    """A new admin to request."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+def _enrolment(e: EnrolmentView) -> dict[str, object]:
+    return {"id": e.id, "name": e.name, "status": e.status, "requestedBy": e.requested_by,
+            "requestedAt": e.requested_at, "approvedBy": e.approved_by, "approvedAt": e.approved_at,
+            "userId": e.user_id, "expiresAt": e.expires_at}
+
+
+@router.post("/admins")
+async def request_admin(services: ServicesDep, staff: AdminStaff, body: NewAdmin) -> JSONResponse:
+    """Request a new admin (any admin identity, the bootstrap token included); a second admin
+    approves."""
+    return ok(_enrolment(await AdminEnrolments(services.admin).request(staff, body.name)))
+
+
+@router.get("/admins")
+async def list_admin_requests(services: ServicesDep, _actor: Actor) -> JSONResponse:
+    """Admin requests, newest first."""
+    return ok([_enrolment(e) for e in await AdminEnrolments(services.admin).listing()])
+
+
+@router.post("/admins/{enrolment_id}/approve")
+async def approve_admin(services: ServicesDep, staff: AdminStaff, enrolment_id: RowId) -> JSONResponse:
+    """Approve another identity's request (never the bootstrap token): the admin user is created
+    and the one-time enrolment token returned, for the new admin alone to use at
+    ``POST /api/v1/auth/enrol`` (the dashboard's ``#enrol=<token>`` link)."""
+    view, token = await AdminEnrolments(services.admin).approve(staff, enrolment_id)
+    return ok({**_enrolment(view), "enrolmentToken": token, "link": f"/dashboard#enrol={token}"})
 
 
 @router.post("/withdrawals/{withdrawal_id}/reject")
@@ -168,7 +207,7 @@ async def resume(services: ServicesDep, actor: Actor, symbol: str) -> JSONRespon
 @router.get("/audit-log")
 async def audit_log(services: ServicesDep, _actor: Actor,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    before_id: Annotated[int | None, Query(ge=1)] = None) -> JSONResponse:
+                    before_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None) -> JSONResponse:
     """Administrative actions, newest first."""
     entries = await services.admin.audit_log(limit, before_id)
     return ok([{"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,

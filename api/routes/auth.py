@@ -3,7 +3,7 @@ own view of itself. Thin: the checks live in ``api.services.staff``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -23,11 +23,27 @@ class Login(BaseModel):
 
 
 @router.post("/login")
-async def login(services: ServicesDep, staff: StaffAuthDep, body: Login) -> JSONResponse:
+async def login(request: Request, services: ServicesDep, staff: StaffAuthDep, body: Login) -> JSONResponse:
     """A session token (HS256 JWT, ``Authorization: Bearer``) valid for ``session_ttl_s``."""
-    token, session = await staff.login(services.db, body.username, body.password, body.totp)
+    ip = request.client.host if request.client else "unknown"
+    token, session = await staff.login(services.db, body.username, body.password, body.totp, ip)
     return ok({"token": token, "tokenType": "Bearer", "name": session.name, "role": session.role,
                "expiresAt": session.expires_s * 1000})
+
+
+class Enrolment(BaseModel):
+    """A new admin's one-time enrolment."""
+
+    token: str = Field(min_length=16, max_length=128)
+    password: str = Field(min_length=8, max_length=256)
+
+
+@router.post("/enrol")
+async def enrol(request: Request, services: ServicesDep, staff: StaffAuthDep, body: Enrolment) -> JSONResponse:
+    """A new admin sets their password with their one-time enrolment token and receives their TOTP
+    secret (shown only here); then they log in with both."""
+    ip = request.client.host if request.client else "unknown"
+    return ok(await staff.enrol(services.db, body.token, body.password, ip))
 
 
 @router.get("/me")

@@ -16,17 +16,20 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
-from api.auth.roles import RISK, RiskStaff, authorize, identify, staff_auth
-from api.deps import RowId, get_services, public
+from api.auth.roles import RISK, RiskStaff, authorize, identify, socket_credential, staff_auth
+from api.deps import get_services, public
 from api.errors import ApiError
 from api.params import OPTIONAL_SYMBOL, Params, Spec
-from api.routes.common import AMOUNT_PATTERN, ERRORS, ok
+from api.routes.common import AMOUNT_PATTERN, ERRORS, RowId, ok
 from api.services.risk_desk import RiskDesk
+from api.ws_inbound import Inbound
 
 public_router = APIRouter(prefix="/fapi", tags=["market"], responses=ERRORS)
 router = APIRouter(prefix="/risk", tags=["risk"], responses=ERRORS)
 ONE_OR_ALL = Spec((OPTIONAL_SYMBOL,))
 Limit = Annotated[int, Query(ge=1, le=1000)]
+AUTH_TIMEOUT_S = 10
+"""How long a new liquidation socket may take to send its credential."""
 PayoutState = Literal["PENDING", "SUBMITTING", "PAID", "REFUSED", "DENIED"]
 
 
@@ -136,31 +139,47 @@ async def adl(desk: Desk, _staff: RiskStaff, symbol: Annotated[str, Query(max_le
 
 
 @router.websocket("/ws/liquidations")
-async def liquidation_stream(websocket: WebSocket, token: str = "") -> None:
-    """Every liquidation step as JSON, from the moment of connection (``?token=`` session or admin
-    token, role risk or admin; refused: accepted, then closed with code 4401)."""
+async def liquidation_stream(websocket: WebSocket) -> None:
+    """Every liquidation step as JSON, from the acknowledgement ``{"authenticated": {"name",
+    "role"}}`` on. The first message authenticates: ``{"token": "<session or admin token>"}``
+    within ``AUTH_TIMEOUT_S`` (role risk or admin; refused: closed with code 4401)."""
     desk = risk_desk(websocket)
     await websocket.accept()
     try:
-        authorize(identify(token, get_services(websocket).admins, staff_auth(websocket).sessions), RISK)
+        async with asyncio.timeout(AUTH_TIMEOUT_S):
+            first_message = await websocket.receive()
+        if first_message["type"] == "websocket.disconnect":
+            return
+        credential = socket_credential(first_message.get("text") or "")
+        staff = authorize(identify(credential, get_services(websocket).admins, staff_auth(websocket).sessions), RISK)
     except ApiError as refused:
         await websocket.close(code=4401, reason=refused.msg[:120])
+        return
+    except TimeoutError:
+        await websocket.close(code=4401, reason="no credential sent")
         return
     if not desk.running:
         await websocket.close(code=4503, reason="the risk services are not running")
         return
+    stream = desk.liquidation_stream()
+    first = asyncio.ensure_future(anext(stream))  # subscribes before the acknowledgement goes out
+    await asyncio.sleep(0)
+    await websocket.send_json({"authenticated": {"name": staff.name, "role": staff.role}})
 
     async def forward() -> None:
-        async for event in desk.liquidation_stream():
+        await websocket.send_json(await first)
+        async for event in stream:
             await websocket.send_json(event)
 
     sender = asyncio.create_task(forward())
+    inbound = Inbound(websocket)
     try:
         while True:
-            await websocket.receive_text()
+            await inbound.receive()
     except WebSocketDisconnect:
         pass
     finally:
         sender.cancel()
+        first.cancel()
         with contextlib.suppress(BaseException):
             await sender

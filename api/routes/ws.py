@@ -10,7 +10,9 @@ Control messages: ``SUBSCRIBE``/``UNSUBSCRIBE`` -> ``{"result": null, "id": id}`
 ``LIST_SUBSCRIPTIONS``; ``SET_PROPERTY``/``GET_PROPERTY`` ``combined``. An invalid stream is
 ``{"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": id}`` and subscribes
 nothing; the subscription and its acknowledgement are registered together on the event loop, so
-no data frame of a new stream precedes its acknowledgement.
+no data frame of a new stream precedes its acknowledgement. What a client may send (rate, size,
+text only) is ``api.ws_inbound``'s; JSON nested too deeply for the parser is error 3, like any
+other invalid JSON.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from api.hub import Connection, MarketHub
 from api.state import Services
+from api.ws_inbound import Inbound
 
 router = APIRouter()
 
@@ -43,6 +46,8 @@ def handle_control(hub: MarketHub, conn: Connection, text: str) -> dict[str, obj
         message: Any = json.loads(text)
     except ValueError as exc:
         return _error(3, f"Invalid JSON: {exc}", None)
+    except RecursionError:
+        return _error(3, "Invalid JSON: nested too deeply", None)
     if not isinstance(message, dict):
         return _error(3, "Invalid JSON: expected an object", None)
     request_id = message.get("id")
@@ -73,7 +78,7 @@ async def _writer(ws: WebSocket, conn: Connection) -> None:
     while (text := await conn.queue.get()) is not None:
         await ws.send_text(text)
     with contextlib.suppress(Exception):
-        await ws.close()
+        await ws.close(code=conn.close_code)
 
 
 async def _serve_market(ws: WebSocket, combined: bool, streams: list[str]) -> None:
@@ -85,9 +90,10 @@ async def _serve_market(ws: WebSocket, combined: bool, streams: list[str]) -> No
         await ws.close(code=1008)
         return
     writer = asyncio.create_task(_writer(ws, conn))
+    inbound = Inbound(ws, conn)
     try:
         while not conn.closed:
-            conn.send(json.dumps(handle_control(hub, conn, await ws.receive_text())))
+            conn.send(json.dumps(handle_control(hub, conn, await inbound.receive())))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
@@ -106,9 +112,10 @@ async def _serve_user(ws: WebSocket, listen_key: str) -> None:
         await ws.close(code=1008)
         return
     writer = asyncio.create_task(_writer(ws, conn))
+    inbound = Inbound(ws, conn)
     try:
         while not conn.closed:
-            await ws.receive_text()  # clients send nothing; Binance ignores anything sent
+            await inbound.receive()  # clients send nothing; Binance ignores anything sent
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

@@ -3,7 +3,9 @@ the audit log of all of them.
 
 Invariants: every change is audited in the same transaction as the change (engine changes right
 after the engine applied them); a revoked key is evicted from the key cache at once; a
-withdrawal reaches the engine only after a second admin identity approved it.
+withdrawal reaches the engine only after a second admin identity approved it, exactly once (an
+idempotency key; requests a crash left in flight are resolved at start-up,
+:meth:`AdminService.resolve_withdrawals`); a user's account is opened by the engine.
 
 Admin identities (decision): named bearer tokens from the settings (``DERIVATIVES_ADMIN_TOKENS``
 = ``name:token,...``, plus ``DERIVATIVES_ADMIN_TOKEN`` as ``admin``); the name is the audit
@@ -13,9 +15,11 @@ actor. People reach ``/admin`` through an admin dashboard session instead (passw
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from decimal import Decimal
 
+import anyio
 import anyio.to_thread
 
 from api import errors
@@ -24,10 +28,11 @@ from api.gateway import EngineGateway
 from api.instruments import InstrumentRegistry
 from api.projection import ProjectionWorker
 from api.security import KeyStore
-from derivatives.commands import Command, Deposit, UpdateInstrument, Withdraw
+from derivatives.commands import Command, Deposit, OpenAccount, UpdateInstrument, Withdraw
 from derivatives.config import Settings
 from derivatives.demo import DEMO_ACCOUNT
-from derivatives.events import BalanceChanged, CommandRejected
+from derivatives.enums import RejectReason
+from derivatives.events import AccountOpened, BalanceChanged, CommandRejected
 from derivatives.persistence import accounts, withdrawals
 from derivatives.persistence.accounts import AuditEntry, KeyView, UserView
 from derivatives.persistence.db import Database
@@ -43,6 +48,9 @@ def admin_identities(settings: Settings) -> dict[str, str]:
     return settings.admins()
 
 
+log = logging.getLogger(__name__)
+
+
 class AdminService:
     """The ``/admin`` operations."""
 
@@ -56,6 +64,7 @@ class AdminService:
         self.clock_ms = clock_ms
         self.worker = worker
         self.wait_s = projection_wait_ms / 1000
+        self._creating = anyio.Lock()
 
     async def _run(self, commands: list[Command]) -> Batch:
         """Runs engine commands; returns once they are projected too (a following query sees them)."""
@@ -65,19 +74,33 @@ class AdminService:
         return batch
 
     async def create_user(self, actor: str, name: str, role: str) -> UserView:
-        """A new user with the next account id."""
+        """A new user: the engine opens the account (journaled, a never-used id) and the
+        projection writes the user's row; one creation at a time per process."""
 
-        def run() -> UserView:
-            with self.db.session() as session:
-                try:
-                    user = accounts.create_user(session, self.clock_ms(), name, role)
-                except ValueError as exc:
-                    raise errors.admin_invalid(str(exc)) from None
-                accounts.audit(session, self.clock_ms(), actor, "user.create", f"user:{user.id}",
-                               name=name, role=role, account_id=user.account_id)
-                return user
+        def taken() -> bool:
+            with self.db.reader() as session:
+                return accounts.find_user(session, name=name) is not None
 
-        return await anyio.to_thread.run_sync(run)
+        async with self._creating:
+            if await anyio.to_thread.run_sync(taken):
+                raise errors.admin_invalid(f"user {name!r} exists")
+            batch = await self._run([OpenAccount(name, role)])
+            opened = next((e.event for e in batch.events if isinstance(e.event, AccountOpened)), None)
+            if opened is None:
+                rejected = next((e.event for e in batch.events if isinstance(e.event, CommandRejected)), None)
+                raise errors.reject(rejected.reason) if rejected else errors.engine_unavailable()
+            account = opened.account
+
+            def run() -> UserView:
+                with self.db.session() as session:
+                    user = accounts.find_user(session, account_id=account)
+                    if user is None:
+                        raise errors.backend_timeout()
+                    accounts.audit(session, self.clock_ms(), actor, "user.create", f"user:{user.id}",
+                                   name=user.name, role=role, account_id=account, seq=batch.last_seq)
+                    return user
+
+            return await anyio.to_thread.run_sync(run)
 
     async def users(self) -> list[UserView]:
         """Every user."""
@@ -210,9 +233,12 @@ class AdminService:
         except withdrawals.WithdrawalError as exc:
             raise errors.admin_invalid(str(exc)) from None
 
-    async def approve_withdrawal(self, actor: str, withdrawal_id: int) -> WithdrawalState:
-        """A second admin approves: the request is claimed, then the engine's ``Withdraw`` runs;
-        the outcome (COMPLETED or FAILED with the engine's reason) is recorded and audited."""
+    async def approve_withdrawal(self, actor: str, withdrawal_id: int, bootstrap: bool = False) -> WithdrawalState:
+        """A second admin approves (never the bootstrap token): the request is claimed, then the
+        engine's ``Withdraw`` runs; the outcome (COMPLETED or FAILED with the engine's reason) is
+        recorded and audited."""
+        if bootstrap:
+            raise errors.bootstrap_cannot_approve()
 
         def claim() -> WithdrawalState:
             with self.db.session() as session:
@@ -222,29 +248,49 @@ class AdminService:
                 return claimed
 
         claimed = await anyio.to_thread.run_sync(claim)
-        failure: ApiError | None = None
-        try:
-            batch = await self._run([Withdraw(claimed.account_id, from_raw(claimed.amount))])
-        except ApiError as exc:
-            failure, batch = exc, None
-        if batch is not None:
-            for envelope in batch.events:
-                if isinstance(envelope.event, CommandRejected):
-                    failure = errors.reject(envelope.event.reason)
+        done, failure = await self._carry_out(claimed, actor)
+        if failure is not None:
+            raise failure
+        return done
+
+    async def _carry_out(self, claimed: WithdrawalState, actor: str) -> tuple[WithdrawalState, ApiError | None]:
+        """Sends the claimed request's keyed ``Withdraw`` and records the outcome (COMPLETED, also
+        when the engine had already applied the key; FAILED with the engine's reason).
+
+        Raises:
+            ApiError: -1001/-1007 when the outcome is unknown (the request stays APPROVING and is
+                resolved at the next start).
+        """
+        key = withdrawals.idempotency_key(claimed)
+        batch = await self._run([Withdraw(claimed.account_id, from_raw(claimed.amount), key)])
+        reasons = [e.event.reason for e in batch.events if isinstance(e.event, CommandRejected)]
+        failure = None if not reasons or reasons[0] is RejectReason.DUPLICATE_WITHDRAWAL else errors.reject(reasons[0])
+        note = failure.msg if failure else ("applied before a restart" if reasons else "")
 
         def finish() -> WithdrawalState:
             with self.db.session() as session:
                 status = withdrawals.FAILED if failure else withdrawals.COMPLETED
-                note = failure.msg if failure else ""
-                done = withdrawals.finish(session, withdrawal_id, status, batch.last_seq if batch else None, note)
+                done = withdrawals.finish(session, claimed.id, status, None if reasons else batch.last_seq, note)
                 accounts.audit(session, self.clock_ms(), actor, f"withdrawal.{status.lower()}",
-                               f"withdrawal:{withdrawal_id}", seq=done.seq, note=note)
+                               f"withdrawal:{claimed.id}", seq=done.seq, note=note, key=key)
                 return done
 
-        done = await anyio.to_thread.run_sync(finish)
-        if failure is not None:
-            raise failure
-        return done
+        return await anyio.to_thread.run_sync(finish), failure
+
+    async def resolve_withdrawals(self) -> list[WithdrawalState]:
+        """Resolves every request a crash left APPROVING (start-up, before serving), audited as
+        ``startup``; returns them as resolved."""
+
+        def in_flight() -> list[WithdrawalState]:
+            with self.db.reader() as session:
+                return withdrawals.in_flight(session)
+
+        resolved = []
+        for claimed in await anyio.to_thread.run_sync(in_flight):
+            done, _failure = await self._carry_out(claimed, "startup")
+            log.warning("withdrawal %d was in flight at start-up: %s %s", done.id, done.status, done.note)
+            resolved.append(done)
+        return resolved
 
     async def reject_withdrawal(self, actor: str, withdrawal_id: int) -> WithdrawalState:
         """Rejects a pending withdrawal (any admin), audited."""

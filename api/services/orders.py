@@ -11,6 +11,8 @@ Invariants:
     * Conditional types are refused on ``/fapi/v1/order`` with ``-4120`` (Binance since late 2025);
       they are placed with ``/fapi/v1/algoOrder`` (CCXT.md gotcha 3).
     * Parameters are validated before anything is sent; a refused request changes nothing.
+    * A client-chosen id resent within the retention window answers the order it created
+      (``api.services.client_ids``); only server-generated ids skip the lookup.
 """
 
 from __future__ import annotations
@@ -27,9 +29,21 @@ from api import errors, formats
 from api.errors import ApiError
 from api.gateway import EngineGateway
 from api.instruments import Instrument, InstrumentRegistry
-from api.params import END_TIME, START_TIME, SYMBOL, Kind, Param, Params, Spec
+from api.params import (
+    END_TIME,
+    MAX_DECIMALS,
+    MAX_TIME_MS,
+    PAGE,
+    START_TIME,
+    SYMBOL,
+    Kind,
+    Param,
+    Params,
+    Spec,
+)
 from api.projection import ProjectionWorker
 from api.ratelimit import Limits
+from api.services.client_ids import RETENTION_MS, KeyedLocks
 from derivatives.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from derivatives.engine import EngineClient
 from derivatives.enums import (
@@ -59,9 +73,10 @@ _COMMON = (
     _SIDE,
     Param("positionSide", Kind.CHOICE, choices=("BOTH", "LONG", "SHORT")),
     Param("timeInForce", Kind.CHOICE, choices=("GTC", "IOC", "FOK", "GTX", "GTD"), on_bad_choice=errors.invalid_tif),
-    Param("quantity", Kind.DECIMAL, description="Base quantity, a multiple of LOT_SIZE stepSize."),
+    Param("quantity", Kind.DECIMAL, description="Base quantity, a multiple of LOT_SIZE stepSize.",
+          too_large=errors.quantity_too_large),
     Param("reduceOnly", Kind.BOOL),
-    Param("price", Kind.DECIMAL),
+    Param("price", Kind.DECIMAL, too_large=errors.price_too_large),
     Param("closePosition", Kind.BOOL),
     Param("workingType", Kind.CHOICE, choices=("MARK_PRICE", "CONTRACT_PRICE")),
     Param("priceProtect", Kind.BOOL),
@@ -69,14 +84,14 @@ _COMMON = (
     Param("priceMatch", Kind.CHOICE, choices=("NONE", "OPPONENT", "OPPONENT_5", "OPPONENT_10", "OPPONENT_20",
                                               "QUEUE", "QUEUE_5", "QUEUE_10", "QUEUE_20")),
     Param("selfTradePreventionMode", Kind.CHOICE, choices=("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")),
-    Param("goodTillDate", Kind.INT, minimum=0),
+    Param("goodTillDate", Kind.INT, minimum=0, maximum=MAX_TIME_MS),
 )
 NEW_ORDER = (
     *_COMMON,
     Param("type", Kind.CHOICE, True, REGULAR_TYPES + ALGO_TYPES, on_bad_choice=errors.invalid_order_type),
     Param("newClientOrderId", Kind.CLIENT_ID),
-    Param("stopPrice", Kind.DECIMAL),
-    Param("activationPrice", Kind.DECIMAL),
+    Param("stopPrice", Kind.DECIMAL, too_large=errors.stop_price_too_large),
+    Param("activationPrice", Kind.DECIMAL, too_large=errors.price_too_large),
     Param("callbackRate", Kind.DECIMAL),
 )
 NEW_ALGO = (
@@ -84,19 +99,20 @@ NEW_ALGO = (
     Param("algoType", Kind.CHOICE, True, ("CONDITIONAL",)),
     Param("type", Kind.CHOICE, True, ALGO_TYPES + REGULAR_TYPES, on_bad_choice=errors.invalid_order_type),
     Param("clientAlgoId", Kind.CLIENT_ID),
-    Param("triggerPrice", Kind.DECIMAL),
-    Param("activatePrice", Kind.DECIMAL),
+    Param("triggerPrice", Kind.DECIMAL, too_large=errors.stop_price_too_large),
+    Param("activatePrice", Kind.DECIMAL, too_large=errors.price_too_large),
     Param("callbackRate", Kind.DECIMAL, description="Trailing callback in percent, 0.1 to 10."),
 )
 ORDER_REF = (Param("orderId", Kind.INT, minimum=0), Param("origClientOrderId", Kind.CLIENT_ID))
 ALGO_REF = (Param("algoId", Kind.INT, minimum=0), Param("clientAlgoId", Kind.CLIENT_ID))
-AMEND = (SYMBOL, _SIDE, Param("quantity", Kind.DECIMAL, True), Param("price", Kind.DECIMAL, True),
+AMEND = (SYMBOL, _SIDE, Param("quantity", Kind.DECIMAL, True, too_large=errors.quantity_too_large),
+         Param("price", Kind.DECIMAL, True, too_large=errors.price_too_large),
          Param("priceMatch", Kind.CHOICE, choices=("NONE",)), *ORDER_REF)
 BATCH = (Param("batchOrders", Kind.TEXT, True, max_length=16_384, description="JSON array of up to 5 orders."),)
 HISTORY = (Param("symbol", Kind.TEXT, max_length=20), Param("orderId", Kind.INT, minimum=0), START_TIME, END_TIME,
            Param("limit", Kind.INT, minimum=1, maximum=1000))
 ALGO_HISTORY = (SYMBOL, Param("algoId", Kind.INT, minimum=0), START_TIME, END_TIME,
-                Param("page", Kind.INT, minimum=1), Param("limit", Kind.INT, minimum=1, maximum=100))
+                PAGE, Param("limit", Kind.INT, minimum=1, maximum=100))
 USER_TRADES = (SYMBOL, Param("orderId", Kind.INT, minimum=0), START_TIME, END_TIME, Param("fromId", Kind.INT, minimum=0),
                Param("limit", Kind.INT, minimum=1, maximum=1000))
 NEW_ORDER_SPEC = Spec(NEW_ORDER)
@@ -119,7 +135,7 @@ class OrderService:
     """Order entry and order queries for one account at a time."""
 
     def __init__(self, registry: InstrumentRegistry, gateway: EngineGateway, worker: ProjectionWorker, db: Database,
-                 limits: Limits, client: EngineClient, projection_wait_ms: int) -> None:
+                 limits: Limits, client: EngineClient, projection_wait_ms: int, clock_ms: Callable[[], int]) -> None:
         self.registry = registry
         self.gateway = gateway
         self.worker = worker
@@ -127,6 +143,8 @@ class OrderService:
         self.limits = limits
         self.client = client
         self.wait_s = projection_wait_ms / 1000
+        self.clock_ms = clock_ms
+        self.client_ids = KeyedLocks()
 
     def instrument(self, symbol: str | None) -> Instrument:
         """The listed instrument `symbol`, or -1121."""
@@ -181,6 +199,8 @@ class OrderService:
         callback = params.decimal("callbackRate")
         if kind == "TRAILING_STOP_MARKET" and callback is None:
             raise errors.missing_parameter("callbackRate")
+        if callback is not None and (callback / 100).normalize().as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+            raise self._reject(instrument, RejectReason.INVALID_CALLBACK_RATE)  # finer than the engine's 1e-8
         if kind in ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET") and trigger is None:
             raise errors.missing_parameter("triggerPrice" if algo else "stopPrice")
         client_id = params.text("clientAlgoId" if algo else "newClientOrderId") or generated_client_id()
@@ -208,9 +228,42 @@ class OrderService:
     async def place(self, account: int, params: Params, algo: bool, headers: dict[str, str]) -> dict[str, object]:
         """``POST /fapi/v1/order`` or ``POST /fapi/v1/algoOrder`` (order-count headers into `headers`)."""
         instrument, command = self.build(account, params, algo)
-        headers.update(self.limits.charge_orders(account, 1))
-        batch = await self._run([command])
-        return await self._placed(instrument, _outcomes(batch).get(batch.first_seq, []), algo)
+        supplied = params.text("clientAlgoId" if algo else "newClientOrderId")
+        if supplied is None:
+            headers.update(self.limits.charge_orders(account, 1))
+            batch = await self._run([command])
+            return await self._placed(instrument, _outcomes(batch).get(batch.first_seq, []), algo)
+        async with self.client_ids.hold((account, supplied)):
+            previous = await self._previous(account, instrument, supplied, algo)
+            if previous is not None:
+                return previous
+            headers.update(self.limits.charge_orders(account, 1))
+            batch = await self._run([command])
+            events = _outcomes(batch).get(batch.first_seq, [])
+            if any(isinstance(e, OrderRejected) and e.reason is RejectReason.DUPLICATE_CLIENT_ORDER_ID
+                   for e in events):
+                previous = await self._previous(account, instrument, supplied, algo)
+                if previous is not None:
+                    return previous
+            return await self._placed(instrument, events, algo)
+
+    async def _previous(self, account: int, instrument: Instrument, client_id: str,
+                        algo: bool) -> dict[str, object] | None:
+        """The answer for the order `client_id` already names (None if it names none).
+
+        Raises:
+            ApiError: -4116 when it names an order of another symbol or kind; -1007 when the
+                projection does not catch up in time.
+        """
+        if not await self.worker.wait_for(self.gateway.last_seq(), self.wait_s):
+            raise errors.backend_timeout()
+        order: OrderState | None = await self._read(queries.order_by_client_id, account, client_id,
+                                                    self.clock_ms() - RETENTION_MS)
+        if order is None:
+            return None
+        if order.symbol != instrument.name or (order.algo_status is not None) != algo:
+            raise self._reject(instrument, RejectReason.DUPLICATE_CLIENT_ORDER_ID)
+        return formats.algo_object(instrument, order) if algo else formats.order_object(instrument, order)
 
     async def _placed(self, instrument: Instrument, events: list[Event], algo: bool) -> dict[str, object]:
         for event in events:
@@ -225,15 +278,20 @@ class OrderService:
         raise errors.engine_unavailable()
 
     async def place_batch(self, account: int, params: Params, headers: dict[str, str]) -> list[dict[str, object]]:
-        """``POST /fapi/v1/batchOrders``: each item answered by an order or its own error."""
+        """``POST /fapi/v1/batchOrders``: each item answered by an order or its own error (an item
+        whose client order id names an order already: that order)."""
         items = _batch_items(params.text("batchOrders") or "")
-        built: list[tuple[Instrument, PlaceOrder] | ApiError] = []
+        built: list[tuple[Instrument, PlaceOrder] | ApiError | dict[str, object]] = []
         for item in items:
             try:
-                built.append(self.build(account, NEW_ORDER_SPEC.parse(item), algo=False))
+                item_params = NEW_ORDER_SPEC.parse(item)
+                instrument, command = self.build(account, item_params, algo=False)
+                supplied = item_params.text("newClientOrderId")
+                previous = None if supplied is None else await self._previous(account, instrument, supplied, False)
+                built.append((instrument, command) if previous is None else previous)
             except ApiError as error:
                 built.append(error)
-        commands = [b[1] for b in built if not isinstance(b, ApiError)]
+        commands = [b[1] for b in built if isinstance(b, tuple)]
         answers: list[dict[str, object]] = []
         outcomes: dict[int, list[Event]] = {}
         first_seq = 0
@@ -245,6 +303,9 @@ class OrderService:
         for entry in built:
             if isinstance(entry, ApiError):
                 answers.append(entry.body())
+                continue
+            if isinstance(entry, dict):  # a client order id resent: the order it created
+                answers.append(entry)
                 continue
             events = outcomes.get(first_seq + seq_offset, [])
             seq_offset += 1
@@ -376,7 +437,7 @@ def _batch_items(text: str) -> list[list[tuple[str, str]]]:
     """The parameter pairs of each ``batchOrders`` element (JSON numbers read as Decimal)."""
     try:
         items = json.loads(text, parse_float=Decimal)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise errors.invalid_value("batchOrders") from None
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise errors.invalid_value("batchOrders")

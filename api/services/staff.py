@@ -7,8 +7,12 @@ Invariants:
       secret cannot log in at all.
     * Five failed logins of one name within 15 minutes refuse further attempts for that name
       (HTTP 429 ``-1003``) until the oldest failure is 15 minutes old (``api.auth.throttle``).
-    * Passwords and TOTP secrets are set only through the admin API, audited, and never logged;
-      the TOTP secret is shown once, in the answer that created it.
+    * Login work is bounded per client IP and in total, and runs on its own worker threads
+      (``api.auth.gate``): logins cannot slow the trading API down.
+    * Passwords of traders and risk officers are set through the admin API; an admin sets their
+      own password and receives their own TOTP secret only by enrolling through a one-time link
+      (``api.services.admin_enrolment``), shown once, in the answer to the enrolment. All audited,
+      never logged.
 """
 
 from __future__ import annotations
@@ -21,28 +25,39 @@ import anyio.to_thread
 
 from api import errors
 from api.auth import passwords, totp
+from api.auth.gate import LoginGate
 from api.auth.sessions import Session, Sessions
 from api.auth.throttle import LoginThrottle
-from derivatives.persistence import accounts
+from derivatives.persistence import accounts, enrolments
 from derivatives.persistence.db import Database
 
 log = logging.getLogger("api.staff")
 
 
+def _hash(password: str) -> str:
+    try:
+        return passwords.hash_password(password)
+    except ValueError as bad:
+        raise errors.admin_invalid(str(bad)) from None
+
+
 class StaffAuth:
     """Logins and credentials of staff users (one instance per app)."""
 
-    def __init__(self, sessions: Sessions, clock_ms: Callable[[], int]) -> None:
+    def __init__(self, sessions: Sessions, clock_ms: Callable[[], int],
+                 refused_ip: Callable[[str], object] = lambda _ip: None) -> None:
         self.sessions = sessions
         self.clock_ms = clock_ms
         self._replay = totp.ReplayGuard()
         self._throttle = LoginThrottle(clock_ms)
+        self._gate = LoginGate(clock_ms, refused_ip)
 
-    async def login(self, db: Database, name: str, password: str, code: str) -> tuple[str, Session]:
-        """A session token for valid credentials.
+    async def login(self, db: Database, name: str, password: str, code: str, ip: str) -> tuple[str, Session]:
+        """A session token for valid credentials, presented from client address `ip`.
 
         Raises:
-            ApiError: -1002 (HTTP 401) for a wrong name, password or code.
+            ApiError: -1002 (HTTP 401) for a wrong name, password or code; -1003 (HTTP 429) when
+                the name, the IP or the server has too many logins under way.
         """
 
         def run() -> tuple[str, Session]:
@@ -64,7 +79,7 @@ class StaffAuth:
             log.info("login", extra={"fields": {"user": name, "role": found.user.role}})
             return self.sessions.issue(found.user.name, found.user.id, found.user.role)
 
-        return await anyio.to_thread.run_sync(run)
+        return await self._gate.run(ip, run)
 
     def _refuse(self, name: str, reason: str, *detail: str) -> NoReturn:
         self._throttle.failed(name)
@@ -72,28 +87,51 @@ class StaffAuth:
         raise errors.login_failed(*detail)
 
     async def set_credentials(self, db: Database, actor: str, user_id: int, password: str) -> dict[str, object]:
-        """Sets a user's password; an admin also gets a new TOTP secret (returned once).
+        """Sets the password of a trader or risk officer; every session of the user ends.
 
         Raises:
-            ApiError: -1130 for an unknown user or an unacceptable password.
+            ApiError: -1130 for an unknown user, an admin (admins enrol themselves) or an
+                unacceptable password.
         """
 
         def run() -> dict[str, object]:
-            try:
-                hashed = passwords.hash_password(password)
-            except ValueError as bad:
-                raise errors.admin_invalid(str(bad)) from None
+            hashed = _hash(password)
             with db.session() as session:
                 user = accounts.find_user(session, user_id=user_id)
                 if user is None:
                     raise errors.admin_invalid(f"no user {user_id}")
-                secret = totp.new_secret() if user.role == "admin" else None
-                accounts.set_credentials(session, user_id, hashed, secret)
-                accounts.audit(session, self.clock_ms(), actor, "user.credentials", f"user:{user_id}",
-                               totp=secret is not None)
-            answer: dict[str, object] = {"userId": user.id, "name": user.name, "role": user.role}
-            if secret is not None:
-                answer |= {"totpSecret": secret, "otpauthUri": totp.provisioning_uri(secret, user.name)}
-            return answer
+                if user.role == "admin":
+                    raise errors.admin_invalid("an admin sets their own credentials through an enrolment link")
+                accounts.set_credentials(session, user_id, hashed, None)
+                accounts.audit(session, self.clock_ms(), actor, "user.credentials", f"user:{user_id}")
+            self.sessions.end_sessions(user_id)
+            return {"userId": user.id, "name": user.name, "role": user.role}
 
         return await anyio.to_thread.run_sync(run)
+
+    async def enrol(self, db: Database, token: str, password: str, ip: str) -> dict[str, object]:
+        """A new admin's enrolment through their one-time link: sets their password, and answers
+        their TOTP secret (the only time it is shown), audited. Bounded like a login.
+
+        Raises:
+            ApiError: -1130 for an unknown, used or expired link or an unacceptable password;
+                -1003 (HTTP 429) beyond the login limits.
+        """
+
+        def run() -> dict[str, object]:
+            hashed = _hash(password)
+            secret = totp.new_secret()
+            with db.session() as session:
+                try:
+                    enrolment = enrolments.consume(session, token, self.clock_ms())
+                except enrolments.EnrolmentError as exc:
+                    raise errors.admin_invalid(str(exc)) from None
+                assert enrolment.user_id is not None
+                user = accounts.set_credentials(session, enrolment.user_id, hashed, secret)
+                accounts.audit(session, self.clock_ms(), user.name, "admin.enrol", f"user:{user.id}",
+                               enrolment=enrolment.id)
+            self.sessions.end_sessions(user.id)
+            return {"userId": user.id, "name": user.name, "role": user.role, "totpSecret": secret,
+                    "otpauthUri": totp.provisioning_uri(secret, user.name)}
+
+        return await self._gate.run(ip, run)

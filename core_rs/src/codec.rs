@@ -227,10 +227,16 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u64(*account);
                 self.i64(amount.0);
             }
-            Command::Withdraw { account, amount } => {
+            Command::Withdraw { account, amount, key } => {
                 self.u8(9);
                 self.u64(*account);
                 self.i64(amount.0);
+                self.u64(*key);
+            }
+            Command::OpenAccount { name, role } => {
+                self.u8(24);
+                self.str(name);
+                self.str(role);
             }
             Command::Transfer { from, to, amount } => {
                 self.u8(10);
@@ -523,6 +529,12 @@ impl<'a, S: Sink> Writer<'a, S> {
                 self.u8(21);
                 self.i64(amount.0);
             }
+            Event::AccountOpened { account, name, role } => {
+                self.u8(28);
+                self.u64(*account);
+                self.str(name);
+                self.str(role);
+            }
             Event::MarginTypeSet { account, symbol, isolated } => {
                 self.u8(25);
                 self.u64(*account);
@@ -779,7 +791,8 @@ impl<'a> Reader<'a> {
             },
             7 => Command::SetMarkPrice { symbol: self.u32()?, mark: Price(self.i64()?), index: Price(self.i64()?) },
             8 => Command::Deposit { account: self.u64()?, amount: Quote(self.i64()?) },
-            9 => Command::Withdraw { account: self.u64()?, amount: Quote(self.i64()?) },
+            9 => Command::Withdraw { account: self.u64()?, amount: Quote(self.i64()?), key: self.u64()? },
+            24 => Command::OpenAccount { name: self.str()?.to_owned(), role: self.str()?.to_owned() },
             10 => Command::Transfer { from: self.u64()?, to: self.u64()?, amount: Quote(self.i64()?) },
             11 => Command::SetLeverage { account: self.u64()?, symbol: self.u32()?, leverage: self.u32()? },
             12 => Command::SetPositionMode { account: self.u64()?, hedge: self.bool()? },
@@ -948,6 +961,7 @@ impl<'a> Reader<'a> {
                 Event::FundingApplied { symbol: self.u32()?, rate: Rate(self.i64()?), mark: Price(self.i64()?), dust: Quote(self.i64()?) }
             }
             21 => Event::InsuranceFloorSet { amount: Quote(self.i64()?) },
+            28 => Event::AccountOpened { account: self.u64()?, name: self.str()?.to_owned(), role: self.str()?.to_owned() },
             24 => Event::FeeTierSet { account: self.u64()?, rates: self.fee_rates()? },
             23 => Event::InsurancePaid {
                 account: self.u64()?,

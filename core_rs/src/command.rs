@@ -163,6 +163,19 @@ pub enum Command {
         account: AccountId,
         /// Amount, > 0.
         amount: Quote,
+        /// Idempotency key (0: none): a key already withdrawn is refused, so a withdrawal whose
+        /// answer was lost (a crash) can be sent again safely.
+        key: u64,
+    },
+    /// Open a user account: the engine picks its id (above every id it has seen and at least
+    /// [`crate::accounts::FIRST_USER_ACCOUNT`] + 1), so an id is never given out twice, whatever
+    /// happened to the databases around the engine.
+    OpenAccount {
+        /// The owner's user name (1 to 64 bytes), journaled so the account's owner row can be
+        /// rebuilt from the journal.
+        name: String,
+        /// The owner's role (1 to 16 bytes).
+        role: String,
     },
     /// Move funds between two accounts' wallets.
     Transfer {

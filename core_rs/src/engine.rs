@@ -17,7 +17,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::accounts::{Accounts, ReferencePrices};
+use crate::accounts::{Accounts, ReferencePrices, FEE_ACCOUNT, FIRST_USER_ACCOUNT};
 use crate::command::{Command, CommandEnvelope, PlaceOrder};
 use crate::event::{CancelReason, Event};
 use crate::funding;
@@ -76,6 +76,8 @@ pub struct Engine {
     prices: ReferencePrices,
     insurance_floor: Quote,
     payout_keys: BTreeSet<u64>,
+    withdrawal_keys: BTreeSet<u64>,
+    last_account: AccountId,
     adl_rankings: BTreeMap<(SymbolId, Side), Vec<AccountId>>,
     liquidation_index: LiquidationIndex,
 }
@@ -207,9 +209,28 @@ impl Engine {
                     refuse(out, Some(*account), None, reason);
                 }
             }
-            Command::Withdraw { account, amount } => {
-                if let Err(reason) = ledger::withdraw(&mut self.accounts, &self.prices, *account, *amount, out) {
-                    refuse(out, Some(*account), None, reason);
+            Command::Withdraw { account, amount, key } => {
+                let result = if *key != 0 && self.withdrawal_keys.contains(key) {
+                    Err(RejectReason::DuplicateWithdrawal)
+                } else {
+                    ledger::withdraw(&mut self.accounts, &self.prices, *account, *amount, out)
+                };
+                match result {
+                    Ok(()) if *key != 0 => {
+                        self.withdrawal_keys.insert(*key);
+                    }
+                    Ok(()) => {}
+                    Err(reason) => refuse(out, Some(*account), None, reason),
+                }
+            }
+            Command::OpenAccount { name, role } => {
+                if name.is_empty() || name.len() > 64 || role.is_empty() || role.len() > 16 {
+                    refuse(out, None, None, RejectReason::InvalidAccountOwner);
+                } else {
+                    let highest = self.accounts.ids().into_iter().filter(|id| *id < FEE_ACCOUNT).max().unwrap_or(0);
+                    let account = self.last_account.max(highest).max(FIRST_USER_ACCOUNT) + 1;
+                    self.last_account = account;
+                    out.push(Event::AccountOpened { account, name: name.clone(), role: role.clone() });
                 }
             }
             Command::Transfer { from, to, amount } => {

@@ -344,6 +344,15 @@ pub enum Event {
         /// The command's idempotency key (0: none).
         key: u64,
     },
+    /// A user account was opened.
+    AccountOpened {
+        /// The new account's id.
+        account: AccountId,
+        /// The owner's user name.
+        name: String,
+        /// The owner's role.
+        role: String,
+    },
     /// The insurance fund floor changed.
     InsuranceFloorSet {
         /// New floor.

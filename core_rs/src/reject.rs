@@ -59,6 +59,8 @@ wire_enum!(
         /** The fee account and the insurance fund keep cross margin. */ ReservedAccount = 69,
         /** An insurance payout with this idempotency key was already paid. */ DuplicatePayout = 70,
         /** Withdrawals are suspended while an account's loss is not yet covered (MECHANICS §6.2 step 8). */ WithdrawalsSuspended = 71,
+        /** A withdrawal with this idempotency key was already made. */ DuplicateWithdrawal = 72,
+        /** An account owner's name or role is empty or too long. */ InvalidAccountOwner = 73,
     }
 );
 
@@ -103,6 +105,7 @@ impl RejectReason {
             Self::MaxPositionExceeded => -2027,
             Self::InsuranceFloorBreached => -2018,
             Self::InvalidFundingRate | Self::InvalidFeeRates | Self::ReservedAccount | Self::DuplicatePayout => -1102,
+            Self::DuplicateWithdrawal | Self::InvalidAccountOwner => -1102,
             Self::MarginTypeUnchanged => -4046,
             Self::MarginTypeOrdersOpen => -4047,
             Self::MarginTypePositionOpen => -4048,

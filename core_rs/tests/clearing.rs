@@ -6,13 +6,13 @@
 //! https://www.binance.com/en/support/faq/360033544231) and "initial margin = notional /
 //! leverage" (MECHANICS §4.1); realised PnL = (exit − entry) × qty × side.
 
-use derivatives_core::accounts::{FEE_ACCOUNT, INSURANCE_FUND};
+use derivatives_core::accounts::{FEE_ACCOUNT, FIRST_USER_ACCOUNT, INSURANCE_FUND};
 use derivatives_core::event::{BalanceKind, ExpireReason};
 use derivatives_core::order::{OrderType, PositionSide, Side};
 use derivatives_core::reject::RejectReason;
 use derivatives_core::testkit::{dec, instrument, limit, market, px, qty, Harness};
 use derivatives_core::units::Quote;
-use derivatives_core::{Command, Event, PlaceOrder};
+use derivatives_core::{Command, Engine, Event, PlaceOrder};
 
 const BTC: u32 = 1;
 
@@ -129,15 +129,21 @@ fn test_deposit_withdraw_transfer_and_their_refusals() {
         ]
     );
     let refused = |h: &mut Harness, command| rejection(&h.send(command));
-    assert_eq!(refused(&mut h, Command::Withdraw { account: 1, amount: usdt("700.00000001") }), Some(RejectReason::InsufficientBalance));
-    assert_eq!(refused(&mut h, Command::Withdraw { account: 1, amount: usdt("0") }), Some(RejectReason::AmountNotPositive));
+    assert_eq!(
+        refused(&mut h, Command::Withdraw { account: 1, amount: usdt("700.00000001"), key: 0 }),
+        Some(RejectReason::InsufficientBalance)
+    );
+    assert_eq!(refused(&mut h, Command::Withdraw { account: 1, amount: usdt("0"), key: 0 }), Some(RejectReason::AmountNotPositive));
     assert_eq!(refused(&mut h, Command::Deposit { account: 1, amount: usdt("-5") }), Some(RejectReason::AmountNotPositive));
     assert_eq!(refused(&mut h, Command::Transfer { from: 1, to: 1, amount: usdt("1") }), Some(RejectReason::SameAccount));
     // Margin in use cannot leave: an order for 0.1 BTC at 20x locks 250.
     h.place(limit(1, BTC, Side::Buy, px("50000"), qty("0.1")));
-    assert_eq!(refused(&mut h, Command::Withdraw { account: 1, amount: usdt("450.00000001") }), Some(RejectReason::InsufficientBalance));
     assert_eq!(
-        h.send(Command::Withdraw { account: 1, amount: usdt("450") }),
+        refused(&mut h, Command::Withdraw { account: 1, amount: usdt("450.00000001"), key: 0 }),
+        Some(RejectReason::InsufficientBalance)
+    );
+    assert_eq!(
+        h.send(Command::Withdraw { account: 1, amount: usdt("450"), key: 0 }),
         vec![Event::BalanceChanged { account: 1, amount: usdt("-450"), wallet: usdt("250"), kind: BalanceKind::Withdrawal }]
     );
     assert_eq!(wallet(&h, INSURANCE_FUND), Quote::ZERO);
@@ -321,4 +327,40 @@ fn test_fee_tiers_replace_the_instrument_rates() {
     h.place(limit(2, BTC, Side::Sell, px("50000"), qty("0.1")));
     let events = h.place(limit(1, BTC, Side::Buy, px("50000"), qty("0.1")));
     assert_eq!(settlements(&events)[0].2, usdt("1"));
+}
+
+#[test]
+fn test_a_keyed_withdrawal_happens_once_even_across_a_snapshot() {
+    let mut h = exchange(&[(1, "100")]);
+    let debit = Event::BalanceChanged { account: 1, amount: usdt("-30"), wallet: usdt("70"), kind: BalanceKind::Withdrawal };
+    assert_eq!(h.send(Command::Withdraw { account: 1, amount: usdt("30"), key: 77 }), vec![debit]);
+    let resend = Command::Withdraw { account: 1, amount: usdt("30"), key: 77 };
+    assert_eq!(rejection(&h.send(resend.clone())), Some(RejectReason::DuplicateWithdrawal));
+    let mut restored = Harness { engine: Engine::restore(&h.engine.snapshot()).expect("restores"), ..h };
+    assert_eq!(rejection(&restored.send(resend)), Some(RejectReason::DuplicateWithdrawal));
+    assert_eq!(wallet(&restored, 1), usdt("70"), "debited once");
+    // A refused keyed withdrawal does not spend its key.
+    assert_eq!(
+        rejection(&restored.send(Command::Withdraw { account: 1, amount: usdt("500"), key: 78 })),
+        Some(RejectReason::InsufficientBalance)
+    );
+    assert_eq!(restored.send(Command::Withdraw { account: 1, amount: usdt("20"), key: 78 }).len(), 1);
+}
+
+#[test]
+fn test_opened_accounts_are_above_every_account_seen_and_never_reused() {
+    let opened = |h: &mut Harness| match h.send(Command::OpenAccount { name: "u".to_owned(), role: "trader".to_owned() }).as_slice() {
+        [Event::AccountOpened { account, .. }] => *account,
+        other => panic!("expected AccountOpened, got {other:?}"),
+    };
+    let mut h = exchange(&[(1, "100")]);
+    assert_eq!(opened(&mut h), FIRST_USER_ACCOUNT + 1);
+    assert_eq!(opened(&mut h), FIRST_USER_ACCOUNT + 2);
+    // An account funded directly above the counter (an operator's or an older version's) is skipped.
+    h.send(Command::Deposit { account: FIRST_USER_ACCOUNT + 9, amount: usdt("5000") });
+    assert_eq!(opened(&mut h), FIRST_USER_ACCOUNT + 10);
+    let mut restored = Harness { engine: Engine::restore(&h.engine.snapshot()).expect("restores"), ..h };
+    assert_eq!(opened(&mut restored), FIRST_USER_ACCOUNT + 11, "the counter survives a snapshot");
+    let too_long = Command::OpenAccount { name: "x".repeat(65), role: "trader".to_owned() };
+    assert_eq!(rejection(&restored.send(too_long)), Some(RejectReason::InvalidAccountOwner));
 }

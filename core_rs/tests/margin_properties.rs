@@ -136,7 +136,7 @@ fn commands(deposits: &[i64], steps: &[Step]) -> Vec<Command> {
                 out.push(Command::ApplyFunding { symbol: symbol(eth), rate: Rate(rate_bp * 10_000), mark: Price(marks[usize::from(eth)]) })
             }
             Step::Leverage { account, eth, leverage } => out.push(Command::SetLeverage { account, symbol: symbol(eth), leverage }),
-            Step::Withdraw { account, amount } => out.push(Command::Withdraw { account, amount: whole(amount) }),
+            Step::Withdraw { account, amount } => out.push(Command::Withdraw { account, amount: whole(amount), key: 0 }),
             Step::Ranking { eth, shorts, first } => {
                 let accounts = (0..ACCOUNTS).map(|i| 1 + (first + i) % ACCOUNTS).collect();
                 out.push(Command::SetAdlRanking { symbol: symbol(eth), side: if shorts { Side::Sell } else { Side::Buy }, accounts });

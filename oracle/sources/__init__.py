@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from oracle.model import FeedKind
 from oracle.sources.base import Source
 from oracle.sources.live import LiveSource
 from oracle.sources.replay import SAMPLE_PATH, ReplaySource
-from oracle.sources.simulated import SimulatedSource
+from oracle.sources.simulated import DEFAULT_START_PRICES, SimulatedSource
 
 __all__ = ["LiveSource", "ReplaySource", "SimulatedSource", "Source", "create_source"]
 
@@ -25,6 +26,7 @@ def create_source(
     seed: int = 1,
     replay_path: Path = SAMPLE_PATH,
     live_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    resume_prices: Mapping[str, Decimal] | None = None,
 ) -> Source:
     """Build the configured source.
 
@@ -35,6 +37,9 @@ def create_source(
         seed: Seed of the simulated walk.
         replay_path: Tick file for the replay source.
         live_overrides: Extra ccxt constructor settings per venue for the live source.
+        resume_prices: The last published mark per base asset (a restart): the simulated walk
+            continues from there instead of its opening prices, so a restart does not move the
+            market.
 
     Returns:
         The source, not yet started.
@@ -48,4 +53,5 @@ def create_source(
         case FeedKind.REPLAY:
             return ReplaySource(replay_path)
         case FeedKind.SIMULATED:
-            return SimulatedSource(symbols, seed=seed)
+            return SimulatedSource(symbols, seed=seed,
+                                   start_prices={**DEFAULT_START_PRICES, **(resume_prices or {})})

@@ -9,6 +9,7 @@ __all__ = [
     "DEFAULT_LEVERAGE",
     "DEFAULT_SEGMENT_BYTES",
     "FEE_ACCOUNT",
+    "FIRST_USER_ACCOUNT",
     "INSURANCE_FUND",
     "SCALE",
     "CommandDecodeError",
@@ -29,6 +30,7 @@ DEFAULT_SEGMENT_BYTES: Final[int]
 DEFAULT_LEVERAGE: Final[int]
 FEE_ACCOUNT: Final[int]
 INSURANCE_FUND: Final[int]
+FIRST_USER_ACCOUNT: Final[int]
 
 class CommandDecodeError(ValueError): ...
 class EngineStopped(RuntimeError): ...

@@ -30,6 +30,7 @@ from derivatives.commands import (
     InstrumentSpec,
     InsurancePayout,
     LeverageBracket,
+    OpenAccount,
     PlaceOrder,
     PlaceWithStops,
     Reverse,
@@ -58,6 +59,7 @@ from derivatives.enums import (
     TriggerSource,
 )
 from derivatives.events import (
+    AccountOpened,
     AdlRankingSet,
     AutoDeleveraged,
     BalanceChanged,
@@ -215,10 +217,15 @@ class _Writer:
                 self.u8(8)
                 self.u64(account)
                 self.money(amount)
-            case Withdraw(account, amount):
+            case Withdraw(account, amount, key):
                 self.u8(9)
                 self.u64(account)
                 self.money(amount)
+                self.u64(key)
+            case OpenAccount(name, role):
+                self.u8(24)
+                self.text(name)
+                self.text(role)
             case Transfer(from_account, to_account, amount):
                 self.u8(10)
                 self.u64(from_account)
@@ -459,6 +466,8 @@ class _Reader:
             case 26:
                 account, symbol = self.u64(), self.u32()
                 return IsolatedMarginChanged(account, symbol, self.enum(PositionSide), self.money(), self.money())
+            case 28:
+                return AccountOpened(self.u64(), self.text(), self.text())
         raise ValueError(f"unknown event tag {tag} at byte {offset}")
 
 

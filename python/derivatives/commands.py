@@ -141,10 +141,21 @@ class Deposit:
 
 @dataclass(frozen=True, slots=True)
 class Withdraw:
-    """Debit an account's wallet, up to what is withdrawable."""
+    """Debit an account's wallet, up to what is withdrawable; a non-zero `key` is withdrawn at most
+    once (a resend is refused ``DUPLICATE_WITHDRAWAL``)."""
 
     account: int
     amount: Decimal
+    key: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAccount:
+    """Open a user account; the engine picks its id (never one it gave out or saw before) and
+    answers ``AccountOpened``."""
+
+    name: str
+    role: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +291,7 @@ Command = (
     | SetMarkPrice
     | Deposit
     | Withdraw
+    | OpenAccount
     | Transfer
     | SetLeverage
     | SetPositionMode
@@ -311,6 +323,7 @@ __all__ = [
     "InstrumentSpec",
     "InsurancePayout",
     "LeverageBracket",
+    "OpenAccount",
     "PlaceOrder",
     "PlaceWithStops",
     "Reverse",

@@ -149,7 +149,7 @@ class Settings:
             if not entry.strip():
                 continue
             name, _, token = entry.strip().partition(":")
-            if not _ADMIN_NAME.match(name) or len(token) < 16:
+            if not _ADMIN_NAME.fullmatch(name) or len(token) < 16:
                 raise ValueError("DERIVATIVES_ADMIN_TOKENS entries are name:token (name [A-Za-z0-9_.-]{1,32}, "
                                  "token at least 16 characters)")
             if name in out or token in out.values():

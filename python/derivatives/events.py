@@ -246,6 +246,15 @@ class FundingApplied:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountOpened:
+    """A user account was opened (its owner's name and role, for rebuilding the owner's row)."""
+
+    account: int
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
 class InsuranceFloorSet:
     """The insurance fund floor changed."""
 
@@ -328,6 +337,7 @@ Event = (
     | FeeTierSet
     | MarginTypeSet
     | IsolatedMarginChanged
+    | AccountOpened
 )
 """Any event."""
 

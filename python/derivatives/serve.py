@@ -107,7 +107,7 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> No
     """Serves the exchange until Ctrl-C (or for `seconds`)."""
     import uvicorn
 
-    from api import interpreter
+    from api import connections, interpreter
     from api.main import BackgroundTask, create_app
 
     interpreter.tune()
@@ -123,7 +123,8 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> No
     app = create_app(settings, client, background=background)
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on")
+    config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on",
+                            **connections.server_options())
     server = uvicorn.Server(config)
     if seconds is not None:
         timer = threading.Timer(seconds, lambda: setattr(server, "should_exit", True))
@@ -159,7 +160,7 @@ def _announce(server: object, app: object, settings: Settings, host: str, port: 
         lines.append(f"named admins (DERIVATIVES_ADMIN_TOKENS): {', '.join(named)}")
     if key is not None:
         lines.append(f"demo account {DEMO_ACCOUNT}: apiKey {key.api_key} secret {key.secret}")
-    lines.append(f"risk desk {base}/dashboard (passwords: POST /admin/users/{{id}}/credentials); "
-                 f"metrics {base}/metrics")
+    lines.append(f"risk desk {base}/dashboard (passwords: POST /admin/users/{{id}}/credentials; admins: "
+                 f"POST /admin/admins, approved by a second admin); metrics {base}/metrics (admin token)")
     lines.append("Ctrl-C stops.")
     print("\n".join(lines), flush=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from api.auth.totp import totp
-from tests.api.conftest import admin
+from tests.api.conftest import ADMINS, admin
 from tests.api.server import RunningServer
 
 
@@ -32,13 +32,31 @@ def current_code(secret: str, at_s: int | None = None) -> str:
 
 
 def make_staff(server: RunningServer, role: str) -> StaffUser:
-    """A new user of `role` with a password set through the admin API."""
+    """A new user of `role` with a password: a trader or risk officer through the admin API; an
+    admin requested by the bootstrap token, approved by the named admin ``alice`` and enrolled
+    through the one-time link (the new admin alone sets the password and receives the TOTP secret)."""
     name, password = f"{role}{secrets.token_hex(4)}", secrets.token_urlsafe(12)
+    if role == "admin":
+        user_id, secret = enrol_admin(server, name, password)
+        return StaffUser(name, role, password, user_id, secret)
     with admin(server) as client:
         user = client.post("/admin/users", json={"name": name, "role": role}).json()
         answer = client.post(f"/admin/users/{user['id']}/credentials", json={"password": password})
         assert answer.status_code == 200, answer.text
-    return StaffUser(name, role, password, user["id"], answer.json().get("totpSecret"))
+    return StaffUser(name, role, password, user["id"], None)
+
+
+def enrol_admin(server: RunningServer, name: str, password: str) -> tuple[int, str]:
+    """Four-eyes admin creation; the new admin's user id and TOTP secret."""
+    with admin(server) as bootstrap, admin(server, ADMINS["alice"]) as alice:
+        request = bootstrap.post("/admin/admins", json={"name": name})
+        assert request.status_code == 200, request.text
+        approved = alice.post(f"/admin/admins/{request.json()['id']}/approve")
+        assert approved.status_code == 200, approved.text
+    enrolled = httpx.post(f"{server.base}/api/v1/auth/enrol",
+                          json={"token": approved.json()["enrolmentToken"], "password": password}, timeout=10)
+    assert enrolled.status_code == 200, enrolled.text
+    return int(enrolled.json()["userId"]), str(enrolled.json()["totpSecret"])
 
 
 def login(server: RunningServer, user: StaffUser, code: str | None = None) -> httpx.Response:

@@ -15,7 +15,7 @@ import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import make_database, serve
+from tests.api.conftest import ADMIN_TOKEN, make_database, serve
 from tests.api.server import RunningServer
 
 WEIGHT_LIMIT = 40
@@ -31,7 +31,7 @@ def metrics_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 
 def scrape(server: RunningServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of ``/metrics``: (name, sorted labels) -> value."""
-    answer = httpx.get(f"{server.base}/metrics")
+    answer = httpx.get(f"{server.base}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(answer.text) for s in family.samples}

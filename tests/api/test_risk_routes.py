@@ -128,7 +128,9 @@ async def test_nearest_accounts_and_a_live_liquidation(risk_server: RunningServe
     every = client.get("/risk/accounts").json()
     assert victim.account in [row["account"] for row in every]
 
-    async with websockets.connect(f"ws://127.0.0.1:{risk_server.port}/risk/ws/liquidations?token={token}") as ws:
+    async with websockets.connect(f"ws://127.0.0.1:{risk_server.port}/risk/ws/liquidations") as ws:
+        await ws.send(json.dumps({"token": token}))
+        assert json.loads(await ws.recv()) == {"authenticated": {"name": desk.name, "role": "risk"}}
         await asyncio.to_thread(mark, risk_server, "49200")
         async with asyncio.timeout(10):
             while (event := json.loads(await ws.recv()))["type"] != "LIQUIDATION_STARTED":
@@ -146,13 +148,18 @@ async def test_nearest_accounts_and_a_live_liquidation(risk_server: RunningServe
 async def test_liquidation_stream_refuses_missing_and_weak_credentials(risk_server: RunningServer) -> None:
     trader = make_staff(risk_server, "trader")
     weak = (await asyncio.to_thread(session, risk_server, trader)).headers["Authorization"].removeprefix("Bearer ")
-    for token in ("", "nonsense", weak):
-        async with websockets.connect(f"ws://127.0.0.1:{risk_server.port}/risk/ws/liquidations?token={token}") as ws:
+    url = f"ws://127.0.0.1:{risk_server.port}/risk/ws/liquidations"
+    for first in ("", "nonsense", "[[[[" * 5000, json.dumps({"token": "nonsense"}), json.dumps({"token": weak}),
+                  b"\x00binary"):
+        async with websockets.connect(url) as ws:
+            await ws.send(first)
             with pytest.raises(websockets.ConnectionClosed) as closed:
-                await ws.recv()
+                while True:
+                    await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
-    async with websockets.connect(f"ws://127.0.0.1:{risk_server.port}/risk/ws/liquidations?token={ADMIN_TOKEN}"):
-        pass
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"token": ADMIN_TOKEN}))
+        assert json.loads(await ws.recv())["authenticated"]["role"] == "admin"
 
 
 def test_premium_index_comes_from_the_risk_services(risk_server: RunningServer) -> None:

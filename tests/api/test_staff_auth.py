@@ -147,5 +147,5 @@ def test_admin_sessions_reach_admin_routes_and_are_the_audit_actor(server: Runni
     assert created.status_code == 200, created.text
     with admin(server) as client:
         entries = client.get("/admin/audit-log", params={"limit": 50}).json()
-    assert any(e["action"] == "user.credentials" and e["target"] == f"user:{boss.user_id}" for e in entries)
+    assert any(e["action"] == "admin.enrol" and e["target"] == f"user:{boss.user_id}" for e in entries)
     assert any(e["actor"] == boss.name and e["action"] == "user.create" for e in entries)

@@ -29,6 +29,7 @@ from derivatives.commands import (
     InstrumentSpec,
     InsurancePayout,
     LeverageBracket,
+    OpenAccount,
     PlaceOrder,
     PlaceWithStops,
     Reverse,
@@ -57,6 +58,7 @@ from derivatives.enums import (
     TriggerSource,
 )
 from derivatives.events import (
+    AccountOpened,
     AdlRankingSet,
     AutoDeleveraged,
     BalanceChanged,
@@ -117,7 +119,8 @@ COMMANDS: dict[str, Command] = {
     "cancel_all": CancelAll(3, 2),
     "mark": SetMarkPrice(1, D("50000"), D("49990.12345678")),
     "deposit": Deposit(7, D("1234.5")),
-    "withdraw": Withdraw(7, D("0.00000001")),
+    "withdraw": Withdraw(7, D("0.00000001"), 42),
+    "open_account": OpenAccount("alice", "trader"),
     "transfer": Transfer(7, 8, D("10")),
     "leverage": SetLeverage(7, 1, 25),
     "hedge_mode": SetPositionMode(7, True),
@@ -169,6 +172,7 @@ EVENTS = {
     "event_fee_tier_cleared": EventEnvelope(31, 0, FeeTierSet(8, None)),
     "event_command_rejected": EventEnvelope(32, 0, CommandRejected(7, 1, RejectReason.INSUFFICIENT_MARGIN)),
     "event_command_rejected_bare": EventEnvelope(33, 0, CommandRejected(None, None, RejectReason.AMOUNT_NOT_POSITIVE)),
+    "event_account_opened": EventEnvelope(34, 0, AccountOpened(10_001, "alice", "trader")),
 }
 
 

@@ -239,7 +239,7 @@ async def test_fund_balance_history_follows_the_fund_account(
     clock.now += 5_000
     await service.approve(payout.id, "b")
     view = PositionView()
-    history = FundHistory(lambda seq: clock.now, lambda: ["BTCUSDT", "ETHUSDT"])
+    history = FundHistory(lambda _event: clock.now, lambda: ["BTCUSDT", "ETHUSDT"])
     EventFeed(exchange.client, [view.apply, history]).catch_up()
     assert [(p.reason, p.change, p.wallet) for p in history.points] == [
         ("DEPOSIT", 100_000_000_000, 100_000_000_000),

@@ -30,8 +30,8 @@ async def test_ratios_nearest_and_the_stream_of_a_liquidation(
     exchange.cross(1, TRADER, Side.BUY, "0.4", "50000")
     exchange.cross(3, 2, Side.BUY, "0.1", "50000")
     view = PositionView()
-    monitor = LiquidationMonitor(view, lambda: DEMO_INSTRUMENTS, lambda seq: clock.now)
-    fund = FundHistory(lambda seq: clock.now, lambda: ["BTCUSDT"])
+    monitor = LiquidationMonitor(view, lambda: DEMO_INSTRUMENTS, lambda _event: clock.now)
+    fund = FundHistory(lambda _event: clock.now, lambda: ["BTCUSDT"])
     feed = EventFeed(exchange.client, [view.apply, monitor, fund])
 
     assert not any(isinstance(e, LiquidationStarted) for e in exchange.mark("47900"))
@@ -95,7 +95,7 @@ async def test_ratios_nearest_and_the_stream_of_a_liquidation(
 
 async def test_a_slow_subscriber_loses_the_oldest_steps_not_the_feed() -> None:
     view = PositionView()
-    monitor = LiquidationMonitor(view, lambda: DEMO_INSTRUMENTS, lambda seq: 0, queue_size=2)
+    monitor = LiquidationMonitor(view, lambda: DEMO_INSTRUMENTS, lambda _event: 0, queue_size=2)
     stream = monitor.stream()
     pending = asyncio.ensure_future(anext(stream))
     await asyncio.sleep(0)
@@ -113,7 +113,7 @@ def test_an_isolated_leg_is_its_own_unit_for_the_ratio(exchange: Exchange) -> No
     exchange.run(Deposit(TRADER, D(10_000)), SetMarginType(TRADER, BTC, True), SetLeverage(TRADER, BTC, 10))
     exchange.cross(1, TRADER, Side.BUY, "1", "50000")
     view = PositionView()
-    monitor = LiquidationMonitor(view, lambda: DEMO_INSTRUMENTS, lambda seq: 0)
+    monitor = LiquidationMonitor(view, lambda: DEMO_INSTRUMENTS, lambda _event: 0)
     feed = EventFeed(exchange.client, [view.apply, monitor])
     exchange.mark("45500")
     feed.catch_up()

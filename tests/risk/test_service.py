@@ -10,7 +10,7 @@ from pathlib import Path
 
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.enums import Side
-from derivatives.events import InsuranceFloorSet
+from derivatives.events import EventEnvelope, InsuranceFloorSet
 from derivatives.persistence.db import Database
 from risk import FundingConfig, RiskConfig, RiskServices
 from tests.risk.conftest import BTC, Exchange
@@ -56,4 +56,7 @@ async def test_risk_services_follow_the_engine_rank_and_settle(
     assert set(risk.adl.installed(BTC, Side.BUY)) == {2, 3}
     assert [r.account for r in risk.monitor.snapshot()] == [1, 2, 3]
     assert risk.funding.history()[0]["symbol"] in {"BTCUSDT", "ETHUSDT"}
-    assert abs(risk.event_time_ms(1) - time.time_ns() // 1_000_000) < 60_000  # unknown: now
+    first = exchange.all_events()[0]
+    assert risk.event_time_ms(first) == first.ts // 1_000_000 > 0, "the journaled command time"
+    unknown = EventEnvelope(first.seq, first.index, first.event)
+    assert abs(risk.event_time_ms(unknown) - time.time_ns() // 1_000_000) < 60_000  # unknown: now

@@ -55,6 +55,9 @@ use crate::units::{mul_div, Overflow, Price, Qty, Quote, Rounding, SCALE};
 pub const FEE_ACCOUNT: AccountId = u64::MAX - 1;
 /// The insurance fund's account.
 pub const INSURANCE_FUND: AccountId = u64::MAX;
+/// User accounts opened by [`crate::command::Command::OpenAccount`] get ids above this one (below
+/// it: accounts the operator funds directly, e.g. market makers).
+pub const FIRST_USER_ACCOUNT: AccountId = 10_000;
 /// Leverage of a symbol until the account sets one (Binance's default).
 pub const DEFAULT_LEVERAGE: u32 = 20;
 

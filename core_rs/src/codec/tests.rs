@@ -40,7 +40,8 @@ fn vector_commands() -> Vec<(&'static str, Command)> {
         ("cancel_all", Command::CancelAll { account: 3, symbol: 2 }),
         ("mark", Command::SetMarkPrice { symbol: 1, mark: px("50000"), index: px("49990.12345678") }),
         ("deposit", Command::Deposit { account: 7, amount: Quote(dec("1234.5")) }),
-        ("withdraw", Command::Withdraw { account: 7, amount: Quote(dec("0.00000001")) }),
+        ("withdraw", Command::Withdraw { account: 7, amount: Quote(dec("0.00000001")), key: 42 }),
+        ("open_account", Command::OpenAccount { name: "alice".to_owned(), role: "trader".to_owned() }),
         ("transfer", Command::Transfer { from: 7, to: 8, amount: Quote(dec("10")) }),
         ("leverage", Command::SetLeverage { account: 7, symbol: 1, leverage: 25 }),
         ("hedge_mode", Command::SetPositionMode { account: 7, hedge: true }),
@@ -247,6 +248,10 @@ fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
         (
             "event_command_rejected_bare",
             envelope(33, 0, Event::CommandRejected { account: None, symbol: None, reason: RejectReason::AmountNotPositive }),
+        ),
+        (
+            "event_account_opened",
+            envelope(34, 0, Event::AccountOpened { account: 10_001, name: "alice".to_owned(), role: "trader".to_owned() }),
         ),
     ]
 }

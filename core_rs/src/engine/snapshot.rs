@@ -1,11 +1,13 @@
 //! Snapshots: the whole engine state in the canonical codec, and its exact restore.
 //!
 //! Layout: the magic `DRVSNAP3` (version 2 added isolated margin and payout keys, version 3 the
-//! instruments' funding interval; an older file is refused as "not a snapshot" and recovery
-//! replays the journal instead), then the counters (last seq, last time, last order id, last
-//! trade id), the insurance floor and the payout keys already paid, the ADL rankings, every
-//! market (specification, prices, resting orders in priority order with their client id and GTD
-//! time, waiting conditional orders with their trailing state) and every account (wallet, mode, and per symbol the leverage, margin
+//! instruments' funding interval, the withdrawal keys and the last opened user account; an older
+//! file is refused as "not a snapshot" and recovery replays the journal instead), then the
+//! counters (last seq, last time, last order id, last trade id), the insurance floor, the payout
+//! keys already paid, the withdrawal keys already withdrawn, the last opened user account, the ADL
+//! rankings, every market (specification, prices, resting orders in priority order with their
+//! client id and GTD time, waiting conditional orders with their trailing state) and every
+//! account (wallet, mode, and per symbol the leverage, margin
 //! type, positions with their isolated margin, and open-order totals), all in ascending id
 //! order. Derived state (book internals, GTD index, holders, liquidation index, the accounts'
 //! open quantity by price) is rebuilt on restore; the open orders rebuilt from the resting
@@ -57,6 +59,11 @@ impl Engine {
         for key in &self.payout_keys {
             w.u64(*key);
         }
+        w.u64(len(self.withdrawal_keys.len()));
+        for key in &self.withdrawal_keys {
+            w.u64(*key);
+        }
+        w.u64(self.last_account);
         w.u64(len(self.adl_rankings.len()));
         for ((symbol, side), ranking) in &self.adl_rankings {
             w.u32(*symbol);
@@ -115,6 +122,10 @@ impl Engine {
         for _ in 0..r.u64()? {
             engine.payout_keys.insert(r.u64()?);
         }
+        for _ in 0..r.u64()? {
+            engine.withdrawal_keys.insert(r.u64()?);
+        }
+        engine.last_account = r.u64()?;
         for _ in 0..r.u64()? {
             let symbol = r.u32()?;
             let side = side(&mut r)?;

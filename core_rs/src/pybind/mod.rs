@@ -410,6 +410,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DECIMALS", DECIMALS)?;
     m.add("FEE_ACCOUNT", crate::accounts::FEE_ACCOUNT)?;
     m.add("INSURANCE_FUND", crate::accounts::INSURANCE_FUND)?;
+    m.add("FIRST_USER_ACCOUNT", crate::accounts::FIRST_USER_ACCOUNT)?;
     m.add("DEFAULT_LEVERAGE", crate::accounts::DEFAULT_LEVERAGE)?;
     m.add("DEFAULT_SEGMENT_BYTES", journal::DEFAULT_SEGMENT_BYTES)?;
     let py = m.py();

@@ -745,6 +745,7 @@ impl Reference {
             // Funding only: the reference models matching, not clearing.
             Command::Deposit { .. }
             | Command::Withdraw { .. }
+            | Command::OpenAccount { .. }
             | Command::Transfer { .. }
             | Command::SetLeverage { .. }
             | Command::SetPositionMode { .. }

@@ -1,8 +1,11 @@
 """Users, API keys and the audit log: the API's own tables (not projections).
 
 Invariants:
-    * A user owns exactly one engine account id, never reused; new users get ids above
-      :data:`FIRST_ACCOUNT` (below it are the demo and market-maker accounts).
+    * A user owns exactly one engine account id, never reused: the engine picks it
+      (``OpenAccount`` -> ``AccountOpened``, journaled; ids above ``_core.FIRST_USER_ACCOUNT``,
+      below it are the demo and market-maker accounts) and the projector writes the user's row
+      from that event (:func:`restore_user`), so a database rebuilt from the journal has every
+      user row again (without credentials or keys, which are never journaled).
     * API keys are 64 alphanumeric characters, secrets 64 hex characters (``secrets`` module);
       a revoked key never authenticates again.
     * Every administrative change writes an audit row in the same transaction.
@@ -15,12 +18,11 @@ import secrets
 import string
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from derivatives.persistence.models import ApiKey, AuditLog, User
 
-FIRST_ACCOUNT = 10_000
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
 
@@ -81,19 +83,15 @@ def audit(session: Session, now_ms: int, actor: str, action: str, target: str, *
                          details=json.dumps(details, sort_keys=True, default=str)))
 
 
-def create_user(session: Session, now_ms: int, name: str, role: str = "trader",
-                account_id: int | None = None) -> UserView:
-    """Creates a user with the next free account id (or `account_id`).
+def create_user(session: Session, now_ms: int, name: str, role: str, account_id: int) -> UserView:
+    """Creates the user of an account the operator numbered itself (the demo user).
 
     Raises:
         ValueError: If the name or account id is taken.
     """
     if session.execute(select(User).where(User.name == name)).scalar_one_or_none() is not None:
         raise ValueError(f"user {name!r} exists")
-    if account_id is None:
-        highest = session.execute(select(func.max(User.account_id))).scalar_one_or_none() or 0
-        account_id = max(highest, FIRST_ACCOUNT) + 1
-    elif session.execute(select(User).where(User.account_id == account_id)).scalar_one_or_none() is not None:
+    if session.execute(select(User).where(User.account_id == account_id)).scalar_one_or_none() is not None:
         raise ValueError(f"account {account_id} is taken")
     row = User(name=name, account_id=account_id, role=role, active=True, created_at=now_ms)
     session.add(row)
@@ -101,10 +99,28 @@ def create_user(session: Session, now_ms: int, name: str, role: str = "trader",
     return _user(row)
 
 
-def find_user(session: Session, user_id: int | None = None, name: str | None = None) -> UserView | None:
-    """A user by id or name."""
+def restore_user(session: Session, now_ms: int, account_id: int, name: str, role: str) -> None:
+    """The row of an account the engine opened (idempotent: a row for the account is kept as it
+    is). A name another account holds (two requests raced for it) gets ``#<account>`` appended,
+    so the row is never lost."""
+    if session.execute(select(User).where(User.account_id == account_id)).scalar_one_or_none() is not None:
+        return
+    if session.execute(select(User).where(User.name == name)).scalar_one_or_none() is not None:
+        name = f"{name[:40]}#{account_id}"
+    session.add(User(name=name, account_id=account_id, role=role, active=True, created_at=now_ms))
+    session.flush()
+
+
+def find_user(session: Session, user_id: int | None = None, name: str | None = None,
+              account_id: int | None = None) -> UserView | None:
+    """A user by id, name or account."""
     query = select(User)
-    query = query.where(User.id == user_id) if user_id is not None else query.where(User.name == name)
+    if user_id is not None:
+        query = query.where(User.id == user_id)
+    elif account_id is not None:
+        query = query.where(User.account_id == account_id)
+    else:
+        query = query.where(User.name == name)
     row = session.execute(query).scalar_one_or_none()
     return None if row is None else _user(row)
 

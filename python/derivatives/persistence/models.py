@@ -379,3 +379,22 @@ class MarketStatistic(Base):
     top_short_position: Mapped[Decimal] = mapped_column(Exact(), comment="net short quantity of the top accounts")
     taker_buy_volume: Mapped[Decimal] = mapped_column(Exact())
     taker_sell_volume: Mapped[Decimal] = mapped_column(Exact())
+
+
+class AdminEnrolment(Base):
+    """A request for a new admin (four eyes): requested by one admin identity, approved by another
+    (never the bootstrap token), then enrolled by the new admin through a one-time link."""
+
+    __tablename__ = "admin_enrolments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(10), comment="PENDING, APPROVED, ENROLLED")
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[int] = mapped_column(BigInteger)
+    approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approved_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, comment="the admin user, once approved")
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True,
+                                                   comment="SHA-256 hex of the one-time enrolment token")
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

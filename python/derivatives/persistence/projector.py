@@ -40,6 +40,7 @@ from derivatives.enums import (
     TriggerSource,
 )
 from derivatives.events import (
+    AccountOpened,
     AutoDeleveraged,
     BalanceChanged,
     EventEnvelope,
@@ -55,6 +56,7 @@ from derivatives.events import (
     PositionTakenOver,
     Trade,
 )
+from derivatives.persistence import accounts
 from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS, AccountChange, LedgerApplier
 from derivatives.persistence.models import (
@@ -314,6 +316,8 @@ class _Applier:
                 self.ledger.auto_deleveraged(seq, envelope.index, event, now_ms)
             case PositionTakenOver():
                 self.ledger.taken_over(seq, event)
+            case AccountOpened():
+                accounts.restore_user(self.session, now_ms, event.account, event.name, event.role)
             case _:
                 pass  # book deltas, marks, settings and instrument updates are not projected
 

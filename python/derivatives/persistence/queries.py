@@ -55,6 +55,15 @@ def find_order(session: Session, account: int, symbol: str, order_id: int | None
     return None if row is None else order_state(row)
 
 
+def order_by_client_id(session: Session, account: int, client_order_id: str, since_ms: int) -> OrderState | None:
+    """The newest order of the account created at or after `since_ms` with that client id (any
+    symbol, regular or algo)."""
+    query = select(Order).where(Order.account_id == account, Order.client_order_id == client_order_id,
+                                Order.created_at >= since_ms)
+    row = session.execute(query.order_by(Order.order_id.desc()).limit(1)).scalar_one_or_none()
+    return None if row is None else order_state(row)
+
+
 def open_orders(session: Session, account: int, symbol: str | None, algo: bool) -> list[OrderState]:
     """Live orders (regular view) or untriggered algo orders of the account, oldest first."""
     query = select(Order).where(Order.account_id == account)

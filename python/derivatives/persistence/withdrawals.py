@@ -5,9 +5,18 @@ admin, atomically: a conditional UPDATE, so two approvals cannot both win) -> ``
 (the engine applied the ``Withdraw``) or ``FAILED`` (the engine refused it, e.g. not enough
 withdrawable balance); or ``PENDING`` -> ``REJECTED`` by any admin. Callers audit each step in
 the same transaction.
+
+Exactly once: the engine's ``Withdraw`` carries :func:`idempotency_key` (a digest of the row's id,
+request time, account and amount, so it differs even between rows of two databases that reused
+an id), and the engine refuses a key it already withdrew. A request left ``APPROVING`` by a crash
+(wallet possibly debited, outcome unrecorded) is resolved at start-up by sending the same
+``Withdraw`` again: applied now, or refused as already applied, it ends ``COMPLETED``; refused
+for another reason, ``FAILED``.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -25,6 +34,18 @@ class WithdrawalError(ValueError):
 
 class SameAdminError(PermissionError):
     """The admin who requested a withdrawal tried to approve it."""
+
+
+def idempotency_key(withdrawal: WithdrawalState) -> int:
+    """The engine idempotency key of a request: non-zero, 63 bits."""
+    text = f"{withdrawal.id}:{withdrawal.requested_at}:{withdrawal.account_id}:{withdrawal.amount}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1 | 1
+
+
+def in_flight(session: Session) -> list[WithdrawalState]:
+    """Requests claimed for approval whose engine outcome is not recorded (oldest first)."""
+    rows = session.execute(select(Withdrawal).where(Withdrawal.status == APPROVING).order_by(Withdrawal.id))
+    return [withdrawal_state(r) for r in rows.scalars()]
 
 
 def request(session: Session, now_ms: int, user_id: int, account_id: int, amount: int, actor: str) -> WithdrawalState:
