@@ -34,6 +34,7 @@ class CommandDecodeError(ValueError): ...
 class EngineStopped(RuntimeError): ...
 class EventsEvicted(LookupError): ...
 class JournalError(RuntimeError): ...
+class StressRefused(ValueError): ...
 
 @final
 class Engine:
@@ -69,6 +70,10 @@ class Engine:
         """Raw open interest of `symbol` (the sum of long positions)."""
     def prices(self, symbol: int) -> tuple[int | None, int | None, int | None] | None:
         """Raw (last, mark, index) prices."""
+    def liquidation_map(self, symbol: int, step: int) -> dict[str, Any] | None:
+        """Notional liquidated per price bucket of `step`, long and short, raw integers."""
+    def stress(self, shocks: list[tuple[int, int, bool]]) -> dict[str, Any]:
+        """Stress test on a copy of the state: (symbol, raw price or raw rate, is_move) shocks."""
 
 @final
 class Follower:
