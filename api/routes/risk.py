@@ -12,7 +12,7 @@ from functools import partial
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Path, Query, Request, WebSocket, WebSocketDisconnect
 from starlette.requests import HTTPConnection
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -98,9 +98,14 @@ async def nearest_positions(desk: Desk, _staff: RiskStaff, limit: Limit = 50) ->
 
 
 @router.get("/account/{account}")
-async def account_detail(desk: Desk, _staff: RiskStaff, account: int) -> JSONResponse:
-    """One account: positions, liquidation steps and ADL events."""
-    return ok(await desk.account_detail(account))
+async def account_detail(request: Request, desk: Desk, _staff: RiskStaff,
+                         account: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> JSONResponse:
+    """One account: positions, open orders, recent income, liquidation steps and ADL events."""
+    services = get_services(request)
+    detail = await desk.account_detail(account)
+    detail["openOrders"] = await services.orders.open_orders(account, None, False)
+    detail["income"] = await services.account.income(account, None, None, None, None, None, 100)
+    return ok(detail)
 
 
 @router.get("/prices")

@@ -179,8 +179,8 @@ class RiskDesk:
         names = await asyncio.to_thread(self.views.names, [account])
         steps = [e.to_dict() for e in self.risk.monitor.recent(1000, account)]
         return {"account": account, "name": names.get(account), "positions": legs,
-                "liquidations": [s for s in steps if s["type"] != "ADL"],
-                "adl": [s for s in steps if s["type"] == "ADL"]}
+                "liquidations": [s for s in steps if s["type"] != "AUTO_DELEVERAGED"],
+                "adl": [s for s in steps if s["type"] == "AUTO_DELEVERAGED"]}
 
     def prices(self, symbol: str) -> dict[str, object]:
         """The oracle's last publication of `symbol`: mark, index, each venue (stale ones marked)."""

@@ -103,6 +103,7 @@ def test_positions_nearest_liquidation_show_engine_prices(desk_server: tuple[Run
         assert D(row["distancePercent"]) == D("1.56"), "(50,000 − 49,221.9) / 50,000 = 1.556 %"
         detail = desk.get(f"/risk/account/{victim}").json()
         assert detail["account"] == victim and detail["positions"][0]["liquidationPrice"] == row["liquidationPrice"]
+        assert detail["openOrders"] == [] and {i["incomeType"] for i in detail["income"]} >= {"COMMISSION"}
 
 
 def test_typed_denial_warning_fund_points_and_adl_queues(desk_server: tuple[RunningServer, int]) -> None:
