@@ -203,12 +203,18 @@ class DeskViews:
             distance = ((mark - liquidation) / mark * 100 * (1 if leg.qty > 0 else -1)).quantize(Decimal("0.01"))
         side = leg.position_side.name if leg.position_side is not PositionSide.BOTH else (
             "LONG" if leg.qty > 0 else "SHORT")
+        price_places = 8 if instrument is None else digits(instrument.spec.tick_size)
+        qty_places = 8 if instrument is None else digits(instrument.spec.step_size)
+
+        def price(value: Decimal | None) -> str | None:
+            return None if value is None else formats.decimal_text(value, price_places)
+
         return {"account": account, "name": name,
                 "symbol": instrument.name if instrument is not None else str(leg.symbol), "side": side,
-                "size": f"{abs(leg.qty):f}", "notional": None if mark is None else f"{abs(leg.qty) * mark:f}",
+                "size": formats.decimal_text(abs(leg.qty), qty_places),
+                "notional": None if mark is None else f"{abs(leg.qty) * mark:f}",
                 "leverage": leverage.get(leg.symbol), "marginType": "isolated" if leg.isolated else "cross",
-                "marginRatio": None if ratio is None else f"{ratio:f}", "entryPrice": f"{leg.entry_price:f}",
-                "markPrice": None if mark is None else f"{mark:f}",
-                "liquidationPrice": None if liquidation is None else f"{liquidation:f}",
+                "marginRatio": None if ratio is None else f"{ratio:f}", "entryPrice": price(leg.entry_price),
+                "markPrice": price(mark), "liquidationPrice": price(liquidation),
                 "distancePercent": None if distance is None else f"{distance:f}",
                 "unrealizedProfit": f"{leg.unrealised_pnl:f}"}

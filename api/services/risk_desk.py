@@ -183,17 +183,21 @@ class RiskDesk:
                 "adl": [s for s in steps if s["type"] == "AUTO_DELEVERAGED"]}
 
     def prices(self, symbol: str) -> dict[str, object]:
-        """The oracle's last publication of `symbol`: mark, index, each venue (stale ones marked)."""
-        self.registry.require(symbol)
+        """The oracle's last publication of `symbol`: mark, index, each venue (stale ones marked);
+        without an oracle in this process, the engine's mark and index (``source: engine``)."""
+        instrument = self.registry.require(symbol)
         latest = None if self.oracle is None else self.oracle.latest(symbol)
         if latest is None:
-            return {"symbol": symbol, "time": None, "markPrice": None, "indexPrice": None, "stale": True,
-                    "venues": []}
+            engine = self.views.client.prices(instrument.spec.symbol)
+            mark, index = (None, None) if engine is None else (engine.mark, engine.index)
+            return {"symbol": symbol, "source": "engine", "time": None if mark is None else self.views.clock_ms(),
+                    "markPrice": None if mark is None else f"{mark:f}",
+                    "indexPrice": None if index is None else f"{index:f}", "stale": False, "venues": []}
         venues = [{"venue": c.venue, "price": f"{c.price:f}", "weight": f"{c.weight:f}", "stale": False}
                   for c in latest.index_result.constituents]
         venues += [{"venue": venue, "price": None, "weight": "0", "stale": True, "reason": str(why)}
                    for venue, why in latest.index_result.excluded]
-        return {"symbol": symbol, "time": latest.time_ms, "markPrice": f"{latest.mark:f}",
+        return {"symbol": symbol, "source": "oracle", "time": latest.time_ms, "markPrice": f"{latest.mark:f}",
                 "indexPrice": f"{latest.index:f}", "stale": latest.flags.stale, "venues": venues}
 
     def adl_queues(self) -> list[dict[str, object]]:
