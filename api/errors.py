@@ -403,6 +403,10 @@ class CatchAllMiddleware:
             await send({"type": "http.response.body", "body": body})
 
 
+STAFF_PATHS = ("/admin/", "/risk/")
+"""Paths of staff actions: a refused one is logged (``api.errors``, WARNING)."""
+
+
 def error_response(error: ApiError) -> JSONResponse:
     """The HTTP response of an :class:`ApiError`."""
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
@@ -411,8 +415,11 @@ def error_response(error: ApiError) -> JSONResponse:
 def install_handlers(app: FastAPI) -> None:
     """Registers the Binance-shaped handlers for our errors, validation errors and HTTP errors."""
 
-    async def on_api_error(_request: Request, exc: Exception) -> Response:
+    async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        if request.method != "GET" and request.url.path.startswith(STAFF_PATHS):
+            log.warning("staff action refused", extra={"fields": {
+                "method": request.method, "path": request.url.path, "code": exc.code, "reason": exc.msg}})
         return error_response(exc)
 
     async def on_validation(_request: Request, exc: Exception) -> Response:

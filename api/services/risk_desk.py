@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from decimal import Decimal
 
@@ -25,6 +26,8 @@ from derivatives.units import format_raw
 from oracle import MarkPriceService
 from risk import ApprovalError, Payout, PayoutNotFound, PayoutStatus, RiskServices
 from risk.adl import Candidate, quantiles, ranked_leg
+
+log = logging.getLogger("api.payouts")
 
 DENY_REASONS = ("NOT_ELIGIBLE", "DUPLICATE", "INSUFFICIENT_EVIDENCE", "EXCEEDS_FUND", "OTHER")
 """Why a payout request is denied; stored as the outcome ``REASON`` or ``REASON: note``."""
@@ -127,6 +130,9 @@ class RiskDesk:
             raise errors.payout_refused(str(refused)) from None
         except PayoutNotFound:
             raise errors.payout_not_found() from None
+        log.info("payout", extra={"fields": {"id": payout.id, "account": payout.account, "amount": f"{payout.amount:f}",
+                                             "status": payout.status.value, "approvals": list(payout.approvals),
+                                             "requested_by": payout.requested_by, "outcome": payout.outcome}})
         return payout_dict(payout, self.fund_available())
 
     async def payouts(self, status: str | None, limit: int) -> list[dict[str, object]]:

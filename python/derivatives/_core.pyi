@@ -70,6 +70,8 @@ class Engine:
         """Raw open interest of `symbol` (the sum of long positions)."""
     def prices(self, symbol: int) -> tuple[int | None, int | None, int | None] | None:
         """Raw (last, mark, index) prices."""
+    def stats(self) -> tuple[tuple[int, int, int], tuple[int, int, int, int] | None]:
+        """((batches, commands, apply_ns), (syncs, batches, bytes, sync_ns) or None)."""
     def liquidation_map(self, symbol: int, step: int) -> dict[str, Any] | None:
         """Notional liquidated per price bucket of `step`, long and short, raw integers."""
     def stress(self, shocks: list[tuple[int, int, bool]]) -> dict[str, Any]:

@@ -123,6 +123,15 @@ impl PyEngine {
         })
     }
 
+    /// Operator totals: engine (batches, commands, apply_ns) and journal (syncs, batches, bytes,
+    /// sync_ns; None without a journal).
+    #[allow(clippy::type_complexity, reason = "a plain tuple is the Python shape")]
+    fn stats(&self) -> ((u64, u64, u64), Option<(u64, u64, u64, u64)>) {
+        let engine = self.runtime.stats();
+        let journal = self.runtime.journal_stats().map(|j| (j.syncs, j.batches, j.bytes, j.sync_nanos));
+        ((engine.batches, engine.commands, engine.apply_nanos), journal)
+    }
+
     /// What recovery found: (frames, last_seq, truncated_bytes, snapshot_seq); None without a
     /// journal.
     fn recovery(&self) -> Option<Recovery> {
