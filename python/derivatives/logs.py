@@ -10,7 +10,7 @@ import sys
 import time
 
 
-QUIET = ("apscheduler", "uvicorn.access")
+QUIET = ("apscheduler", "uvicorn.access", "alembic.runtime.plugins")
 """Loggers whose INFO lines are routine chatter (each scheduled run, each request): warnings only."""
 
 
