@@ -298,6 +298,11 @@ def _fmt(value: Decimal | None) -> str:
     return "" if value is None else f"{value.normalize():f}"
 
 
+def _plain(value: Decimal | None) -> str:
+    """A price as given (the band limits come on the tick, with its digits)."""
+    return "" if value is None else f"{value:f}"
+
+
 def reject(reason: RejectReason, *, band: tuple[Decimal | None, Decimal | None] = (None, None),
            min_notional: Decimal | None = None, min_qty: Decimal | None = None,
            max_qty: Decimal | None = None) -> ApiError:
@@ -329,9 +334,9 @@ _REJECT_MESSAGES: dict[RejectReason, _Msg] = {
     R.NOTIONAL_BELOW_MIN: lambda b, n, lo, hi: (
         f"Order's notional must be no smaller than {_fmt(n)} (unless you choose reduce only)."),
     R.PRICE_ABOVE_BAND: lambda b, n, lo, hi: (
-        f"Limit price can't be higher than {_fmt(b[1])}. Filter failure: PERCENT_PRICE_BY_SIDE"),
+        f"Limit price can't be higher than {_plain(b[1])}. Filter failure: PERCENT_PRICE_BY_SIDE"),
     R.PRICE_BELOW_BAND: lambda b, n, lo, hi: (
-        f"Limit price can't be lower than {_fmt(b[0])}. Filter failure: PERCENT_PRICE_BY_SIDE"),
+        f"Limit price can't be lower than {_plain(b[0])}. Filter failure: PERCENT_PRICE_BY_SIDE"),
     R.PRICE_NOT_ALLOWED: lambda *_: "Parameter 'price' sent when not required.",
     R.INVALID_STOP_PRICE: lambda *_: "Stop price less than zero, missing or not a multiple of the tick size.",
     R.WOULD_IMMEDIATELY_TRIGGER: lambda *_: "Order would trigger immediately.",
