@@ -19,6 +19,16 @@ const desk = {
   prices: [], venues: new Map(), openInterest: [], drill: null, trail: null, stressRows: 0,
 };
 
+// True when `data` differs from what `key` showed last (tables are redrawn only then, so a row
+// being clicked or a reason being chosen is not replaced under the user).
+const shown = new Map();
+function changed(key, data) {
+  const text = JSON.stringify(data);
+  if (shown.get(key) === text) return false;
+  shown.set(key, text);
+  return true;
+}
+
 function say(text) { $("message").textContent = text; }
 function time(ms) { return ms ? new Date(ms).toISOString().slice(11, 19) : "–"; }
 function num(text) { return text === null || text === undefined ? null : Number(text); }
@@ -187,7 +197,7 @@ function drawLiquidationVolume() {
 // Accounts ----------------------------------------------------------------------------------
 async function refreshNearest() {
   desk.nearest = await call("GET", "/risk/positions/nearest?limit=50");
-  drawNearest();
+  if (changed("nearest", desk.nearest)) drawNearest();
 }
 
 function drawNearest() {
@@ -313,6 +323,7 @@ function showStress(r) {
 // ADL ---------------------------------------------------------------------------------------
 async function refreshAdl() {
   const queues = await call("GET", "/risk/adl/queues");
+  if (!changed("adl", queues)) return;
   $("adl-queues").replaceChildren(...queues.map((q) => {
     const box = element("div");
     box.append(element("h3", `${q.symbol} ${q.side}`));
@@ -353,6 +364,7 @@ async function act(step) {
 
 async function refreshPayouts() {
   const payouts = await call("GET", "/risk/insurance/payouts?limit=100");
+  if (!changed("payouts", payouts)) return;
   $("payouts").replaceChildren(...payouts.map((p) => {
     const status = p.exceedsFund ? p.status + " · exceeds the fund" : p.status;
     const tr = row([p.id, p.account, p.amount, p.memo, p.requestedBy, p.approvals.join(", "), status,
@@ -499,7 +511,7 @@ Auth.onLogout = (reason) => {
   const socket = desk.socket; desk.socket = null;
   if (socket) socket.close();
   $("desk").hidden = true; $("login-form").hidden = false;
-  $("feed-list").replaceChildren(); desk.seen.clear(); desk.feed = [];
+  $("feed-list").replaceChildren(); desk.seen.clear(); desk.feed = []; shown.clear();
   say(reason);
 };
 

@@ -110,7 +110,8 @@ def test_liquidation_on_the_accounts_table_the_map_and_the_feed(browser: webdriv
     tab(browser, "accounts")
     victim_row = f'#nearest tr[data-account="{victim.account}"]'
     wait_text(browser, victim_row, "49221.9")
-    cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, f"{victim_row} td")]
+    cells = browser.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map((td) => td.textContent)", f"{victim_row} td")
     assert cells[0] == victim.name and cells[2:7] == ["BTCUSDT", "LONG", "0.100", "100", "cross"]
     browser.find_element(By.CSS_SELECTOR, victim_row).click()
     wait_text(browser, "#drill-title", str(victim.account))
