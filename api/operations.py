@@ -23,13 +23,24 @@ from decimal import Decimal
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from api.state import Services
 from derivatives import _core
 from derivatives.errors import BINANCE_CODES
-from derivatives.events import AutoDeleveraged, LiquidationOrder, LiquidationStarted, OrderRejected, PositionTakenOver
+from derivatives.events import (
+    AutoDeleveraged,
+    LiquidationOrder,
+    LiquidationStarted,
+    OrderRejected,
+    PositionTakenOver,
+)
 from derivatives.persistence.projector import Batch
 
 log = logging.getLogger("derivatives.liquidation")

@@ -309,9 +309,12 @@ class LiquidationMonitor:
         """Picks the liquidation steps out of `events` (a feed consumer)."""
         del after_seq
         names = {spec.symbol: spec.name for spec in self._specs()}
+
+        def name_of(symbol: int) -> str:
+            return names.get(symbol, str(symbol))
+
         for envelope in events:
             event = envelope.event
-            name_of: Callable[[int], str] = lambda s: names.get(s, str(s))  # noqa: E731
             if isinstance(event, FillSettled) and event.order_id in self._orders:
                 step = fill_event(envelope, self._time_ms(envelope.seq), name_of)
             else:

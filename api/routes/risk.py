@@ -73,7 +73,7 @@ class ShockBody(BaseModel):
 
     symbol: str = Field(max_length=20)
     price: str | None = Field(default=None, pattern=AMOUNT_PATTERN)
-    movePercent: str | None = Field(default=None, pattern=r"^-?[0-9]{1,4}(\.[0-9]{1,6})?$")  # noqa: N815
+    movePercent: str | None = Field(default=None, pattern=r"^-?[0-9]{1,4}(\.[0-9]{1,6})?$")
 
 
 class StressBody(BaseModel):

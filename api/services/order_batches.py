@@ -99,4 +99,9 @@ class Countdowns:
         account, symbol = key
         log.info("countdown expired: cancelling open orders", extra={"fields": {"account": account, "symbol": symbol}})
         task = asyncio.ensure_future(self.orders.cancel_all(account, symbol, algo=False))
-        task.add_done_callback(lambda t: t.exception() and log.error("countdown cancel failed: %s", t.exception()))
+        task.add_done_callback(_report)
+
+
+def _report(task: asyncio.Future[dict[str, object]]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("countdown cancel failed: %s", task.exception())

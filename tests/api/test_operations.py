@@ -141,7 +141,7 @@ def test_grafana_dashboard_and_alert_rules_name_only_exported_metrics(ops_server
 
 
 def test_unknown_setting_bad_value_and_busy_port_stop_serve_with_one_line(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="DERIVATIVES_PROT .*did you mean DERIVATIVES_PORT"):
+    with pytest.raises(ValueError, match=r"DERIVATIVES_PROT .*did you mean DERIVATIVES_PORT"):
         Settings.from_env({"DERIVATIVES_PROT": "8000"})
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
