@@ -17,6 +17,7 @@ __all__ = [
     "EventsEvicted",
     "Follower",
     "JournalError",
+    "StressRefused",
     "enum_tables",
     "reject_reasons",
     "replay_journal",
