@@ -16,7 +16,13 @@ from derivatives.codec import decode_events, encode_commands
 from derivatives.commands import Command
 from derivatives.enums import PositionSide
 from derivatives.events import EventEnvelope
-from derivatives.risk_queries import LiquidationMap, Shock, StressReport, liquidation_map, stress_report
+from derivatives.risk_queries import (
+    LiquidationMap,
+    Shock,
+    StressReport,
+    liquidation_map,
+    stress_report,
+)
 from derivatives.units import from_raw, to_raw
 
 

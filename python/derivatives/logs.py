@@ -9,7 +9,6 @@ import logging
 import sys
 import time
 
-
 QUIET = ("apscheduler", "uvicorn.access", "alembic.runtime.plugins")
 """Loggers whose INFO lines are routine chatter (each scheduled run, each request): warnings only."""
 
