@@ -63,8 +63,8 @@ def registry_names(server: RunningServer) -> set[str]:
 
 
 def test_health_and_ready(ops_server: RunningServer) -> None:
-    assert httpx.get(f"{ops_server.base}/health").json() == {"status": "ok"}
-    ready = httpx.get(f"{ops_server.base}/ready")
+    assert httpx.get(f"{ops_server.base}/health", timeout=30).json() == {"status": "ok"}
+    ready = httpx.get(f"{ops_server.base}/ready", timeout=30)
     body = ready.json()
     assert ready.status_code == 200 and body["status"] == "ready", body
     assert body["checks"]["engine"]["ok"] and body["checks"]["engine"]["lastSeq"] > 0
