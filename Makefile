@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 RUST_SOURCES := $(shell find core_rs -name '*.rs' -o -name Cargo.toml) Cargo.toml
+DASHBOARD := api/dashboard
 export VIRTUAL_ENV := $(abspath $(VENV))
 
 .PHONY: help venv build browser run test test-rust test-py bench lint clean
@@ -26,7 +27,11 @@ $(VENV)/.stamp-build: $(VENV)/.stamp-deps $(RUST_SOURCES)
 	$(VENV)/bin/maturin develop --release --skip-install
 	touch $@
 
-build: $(VENV)/.stamp-build ## compile the engine into the Python package (release profile)
+$(DASHBOARD)/node_modules/.stamp-npm: $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
+	npm ci --prefix $(DASHBOARD) --no-audit --no-fund
+	touch $@
+
+build: $(VENV)/.stamp-build $(DASHBOARD)/node_modules/.stamp-npm ## compile the engine; the dashboard's npm libraries
 
 browser: ## Debian chromium + chromedriver for the dashboard's browser tests (apt-get, as root)
 	@command -v chromedriver >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }

@@ -326,6 +326,11 @@ def _fmt(value: Decimal | None) -> str:
     return "" if value is None else f"{value.normalize():f}"
 
 
+def _plain(value: Decimal | None) -> str:
+    """A price as given (the band limits come on the tick, with its digits)."""
+    return "" if value is None else f"{value:f}"
+
+
 def reject(reason: RejectReason, *, band: tuple[Decimal | None, Decimal | None] = (None, None),
            min_notional: Decimal | None = None, min_qty: Decimal | None = None,
            max_qty: Decimal | None = None) -> ApiError:
@@ -357,9 +362,9 @@ _REJECT_MESSAGES: dict[RejectReason, _Msg] = {
     R.NOTIONAL_BELOW_MIN: lambda b, n, lo, hi: (
         f"Order's notional must be no smaller than {_fmt(n)} (unless you choose reduce only)."),
     R.PRICE_ABOVE_BAND: lambda b, n, lo, hi: (
-        f"Limit price can't be higher than {_fmt(b[1])}. Filter failure: PERCENT_PRICE_BY_SIDE"),
+        f"Limit price can't be higher than {_plain(b[1])}. Filter failure: PERCENT_PRICE_BY_SIDE"),
     R.PRICE_BELOW_BAND: lambda b, n, lo, hi: (
-        f"Limit price can't be lower than {_fmt(b[0])}. Filter failure: PERCENT_PRICE_BY_SIDE"),
+        f"Limit price can't be lower than {_plain(b[0])}. Filter failure: PERCENT_PRICE_BY_SIDE"),
     R.PRICE_NOT_ALLOWED: lambda *_: "Parameter 'price' sent when not required.",
     R.INVALID_STOP_PRICE: lambda *_: "Stop price less than zero, missing or not a multiple of the tick size.",
     R.WOULD_IMMEDIATELY_TRIGGER: lambda *_: "Order would trigger immediately.",
@@ -434,6 +439,10 @@ class CatchAllMiddleware:
             await send({"type": "http.response.body", "body": body})
 
 
+STAFF_PATHS = ("/admin/", "/risk/")
+"""Paths of staff actions: a refused one is logged (``api.errors``, WARNING)."""
+
+
 def error_response(error: ApiError) -> JSONResponse:
     """The HTTP response of an :class:`ApiError`."""
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
@@ -442,8 +451,11 @@ def error_response(error: ApiError) -> JSONResponse:
 def install_handlers(app: FastAPI) -> None:
     """Registers the Binance-shaped handlers for our errors, validation errors and HTTP errors."""
 
-    async def on_api_error(_request: Request, exc: Exception) -> Response:
+    async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        if request.method != "GET" and request.url.path.startswith(STAFF_PATHS):
+            log.warning("staff action refused", extra={"fields": {
+                "method": request.method, "path": request.url.path, "code": exc.code, "reason": exc.msg}})
         return error_response(exc)
 
     async def on_validation(_request: Request, exc: Exception) -> Response:

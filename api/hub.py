@@ -39,7 +39,7 @@ QUEUE_LIMIT = 10_000
 INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
 _STREAM = re.compile(
     r"^(?P<sym>[a-z0-9]{1,20})@(?P<kind>aggTrade|trade|markPrice(?:@1s)?|kline_(?P<iv>[0-9]{1,2}[mhdwM])|miniTicker|ticker"
-    r"|bookTicker|forceOrder|depth(?P<levels>5|10|20)?(?:@(?:0|100|250|500)ms)?)$"
+    r"|bookTicker|forceOrder|liquidationMap|depth(?P<levels>5|10|20)?(?:@(?:0|100|250|500)ms)?)$"
 )
 _ALL = {"!miniTicker@arr": "!miniTicker@arr", "!ticker@arr": "!ticker@arr", "!bookTicker": "!bookTicker",
         "!markPrice@arr": "!markPrice@arr", "!markPrice@arr@1s": "!markPrice@arr", "!forceOrder@arr": "!forceOrder@arr"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from api import errors
 from derivatives.commands import InstrumentSpec
@@ -50,11 +50,14 @@ class Instrument:
         return (ceiling // self.spec.tick_size) * self.spec.tick_size
 
     def band(self, reference: Decimal | None) -> tuple[Decimal | None, Decimal | None]:
-        """Limit-price band (low, high) around a reference price, for error messages."""
+        """Limit-price band around a reference price, for error messages: the lowest and highest
+        prices on the tick the engine accepts (``low`` rounded up, ``high`` down)."""
         if reference is None:
             return None, None
-        band = self.spec.limit_price_band
-        return reference * (1 - band), reference * (1 + band)
+        band, tick = self.spec.limit_price_band, self.spec.tick_size
+        low = (reference * (1 - band) / tick).to_integral_value(ROUND_CEILING) * tick
+        high = (reference * (1 + band) / tick).to_integral_value(ROUND_FLOOR) * tick
+        return low, high
 
 
 class InstrumentRegistry:

@@ -28,7 +28,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import desk, metrics, redaction
+from api import desk, docs, metrics, operations, redaction
 from api.errors import CatchAllMiddleware, install_handlers
 from api.gateway import EngineGateway
 from api.hub import MarketHub, next_funding_ms
@@ -133,6 +133,8 @@ def create_app(
         title="derivatives: USDT-margined perpetual futures (Binance USD-M compatible)",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         description="Binance USD-M `/fapi` REST and WebSocket surface. Errors are `{code, msg}` "
                     "(HTTP 400, 429 for rate limits). See docs/API.md.",
     )
@@ -141,6 +143,8 @@ def create_app(
                    user_stream.router, admin.router, ws.router, futures_data.router):
         app.include_router(router)
     desk.install(app, settings, clock_ns, limits.bans)
+    operations.install(app)
+    docs.install(app)
     app.add_middleware(WeightMiddleware, limits=limits)
     app.add_middleware(CatchAllMiddleware)
     metrics.install(app)
@@ -169,6 +173,7 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
         loop.call_soon_threadsafe(hub.on_batch, batch)
 
     gateway.subscribe(to_hub)
+    gateway.subscribe(app.state.engine_events.on_batch)
     worker = ProjectionWorker(projector, loop)
     gateway.subscribe(worker.enqueue)
     streams = UserStreams(registry, settings.listen_key_ttl_ms, clock_ms, hub.marks)

@@ -18,6 +18,10 @@ Series:
       gaps and back-fills, a projection ahead of the engine at start), counted since the process
       started.
 
+    * the operator series of :mod:`api.operations` (liquidations, ADL fills, fund balance,
+      mark-index gap, venue freshness, funding rate, journal fsync time, engine batch size and
+      time, engine rejections by Binance code) and the process collectors (CPU, memory, file
+      descriptors, GC, Python version).
 Access: a scrape presents ``Authorization: Bearer <credential>`` of role ``risk`` or ``admin``
 (an admin token, as Prometheus' ``authorization`` setting sends it); anonymous scrapes get HTTP
 401 ``-1002``, so the public port never hands out the exchange's internals.
@@ -37,6 +41,9 @@ from collections.abc import Iterator
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -47,6 +54,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth.roles import RiskStaff
+from api.operations import OperationsCollector
 
 RECONCILIATION_LOGGERS = ("api", "api.projection", "api.reconciliation", "derivatives.persistence.projector")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -113,6 +121,9 @@ class Metrics:
         self.rate_limited = Counter("derivatives_rate_limit_rejections", "Requests refused by the rate limits",
                                     ("route",), registry=self.registry)
         self.registry.register(_StateCollector(app))
+        self.registry.register(OperationsCollector(app))
+        for process in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(process)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Records one answered request."""

@@ -1,5 +1,6 @@
 """Once-a-second streams built from the projection: ``ticker``, ``miniTicker`` (and their
-``!…@arr`` forms) and ``kline_<interval>``. A frame is sent only when its content changed."""
+``!…@arr`` forms) and ``kline_<interval>``; and from an engine query, our ``<symbol>@liquidationMap``
+(the public liquidation map, docs/API.md). A frame is sent only when its content changed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import anyio.to_thread
 
 from api.hub import MarketHub
+from api.services.desk_views import DeskViews
 from api.services.market import MarketService
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ def full_ticker(t: dict[str, object], now: int) -> dict[str, object]:
 def _is_snapshot(name: str) -> bool:
     if name in ("!ticker@arr", "!miniTicker@arr"):
         return True
-    return name.endswith(("@ticker", "@miniTicker")) or "@kline_" in name
+    return name.endswith(("@ticker", "@miniTicker", "@liquidationMap")) or "@kline_" in name
 
 
 class SnapshotStreams:
@@ -67,6 +69,9 @@ class SnapshotStreams:
                 out[stream] = full_ticker(ticker(symbol), now)
             elif kind == "miniTicker":
                 out[stream] = mini_ticker(ticker(symbol), now)
+            elif kind == "liquidationMap":
+                views = DeskViews(self.market.client, self.market.registry, None, self.market.clock_ms)
+                out[stream] = {"e": "liquidationMap", "E": now, **views.liquidation_map(symbol, None, public=True)}
             elif kind.startswith("kline_"):
                 bar = self.market.current_kline(symbol, kind.removeprefix("kline_"))
                 if bar is not None:
@@ -76,7 +81,7 @@ class SnapshotStreams:
     def _changed(self, stream: str, payload: object) -> bool:
         def strip(p: object) -> object:
             if isinstance(p, dict):
-                return {k: v for k, v in p.items() if k not in ("E", "C", "O", "closeTime")}
+                return {k: v for k, v in p.items() if k not in ("E", "C", "O", "closeTime", "time")}
             if isinstance(p, list):
                 return [strip(x) for x in p]
             return p

@@ -30,9 +30,12 @@ from enum import StrEnum
 
 from derivatives import _core
 from derivatives.commands import InstrumentSpec
+from derivatives.enums import BalanceKind
 from derivatives.events import (
     AutoDeleveraged,
+    BalanceChanged,
     EventEnvelope,
+    FillSettled,
     LiquidationFinished,
     LiquidationOrder,
     LiquidationStarted,
@@ -133,6 +136,8 @@ class LiquidationKind(StrEnum):
     TAKEN_OVER = "POSITION_TAKEN_OVER"
     AUTO_DELEVERAGED = "AUTO_DELEVERAGED"
     FINISHED = "LIQUIDATION_FINISHED"
+    FILL = "LIQUIDATION_FILL"
+    FEE = "LIQUIDATION_FEE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +245,33 @@ def liquidation_event(
             return LiquidationEvent(
                 *at, LiquidationKind.FINISHED, event.account, details=(("closed", event.closed),)
             )
+        case BalanceChanged(kind=BalanceKind.LIQUIDATION_FEE) if event.amount < 0:
+            return LiquidationEvent(
+                *at, LiquidationKind.FEE, event.account, details=(("fee", -event.amount),)
+            )
         case _:
             return None
+
+
+def fill_event(
+    envelope: EventEnvelope, time_ms: int, name_of: Callable[[int], str]
+) -> LiquidationEvent | None:
+    """The fill of a liquidation order in the book (the liquidated side of the trade): fill
+    price and quantity; the caller knows which order ids are liquidation orders."""
+    event = envelope.event
+    if not isinstance(event, FillSettled):
+        return None
+    return LiquidationEvent(
+        envelope.seq,
+        envelope.index,
+        time_ms,
+        LiquidationKind.FILL,
+        event.account,
+        name_of(event.symbol),
+        event.qty,
+        event.price,
+        (("orderId", event.order_id),),
+    )
 
 
 class LiquidationMonitor:
@@ -271,18 +301,28 @@ class LiquidationMonitor:
         self._recent: deque[LiquidationEvent] = deque(maxlen=keep)
         self._queue_size = queue_size
         self._subscribers: set[asyncio.Queue[LiquidationEvent]] = set()
+        self._orders: deque[int] = deque(maxlen=keep)
+        """Recent liquidation order ids: their fills are steps too."""
         self.dropped = 0
 
     def __call__(self, after_seq: int, events: Sequence[EventEnvelope]) -> None:
         """Picks the liquidation steps out of `events` (a feed consumer)."""
         del after_seq
         names = {spec.symbol: spec.name for spec in self._specs()}
+
+        def name_of(symbol: int) -> str:
+            return names.get(symbol, str(symbol))
+
         for envelope in events:
-            step = liquidation_event(
-                envelope, self._time_ms(envelope), lambda s: names.get(s, str(s))
-            )
+            event = envelope.event
+            if isinstance(event, FillSettled) and event.order_id in self._orders:
+                step = fill_event(envelope, self._time_ms(envelope), name_of)
+            else:
+                step = liquidation_event(envelope, self._time_ms(envelope), name_of)
             if step is None:
                 continue
+            if isinstance(event, LiquidationOrder):
+                self._orders.append(event.order_id)
             self._recent.append(step)
             for queue in self._subscribers:
                 if queue.full():

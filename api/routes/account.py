@@ -117,6 +117,12 @@ async def position_mode(services: ServicesDep, caller: Annotated[Caller, Depends
     return ok(await services.account.position_mode(caller.account))
 
 
+@router.get("/accountConfig", openapi_extra=NONE.openapi(False))
+async def account_config(services: ServicesDep, caller: Annotated[Caller, Depends(signed(NONE))]) -> JSONResponse:
+    """Fee tier (0: the instruments' own rates, see ``commissionRate``), permissions and position mode."""
+    return ok(await services.account.account_config(caller.account, caller.key.can_trade))
+
+
 @router.get("/symbolConfig", openapi_extra=ONE_OR_ALL.openapi(False))
 async def symbol_config(services: ServicesDep, caller: Annotated[Caller, Depends(signed(ONE_OR_ALL))]) -> JSONResponse:
     """Margin type (always CROSSED) and leverage per symbol."""

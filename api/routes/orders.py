@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.deps import Caller, ServicesDep, signed
 from api.params import OPTIONAL_SYMBOL, SYMBOL, Spec
 from api.routes.common import ERRORS, ok
+from api.services import order_batches as b
 from api.services import orders as o
 
 router = APIRouter(prefix="/fapi/v1", tags=["trade"], responses=ERRORS)
@@ -23,6 +24,9 @@ OPEN = Spec((OPTIONAL_SYMBOL,), signed=True)
 ALL = Spec(o.HISTORY, signed=True)
 SYMBOL_ONLY = Spec((SYMBOL,), signed=True)
 TRADES = Spec(o.USER_TRADES, signed=True)
+BATCH_CANCEL = Spec(b.BATCH_CANCEL, signed=True)
+BATCH_EDIT = Spec(b.BATCH_EDIT, signed=True)
+COUNTDOWN = Spec(b.COUNTDOWN, signed=True)
 
 def _headers(request: Request) -> dict[str, str]:
     headers: dict[str, str] = request.state.extra_headers
@@ -81,6 +85,30 @@ async def cancel_all(services: ServicesDep, caller: Annotated[Caller, Depends(si
 async def batch_orders(request: Request, services: ServicesDep, caller: Annotated[Caller, Depends(signed(BATCH, trade=True))]) -> JSONResponse:
     """Up to five new orders in one engine batch; each answered by an order or an error."""
     return ok(await services.orders.place_batch(caller.account, caller.params, _headers(request)))
+
+
+@router.delete("/batchOrders", openapi_extra=BATCH_CANCEL.openapi(False))
+async def cancel_batch(services: ServicesDep,
+                       caller: Annotated[Caller, Depends(signed(BATCH_CANCEL, trade=True))]) -> JSONResponse:
+    """Cancel up to ten orders (``orderIdList`` or ``origClientOrderIdList``); each answered."""
+    return ok(await b.cancel_batch(services.orders, caller.account, caller.params))
+
+
+@router.put("/batchOrders", openapi_extra=BATCH_EDIT.openapi(True))
+async def edit_batch(services: ServicesDep,
+                     caller: Annotated[Caller, Depends(signed(BATCH_EDIT, trade=True))]) -> JSONResponse:
+    """Modify up to five resting limit orders; each answered."""
+    return ok(await b.edit_batch(services.orders, caller.account, caller.params))
+
+
+@router.post("/countdownCancelAll", openapi_extra=COUNTDOWN.openapi(True))
+async def countdown_cancel_all(request: Request, services: ServicesDep,
+                               caller: Annotated[Caller, Depends(signed(COUNTDOWN, trade=True))]) -> JSONResponse:
+    """Cancel every open order of the symbol unless renewed within ``countdownTime`` ms (0 stops it)."""
+    countdowns = getattr(request.app.state, "countdowns", None)
+    if countdowns is None:
+        countdowns = request.app.state.countdowns = b.Countdowns(services.orders)
+    return ok(countdowns.set(caller.account, caller.params.text("symbol") or "", caller.params.int("countdownTime") or 0))
 
 
 @router.get("/userTrades", openapi_extra=TRADES.openapi(False))

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
@@ -19,14 +20,19 @@ from starlette.requests import HTTPConnection
 from api.auth.roles import RISK, RiskStaff, authorize, identify, socket_credential, staff_auth
 from api.deps import get_services, public
 from api.errors import ApiError
-from api.params import OPTIONAL_SYMBOL, Params, Spec
+from api.params import OPTIONAL_SYMBOL, SYMBOL, Kind, Param, Params, Spec
 from api.routes.common import AMOUNT_PATTERN, ERRORS, RowId, ok
-from api.services.risk_desk import RiskDesk
+from api.services.desk_views import DeskViews, ShockRequest
+from api.services.risk_desk import DENY_REASONS, RiskDesk
 from api.ws_inbound import Inbound
 
 public_router = APIRouter(prefix="/fapi", tags=["market"], responses=ERRORS)
 router = APIRouter(prefix="/risk", tags=["risk"], responses=ERRORS)
 ONE_OR_ALL = Spec((OPTIONAL_SYMBOL,))
+STEP = Param("step", Kind.DECIMAL, description="Bucket width, a multiple of the tick (default about 0.25 % of the mark)")
+MAP = Spec((SYMBOL, STEP))
+DenyReason = Literal["NOT_ELIGIBLE", "DUPLICATE", "INSUFFICIENT_EVIDENCE", "EXCEEDS_FUND", "OTHER"]
+assert DenyReason.__args__ == DENY_REASONS  # type: ignore[attr-defined]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 AUTH_TIMEOUT_S = 10
 """How long a new liquidation socket may take to send its credential."""
@@ -35,7 +41,9 @@ PayoutState = Literal["PENDING", "SUBMITTING", "PAID", "REFUSED", "DENIED"]
 
 def risk_desk(request: HTTPConnection) -> RiskDesk:
     """The desk over the app's risk services (``app.state.risk``; absent when they are off)."""
-    return RiskDesk(getattr(request.app.state, "risk", None), get_services(request).registry)
+    services = get_services(request)
+    views = DeskViews(services.gateway.client, services.registry, services.db, services.clock_ms)
+    return RiskDesk(getattr(request.app.state, "risk", None), services.registry, views, services.oracle)
 
 
 Desk = Annotated[RiskDesk, Depends(risk_desk)]
@@ -45,6 +53,80 @@ Desk = Annotated[RiskDesk, Depends(risk_desk)]
 async def insurance_balance(desk: Desk, params: Annotated[Params, Depends(public(ONE_OR_ALL))]) -> JSONResponse:
     """Insurance fund margin balance (wallet + uPnL of what it holds); one fund covers every symbol."""
     return ok(desk.insurance_balance(params.text("symbol")))
+
+
+@public_router.get("/v1/liquidationMap", openapi_extra=MAP.openapi(False))
+async def liquidation_map(desk: Desk, params: Annotated[Params, Depends(public(MAP))]) -> JSONResponse:
+    """Our extension: notional that would be liquidated per price bucket, long and short, from the
+    engine's own liquidation prices; aggregated and anonymous (docs/API.md)."""
+    map_of = partial(desk.views.liquidation_map, params.text("symbol"), params.decimal("step"), public=True)
+    return ok(await asyncio.to_thread(map_of))
+
+
+@router.get("/liquidationMap")
+async def desk_liquidation_map(desk: Desk, _staff: RiskStaff, symbol: Annotated[str, Query(max_length=20)],
+                               step: Annotated[Decimal | None, Query(gt=0, max_digits=28, decimal_places=8)] = None,
+                               ) -> JSONResponse:
+    """The liquidation map with the number of positions per bucket."""
+    return ok(await asyncio.to_thread(partial(desk.views.liquidation_map, symbol, step, public=False)))
+
+
+class ShockBody(BaseModel):
+    """One symbol's stressed mark: `price`, or the current mark moved by `movePercent`."""
+
+    symbol: str = Field(max_length=20)
+    price: str | None = Field(default=None, pattern=AMOUNT_PATTERN)
+    movePercent: str | None = Field(default=None, pattern=r"^-?[0-9]{1,4}(\.[0-9]{1,6})?$")
+
+
+class StressBody(BaseModel):
+    """A stress test: one to twenty shocked symbols."""
+
+    shocks: list[ShockBody] = Field(min_length=1, max_length=20)
+
+
+@router.post("/stress")
+async def stress(desk: Desk, _staff: RiskStaff, body: StressBody) -> JSONResponse:
+    """Run the liquidation sequence at the stressed marks on a copy of the engine state."""
+    shocks = [ShockRequest(s.symbol, None if s.price is None else Decimal(s.price),
+                           None if s.movePercent is None else Decimal(s.movePercent)) for s in body.shocks]
+    return ok(await asyncio.to_thread(desk.views.stress, shocks))
+
+
+@router.get("/positions/nearest")
+async def nearest_positions(desk: Desk, _staff: RiskStaff, limit: Limit = 50) -> JSONResponse:
+    """Open legs of the accounts nearest liquidation: name, side, size, leverage, margin type,
+    ratio, the engine's liquidation price and the distance to it."""
+    return ok(await desk.nearest_legs(limit))
+
+
+@router.get("/account/{account}")
+async def account_detail(request: Request, desk: Desk, _staff: RiskStaff,
+                         account: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> JSONResponse:
+    """One account: positions, open orders, recent income, liquidation steps and ADL events."""
+    services = get_services(request)
+    detail = await desk.account_detail(account)
+    detail["openOrders"] = await services.orders.open_orders(account, None, False)
+    detail["income"] = await services.account.income(account, None, None, None, None, None, 100)
+    return ok(detail)
+
+
+@router.get("/prices")
+async def prices(desk: Desk, _staff: RiskStaff, symbol: Annotated[str, Query(max_length=20)]) -> JSONResponse:
+    """Mark, index and each venue's price (stale venues marked) from the oracle's last publication."""
+    return ok(desk.prices(symbol))
+
+
+@router.get("/adl/queues")
+async def adl_queues(desk: Desk, _staff: RiskStaff) -> JSONResponse:
+    """Every installed ADL queue with each account's quantile (4: first out)."""
+    return ok(desk.adl_queues())
+
+
+@router.get("/insurance/points")
+async def insurance_points(desk: Desk, _staff: RiskStaff, limit: Limit = 500) -> JSONResponse:
+    """The fund's wallet after each change, with the reason, oldest first."""
+    return ok({"points": desk.fund_points(limit), "available": f"{desk.fund_available():f}"})
 
 
 @router.get("/insurance/history")
@@ -70,8 +152,9 @@ class PayoutBody(BaseModel):
 
 
 class DenyBody(BaseModel):
-    """Why a payout is denied."""
+    """Why a payout is denied: a typed reason and an optional note."""
 
+    reason: DenyReason
     note: str = Field(default="", max_length=500)
 
 
@@ -90,7 +173,7 @@ async def approve_payout(desk: Desk, staff: RiskStaff, payout_id: RowId) -> JSON
 @router.post("/insurance/payouts/{payout_id}/deny")
 async def deny_payout(desk: Desk, staff: RiskStaff, payout_id: RowId, body: DenyBody) -> JSONResponse:
     """Deny a pending request (not the requester)."""
-    return ok(await desk.deny_payout(staff.name, payout_id, body.note))
+    return ok(await desk.deny_payout(staff.name, payout_id, body.reason, body.note))
 
 
 @router.get("/insurance/payouts")

@@ -211,6 +211,14 @@ class AccountService:
         if reason is not None:
             raise errors.reject(reason)
 
+    async def account_config(self, account: int, can_trade: bool) -> dict[str, object]:
+        """``GET /fapi/v1/accountConfig`` (what ccxt's ``fetch_trading_fees`` reads: ``feeTier`` 0, the
+        instruments' own maker/taker rates; per-account rates show in ``commissionRate``)."""
+        mode = await self.position_mode(account)
+        return {"feeTier": 0, "canTrade": can_trade, "canDeposit": True, "canWithdraw": True,
+                "dualSidePosition": mode["dualSidePosition"], "updateTime": 0, "multiAssetsMargin": False,
+                "tradeGroupId": -1}
+
     async def position_mode(self, account: int) -> dict[str, object]:
         """``GET /fapi/v1/positionSide/dual``."""
         view = await anyio.to_thread.run_sync(self.client.account, account)

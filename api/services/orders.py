@@ -63,6 +63,8 @@ from derivatives.persistence.queries import Window
 from derivatives.persistence.views import OrderState
 
 BATCH_LIMIT = 5
+GTD_MIN_MS = 600_000
+"""Binance's minimum lifetime of a GTD order: ``goodTillDate`` at least now + 600 s."""
 REGULAR_TYPES = ("LIMIT", "MARKET")
 ALGO_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 PRICED_TYPES = ("LIMIT", "STOP", "TAKE_PROFIT")
@@ -205,6 +207,13 @@ class OrderService:
             raise errors.missing_parameter("triggerPrice" if algo else "stopPrice")
         client_id = params.text("clientAlgoId" if algo else "newClientOrderId") or generated_client_id()
         good_till = params.int("goodTillDate")
+        if params.text("timeInForce") == "GTD":
+            earliest = self.gateway.clock_ns() // 1_000_000 + GTD_MIN_MS
+            if good_till is None:
+                raise errors.missing_parameter("goodTillDate")
+            if good_till < earliest:
+                raise ApiError(-1130, f"goodTillDate must be at least {GTD_MIN_MS // 1000} s after the "
+                                      f"current time (earliest {earliest}).")
         return instrument, PlaceOrder(
             account=account,
             symbol=instrument.spec.symbol,
@@ -280,7 +289,7 @@ class OrderService:
     async def place_batch(self, account: int, params: Params, headers: dict[str, str]) -> list[dict[str, object]]:
         """``POST /fapi/v1/batchOrders``: each item answered by an order or its own error (an item
         whose client order id names an order already: that order)."""
-        items = _batch_items(params.text("batchOrders") or "")
+        items = batch_items(params.text("batchOrders") or "")
         built: list[tuple[Instrument, PlaceOrder] | ApiError | dict[str, object]] = []
         for item in items:
             try:
@@ -433,7 +442,7 @@ def _check_range(params: Params, max_ms: int | None = None) -> None:
             raise errors.bad_combination("The time between startTime and endTime must be less than 7 days.")
 
 
-def _batch_items(text: str) -> list[list[tuple[str, str]]]:
+def batch_items(text: str) -> list[list[tuple[str, str]]]:
     """The parameter pairs of each ``batchOrders`` element (JSON numbers read as Decimal)."""
     try:
         items = json.loads(text, parse_float=Decimal)

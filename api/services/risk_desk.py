@@ -14,28 +14,55 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from decimal import Decimal
 
 from api import errors
 from api.instruments import InstrumentRegistry
+from api.services.desk_views import DeskViews
 from derivatives.enums import Side
+from derivatives.units import format_raw
+from oracle import MarkPriceService
 from risk import ApprovalError, Payout, PayoutNotFound, PayoutStatus, RiskServices
+from risk.adl import Candidate, quantiles, ranked_leg
+
+log = logging.getLogger("api.payouts")
+
+DENY_REASONS = ("NOT_ELIGIBLE", "DUPLICATE", "INSUFFICIENT_EVIDENCE", "EXCEEDS_FUND", "OTHER")
+"""Why a payout request is denied; stored as the outcome ``REASON`` or ``REASON: note``."""
 
 
-def payout_dict(p: Payout) -> dict[str, object]:
-    """A payout request on the wire."""
+def payout_dict(p: Payout, available: Decimal | None = None) -> dict[str, object]:
+    """A payout request on the wire; with the fund's `available` amount (margin balance above its
+    floor), ``exceedsFund`` warns that an open request cannot be paid in full."""
+    reason = None
+    if p.status is PayoutStatus.DENIED and p.outcome:
+        head = p.outcome.split(":", 1)[0]
+        reason = head if head in DENY_REASONS else "OTHER"
+    open_request = p.status in (PayoutStatus.PENDING, PayoutStatus.SUBMITTING)
     return {"id": p.id, "account": p.account, "amount": f"{p.amount:f}", "memo": p.memo,
             "requestedBy": p.requested_by, "approvals": list(p.approvals), "status": p.status.value,
-            "outcome": p.outcome, "engineSeq": p.engine_seq}
+            "outcome": p.outcome, "denyReason": reason, "engineSeq": p.engine_seq,
+            "exceedsFund": bool(open_request and available is not None and p.amount > available)}
 
 
 class RiskDesk:
     """Risk queries and payout decisions (built per request; holds no state of its own)."""
 
-    def __init__(self, risk: RiskServices | None, registry: InstrumentRegistry) -> None:
+    def __init__(self, risk: RiskServices | None, registry: InstrumentRegistry, views: DeskViews | None = None,
+                 oracle: MarkPriceService | None = None) -> None:
         self._services = risk
         self.registry = registry
+        self._views = views
+        self.oracle = oracle
+
+    @property
+    def views(self) -> DeskViews:
+        """The engine-backed views (-1020 when this process has no engine client)."""
+        if self._views is None:
+            raise errors.risk_services_off()
+        return self._views
 
     @property
     def running(self) -> bool:
@@ -71,6 +98,22 @@ class RiskDesk:
         """The fund's balance after each change, oldest first."""
         return self.risk.fund_history.history(start_ms, end_ms, limit)
 
+    def fund_points(self, limit: int) -> list[dict[str, object]]:
+        """The fund's wallet after each change with its reason (``LIQUIDATION_FEE``,
+        ``INSURANCE_CLEAR`` = bad debt, ``INSURANCE_PAYOUT``, ``FUNDING_FEE`` = funding dust,
+        ``TRADE`` = a takeover or its unwinding), oldest first."""
+        points = self.risk.fund_history.points[-limit:]
+        return [{"seq": p.seq, "time": p.time_ms, "wallet": format_raw(p.wallet), "change": format_raw(p.change),
+                 "reason": p.reason} for p in points]
+
+    def fund_available(self) -> Decimal:
+        """What the fund can pay now: its margin balance above the configured floor."""
+        current = self.risk.fund_history.current(self.risk.view)
+        assets = current["assets"]
+        assert isinstance(assets, list)
+        balance = Decimal(str(assets[0]["marginBalance"]))
+        return balance - (self.risk.config.insurance_floor or Decimal(0))
+
     async def request_payout(self, actor: str, account: int, amount: Decimal, memo: str) -> dict[str, object]:
         """Files a payout request (pending two approvals by others)."""
         return await self._decide(self.risk.insurance.request(account, amount, actor, memo))
@@ -79,30 +122,34 @@ class RiskDesk:
         """Approves; the second approval pays (or the engine refuses: ``REFUSED``)."""
         return await self._decide(self.risk.insurance.approve(payout_id, actor))
 
-    async def deny_payout(self, actor: str, payout_id: int, note: str) -> dict[str, object]:
-        """Denies a pending request."""
-        return await self._decide(self.risk.insurance.deny(payout_id, actor, note))
+    async def deny_payout(self, actor: str, payout_id: int, reason: str, note: str) -> dict[str, object]:
+        """Denies a pending request with a typed `reason` (one of ``DENY_REASONS``)."""
+        outcome = f"{reason}: {note}" if note else reason
+        return await self._decide(self.risk.insurance.deny(payout_id, actor, outcome))
 
-    @staticmethod
-    async def _decide(step: Awaitable[Payout]) -> dict[str, object]:
+    async def _decide(self, step: Awaitable[Payout]) -> dict[str, object]:
         try:
             payout = await step
         except ApprovalError as refused:
             raise errors.payout_refused(str(refused)) from None
         except PayoutNotFound:
             raise errors.payout_not_found() from None
-        return payout_dict(payout)
+        log.info("payout", extra={"fields": {"id": payout.id, "account": payout.account, "amount": f"{payout.amount:f}",
+                                             "status": payout.status.value, "approvals": list(payout.approvals),
+                                             "requested_by": payout.requested_by, "outcome": payout.outcome}})
+        return payout_dict(payout, self.fund_available())
 
     async def payouts(self, status: str | None, limit: int) -> list[dict[str, object]]:
-        """Requests, newest first."""
+        """Requests, newest first, with their outcome and the over-the-fund warning."""
         chosen = None if status is None else PayoutStatus(status)
         found = await asyncio.to_thread(self.risk.insurance.payouts, chosen, limit)
-        return [payout_dict(p) for p in found]
+        available = self.fund_available()
+        return [payout_dict(p, available) for p in found]
 
     async def payout(self, payout_id: int) -> dict[str, object]:
         """One request."""
         try:
-            return payout_dict(await asyncio.to_thread(self.risk.insurance.get, payout_id))
+            return payout_dict(await asyncio.to_thread(self.risk.insurance.get, payout_id), self.fund_available())
         except PayoutNotFound:
             raise errors.payout_not_found() from None
 
@@ -129,6 +176,56 @@ class RiskDesk:
         """Every liquidation step from now on."""
         async for event in self.risk.monitor.stream():
             yield event.to_dict()
+
+    async def nearest_legs(self, limit: int) -> list[dict[str, object]]:
+        """Every open leg of the accounts nearest liquidation, with the engine's liquidation price."""
+        ranked = [(r.account, r.margin_ratio) for r in self.risk.monitor.nearest(limit)]
+        return await asyncio.to_thread(self.views.legs, ranked)
+
+    async def account_detail(self, account: int) -> dict[str, object]:
+        """Drill-down of one account: its legs (engine figures), liquidation and ADL steps."""
+        ratio = next((r.margin_ratio for r in self.risk.monitor.snapshot() if r.account == account), None)
+        legs = await asyncio.to_thread(self.views.legs, [(account, ratio)])
+        names = await asyncio.to_thread(self.views.names, [account])
+        steps = [e.to_dict() for e in self.risk.monitor.recent(1000, account)]
+        return {"account": account, "name": names.get(account), "positions": legs,
+                "liquidations": [s for s in steps if s["type"] != "AUTO_DELEVERAGED"],
+                "adl": [s for s in steps if s["type"] == "AUTO_DELEVERAGED"]}
+
+    def prices(self, symbol: str) -> dict[str, object]:
+        """The oracle's last publication of `symbol`: mark, index, each venue (stale ones marked);
+        without an oracle in this process, the engine's mark and index (``source: engine``)."""
+        instrument = self.registry.require(symbol)
+        latest = None if self.oracle is None else self.oracle.latest(symbol)
+        if latest is None:
+            engine = self.views.client.prices(instrument.spec.symbol)
+            mark, index = (None, None) if engine is None else (engine.mark, engine.index)
+            return {"symbol": symbol, "source": "engine", "time": None if mark is None else self.views.clock_ms(),
+                    "markPrice": None if mark is None else f"{mark:f}",
+                    "indexPrice": None if index is None else f"{index:f}", "stale": False, "venues": []}
+        venues = [{"venue": c.venue, "price": f"{c.price:f}", "weight": f"{c.weight:f}", "stale": False}
+                  for c in latest.index_result.constituents]
+        venues += [{"venue": venue, "price": None, "weight": "0", "stale": True, "reason": str(why)}
+                   for venue, why in latest.index_result.excluded]
+        return {"symbol": symbol, "source": "oracle", "time": latest.time_ms, "markPrice": f"{latest.mark:f}",
+                "indexPrice": f"{latest.index:f}", "stale": latest.flags.stale, "venues": venues}
+
+    def adl_queues(self) -> list[dict[str, object]]:
+        """Every installed ADL queue (symbol, side) with each account's quantile (4: first out), by
+        the quantile rule of ``risk.adl.quantiles`` over the ranked quantities."""
+        out: list[dict[str, object]] = []
+        view = self.risk.view
+        for instrument in self.registry.all():
+            for side in (Side.BUY, Side.SELL):
+                queue = self.risk.adl.installed(instrument.spec.symbol, side)
+                ranked = [Candidate(a, abs(leg.qty), Decimal(0)) for a in queue
+                          if (state := view.account(a)) is not None
+                          and (leg := ranked_leg(state, instrument.spec.symbol, side)) is not None]
+                shares = quantiles(ranked) if ranked else {}
+                out.append({"symbol": instrument.name, "side": "LONG" if side is Side.BUY else "SHORT",
+                            "accounts": [{"account": c.account, "qty": format_raw(c.qty),
+                                          "quantile": shares[c.account]} for c in ranked]})
+        return out
 
     def adl(self, symbol: str, side: str) -> dict[str, object]:
         """The ADL queue installed in the engine for one side of a symbol, first out first."""

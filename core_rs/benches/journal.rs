@@ -150,13 +150,18 @@ fn scenario(setup: &[Command], mix: &[Command], batch: usize, window: usize, dur
         micros(latency.value_at_quantile(0.99)),
     );
     if durability != Durability::Memory {
-        let JournalStats { syncs, batches, bytes } =
-            JournalStats { syncs: after.syncs - before.syncs, batches: after.batches - before.batches, bytes: after.bytes - before.bytes };
+        let JournalStats { syncs, batches, bytes, sync_nanos } = JournalStats {
+            syncs: after.syncs - before.syncs,
+            batches: after.batches - before.batches,
+            bytes: after.bytes - before.bytes,
+            sync_nanos: after.sync_nanos - before.sync_nanos,
+        };
         print!(
-            "   {:>6.0} fsyncs/s, {:.1} batches/fsync, {:.1} MB/s",
+            "   {:>6.0} fsyncs/s, {:.1} batches/fsync, {:.1} MB/s, {:.0} us/fsync",
             syncs as f64 / secs,
             batches as f64 / syncs.max(1) as f64,
-            bytes as f64 / secs / 1e6
+            bytes as f64 / secs / 1e6,
+            sync_nanos as f64 / syncs.max(1) as f64 / 1e3
         );
     }
     if let Some(follower) = &node.follower {

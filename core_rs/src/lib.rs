@@ -27,11 +27,13 @@ pub mod journal;
 pub mod ledger;
 pub mod liquidation;
 pub mod liquidation_index;
+pub mod liquidation_map;
 pub mod market;
 pub mod order;
 pub mod reject;
 pub mod replication;
 pub mod runtime;
+pub mod stress;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod triggers;

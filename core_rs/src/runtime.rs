@@ -20,6 +20,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -145,6 +146,40 @@ impl EventLog {
     }
 }
 
+/// Totals of the engine thread since it started, for operators.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Batches applied.
+    pub batches: u64,
+    /// Commands applied.
+    pub commands: u64,
+    /// Time the engine thread spent applying and encoding batches, in nanoseconds.
+    pub apply_nanos: u64,
+}
+
+#[derive(Debug, Default)]
+struct RuntimeCounters {
+    batches: AtomicU64,
+    commands: AtomicU64,
+    apply_nanos: AtomicU64,
+}
+
+impl RuntimeCounters {
+    fn record(&self, commands: usize, took: Duration) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.commands.fetch_add(commands as u64, Ordering::Relaxed);
+        self.apply_nanos.fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> RuntimeStats {
+        RuntimeStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            commands: self.commands.load(Ordering::Relaxed),
+            apply_nanos: self.apply_nanos.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Runs on the engine thread and returns what sends the answer.
 type Query = Box<dyn FnOnce(&Engine) -> Release + Send>;
 type Reply = SyncSender<Result<BatchOutcome, RuntimeError>>;
@@ -174,6 +209,7 @@ impl Pending {
 pub struct Runtime {
     requests: SyncSender<Request>,
     log: SharedLog,
+    counters: Arc<RuntimeCounters>,
     journal: Option<Arc<JournalCounters>>,
     history: Option<Mutex<History>>,
     worker: Option<JoinHandle<Engine>>,
@@ -223,11 +259,13 @@ impl Runtime {
         let journal = journal.map(|sink| GroupCommit::start(sink, config.queue_depth));
         let counters = journal.as_ref().map(GroupCommit::counters);
         let worker_log = Arc::clone(&log);
+        let stats = Arc::new(RuntimeCounters::default());
+        let worker_stats = Arc::clone(&stats);
         let worker = std::thread::Builder::new()
             .name("engine".into())
-            .spawn(move || run(engine, clock, &inbox, &worker_log, journal))
+            .spawn(move || run(engine, clock, &inbox, &worker_log, journal, &worker_stats))
             .expect("spawn the engine thread");
-        Self { requests, log, journal: counters, history: None, worker: Some(worker) }
+        Self { requests, log, counters: stats, journal: counters, history: None, worker: Some(worker) }
     }
 
     /// Serves reads older than the in-memory event log by replaying the journal in `dir` (the one
@@ -257,6 +295,12 @@ impl Runtime {
     /// [`RuntimeError::Stopped`] when the engine thread is gone, or the engine's refusal.
     pub fn execute(&self, commands: Vec<Command>, ts: Option<Nanos>) -> Result<BatchOutcome, RuntimeError> {
         self.submit(commands, ts)?.wait()
+    }
+
+    /// Totals of the engine thread (batches, commands, time applying them).
+    #[must_use]
+    pub fn stats(&self) -> RuntimeStats {
+        self.counters.snapshot()
     }
 
     /// Totals of the journal thread; `None` without a journal.
@@ -345,7 +389,14 @@ impl Drop for Runtime {
     }
 }
 
-fn run(mut engine: Engine, mut clock: Clock, inbox: &Receiver<Request>, log: &SharedLog, journal: Option<GroupCommit>) -> Engine {
+fn run(
+    mut engine: Engine,
+    mut clock: Clock,
+    inbox: &Receiver<Request>,
+    log: &SharedLog,
+    journal: Option<GroupCommit>,
+    stats: &RuntimeCounters,
+) -> Engine {
     let mut events: Vec<Event> = Vec::new();
     let release = |first_seq: Seq, frames: Vec<u8>, then: Release| match &journal {
         Some(journal) => journal.submit(first_seq, frames, then),
@@ -357,7 +408,9 @@ fn run(mut engine: Engine, mut clock: Clock, inbox: &Receiver<Request>, log: &Sh
             Request::Batch { commands, ts, reply } => {
                 let mut frames = journal.as_ref().map(|_| Vec::new());
                 let first_seq = engine.last_seq() + 1;
+                let (count, started) = (commands.len(), Instant::now());
                 let result = apply_batch(&mut engine, commands, ts, &mut clock, &mut events, frames.as_mut());
+                stats.record(count, started.elapsed());
                 let failed = result.is_err();
                 let log = Arc::clone(log);
                 release(first_seq, frames.unwrap_or_default(), Box::new(move || publish(&log, result, &reply)));

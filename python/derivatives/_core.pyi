@@ -18,6 +18,7 @@ __all__ = [
     "EventsEvicted",
     "Follower",
     "JournalError",
+    "StressRefused",
     "enum_tables",
     "reject_reasons",
     "replay_journal",
@@ -36,6 +37,7 @@ class CommandDecodeError(ValueError): ...
 class EngineStopped(RuntimeError): ...
 class EventsEvicted(LookupError): ...
 class JournalError(RuntimeError): ...
+class StressRefused(ValueError): ...
 
 @final
 class Engine:
@@ -71,6 +73,12 @@ class Engine:
         """Raw open interest of `symbol` (the sum of long positions)."""
     def prices(self, symbol: int) -> tuple[int | None, int | None, int | None] | None:
         """Raw (last, mark, index) prices."""
+    def stats(self) -> tuple[tuple[int, int, int], tuple[int, int, int, int] | None]:
+        """((batches, commands, apply_ns), (syncs, batches, bytes, sync_ns) or None)."""
+    def liquidation_map(self, symbol: int, step: int) -> dict[str, Any] | None:
+        """Notional liquidated per price bucket of `step`, long and short, raw integers."""
+    def stress(self, shocks: list[tuple[int, int, bool]]) -> dict[str, Any]:
+        """Stress test on a copy of the state: (symbol, raw price or raw rate, is_move) shocks."""
 
 @final
 class Follower:

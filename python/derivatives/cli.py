@@ -62,13 +62,22 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure()
     if args.command == "serve":
         from derivatives.config import Settings
-        from derivatives.serve import serve
+        from derivatives.serve import StartupError, serve
 
         overrides: dict[str, object] = {"demo_market": not args.no_demo_market, "risk_services": True}
         for name in ("host", "port", "database_url", "journal_dir"):
             if getattr(args, name) is not None:
                 overrides[name] = getattr(args, name)
-        serve(Settings.from_env().with_overrides(**overrides), args.seconds, args.seed)
+        try:
+            settings = Settings.from_env().with_overrides(**overrides)
+        except (ValueError, OSError) as error:
+            print(f"derivatives serve: bad settings: {error}", file=sys.stderr)
+            return 2
+        try:
+            serve(settings, args.seconds, args.seed)
+        except (StartupError, _core.JournalError) as error:
+            print(f"derivatives serve: {error}", file=sys.stderr)
+            return 2
     elif args.command == "engine":
         from derivatives import journal
 

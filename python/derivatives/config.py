@@ -6,11 +6,13 @@ Invariants:
       process (``derivatives serve``, tests), and the result is passed down explicitly.
     * Settings are immutable; a test builds its own with :func:`dataclasses.replace`.
     * Unsafe combinations are refused (:meth:`Settings.validate`): an admin token shorter than 16
-      characters, an unknown oracle kind, limits that are not positive.
+      characters, an unknown oracle kind, limits that are not positive; so is an unknown
+      ``DERIVATIVES_*`` variable (a misspelling would otherwise be ignored silently).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -197,6 +199,7 @@ class Settings:
             ValueError: On an unparsable or unsafe value.
         """
         env = os.environ if environ is None else environ
+        _refuse_unknown(env)
         values: dict[str, Any] = {}
         config_file = env.get(ENV_PREFIX + "CONFIG")
         if config_file:
@@ -221,6 +224,22 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed, validated."""
         return replace(self, **changes).validate()
+
+
+NOT_SETTINGS = frozenset({"CONFIG", "TEST_PG_URL"})
+"""``DERIVATIVES_*`` variables that are not fields: the TOML file and the tests' PostgreSQL URL."""
+
+
+def _refuse_unknown(env: Mapping[str, str]) -> None:
+    """A misspelt ``DERIVATIVES_*`` variable stops start-up (naming the closest setting) instead of
+    being silently ignored."""
+    known = {f.name.upper() for f in fields(Settings)} | NOT_SETTINGS
+    for variable in sorted(env):
+        if not variable.startswith(ENV_PREFIX) or variable[len(ENV_PREFIX):] in known:
+            continue
+        close = difflib.get_close_matches(variable[len(ENV_PREFIX):], sorted(known), n=1)
+        hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+        raise ValueError(f"unknown setting {variable}{hint}")
 
 
 def _convert(name: str, annotation: object, value: Any) -> Any:

@@ -16,7 +16,14 @@ from derivatives.codec import decode_events, encode_commands
 from derivatives.commands import Command
 from derivatives.enums import PositionSide
 from derivatives.events import EventEnvelope
-from derivatives.units import from_raw
+from derivatives.risk_queries import (
+    LiquidationMap,
+    Shock,
+    StressReport,
+    liquidation_map,
+    stress_report,
+)
+from derivatives.units import from_raw, to_raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +186,17 @@ class EngineClient:
     def open_interest(self, symbol: int) -> Decimal:
         """Open interest of `symbol`: the sum of long positions (equal to that of shorts)."""
         return from_raw(self.engine.open_interest(symbol))
+
+    def liquidation_map(self, symbol: int, step: Decimal) -> LiquidationMap | None:
+        """Notional liquidated per price bucket of `step` in `symbol` (engine liquidation prices),
+        or None when it is not listed. Raises ``ValueError`` for a step that is not positive."""
+        raw = self.engine.liquidation_map(symbol, to_raw(step))
+        return None if raw is None else liquidation_map(raw)
+
+    def stress(self, shocks: Sequence[Shock]) -> StressReport:
+        """Stress test on a copy of the state taken between two batches (the engine is untouched).
+        Raises ``StressRefused`` (a ``ValueError``) naming a bad shock."""
+        return stress_report(self.engine.stress([s.raw() for s in shocks]))
 
     def state_hash(self) -> str:
         """Hex SHA-256 of the whole engine state."""

@@ -1,5 +1,6 @@
 """Structured logs: one JSON object per line on stderr, with a timestamp, level, logger and the
-fields passed in ``extra={"fields": {...}}``; an exception's traceback goes in ``exc``."""
+fields passed in ``extra={"fields": {...}}``; an exception's traceback goes in ``exc``. The
+scheduler's per-run lines are off (:data:`QUIET`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import json
 import logging
 import sys
 import time
+
+QUIET = ("apscheduler", "uvicorn.access", "alembic.runtime.plugins")
+"""Loggers whose INFO lines are routine chatter (each scheduled run, each request): warnings only."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -33,3 +37,5 @@ def configure(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for chatty in QUIET:
+        logging.getLogger(chatty).setLevel(logging.WARNING)

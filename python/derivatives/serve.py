@@ -96,10 +96,18 @@ def engine_client(settings: Settings) -> EngineClient:
     return client
 
 
+class StartupError(Exception):
+    """Start-up cannot go on (one line for the operator, no traceback)."""
+
+
 def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     return sock
 
 
@@ -114,6 +122,7 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> No
 
     if settings.admin_token is None:
         settings = settings.with_overrides(admin_token=secrets.token_urlsafe(24))
+    sock = _bind(settings.host, settings.port)  # before recovery: a busy port fails at once
     client = engine_client(settings)
     background: list[BackgroundTask] = [lambda s: demo_market(s, seed)] if settings.demo_market else []
     journal = settings.journal_path()
@@ -121,7 +130,6 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> No
         schedule = SnapshotSchedule(client, journal, settings.snapshot_every_commands, settings.snapshot_every_seconds)
         background.append(lambda _services: schedule.run())
     app = create_app(settings, client, background=background)
-    sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on",
                             **connections.server_options())

@@ -100,8 +100,10 @@ def test_insurance_balance_and_four_eyes_payouts(risk_server: RunningServer) -> 
         assert one.get(f"/risk/insurance/payouts/{payout['id']}").json()["status"] == "PAID"
 
         denied = two.post("/risk/insurance/payouts", json={"account": trader.account, "amount": "1", "memo": "m"}).json()
-        assert two.post(f"/risk/insurance/payouts/{denied['id']}/deny", json={"note": "no"}).json()["code"] == -1130
-        assert one.post(f"/risk/insurance/payouts/{denied['id']}/deny", json={"note": "dup"}).json()["status"] == "DENIED"
+        own_deny = two.post(f"/risk/insurance/payouts/{denied['id']}/deny", json={"reason": "OTHER", "note": "no"})
+        assert own_deny.json()["code"] == -1130
+        deny = one.post(f"/risk/insurance/payouts/{denied['id']}/deny", json={"reason": "DUPLICATE", "note": "dup"})
+        assert deny.json()["status"] == "DENIED"
         missing = one.get("/risk/insurance/payouts/999999")
         assert missing.status_code == 404 and missing.json()["code"] == -1130
         assert one.get("/risk/insurance/payouts/999999/trail").status_code == 404

@@ -7,7 +7,7 @@ import asyncio
 from decimal import Decimal as D
 
 from derivatives import _core
-from derivatives.commands import Deposit, SetLeverage, SetMarginType
+from derivatives.commands import Deposit, PlaceOrder, SetLeverage, SetMarginType
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.enums import PositionSide, Side
 from derivatives.events import EventEnvelope, LiquidationFinished, LiquidationStarted
@@ -125,3 +125,25 @@ def test_an_isolated_leg_is_its_own_unit_for_the_ratio(exchange: Exchange) -> No
     feed.catch_up()
     assert TRADER not in {r.account for r in monitor.snapshot()}
     assert view.accounts[TRADER].isolated_margin == {}
+
+
+def test_a_liquidation_filled_in_the_book_shows_its_fill_price_and_fee(exchange: Exchange) -> None:
+    # As core_rs/tests/liquidation.rs: long 0.4 at 50,000 (wallet 990), a bid of 1 at 47,600. At
+    # the mark 47,700 the liquidation order (bankruptcy price 47,525) sells 0.4 at 47,600; the fee,
+    # capped at the surplus 0.4 x 75 = 30, goes to the fund.
+    exchange.run(Deposit(TRADER, D(1_000)))
+    exchange.cross(2, TRADER, Side.BUY, "0.4", "50000")
+    exchange.run(PlaceOrder(2, BTC, Side.BUY, D(1), price=D(47_600)))
+    view = PositionView()
+    monitor = LiquidationMonitor(view, lambda: DEMO_INSTRUMENTS, lambda seq: 0)
+    feed = EventFeed(exchange.client, [view.apply, monitor])
+    exchange.mark("47700")
+    feed.catch_up()
+    steps = [(s.kind, s.account, s.qty, s.price, dict(s.details).get("fee")) for s in monitor.recent(account=TRADER)]
+    assert steps == [
+        (LiquidationKind.STARTED, TRADER, None, None, None),
+        (LiquidationKind.ORDER, TRADER, D("0.4"), D("47525"), None),
+        (LiquidationKind.FILL, TRADER, D("-0.4"), D("47600"), None),
+        (LiquidationKind.FEE, TRADER, None, None, D("30")),
+        (LiquidationKind.FINISHED, TRADER, None, None, None),
+    ]

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crate::ids::Seq;
 
@@ -52,6 +53,7 @@ pub struct JournalCounters {
     syncs: AtomicU64,
     batches: AtomicU64,
     bytes: AtomicU64,
+    sync_nanos: AtomicU64,
 }
 
 /// Totals since a journal thread started.
@@ -63,6 +65,8 @@ pub struct JournalStats {
     pub batches: u64,
     /// Frame bytes made durable.
     pub bytes: u64,
+    /// Time spent in `sync`, in nanoseconds (the operators' fsync latency: per sync on average).
+    pub sync_nanos: u64,
 }
 
 impl JournalCounters {
@@ -73,6 +77,7 @@ impl JournalCounters {
             syncs: self.syncs.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
+            sync_nanos: self.sync_nanos.load(Ordering::Relaxed),
         }
     }
 }
@@ -150,7 +155,10 @@ fn run(mut sink: Box<dyn JournalSink>, queue: &Receiver<Entry>, counters: &Journ
             bytes += entry.frames.len() as u64;
         }
         if batches > 0 {
+            let started = Instant::now();
             sink.sync().unwrap_or_else(|e| fatal("fdatasync", &e));
+            let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            counters.sync_nanos.fetch_add(took, Ordering::Relaxed);
             counters.syncs.fetch_add(1, Ordering::Relaxed);
             counters.batches.fetch_add(batches, Ordering::Relaxed);
             counters.bytes.fetch_add(bytes, Ordering::Relaxed);

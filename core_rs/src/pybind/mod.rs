@@ -18,10 +18,12 @@ use crate::codec::{decode_batch, encode_command, DecodeError, Reader};
 use crate::engine::Engine;
 use crate::event::{BalanceKind, CancelReason, ExpireReason, PayoutReason};
 use crate::journal::{self, JournalConfig, JournalSink, RecoveryReport};
+use crate::liquidation_map::{liquidation_map, LiquidationMap};
 use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
 use crate::reject::RejectReason;
 use crate::replication::{self, Follower, Mode, ReplicationHandle};
 use crate::runtime::{system_clock, Runtime, RuntimeConfig, RuntimeError};
+use crate::stress::{self, Shock, StressReport, Target};
 use crate::units::{DECIMALS, SCALE};
 use crate::workload::{generate, WorkloadConfig};
 
@@ -29,6 +31,7 @@ create_exception!(_core, CommandDecodeError, PyValueError, "A command batch is n
 create_exception!(_core, EngineStopped, PyRuntimeError, "The engine thread has stopped.");
 create_exception!(_core, EventsEvicted, PyLookupError, "The requested events are no longer in memory nor in the journal.");
 create_exception!(_core, JournalError, PyRuntimeError, "The journal is corrupt (file and byte offset named), locked or unreadable.");
+create_exception!(_core, StressRefused, PyValueError, "A stress test's shocks are not valid (nothing was computed).");
 
 fn decode_error(e: &DecodeError) -> PyErr {
     CommandDecodeError::new_err(e.to_string())
@@ -120,6 +123,15 @@ impl PyEngine {
         })
     }
 
+    /// Operator totals: engine (batches, commands, apply_ns) and journal (syncs, batches, bytes,
+    /// sync_ns; None without a journal).
+    #[allow(clippy::type_complexity, reason = "a plain tuple is the Python shape")]
+    fn stats(&self) -> ((u64, u64, u64), Option<(u64, u64, u64, u64)>) {
+        let engine = self.runtime.stats();
+        let journal = self.runtime.journal_stats().map(|j| (j.syncs, j.batches, j.bytes, j.sync_nanos));
+        ((engine.batches, engine.commands, engine.apply_nanos), journal)
+    }
+
     /// What recovery found: (frames, last_seq, truncated_bytes, snapshot_seq); None without a
     /// journal.
     fn recovery(&self) -> Option<Recovery> {
@@ -207,6 +219,84 @@ impl PyEngine {
         };
         py.detach(|| self.runtime.query(query)).map_err(|e| runtime_error(&e))
     }
+
+    /// Liquidation map of a symbol in buckets of `step` (raw price; see `liquidation_map.rs`):
+    /// a dict of raw integers, buckets as (price, long_notional, short_notional, long_legs,
+    /// short_legs) ascending; None for an unknown symbol.
+    fn liquidation_map<'py>(&self, py: Python<'py>, symbol: u32, step: i64) -> PyResult<Option<Bound<'py, PyDict>>> {
+        if step <= 0 {
+            return Err(PyValueError::new_err("the bucket step must be positive"));
+        }
+        let map = py
+            .detach(|| self.runtime.query(move |e| liquidation_map(e, symbol, crate::units::Price(step))))
+            .map_err(|e| runtime_error(&e))?
+            .map_err(|_| PyValueError::new_err("liquidation map overflows"))?;
+        map.map(|m| map_dict(py, &m)).transpose()
+    }
+
+    /// Stress test on a copy of the state taken between two batches (see `stress.rs`); the live
+    /// engine is untouched. `shocks`: (symbol, raw value, is_move): a raw mark price, or with
+    /// `is_move` a signed raw rate (-10 % is -10_000_000). Returns a dict of raw integers.
+    fn stress<'py>(&self, py: Python<'py>, shocks: Vec<(u32, i64, bool)>) -> PyResult<Bound<'py, PyDict>> {
+        let shocks: Vec<Shock> = shocks
+            .into_iter()
+            .map(|(symbol, raw, is_move)| Shock {
+                symbol,
+                target: if is_move { Target::Move(crate::units::Rate(raw)) } else { Target::Price(crate::units::Price(raw)) },
+            })
+            .collect();
+        let report = py.detach(|| {
+            let bytes = self.runtime.query(|e| e.snapshot()).map_err(|e| runtime_error(&e))?;
+            let copy = Engine::restore(&bytes).map_err(|e| decode_error(&e))?;
+            stress::run(copy, &shocks).map_err(|e| StressRefused::new_err(e.to_string()))
+        })?;
+        stress_dict(py, &report)
+    }
+}
+
+fn map_dict<'py>(py: Python<'py>, map: &LiquidationMap) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("symbol", map.symbol)?;
+    dict.set_item("mark", map.mark.map(crate::units::Price::raw))?;
+    dict.set_item("step", map.step.raw())?;
+    dict.set_item("unpriced", map.unpriced)?;
+    let buckets: Vec<(i64, i64, i64, u32, u32)> =
+        map.buckets.iter().map(|b| (b.price.raw(), b.long_notional.raw(), b.short_notional.raw(), b.long_legs, b.short_legs)).collect();
+    dict.set_item("buckets", buckets)?;
+    Ok(dict)
+}
+
+fn stress_dict<'py>(py: Python<'py>, report: &StressReport) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    let symbols = PyList::empty(py);
+    for s in &report.symbols {
+        let item = PyDict::new(py);
+        item.set_item("symbol", s.symbol)?;
+        let raw = [
+            ("mark_before", s.mark_before.raw()),
+            ("mark_after", s.mark_after.raw()),
+            ("offered", s.offered.raw()),
+            ("filled", s.filled.raw()),
+            ("taken_over", s.taken_over.raw()),
+            ("deleveraged", s.deleveraged.raw()),
+        ];
+        for (key, value) in raw {
+            item.set_item(key, value)?;
+        }
+        symbols.append(item)?;
+    }
+    dict.set_item("symbols", symbols)?;
+    let accounts: Vec<(u64, i64, i64, bool, i64)> =
+        report.accounts.iter().map(|a| (a.account, a.margin_balance.raw(), a.maintenance.raw(), a.closed, a.offered.raw())).collect();
+    dict.set_item("accounts", accounts)?;
+    dict.set_item("fund_deleveraged", report.fund_deleveraged)?;
+    dict.set_item("adl_accounts", report.adl_accounts)?;
+    for (key, value) in
+        [("bad_debt", report.bad_debt), ("fees", report.fees), ("fund_before", report.fund_before), ("fund_after", report.fund_after)]
+    {
+        dict.set_item(key, value.raw())?;
+    }
+    Ok(dict)
 }
 
 fn account_dict<'py>(py: Python<'py>, view: &AccountView) -> PyResult<Bound<'py, PyDict>> {
@@ -418,5 +508,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EngineStopped", py.get_type::<EngineStopped>())?;
     m.add("EventsEvicted", py.get_type::<EventsEvicted>())?;
     m.add("JournalError", py.get_type::<JournalError>())?;
+    m.add("StressRefused", py.get_type::<StressRefused>())?;
     Ok(())
 }

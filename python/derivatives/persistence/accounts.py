@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import string
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from derivatives.persistence.models import ApiKey, AuditLog, User
 
+log = logging.getLogger("derivatives.audit")
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
 
@@ -78,7 +80,8 @@ def new_secret() -> str:
 
 
 def audit(session: Session, now_ms: int, actor: str, action: str, target: str, **details: object) -> None:
-    """Appends an audit row."""
+    """Appends an audit row, and writes it as a structured log line (``derivatives.audit``)."""
+    log.info(action, extra={"fields": {"actor": actor, "target": target, **details}})
     session.add(AuditLog(at=now_ms, actor=actor, action=action, target=target,
                          details=json.dumps(details, sort_keys=True, default=str)))
 
