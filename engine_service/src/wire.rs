@@ -26,7 +26,7 @@ pub struct Names {
     pub commands: String,
     /// `{prefix}.batches`.
     pub batches: String,
-    /// `{PREFIX}_BATCHES`.
+    /// `{PREFIX}_BATCHES` (upper case, dots made underscores: a stream name has no dots).
     pub stream: String,
 }
 
@@ -37,7 +37,7 @@ impl Names {
         Self {
             commands: format!("{prefix}.engine.commands"),
             batches: format!("{prefix}.batches"),
-            stream: format!("{}_BATCHES", prefix.to_uppercase().replace(['.', '-', '*', '>', ' '], "_")),
+            stream: format!("{}_BATCHES", prefix.to_uppercase().replace('.', "_")),
         }
     }
 }
@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn test_names_follow_the_prefix() {
         let names = Names::new("test-7.x");
-        assert_eq!((names.commands.as_str(), names.batches.as_str(), names.stream.as_str()), ("test-7.x.engine.commands", "test-7.x.batches", "TEST_7_X_BATCHES"));
+        assert_eq!((names.commands.as_str(), names.batches.as_str(), names.stream.as_str()), ("test-7.x.engine.commands", "test-7.x.batches", "TEST-7_X_BATCHES"));
         assert_eq!(Names::new("derivatives").stream, "DERIVATIVES_BATCHES");
     }
 
