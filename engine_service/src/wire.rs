@@ -78,6 +78,6 @@ mod tests {
         };
         let events: Vec<u8> = [record(10, 3), record(10, 1), record(12, 0), record(13, 5)].concat();
         let ranges = split_events(&events, 10, &[2, 0, 1, 1]);
-        assert_eq!(ranges, vec![0..27, 27..27, 27..39, 39..56]);
+        assert_eq!(ranges, vec![0..28, 28..28, 28..40, 40..57], "records of 15, 13, 12 and 17 bytes");
     }
 }
