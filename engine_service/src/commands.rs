@@ -124,7 +124,13 @@ fn wait_in_order(waiting: &Receiver<(Pending, Vec<Request>)>, replies: &mpsc::Un
     }
 }
 
-async fn reply(client: Client, mut outcomes: mpsc::UnboundedReceiver<Outcome>, tapped: Tapped, batches: mpsc::UnboundedSender<Batch>, progress: Arc<AtomicU64>) {
+async fn reply(
+    client: Client,
+    mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+    tapped: Tapped,
+    batches: mpsc::UnboundedSender<Batch>,
+    progress: Arc<AtomicU64>,
+) {
     while let Some((outcome, requests)) = outcomes.recv().await {
         let outcome = match outcome {
             Ok(outcome) => outcome,

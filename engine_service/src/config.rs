@@ -101,7 +101,9 @@ mod tests {
 
     #[test]
     fn test_flags_win_over_the_environment_and_defaults_fill_the_rest() {
-        let config = parse(&["--journal", "j", "--prefix", "p"], &[("DERIVATIVES_NATS_URL", "nats://h:1"), ("DERIVATIVES_NATS_PREFIX", "e")]).unwrap();
+        let config =
+            parse(&["--journal", "j", "--prefix", "p"], &[("DERIVATIVES_NATS_URL", "nats://h:1"), ("DERIVATIVES_NATS_PREFIX", "e")])
+                .unwrap();
         assert_eq!((config.nats_url.as_str(), config.prefix.as_str(), config.journal), ("nats://h:1", "p", PathBuf::from("j")));
         assert_eq!((config.snapshot_every_commands, config.snapshot_every_seconds, config.sync), (1_000_000, 600, false));
         let standby = parse(&["--journal", "j", "--standby", "--listen", "127.0.0.1:0", "--replicate-to", "x:1", "--sync"], &[]).unwrap();

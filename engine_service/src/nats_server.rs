@@ -16,7 +16,8 @@ pub fn find() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("DERIVATIVES_NATS_SERVER") {
         return Some(PathBuf::from(path));
     }
-    let on_path = std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("nats-server")).find(|p| p.is_file()));
+    let on_path =
+        std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("nats-server")).find(|p| p.is_file()));
     on_path.or_else(|| {
         let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/nats-server");
         venv.is_file().then_some(venv)

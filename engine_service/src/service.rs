@@ -83,7 +83,11 @@ pub async fn run(config: Config) -> Result<(), String> {
 
 /// Follows a primary into the own journal until SIGUSR1 (the promoted engine and writer) or
 /// SIGTERM/SIGINT (`None`).
-async fn follow(journal: &JournalConfig, listen: &str, stop: &mut watch::Receiver<bool>) -> Result<Option<(Engine, SegmentWriter)>, String> {
+async fn follow(
+    journal: &JournalConfig,
+    listen: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Option<(Engine, SegmentWriter)>, String> {
     let mut promote = signal(SignalKind::user_defined1()).map_err(|e| e.to_string())?;
     let recovered = tokio::task::block_in_place(|| journal::recover(journal)).map_err(|e| e.to_string())?;
     let last_seq = recovered.report.last_seq;
@@ -134,7 +138,8 @@ async fn serve(config: &Config, engine: Engine, writer: SegmentWriter, stop: wat
     let publisher = tokio::spawn(Publisher::new(js, names.clone(), config.journal.clone(), last_seq, max_payload).run(live));
     let progress = Arc::new(AtomicU64::new(last_seq));
     let schedule = Schedule { every_commands: config.snapshot_every_commands, every: Duration::from_secs(config.snapshot_every_seconds) };
-    let snapshots = tokio::spawn(snapshots::run(Arc::clone(&runtime), config.journal.clone(), schedule, Arc::clone(&progress), stop.clone()));
+    let snapshots =
+        tokio::spawn(snapshots::run(Arc::clone(&runtime), config.journal.clone(), schedule, Arc::clone(&progress), stop.clone()));
     let requests = client.queue_subscribe(names.commands.clone(), QUEUE_GROUP.into()).await.map_err(|e| e.to_string())?;
     client.flush().await.map_err(|e| e.to_string())?;
     log::info(

@@ -67,7 +67,10 @@ fn take(runtime: &Runtime, dir: &Path) -> Result<u64, String> {
     for old in snapshot::list(dir).map_err(|e| e.to_string())?.into_iter().skip(KEEP) {
         std::fs::remove_file(&old.path).map_err(|e| format!("{}: {e}", old.path.display()))?;
     }
-    log::info("snapshot", json!({"seq": seq, "path": file.path.display().to_string(), "bytes": file.bytes, "ms": started.elapsed().as_millis() as u64}));
+    log::info(
+        "snapshot",
+        json!({"seq": seq, "path": file.path.display().to_string(), "bytes": file.bytes, "ms": started.elapsed().as_millis() as u64}),
+    );
     Ok(seq)
 }
 

@@ -141,7 +141,10 @@ impl Publisher {
             }
             let round: Vec<Message> = self.outbox.iter().take(ROUND).cloned().collect();
             if let Err(e) = self.publish(&round).await {
-                log::warn("stream publish failed; resyncing with the stream", json!({"error": e, "first_seq": round.first().map(|m| m.first_seq)}));
+                log::warn(
+                    "stream publish failed; resyncing with the stream",
+                    json!({"error": e, "first_seq": round.first().map(|m| m.first_seq)}),
+                );
                 self.end = None;
                 tokio::time::sleep(RETRY).await;
                 continue;
@@ -242,7 +245,13 @@ fn regenerate(dir: &std::path::Path, after: Seq, upto: Seq, max_body: usize, out
     }
 }
 
-fn regenerate_into(dir: &std::path::Path, after: Seq, upto: Seq, max_body: usize, out: &mpsc::Sender<Result<Message, String>>) -> Result<(), String> {
+fn regenerate_into(
+    dir: &std::path::Path,
+    after: Seq,
+    upto: Seq,
+    max_body: usize,
+    out: &mpsc::Sender<Result<Message, String>>,
+) -> Result<(), String> {
     let (mut engine, mut frames) = history::open_at(dir, after).map_err(|e| e.to_string())?;
     let mut scratch = Vec::new();
     let mut discard = Vec::new();

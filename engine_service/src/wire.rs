@@ -64,7 +64,10 @@ mod tests {
     #[test]
     fn test_names_follow_the_prefix() {
         let names = Names::new("test-7.x");
-        assert_eq!((names.commands.as_str(), names.batches.as_str(), names.stream.as_str()), ("test-7.x.engine.commands", "test-7.x.batches", "TEST-7_X_BATCHES"));
+        assert_eq!(
+            (names.commands.as_str(), names.batches.as_str(), names.stream.as_str()),
+            ("test-7.x.engine.commands", "test-7.x.batches", "TEST-7_X_BATCHES")
+        );
         assert_eq!(Names::new("derivatives").stream, "DERIVATIVES_BATCHES");
     }
 

@@ -87,7 +87,10 @@ fn setup() -> Vec<Command> {
 fn orders(client: u64, i: u64) -> Vec<Command> {
     let side = if (client + i) % 2 == 0 { Side::Buy } else { Side::Sell };
     let price = derivatives_core::units::Price(px("100").raw() + 10_000_000 * i64::try_from(i % 3).expect("small"));
-    vec![Command::PlaceOrder(limit(1 + client % 8, 1, side, price, qty("1"))), Command::PlaceOrder(limit(1 + (client + 1) % 8, 1, Side::Buy, px("95"), qty("1")))]
+    vec![
+        Command::PlaceOrder(limit(1 + client % 8, 1, side, price, qty("1"))),
+        Command::PlaceOrder(limit(1 + (client + 1) % 8, 1, Side::Buy, px("95"), qty("1"))),
+    ]
 }
 
 /// (first, last, ts, events) of a successful reply.
@@ -249,7 +252,8 @@ async fn test_a_journal_the_stream_lacks_is_republished_and_sigkill_then_restart
     service.kill();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let service = bed.service();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (first, _, _, _) = request(&client, &bed.names, encode(&orders(1, 1))).await.expect("the restarted service serves");
+    tokio::time::sleep(Duration::from_millis(300)).await;
     load.abort();
     let _ = load.await;
     let mut acks = acks;
@@ -258,6 +262,7 @@ async fn test_a_journal_the_stream_lacks_is_republished_and_sigkill_then_restart
         highest_acked = highest_acked.max(last);
     }
     assert!(highest_acked > 89, "commands were acknowledged during the run");
+    assert!(first > 89, "the restarted service continues the sequence");
     service.terminate();
     let (replayed, _) = journal::replay(&bed.journal(), |_, _| {}).expect("the journal replays");
     assert!(replayed.last_seq() >= highest_acked, "every acknowledged command is in the journal");

@@ -43,7 +43,14 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o = Options { prefill: 100_000, commands: 1_000_000, per_request: 100, in_flight: 64, nats_url: None, dir: PathBuf::from("target/engine-load") };
+    let mut o = Options {
+        prefill: 100_000,
+        commands: 1_000_000,
+        per_request: 100,
+        in_flight: 64,
+        nats_url: None,
+        dir: PathBuf::from("target/engine-load"),
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).cloned().unwrap_or_default();
