@@ -12,9 +12,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use derivatives_core::ids::Seq;
 use derivatives_core::journal::JournalSink;
 
+/// The frames of one appended batch, with its first seq.
+type Entry = (Seq, Vec<u8>);
+
 /// The frames appended and not yet taken, by first seq.
 #[derive(Clone, Debug, Default)]
-pub struct Tapped(Arc<Mutex<VecDeque<(Seq, Vec<u8>)>>>);
+pub struct Tapped(Arc<Mutex<VecDeque<Entry>>>);
 
 impl Tapped {
     /// The frames of the batch starting at `first_seq` (older entries are dropped: their

@@ -85,7 +85,7 @@ fn setup() -> Vec<Command> {
 
 /// Orders of `client` that cross each other's.
 fn orders(client: u64, i: u64) -> Vec<Command> {
-    let side = if (client + i) % 2 == 0 { Side::Buy } else { Side::Sell };
+    let side = if (client + i).is_multiple_of(2) { Side::Buy } else { Side::Sell };
     let price = derivatives_core::units::Price(px("100").raw() + 10_000_000 * i64::try_from(i % 3).expect("small"));
     vec![
         Command::PlaceOrder(limit(1 + client % 8, 1, side, price, qty("1"))),

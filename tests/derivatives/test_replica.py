@@ -71,7 +71,8 @@ def test_a_replica_fed_every_body_matches_the_primary_at_every_seq() -> None:
         assert replica.state_hash() == primary.state_hash(), f"batch {number}"
     _same_answers(primary, replica)
     assert primary.holders(BTC), "the workload opened positions: the comparison is not vacuous"
-    assert primary.account(1)["legs"], "account 1 has positions to compare"
+    view = primary.account(1)
+    assert view is not None and view["legs"], "account 1 has positions to compare"
 
 
 def test_redelivered_bodies_are_skipped_and_a_gap_is_refused_without_change() -> None:
