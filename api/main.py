@@ -22,8 +22,8 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from typing import Any
 from decimal import Decimal
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -52,10 +52,17 @@ from derivatives.demo import DEMO_FUNDING, DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
 from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
-from risk import RiskServices
 from derivatives.persistence.projector import Batch, Projector
 from derivatives.units import from_raw, to_raw
-from oracle import DEFAULT_SYMBOLS, BookState, MarkPriceService, PriceFlags, SymbolConfig, create_source
+from oracle import (
+    DEFAULT_SYMBOLS,
+    BookState,
+    MarkPriceService,
+    PriceFlags,
+    SymbolConfig,
+    create_source,
+)
+from risk import RiskServices
 
 log = logging.getLogger("api")
 
@@ -181,9 +188,12 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms)
     account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms,
                                      None if risk is None else risk.adl.adl_quantile)
-    services = Services(settings, db, gateway, registry, hub, streams, worker, limits, keys, market_service,
-                        order_service, account_service, admin_service, oracle, clock_ms, admin_identities(settings),
-                        MarketStatistics(registry, db, client, clock_ms, settings.market_stats_interval_ms))
+    services = Services(
+        settings=settings, db=db, gateway=gateway, registry=registry, hub=hub, streams=streams, worker=worker,
+        limits=limits, keys=keys, market=market_service, orders=order_service, account=account_service,
+        admin=admin_service, oracle=oracle, clock_ms=clock_ms, admins=admin_identities(settings),
+        statistics=MarketStatistics(registry, db, client, clock_ms, settings.market_stats_interval_ms),
+    )
     tasks = [asyncio.create_task(SnapshotStreams(hub, market_service).run()),
              asyncio.create_task(_expire_listen_keys(streams)),
              asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run()),

@@ -32,7 +32,15 @@ from api.projection import ProjectionWorker
 from api.ratelimit import Limits
 from derivatives.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from derivatives.engine import EngineClient
-from derivatives.enums import OrderType, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.enums import (
+    OrderType,
+    PositionSide,
+    RejectReason,
+    Side,
+    StpMode,
+    TimeInForce,
+    TriggerSource,
+)
 from derivatives.events import Event, OrderAccepted, OrderRejected
 from derivatives.persistence import queries
 from derivatives.persistence.db import Database
@@ -63,14 +71,16 @@ _COMMON = (
     Param("selfTradePreventionMode", Kind.CHOICE, choices=("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")),
     Param("goodTillDate", Kind.INT, minimum=0),
 )
-NEW_ORDER = _COMMON + (
+NEW_ORDER = (
+    *_COMMON,
     Param("type", Kind.CHOICE, True, REGULAR_TYPES + ALGO_TYPES, on_bad_choice=errors.invalid_order_type),
     Param("newClientOrderId", Kind.CLIENT_ID),
     Param("stopPrice", Kind.DECIMAL),
     Param("activationPrice", Kind.DECIMAL),
     Param("callbackRate", Kind.DECIMAL),
 )
-NEW_ALGO = _COMMON + (
+NEW_ALGO = (
+    *_COMMON,
     Param("algoType", Kind.CHOICE, True, ("CONDITIONAL",)),
     Param("type", Kind.CHOICE, True, ALGO_TYPES + REGULAR_TYPES, on_bad_choice=errors.invalid_order_type),
     Param("clientAlgoId", Kind.CLIENT_ID),

@@ -13,6 +13,7 @@ are alive. At start it prints the URL, the demo account's API key and secret, an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -24,8 +25,8 @@ from derivatives.commands import CancelAll, Command, PlaceOrder
 from derivatives.config import Settings
 from derivatives.demo import DEMO_ACCOUNT, DEMO_INSTRUMENTS, MARKET_MAKER_ACCOUNT, NOISE_ACCOUNT
 from derivatives.engine import EngineClient
-from derivatives.snapshot_schedule import SnapshotSchedule
 from derivatives.enums import OrderType, Side
+from derivatives.snapshot_schedule import SnapshotSchedule
 
 log = logging.getLogger("derivatives.serve")
 
@@ -130,10 +131,8 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7) -> No
         timer.start()
     announcer = threading.Thread(target=_announce, args=(server, app, settings, host, port), daemon=True)
     announcer.start()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
     print("stopped", flush=True)
 
 

@@ -12,7 +12,16 @@ import pytest
 
 from api.services.account import DEFAULT_LEVERAGE
 from derivatives.commands import ApplyFunding
-from tests.api.conftest import ADMINS, BTC, TRADER_FUNDS, Trader, admin, ccxt_config, execute, make_trader
+from tests.api.conftest import (
+    ADMINS,
+    BTC,
+    TRADER_FUNDS,
+    Trader,
+    admin,
+    ccxt_config,
+    execute,
+    make_trader,
+)
 from tests.api.server import RunningServer
 from tests.api.test_auth import call, signed_query
 

@@ -1,9 +1,14 @@
-"""Acceptance: stock ``ccxt.pro.binanceusdm`` WebSocket watches against the server (CCXT.md §6)."""
+"""Acceptance: stock ``ccxt.pro.binanceusdm`` WebSocket watches against the server (CCXT.md §6).
+
+No test sleeps hoping a subscription is live: before acting, a test waits until the server holds
+the subscription (the market hub's subscribers, the account's user-stream connections) and, for a
+second watch on a live connection, until the client has registered the watch's future.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +28,49 @@ async def pro(server: RunningServer) -> AsyncIterator[ccxtpro.binanceusdm]:
     await exchange.load_markets()
     yield exchange
     await exchange.close()
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    """Returns once `condition()` holds (checked every 10 ms); fails after 10 s."""
+    try:
+        async with asyncio.timeout(10):
+            while not condition():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def _market_stream_live(server: RunningServer, kind: str) -> None:
+    """Waits until the server has a subscriber to a BTCUSDT stream of `kind` (``trade``)."""
+    hub = server.services.hub
+    await _until(lambda: any(name.startswith(f"btcusdt@{kind}") and subscribers
+                             for name, subscribers in list(hub.subscribers.items())), f"a {kind} subscriber")
+
+
+async def _user_stream_live(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
+    """Waits until the server holds a user-stream connection for `pro`'s account."""
+    streams = server.services.streams
+    account = (await asyncio.to_thread(server.services.keys.lookup, pro.apiKey)).user.account_id
+
+    def live() -> bool:
+        key = streams.by_account.get(account)
+        return key is not None and bool(streams.connections.get(key))
+
+    await _until(live, "the user stream")
+
+
+def _watching(pro: ccxtpro.binanceusdm) -> int:
+    """Watches the client has registered and not yet resolved."""
+    return sum(len(client.futures) for client in pro.clients.values())
+
+
+async def _watch(pro: ccxtpro.binanceusdm, watch: Awaitable[Any]) -> asyncio.Future[Any]:
+    """Starts `watch` on an already live connection; returns once its future is registered, so an
+    update sent after this returns is never missed."""
+    before = _watching(pro)
+    task = asyncio.ensure_future(watch)
+    await _until(lambda: _watching(pro) > before or task.done(), "the watch to register")
+    return task
 
 
 async def _book_until(pro: ccxtpro.binanceusdm, done: Callable[[list[list[float]]], bool]) -> Any:
@@ -59,27 +107,30 @@ async def test_watch_trades_and_my_orders(server: RunningServer, pro: ccxtpro.bi
     try:
         trades_task = asyncio.ensure_future(pro.watch_trades(SYMBOL))
         orders_task = asyncio.ensure_future(pro.watch_orders(SYMBOL))
-        await asyncio.sleep(0.5)
+        await _market_stream_live(server, "trade")
+        await _user_stream_live(server, pro)
         await maker.create_order(SYMBOL, "limit", "sell", 0.01, 50010)
         placed = await pro.create_order(SYMBOL, "limit", "buy", 0.01, 50010)
         trades = await asyncio.wait_for(trades_task, 10)
         assert trades[-1]["price"] == 50010.0 and trades[-1]["side"] == "buy"
         await asyncio.wait_for(orders_task, 10)
-        await asyncio.sleep(0.3)
-        closed = [o for o in pro.orders if o["id"] == placed["id"]]
-        assert closed[-1]["status"] == "closed" and closed[-1]["filled"] == 0.01
+
+        def closed() -> list[Any]:
+            return [o for o in pro.orders or [] if o["id"] == placed["id"] and o["status"] == "closed"]
+
+        await _until(lambda: bool(closed()), "the order's FILLED update")
+        assert closed()[-1]["filled"] == 0.01
     finally:
         await maker.close()
 
 
 async def test_watch_orders_sees_algo_updates(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
     watch = asyncio.ensure_future(pro.watch_orders(SYMBOL))
-    await asyncio.sleep(0.5)
+    await _user_stream_live(server, pro)
     stop = await pro.create_order(SYMBOL, "market", "buy", 0.01, None, {"triggerPrice": 60000})
     orders = await asyncio.wait_for(watch, 10)
     assert orders[-1]["id"] == stop["id"] and orders[-1]["status"] == "open"
-    watch = asyncio.ensure_future(pro.watch_orders(SYMBOL))
-    await asyncio.sleep(0.1)
+    watch = await _watch(pro, pro.watch_orders(SYMBOL))
     await pro.cancel_order(stop["id"], SYMBOL, {"trigger": True})
     orders = await asyncio.wait_for(watch, 10)
     assert orders[-1]["status"] == "canceled"
@@ -87,7 +138,7 @@ async def test_watch_orders_sees_algo_updates(server: RunningServer, pro: ccxtpr
 
 async def test_watch_mark_price_and_ticker(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
     mark_task = asyncio.ensure_future(pro.watch_mark_price(SYMBOL))
-    await asyncio.sleep(0.5)
+    await _market_stream_live(server, "markPrice")
     gateway = server.services.gateway
     await asyncio.to_thread(gateway.execute, [SetMarkPrice(BTC, Decimal("50001"), Decimal("50000.5"))])
     ticker = await asyncio.wait_for(mark_task, 10)
@@ -106,7 +157,7 @@ async def test_watch_balance_positions_and_my_trades_after_a_fill(server: Runnin
         balance_task = asyncio.ensure_future(pro.watch_balance())
         positions_task = asyncio.ensure_future(pro.watch_positions([SYMBOL]))
         trades_task = asyncio.ensure_future(pro.watch_my_trades(SYMBOL))
-        await asyncio.sleep(0.5)
+        await _user_stream_live(server, pro)
         await maker.create_order(SYMBOL, "limit", "sell", 0.01, 50000)
         await pro.create_order(SYMBOL, "limit", "buy", 0.01, 50000, {"timeInForce": "IOC"})
         balance = await asyncio.wait_for(balance_task, 10)
@@ -117,8 +168,7 @@ async def test_watch_balance_positions_and_my_trades_after_a_fill(server: Runnin
         (trade,) = await asyncio.wait_for(trades_task, 10)
         assert (trade["side"], trade["fee"]["cost"], trade["takerOrMaker"]) == ("buy", 0.25, "taker")
         await maker.create_order(SYMBOL, "limit", "buy", 0.01, 50100)
-        positions_task = asyncio.ensure_future(pro.watch_positions([SYMBOL]))
-        await asyncio.sleep(0.1)
+        positions_task = await _watch(pro, pro.watch_positions([SYMBOL]))
         await pro.create_order(SYMBOL, "limit", "sell", 0.01, 50100, {"timeInForce": "IOC"})
         (closed,) = await asyncio.wait_for(positions_task, 10)
         assert closed["contracts"] == 0 and closed["info"]["cr"] == "1.00000000"  # realised 0.01 x 100
@@ -134,7 +184,7 @@ async def test_watch_positions_shows_an_isolated_leg(server: RunningServer, pro:
         await pro.set_leverage(10, SYMBOL)
         assert await asyncio.wait_for(pro.watch_positions([SYMBOL]), 10) == []  # the REST snapshot
         positions_task = asyncio.ensure_future(pro.watch_positions([SYMBOL]))
-        await asyncio.sleep(0.5)
+        await _user_stream_live(server, pro)
         await maker.create_order(SYMBOL, "limit", "sell", 0.01, 50000)
         await pro.create_order(SYMBOL, "limit", "buy", 0.01, 50000, {"timeInForce": "IOC"})
         (position,) = await asyncio.wait_for(positions_task, 10)
