@@ -30,24 +30,38 @@ struct Service {
 
 impl Service {
     fn start(journal: &Path, url: &str, prefix: &str) -> Self {
+        Self::spawn(journal, url, prefix, &[], "serving").0
+    }
+
+    /// Starts it with `extra` arguments and waits for the log line of `ready`; returns that line.
+    fn spawn(journal: &Path, url: &str, prefix: &str, extra: &[&str], ready: &str) -> (Self, serde_json::Value) {
         let mut child = Process::new(env!("CARGO_BIN_EXE_derivatives-engine"))
             .args(["--journal", &journal.display().to_string(), "--nats-url", url, "--prefix", prefix])
+            .args(extra)
             .stderr(Stdio::piped())
             .spawn()
             .expect("the service starts");
-        let (seen, serving) = mpsc::channel();
+        let (seen, lines) = mpsc::channel();
         let stderr = BufReader::new(child.stderr.take().expect("piped"));
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
                 eprintln!("service: {line}");
-                assert!(serde_json::from_str::<serde_json::Value>(&line).is_ok(), "a log line is one JSON object: {line}");
-                if line.contains("\"msg\":\"serving\"") {
-                    let _ = seen.send(());
-                }
+                // The service's own lines are JSON; the replication link's are plain text.
+                let value = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+                let _ = seen.send(value);
             }
         });
-        serving.recv_timeout(Duration::from_secs(60)).expect("the service says it is serving");
-        Self { child }
+        loop {
+            let line = lines.recv_timeout(Duration::from_secs(60)).expect("the service says it is ready");
+            if line["msg"] == ready {
+                std::thread::spawn(move || lines.into_iter().for_each(drop));
+                return (Self { child }, line);
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        Process::new("kill").args([name, &self.child.id().to_string()]).status().expect("kill");
     }
 
     fn kill(mut self) {
@@ -56,7 +70,7 @@ impl Service {
     }
 
     fn terminate(mut self) {
-        Process::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill -TERM");
+        self.signal("-TERM");
         let status = self.child.wait().expect("reaped");
         assert!(status.success(), "SIGTERM stops it cleanly: {status}");
     }
@@ -267,5 +281,39 @@ async fn test_a_journal_the_stream_lacks_is_republished_and_sigkill_then_restart
     let (replayed, _) = journal::replay(&bed.journal(), |_, _| {}).expect("the journal replays");
     assert!(replayed.last_seq() >= highest_acked, "every acknowledged command is in the journal");
     let replica = read_stream(&js, &bed.names, replayed.last_seq()).await;
+    assert_eq!((replica.engine().last_seq(), replica.engine().state_hash()), (replayed.last_seq(), replayed.state_hash()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_a_promoted_standby_takes_the_command_subject_and_continues_the_sequence_and_the_stream() {
+    let Some(bed) = bed("standby") else { return };
+    let standby_journal = bed.dir.path().join("standby");
+    let (standby, following) =
+        Service::spawn(&standby_journal, &bed.url, &bed.prefix, &["--standby", "--listen", "127.0.0.1:0"], "following");
+    let address = following["listen"].as_str().expect("the address it listens on").to_owned();
+    let (primary, _) = Service::spawn(&bed.journal(), &bed.url, &bed.prefix, &["--replicate-to", &address, "--sync"], "serving");
+    let client = async_nats::connect(&bed.url).await.expect("connected");
+    let (_, mut acked, _, _) = request(&client, &bed.names, encode(&setup())).await.expect("setup");
+    for i in 0..20 {
+        acked = request(&client, &bed.names, encode(&orders(i, i))).await.expect("acknowledged").1;
+    }
+    primary.kill();
+    standby.signal("-USR1");
+    let mut served = None;
+    for _ in 0..100 {
+        match request(&client, &bed.names, encode(&orders(3, 3))).await {
+            Ok((first, last, _, _)) => {
+                served = Some((first, last));
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let (first, last) = served.expect("the promoted standby answers the same subject");
+    assert_eq!(first, acked + 1, "every acknowledged command is in the promoted standby, which continues the sequence");
+    let js = jetstream::new(client.clone());
+    let replica = read_stream(&js, &bed.names, last).await;
+    standby.terminate();
+    let (replayed, _) = journal::replay(&standby_journal, |_, _| {}).expect("the standby's journal replays");
     assert_eq!((replica.engine().last_seq(), replica.engine().state_hash()), (replayed.last_seq(), replayed.state_hash()));
 }
