@@ -28,8 +28,8 @@ venv: $(VENV)/.stamp-deps ## create .venv with every Python dependency
 
 $(VENV)/.stamp-build: $(VENV)/.stamp-deps $(RUST_SOURCES)
 	$(VENV)/bin/maturin develop --release --skip-install
-	cargo build --release -p derivatives-engine-service
-	install -m 755 $(ENGINE_SERVICE) target/release/derivatives-engine-load $(VENV)/bin/
+	cargo build --release -p derivatives-engine-service --bin derivatives-engine
+	install -m 755 $(ENGINE_SERVICE) $(VENV)/bin/
 	touch $@
 
 $(DASHBOARD)/node_modules/.stamp-npm: $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
@@ -58,6 +58,7 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	cargo bench --bench engine
 	cargo bench --bench margin
 	cargo bench --bench journal
+	cargo build --release -p derivatives-engine-service --features load --bin derivatives-engine-load
 	target/release/derivatives-engine-load
 	$(PY) -m derivatives bench binding
 	$(PY) -m derivatives bench oracle
