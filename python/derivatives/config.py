@@ -226,8 +226,10 @@ class Settings:
         return replace(self, **changes).validate()
 
 
-NOT_SETTINGS = frozenset({"CONFIG", "TEST_PG_URL"})
-"""``DERIVATIVES_*`` variables that are not fields: the TOML file and the tests' PostgreSQL URL."""
+NOT_SETTINGS = frozenset({"CONFIG", "TEST_PG_URL", "TEST_REQUIRE_POSTGRES"})
+"""``DERIVATIVES_*`` variables that are not fields: the TOML file, and the test harness's PostgreSQL
+URL and its demand that PostgreSQL answer (``make test`` sets it; a server started by a test inherits
+it)."""
 
 
 def _refuse_unknown(env: Mapping[str, str]) -> None:
