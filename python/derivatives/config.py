@@ -226,10 +226,12 @@ class Settings:
         return replace(self, **changes).validate()
 
 
-NOT_SETTINGS = frozenset({"CONFIG", "TEST_PG_URL", "TEST_REQUIRE_POSTGRES"})
-"""``DERIVATIVES_*`` variables that are not fields: the TOML file, and the test harness's PostgreSQL
+NOT_SETTINGS = frozenset({"CONFIG", "TEST_PG_URL", "TEST_REQUIRE_POSTGRES", "ENGINE_BINARY", "NATS_SERVER",
+                          "NATS_URL", "NATS_PREFIX"})
+"""``DERIVATIVES_*`` variables that are not fields: the TOML file; the test harness's PostgreSQL
 URL and its demand that PostgreSQL answer (``make test`` sets it; a server started by a test inherits
-it)."""
+it); where the engine service and nats-server binaries are (``derivatives.paths``), and the NATS URL
+and subject prefix the engine service reads."""
 
 
 def _refuse_unknown(env: Mapping[str, str]) -> None:
