@@ -52,7 +52,11 @@ impl Service {
             }
         });
         loop {
-            let line = lines.recv_timeout(Duration::from_secs(60)).expect("the service says it is ready");
+            let Ok(line) = lines.recv_timeout(Duration::from_secs(60)) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the service never said {ready}");
+            };
             if line["msg"] == ready {
                 std::thread::spawn(move || lines.into_iter().for_each(drop));
                 return (Self { child }, line);
