@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from derivatives.enums import RejectReason
+from derivatives.bus.client import EngineBusError, EngineTimeout
 from derivatives.errors import BINANCE_CODES
 
 log = logging.getLogger("api.errors")
@@ -431,6 +432,10 @@ def install_handlers(app: FastAPI) -> None:
             return error_response(ApiError(-5000, f"Path {request.url.path}, Method {request.method} is invalid", 405))
         return error_response(ApiError(-1000, str(exc.detail), 400))
 
+    async def on_bus_error(_request: Request, exc: Exception) -> Response:
+        return error_response(backend_timeout() if isinstance(exc, EngineTimeout) else engine_unavailable())
+
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(EngineBusError, on_bus_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

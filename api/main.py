@@ -29,6 +29,7 @@ from fastapi import FastAPI
 
 from api import desk, metrics
 from api.errors import CatchAllMiddleware, install_handlers
+from api.door import CommandGateway, Door, DoorFactory
 from api.gateway import EngineGateway
 from api.hub import MarketHub, next_funding_ms
 from api.instruments import InstrumentRegistry
@@ -49,7 +50,7 @@ from api.userstream import UserStreams
 from derivatives.commands import AddInstrument, Deposit, InstrumentSpec, SetMarkPrice
 from derivatives.config import Settings
 from derivatives.demo import DEMO_FUNDING, DEMO_INSTRUMENTS
-from derivatives.engine import EngineClient
+from derivatives.engine import EngineClient, EngineQueries
 from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
 from risk import RiskServices
@@ -75,7 +76,7 @@ def rate_limits(settings: Settings) -> list[dict[str, object]]:
 
 def create_app(
     settings: Settings,
-    engine_client: EngineClient,
+    engine: EngineClient | DoorFactory,
     *,
     instruments: Sequence[InstrumentSpec] = DEMO_INSTRUMENTS,
     clock_ns: Callable[[], int] = time.time_ns,
@@ -85,7 +86,8 @@ def create_app(
 
     Args:
         settings: Validated settings.
-        engine_client: The engine (empty, or already holding state the app adopts).
+        engine: The engine in process (empty, or already holding state the app adopts), or a
+            factory of the door to the engine service (a gateway process; ``api.door``).
         instruments: Instruments to list at start-up when the engine lacks them.
         clock_ns: The process clock (Unix ns) for command timestamps and ``recvWindow`` checks.
         background: Extra coroutines to run while the app runs.
@@ -103,7 +105,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services, tasks = await _start(app, settings, engine_client, instruments, clock_ns, clock_ms, limits)
+        door = await engine() if callable(engine) else Door(EngineGateway(engine, clock_ns), engine)
+        services, tasks = await _start(app, settings, door, instruments, clock_ns, clock_ms, limits)
         app.state.services = services
         for make_task in background:
             tasks.append(asyncio.create_task(make_task(services)))
@@ -117,7 +120,10 @@ def create_app(
                     await task
             services.gateway.unsubscribe(services.worker.enqueue)
             await asyncio.to_thread(services.worker.stop)
+            await door.close()
             services.db.dispose()
+            if door.projection_db is not None:
+                door.projection_db.dispose()
 
     app = FastAPI(
         title="derivatives: USDT-margined perpetual futures (Binance USD-M compatible)",
@@ -137,32 +143,36 @@ def create_app(
     return app
 
 
-async def _start(app: FastAPI, settings: Settings, client: EngineClient, instruments: Sequence[InstrumentSpec],
+async def _start(app: FastAPI, settings: Settings, door: Door, instruments: Sequence[InstrumentSpec],
                  clock_ns: Callable[[], int], clock_ms: Callable[[], int],
                  limits: Limits) -> tuple[Services, list[asyncio.Task[None]]]:
     loop = asyncio.get_running_loop()
     db = Database(settings.database_url, settings.database_schema)
     await asyncio.to_thread(db.migrate)
+    history = db if door.projection_db is None else door.projection_db
+    if history is not db:
+        await asyncio.to_thread(history.migrate)
+    client, gateway = door.client, door.gateway
     registry = InstrumentRegistry(instruments, clock_ms())
-    gateway = EngineGateway(client, clock_ns)
-    projector = Projector(db, client, registry.name_of, gateway.time_of, clock_ns)
+    projector = Projector(history, client, registry.name_of, gateway.time_of, clock_ns)
     if await asyncio.to_thread(projector.cursor) > client.last_seq():
         log.warning("projection is ahead of the engine (an engine without its journal): emptying it")
         await asyncio.to_thread(projector.reset)
     hub = MarketHub(registry)
-    _mirror_engine(hub, client, registry)
-    hub.funding.update(await asyncio.to_thread(_latest_funding, db))
+    hub.funding.update(await asyncio.to_thread(_latest_funding, history))
     def to_hub(batch: Batch) -> None:
         loop.call_soon_threadsafe(hub.on_batch, batch)
 
     gateway.subscribe(to_hub)
     worker = ProjectionWorker(projector, loop)
     gateway.subscribe(worker.enqueue)
+    await door.start()
+    _mirror_engine(hub, client, registry)
     streams = UserStreams(registry, settings.listen_key_ttl_ms, clock_ms, hub.marks)
     worker.on_changes(streams.on_changes)
     worker.on_account_changes(streams.on_account_changes)
     missing = [AddInstrument(spec) for spec in instruments if client.prices(spec.symbol) is None]
-    if missing:
+    if missing and door.owns_engine:
         funding = [Deposit(account, amount) for account, amount in DEMO_FUNDING.items()] if settings.demo else []
         await gateway.submit([*missing, *funding])
     await asyncio.to_thread(worker.start)
@@ -172,24 +182,26 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
         app.state.demo_key = await asyncio.to_thread(admin_service.ensure_demo, settings.demo_api_key,
                                                      settings.demo_api_secret)
     risk = (RiskServices(client, gateway.submit, lambda: [i.spec for i in registry.all()], db,
-                         clock=clock_ms, time_of=gateway.time_of) if settings.risk_services else None)
+                         clock=clock_ms, time_of=gateway.time_of)
+            if settings.risk_services and door.owns_engine else None)
     if risk is not None:
         hub.funding_estimate = risk.funding.estimate
-    oracle = _oracle(settings, gateway, hub, registry, clock_ms, None if risk is None else risk.funding.set_paused)
-    market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings),
+    oracle = (_oracle(settings, gateway, hub, registry, clock_ms, None if risk is None else risk.funding.set_paused)
+              if door.owns_engine else None)
+    market_service = MarketService(registry, hub, history, client, oracle, clock_ms, rate_limits(settings),
                                    None if risk is None else risk.funding.premium_index)
-    order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms)
-    account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms,
-                                     None if risk is None else risk.adl.adl_quantile)
+    order_service = OrderService(registry, gateway, worker, history, limits, client, settings.projection_wait_ms)
+    account_service = AccountService(registry, gateway, worker, history, client, clock_ms,
+                                     settings.projection_wait_ms, None if risk is None else risk.adl.adl_quantile)
     services = Services(settings, db, gateway, registry, hub, streams, worker, limits, keys, market_service,
                         order_service, account_service, admin_service, oracle, clock_ms, admin_identities(settings),
-                        MarketStatistics(registry, db, client, clock_ms, settings.market_stats_interval_ms))
+                        MarketStatistics(registry, history, client, clock_ms, settings.market_stats_interval_ms))
     tasks = [asyncio.create_task(SnapshotStreams(hub, market_service).run()),
              asyncio.create_task(_expire_listen_keys(streams)),
              asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run()),
              asyncio.create_task(services.statistics.run())]
-    app.state.reconciler = Reconciler(db, client)
-    if settings.reconcile_interval_s:
+    app.state.reconciler = Reconciler(history, client)
+    if settings.reconcile_interval_s and door.owns_engine:
         tasks.append(asyncio.create_task(run_every(app.state.reconciler, settings.reconcile_interval_s)))
     if oracle is not None:
         tasks.append(asyncio.create_task(oracle.run()))
@@ -204,7 +216,7 @@ def _latest_funding(db: Database) -> dict[str, Decimal]:
         return {symbol: from_raw(row.rate) for symbol, row in ledger_queries.latest_funding(session).items()}
 
 
-def _mirror_engine(hub: MarketHub, client: EngineClient, registry: InstrumentRegistry) -> None:
+def _mirror_engine(hub: MarketHub, client: EngineQueries, registry: InstrumentRegistry) -> None:
     """Seeds the L2 mirror and the marks from an engine that already holds orders."""
     last_seq = client.last_seq()
     for instrument in registry.all():
@@ -226,7 +238,7 @@ async def _expire_listen_keys(streams: UserStreams) -> None:
         streams.expire()
 
 
-def _oracle(settings: Settings, gateway: EngineGateway, hub: MarketHub, registry: InstrumentRegistry,
+def _oracle(settings: Settings, gateway: CommandGateway, hub: MarketHub, registry: InstrumentRegistry,
             clock_ms: Callable[[], int],
             pause_funding: Callable[[int, bool], None] | None = None) -> MarkPriceService | None:
     """The mark/index service wired to the engine (None when ``settings.oracle == "off"``); its

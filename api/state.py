@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from api.gateway import EngineGateway
+from api.door import CommandGateway
 from api.hub import MarketHub
 from api.instruments import InstrumentRegistry
 from api.projection import ProjectionWorker
@@ -28,7 +28,7 @@ class Services:
 
     settings: Settings
     db: Database
-    gateway: EngineGateway
+    gateway: CommandGateway
     registry: InstrumentRegistry
     hub: MarketHub
     streams: UserStreams

@@ -24,13 +24,13 @@ import anyio.to_thread
 from api import account_formats as shapes
 from api import errors, formats
 from api.account_formats import Leg
-from api.gateway import EngineGateway
+from api.door import CommandGateway
 from api.instruments import Instrument, InstrumentRegistry
 from api.projection import ProjectionWorker
 from api.services.adl import Candidate, bitmex_score, quantiles
 from derivatives import _core
 from derivatives.commands import AdjustIsolatedMargin, Command, SetLeverage, SetMarginType, SetPositionMode
-from derivatives.engine import AccountRisk, EngineClient, PositionRisk
+from derivatives.engine import AccountRisk, EngineQueries, PositionRisk
 from derivatives.enums import PositionSide, RejectReason
 from derivatives.events import OrderRejected
 from derivatives.persistence import ledger_queries
@@ -63,8 +63,8 @@ class Snapshot:
 class AccountService:
     """Answers the signed account endpoints for one account at a time."""
 
-    def __init__(self, registry: InstrumentRegistry, gateway: EngineGateway, worker: ProjectionWorker, db: Database,
-                 client: EngineClient, clock_ms: Callable[[], int], projection_wait_ms: int,
+    def __init__(self, registry: InstrumentRegistry, gateway: CommandGateway, worker: ProjectionWorker, db: Database,
+                 client: EngineQueries, clock_ms: Callable[[], int], projection_wait_ms: int,
                  adl_quantiles: Callable[[int, str | None], list[dict[str, object]]] | None = None) -> None:
         """`adl_quantiles`: the risk ADL service's quantiles (the installed ranking's), when it runs;
         without it they are computed here from the engine's views."""

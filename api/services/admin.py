@@ -20,7 +20,7 @@ import anyio.to_thread
 
 from api import errors
 from api.errors import ApiError
-from api.gateway import EngineGateway
+from api.door import CommandGateway
 from api.instruments import InstrumentRegistry
 from api.projection import ProjectionWorker
 from api.security import KeyStore
@@ -46,7 +46,7 @@ def admin_identities(settings: Settings) -> dict[str, str]:
 class AdminService:
     """The ``/admin`` operations."""
 
-    def __init__(self, db: Database, keys: KeyStore, gateway: EngineGateway, registry: InstrumentRegistry,
+    def __init__(self, db: Database, keys: KeyStore, gateway: CommandGateway, registry: InstrumentRegistry,
                  clock_ms: Callable[[], int], projection_wait_ms: int = 10_000,
                  worker: ProjectionWorker | None = None) -> None:
         self.db = db

@@ -25,13 +25,13 @@ import anyio.to_thread
 
 from api import errors, formats
 from api.errors import ApiError
-from api.gateway import EngineGateway
+from api.door import CommandGateway
 from api.instruments import Instrument, InstrumentRegistry
 from api.params import END_TIME, START_TIME, SYMBOL, Kind, Param, Params, Spec
 from api.projection import ProjectionWorker
 from api.ratelimit import Limits
 from derivatives.commands import AmendOrder, CancelOrder, Command, PlaceOrder
-from derivatives.engine import EngineClient
+from derivatives.engine import EngineQueries
 from derivatives.enums import OrderType, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
 from derivatives.events import Event, OrderAccepted, OrderRejected
 from derivatives.persistence import queries
@@ -108,8 +108,8 @@ def _outcomes(batch: Batch) -> dict[int, list[Event]]:
 class OrderService:
     """Order entry and order queries for one account at a time."""
 
-    def __init__(self, registry: InstrumentRegistry, gateway: EngineGateway, worker: ProjectionWorker, db: Database,
-                 limits: Limits, client: EngineClient, projection_wait_ms: int) -> None:
+    def __init__(self, registry: InstrumentRegistry, gateway: CommandGateway, worker: ProjectionWorker, db: Database,
+                 limits: Limits, client: EngineQueries, projection_wait_ms: int) -> None:
         self.registry = registry
         self.gateway = gateway
         self.worker = worker

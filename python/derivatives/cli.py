@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     serve.add_argument("--seed", type=int, default=7, help="seed of the demo market")
     serve.add_argument("--no-demo-market", action="store_true", help="no demo market maker / noise taker")
+    serve.add_argument("--gateways", type=int, default=None,
+                       help="gateway processes on the port (default DERIVATIVES_GATEWAYS or one per core)")
+    serve.add_argument("--var", default="var", help="directory of the local nats-server's data (default var)")
     engine = commands.add_parser("engine", help="the engine and its journal")
     actions = engine.add_subparsers(dest="action", required=True)
     replay = actions.add_parser("replay", help="rebuild the state from a journal (read-only) and print its hash")
@@ -61,14 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure()
     if args.command == "serve":
+        from pathlib import Path
+
         from derivatives.config import Settings
-        from derivatives.serve import serve
+        from derivatives.topology import serve
 
         overrides: dict[str, object] = {"demo_market": not args.no_demo_market, "risk_services": True}
         for name in ("host", "port", "database_url", "journal_dir"):
             if getattr(args, name) is not None:
                 overrides[name] = getattr(args, name)
-        serve(Settings.from_env().with_overrides(**overrides), args.seconds, args.seed)
+        serve(Settings.from_env().with_overrides(**overrides), args.seconds, args.seed, args.gateways, Path(args.var))
     elif args.command == "engine":
         from derivatives import journal
 

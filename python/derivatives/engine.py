@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from derivatives import _core
 from derivatives.codec import decode_events, encode_commands
@@ -117,7 +117,57 @@ class Recovery:
     snapshot_seq: int | None = None
 
 
-class EngineClient:
+class QuerySource(Protocol):
+    """The engine's raw queries (``_core.Engine`` and the replicas of ``derivatives.bus.replica``)."""
+
+    def depth(self, symbol: int, limit: int = ...) -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None: ...
+    def prices(self, symbol: int) -> tuple[int | None, int | None, int | None] | None: ...
+    def account(self, account: int) -> dict[str, Any] | None: ...
+    def holders(self, symbol: int) -> list[int]: ...
+    def open_interest(self, symbol: int) -> int: ...
+    def state_hash(self) -> bytes: ...
+    def last_seq(self) -> int: ...
+
+
+class EngineQueries:
+    """Typed, exact answers to the engine's queries over a raw :class:`QuerySource`."""
+
+    def __init__(self, source: QuerySource) -> None:
+        self.source = source
+
+    def depth(self, symbol: int, limit: int = 1000) -> Depth | None:
+        """L2 depth of `symbol`, or None when it is not listed."""
+        raw = self.source.depth(symbol, limit)
+        return None if raw is None else Depth(_levels(raw[0]), _levels(raw[1]))
+
+    def prices(self, symbol: int) -> Prices | None:
+        """Last, mark and index price of `symbol`, or None when it is not listed."""
+        raw = self.source.prices(symbol)
+        return None if raw is None else Prices(*(_maybe(p) for p in raw))
+
+    def account(self, account: int) -> AccountRisk | None:
+        """Wallet, margins and positions (with liquidation prices) of `account`, or None."""
+        raw = self.source.account(account)
+        return None if raw is None else _account_risk(raw)
+
+    def holders(self, symbol: int) -> list[int]:
+        """Accounts holding a position in `symbol`, ascending."""
+        return self.source.holders(symbol)
+
+    def open_interest(self, symbol: int) -> Decimal:
+        """Open interest of `symbol`: the sum of long positions (equal to that of shorts)."""
+        return from_raw(self.source.open_interest(symbol))
+
+    def state_hash(self) -> str:
+        """Hex SHA-256 of the whole engine state."""
+        return self.source.state_hash().hex()
+
+    def last_seq(self) -> int:
+        """Sequence number of the last applied command."""
+        return self.source.last_seq()
+
+
+class EngineClient(EngineQueries):
     """Owns a running engine and speaks typed commands and events to it.
 
     With `journal_dir`, the engine is first recovered from that journal, and every batch is
@@ -132,6 +182,7 @@ class EngineClient:
             raise ValueError("pass an engine or a journal directory, not both")
         self.engine = engine if engine is not None else _core.Engine(journal_dir=journal_dir, replicate_to=replicate_to,
                                                                      sync=sync)
+        super().__init__(self.engine)
 
     def recovery(self) -> Recovery | None:
         """What recovery from the journal found, or None when the engine has no journal."""
@@ -156,34 +207,3 @@ class EngineClient:
         oldest snapshot left after archiving, ``JournalError`` if the journal cannot be read back.
         """
         return decode_events(self.engine.read_events(after_seq, max_bytes, timeout_ms))
-
-    def depth(self, symbol: int, limit: int = 1000) -> Depth | None:
-        """L2 depth of `symbol`, or None when it is not listed."""
-        raw = self.engine.depth(symbol, limit)
-        return None if raw is None else Depth(_levels(raw[0]), _levels(raw[1]))
-
-    def prices(self, symbol: int) -> Prices | None:
-        """Last, mark and index price of `symbol`, or None when it is not listed."""
-        raw = self.engine.prices(symbol)
-        return None if raw is None else Prices(*(_maybe(p) for p in raw))
-
-    def account(self, account: int) -> AccountRisk | None:
-        """Wallet, margins and positions (with liquidation prices) of `account`, or None."""
-        raw = self.engine.account(account)
-        return None if raw is None else _account_risk(raw)
-
-    def holders(self, symbol: int) -> list[int]:
-        """Accounts holding a position in `symbol`, ascending."""
-        return self.engine.holders(symbol)
-
-    def open_interest(self, symbol: int) -> Decimal:
-        """Open interest of `symbol`: the sum of long positions (equal to that of shorts)."""
-        return from_raw(self.engine.open_interest(symbol))
-
-    def state_hash(self) -> str:
-        """Hex SHA-256 of the whole engine state."""
-        return self.engine.state_hash().hex()
-
-    def last_seq(self) -> int:
-        """Sequence number of the last applied command."""
-        return self.engine.last_seq()

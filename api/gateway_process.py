@@ -1,0 +1,100 @@
+"""A gateway process: the Binance-compatible app in front of the engine service.
+
+``python -m api.gateway_process`` (started by ``derivatives serve``, one per core) serves the app
+on ``DERIVATIVES_HOST:DERIVATIVES_PORT`` with ``SO_REUSEPORT``, so every gateway of the machine
+listens on the one printed port and the kernel spreads connections over them. It is stateless:
+
+* commands go to the engine service by request-reply (``derivatives.bus.client``);
+* its live state is a replica of the engine fed by the batch stream from its start
+  (``derivatives.bus.view``); it serves only once it has caught up with the stream's head;
+* order and trade history (and user-stream changes) come from this process's own projection of
+  that stream into a private SQLite file, deleted at exit; users, keys and the admin's tables are
+  in the shared database (``DERIVATIVES_DATABASE_URL``).
+
+It lists no instrument and runs no oracle, risk service or reconciliation: those have their own
+processes (``derivatives.topology``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+
+from api.door import Door, DoorFactory
+from api.main import create_app
+from api.state import Services
+from derivatives.bus.client import BusEngine, connect
+from derivatives.bus.gateway import BusGateway
+from derivatives.bus.node import announce_ready, stream_head
+from derivatives.bus.protocol import Subjects, nats_url_from_env
+from derivatives.bus.stream import BatchReader
+from derivatives.bus.view import ReplicaView
+from derivatives.config import Settings
+from derivatives.persistence.db import Database
+
+def bus_door(url: str, subjects: Subjects) -> DoorFactory:
+    """The door of a gateway process (see the module docstring)."""
+
+    async def make() -> Door:
+        nc = await connect(url, f"gateway-{os.getpid()}")
+        view = ReplicaView()
+        gateway = BusGateway(BusEngine(nc, subjects), view)
+        reader = BatchReader(nc, subjects)
+        scratch = tempfile.mkdtemp(prefix="derivatives-gateway-")
+        tasks: list[asyncio.Task[None]] = []
+
+        async def start() -> None:
+            head = await stream_head(reader)
+            tasks.append(asyncio.create_task(view.run(reader), name="batch-stream"))
+            await view.wait_for(head)
+
+        async def close() -> None:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            with contextlib.suppress(Exception):
+                await nc.drain()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+        history = Database(f"sqlite:///{scratch}/view.sqlite3")
+        return Door(gateway, gateway.client, history, owns_engine=False, start=start, close=close)
+
+    return make
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready socket several processes can bind to the same port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def main() -> None:
+    """Serves one gateway until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from api import interpreter
+    from derivatives import logs
+
+    logs.configure()
+    interpreter.tune()
+    settings = Settings.from_env().with_overrides(risk_services=False, demo_market=False)
+    async def ready(_services: Services) -> None:
+        key = getattr(app.state, "demo_key", None)
+        announce_ready("gateway", "" if key is None else f" demo-key {key.api_key} secret {key.secret}")
+
+    app = create_app(settings, bus_door(nats_url_from_env(), Subjects.from_env()), background=[ready])
+    sock = reuse_port_socket(settings.host, settings.port)
+    config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Reading the batch stream by sequence: a JetStream pull consumer that survives server restarts.
+
+:class:`BatchReader` yields :class:`StreamBatch` lists in stream order. Two modes:
+
+* ephemeral (``durable=None``): no acknowledgements; the reader remembers the last stream
+  sequence it delivered and, whenever the consumer is lost (server restart, reconnect), creates a
+  new one starting right after it. Gateways' replicas use this (they start from the beginning of
+  the stream, or from where a snapshot left them).
+* durable (``durable="name"``): acknowledgements (``AckPolicy.ALL``: acknowledging a message
+  acknowledges everything before it); the caller acknowledges a batch list with :meth:`ack` only
+  once it has made its effect durable, so after a crash the consumer redelivers from the first
+  unacknowledged message. The projector uses this, and is idempotent by engine seq besides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from nats.aio.client import Client as Nats
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+
+from derivatives.bus.protocol import SeqRange, Subjects, split_batch_body
+
+log = logging.getLogger(__name__)
+RETRY_S = 0.2
+FETCH_WAIT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamBatch:
+    """One batch-stream message: its stream sequence, engine seq range, and body."""
+
+    stream_seq: int
+    seqs: SeqRange
+    body: bytes
+
+    @property
+    def events(self) -> bytes:
+        """The batch's encoded event envelopes."""
+        return split_batch_body(self.body)[1]
+
+
+class BatchReader:
+    """Pulls batch-stream messages in order (see the module docstring)."""
+
+    def __init__(self, nc: Nats, subjects: Subjects = Subjects(), *, durable: str | None = None,
+                 start_stream_seq: int = 1, fetch: int = 512) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.subjects = subjects
+        self.durable = durable
+        self.next_stream_seq = start_stream_seq
+        self.fetch = fetch
+        self._pending: Msg | None = None
+
+    def _config(self) -> ConsumerConfig:
+        if self.durable is not None:
+            return ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.ALL, deliver_policy=DeliverPolicy.ALL,
+                                  ack_wait=30, max_ack_pending=-1)
+        return ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                              opt_start_seq=self.next_stream_seq, inactive_threshold=30, mem_storage=True)
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        while True:
+            try:
+                return await self.js.pull_subscribe(self.subjects.batches, durable=self.durable,
+                                                    stream=self.subjects.stream, config=self._config())
+            except Exception as error:  # noqa: BLE001 - stream not there yet, server restarting
+                log.debug("batch stream not readable yet (%s); retrying", error)
+                await asyncio.sleep(RETRY_S)
+
+    async def batches(self) -> AsyncIterator[list[StreamBatch]]:
+        """Yields the stream's batches in order, for ever (cancel the consuming task to stop)."""
+        subscription = await self._subscribe()
+        while True:
+            try:
+                messages = await subscription.fetch(self.fetch, timeout=FETCH_WAIT_S)
+            except NatsTimeout:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - consumer lost: make a new one where we were
+                log.info("batch stream consumer lost (%s); resuming at stream seq %d", error, self.next_stream_seq)
+                await _quietly_unsubscribe(subscription)
+                await asyncio.sleep(RETRY_S)
+                subscription = await self._subscribe()
+                continue
+            out: list[StreamBatch] = []
+            for message in messages:
+                stream_seq = message.metadata.sequence.stream
+                if stream_seq < self.next_stream_seq:
+                    continue  # redelivered after a consumer was re-created
+                out.append(StreamBatch(stream_seq, SeqRange.from_headers(message.headers), message.data))
+                self.next_stream_seq = stream_seq + 1
+                self._pending = message
+            if out:
+                yield out
+
+    async def ack(self) -> None:
+        """Acknowledges everything yielded so far (durable mode)."""
+        message, self._pending = self._pending, None
+        if message is not None and self.durable is not None:
+            await message.ack_sync()
+
+    async def last_stream_seq(self) -> tuple[int, int]:
+        """(stream sequence, engine last seq) of the stream's newest message; (0, 0) when empty."""
+        info = await self.js.stream_info(self.subjects.stream)
+        if info.state.messages == 0:
+            return 0, 0
+        last = await self.js.get_last_msg(self.subjects.stream, self.subjects.batches)
+        return info.state.last_seq, SeqRange.from_headers(last.headers).last_seq
+
+
+async def _quietly_unsubscribe(subscription: JetStreamContext.PullSubscription) -> None:
+    try:
+        await subscription.unsubscribe()
+    except Exception:  # noqa: BLE001 - the connection may be gone already
+        pass

@@ -1,0 +1,57 @@
+"""A protocol stand-in for the engine service, for the bus client's unit tests only.
+
+It answers ``{prefix}.engine.commands`` with ``_core.Engine`` (no journal, one request per batch)
+and publishes each batch to the JetStream stream exactly as the protocol describes (journal
+frames built from the batch, ``Nats-Msg-Id`` = first seq). The topology tests run the real
+engine service binary instead.
+"""
+
+from __future__ import annotations
+
+from nats.aio.client import Client as Nats
+from nats.aio.msg import Msg
+from nats.js.api import StorageType, StreamConfig
+
+from derivatives import _core
+from derivatives.bus.protocol import ERROR, MSG_ID, QUEUE_GROUP, SeqRange, Subjects, batch_body
+from derivatives.bus.replica import command_frames
+
+
+async def ensure_stream(nc: Nats, subjects: Subjects) -> None:
+    """Creates the batch stream (file storage, 2-minute duplicate window) unless it exists."""
+    js = nc.jetstream()
+    try:
+        await js.stream_info(subjects.stream)
+    except Exception:  # noqa: BLE001 - not found
+        await js.add_stream(StreamConfig(name=subjects.stream, subjects=[subjects.batches],
+                                         storage=StorageType.FILE, duplicate_window=120.0))
+
+
+class StandInEngineService:
+    """Executes command batches and publishes them (see the module docstring)."""
+
+    def __init__(self, nc: Nats, subjects: Subjects = Subjects(), engine: _core.Engine | None = None) -> None:
+        self.nc = nc
+        self.subjects = subjects
+        self.engine = engine if engine is not None else _core.Engine()
+        self.paused = False
+
+    async def start(self) -> None:
+        await ensure_stream(self.nc, self.subjects)
+        await self.nc.subscribe(self.subjects.commands, queue=QUEUE_GROUP, cb=self._on_request)
+
+    async def _on_request(self, msg: Msg) -> None:
+        if self.paused:
+            await self.nc.publish(msg.reply, b"stopping", headers={ERROR: "unavailable"})
+            return
+        try:
+            first, last, ts, events = self.engine.execute(msg.data)
+        except _core.CommandDecodeError as error:
+            await self.nc.publish(msg.reply, str(error).encode(), headers={ERROR: "malformed"})
+            return
+        seqs = SeqRange(first, last, ts)
+        if last >= first:
+            body = batch_body(command_frames(first, ts, msg.data), events)
+            await self.nc.jetstream().publish(self.subjects.batches, body,
+                                              headers={MSG_ID: str(first), **seqs.headers()})
+        await self.nc.publish(msg.reply, events, headers=seqs.headers())
