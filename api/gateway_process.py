@@ -58,7 +58,7 @@ def bus_door(url: str, subjects: Subjects) -> DoorFactory:
                 with contextlib.suppress(BaseException):
                     await task
             with contextlib.suppress(Exception):
-                await nc.drain()
+                await nc.close()
             shutil.rmtree(scratch, ignore_errors=True)
 
         history = Database(f"sqlite:///{scratch}/view.sqlite3")

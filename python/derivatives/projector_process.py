@@ -66,7 +66,7 @@ async def project(settings: Settings, stop: asyncio.Event, url: str, subjects: S
     done, _ = await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     task.cancel()
     stopping.cancel()
-    await nc.drain()
+    await nc.close()
     db.dispose()
     failure = task.exception() if task in done else None
     if failure is not None:

@@ -14,7 +14,8 @@ The composition root. It starts, in order, and stops in reverse:
    (``risk.process``) and, unless disabled, the demo market (``derivatives.demo_market``).
 
 Each child runs in its own session so that Ctrl-C reaches only this parent, which then stops the
-children in reverse order (SIGTERM, then SIGKILL after a grace period). A child that exits on its
+engine's clients, then the engine service, then nats-server (SIGTERM, then SIGKILL after a
+grace period). A child that exits on its
 own is reported on stderr with its exit status; the others keep running. The children's standard
 output is forwarded line by line, prefixed with their role.
 
@@ -152,7 +153,7 @@ async def wait_for_engine(url: str, subjects: Subjects, timeout_s: float = READY
                     raise SystemExit("the engine service does not answer") from None
                 await asyncio.sleep(0.1)
     finally:
-        await nc.drain()
+        await nc.close()
 
 
 async def bootstrap(url: str, subjects: Subjects, demo: bool) -> None:
@@ -262,10 +263,15 @@ class Topology:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        """Stops the children in reverse order, then the local nats-server."""
-        for child in reversed(self.children):
-            child.terminate()
-            child.join(STOP_GRACE_S)
+        """Stops the engine's clients, then the engine service, then the local nats-server."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        clients = [child for child in self.children if child.role != "engine"]
+        engines = [child for child in self.children if child.role == "engine"]
+        for group in (clients, engines):
+            for child in group:
+                child.terminate()
+            for child in group:
+                child.join(STOP_GRACE_S)
         self.children.clear()
         if self.nats is not None:
             self.nats.stop()

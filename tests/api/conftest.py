@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import psycopg
@@ -19,7 +19,7 @@ import pytest
 from api.main import create_app
 from derivatives.commands import Command, SetMarkPrice
 from derivatives.config import Settings
-from derivatives.engine import EngineClient
+from derivatives.engine import BatchResult, EngineClient
 from derivatives.persistence.projector import Batch
 from tests.api.server import Endpoint, RunningServer, start
 
@@ -37,6 +37,12 @@ def _pg_available() -> bool:
             return True
     except psycopg.Error:
         return False
+
+
+class Executor(Protocol):
+    """A server outside this process that runs commands itself (``tests.topology``)."""
+
+    def execute(self, *commands: Command) -> BatchResult: ...
 
 
 @dataclass
@@ -78,8 +84,11 @@ def serve(db: Database, **overrides: Any) -> RunningServer:
     return server
 
 
-def execute(server: RunningServer, *commands: Command) -> Batch:
-    """Runs commands through the server's gateway and waits until they are projected."""
+def execute(server: RunningServer | Executor, *commands: Command) -> Batch | BatchResult:
+    """Runs commands through the server's gateway (or, for the real topology, the engine service)
+    and waits until they are projected."""
+    if not isinstance(server, RunningServer):
+        return server.execute(*commands)
     batch = server.services.gateway.execute(commands)
     deadline = time.monotonic() + 10
     while server.services.worker.applied < batch.last_seq:
@@ -88,7 +97,7 @@ def execute(server: RunningServer, *commands: Command) -> Batch:
     return batch
 
 
-def publish_marks(server: RunningServer, btc: Decimal = BTC_MARK, eth: Decimal = ETH_MARK) -> None:
+def publish_marks(server: RunningServer | Executor, btc: Decimal = BTC_MARK, eth: Decimal = ETH_MARK) -> None:
     """Sets the mark and index price (the oracle's job in production)."""
     execute(server, SetMarkPrice(BTC, btc, btc), SetMarkPrice(ETH, eth, eth))
 

@@ -11,14 +11,15 @@ import ccxt.pro as ccxtpro
 import pytest
 
 from derivatives.commands import SetMarkPrice
-from tests.api.conftest import BTC, ccxt_config, make_trader
-from tests.api.server import RunningServer
+from tests.api.conftest import BTC, ccxt_config, execute, make_trader
+from tests.topology import TopologyServer
+from tests.topology import topology_server as server  # noqa: F401 - the real topology, once per backend
 
 SYMBOL = "BTC/USDT:USDT"
 
 
 @pytest.fixture
-async def pro(server: RunningServer) -> AsyncIterator[ccxtpro.binanceusdm]:
+async def pro(server: TopologyServer) -> AsyncIterator[ccxtpro.binanceusdm]:
     exchange = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
     await exchange.load_markets()
     yield exchange
@@ -35,7 +36,7 @@ async def _book_until(pro: ccxtpro.binanceusdm, done: Callable[[list[list[float]
         await asyncio.wait_for(pro.watch_order_book(SYMBOL), 10)
 
 
-async def test_watch_order_book_follows_the_diff_chain(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
+async def test_watch_order_book_follows_the_diff_chain(server: TopologyServer, pro: ccxtpro.binanceusdm) -> None:
     maker = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
     await maker.load_markets()
     try:
@@ -53,7 +54,7 @@ async def test_watch_order_book_follows_the_diff_chain(server: RunningServer, pr
         await maker.close()
 
 
-async def test_watch_trades_and_my_orders(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
+async def test_watch_trades_and_my_orders(server: TopologyServer, pro: ccxtpro.binanceusdm) -> None:
     maker = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
     await maker.load_markets()
     try:
@@ -72,7 +73,7 @@ async def test_watch_trades_and_my_orders(server: RunningServer, pro: ccxtpro.bi
         await maker.close()
 
 
-async def test_watch_orders_sees_algo_updates(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
+async def test_watch_orders_sees_algo_updates(server: TopologyServer, pro: ccxtpro.binanceusdm) -> None:
     watch = asyncio.ensure_future(pro.watch_orders(SYMBOL))
     await asyncio.sleep(0.5)
     stop = await pro.create_order(SYMBOL, "market", "buy", 0.01, None, {"triggerPrice": 60000})
@@ -85,19 +86,18 @@ async def test_watch_orders_sees_algo_updates(server: RunningServer, pro: ccxtpr
     assert orders[-1]["status"] == "canceled"
 
 
-async def test_watch_mark_price_and_ticker(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
+async def test_watch_mark_price_and_ticker(server: TopologyServer, pro: ccxtpro.binanceusdm) -> None:
     mark_task = asyncio.ensure_future(pro.watch_mark_price(SYMBOL))
     await asyncio.sleep(0.5)
-    gateway = server.services.gateway
-    await asyncio.to_thread(gateway.execute, [SetMarkPrice(BTC, Decimal("50001"), Decimal("50000.5"))])
+    await asyncio.to_thread(execute, server, SetMarkPrice(BTC, Decimal("50001"), Decimal("50000.5")))
     ticker = await asyncio.wait_for(mark_task, 10)
     assert ticker["markPrice"] == 50001.0 and ticker["indexPrice"] == 50000.5
-    await asyncio.to_thread(gateway.execute, [SetMarkPrice(BTC, Decimal("50000"), Decimal("50000"))])
+    await asyncio.to_thread(execute, server, SetMarkPrice(BTC, Decimal("50000"), Decimal("50000")))
     mini = await asyncio.wait_for(pro.watch_ticker(SYMBOL), 10)
     assert mini["symbol"] == SYMBOL and mini["last"] is not None
 
 
-async def test_watch_balance_positions_and_my_trades_after_a_fill(server: RunningServer,
+async def test_watch_balance_positions_and_my_trades_after_a_fill(server: TopologyServer,
                                                                   pro: ccxtpro.binanceusdm) -> None:
     maker = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
     await maker.load_markets()
@@ -126,7 +126,7 @@ async def test_watch_balance_positions_and_my_trades_after_a_fill(server: Runnin
         await maker.close()
 
 
-async def test_watch_positions_shows_an_isolated_leg(server: RunningServer, pro: ccxtpro.binanceusdm) -> None:
+async def test_watch_positions_shows_an_isolated_leg(server: TopologyServer, pro: ccxtpro.binanceusdm) -> None:
     maker = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
     await maker.load_markets()
     try:

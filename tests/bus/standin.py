@@ -55,3 +55,25 @@ class StandInEngineService:
             await self.nc.jetstream().publish(self.subjects.batches, body,
                                               headers={MSG_ID: str(first), **seqs.headers()})
         await self.nc.publish(msg.reply, events, headers=seqs.headers())
+
+
+def main() -> None:
+    """``python -m tests.bus.standin``: serve ``DERIVATIVES_NATS_URL`` / ``DERIVATIVES_NATS_PREFIX``
+    until SIGTERM (no journal: state lives as long as the process)."""
+    import asyncio
+
+    from derivatives.bus.client import connect
+    from derivatives.bus.node import run_until_signalled
+    from derivatives.bus.protocol import nats_url_from_env
+
+    async def run(stop: asyncio.Event) -> None:
+        nc = await connect(nats_url_from_env(), "engine-standin")
+        await StandInEngineService(nc, Subjects.from_env()).start()
+        await stop.wait()
+        await nc.drain()
+
+    run_until_signalled(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -48,7 +48,7 @@ class Node:
         with contextlib.suppress(BaseException):
             await self.task
         with contextlib.suppress(Exception):
-            await self.nc.drain()
+            await self.nc.close()
 
 
 async def attach(role: str, url: str | None = None, subjects: Subjects | None = None,
