@@ -64,6 +64,7 @@ class LoopThread:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
 
 
 @dataclass
@@ -124,6 +125,8 @@ class TopologyServer(Endpoint):
                 self.process.wait(60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        if self.engine is not None:
+            self.loop.run(self.engine.nc.close())
         self.loop.close()
 
 
