@@ -11,15 +11,20 @@ __all__ = [
     "FEE_ACCOUNT",
     "INSURANCE_FUND",
     "SCALE",
+    "BatchBodyError",
     "CommandDecodeError",
     "Engine",
     "EngineStopped",
     "EventsEvicted",
     "Follower",
     "JournalError",
+    "Replica",
+    "ReplicaGap",
+    "encode_batch_body",
     "enum_tables",
     "reject_reasons",
     "replay_journal",
+    "split_batch_body",
     "workload_batches",
 ]
 
@@ -34,6 +39,9 @@ class CommandDecodeError(ValueError): ...
 class EngineStopped(RuntimeError): ...
 class EventsEvicted(LookupError): ...
 class JournalError(RuntimeError): ...
+class BatchBodyError(ValueError): ...
+class ReplicaGap(LookupError):
+    """args: (message, expected seq, the body's first seq)."""
 
 @final
 class Engine:
@@ -85,6 +93,39 @@ class Follower:
         """(last_seq, state_hash, connected, error) once past `after_seq`, or after `timeout_ms`."""
     def promote(self) -> Engine:
         """Stops following for good; returns the engine as a primary continuing the sequence."""
+
+@final
+class Replica:
+    """A read replica: an engine fed the batch stream's message bodies in seq order."""
+
+    def __new__(cls, snapshot: str | os.PathLike[str] | None = None) -> Replica:
+        """Empty, or restored from a snapshot file (`snapshot-<seq>.snap`, verified)."""
+    def apply(self, body: bytes) -> int:
+        """Applies one message body; returns the last seq applied. At or below it: skipped; after
+        the next seq: `ReplicaGap`; damaged: `BatchBodyError`; neither changes anything."""
+    def last_seq(self) -> int:
+        """Sequence number of the last applied command."""
+    def state_hash(self) -> bytes:
+        """SHA-256 of the whole engine state (the primary's at the same seq)."""
+    def depth(
+        self, symbol: int, limit: int = 1000
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None:
+        """Raw L2 depth (bids, asks), best first."""
+    def account(self, account: int) -> dict[str, Any] | None:
+        """Risk view of an account, raw integers (as `Engine.account`)."""
+    def holders(self, symbol: int) -> list[int]:
+        """Accounts holding a position in `symbol`, ascending."""
+    def open_interest(self, symbol: int) -> int:
+        """Raw open interest of `symbol` (the sum of long positions)."""
+    def prices(self, symbol: int) -> tuple[int | None, int | None, int | None] | None:
+        """Raw (last, mark, index) prices."""
+
+def encode_batch_body(batch: bytes, first_seq: int, ts: int, events: bytes) -> bytes:
+    """The batch-stream body of a batch `Engine.execute` ran: `batch` as given to it, `first_seq`,
+    `ts` and `events` as it returned."""
+
+def split_batch_body(body: bytes) -> tuple[int, int, bytes]:
+    """A body checked and split: (first_seq, last_seq, events); (0, 0, b"") when empty."""
 
 def enum_tables() -> list[tuple[str, list[tuple[str, int]]]]:
     """Every wire enum as (name, [(variant, value)])."""

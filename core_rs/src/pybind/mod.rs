@@ -15,12 +15,13 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::account_view::{account_view, AccountView};
 use crate::codec::{decode_batch, encode_command, DecodeError, Reader};
+use crate::command::CommandEnvelope;
 use crate::engine::Engine;
 use crate::event::{BalanceKind, CancelReason, ExpireReason, PayoutReason};
 use crate::journal::{self, JournalConfig, JournalSink, RecoveryReport};
 use crate::order::{OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource};
 use crate::reject::RejectReason;
-use crate::replication::{self, Follower, Mode, ReplicationHandle};
+use crate::replication::{self, batch_body, Follower, Mode, Replica, ReplicaError, ReplicationHandle};
 use crate::runtime::{system_clock, Runtime, RuntimeConfig, RuntimeError};
 use crate::units::{DECIMALS, SCALE};
 use crate::workload::{generate, WorkloadConfig};
@@ -29,6 +30,8 @@ create_exception!(_core, CommandDecodeError, PyValueError, "A command batch is n
 create_exception!(_core, EngineStopped, PyRuntimeError, "The engine thread has stopped.");
 create_exception!(_core, EventsEvicted, PyLookupError, "The requested events are no longer in memory nor in the journal.");
 create_exception!(_core, JournalError, PyRuntimeError, "The journal is corrupt (file and byte offset named), locked or unreadable.");
+create_exception!(_core, BatchBodyError, PyValueError, "A batch-stream message body is damaged.");
+create_exception!(_core, ReplicaGap, PyLookupError, "A batch starts after the replica's next seq: args are (message, expected, got).");
 
 fn decode_error(e: &DecodeError) -> PyErr {
     CommandDecodeError::new_err(e.to_string())
@@ -171,13 +174,7 @@ impl PyEngine {
     /// L2 depth of a symbol, raw (price, qty) pairs best first: (bids, asks); None if unknown.
     #[pyo3(signature = (symbol, limit = 1000))]
     fn depth(&self, py: Python<'_>, symbol: u32, limit: usize) -> PyResult<Option<(Levels, Levels)>> {
-        let query = move |e: &Engine| {
-            e.market(symbol).map(|m| {
-                let side = |s| m.book.depth(s).take(limit).map(|(p, q)| (p.raw(), q.raw())).collect();
-                (side(Side::Buy), side(Side::Sell))
-            })
-        };
-        py.detach(|| self.runtime.query(query)).map_err(|e| runtime_error(&e))
+        py.detach(|| self.runtime.query(move |e| depth(e, symbol, limit))).map_err(|e| runtime_error(&e))
     }
 
     /// Risk view of an account as a dict of raw integers (see `account_view.rs`); None if unknown.
@@ -197,16 +194,26 @@ impl PyEngine {
     }
 
     /// (last, mark, index) raw prices of a symbol; None if unknown.
-    #[allow(clippy::type_complexity, reason = "a plain tuple is the Python shape")]
-    fn prices(&self, py: Python<'_>, symbol: u32) -> PyResult<Option<(Option<i64>, Option<i64>, Option<i64>)>> {
-        let query = move |e: &Engine| {
-            e.market(symbol).map(|m| {
-                let raw = |p: Option<crate::units::Price>| p.map(crate::units::Price::raw);
-                (raw(m.last_price), raw(m.mark_price), raw(m.index_price))
-            })
-        };
-        py.detach(|| self.runtime.query(query)).map_err(|e| runtime_error(&e))
+    fn prices(&self, py: Python<'_>, symbol: u32) -> PyResult<Option<Prices>> {
+        py.detach(|| self.runtime.query(move |e| prices(e, symbol))).map_err(|e| runtime_error(&e))
     }
+}
+
+/// (last, mark, index) raw prices.
+type Prices = (Option<i64>, Option<i64>, Option<i64>);
+
+fn depth(e: &Engine, symbol: u32, limit: usize) -> Option<(Levels, Levels)> {
+    e.market(symbol).map(|m| {
+        let side = |s| m.book.depth(s).take(limit).map(|(p, q)| (p.raw(), q.raw())).collect();
+        (side(Side::Buy), side(Side::Sell))
+    })
+}
+
+fn prices(e: &Engine, symbol: u32) -> Option<Prices> {
+    e.market(symbol).map(|m| {
+        let raw = |p: Option<crate::units::Price>| p.map(crate::units::Price::raw);
+        (raw(m.last_price), raw(m.mark_price), raw(m.index_price))
+    })
 }
 
 fn account_dict<'py>(py: Python<'py>, view: &AccountView) -> PyResult<Bound<'py, PyDict>> {
@@ -313,6 +320,110 @@ impl PyFollower {
     }
 }
 
+/// A read replica: an engine fed the batch stream's message bodies in seq order.
+#[pyclass(name = "Replica", module = "derivatives._core", frozen)]
+struct PyReplica {
+    replica: Mutex<Replica>,
+}
+
+impl PyReplica {
+    fn read<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        f(self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).engine())
+    }
+}
+
+fn replica_error(e: &ReplicaError) -> PyErr {
+    match e {
+        ReplicaError::Malformed(_) => BatchBodyError::new_err(e.to_string()),
+        ReplicaError::Gap { expected, got } => ReplicaGap::new_err((e.to_string(), *expected, *got)),
+        ReplicaError::Refused(_) => EngineStopped::new_err(e.to_string()),
+    }
+}
+
+#[pymethods]
+impl PyReplica {
+    /// An empty replica, or one restored from a snapshot file (`snapshot-<seq>.snap`).
+    #[new]
+    #[pyo3(signature = (snapshot = None))]
+    fn py_new(py: Python<'_>, snapshot: Option<PathBuf>) -> PyResult<Self> {
+        let engine = match snapshot {
+            None => Engine::new(),
+            Some(path) => py.detach(|| load_snapshot(&path)).map_err(JournalError::new_err)?,
+        };
+        Ok(Self { replica: Mutex::new(Replica::new(engine)) })
+    }
+
+    /// Applies one batch-stream message body; returns the last seq applied. A body at or below it
+    /// is skipped; one that starts after the next seq raises `ReplicaGap`; a damaged one raises
+    /// `BatchBodyError`; neither changes anything.
+    fn apply(&self, py: Python<'_>, body: &[u8]) -> PyResult<u64> {
+        py.detach(|| self.replica.lock().unwrap_or_else(std::sync::PoisonError::into_inner).apply(body)).map_err(|e| replica_error(&e))
+    }
+
+    /// Sequence number of the last applied command.
+    fn last_seq(&self) -> u64 {
+        self.read(Engine::last_seq)
+    }
+
+    /// SHA-256 of the whole engine state.
+    fn state_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let hash = py.detach(|| self.read(Engine::state_hash));
+        PyBytes::new(py, &hash)
+    }
+
+    /// L2 depth of a symbol, raw (price, qty) pairs best first: (bids, asks); None if unknown.
+    #[pyo3(signature = (symbol, limit = 1000))]
+    fn depth(&self, symbol: u32, limit: usize) -> Option<(Levels, Levels)> {
+        self.read(|e| depth(e, symbol, limit))
+    }
+
+    /// Risk view of an account as a dict of raw integers; None if unknown.
+    fn account<'py>(&self, py: Python<'py>, account: u64) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.read(|e| account_view(e, account)).map(|v| account_dict(py, &v)).transpose()
+    }
+
+    /// Accounts holding a position in `symbol`, ascending.
+    fn holders(&self, symbol: u32) -> Vec<u64> {
+        self.read(|e| e.accounts().holders(symbol))
+    }
+
+    /// Open interest of a symbol (raw base quantity: the sum of long positions).
+    fn open_interest(&self, symbol: u32) -> i64 {
+        self.read(|e| e.accounts().open_interest(symbol))
+    }
+
+    /// (last, mark, index) raw prices of a symbol; None if unknown.
+    fn prices(&self, symbol: u32) -> Option<Prices> {
+        self.read(|e| prices(e, symbol))
+    }
+}
+
+/// The engine restored from one snapshot file, verified.
+fn load_snapshot(path: &std::path::Path) -> Result<Engine, String> {
+    let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    let files = journal::snapshot::list(dir).map_err(|e| e.to_string())?;
+    let file =
+        files.iter().find(|f| f.path.file_name() == path.file_name()).ok_or_else(|| format!("{}: not a snapshot file", path.display()))?;
+    journal::snapshot::load(file).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The batch-stream message body of a batch executed by `Engine.execute`: `batch` as passed to it,
+/// `first_seq` and `ts` as it returned, and the events it returned.
+#[pyfunction]
+fn encode_batch_body<'py>(py: Python<'py>, batch: &[u8], first_seq: u64, ts: u64, events: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let commands = decode_batch(batch, |r: &mut Reader<'_>| r.command()).map_err(|e| decode_error(&e))?;
+    let envelopes: Vec<_> = (first_seq..).zip(commands).map(|(seq, command)| CommandEnvelope { seq, ts, command }).collect();
+    Ok(PyBytes::new(py, &batch_body::from_envelopes(&envelopes, events)))
+}
+
+/// A batch-stream message body checked and split: (first_seq, last_seq, events); (0, 0, b"") for
+/// an empty batch. Raises `BatchBodyError` when it is damaged.
+#[pyfunction]
+fn split_batch_body<'py>(py: Python<'py>, body: &[u8]) -> PyResult<(u64, u64, Bound<'py, PyBytes>)> {
+    let body = batch_body::split(body).map_err(|e| BatchBodyError::new_err(e.to_string()))?;
+    Ok((body.first_seq, body.last_seq, PyBytes::new(py, body.events)))
+}
+
 macro_rules! enum_tables {
     ($($ty:ty),+) => {
         vec![$((stringify!($ty), <$ty>::ALL.iter().map(|v| (v.name(), v.to_u8())).collect::<Vec<_>>())),+]
@@ -402,6 +513,9 @@ fn replay_journal<'py>(
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEngine>()?;
     m.add_class::<PyFollower>()?;
+    m.add_class::<PyReplica>()?;
+    m.add_function(wrap_pyfunction!(encode_batch_body, m)?)?;
+    m.add_function(wrap_pyfunction!(split_batch_body, m)?)?;
     m.add_function(wrap_pyfunction!(enum_tables, m)?)?;
     m.add_function(wrap_pyfunction!(reject_reasons, m)?)?;
     m.add_function(wrap_pyfunction!(workload_batches, m)?)?;
@@ -417,5 +531,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EngineStopped", py.get_type::<EngineStopped>())?;
     m.add("EventsEvicted", py.get_type::<EventsEvicted>())?;
     m.add("JournalError", py.get_type::<JournalError>())?;
+    m.add("BatchBodyError", py.get_type::<BatchBodyError>())?;
+    m.add("ReplicaGap", py.get_type::<ReplicaGap>())?;
     Ok(())
 }
