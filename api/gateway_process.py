@@ -29,7 +29,7 @@ from api.main import create_app
 from api.state import Services
 from derivatives.bus.client import BusEngine, connect
 from derivatives.bus.gateway import BusGateway
-from derivatives.bus.node import announce_ready, stream_head
+from derivatives.bus.node import announce_ready, stop_process_on_failure, stream_head
 from derivatives.bus.protocol import Subjects, nats_url_from_env
 from derivatives.bus.stream import BatchReader
 from derivatives.bus.view import ReplicaView
@@ -50,6 +50,7 @@ def bus_door(url: str, subjects: Subjects) -> DoorFactory:
         async def start() -> None:
             head = await stream_head(reader)
             tasks.append(asyncio.create_task(view.run(reader), name="batch-stream"))
+            tasks[-1].add_done_callback(stop_process_on_failure)
             await view.wait_for(head)
 
         async def close() -> None:

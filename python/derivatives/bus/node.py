@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from derivatives.bus.protocol import Subjects, nats_url_from_env
 from derivatives.bus.stream import BatchReader
 from derivatives.bus.view import ReplicaView
 
+log = logging.getLogger(__name__)
 HEAD_RETRY_S = 0.2
 READY = "ready"
 """Printed (``<role> ready pid N``) once a process serves; ``derivatives serve`` waits for it."""
@@ -65,8 +67,18 @@ async def attach(role: str, url: str | None = None, subjects: Subjects | None = 
     reader = BatchReader(nc, subjects)
     head = await stream_head(reader)
     task = asyncio.create_task(view.run(reader), name="batch-stream")
+    task.add_done_callback(stop_process_on_failure)
     await view.wait_for(head)
     return Node(nc, view, gateway, task)
+
+
+def stop_process_on_failure(task: asyncio.Task[None]) -> None:
+    """Done callback of a process's stream task: a stream that failed (a gap, a damaged batch)
+    leaves the process serving a stale state, so it stops the process (SIGTERM to itself, a
+    graceful stop); ``derivatives serve`` reports the exit."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("the batch stream failed; stopping", exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def announce_ready(role: str, detail: str = "") -> None:
