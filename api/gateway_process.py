@@ -36,6 +36,7 @@ from derivatives.bus.view import ReplicaView
 from derivatives.config import Settings
 from derivatives.persistence.db import Database
 
+
 def bus_door(url: str, subjects: Subjects) -> DoorFactory:
     """The door of a gateway process (see the module docstring)."""
 
@@ -87,13 +88,20 @@ def main() -> None:
     logs.configure()
     interpreter.tune()
     settings = Settings.from_env().with_overrides(risk_services=False, demo_market=False)
+
     async def ready(_services: Services) -> None:
         key = getattr(app.state, "demo_key", None)
-        announce_ready("gateway", "" if key is None else f" demo-key {key.api_key} secret {key.secret}")
+        announce_ready(
+            "gateway", "" if key is None else f" demo-key {key.api_key} secret {key.secret}"
+        )
 
-    app = create_app(settings, bus_door(nats_url_from_env(), Subjects.from_env()), background=[ready])
+    app = create_app(
+        settings, bus_door(nats_url_from_env(), Subjects.from_env()), background=[ready]
+    )
     sock = reuse_port_socket(settings.host, settings.port)
-    config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on")
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on"
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -5,6 +5,7 @@ the batch stream has no gap, nothing is applied twice in SQL."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -61,7 +62,9 @@ class Load:
                     self.filled += float(taken["filled"])
                     self.acked.append(taken["id"])
                 else:
-                    self.acked.append(self.maker.create_order(SYMBOL, "limit", "buy", 0.003, 48000)["id"])
+                    self.acked.append(
+                        self.maker.create_order(SYMBOL, "limit", "buy", 0.003, 48000)["id"]
+                    )
             except (ccxt.NetworkError, ccxt.ExchangeError) as error:
                 self.errors += 1
                 body = str(error).partition(" ")[2]
@@ -85,7 +88,8 @@ class Load:
 
 
 def test_a_killed_gateway_leaves_the_other_serving_and_loses_no_acknowledged_order(
-        two_gateways: TopologyServer) -> None:
+    two_gateways: TopologyServer,
+) -> None:
     server = two_gateways
     gateways = server.pids("api.gateway_process")
     assert len(gateways) == 2
@@ -106,7 +110,8 @@ def _sql(db_url: str, query: str) -> list[tuple[object, ...]]:
 
 
 def test_a_killed_projector_restarts_where_it_stopped_without_losing_or_repeating_a_row(
-        two_gateways: TopologyServer) -> None:
+    two_gateways: TopologyServer,
+) -> None:
     server = two_gateways
     [projector] = server.pids("derivatives.projector_process")
     with Load(server, cross=True) as load:
@@ -121,7 +126,9 @@ def test_a_killed_projector_restarts_where_it_stopped_without_losing_or_repeatin
             assert time.monotonic() < deadline, "the restarted projector did not catch up"
             time.sleep(0.1)
         ids = ",".join(load.acked)
-        rows = _sql(server.db.url, f"SELECT order_id, executed_qty FROM orders WHERE order_id IN ({ids})")
+        rows = _sql(
+            server.db.url, f"SELECT order_id, executed_qty FROM orders WHERE order_id IN ({ids})"
+        )
         assert sorted(str(order_id) for order_id, _ in rows) == sorted(load.acked)
         traded = _sql(server.db.url, "SELECT SUM(qty), COUNT(*) FROM trades")[0]
         volume = _sql(server.db.url, "SELECT SUM(volume), SUM(trades) FROM klines_1m")[0]
@@ -137,11 +144,17 @@ def _restart_like(pid: int) -> subprocess.Popen[bytes]:
     """SIGKILLs `pid`, then starts the same command line with the same environment (as a
     supervisor would restart a crashed service)."""
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    env = dict(line.split(b"=", 1) for line in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in line)
+    env = dict(
+        line.split(b"=", 1)
+        for line in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        if b"=" in line
+    )
     cwd = os.readlink(f"/proc/{pid}/cwd")
     os.kill(pid, signal.SIGKILL)
     time.sleep(1)
-    return subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def _stream_is_contiguous(server: TopologyServer) -> int:
@@ -161,7 +174,7 @@ def _stream_is_contiguous(server: TopologyServer) -> int:
 
     seen = server.loop.run(read(), 120)
     assert seen[0][0] == 1
-    for (_, last), (first, _) in zip(seen, seen[1:], strict=False):
+    for (_, last), (first, _) in itertools.pairwise(seen):
         assert first == last + 1, f"stream batch starting at {first} after one ending at {last}"
     return seen[-1][1]
 
@@ -173,9 +186,13 @@ def _projected(server: TopologyServer, seq: int) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.skipif("standin" in engine_service(),
-                    reason="the engine stand-in does not republish the batches an outage kept from the stream")
-def test_a_killed_nats_server_restarted_loses_nothing_acknowledged(two_gateways: TopologyServer) -> None:
+@pytest.mark.skipif(
+    "standin" in engine_service(),
+    reason="the engine stand-in does not republish the batches an outage kept from the stream",
+)
+def test_a_killed_nats_server_restarted_loses_nothing_acknowledged(
+    two_gateways: TopologyServer,
+) -> None:
     server = two_gateways
     [nats] = server.pids("nats-server")
     with Load(server) as load:
@@ -195,12 +212,15 @@ def _check_after_restart(server: TopologyServer, load: Load) -> None:
     assert _stream_is_contiguous(server) == last
     _projected(server, last)
     ids = ",".join(load.acked)
-    assert _sql(server.db.url, f"SELECT COUNT(*) FROM orders WHERE order_id IN ({ids})")[0][0] == len(load.acked)
+    assert _sql(server.db.url, f"SELECT COUNT(*) FROM orders WHERE order_id IN ({ids})")[0][
+        0
+    ] == len(load.acked)
 
 
 @pytest.mark.skipif("standin" in engine_service(), reason="the engine stand-in keeps no journal")
 def test_a_killed_engine_service_restarted_from_its_journal_loses_nothing_acknowledged(
-        two_gateways: TopologyServer) -> None:
+    two_gateways: TopologyServer,
+) -> None:
     server = two_gateways
     [engine] = server.pids(engine_service().split()[0].rsplit("/", 1)[-1])
     with Load(server) as load:

@@ -31,7 +31,7 @@ async def stream_head(reader: BatchReader) -> int:
     while True:
         try:
             return (await reader.last_stream_seq())[1]
-        except Exception:  # noqa: BLE001 - the engine service has not created the stream yet
+        except Exception:
             await asyncio.sleep(HEAD_RETRY_S)
 
 
@@ -53,8 +53,12 @@ class Node:
             await self.nc.close()
 
 
-async def attach(role: str, url: str | None = None, subjects: Subjects | None = None,
-                 before_catch_up: Callable[[BusGateway], None] | None = None) -> Node:
+async def attach(
+    role: str,
+    url: str | None = None,
+    subjects: Subjects | None = None,
+    before_catch_up: Callable[[BusGateway], None] | None = None,
+) -> Node:
     """Connects, then reads the stream from its start until the view has the head's seq.
 
     `before_catch_up` subscribes listeners that must see every batch from the first."""
