@@ -127,7 +127,7 @@ def _role(command: list[bytes]) -> str:
         "nats-server",
         "gateway_process",
         "projector_process",
-        "risk.process",
+        "api.risk_process",
         "standin",
         "derivatives-engine",
         "derivatives serve",

@@ -11,7 +11,7 @@ The composition root. It starts, in order, and stops in reverse:
 3. ``DERIVATIVES_GATEWAYS`` gateway processes (default: one per core), all listening on the
    printed port with ``SO_REUSEPORT`` (``api.gateway_process``); the first creates the demo key;
 4. the projector (``derivatives.projector_process``), the risk and mark-price process
-   (``risk.process``) and, unless disabled, the demo market (``derivatives.demo_market``).
+   (``api.risk_process``) and, unless disabled, the demo market (``derivatives.demo_market``).
 
 Each child runs in its own session so that Ctrl-C reaches only this parent, which then stops the
 engine's clients, then the engine service, then nats-server (SIGTERM, then SIGKILL after a
@@ -265,7 +265,7 @@ class Topology:
                 self.demo_key = (match[1], match[2])
         followers = [
             self._python("projector", "derivatives.projector_process"),
-            self._python("risk", "risk.process", DERIVATIVES_RISK_SERVICES="true"),
+            self._python("risk", "api.risk_process", DERIVATIVES_RISK_SERVICES="true"),
         ]
         if self.demo_market:
             followers.append(self._python("demo-market", "derivatives.demo_market", str(self.seed)))

@@ -1,11 +1,12 @@
 """The risk and mark-price process of ``derivatives serve``: a bus client of its own.
 
-``python -m risk.process`` attaches to the bus (``derivatives.bus.node``: a replica of the engine
+``python -m api.risk_process`` attaches to the bus (``derivatives.bus.node``: a replica of the engine
 caught up with the batch stream, commands by request-reply) and runs the oracle's
 ``MarkPriceService`` (``DERIVATIVES_ORACLE``, simulated by default; off: no marks) publishing
 ``SetMarkPrice`` once a second, and the risk services (funding, ADL ranking, insurance payouts,
 liquidation monitor) reading the replica's event log. Both share the process so the oracle's
-``funding_paused`` flag reaches the funding service directly, as it did in one process.
+``funding_paused`` flag reaches the funding service directly, as it did in one process. It lives in
+``api``, the wiring layer, because ``risk`` never imports ``oracle`` (STYLE.md §4.3).
 """
 
 from __future__ import annotations
