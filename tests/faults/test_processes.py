@@ -222,7 +222,7 @@ def test_a_killed_engine_service_restarted_from_its_journal_loses_nothing_acknow
     two_gateways: TopologyServer,
 ) -> None:
     server = two_gateways
-    [engine] = server.pids(engine_service().split()[0].rsplit("/", 1)[-1])
+    [engine] = server.pids("derivatives-engine")
     with Load(server) as load:
         load.wait(10)
         errors_before = load.errors
