@@ -57,6 +57,7 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	$(PY) -m derivatives bench binding
 	$(PY) -m derivatives bench oracle
 	$(PY) -m derivatives bench api
+	$(PY) -m derivatives bench topology
 
 lint: build ## formatting, clippy and the stub check
 	cargo fmt --check

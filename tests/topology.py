@@ -171,7 +171,8 @@ def start_topology(tmp: Path, db: Database, *args: str, **env: str) -> TopologyS
         "PYTHONPATH": str(ROOT),
         **env,
     }
-    environment.pop("DERIVATIVES_NATS_URL", None)
+    if "DERIVATIVES_NATS_URL" not in env:
+        environment.pop("DERIVATIVES_NATS_URL", None)  # serve starts its own
     if db.schema:
         environment["DERIVATIVES_DATABASE_SCHEMA"] = db.schema
     log = (tmp / "serve.log").open("a")
