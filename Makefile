@@ -39,13 +39,13 @@ browser: ## Debian chromium + chromedriver for the dashboard's browser tests (ap
 run: build ## serve the exchange on embedded defaults
 	$(PY) -m derivatives serve
 
-test: test-rust test-py ## every test, Rust then Python
+test: lint test-rust test-py ## the linters, then every test, Rust then Python
 
 test-rust: ## Rust unit, property, differential and integration tests
 	cargo test --workspace
 
-test-py: build browser ## Python tests (fails loudly if pytest collects nothing)
-	@$(PY) -m pytest; rc=$$?; \
+test-py: build browser ## Python tests (fails loudly if pytest collects nothing; PostgreSQL required)
+	@DERIVATIVES_TEST_REQUIRE_POSTGRES=1 $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite must never be empty" >&2; exit 1; fi; \
 	exit $$rc
 
@@ -59,10 +59,14 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	$(PY) -m derivatives bench api
 	$(PY) -m derivatives bench topology
 
-lint: build ## formatting, clippy and the stub check
+PY_SOURCES := python/derivatives risk oracle api tests
+
+lint: build ## formatting, clippy, the stub check, ruff and mypy --strict
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(PY) -m mypy.stubtest derivatives._core
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+	$(PY) -m mypy $(PY_SOURCES)
 
 clean: ## remove build products and the virtual environment
 	cargo clean

@@ -219,7 +219,7 @@ def _drain(process: subprocess.Popen[str], lines: list[str]) -> None:
         lines.append(line)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"], name="server")
 def topology_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TopologyServer]:

@@ -23,8 +23,10 @@ from tests.api.conftest import (
     make_trader,
 )
 from tests.api.test_auth import call, signed_query
-from tests.topology import TopologyServer
-from tests.topology import topology_server as server  # noqa: F401 - the real topology, once per backend
+from tests.topology import (
+    TopologyServer,
+    topology_server,  # noqa: F401 - fixture `server`: the real topology, per backend
+)
 
 SYMBOL = "BTC/USDT:USDT"
 IOC = {"timeInForce": "IOC"}

@@ -1,19 +1,28 @@
-"""Acceptance: stock ``ccxt.pro.binanceusdm`` WebSocket watches against the server (CCXT.md §6)."""
+"""Acceptance: stock ``ccxt.pro.binanceusdm`` WebSocket watches against the server (CCXT.md §6).
+
+No test sleeps hoping a subscription is live: before acting, a test waits until the server holds
+the subscription (the market hub's subscribers, the account's user-stream connections) and, for a
+second watch on a live connection, until the client has registered the watch's future.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 import ccxt.pro as ccxtpro
+import httpx
 import pytest
 
 from derivatives.commands import SetMarkPrice
 from tests.api.conftest import BTC, ccxt_config, execute, make_trader
-from tests.topology import TopologyServer
-from tests.topology import topology_server as server  # noqa: F401 - the real topology, once per backend
+from tests.topology import (
+    TopologyServer,
+    topology_server,  # noqa: F401 - fixture `server`: the real topology, per backend
+)
 
 SYMBOL = "BTC/USDT:USDT"
 
@@ -24,6 +33,56 @@ async def pro(server: TopologyServer) -> AsyncIterator[ccxtpro.binanceusdm]:
     await exchange.load_markets()
     yield exchange
     await exchange.close()
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    """Returns once `condition()` holds (checked every 10 ms); fails after 10 s."""
+    try:
+        async with asyncio.timeout(10):
+            while not condition():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def _sockets(server: TopologyServer, kind: str) -> float:
+    """The gateway's open subscribed WebSockets of `kind` (``public``/``private``), from /metrics
+    (the topology fixture runs one gateway)."""
+    text = httpx.get(f"{server.base}/metrics", timeout=5).text
+    found = re.search(rf'^derivatives_ws_subscribers{{kind="{kind}"}} (\S+)$', text, re.MULTILINE)
+    return float(found[1]) if found else 0.0
+
+
+async def _market_stream_live(server: TopologyServer, kind: str) -> None:
+    """Waits until the gateway has a subscribed public stream (`kind`, e.g. ``trade``, names it)."""
+    count = await asyncio.to_thread(_sockets, server, "public")
+    deadline = asyncio.get_running_loop().time() + 10
+    while count < 1:
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for a {kind} subscriber"
+        await asyncio.sleep(0.05)
+        count = await asyncio.to_thread(_sockets, server, "public")
+
+
+async def _user_stream_live(server: TopologyServer, pro: ccxtpro.binanceusdm) -> None:
+    """Waits until the gateway holds a user-stream connection (`pro`'s, in these tests)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while await asyncio.to_thread(_sockets, server, "private") < 1:
+        assert asyncio.get_running_loop().time() < deadline, "timed out waiting for the user stream"
+        await asyncio.sleep(0.05)
+
+
+def _watching(pro: ccxtpro.binanceusdm) -> int:
+    """Watches the client has registered and not yet resolved."""
+    return sum(len(client.futures) for client in pro.clients.values())
+
+
+async def _watch(pro: ccxtpro.binanceusdm, watch: Awaitable[Any]) -> asyncio.Future[Any]:
+    """Starts `watch` on an already live connection; returns once its future is registered, so an
+    update sent after this returns is never missed."""
+    before = _watching(pro)
+    task = asyncio.ensure_future(watch)
+    await _until(lambda: _watching(pro) > before or task.done(), "the watch to register")
+    return task
 
 
 async def _book_until(pro: ccxtpro.binanceusdm, done: Callable[[list[list[float]]], bool]) -> Any:
@@ -60,27 +119,30 @@ async def test_watch_trades_and_my_orders(server: TopologyServer, pro: ccxtpro.b
     try:
         trades_task = asyncio.ensure_future(pro.watch_trades(SYMBOL))
         orders_task = asyncio.ensure_future(pro.watch_orders(SYMBOL))
-        await asyncio.sleep(0.5)
+        await _market_stream_live(server, "trade")
+        await _user_stream_live(server, pro)
         await maker.create_order(SYMBOL, "limit", "sell", 0.01, 50010)
         placed = await pro.create_order(SYMBOL, "limit", "buy", 0.01, 50010)
         trades = await asyncio.wait_for(trades_task, 10)
         assert trades[-1]["price"] == 50010.0 and trades[-1]["side"] == "buy"
         await asyncio.wait_for(orders_task, 10)
-        await asyncio.sleep(0.3)
-        closed = [o for o in pro.orders if o["id"] == placed["id"]]
-        assert closed[-1]["status"] == "closed" and closed[-1]["filled"] == 0.01
+
+        def closed() -> list[Any]:
+            return [o for o in pro.orders or [] if o["id"] == placed["id"] and o["status"] == "closed"]
+
+        await _until(lambda: bool(closed()), "the order's FILLED update")
+        assert closed()[-1]["filled"] == 0.01
     finally:
         await maker.close()
 
 
 async def test_watch_orders_sees_algo_updates(server: TopologyServer, pro: ccxtpro.binanceusdm) -> None:
     watch = asyncio.ensure_future(pro.watch_orders(SYMBOL))
-    await asyncio.sleep(0.5)
+    await _user_stream_live(server, pro)
     stop = await pro.create_order(SYMBOL, "market", "buy", 0.01, None, {"triggerPrice": 60000})
     orders = await asyncio.wait_for(watch, 10)
     assert orders[-1]["id"] == stop["id"] and orders[-1]["status"] == "open"
-    watch = asyncio.ensure_future(pro.watch_orders(SYMBOL))
-    await asyncio.sleep(0.1)
+    watch = await _watch(pro, pro.watch_orders(SYMBOL))
     await pro.cancel_order(stop["id"], SYMBOL, {"trigger": True})
     orders = await asyncio.wait_for(watch, 10)
     assert orders[-1]["status"] == "canceled"
@@ -106,7 +168,7 @@ async def test_watch_balance_positions_and_my_trades_after_a_fill(server: Topolo
         balance_task = asyncio.ensure_future(pro.watch_balance())
         positions_task = asyncio.ensure_future(pro.watch_positions([SYMBOL]))
         trades_task = asyncio.ensure_future(pro.watch_my_trades(SYMBOL))
-        await asyncio.sleep(0.5)
+        await _user_stream_live(server, pro)
         await maker.create_order(SYMBOL, "limit", "sell", 0.01, 50000)
         await pro.create_order(SYMBOL, "limit", "buy", 0.01, 50000, {"timeInForce": "IOC"})
         balance = await asyncio.wait_for(balance_task, 10)
@@ -117,8 +179,7 @@ async def test_watch_balance_positions_and_my_trades_after_a_fill(server: Topolo
         (trade,) = await asyncio.wait_for(trades_task, 10)
         assert (trade["side"], trade["fee"]["cost"], trade["takerOrMaker"]) == ("buy", 0.25, "taker")
         await maker.create_order(SYMBOL, "limit", "buy", 0.01, 50100)
-        positions_task = asyncio.ensure_future(pro.watch_positions([SYMBOL]))
-        await asyncio.sleep(0.1)
+        positions_task = await _watch(pro, pro.watch_positions([SYMBOL]))
         await pro.create_order(SYMBOL, "limit", "sell", 0.01, 50100, {"timeInForce": "IOC"})
         (closed,) = await asyncio.wait_for(positions_task, 10)
         assert closed["contracts"] == 0 and closed["info"]["cr"] == "1.00000000"  # realised 0.01 x 100
@@ -134,7 +195,7 @@ async def test_watch_positions_shows_an_isolated_leg(server: TopologyServer, pro
         await pro.set_leverage(10, SYMBOL)
         assert await asyncio.wait_for(pro.watch_positions([SYMBOL]), 10) == []  # the REST snapshot
         positions_task = asyncio.ensure_future(pro.watch_positions([SYMBOL]))
-        await asyncio.sleep(0.5)
+        await _user_stream_live(server, pro)
         await maker.create_order(SYMBOL, "limit", "sell", 0.01, 50000)
         await pro.create_order(SYMBOL, "limit", "buy", 0.01, 50000, {"timeInForce": "IOC"})
         (position,) = await asyncio.wait_for(positions_task, 10)

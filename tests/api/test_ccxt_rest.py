@@ -11,8 +11,10 @@ import pytest
 
 from derivatives.commands import SetMarkPrice
 from tests.api.conftest import BTC, ccxt_config, execute, make_trader, publish_marks
-from tests.topology import TopologyServer
-from tests.topology import topology_server as server  # noqa: F401 - the real topology, once per backend
+from tests.topology import (
+    TopologyServer,
+    topology_server,  # noqa: F401 - fixture `server`: the real topology, per backend
+)
 
 SYMBOL = "BTC/USDT:USDT"
 
