@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 
+from api.gateway import EngineGateway
 from api.main import create_app
 from derivatives.commands import Command, SetMarkPrice
 from derivatives.config import Settings
@@ -103,8 +104,11 @@ def execute(server: RunningServer | Executor, *commands: Command) -> Batch | Bat
     """Runs commands through the server's gateway (or, for the real topology, the engine service)
     and waits until they are projected."""
     if not isinstance(server, RunningServer):
-        return server.execute(*commands)
-    batch = server.services.gateway.execute(commands)
+        result: BatchResult = server.execute(*commands)
+        return result
+    gateway = server.services.gateway
+    assert isinstance(gateway, EngineGateway), "an in-process server has the in-process gateway"
+    batch = gateway.execute(commands)
     deadline = time.monotonic() + 10
     while server.services.worker.applied < batch.last_seq:
         assert time.monotonic() < deadline, "projection did not catch up"

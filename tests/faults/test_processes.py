@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ccxt
 import pytest
@@ -106,7 +107,7 @@ def test_a_killed_gateway_leaves_the_other_serving_and_loses_no_acknowledged_ord
     assert len(open_ids) - len(load.acked) <= load.errors  # only unanswered ones may exist beyond
 
 
-def _sql(db_url: str, query: str) -> list[tuple[object, ...]]:
+def _sql(db_url: str, query: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
         return conn.execute(query).fetchall()
 
@@ -136,7 +137,7 @@ def test_a_killed_projector_restarts_where_it_stopped_without_losing_or_repeatin
         volume = _sql(server.db.url, "SELECT SUM(volume), SUM(trades) FROM klines_1m")[0]
         assert traded == volume  # a batch applied twice would count its trades twice in the bars
         filled_raw = round(load.filled * 10**8)
-        assert sum(qty for _, qty in rows) == filled_raw  # type: ignore[misc]
+        assert sum(qty for _, qty in rows) == filled_raw
     finally:
         restarted.send_signal(signal.SIGTERM)
         restarted.wait(30)
