@@ -6,6 +6,9 @@ caught up with the batch stream, commands by request-reply) and runs the oracle'
 ``SetMarkPrice`` once a second, and the risk services (funding, ADL ranking, insurance payouts,
 liquidation monitor) reading the replica's event log. Both share the process so the oracle's
 ``funding_paused`` flag reaches the funding service directly, as it did in one process.
+
+The oracle answers steering messages (scripted moves and venue faults of the simulated feed, for
+``derivatives simulate``) on ``{prefix}.oracle.control`` (``oracle.control``).
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from decimal import Decimal
 
 from derivatives.bus.gateway import BusGateway
 from derivatives.bus.node import announce_ready, attach, run_until_signalled
+from derivatives.bus.protocol import Subjects
 from derivatives.commands import SetMarkPrice
 from derivatives.config import Settings
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.persistence.db import Database
 from oracle import DEFAULT_SYMBOLS, BookState, MarkPriceService, PriceFlags, SymbolConfig, create_source
+from oracle.control import serve_control
 from risk import RiskServices
 from risk.funding import EIGHT_HOURS_MS, next_funding_time
 from risk.ports import wall_clock_ms
@@ -63,7 +68,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             if settings.risk_services else None)
     tasks: list[asyncio.Task[None]] = [] if risk is None else await risk.start()
     if settings.oracle != "off":
-        tasks.append(asyncio.create_task(mark_service(settings, gateway, risk).run()))
+        oracle = mark_service(settings, gateway, risk)
+        await serve_control(node.nc, Subjects.from_env().prefix, oracle.source, oracle, wall_clock_ms)
+        tasks.append(asyncio.create_task(oracle.run()))
     announce_ready("risk")
     await stop.wait()
     for task in tasks:

@@ -1,5 +1,5 @@
-"""The `derivatives` command: `serve`, `engine replay`, `engine run`, `engine follow`, `bench binding`,
-`bench oracle` and `bench api`."""
+"""The `derivatives` command: `serve`, `simulate`, `engine replay`, `engine run`, `engine follow`,
+`bench binding`, `bench oracle` and `bench api`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--gateways", type=int, default=None,
                        help="gateway processes on the port (default DERIVATIVES_GATEWAYS or one per core)")
     serve.add_argument("--var", default="var", help="directory of the local nats-server's data (default var)")
+    simulate = commands.add_parser("simulate", help="a simulated market with a scenario against a running exchange")
+    simulate.add_argument("--url", default="http://127.0.0.1:8000", help="the exchange's URL (printed by serve)")
+    simulate.add_argument("--admin-token", default=None,
+                          help="admin token (printed by serve; default DERIVATIVES_ADMIN_TOKEN)")
+    simulate.add_argument("--scenario", default="crash",
+                          help="calm, crash, squeeze, venue-outage or thin-book (default crash)")
+    simulate.add_argument("--seed", type=int, default=1, help="seed of every random choice")
+    simulate.add_argument("--duration", type=float, default=60, help="seconds the scenario's move lasts")
+    simulate.add_argument("--traders", type=int, default=200, help="leveraged trader accounts to create")
+    simulate.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     engine = commands.add_parser("engine", help="the engine and its journal")
     actions = engine.add_subparsers(dest="action", required=True)
     replay = actions.add_parser("replay", help="rebuild the state from a journal (read-only) and print its hash")
@@ -59,6 +69,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    """Runs one scenario and prints its summary; exit status 1 when an invariant broke."""
+    import asyncio
+    import os
+
+    from derivatives.simulator import Options, simulate
+
+    token = args.admin_token or os.environ.get("DERIVATIVES_ADMIN_TOKEN")
+    if not token:
+        print("error: give --admin-token (printed by derivatives serve) or DERIVATIVES_ADMIN_TOKEN", file=sys.stderr)
+        return 2
+    options = Options(args.url.rstrip("/"), token, args.scenario, args.seed, args.duration, args.traders)
+    summary = asyncio.run(simulate(options))
+    print(summary.json() if args.json else summary.text(), flush=True)
+    return 0 if summary.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `derivatives` command."""
     args = _parser().parse_args(argv)
@@ -74,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, name) is not None:
                 overrides[name] = getattr(args, name)
         serve(Settings.from_env().with_overrides(**overrides), args.seconds, args.seed, args.gateways, Path(args.var))
+    elif args.command == "simulate":
+        return _simulate(args)
     elif args.command == "engine":
         from derivatives import journal
 
