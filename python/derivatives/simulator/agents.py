@@ -218,14 +218,20 @@ class Plan:
     notional: Decimal
 
 
-def plan(rng: random.Random, markets: Sequence[Market], funds: Decimal, max_notional: dict[int, Decimal]) -> Plan:
-    """A position drawn from `rng`: 70 % on the first market, either side, 40-85 % of the margin the
-    leverage allows (capped by the leverage's bracket)."""
+def plan(rng: random.Random, markets: Sequence[Market], funds: Decimal, max_notional: dict[int, Decimal],
+         number: int) -> Plan:
+    """Trader `number`'s position: long when even, short when odd (both sides equally exposed),
+    70 % on the first market, leverage and 25-60 % of the margin it allows drawn from `rng`
+    (capped by the leverage's bracket)."""
     market = markets[0] if rng.random() < 0.7 or len(markets) == 1 else rng.choice(list(markets[1:]))
     leverage = rng.choice(LEVERAGES)
     share = Decimal(rng.randint(25, 60)) / 100
     notional = min(funds * leverage * share, max_notional.get(leverage, funds) * Decimal("0.9"))
-    return Plan(market, rng.choice(("buy", "sell")), leverage, max(notional, market.min_notional * 2))
+    return Plan(market, ("buy", "sell")[number % 2], leverage, max(notional, market.min_notional * 2))
+
+
+SLIPPAGE = Decimal("0.004")
+"""How far through the index a trader's opening order may fill (the makers quote 0.05 % apart)."""
 
 
 class Trader:
@@ -239,13 +245,17 @@ class Trader:
         self.outcomes = outcomes
 
     async def open(self) -> bool:
-        """Sets the leverage and opens the position with a market order; True when it filled."""
+        """Sets the leverage and opens the position with an IOC limit order `SLIPPAGE` through the
+        index (a market order would reserve margin for the whole price band); True when it filled."""
         p = self.plan
         if await self.outcomes.call("leverage", self.exchange.set_leverage(p.leverage, p.market.symbol)) is None:
             return False
-        qty = p.market.qty(p.notional, self.feed.index[p.market.symbol])
-        order = await self.outcomes.call("position-order",
-                                         self.exchange.create_order(p.market.symbol, "market", p.side, f"{qty:f}"))
+        index = self.feed.index[p.market.symbol]
+        buy = p.side == "buy"
+        limit = p.market.price(index * (1 + SLIPPAGE if buy else 1 - SLIPPAGE), up=not buy)
+        qty = p.market.qty(p.notional, index)
+        order = await self.outcomes.call("position-order", self.exchange.create_order(
+            p.market.symbol, "limit", p.side, f"{qty:f}", limit, {"timeInForce": "IOC"}))
         return order is not None and bool(order.get("filled"))
 
 

@@ -174,8 +174,8 @@ class Run:
         for maker in makers:
             await maker.requote()
         self.tasks += [asyncio.create_task(m.run()) for m in makers] + [asyncio.create_task(t.run()) for t in takers]
-        traders = [Trader(self._exchange(a, loaded), a, plan(self.rng, markets, a.funds, brackets), feed,
-                          self.outcomes) for a in traders_acc]
+        traders = [Trader(self._exchange(a, loaded), a, plan(self.rng, markets, a.funds, brackets, number), feed,
+                          self.outcomes) for number, a in enumerate(traders_acc)]
         gate = asyncio.Semaphore(PARALLEL)
 
         async def open_one(trader: Trader) -> bool:
