@@ -148,6 +148,7 @@ class Maker:
         self.spacing = spacing
         self.level_notional = level_notional
         self.quoting = True
+        self.running = True
 
     def ladder(self, market: Market, index: Decimal) -> list[dict[str, Any]]:
         """The orders of one re-quote (bids rounded down, asks up: never through the index)."""
@@ -171,10 +172,13 @@ class Maker:
                 await self.outcomes.call("quote-batch", self.exchange.create_orders(orders[start:start + 5]))
 
     async def run(self, interval_s: float = 1.0) -> None:
-        """Re-quotes every interval until cancelled."""
-        while True:
+        """Re-quotes every interval until `running` is cleared (never cancelled mid-request, so no
+        quote can reach the exchange after the final cancel), then cancels every quote."""
+        while self.running:
             await self.requote()
             await asyncio.sleep(interval_s)
+        self.quoting = False
+        await self.requote()
 
 
 class Taker:

@@ -6,7 +6,7 @@
    the takers start trading, and every trader opens its position with a market order.
 3. The ledger is read (``GET /admin/ledger``): its seq starts the scenario's window.
 4. The scenario runs (``derivatives.simulator.scenarios``), then the market settles for a few
-   mark ticks and the agents stop.
+   mark ticks and the agents stop (the makers cancel every quote).
 5. The ledger is read again: liquidation activity in the window, the insurance fund's change, and
    the invariants: money conserved (every wallet plus unrealised PnL equals the net deposits,
    before and after) and no margin unit under maintenance at the end.
@@ -138,6 +138,7 @@ class Run:
         self.outcomes = Outcomes()
         self.exchanges: list[Any] = []
         self.tasks: list[asyncio.Task[None]] = []
+        self.makers: list[Maker] = []
 
     async def _accounts(self, prefix: str, funds: list[Decimal]) -> list[Account]:
         gate = asyncio.Semaphore(PARALLEL)
@@ -168,12 +169,13 @@ class Run:
         brackets = await self._max_notional(makers_acc[0], loaded)
         feed = PriceFeed(self._exchange(None, loaded, pro=True), markets)
         await feed.start()
-        makers = [Maker(self._exchange(a, loaded), markets, feed, self.outcomes) for a in makers_acc]
+        makers = self.makers = [Maker(self._exchange(a, loaded), markets, feed, self.outcomes) for a in makers_acc]
         takers = [Taker(self._exchange(a, loaded), markets, feed, self.outcomes, random.Random(self.rng.random()))
                   for a in takers_acc]
         for maker in makers:
             await maker.requote()
-        self.tasks += [asyncio.create_task(m.run()) for m in makers] + [asyncio.create_task(t.run()) for t in takers]
+        self.tasks += [asyncio.create_task(m.run(), name="maker") for m in makers]
+        self.tasks += [asyncio.create_task(t.run(), name="taker") for t in takers]
         traders = [Trader(self._exchange(a, loaded), a, plan(self.rng, markets, a.funds, brackets, number), feed,
                           self.outcomes) for number, a in enumerate(traders_acc)]
         gate = asyncio.Semaphore(PARALLEL)
@@ -208,12 +210,16 @@ class Run:
         return caps
 
     async def _stop_agents(self) -> None:
+        for maker in self.makers:
+            maker.running = False
         for task in self.tasks:
-            task.cancel()
+            if task.get_name() != "maker":
+                task.cancel()
         for task in self.tasks:
             with contextlib.suppress(BaseException):
                 await task
         self.tasks.clear()
+        self.makers.clear()
 
     def _summary(self, before: dict[str, Any], after: dict[str, Any], opened: int, index_before: dict[str, str],
                  index_after: dict[str, str], checks: dict[str, bool]) -> Summary:

@@ -87,11 +87,10 @@ async def venue_outage(stage: Stage) -> None:
 async def thin_book(stage: Stage) -> None:
     """Makers withdraw, the index falls 15 %, makers return."""
     for maker in stage.makers:
-        maker.quoting = False
-        await maker.requote()
+        maker.quoting = False  # the maker's own loop cancels its ladder at its next round
     for taker in stage.takers:
         taker.active = False
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(2.5)
     await stage.admin.steer(change="-0.15", overMs=int(stage.duration_s * 1000))
     await asyncio.sleep(stage.duration_s)
     for maker in stage.makers:
