@@ -22,7 +22,8 @@ Invariants:
       quote is rounded to the venue's 0.01 tick like any simulated quote.
     * A tick is transformed by the state at its own receive time, so a replayed series of
       messages at the same times gives the same ticks.
-    * Markets quoted in another base (the ``USDT/USD`` rate) are never moved, only faulted.
+    * A venue's ``USDT/USD`` rate is never moved or offset (so an offset venue is off by exactly
+      its offset in USDT terms), only made stale with the venue.
 """
 
 from __future__ import annotations
@@ -85,8 +86,10 @@ class Steering:
         """The tick as the steered market shows it; None when its venue is stale."""
         if tick.venue in self.stale:
             return None
-        base, _, quote = tick.market.partition("/")
-        scale = self.factor(base, tick.received_ms) if quote in {"USDT", "USD"} and base != "USDT" else Decimal(1)
+        base, _, _quote = tick.market.partition("/")
+        if base == "USDT":  # the venue's USDT/USD rate: only staleness applies
+            return tick
+        scale = self.factor(base, tick.received_ms)
         offset = self.offsets.get(tick.venue)
         if offset is not None:
             scale = WORK_CONTEXT.multiply(scale, WORK_CONTEXT.add(1, offset))
