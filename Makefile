@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RUST_SOURCES := $(shell find core_rs -name '*.rs' -o -name Cargo.toml) Cargo.toml
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help venv build browser run test test-rust test-py bench lint clean
+.PHONY: help venv build browser redis-cli run test test-rust test-py bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -39,7 +39,10 @@ test: test-rust test-py ## every test, Rust then Python
 test-rust: ## Rust unit, property, differential and integration tests
 	cargo test --workspace
 
-test-py: build browser ## Python tests (fails loudly if pytest collects nothing)
+redis-cli: ## Debian redis-tools (redis-cli) for the Redis-protocol door's tests (apt-get, as root)
+	@command -v redis-cli >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-tools; }
+
+test-py: build browser redis-cli ## Python tests (fails loudly if pytest collects nothing)
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite must never be empty" >&2; exit 1; fi; \
 	exit $$rc

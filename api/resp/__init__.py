@@ -1,0 +1,33 @@
+"""The Redis-protocol door (``api.resp.door``) and its place in an app's life: ``install(app)``
+starts the door once the app's services exist and stops it before they go (settings
+``resp_port``: -1, the default, is the HTTP port + 1; 0 turns it off)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from api.resp.door import resp_port, start
+
+
+def install(app: FastAPI) -> None:
+    """Wraps the app's lifespan so the door serves while the app does."""
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with inner(app):
+            services = app.state.services
+            port = resp_port(services.settings.port, services.settings.resp_port)
+            server = None if port is None else await start(services, services.settings.host, port)
+            if server is not None:
+                print(f"redis protocol door listening on redis://{services.settings.host}:{port}", flush=True)
+            try:
+                yield
+            finally:
+                if server is not None:
+                    server.close()
+
+    app.router.lifespan_context = lifespan
