@@ -1,6 +1,7 @@
 """The Redis-protocol door (``api.resp.door``) and its place in an app's life: ``install(app)``
 starts the door once the app's services exist and stops it before they go (settings
-``resp_port``: -1, the default, is the HTTP port + 1; 0 turns it off)."""
+``resp_port``: 0, the default, is off; -1, what ``derivatives serve`` gives its gateways, is the
+HTTP port + 1)."""
 
 from __future__ import annotations
 

@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--connections", type=int, default=64, help="clients of the closed-loop phases")
     api.add_argument("--subscribers", type=int, default=1_000, help="diff-depth WebSocket subscribers")
     api.add_argument("--depth-rate", type=float, default=20, help="orders per second during the fan-out phase")
+    resp = kinds.add_parser("resp", help="signed orders through the Redis-protocol door against REST (A/B)")
+    resp.add_argument("--seconds", type=float, default=10, help="duration of each phase")
+    resp.add_argument("--connections", type=int, default=16, help="closed-loop clients")
+    resp.add_argument("--rounds", type=int, default=2, help="REST then door phases, this many times")
     return parser
 
 
@@ -96,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         from derivatives.config import Settings
         from derivatives.topology import serve
 
+        import os
+
+        os.environ.setdefault("DERIVATIVES_RESP_PORT", "-1")  # the gateways' Redis-protocol door: HTTP port + 1
         overrides: dict[str, object] = {"demo_market": not args.no_demo_market, "risk_services": True}
         for name in ("host", "port", "database_url", "journal_dir"):
             if getattr(args, name) is not None:
@@ -126,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         from api.bench import bench_api
 
         bench_api(args.seconds, args.rate, args.connections, args.subscribers, args.depth_rate)
+    elif args.command == "bench" and args.kind == "resp":
+        from api.resp.bench import bench_resp
+
+        bench_resp(args.seconds, args.connections, args.rounds)
     elif args.command == "bench":
         from derivatives.bench import bench_binding
 

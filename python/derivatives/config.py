@@ -60,7 +60,8 @@ class Settings:
         demo_api_secret: Fixed demo API secret (generated once and stored when None).
         demo_market: Run the demo market maker and noise taker (``derivatives serve``).
         risk_services: Run the risk services (funding, ADL ranking, payouts, monitor; ``derivatives serve``).
-        resp_port: Port of the Redis-protocol door: -1 (default) the HTTP port + 1, 0 off.
+        resp_port: Port of the Redis-protocol door: 0 off (an app built directly), -1 the HTTP
+            port + 1 (``derivatives serve`` sets it for its gateways), else that port.
         weight_limit_per_minute: REQUEST_WEIGHT budget per IP and per API key per minute.
         order_limit_per_10s: New orders per account per 10 seconds.
         order_limit_per_minute: New orders per account per minute.
@@ -93,7 +94,7 @@ class Settings:
     demo_api_secret: str | None = None
     demo_market: bool = False
     risk_services: bool = False
-    resp_port: int = -1
+    resp_port: int = 0
     weight_limit_per_minute: int = 2400
     order_limit_per_10s: int = 300
     order_limit_per_minute: int = 1200
