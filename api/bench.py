@@ -130,3 +130,7 @@ def _report(r: dict[str, Any], config: dict[str, Any]) -> None:
               f"{ws['delivered_share']:.1%}; lag p50 {ws['p50_ms']} ms, p99 {ws['p99_ms']} ms, max {ws['max_ms']} ms")
     print(f"failures: {r['failures']} (first: {r['first_failure']}); CPU s: server {r['cpu_s']['server']}, load generator {r['cpu_s']['load']}, "
           f"wall {r['cpu_s']['wall']}")
+
+
+if __name__ == "__main__":
+    bench_api(**json.loads(sys.argv[1]))

@@ -75,6 +75,7 @@ class TopologyServer(Endpoint):
     port: int
     nats_url: str
     tmp: Path
+    db: Database
     lines: list[str] = field(default_factory=list)
     loop: LoopThread = field(default_factory=LoopThread)
     engine: BusEngine | None = None
@@ -117,16 +118,27 @@ class TopologyServer(Endpoint):
                 out.append(int(child))
         return out
 
+    def start_child(self, module: str, *args: str) -> subprocess.Popen[str]:
+        """Another process of the topology (e.g. a projector restarted after a kill)."""
+        env = {**os.environ, "DERIVATIVES_NATS_URL": self.nats_url, "DERIVATIVES_DATABASE_URL": self.db.url,
+               "PYTHONPATH": str(ROOT), "DERIVATIVES_ORACLE": "off"}
+        if self.db.schema:
+            env["DERIVATIVES_DATABASE_SCHEMA"] = self.db.schema
+        log = (self.tmp / f"{module}.log").open("a")
+        return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=log, stderr=log,
+                                text=True)
+
     def stop(self) -> None:
         """Ctrl-C, as a user would; waits for every child to stop."""
+        if self.engine is not None:
+            self.loop.run(self.engine.nc.close())
+            self.engine = None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        if self.engine is not None:
-            self.loop.run(self.engine.nc.close())
         self.loop.close()
 
 
@@ -154,7 +166,7 @@ def start_topology(tmp: Path, db: Database, *args: str, **env: str) -> TopologyS
         if match := LISTENING.search(line):
             port = int(match[1])
         if (match := NATS.search(line)) and port is not None:
-            server = TopologyServer(process, port, match[1], tmp, lines)
+            server = TopologyServer(process, port, match[1], tmp, db, lines)
             threading.Thread(target=_drain, args=(process, lines), daemon=True).start()
             return server
     process.kill()

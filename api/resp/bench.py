@@ -76,3 +76,7 @@ def bench_resp(seconds: float, connections: int, rounds: int = 2, traders: int =
         print(f"{phase['door']:>4}: {phase['per_s']:>8.0f} orders/s, server CPU {phase['cpu_us_per_order']:>7.0f} µs "
               f"per order, failures {phase['failures']} (first: {phase['first_failure']})")
     return {"phases": phases, "load": load}
+
+
+if __name__ == "__main__":
+    bench_resp(**json.loads(sys.argv[1]))

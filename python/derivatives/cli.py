@@ -1,5 +1,8 @@
 """The `derivatives` command: `serve`, `simulate`, `engine replay`, `engine run`, `engine follow`,
-`bench binding`, `bench oracle` and `bench api`."""
+`bench binding`, `bench oracle`, `bench api`, `bench topology` and `bench resp`.
+
+`derivatives` does not import `api`: the API benchmarks run as ``python -m api.bench[_topology]``
+and ``python -m api.resp.bench``."""
 
 from __future__ import annotations
 
@@ -70,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     resp.add_argument("--seconds", type=float, default=10, help="duration of each phase")
     resp.add_argument("--connections", type=int, default=16, help="closed-loop clients")
     resp.add_argument("--rounds", type=int, default=2, help="REST then door phases, this many times")
+    topology = kinds.add_parser("topology", help="the same load against derivatives serve, one gateway then two")
+    topology.add_argument("--seconds", type=float, default=10, help="duration of each phase")
+    topology.add_argument("--rate", type=float, default=2_000, help="offered orders per second of the open-loop phase")
+    topology.add_argument("--connections", type=int, default=64, help="clients of the closed-loop phases")
+    topology.add_argument("--subscribers", type=int, default=1_000, help="diff-depth WebSocket subscribers")
+    topology.add_argument("--depth-rate", type=float, default=20, help="orders per second during the fan-out phase")
     return parser
 
 
@@ -129,14 +138,19 @@ def main(argv: list[str] | None = None) -> int:
         from oracle.bench import bench_oracle
 
         bench_oracle(args.venues, args.symbols, args.rate, args.seconds, args.interval_ms)
-    elif args.command == "bench" and args.kind == "api":
-        from api.bench import bench_api
+    elif args.command == "bench" and args.kind in ("api", "topology"):
+        import json
+        import subprocess
 
-        bench_api(args.seconds, args.rate, args.connections, args.subscribers, args.depth_rate)
+        module = "api.bench" if args.kind == "api" else "api.bench_topology"
+        options = {name: getattr(args, name) for name in ("seconds", "rate", "connections", "subscribers", "depth_rate")}
+        return subprocess.call([sys.executable, "-m", module, json.dumps(options)])
     elif args.command == "bench" and args.kind == "resp":
-        from api.resp.bench import bench_resp
+        import json
+        import subprocess
 
-        bench_resp(args.seconds, args.connections, args.rounds)
+        options = {name: getattr(args, name) for name in ("seconds", "connections", "rounds")}
+        return subprocess.call([sys.executable, "-m", "api.resp.bench", json.dumps(options)])
     elif args.command == "bench":
         from derivatives.bench import bench_binding
 

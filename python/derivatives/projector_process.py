@@ -1,14 +1,13 @@
 """The projector process: the batch stream folded into the shared SQL database.
 
 ``python -m derivatives.projector_process`` (started by ``derivatives serve``) reads the stream
-with the durable JetStream consumer ``projector`` and applies each fetched run of batches in one
-transaction (``derivatives.persistence.projector.Projector``), then acknowledges it.
+from the first batch after its SQL cursor (``BatchReader.stream_seq_after``) and applies each
+fetched run of batches in one transaction (``derivatives.persistence.projector.Projector``).
 
 Exactly once: the projection cursor is written in the same transaction as the rows, and batches
-at or below it are skipped, so a batch redelivered after a crash (applied, not yet acknowledged)
-changes nothing; the consumer redelivers everything not acknowledged, so nothing is lost. The
-stream has no gaps, so a gap here is a bug: the process stops with ``ProjectionGap`` (and
-``derivatives serve`` reports it) rather than skip events.
+at or below it are skipped; after a crash the process starts again right after the cursor, so
+nothing is lost or applied twice. The stream has no gaps, so a gap here is a bug: the process
+stops with ``ProjectionGap`` (and ``derivatives serve`` reports it) rather than skip events.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from derivatives.persistence.db import Database
 from derivatives.persistence.projector import Batch, Projector
 
 log = logging.getLogger("derivatives.projector")
-DURABLE = "projector"
 
 
 class _NoBackfill:
@@ -50,7 +48,14 @@ async def project(settings: Settings, stop: asyncio.Event, url: str, subjects: S
     names = symbol_names()
     projector = Projector(db, _NoBackfill(), lambda symbol: names.get(symbol, f"#{symbol}"))
     nc = await connect(url, "projector")
-    reader = BatchReader(nc, subjects, durable=DURABLE)
+    reader = BatchReader(nc, subjects)
+    cursor = await asyncio.to_thread(projector.cursor)
+    while True:
+        try:
+            reader.next_stream_seq = await reader.stream_seq_after(cursor)
+            break
+        except Exception:  # noqa: BLE001 - the engine service has not created the stream yet
+            await asyncio.sleep(0.2)
     announce_ready("projector")
 
     async def consume() -> None:
@@ -58,7 +63,6 @@ async def project(settings: Settings, stop: asyncio.Event, url: str, subjects: S
             batches = [Batch(b.seqs.first_seq, b.seqs.last_seq, b.seqs.ts, decode_events(b.events))
                        for b in stream_batches]
             result = await asyncio.to_thread(projector.project, batches)
-            await reader.ack()
             log.debug("projected up to seq %d", result.last_seq)
 
     task = asyncio.create_task(consume())

@@ -1,8 +1,8 @@
 """A protocol stand-in for the engine service, for the bus client's unit tests only.
 
 It answers ``{prefix}.engine.commands`` with ``_core.Engine`` (no journal, one request per batch)
-and publishes each batch to the JetStream stream exactly as the protocol describes (journal
-frames built from the batch, ``Nats-Msg-Id`` = first seq). The topology tests run the real
+and publishes each batch to the JetStream stream exactly as the protocol describes
+(``_core.encode_batch_body``, ``Nats-Msg-Id`` = first seq). The topology tests run the real
 engine service binary instead.
 """
 
@@ -13,8 +13,7 @@ from nats.aio.msg import Msg
 from nats.js.api import StorageType, StreamConfig
 
 from derivatives import _core
-from derivatives.bus.protocol import ERROR, MSG_ID, QUEUE_GROUP, SeqRange, Subjects, batch_body
-from derivatives.bus.replica import command_frames
+from derivatives.bus.protocol import ERROR, MSG_ID, QUEUE_GROUP, SeqRange, Subjects
 
 
 async def ensure_stream(nc: Nats, subjects: Subjects) -> None:
@@ -51,7 +50,7 @@ class StandInEngineService:
             return
         seqs = SeqRange(first, last, ts)
         if last >= first:
-            body = batch_body(command_frames(first, ts, msg.data), events)
+            body = _core.encode_batch_body(msg.data, first, ts, events)
             await self.nc.jetstream().publish(self.subjects.batches, body,
                                               headers={MSG_ID: str(first), **seqs.headers()})
         await self.nc.publish(msg.reply, events, headers=seqs.headers())

@@ -13,11 +13,9 @@ from nats.aio.client import Client as Nats
 from derivatives.bus.client import BusEngine, EngineMalformed, EngineNoResponder, connect
 from derivatives.bus.gateway import BusGateway
 from derivatives.bus.natsserver import LocalNats
-from derivatives.bus.protocol import Subjects, batch_body
-from derivatives.bus.replica import FrameReplica, ReplicaGap, command_frames, frames_to_batch
+from derivatives.bus.protocol import Subjects
 from derivatives.bus.stream import BatchReader
 from derivatives.bus.view import ReplicaView
-from derivatives.codec import encode_commands
 from derivatives.commands import AddInstrument, Command, Deposit, PlaceOrder
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
@@ -42,32 +40,6 @@ async def nc(shared_nats: LocalNats) -> AsyncIterator[Nats]:
     connection = await connect(shared_nats.url, "test")
     yield connection
     await connection.drain()
-
-
-def test_frames_round_trip_and_damage_is_refused() -> None:
-    batch = encode_commands([*setup_commands(), *cross("50000")])
-    frames = command_frames(41, 1_700_000_000_000_000_000, batch)
-    assert frames_to_batch(frames) == (41, 45, 1_700_000_000_000_000_000, batch)
-    damaged = bytearray(frames)
-    damaged[-1] ^= 1
-    with pytest.raises(ReplicaGap):
-        frames_to_batch(bytes(damaged))
-
-
-def test_frame_replica_matches_the_engine_and_refuses_a_gap() -> None:
-    primary = EngineClient()
-    replica = FrameReplica()
-    for commands in (setup_commands(), cross("50000"), cross("50010")):
-        batch = encode_commands(commands)
-        first, last, ts, events = primary.engine.execute(batch, None)
-        assert replica.apply(batch_body(command_frames(first, ts, batch), events)) == last
-    assert replica.state_hash() == primary.engine.state_hash()
-    assert replica.depth(BTC.symbol) == primary.engine.depth(BTC.symbol)
-    # a batch already applied is skipped; one after a hole changes nothing
-    assert replica.apply(batch_body(command_frames(1, 1, encode_commands(setup_commands())), b"")) == 7
-    with pytest.raises(ReplicaGap):
-        replica.apply(batch_body(command_frames(9, 2, encode_commands(cross("1"))), b""))
-    assert replica.state_hash() == primary.engine.state_hash()
 
 
 async def test_execute_answers_like_the_in_process_client(nc: Nats, subjects: Subjects) -> None:
@@ -145,3 +117,16 @@ async def test_view_resumes_after_the_nats_server_restarts(local_nats: LocalNats
     finally:
         task.cancel()
         await nc.close()
+
+
+async def test_a_reader_starts_after_an_engine_seq(nc: Nats, subjects: Subjects) -> None:
+    service = StandInEngineService(nc, subjects)
+    await service.start()
+    bus = BusEngine(nc, subjects)
+    for commands in (setup_commands(), cross("50000"), cross("50010")):  # seqs 1-3, 4-5, 6-7
+        await bus.execute(commands)
+    reader = BatchReader(nc, subjects)
+    assert [await reader.stream_seq_after(seq) for seq in (0, 2, 3, 4, 5, 7)] == [1, 1, 2, 2, 3, 4]
+    reader.next_stream_seq = await reader.stream_seq_after(5)
+    batches = await anext(reader.batches())
+    assert [(b.seqs.first_seq, b.seqs.last_seq) for b in batches] == [(6, 7)]

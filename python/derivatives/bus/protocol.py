@@ -7,13 +7,13 @@ carries ``Derivatives-Error`` (``malformed`` or ``unavailable``) and a UTF-8 mes
 
 Batch stream: JetStream stream ``{PREFIX}_BATCHES`` on subject ``{prefix}.batches``, one message
 per engine batch in seq order, ``Nats-Msg-Id`` = first seq; body = ``u32 LE N`` + N bytes of
-journal frames + the event envelopes.
+journal frames + the event envelopes (``_core.encode_batch_body`` / ``_core.split_batch_body``;
+``_core.Replica.apply`` takes the whole body).
 """
 
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,7 +25,6 @@ TS = "Derivatives-Ts"
 ERROR = "Derivatives-Error"
 MSG_ID = "Nats-Msg-Id"
 QUEUE_GROUP = "engine"
-_LENGTH = struct.Struct("<I")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,19 +80,3 @@ class SeqRange:
     def headers(self) -> dict[str, str]:
         """The three headers."""
         return {FIRST_SEQ: str(self.first_seq), LAST_SEQ: str(self.last_seq), TS: str(self.ts)}
-
-
-def split_batch_body(body: bytes) -> tuple[bytes, bytes]:
-    """(journal frames, event envelopes) of a batch-stream message body."""
-    if len(body) < _LENGTH.size:
-        raise ValueError("batch body shorter than its length prefix")
-    (length,) = _LENGTH.unpack_from(body)
-    end = _LENGTH.size + length
-    if end > len(body):
-        raise ValueError(f"batch body claims {length} frame bytes, has {len(body) - _LENGTH.size}")
-    return body[_LENGTH.size:end], body[end:]
-
-
-def batch_body(frames: bytes, events: bytes) -> bytes:
-    """A batch-stream message body."""
-    return _LENGTH.pack(len(frames)) + frames + events

@@ -1,15 +1,16 @@
 """Reading the batch stream by sequence: a JetStream pull consumer that survives server restarts.
 
-:class:`BatchReader` yields :class:`StreamBatch` lists in stream order. Two modes:
+:class:`BatchReader` yields :class:`StreamBatch` lists in stream order, from a given stream
+sequence. It uses an ephemeral consumer without acknowledgements and remembers the last stream
+sequence it delivered; whenever the consumer is lost (server restart, reconnect) it creates a new
+one starting right after it. A reader whose position lives elsewhere (the projector's SQL cursor)
+finds where to start with :meth:`BatchReader.stream_seq_after` (a binary search over the
+stream's seq headers).
 
-* ephemeral (``durable=None``): no acknowledgements; the reader remembers the last stream
-  sequence it delivered and, whenever the consumer is lost (server restart, reconnect), creates a
-  new one starting right after it. Gateways' replicas use this (they start from the beginning of
-  the stream, or from where a snapshot left them).
-* durable (``durable="name"``): acknowledgements (``AckPolicy.ALL``: acknowledging a message
-  acknowledges everything before it); the caller acknowledges a batch list with :meth:`ack` only
-  once it has made its effect durable, so after a crash the consumer redelivers from the first
-  unacknowledged message. The projector uses this, and is idempotent by engine seq besides.
+Decision: no durable JetStream consumer. The projector's position must be its SQL cursor,
+written in the transaction of its rows; a durable consumer's acknowledgement state would be a
+second, weaker copy, and after a crash it redelivers the unacknowledged messages only once
+their ack wait expires, *after* newer ones: out of seq order.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from nats.aio.client import Client as Nats
-from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from derivatives.bus.protocol import SeqRange, Subjects, split_batch_body
+from derivatives import _core
+from derivatives.bus.protocol import SeqRange, Subjects
 
 log = logging.getLogger(__name__)
 RETRY_S = 0.2
@@ -43,33 +44,28 @@ class StreamBatch:
     @property
     def events(self) -> bytes:
         """The batch's encoded event envelopes."""
-        return split_batch_body(self.body)[1]
+        return _core.split_batch_body(self.body)[2]
 
 
 class BatchReader:
     """Pulls batch-stream messages in order (see the module docstring)."""
 
-    def __init__(self, nc: Nats, subjects: Subjects = Subjects(), *, durable: str | None = None,
-                 start_stream_seq: int = 1, fetch: int = 512) -> None:
+    def __init__(self, nc: Nats, subjects: Subjects = Subjects(), *, start_stream_seq: int = 1,
+                 fetch: int = 512) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.subjects = subjects
-        self.durable = durable
         self.next_stream_seq = start_stream_seq
         self.fetch = fetch
-        self._pending: Msg | None = None
 
     def _config(self) -> ConsumerConfig:
-        if self.durable is not None:
-            return ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.ALL, deliver_policy=DeliverPolicy.ALL,
-                                  ack_wait=30, max_ack_pending=-1)
         return ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                               opt_start_seq=self.next_stream_seq, inactive_threshold=30, mem_storage=True)
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         while True:
             try:
-                return await self.js.pull_subscribe(self.subjects.batches, durable=self.durable,
+                return await self.js.pull_subscribe(self.subjects.batches, durable=None,
                                                     stream=self.subjects.stream, config=self._config())
             except Exception as error:  # noqa: BLE001 - stream not there yet, server restarting
                 log.debug("batch stream not readable yet (%s); retrying", error)
@@ -98,15 +94,22 @@ class BatchReader:
                     continue  # redelivered after a consumer was re-created
                 out.append(StreamBatch(stream_seq, SeqRange.from_headers(message.headers), message.data))
                 self.next_stream_seq = stream_seq + 1
-                self._pending = message
             if out:
                 yield out
 
-    async def ack(self) -> None:
-        """Acknowledges everything yielded so far (durable mode)."""
-        message, self._pending = self._pending, None
-        if message is not None and self.durable is not None:
-            await message.ack_sync()
+    async def stream_seq_after(self, engine_seq: int) -> int:
+        """The stream sequence of the first batch with commands after `engine_seq` (one past the
+        newest message when there is none). Raises when the stream does not exist."""
+        state = (await self.js.stream_info(self.subjects.stream)).state
+        low, high = max(state.first_seq, 1), state.last_seq + 1
+        while low < high:
+            middle = (low + high) // 2
+            message = await self.js.get_msg(self.subjects.stream, middle)
+            if SeqRange.from_headers(message.headers).last_seq <= engine_seq:
+                low = middle + 1
+            else:
+                high = middle
+        return low
 
     async def last_stream_seq(self) -> tuple[int, int]:
         """(stream sequence, engine last seq) of the stream's newest message; (0, 0) when empty."""

@@ -1,12 +1,13 @@
 """The engine state one process keeps from the batch stream, with its event feed.
 
-:class:`ReplicaView` applies each stream batch to its replica (``derivatives.bus.replica``), then
+:class:`ReplicaView` applies each stream batch to its replica (``_core.Replica``: the engine's own
+code, so its state hash equals the primary's at the same seq), then
 hands the decoded :class:`~derivatives.persistence.projector.Batch` to every listener, in seq
 order, on the event loop; ``await view.wait_for(seq)`` returns once everything up to `seq` is
 applied and every listener has seen it (read-your-writes after a command's reply).
 
 Invariants: listeners see each batch exactly once, in strictly increasing seq order; a batch at
-or below the applied seq is skipped; a gap stops the view (``ReplicaGap``) rather than serve a
+or below the applied seq is skipped; a gap stops the view (``_core.ReplicaGap``) rather than serve a
 state the engine never had.
 """
 
@@ -18,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from derivatives.bus.replica import ReplicaLike, make_replica
+from derivatives import _core
 from derivatives.bus.stream import BatchReader, StreamBatch
 from derivatives.codec import decode_events
 from derivatives.events import EventEnvelope
@@ -33,8 +34,8 @@ MAX_REMEMBERED = 200_000
 class ReplicaView:
     """A replica fed by the batch stream, with listeners and seq waits."""
 
-    def __init__(self, replica: ReplicaLike | None = None) -> None:
-        self.replica = replica if replica is not None else make_replica()
+    def __init__(self, replica: _core.Replica | None = None) -> None:
+        self.replica = replica if replica is not None else _core.Replica()
         self.applied = self.replica.last_seq()
         self._listeners: list[Listener] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
