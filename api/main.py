@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from fastapi import FastAPI
 
-from api import desk, metrics, resp
+from api import desk, graphql, metrics, resp
 from api.errors import CatchAllMiddleware, install_handlers
 from api.door import CommandGateway, Door, DoorFactory
 from api.gateway import EngineGateway
@@ -138,6 +138,7 @@ def create_app(
         app.include_router(router)
     desk.install(app, settings, clock_ns)
     resp.install(app)
+    app.include_router(graphql.router())
     app.add_middleware(WeightMiddleware, limits=limits)
     app.add_middleware(CatchAllMiddleware)
     metrics.install(app)

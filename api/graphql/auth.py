@@ -1,0 +1,89 @@
+"""Who calls ``/graphql``, and what it costs: the REST door's keys, HMAC, weights and codes.
+
+* API keys: headers ``X-MBX-APIKEY``, ``X-MBX-TIMESTAMP`` (Unix ms, within the REST
+  ``recvWindow`` default of now) and ``X-MBX-SIGNATURE`` = hex HMAC-SHA256 under the key's secret
+  of ``apiKey=<apiKey>&timestamp=<timestamp>`` (the Redis-protocol door's AUTH payload); for
+  subscriptions the same three values in the ``connection_init`` payload (``apiKey``,
+  ``timestamp``, ``signature``). The secret never crosses the wire.
+* Dashboard sessions: ``Authorization: Bearer <session token>`` (``POST /api/v1/auth/login``)
+  for the risk desk's views (role ``risk`` or ``admin``).
+* Every field is charged the weight of the REST endpoint it mirrors, against the client IP and,
+  when a key is used, the key; orders count against the account's order limits.
+* A refusal is a GraphQL error whose ``extensions`` carry the Binance ``code`` (and ``msg``);
+  the field is null and nothing changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import GraphQLError
+
+from api import errors
+from api.errors import ApiError
+from api.ratelimit import request_weight
+from api.security import SignedPayload, check_timestamp, verify
+from api.state import Services
+from derivatives.persistence.accounts import KeyView
+
+
+def graphql_error(error: ApiError) -> GraphQLError:
+    """The GraphQL form of an API error (Binance code and message in ``extensions``)."""
+    return GraphQLError(error.msg, extensions={"code": error.code, "msg": error.msg})
+
+
+@dataclass(slots=True)
+class Caller:
+    """The request's identity, resolved lazily (a public query needs none)."""
+
+    services: Services
+    ip: str
+    credentials: Mapping[str, str]
+    bearer: str | None
+    key: KeyView | None = None
+    _checked: bool = field(default=False)
+
+    async def authenticate(self) -> KeyView:
+        """The API key, checked once per request (-2014/-2015/-1021/-1022 otherwise)."""
+        if self.key is not None:
+            return self.key
+        api_key = self.credentials.get("apiKey", "")
+        stamp = self.credentials.get("timestamp", "")
+        if not api_key:
+            raise errors.api_key_format()
+        services = self.services
+        key = services.keys.peek(api_key) or await asyncio.to_thread(services.keys.lookup, api_key)
+        if not stamp.isdigit() or len(stamp) > 18:
+            raise errors.illegal_characters("timestamp")
+        check_timestamp(int(stamp), None, services.clock_ms(), services.settings.max_recv_window_ms)
+        verify(key.secret, SignedPayload(f"apiKey={api_key}&timestamp={stamp}", self.credentials.get("signature")))
+        if not key.can_read:
+            raise errors.api_key_rejected()
+        self.key = key
+        return key
+
+    async def account(self, trade: bool = False) -> int:
+        """The key owner's engine account (-2015 without the TRADE permission for `trade`)."""
+        key = await self.authenticate()
+        if trade and not key.can_trade:
+            raise errors.trading_not_enabled()
+        return key.user.account_id
+
+    def charge(self, method: str, path: str, query: str = "") -> None:
+        """The mirrored REST endpoint's weight against the IP (and the key once known)."""
+        weight = request_weight(method, path, query)
+        limits = self.services.limits
+        usage = limits.weight_ip.hit(self.ip, weight)
+        if not usage.allowed:
+            raise errors.too_much_weight(f"IP({self.ip})", limits.weight_ip.limit, usage.retry_after_s)
+        if self.key is not None:
+            limits.charge_key(self.key.api_key, weight)
+
+
+def credentials_from(headers: Mapping[str, Any]) -> dict[str, str]:
+    """The three API-key values from HTTP headers."""
+    return {"apiKey": headers.get("x-mbx-apikey", ""), "timestamp": headers.get("x-mbx-timestamp", ""),
+            "signature": headers.get("x-mbx-signature", "")}
