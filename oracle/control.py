@@ -26,7 +26,9 @@ from oracle.steering import SteeringError, control_subject
 log = logging.getLogger(__name__)
 
 
-def handle(message: bytes, source: Source, service: MarkPriceService, now_ms: int) -> dict[str, Any]:
+def handle(
+    message: bytes, source: Source, service: MarkPriceService, now_ms: int
+) -> dict[str, Any]:
     """The reply to one control message (see the module docstring)."""
     if not isinstance(source, SimulatedSource):
         return {"error": f"the {source.kind.value} feed cannot be steered (only the simulated one)"}
@@ -41,14 +43,19 @@ def handle(message: bytes, source: Source, service: MarkPriceService, now_ms: in
     for symbol in service.symbols():
         latest = service.latest(symbol)
         if latest is not None:
-            prices[symbol] = {"index": f"{latest.index:f}", "mark": f"{latest.mark:f}",
-                              "method": latest.flags.index_method.value, "stale": latest.flags.stale,
-                              "excluded": {venue: why.value for venue, why in latest.flags.excluded}}
+            prices[symbol] = {
+                "index": f"{latest.index:f}",
+                "mark": f"{latest.mark:f}",
+                "method": latest.flags.index_method.value,
+                "stale": latest.flags.stale,
+                "excluded": {venue: why.value for venue, why in latest.flags.excluded},
+            }
     return {"steering": source.steering.state(now_ms), "prices": prices}
 
 
-async def serve_control(nc: Nats, prefix: str, source: Source, service: MarkPriceService,
-                        clock: Clock) -> Subscription:
+async def serve_control(
+    nc: Nats, prefix: str, source: Source, service: MarkPriceService, clock: Clock
+) -> Subscription:
     """Answers control messages on the subject of `prefix` until the subscription ends."""
 
     async def on_message(msg: Msg) -> None:

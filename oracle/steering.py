@@ -66,7 +66,9 @@ class Move:
         if now_ms >= self.start_ms + self.over_ms:
             return self.end
         done = WORK_CONTEXT.divide(Decimal(now_ms - self.start_ms), Decimal(self.over_ms))
-        return WORK_CONTEXT.add(self.start, WORK_CONTEXT.multiply(WORK_CONTEXT.subtract(self.end, self.start), done))
+        return WORK_CONTEXT.add(
+            self.start, WORK_CONTEXT.multiply(WORK_CONTEXT.subtract(self.end, self.start), done)
+        )
 
 
 @dataclass(slots=True)
@@ -95,7 +97,9 @@ class Steering:
             scale = WORK_CONTEXT.multiply(scale, WORK_CONTEXT.add(1, offset))
         if scale == 1:
             return tick
-        price = WORK_CONTEXT.multiply(tick.price, scale).quantize(_CENT, ROUND_HALF_EVEN, WORK_CONTEXT)
+        price = WORK_CONTEXT.multiply(tick.price, scale).quantize(
+            _CENT, ROUND_HALF_EVEN, WORK_CONTEXT
+        )
         return RawTick(tick.venue, tick.market, price, tick.received_ms)
 
     def control(self, message: Mapping[str, object], now_ms: int, bases: frozenset[str]) -> None:
@@ -117,7 +121,9 @@ class Steering:
         self.moves.update(moves)
         self.stale, self.offsets = stale, offsets
 
-    def _moves(self, message: Mapping[str, object], now_ms: int, bases: frozenset[str]) -> dict[str, Move]:
+    def _moves(
+        self, message: Mapping[str, object], now_ms: int, bases: frozenset[str]
+    ) -> dict[str, Move]:
         change = _fraction(message["change"], "change")
         over = message.get("overMs", 0)
         if not isinstance(over, int) or isinstance(over, bool) or not 0 <= over <= 3_600_000:
@@ -129,13 +135,17 @@ class Steering:
         moves = {}
         for name in chosen:
             start = self.factor(name, now_ms)
-            moves[name] = Move(now_ms, over, start, WORK_CONTEXT.multiply(start, WORK_CONTEXT.add(1, change)))
+            moves[name] = Move(
+                now_ms, over, start, WORK_CONTEXT.multiply(start, WORK_CONTEXT.add(1, change))
+            )
         return moves
 
     def state(self, now_ms: int) -> dict[str, object]:
         """The steering on the wire: each base's factor now and target, the venue faults."""
         return {
-            "factors": {base: f"{move.factor(now_ms):f}" for base, move in sorted(self.moves.items())},
+            "factors": {
+                base: f"{move.factor(now_ms):f}" for base, move in sorted(self.moves.items())
+            },
             "targets": {base: f"{move.end:f}" for base, move in sorted(self.moves.items())},
             "stale": sorted(self.stale),
             "offsets": {venue: f"{offset:f}" for venue, offset in sorted(self.offsets.items())},

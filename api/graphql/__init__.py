@@ -20,12 +20,20 @@ async def _context(request: Request = None, websocket: WebSocket = None) -> dict
     state = connection.app.state
     client = connection.client
     authorization = connection.headers.get("authorization", "")
-    caller = Caller(state.services, client.host if client else "?", credentials_from(connection.headers),
-                    authorization.removeprefix("Bearer ").strip() or None)
+    caller = Caller(
+        state.services,
+        client.host if client else "?",
+        credentials_from(connection.headers),
+        authorization.removeprefix("Bearer ").strip() or None,
+    )
     return {"caller": caller, "staff": state.staff, "risk": getattr(state, "risk", None)}
 
 
 def router() -> GraphQLRouter[Any, Any]:
     """The ``/graphql`` router (GraphiQL on GET from a browser)."""
-    return GraphQLRouter(schema, path="/graphql", context_getter=_context,
-                         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL])
+    return GraphQLRouter(
+        schema,
+        path="/graphql",
+        context_getter=_context,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+    )

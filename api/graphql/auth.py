@@ -4,7 +4,7 @@
   ``recvWindow`` default of now) and ``X-MBX-SIGNATURE`` = hex HMAC-SHA256 under the key's secret
   of ``apiKey=<apiKey>&timestamp=<timestamp>`` (the Redis-protocol door's AUTH payload); for
   subscriptions the same three values in the ``connection_init`` payload (``apiKey``,
-  ``timestamp``, ``signature``). The secret never crosses the wire.
+  ``timestamp``, ``signature``). The checks are ``api.key_auth``'s.
 * Dashboard sessions: ``Authorization: Bearer <session token>`` (``POST /api/v1/auth/login``)
   for the risk desk's views (role ``risk`` or ``admin``).
 * Every field is charged the weight of the REST endpoint it mirrors, against the client IP and,
@@ -15,17 +15,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLError
 
-from api import errors
+from api import errors, key_auth
 from api.errors import ApiError
 from api.ratelimit import request_weight
-from api.security import SignedPayload, check_timestamp, verify
 from api.state import Services
 from derivatives.persistence.accounts import KeyView
 
@@ -44,24 +42,15 @@ class Caller:
     credentials: Mapping[str, str]
     bearer: str | None
     key: KeyView | None = None
-    _checked: bool = field(default=False)
 
     async def authenticate(self) -> KeyView:
         """The API key, checked once per request (-2014/-2015/-1021/-1022 otherwise)."""
         if self.key is not None:
             return self.key
-        api_key = self.credentials.get("apiKey", "")
-        stamp = self.credentials.get("timestamp", "")
-        if not api_key:
-            raise errors.api_key_format()
-        services = self.services
-        key = services.keys.peek(api_key) or await asyncio.to_thread(services.keys.lookup, api_key)
-        if not stamp.isdigit() or len(stamp) > 18:
-            raise errors.illegal_characters("timestamp")
-        check_timestamp(int(stamp), None, services.clock_ms(), services.settings.max_recv_window_ms)
-        verify(key.secret, SignedPayload(f"apiKey={api_key}&timestamp={stamp}", self.credentials.get("signature")))
-        if not key.can_read:
-            raise errors.api_key_rejected()
+        c = self.credentials
+        key = await key_auth.authenticate(
+            self.services, c.get("apiKey", ""), c.get("timestamp", ""), c.get("signature")
+        )
         self.key = key
         return key
 
@@ -78,12 +67,17 @@ class Caller:
         limits = self.services.limits
         usage = limits.weight_ip.hit(self.ip, weight)
         if not usage.allowed:
-            raise errors.too_much_weight(f"IP({self.ip})", limits.weight_ip.limit, usage.retry_after_s)
+            raise errors.too_much_weight(
+                f"IP({self.ip})", limits.weight_ip.limit, usage.retry_after_s
+            )
         if self.key is not None:
             limits.charge_key(self.key.api_key, weight)
 
 
 def credentials_from(headers: Mapping[str, Any]) -> dict[str, str]:
     """The three API-key values from HTTP headers."""
-    return {"apiKey": headers.get("x-mbx-apikey", ""), "timestamp": headers.get("x-mbx-timestamp", ""),
-            "signature": headers.get("x-mbx-signature", "")}
+    return {
+        "apiKey": headers.get("x-mbx-apikey", ""),
+        "timestamp": headers.get("x-mbx-timestamp", ""),
+        "signature": headers.get("x-mbx-signature", ""),
+    }

@@ -34,8 +34,12 @@ T = TypeVar("T")
 def _caller(info: Info) -> Caller:
     caller: Caller = info.context["caller"]
     params = info.context.get("connection_params")
-    if isinstance(params, dict) and not caller.credentials.get("apiKey"):  # a subscription's connection_init
-        caller.credentials = {name: str(params.get(name, "")) for name in ("apiKey", "timestamp", "signature")}
+    if isinstance(params, dict) and not caller.credentials.get(
+        "apiKey"
+    ):  # a subscription's connection_init
+        caller.credentials = {
+            name: str(params.get(name, "")) for name in ("apiKey", "timestamp", "signature")
+        }
     return caller
 
 
@@ -51,7 +55,9 @@ def _pairs(**values: object) -> list[tuple[str, str]]:
     for name, value in values.items():
         if value is None:
             continue
-        out.append((name, ("true" if value else "false") if isinstance(value, bool) else str(value)))
+        out.append(
+            (name, ("true" if value else "false") if isinstance(value, bool) else str(value))
+        )
     return out
 
 
@@ -61,8 +67,14 @@ def _spec(params: tuple[Param, ...]) -> Spec:
 
 NEW_ORDER, NEW_ALGO = _spec(o.NEW_ORDER), _spec(o.NEW_ALGO)
 ORDER_REF, AMEND = _spec((SYMBOL, *o.ORDER_REF)), _spec(o.AMEND)
-LEVERAGE, MARGIN_TYPE = _spec(account_routes.LEVERAGE.params), _spec(account_routes.MARGIN_TYPE.params)
-POSITION_MARGIN, INCOME = _spec(account_routes.POSITION_MARGIN.params), _spec(account_routes.INCOME.params)
+LEVERAGE, MARGIN_TYPE = (
+    _spec(account_routes.LEVERAGE.params),
+    _spec(account_routes.MARGIN_TYPE.params),
+)
+POSITION_MARGIN, INCOME = (
+    _spec(account_routes.POSITION_MARGIN.params),
+    _spec(account_routes.INCOME.params),
+)
 ONE, ONE_OR_ALL = _spec((SYMBOL,)), _spec((OPTIONAL_SYMBOL,))
 
 
@@ -85,15 +97,27 @@ class Order:
 
     @staticmethod
     def of(raw: dict[str, Any]) -> Order:
-        return Order(order_id=strawberry.ID(str(raw["orderId"])), client_order_id=raw["clientOrderId"],
-                     symbol=raw["symbol"], side=raw["side"], type=raw["type"], status=raw["status"],
-                     price=raw["price"], orig_qty=raw["origQty"], executed_qty=raw["executedQty"],
-                     avg_price=raw.get("avgPrice", "0"), time_in_force=raw.get("timeInForce", ""),
-                     reduce_only=bool(raw.get("reduceOnly", False)), position_side=raw.get("positionSide", "BOTH"),
-                     update_time=float(raw.get("updateTime", 0)))
+        return Order(
+            order_id=strawberry.ID(str(raw["orderId"])),
+            client_order_id=raw["clientOrderId"],
+            symbol=raw["symbol"],
+            side=raw["side"],
+            type=raw["type"],
+            status=raw["status"],
+            price=raw["price"],
+            orig_qty=raw["origQty"],
+            executed_qty=raw["executedQty"],
+            avg_price=raw.get("avgPrice", "0"),
+            time_in_force=raw.get("timeInForce", ""),
+            reduce_only=bool(raw.get("reduceOnly", False)),
+            position_side=raw.get("positionSide", "BOTH"),
+            update_time=float(raw.get("updateTime", 0)),
+        )
 
 
-@strawberry.type(description="A position leg with its risk figures (the engine's, as positionRisk).")
+@strawberry.type(
+    description="A position leg with its risk figures (the engine's, as positionRisk)."
+)
 class Position:
     symbol: str
     position_side: str
@@ -108,11 +132,18 @@ class Position:
 
     @staticmethod
     def of(raw: dict[str, Any]) -> Position:
-        return Position(symbol=raw["symbol"], position_side=raw["positionSide"], position_amt=raw["positionAmt"],
-                        entry_price=raw["entryPrice"], mark_price=raw["markPrice"],
-                        unrealized_profit=raw["unRealizedProfit"], liquidation_price=raw["liquidationPrice"],
-                        leverage=str(raw.get("leverage", "")), margin_type=str(raw.get("marginType", "cross")),
-                        notional=raw.get("notional", "0"))
+        return Position(
+            symbol=raw["symbol"],
+            position_side=raw["positionSide"],
+            position_amt=raw["positionAmt"],
+            entry_price=raw["entryPrice"],
+            mark_price=raw["markPrice"],
+            unrealized_profit=raw["unRealizedProfit"],
+            liquidation_price=raw["liquidationPrice"],
+            leverage=str(raw.get("leverage", "")),
+            margin_type=str(raw.get("marginType", "cross")),
+            notional=raw.get("notional", "0"),
+        )
 
 
 @strawberry.type(description="An asset balance (as /fapi/v3/balance).")
@@ -125,8 +156,13 @@ class Balance:
 
     @staticmethod
     def of(raw: dict[str, Any]) -> Balance:
-        return Balance(asset=raw["asset"], balance=raw["balance"], cross_wallet_balance=raw["crossWalletBalance"],
-                       available_balance=raw["availableBalance"], max_withdraw_amount=raw["maxWithdrawAmount"])
+        return Balance(
+            asset=raw["asset"],
+            balance=raw["balance"],
+            cross_wallet_balance=raw["crossWalletBalance"],
+            available_balance=raw["availableBalance"],
+            max_withdraw_amount=raw["maxWithdrawAmount"],
+        )
 
 
 @strawberry.type(description="L2 depth, best levels first: [price, quantity] pairs.")
@@ -156,8 +192,10 @@ class MarkPrice:
     next_funding_time: float
 
 
-@strawberry.input(description="A new order: the parameters of POST /fapi/v1/order (conditional types go to "
-                              "the algo service as POST /fapi/v1/algoOrder).")
+@strawberry.input(
+    description="A new order: the parameters of POST /fapi/v1/order (conditional types go to "
+    "the algo service as POST /fapi/v1/algoOrder)."
+)
 class OrderInput:
     symbol: str
     side: str
@@ -177,13 +215,28 @@ class OrderInput:
 
     def pairs(self, algo: bool) -> list[tuple[str, str]]:
         trigger = {"triggerPrice": self.stop_price} if algo else {"stopPrice": self.stop_price}
-        return _pairs(symbol=self.symbol, side=self.side, type=self.type, quantity=self.quantity, price=self.price,
-                      timeInForce=self.time_in_force, activationPrice=self.activation_price,
-                      callbackRate=self.callback_rate, reduceOnly=self.reduce_only, closePosition=self.close_position,
-                      positionSide=self.position_side, workingType=self.working_type,
-                      goodTillDate=self.good_till_date, algoType="CONDITIONAL" if algo else None,
-                      **({"clientAlgoId": self.new_client_order_id} if algo else
-                         {"newClientOrderId": self.new_client_order_id}), **trigger)
+        return _pairs(
+            symbol=self.symbol,
+            side=self.side,
+            type=self.type,
+            quantity=self.quantity,
+            price=self.price,
+            timeInForce=self.time_in_force,
+            activationPrice=self.activation_price,
+            callbackRate=self.callback_rate,
+            reduceOnly=self.reduce_only,
+            closePosition=self.close_position,
+            positionSide=self.position_side,
+            workingType=self.working_type,
+            goodTillDate=self.good_till_date,
+            algoType="CONDITIONAL" if algo else None,
+            **(
+                {"clientAlgoId": self.new_client_order_id}
+                if algo
+                else {"newClientOrderId": self.new_client_order_id}
+            ),
+            **trigger,
+        )
 
 
 @strawberry.type
@@ -207,7 +260,12 @@ class Query:
             if not 1 <= limit <= 1000:
                 raise errors.invalid_value("limit")
             raw = caller.services.market.depth(symbol, limit)
-            return Book(symbol=symbol, last_update_id=float(raw["lastUpdateId"]), bids=raw["bids"], asks=raw["asks"])
+            return Book(
+                symbol=symbol,
+                last_update_id=float(raw["lastUpdateId"]),
+                bids=raw["bids"],
+                asks=raw["asks"],
+            )
 
         return await _guard(run)
 
@@ -218,8 +276,17 @@ class Query:
         async def run() -> list[Trade]:
             caller.charge("GET", "/fapi/v1/trades")
             rows = await caller.services.market.trades(symbol, limit)
-            return [Trade(id=strawberry.ID(str(t["id"])), price=t["price"], qty=t["qty"], quote_qty=t["quoteQty"],
-                          time=float(t["time"]), is_buyer_maker=t["isBuyerMaker"]) for t in rows]
+            return [
+                Trade(
+                    id=strawberry.ID(str(t["id"])),
+                    price=t["price"],
+                    qty=t["qty"],
+                    quote_qty=t["quoteQty"],
+                    time=float(t["time"]),
+                    is_buyer_maker=t["isBuyerMaker"],
+                )
+                for t in rows
+            ]
 
         return await _guard(run)
 
@@ -240,8 +307,13 @@ class Query:
         async def run() -> MarkPrice:
             caller.charge("GET", "/fapi/v1/premiumIndex", "symbol=x")
             raw: Any = caller.services.market.premium_index(symbol)
-            return MarkPrice(symbol=raw["symbol"], mark_price=raw["markPrice"], index_price=raw["indexPrice"],
-                             last_funding_rate=raw["lastFundingRate"], next_funding_time=float(raw["nextFundingTime"]))
+            return MarkPrice(
+                symbol=raw["symbol"],
+                mark_price=raw["markPrice"],
+                index_price=raw["indexPrice"],
+                last_funding_rate=raw["lastFundingRate"],
+                next_funding_time=float(raw["nextFundingTime"]),
+            )
 
         return await _guard(run)
 
@@ -262,7 +334,10 @@ class Query:
         async def run() -> list[Order]:
             account = await caller.account()
             caller.charge("GET", "/fapi/v1/openOrders", "symbol=x" if symbol else "")
-            return [Order.of(r) for r in await caller.services.orders.open_orders(account, symbol, algo=False)]
+            return [
+                Order.of(r)
+                for r in await caller.services.orders.open_orders(account, symbol, algo=False)
+            ]
 
         return await _guard(run)
 
@@ -298,7 +373,10 @@ class Query:
             account = await caller.account()
             caller.charge("GET", "/fapi/v3/positionRisk")
             ONE_OR_ALL.parse(_pairs(symbol=symbol))
-            return [Position.of(p) for p in await caller.services.account.position_risk(account, symbol, v2=False)]
+            return [
+                Position.of(p)
+                for p in await caller.services.account.position_risk(account, symbol, v2=False)
+            ]
 
         return await _guard(run)
 
@@ -314,27 +392,37 @@ class Query:
         return await _guard(run)
 
     @strawberry.field(description="My income history (as /fapi/v1/income).")
-    async def income(self, info: Info, symbol: str | None = None, income_type: str | None = None,
-                     limit: int = 100) -> JSON:
+    async def income(
+        self,
+        info: Info,
+        symbol: str | None = None,
+        income_type: str | None = None,
+        limit: int = 100,
+    ) -> JSON:
         caller = _caller(info)
 
         async def run() -> JSON:
             account = await caller.account()
             caller.charge("GET", "/fapi/v1/income")
             p = INCOME.parse(_pairs(symbol=symbol, incomeType=income_type, limit=limit))
-            return await caller.services.account.income(account, p.text("symbol"), p.text("incomeType"), None, None,
-                                                        None, p.int("limit"))
+            return await caller.services.account.income(
+                account, p.text("symbol"), p.text("incomeType"), None, None, None, p.int("limit")
+            )
 
         return await _guard(run)
 
-    @strawberry.field(description="Risk desk: the accounts nearest liquidation (role risk or admin; a "
-                                  "dashboard session as Authorization: Bearer).")
+    @strawberry.field(
+        description="Risk desk: the accounts nearest liquidation (role risk or admin; a "
+        "dashboard session as Authorization: Bearer)."
+    )
     async def risk_nearest(self, info: Info, limit: int = 20) -> JSON:
         caller = _caller(info)
 
         async def run() -> JSON:
             services = caller.services
-            authorize(identify(caller.bearer or "", services.admins, info.context["staff"].sessions), RISK)
+            authorize(
+                identify(caller.bearer or "", services.admins, info.context["staff"].sessions), RISK
+            )
             return RiskDesk(info.context["risk"], services.registry).nearest(limit)
 
         return await _guard(run)
@@ -353,21 +441,31 @@ class Mutation:
             params = (NEW_ALGO if algo else NEW_ORDER).parse(order.pairs(algo))
             raw = await caller.services.orders.place(account, params, algo, {})
             if algo:
-                raw = {"orderId": raw["algoId"], "clientOrderId": raw["clientAlgoId"], "status": raw["algoStatus"],
-                       "origQty": raw["quantity"], "executedQty": "0", "type": raw["orderType"], **raw}
+                raw = {
+                    "orderId": raw["algoId"],
+                    "clientOrderId": raw["clientAlgoId"],
+                    "status": raw["algoStatus"],
+                    "origQty": raw["quantity"],
+                    "executedQty": "0",
+                    "type": raw["orderType"],
+                    **raw,
+                }
             return Order.of(raw)
 
         return await _guard(run)
 
     @strawberry.mutation(description="Amend a resting limit order's price and quantity.")
-    async def amend_order(self, info: Info, symbol: str, order_id: strawberry.ID, side: str, quantity: str,
-                          price: str) -> Order:
+    async def amend_order(
+        self, info: Info, symbol: str, order_id: strawberry.ID, side: str, quantity: str, price: str
+    ) -> Order:
         caller = _caller(info)
 
         async def run() -> Order:
             account = await caller.account(trade=True)
             caller.charge("PUT", "/fapi/v1/order")
-            params = AMEND.parse(_pairs(symbol=symbol, orderId=order_id, side=side, quantity=quantity, price=price))
+            params = AMEND.parse(
+                _pairs(symbol=symbol, orderId=order_id, side=side, quantity=quantity, price=price)
+            )
             return Order.of(await caller.services.orders.amend(account, params))
 
         return await _guard(run)
@@ -405,7 +503,9 @@ class Mutation:
             account = await caller.account(trade=True)
             caller.charge("POST", "/fapi/v1/leverage")
             p = LEVERAGE.parse(_pairs(symbol=symbol, leverage=leverage))
-            return await caller.services.account.set_leverage(account, p.text("symbol"), p.int("leverage"))
+            return await caller.services.account.set_leverage(
+                account, p.text("symbol"), p.int("leverage")
+            )
 
         return await _guard(run)
 
@@ -417,26 +517,38 @@ class Mutation:
             account = await caller.account(trade=True)
             caller.charge("POST", "/fapi/v1/marginType")
             p = MARGIN_TYPE.parse(_pairs(symbol=symbol, marginType=margin_type))
-            return await caller.services.account.margin_type(account, p.text("symbol"), p.text("marginType"))
+            return await caller.services.account.margin_type(
+                account, p.text("symbol"), p.text("marginType")
+            )
 
         return await _guard(run)
 
     @strawberry.mutation(description="Add (type 1) or remove (type 2) isolated position margin.")
-    async def set_position_margin(self, info: Info, symbol: str, amount: str, type: int,
-                                  position_side: str | None = None) -> JSON:
+    async def set_position_margin(
+        self, info: Info, symbol: str, amount: str, type: int, position_side: str | None = None
+    ) -> JSON:
         caller = _caller(info)
 
         async def run() -> JSON:
             account = await caller.account(trade=True)
             caller.charge("POST", "/fapi/v1/positionMargin")
-            p = POSITION_MARGIN.parse(_pairs(symbol=symbol, positionSide=position_side, amount=amount, type=type))
-            return await caller.services.account.position_margin(account, p.text("symbol"), p.text("positionSide"),
-                                                                 p.decimal("amount"), p.int("type"))
+            p = POSITION_MARGIN.parse(
+                _pairs(symbol=symbol, positionSide=position_side, amount=amount, type=type)
+            )
+            return await caller.services.account.position_margin(
+                account,
+                p.text("symbol"),
+                p.text("positionSide"),
+                p.decimal("amount"),
+                p.int("type"),
+            )
 
         return await _guard(run)
 
 
-async def _stream(info: Info, subscribe: Callable[[Connection], None]) -> AsyncGenerator[JSON, None]:
+async def _stream(
+    info: Info, subscribe: Callable[[Connection], None]
+) -> AsyncGenerator[JSON, None]:
     conn = Connection(combined=True)
     subscribe(conn)
     caller = _caller(info)
@@ -456,12 +568,16 @@ def _market_stream(info: Info, symbol: str, suffix: str) -> AsyncGenerator[JSON,
         caller.services.market.instrument(symbol)
     except ApiError as error:
         raise graphql_error(error) from None
-    return _stream(info, lambda conn: caller.services.hub.subscribe(conn, [f"{symbol.lower()}@{suffix}"]))
+    return _stream(
+        info, lambda conn: caller.services.hub.subscribe(conn, [f"{symbol.lower()}@{suffix}"])
+    )
 
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="Diff-depth events of a symbol (Binance depthUpdate objects).")
+    @strawberry.subscription(
+        description="Diff-depth events of a symbol (Binance depthUpdate objects)."
+    )
     def book_diffs(self, info: Info, symbol: str) -> AsyncGenerator[JSON, None]:
         return _market_stream(info, symbol, "depth")
 
@@ -478,8 +594,10 @@ class Subscription:
         caller = _caller(info)
         return _stream(info, lambda conn: caller.services.hub.subscribe(conn, ["!forceOrder@arr"]))
 
-    @strawberry.subscription(description="My order and position updates (ORDER_TRADE_UPDATE and ACCOUNT_UPDATE "
-                                         "events); needs the API key in connection_init.")
+    @strawberry.subscription(
+        description="My order and position updates (ORDER_TRADE_UPDATE and ACCOUNT_UPDATE "
+        "events); needs the API key in connection_init."
+    )
     async def my_updates(self, info: Info) -> AsyncGenerator[JSON, None]:
         caller = _caller(info)
         try:

@@ -24,7 +24,10 @@ def install(app: FastAPI) -> None:
             port = resp_port(services.settings.port, services.settings.resp_port)
             server = None if port is None else await start(services, services.settings.host, port)
             if server is not None:
-                print(f"redis protocol door listening on redis://{services.settings.host}:{port}", flush=True)
+                print(
+                    f"redis protocol door listening on redis://{services.settings.host}:{port}",
+                    flush=True,
+                )
             try:
                 yield
             finally:

@@ -28,7 +28,11 @@ class RespClient:
 
     async def call(self, *args: str) -> bytes:
         """Sends a command; returns its raw reply line (first line of the reply)."""
-        self.writer.write(b"".join([b"*%d\r\n" % len(args), *(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)]))
+        self.writer.write(
+            b"".join(
+                [b"*%d\r\n" % len(args), *(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)]
+            )
+        )
         return await self._reply()
 
     async def _reply(self) -> bytes:
@@ -49,12 +53,16 @@ def _reply_end(data: bytes, at: int = 0) -> int:
     line_end = data.find(b"\r\n", at)
     if line_end < 0:
         return 0
-    kind, head, after = data[at:at + 1], data[at + 1:line_end], line_end + 2
+    kind, head, after = data[at : at + 1], data[at + 1 : line_end], line_end + 2
     if kind in (b"+", b"-", b":", b"_", b"#", b","):
         return after
     if kind == b"$":
         size = int(head)
-        return after + size + 2 if size >= 0 and len(data) >= after + size + 2 else (after if size < 0 else 0)
+        return (
+            after + size + 2
+            if size >= 0 and len(data) >= after + size + 2
+            else (after if size < 0 else 0)
+        )
     count = int(head) * (2 if kind == b"%" else 1)
     for _ in range(count):
         after = _reply_end(data, after)
@@ -72,7 +80,9 @@ async def resp_phase(config: dict[str, Any]) -> dict[str, Any]:
         reader, writer = await asyncio.open_connection("127.0.0.1", config["resp_port"])
         client = RespClient(reader, writer)
         now = str(time.time_ns() // 1_000_000)
-        answer = await client.call("AUTH", api_key, now, sign(secret, f"apiKey={api_key}&timestamp={now}"))
+        answer = await client.call(
+            "AUTH", api_key, now, sign(secret, f"apiKey={api_key}&timestamp={now}")
+        )
         if not answer.startswith(b"+OK"):
             raise RuntimeError(f"AUTH refused: {answer!r}")
         clients.put_nowait(client)
@@ -85,8 +95,21 @@ async def resp_phase(config: dict[str, Any]) -> dict[str, Any]:
         client = await clients.get()
         side, price = next(sides)
         try:
-            reply = await client.call("ORDER.PLACE", "symbol", "BTCUSDT", "side", side, "type", "LIMIT",
-                                      "timeInForce", "GTC", "quantity", "0.003", "price", price)
+            reply = await client.call(
+                "ORDER.PLACE",
+                "symbol",
+                "BTCUSDT",
+                "side",
+                side,
+                "type",
+                "LIMIT",
+                "timeInForce",
+                "GTC",
+                "quantity",
+                "0.003",
+                "price",
+                price,
+            )
             if reply.startswith(b"-"):
                 failures += 1
                 first = first or reply.decode(errors="replace")[:200]

@@ -44,14 +44,13 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 
-from api import errors
+from api import errors, key_auth
 from api.errors import ApiError
 from api.hub import Connection
 from api.params import Params, Spec
 from api.ratelimit import request_weight
 from api.resp.protocol import OK, Error, Parser, ProtocolError, Push, Simple, encode
 from api.routes.orders import REF
-from api.security import SignedPayload, check_timestamp, verify
 from api.services import orders as o
 from api.state import Services
 from derivatives.persistence.accounts import KeyView
@@ -95,7 +94,9 @@ class Session:
         weight = request_weight(method, path, query)
         usage = self.services.limits.weight_ip.hit(self.ip, weight)
         if not usage.allowed:
-            raise errors.too_much_weight(f"IP({self.ip})", self.services.limits.weight_ip.limit, usage.retry_after_s)
+            raise errors.too_much_weight(
+                f"IP({self.ip})", self.services.limits.weight_ip.limit, usage.retry_after_s
+            )
         if self.key is not None:
             self.services.limits.charge_key(self.key.api_key, weight)
 
@@ -109,36 +110,36 @@ class Session:
 
     # Commands ---------------------------------------------------------------------------------
     async def auth(self, args: list[str]) -> object:
-        if len(args) == 2 and ":" in args[1]:  # a client's username/password: apiKey, timestamp:signature
+        if (
+            len(args) == 2 and ":" in args[1]
+        ):  # a client's username/password: apiKey, timestamp:signature
             args = [args[0], *args[1].split(":", 1)]
         if len(args) != 3:
             raise errors.bad_combination("AUTH takes apiKey, timestamp and signature")
         api_key, stamp, signature = args
         self.charge("POST", "/fapi/v1/listenKey")
-        if not api_key:
-            raise errors.api_key_format()
-        services = self.services
-        key = services.keys.peek(api_key) or await asyncio.to_thread(services.keys.lookup, api_key)
-        if not stamp.isdigit() or len(stamp) > 18:
-            raise errors.illegal_characters("timestamp")
-        check_timestamp(int(stamp), None, services.clock_ms(), services.settings.max_recv_window_ms)
-        verify(key.secret, SignedPayload(f"apiKey={api_key}&timestamp={stamp}", signature))
-        if not key.can_read:
-            raise errors.api_key_rejected()
-        self.key = key
+        self.key = await key_auth.authenticate(self.services, api_key, stamp, signature)
         return OK
 
     async def hello(self, args: list[str]) -> object:
         if args and args[0] not in ("2", "3"):
             return Error("NOPROTO unsupported protocol version")
         if len(args) not in (0, 1, 4) or (len(args) == 4 and args[1].upper() != "AUTH"):
-            raise errors.bad_combination("HELLO takes the protocol version and optionally AUTH user password")
+            raise errors.bad_combination(
+                "HELLO takes the protocol version and optionally AUTH user password"
+            )
         if len(args) == 4:
             await self.auth(args[2:])
         if args:
             self.resp3 = args[0] == "3"
-        return {"server": "derivatives", "version": "1.0", "proto": 3 if self.resp3 else 2, "mode": "standalone",
-                "role": "master", "modules": []}
+        return {
+            "server": "derivatives",
+            "version": "1.0",
+            "proto": 3 if self.resp3 else 2,
+            "mode": "standalone",
+            "role": "master",
+            "modules": [],
+        }
 
     async def place(self, args: list[str]) -> object:
         account = self.account(trade=True)
@@ -212,7 +213,9 @@ class Session:
         if kind in ("book", "trades") and symbol:
             self.services.market.instrument(symbol.upper())
             return f"{symbol.lower()}@{'depth' if kind == 'book' else 'trade'}"
-        raise errors.bad_combination(f"unknown channel {channel!r}: book:<SYMBOL>, trades:<SYMBOL> or orders")
+        raise errors.bad_combination(
+            f"unknown channel {channel!r}: book:<SYMBOL>, trades:<SYMBOL> or orders"
+        )
 
     async def _forward(self) -> None:
         """Hub and user-stream frames to pub/sub messages."""
@@ -225,7 +228,9 @@ class Session:
             by_stream = {stream: channel for channel, stream in self.channels.items()}
             channel = by_stream.get(frame["stream"])
             if channel is not None:
-                self.reply(Push(("message", channel, json.dumps(frame["data"], separators=(",", ":")))))
+                self.reply(
+                    Push(("message", channel, json.dumps(frame["data"], separators=(",", ":"))))
+                )
 
     def close(self) -> None:
         """Drops every subscription."""
@@ -264,10 +269,18 @@ async def _client(_session: Session, _args: list[str]) -> object:
 
 
 COMMANDS: dict[str, Handler] = {
-    "AUTH": Session.auth, "HELLO": Session.hello, "PING": _ping, "CLIENT": _client,
-    "ORDER.PLACE": Session.place, "ORDER.CANCEL": Session.cancel, "ORDER.GET": Session.get,
-    "POSITIONS": Session.positions, "BALANCE": Session.balance, "BOOK": Session.book,
-    "SUBSCRIBE": Session.subscribe, "UNSUBSCRIBE": Session.unsubscribe,
+    "AUTH": Session.auth,
+    "HELLO": Session.hello,
+    "PING": _ping,
+    "CLIENT": _client,
+    "ORDER.PLACE": Session.place,
+    "ORDER.CANCEL": Session.cancel,
+    "ORDER.GET": Session.get,
+    "POSITIONS": Session.positions,
+    "BALANCE": Session.balance,
+    "BOOK": Session.book,
+    "SUBSCRIBE": Session.subscribe,
+    "UNSUBSCRIBE": Session.unsubscribe,
 }
 
 
@@ -278,22 +291,28 @@ async def execute(session: Session, command: list[str]) -> object:
     if handler is None:
         return Error(f"ERR unknown command '{command[0]}'")
     if session.channels and name not in _SUBSCRIBE_MODE:
-        return Error(f"ERR Can't execute '{command[0].lower()}': only (UN)SUBSCRIBE / PING / QUIT are "
-                     "allowed in this context")
+        return Error(
+            f"ERR Can't execute '{command[0].lower()}': only (UN)SUBSCRIBE / PING / QUIT are "
+            "allowed in this context"
+        )
     try:
         return await handler(session, args)
     except _NoAuth:
-        return Error(f"NOAUTH {errors.api_key_rejected().code} Authentication required: AUTH apiKey timestamp "
-                     "signature")
+        return Error(
+            f"NOAUTH {errors.api_key_rejected().code} Authentication required: AUTH apiKey timestamp "
+            "signature"
+        )
     except ApiError as error:
         return Error(f"ERR {error.code} {error.msg}")
     except Exception:
         log.exception("redis-protocol command %s failed", name)
-        error = errors.unknown_error()
-        return Error(f"ERR {error.code} {error.msg}")
+        unknown = errors.unknown_error()
+        return Error(f"ERR {unknown.code} {unknown.msg}")
 
 
-async def serve_client(services: Services, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def serve_client(
+    services: Services, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     """Reads commands and answers them in order until the client leaves."""
     peer = writer.get_extra_info("peername")
     session = Session(services, str(peer[0]) if peer else "?", writer)

@@ -95,7 +95,7 @@ class Parser:
         for _ in range(count):
             if at >= len(self.buffer):
                 return None
-            if self.buffer[at:at + 1] != b"$":
+            if self.buffer[at : at + 1] != b"$":
                 raise ProtocolError(f"expected '$', got '{chr(self.buffer[at])}'")
             size_line = self._line(at + 1, 32)
             if size_line is None:
@@ -105,7 +105,7 @@ class Parser:
                 raise ProtocolError("invalid bulk length")
             if len(self.buffer) < start + size + 2:
                 return None
-            args.append(bytes(self.buffer[start:start + size]).decode("utf-8", "replace"))
+            args.append(bytes(self.buffer[start : start + size]).decode("utf-8", "replace"))
             at = start + size + 2
         del self.buffer[:at]
         return args
@@ -133,7 +133,9 @@ def _encode(value: object, resp3: bool, out: list[bytes]) -> None:
     elif value is None:
         out.append(b"_\r\n" if resp3 else b"$-1\r\n")
     elif isinstance(value, bool):
-        out.append((b"#t\r\n" if value else b"#f\r\n") if resp3 else (b":1\r\n" if value else b":0\r\n"))
+        out.append(
+            (b"#t\r\n" if value else b"#f\r\n") if resp3 else (b":1\r\n" if value else b":0\r\n")
+        )
     elif isinstance(value, int):
         out.append(b":%d\r\n" % value)
     elif isinstance(value, str):

@@ -51,19 +51,33 @@ class Underwater:
 def underwater(risk: AccountRisk) -> list[Underwater]:
     """The account's margin units under maintenance at the engine's reference prices."""
     found = []
-    if risk.maintenance > 0 and risk.margin_balance < risk.maintenance:  # the cross part (engine figures)
+    if (
+        risk.maintenance > 0 and risk.margin_balance < risk.maintenance
+    ):  # the cross part (engine figures)
         found.append(Underwater(risk.account, None, risk.margin_balance, risk.maintenance))
     for leg in risk.positions:
-        if leg.isolated and leg.maintenance > 0 and leg.isolated_margin + leg.unrealised_pnl < leg.maintenance:
-            found.append(Underwater(risk.account, leg.symbol, leg.isolated_margin + leg.unrealised_pnl,
-                                    leg.maintenance))
+        if (
+            leg.isolated
+            and leg.maintenance > 0
+            and leg.isolated_margin + leg.unrealised_pnl < leg.maintenance
+        ):
+            found.append(
+                Underwater(
+                    risk.account,
+                    leg.symbol,
+                    leg.isolated_margin + leg.unrealised_pnl,
+                    leg.maintenance,
+                )
+            )
     return found
 
 
 class LedgerService:
     """Reads the ledger (see the module docstring)."""
 
-    def __init__(self, client: EngineQueries, history: Database, worker: ProjectionWorker, wait_s: float) -> None:
+    def __init__(
+        self, client: EngineQueries, history: Database, worker: ProjectionWorker, wait_s: float
+    ) -> None:
         self.client = client
         self.history = history
         self.worker = worker
@@ -75,8 +89,10 @@ class LedgerService:
 
     def _totals(self, after_seq: int, up_to_seq: int) -> tuple[int, ledger_queries.Activity]:
         with self.history.reader() as session:
-            return (ledger_queries.net_transfers(session, up_to_seq),
-                    ledger_queries.activity(session, after_seq, up_to_seq))
+            return (
+                ledger_queries.net_transfers(session, up_to_seq),
+                ledger_queries.activity(session, after_seq, up_to_seq),
+            )
 
     async def ledger(self, since_seq: int = 0) -> dict[str, object]:
         """The ledger at the replica's current seq, with the liquidation activity after `since_seq`."""
@@ -88,15 +104,23 @@ class LedgerService:
                 raise errors.backend_timeout()
             if await asyncio.to_thread(self._accounts, seq) <= known:
                 net, activity = await asyncio.to_thread(self._totals, since_seq, seq)
-                return {**_body(seq, figures, from_raw(net)), "activity": _activity(since_seq, activity)}
+                return {
+                    **_body(seq, figures, from_raw(net)),
+                    "activity": _activity(since_seq, activity),
+                }
         raise errors.backend_timeout()
 
 
 def _activity(since_seq: int, a: ledger_queries.Activity) -> dict[str, object]:
-    return {"sinceSeq": since_seq, "liquidationOrders": a.liquidation_orders,
-            "liquidationOrdersFilled": a.liquidated_qty_orders,
-            "liquidationNotional": f"{from_raw(a.liquidation_notional):f}", "adlFills": a.adl_fills,
-            "adlNotional": f"{from_raw(a.adl_notional):f}", "badDebtCleared": f"{from_raw(a.bad_debt_cleared):f}"}
+    return {
+        "sinceSeq": since_seq,
+        "liquidationOrders": a.liquidation_orders,
+        "liquidationOrdersFilled": a.liquidated_qty_orders,
+        "liquidationNotional": f"{from_raw(a.liquidation_notional):f}",
+        "adlFills": a.adl_fills,
+        "adlNotional": f"{from_raw(a.adl_notional):f}",
+        "badDebtCleared": f"{from_raw(a.bad_debt_cleared):f}",
+    }
 
 
 def _body(seq: int, figures: dict[int, AccountRisk | None], net: Decimal) -> dict[str, object]:
@@ -106,17 +130,38 @@ def _body(seq: int, figures: dict[int, AccountRisk | None], net: Decimal) -> dic
     cost = sum((leg.cost for risk in present for leg in risk.positions), Decimal(0))
     under = [u for risk in present for u in underwater(risk)]
     body: dict[str, object] = {
-        "seq": seq, "accounts": len(present), "walletBalance": f"{wallet:f}", "unrealizedProfit": f"{upnl:f}",
-        "positionCost": f"{cost:f}", "netTransfers": f"{net:f}", "conserved": wallet - cost == net,
-        "underMaintenance": [{"accountId": u.account, "symbolId": u.symbol, "marginBalance": f"{u.margin_balance:f}",
-                              "maintMargin": f"{u.maintenance:f}"} for u in under],
+        "seq": seq,
+        "accounts": len(present),
+        "walletBalance": f"{wallet:f}",
+        "unrealizedProfit": f"{upnl:f}",
+        "positionCost": f"{cost:f}",
+        "netTransfers": f"{net:f}",
+        "conserved": wallet - cost == net,
+        "underMaintenance": [
+            {
+                "accountId": u.account,
+                "symbolId": u.symbol,
+                "marginBalance": f"{u.margin_balance:f}",
+                "maintMargin": f"{u.maintenance:f}",
+            }
+            for u in under
+        ],
     }
     for name, account in RESERVED.items():
         risk = figures.get(account)
-        body[name] = {"accountId": account,
-                      "walletBalance": f"{Decimal(0) if risk is None else risk.wallet:f}",
-                      "marginBalance": f"{Decimal(0) if risk is None else risk.margin_balance:f}",
-                      "positions": [] if risk is None else [
-                          {"symbolId": leg.symbol, "positionAmt": f"{leg.qty:f}",
-                           "unrealizedProfit": f"{leg.unrealised_pnl:f}"} for leg in risk.positions]}
+        body[name] = {
+            "accountId": account,
+            "walletBalance": f"{Decimal(0) if risk is None else risk.wallet:f}",
+            "marginBalance": f"{Decimal(0) if risk is None else risk.margin_balance:f}",
+            "positions": []
+            if risk is None
+            else [
+                {
+                    "symbolId": leg.symbol,
+                    "positionAmt": f"{leg.qty:f}",
+                    "unrealizedProfit": f"{leg.unrealised_pnl:f}",
+                }
+                for leg in risk.positions
+            ],
+        }
     return body

@@ -36,7 +36,9 @@ async def steer(services: Services, message: dict[str, Any]) -> dict[str, Any]:
         if nc is None or subjects is None:
             raise errors.engine_unavailable()
         try:
-            answer = await nc.request(control_subject(subjects.prefix), data, timeout=REPLY_TIMEOUT_S)
+            answer = await nc.request(
+                control_subject(subjects.prefix), data, timeout=REPLY_TIMEOUT_S
+            )
         except (NoRespondersError, NatsTimeout):
             raise errors.engine_unavailable() from None
         reply = json.loads(answer.data)

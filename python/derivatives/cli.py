@@ -104,12 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure()
     if args.command == "serve":
+        import os
         from pathlib import Path
 
         from derivatives.config import Settings
         from derivatives.topology import serve
-
-        import os
 
         os.environ.setdefault("DERIVATIVES_RESP_PORT", "-1")  # the gateways' Redis-protocol door: HTTP port + 1
         overrides: dict[str, object] = {"demo_market": not args.no_demo_market, "risk_services": True}

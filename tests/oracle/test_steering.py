@@ -19,12 +19,21 @@ def tick(venue: str, market: str, price: str, at_ms: int) -> RawTick:
 def test_a_crash_ramps_linearly_to_its_target_and_stays_there() -> None:
     steering = Steering()
     steering.control({"base": "BTC", "change": "-0.20", "overMs": 60_000}, 1_000, BASES)
-    assert steering.apply(tick("binance", "BTC/USDT", "100000.00", 1_000)) == tick("binance", "BTC/USDT",
-                                                                                  "100000.00", 1_000)
-    assert steering.apply(tick("binance", "BTC/USDT", "100000.00", 31_000)).price == Decimal("90000.00")
-    assert steering.apply(tick("kraken", "BTC/USD", "100000.00", 61_000)).price == Decimal("80000.00")
-    assert steering.apply(tick("kraken", "BTC/USD", "100000.00", 900_000)).price == Decimal("80000.00")
-    assert steering.apply(tick("binance", "ETH/USDT", "3000.00", 61_000)).price == Decimal("3000.00")
+    assert steering.apply(tick("binance", "BTC/USDT", "100000.00", 1_000)) == tick(
+        "binance", "BTC/USDT", "100000.00", 1_000
+    )
+    assert steering.apply(tick("binance", "BTC/USDT", "100000.00", 31_000)).price == Decimal(
+        "90000.00"
+    )
+    assert steering.apply(tick("kraken", "BTC/USD", "100000.00", 61_000)).price == Decimal(
+        "80000.00"
+    )
+    assert steering.apply(tick("kraken", "BTC/USD", "100000.00", 900_000)).price == Decimal(
+        "80000.00"
+    )
+    assert steering.apply(tick("binance", "ETH/USDT", "3000.00", 61_000)).price == Decimal(
+        "3000.00"
+    )
 
 
 def test_a_second_move_starts_from_where_the_first_stands() -> None:
@@ -38,7 +47,9 @@ def test_a_second_move_starts_from_where_the_first_stands() -> None:
 
 def test_venue_faults_silence_and_offset_venues_but_never_the_usdt_rate() -> None:
     steering = Steering()
-    steering.control({"stale": ["okx", "kraken"], "offsets": {"bybit": "0.10", "coinbase": "0.10"}}, 0, BASES)
+    steering.control(
+        {"stale": ["okx", "kraken"], "offsets": {"bybit": "0.10", "coinbase": "0.10"}}, 0, BASES
+    )
     assert steering.apply(tick("okx", "BTC/USDT", "100.00", 5)) is None
     assert steering.apply(tick("kraken", "USDT/USD", "1.0001", 5)) is None
     assert steering.apply(tick("bybit", "BTC/USDT", "100.00", 5)).price == Decimal("110.00")
@@ -48,16 +59,19 @@ def test_venue_faults_silence_and_offset_venues_but_never_the_usdt_rate() -> Non
     assert steering.state(11) == {"factors": {}, "targets": {}, "stale": [], "offsets": {}}
 
 
-@pytest.mark.parametrize("message", [
-    {"change": "-0.95"},
-    {"change": "abc"},
-    {"change": -0.2},
-    {"change": "-0.2", "overMs": -1},
-    {"change": "-0.2", "base": "DOGE"},
-    {"stale": ["nowhere"]},
-    {"offsets": {"bybit": "0.1", "nowhere": "0.1"}},
-    {"crash": True},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"change": "-0.95"},
+        {"change": "abc"},
+        {"change": -0.2},
+        {"change": "-0.2", "overMs": -1},
+        {"change": "-0.2", "base": "DOGE"},
+        {"stale": ["nowhere"]},
+        {"offsets": {"bybit": "0.1", "nowhere": "0.1"}},
+        {"crash": True},
+    ],
+)
 def test_an_invalid_message_is_refused_and_changes_nothing(message: dict[str, object]) -> None:
     steering = Steering()
     steering.control({"stale": ["okx"], "change": "-0.10", "overMs": 0}, 0, BASES)

@@ -18,27 +18,60 @@ from tests.api.conftest import ADMIN_TOKEN, make_database
 from tests.topology import ROOT, TopologyServer, start_topology
 
 TRADERS = 24
-LIMITS = {"DERIVATIVES_WEIGHT_LIMIT_PER_MINUTE": "1000000", "DERIVATIVES_ORDER_LIMIT_PER_10S": "100000",
-          "DERIVATIVES_ORDER_LIMIT_PER_MINUTE": "1000000"}
+LIMITS = {
+    "DERIVATIVES_WEIGHT_LIMIT_PER_MINUTE": "1000000",
+    "DERIVATIVES_ORDER_LIMIT_PER_10S": "100000",
+    "DERIVATIVES_ORDER_LIMIT_PER_MINUTE": "1000000",
+}
 
 
 @pytest.fixture(scope="module")
 def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TopologyServer]:
     """The topology with the simulated (steerable) feed, limits raised for one simulating client."""
     db = make_database("sqlite", tmp_path_factory.mktemp("db"))
-    server = start_topology(tmp_path_factory.mktemp("serve"), db, "--gateways", "1", DERIVATIVES_ORACLE="simulated",
-                            **LIMITS)
+    server = start_topology(
+        tmp_path_factory.mktemp("serve"),
+        db,
+        "--gateways",
+        "1",
+        DERIVATIVES_ORACLE="simulated",
+        **LIMITS,
+    )
     yield server
     server.stop()
     db.drop()
 
 
-def simulate(server: TopologyServer, scenario: str, duration_s: float, seed: int = 3) -> dict[str, Any]:
+def simulate(
+    server: TopologyServer, scenario: str, duration_s: float, seed: int = 3
+) -> dict[str, Any]:
     """``derivatives simulate --json`` against `server`; its summary."""
-    run = subprocess.run([sys.executable, "-m", "derivatives", "simulate", "--url", server.base, "--admin-token",
-                          ADMIN_TOKEN, "--scenario", scenario, "--seed", str(seed), "--duration", str(duration_s),
-                          "--traders", str(TRADERS), "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                         env={"PYTHONPATH": str(ROOT), "PATH": str(Path(sys.executable).parent)})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "derivatives",
+            "simulate",
+            "--url",
+            server.base,
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--scenario",
+            scenario,
+            "--seed",
+            str(seed),
+            "--duration",
+            str(duration_s),
+            "--traders",
+            str(TRADERS),
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PYTHONPATH": str(ROOT), "PATH": str(Path(sys.executable).parent)},
+    )
     assert run.stdout.strip(), run.stderr[-3000:]
     summary: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
     assert run.returncode == (0 if summary["ok"] else 1)
@@ -58,8 +91,11 @@ def test_crash_liquidates_the_long_side_and_every_invariant_holds(market: Topolo
     assert summary["liquidations"] > 0
     assert Decimal(summary["liquidation_notional"]) > 0
     assert Decimal(summary["insurance_fund_change"]) > 0  # liquidation fees of fills on the book
-    assert summary["checks"] == {"money conserved before": True, "money conserved after": True,
-                                 "no account under maintenance": True}
+    assert summary["checks"] == {
+        "money conserved before": True,
+        "money conserved after": True,
+        "no account under maintenance": True,
+    }
 
 
 def test_squeeze_liquidates_the_short_side(market: TopologyServer) -> None:

@@ -34,15 +34,23 @@ class AdminClient:
     def __init__(self, base: str, token: str) -> None:
         self.base = base.rstrip("/")
         self._creating = asyncio.Lock()
-        self.session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"},
-                                             timeout=aiohttp.ClientTimeout(total=30))
+        self.session = aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {token}"}, timeout=aiohttp.ClientTimeout(total=30)
+        )
 
-    async def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-                   params: dict[str, str] | None = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
         """One call, retried on a connection failure; AdminError on an error answer."""
         for attempt in range(RETRIES):
             try:
-                async with self.session.request(method, self.base + path, json=body, params=params) as response:
+                async with self.session.request(
+                    method, self.base + path, json=body, params=params
+                ) as response:
                     answer = await response.json(content_type=None)
                     if response.status != 200:
                         raise AdminError(f"{method} {path}: HTTP {response.status} {answer}")
@@ -57,7 +65,9 @@ class AdminClient:
         """A new trader with a trading key, credited with `funds` USDT."""
         async with self._creating:  # the exchange picks the next free account id: one at a time
             user = await self.call("POST", "/admin/users", {"name": name})
-        key = await self.call("POST", f"/admin/users/{user['id']}/api-keys", {"label": "simulator", "trade": True})
+        key = await self.call(
+            "POST", f"/admin/users/{user['id']}/api-keys", {"label": "simulator", "trade": True}
+        )
         await self.call("POST", f"/admin/users/{user['id']}/deposits", {"amount": f"{funds:f}"})
         return Account(name, int(user["accountId"]), key["apiKey"], key["secret"], funds)
 

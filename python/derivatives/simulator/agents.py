@@ -35,13 +35,24 @@ log = logging.getLogger("derivatives.simulator")
 def ccxt_config(base: str, ws: str, account: Account | None = None) -> dict[str, Any]:
     """The stock ``binanceusdm`` configuration pointed at this exchange (CCXT.md §1)."""
     config: dict[str, Any] = {
-        "urls": {"api": {
-            "fapiPublic": base + "/fapi/v1", "fapiPublicV2": base + "/fapi/v2", "fapiPublicV3": base + "/fapi/v3",
-            "fapiPrivate": base + "/fapi/v1", "fapiPrivateV2": base + "/fapi/v2",
-            "fapiPrivateV3": base + "/fapi/v3", "fapiData": base + "/futures/data", "ws": {"linear": ws},
-        }},
-        "options": {"fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False,
-                    "adjustForTimeDifference": False, "fetchOpenOrders": {"warnWithoutSymbol": False}},
+        "urls": {
+            "api": {
+                "fapiPublic": base + "/fapi/v1",
+                "fapiPublicV2": base + "/fapi/v2",
+                "fapiPublicV3": base + "/fapi/v3",
+                "fapiPrivate": base + "/fapi/v1",
+                "fapiPrivateV2": base + "/fapi/v2",
+                "fapiPrivateV3": base + "/fapi/v3",
+                "fapiData": base + "/futures/data",
+                "ws": {"linear": ws},
+            }
+        },
+        "options": {
+            "fetchMarkets": {"types": ["linear"]},
+            "fetchCurrencies": False,
+            "adjustForTimeDifference": False,
+            "fetchOpenOrders": {"warnWithoutSymbol": False},
+        },
         "enableRateLimit": False,
     }
     if account is not None:
@@ -72,8 +83,12 @@ class Market:
 def market_of(raw: dict[str, Any]) -> Market:
     """A :class:`Market` from a ccxt market (filters read from the exchange's own answer)."""
     filters = {f["filterType"]: f for f in raw["info"]["filters"]}
-    return Market(raw["symbol"], Decimal(filters["PRICE_FILTER"]["tickSize"]), Decimal(filters["LOT_SIZE"]["stepSize"]),
-                  Decimal(filters["MIN_NOTIONAL"]["notional"]))
+    return Market(
+        raw["symbol"],
+        Decimal(filters["PRICE_FILTER"]["tickSize"]),
+        Decimal(filters["LOT_SIZE"]["stepSize"]),
+        Decimal(filters["MIN_NOTIONAL"]["notional"]),
+    )
 
 
 class Outcomes:
@@ -137,9 +152,17 @@ class PriceFeed:
 class Maker:
     """Quotes `levels` bids and asks around the index, `spacing` apart, `level_notional` each."""
 
-    def __init__(self, exchange: Any, markets: Sequence[Market], feed: PriceFeed, outcomes: Outcomes, *,
-                 levels: int = 5, spacing: Decimal = Decimal("0.0005"),
-                 level_notional: Decimal = Decimal(400_000)) -> None:
+    def __init__(
+        self,
+        exchange: Any,
+        markets: Sequence[Market],
+        feed: PriceFeed,
+        outcomes: Outcomes,
+        *,
+        levels: int = 5,
+        spacing: Decimal = Decimal("0.0005"),
+        level_notional: Decimal = Decimal(400_000),
+    ) -> None:
         self.exchange = exchange
         self.markets = markets
         self.feed = feed
@@ -157,8 +180,15 @@ class Maker:
             for side, sign in (("buy", -1), ("sell", 1)):
                 price = index * (1 + sign * self.spacing * level)
                 amount = market.qty(self.level_notional, price)
-                orders.append({"symbol": market.symbol, "type": "limit", "side": side, "amount": f"{amount:f}",
-                               "price": market.price(price, up=sign > 0)})
+                orders.append(
+                    {
+                        "symbol": market.symbol,
+                        "type": "limit",
+                        "side": side,
+                        "amount": f"{amount:f}",
+                        "price": market.price(price, up=sign > 0),
+                    }
+                )
         return orders
 
     async def requote(self) -> None:
@@ -169,7 +199,9 @@ class Maker:
                 continue
             orders = self.ladder(market, self.feed.index[market.symbol])
             for start in range(0, len(orders), 5):
-                await self.outcomes.call("quote-batch", self.exchange.create_orders(orders[start:start + 5]))
+                await self.outcomes.call(
+                    "quote-batch", self.exchange.create_orders(orders[start : start + 5])
+                )
 
     async def run(self, interval_s: float = 1.0) -> None:
         """Re-quotes every interval until `running` is cleared (never cancelled mid-request, so no
@@ -184,8 +216,15 @@ class Maker:
 class Taker:
     """A small market order on a random symbol now and then."""
 
-    def __init__(self, exchange: Any, markets: Sequence[Market], feed: PriceFeed, outcomes: Outcomes,
-                 rng: random.Random, notional: Decimal = Decimal(2_000)) -> None:
+    def __init__(
+        self,
+        exchange: Any,
+        markets: Sequence[Market],
+        feed: PriceFeed,
+        outcomes: Outcomes,
+        rng: random.Random,
+        notional: Decimal = Decimal(2_000),
+    ) -> None:
         self.exchange = exchange
         self.markets = markets
         self.feed = feed
@@ -201,10 +240,13 @@ class Taker:
             if not self.active:
                 continue
             market = self.rng.choice(list(self.markets))
-            qty = market.qty(self.notional * (1 + self.rng.randint(0, 4)), self.feed.index[market.symbol])
+            qty = market.qty(
+                self.notional * (1 + self.rng.randint(0, 4)), self.feed.index[market.symbol]
+            )
             side = self.rng.choice(("buy", "sell"))
-            await self.outcomes.call("taker-order", self.exchange.create_order(market.symbol, "market", side,
-                                                                              f"{qty:f}"))
+            await self.outcomes.call(
+                "taker-order", self.exchange.create_order(market.symbol, "market", side, f"{qty:f}")
+            )
 
 
 LEVERAGES = (3, 5, 10, 15, 20, 25, 50, 75, 100)
@@ -222,16 +264,25 @@ class Plan:
     notional: Decimal
 
 
-def plan(rng: random.Random, markets: Sequence[Market], funds: Decimal, max_notional: dict[int, Decimal],
-         number: int) -> Plan:
+def plan(
+    rng: random.Random,
+    markets: Sequence[Market],
+    funds: Decimal,
+    max_notional: dict[int, Decimal],
+    number: int,
+) -> Plan:
     """Trader `number`'s position: long when even, short when odd (both sides equally exposed),
     70 % on the first market, leverage and 25-60 % of the margin it allows drawn from `rng`
     (capped by the leverage's bracket)."""
-    market = markets[0] if rng.random() < 0.7 or len(markets) == 1 else rng.choice(list(markets[1:]))
+    market = (
+        markets[0] if rng.random() < 0.7 or len(markets) == 1 else rng.choice(list(markets[1:]))
+    )
     leverage = rng.choice(LEVERAGES)
     share = Decimal(rng.randint(25, 60)) / 100
     notional = min(funds * leverage * share, max_notional.get(leverage, funds) * Decimal("0.9"))
-    return Plan(market, ("buy", "sell")[number % 2], leverage, max(notional, market.min_notional * 2))
+    return Plan(
+        market, ("buy", "sell")[number % 2], leverage, max(notional, market.min_notional * 2)
+    )
 
 
 SLIPPAGE = Decimal("0.004")
@@ -241,7 +292,9 @@ SLIPPAGE = Decimal("0.004")
 class Trader:
     """One account that opens one leveraged position and holds it."""
 
-    def __init__(self, exchange: Any, account: Account, plan: Plan, feed: PriceFeed, outcomes: Outcomes) -> None:
+    def __init__(
+        self, exchange: Any, account: Account, plan: Plan, feed: PriceFeed, outcomes: Outcomes
+    ) -> None:
         self.exchange = exchange
         self.account = account
         self.plan = plan
@@ -252,18 +305,29 @@ class Trader:
         """Sets the leverage and opens the position with an IOC limit order `SLIPPAGE` through the
         index (a market order would reserve margin for the whole price band); True when it filled."""
         p = self.plan
-        if await self.outcomes.call("leverage", self.exchange.set_leverage(p.leverage, p.market.symbol)) is None:
+        if (
+            await self.outcomes.call(
+                "leverage", self.exchange.set_leverage(p.leverage, p.market.symbol)
+            )
+            is None
+        ):
             return False
         index = self.feed.index[p.market.symbol]
         buy = p.side == "buy"
         limit = p.market.price(index * (1 + SLIPPAGE if buy else 1 - SLIPPAGE), up=not buy)
         qty = p.market.qty(p.notional, index)
-        order = await self.outcomes.call("position-order", self.exchange.create_order(
-            p.market.symbol, "limit", p.side, f"{qty:f}", limit, {"timeInForce": "IOC"}))
+        order = await self.outcomes.call(
+            "position-order",
+            self.exchange.create_order(
+                p.market.symbol, "limit", p.side, f"{qty:f}", limit, {"timeInForce": "IOC"}
+            ),
+        )
         return order is not None and bool(order.get("filled"))
 
 
-def exchange_for(base: str, ws: str, account: Account | None, markets: dict[str, Any], pro: bool = False) -> Any:
+def exchange_for(
+    base: str, ws: str, account: Account | None, markets: dict[str, Any], pro: bool = False
+) -> Any:
     """A stock ccxt client for `account` sharing already loaded `markets`."""
     exchange = (ccxtpro if pro else ccxt).binanceusdm(ccxt_config(base, ws, account))
     if markets:

@@ -31,7 +31,6 @@ from typing import Any
 from derivatives.simulator.admin import Account, AdminClient
 from derivatives.simulator.agents import (
     Maker,
-    Market,
     Outcomes,
     PriceFeed,
     Taker,
@@ -102,8 +101,11 @@ class Summary:
         lines = [
             f"scenario {self.scenario} (seed {self.seed}, {self.duration_s:g} s, {self.traders} traders, "
             f"{self.positions_opened} positions opened)",
-            "index " + ", ".join(f"{s} {self.index_before[s]} -> {self.index_after.get(s, '?')}"
-                                 for s in self.index_before),
+            "index "
+            + ", ".join(
+                f"{s} {self.index_before[s]} -> {self.index_after.get(s, '?')}"
+                for s in self.index_before
+            ),
             f"liquidations {self.liquidations} ({self.liquidations_filled} filled on the book), "
             f"notional {self.liquidation_notional} USDT",
             f"insurance fund {self.insurance_fund_before} -> {self.insurance_fund_after} "
@@ -112,7 +114,10 @@ class Summary:
             f"{self.bad_debt_cleared} USDT",
             "requests " + ", ".join(f"{k} {v}" for k, v in sorted(self.requests.items())),
         ]
-        lines += [f"invariant {name}: {'held' if held else 'BROKEN'}" for name, held in self.checks.items()]
+        lines += [
+            f"invariant {name}: {'held' if held else 'BROKEN'}"
+            for name, held in self.checks.items()
+        ]
         lines.append("every invariant held" if self.ok else "SOME INVARIANT BROKE")
         return "\n".join(lines)
 
@@ -131,7 +136,9 @@ class Run:
 
     def __init__(self, options: Options) -> None:
         if options.scenario not in SCENARIOS:
-            raise ValueError(f"unknown scenario {options.scenario!r}; known: {', '.join(SCENARIOS)}")
+            raise ValueError(
+                f"unknown scenario {options.scenario!r}; known: {', '.join(SCENARIOS)}"
+            )
         self.o = options
         self.rng = random.Random(options.seed)
         self.admin = AdminClient(options.url, options.admin_token)
@@ -169,15 +176,33 @@ class Run:
         brackets = await self._max_notional(makers_acc[0], loaded)
         feed = PriceFeed(self._exchange(None, loaded, pro=True), markets)
         await feed.start()
-        makers = self.makers = [Maker(self._exchange(a, loaded), markets, feed, self.outcomes) for a in makers_acc]
-        takers = [Taker(self._exchange(a, loaded), markets, feed, self.outcomes, random.Random(self.rng.random()))
-                  for a in takers_acc]
+        makers = self.makers = [
+            Maker(self._exchange(a, loaded), markets, feed, self.outcomes) for a in makers_acc
+        ]
+        takers = [
+            Taker(
+                self._exchange(a, loaded),
+                markets,
+                feed,
+                self.outcomes,
+                random.Random(self.rng.random()),
+            )
+            for a in takers_acc
+        ]
         for maker in makers:
             await maker.requote()
         self.tasks += [asyncio.create_task(m.run(), name="maker") for m in makers]
         self.tasks += [asyncio.create_task(t.run(), name="taker") for t in takers]
-        traders = [Trader(self._exchange(a, loaded), a, plan(self.rng, markets, a.funds, brackets, number), feed,
-                          self.outcomes) for number, a in enumerate(traders_acc)]
+        traders = [
+            Trader(
+                self._exchange(a, loaded),
+                a,
+                plan(self.rng, markets, a.funds, brackets, number),
+                feed,
+                self.outcomes,
+            )
+            for number, a in enumerate(traders_acc)
+        ]
         gate = asyncio.Semaphore(PARALLEL)
 
         async def open_one(trader: Trader) -> bool:
@@ -221,23 +246,43 @@ class Run:
         self.tasks.clear()
         self.makers.clear()
 
-    def _summary(self, before: dict[str, Any], after: dict[str, Any], opened: int, index_before: dict[str, str],
-                 index_after: dict[str, str], checks: dict[str, bool]) -> Summary:
+    def _summary(
+        self,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        opened: int,
+        index_before: dict[str, str],
+        index_after: dict[str, str],
+        checks: dict[str, bool],
+    ) -> Summary:
         activity = after["activity"]
         fund_before = Decimal(before["insuranceFund"]["walletBalance"])
         fund_after = Decimal(after["insuranceFund"]["walletBalance"])
         return Summary(
-            scenario=self.o.scenario, seed=self.o.seed, duration_s=self.o.duration_s, traders=self.o.traders,
-            positions_opened=opened, index_before=index_before, index_after=index_after,
-            liquidations=activity["liquidationOrders"], liquidations_filled=activity["liquidationOrdersFilled"],
-            liquidation_notional=activity["liquidationNotional"], adl_fills=activity["adlFills"],
-            adl_notional=activity["adlNotional"], insurance_fund_before=f"{fund_before:f}",
-            insurance_fund_after=f"{fund_after:f}", insurance_fund_change=f"{fund_after - fund_before:f}",
-            fund_positions_after=after["insuranceFund"]["positions"], bad_debt_cleared=activity["badDebtCleared"],
+            scenario=self.o.scenario,
+            seed=self.o.seed,
+            duration_s=self.o.duration_s,
+            traders=self.o.traders,
+            positions_opened=opened,
+            index_before=index_before,
+            index_after=index_after,
+            liquidations=activity["liquidationOrders"],
+            liquidations_filled=activity["liquidationOrdersFilled"],
+            liquidation_notional=activity["liquidationNotional"],
+            adl_fills=activity["adlFills"],
+            adl_notional=activity["adlNotional"],
+            insurance_fund_before=f"{fund_before:f}",
+            insurance_fund_after=f"{fund_after:f}",
+            insurance_fund_change=f"{fund_after - fund_before:f}",
+            fund_positions_after=after["insuranceFund"]["positions"],
+            bad_debt_cleared=activity["badDebtCleared"],
             requests=dict(self.outcomes.counts),
-            checks={"money conserved before": bool(before["conserved"]),
-                    "money conserved after": bool(after["conserved"]),
-                    "no account under maintenance": not after["underMaintenance"], **checks},
+            checks={
+                "money conserved before": bool(before["conserved"]),
+                "money conserved after": bool(after["conserved"]),
+                "no account under maintenance": not after["underMaintenance"],
+                **checks,
+            },
         )
 
     async def close(self) -> None:

@@ -73,14 +73,18 @@ async def venue_outage(stage: Stage) -> None:
         for symbol, now in prices.items():
             excluded = now["excluded"]
             outlier_excluded &= excluded.get(OUTAGE_OFF) == "deviation"
-            index_held &= abs(Decimal(now["index"]) / Decimal(before[symbol]["index"]) - 1) < INDEX_TOLERANCE
+            index_held &= (
+                abs(Decimal(now["index"]) / Decimal(before[symbol]["index"]) - 1) < INDEX_TOLERANCE
+            )
             dropped = all(excluded.get(venue) in {"stale", "missing"} for venue in OUTAGE_STALE)
             saw_stale_dropped |= dropped
             stale_dropped &= dropped or not saw_stale_dropped  # once dropped, they stay out
         await asyncio.sleep(1.0)
     await stage.admin.steer(reset=True)
     stage.checks["outlier venue excluded"] = outlier_excluded
-    stage.checks["stale venues dropped"] = stale_dropped and (saw_stale_dropped or stage.duration_s < 12)
+    stage.checks["stale venues dropped"] = stale_dropped and (
+        saw_stale_dropped or stage.duration_s < 12
+    )
     stage.checks["index within 1 %"] = index_held
 
 
