@@ -5,7 +5,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-RUST_SOURCES := $(shell find core_rs -name '*.rs' -o -name Cargo.toml) Cargo.toml
+RUST_SOURCES := $(shell find core_rs engine_service -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock
+# The engine service binary: built by `make build`, copied beside the venv's python (where
+# `derivatives.paths.engine_binary()` and the process supervisor look first).
+ENGINE_SERVICE := target/release/derivatives-engine
 export VIRTUAL_ENV := $(abspath $(VENV))
 
 .PHONY: help venv build browser redis-cli run test test-rust test-py bench lint clean
@@ -24,9 +27,11 @@ venv: $(VENV)/.stamp-deps ## create .venv with every Python dependency
 
 $(VENV)/.stamp-build: $(VENV)/.stamp-deps $(RUST_SOURCES)
 	$(VENV)/bin/maturin develop --release --skip-install
+	cargo build --release -p derivatives-engine-service
+	install -m 755 $(ENGINE_SERVICE) target/release/derivatives-engine-load $(VENV)/bin/
 	touch $@
 
-build: $(VENV)/.stamp-build ## compile the engine into the Python package (release profile)
+build: $(VENV)/.stamp-build ## compile the engine into the Python package and the engine service binary (release)
 
 browser: ## Debian chromium + chromedriver for the dashboard's browser tests (apt-get, as root)
 	@command -v chromedriver >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
@@ -51,6 +56,7 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	cargo bench --bench engine
 	cargo bench --bench margin
 	cargo bench --bench journal
+	target/release/derivatives-engine-load
 	$(PY) -m derivatives bench binding
 	$(PY) -m derivatives bench oracle
 	$(PY) -m derivatives bench api

@@ -191,7 +191,7 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         for phase in phases:
             if phase in calls:
                 loop, call, size = calls[phase]
-                results[phase] = await loop(call, size, seconds)  # type: ignore[operator]
+                results[phase] = await loop(call, size, seconds)
         if "ws" in phases and config["subscribers"]:
             results["ws"] = await fan_out(config, load)
         results["failures"] = load.failures

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from derivatives.commands import Command
 from derivatives.bus.gateway import ReplicaClient
+from derivatives.commands import Command
 from derivatives.engine import EngineClient
 from derivatives.persistence.db import Database
 from derivatives.persistence.projector import Batch

@@ -38,8 +38,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from derivatives.enums import RejectReason
 from derivatives.bus.client import EngineBusError, EngineTimeout
+from derivatives.enums import RejectReason
 from derivatives.errors import BINANCE_CODES
 
 log = logging.getLogger("api.errors")

@@ -29,12 +29,13 @@ from api.main import create_app
 from api.state import Services
 from derivatives.bus.client import BusEngine, connect
 from derivatives.bus.gateway import BusGateway
-from derivatives.bus.node import announce_ready, stream_head
+from derivatives.bus.node import announce_ready, stop_process_on_failure, stream_head
 from derivatives.bus.protocol import Subjects, nats_url_from_env
 from derivatives.bus.stream import BatchReader
 from derivatives.bus.view import ReplicaView
 from derivatives.config import Settings
 from derivatives.persistence.db import Database
+
 
 def bus_door(url: str, subjects: Subjects) -> DoorFactory:
     """The door of a gateway process (see the module docstring)."""
@@ -50,6 +51,7 @@ def bus_door(url: str, subjects: Subjects) -> DoorFactory:
         async def start() -> None:
             head = await stream_head(reader)
             tasks.append(asyncio.create_task(view.run(reader), name="batch-stream"))
+            tasks[-1].add_done_callback(stop_process_on_failure)
             await view.wait_for(head)
 
         async def close() -> None:
@@ -86,13 +88,20 @@ def main() -> None:
     logs.configure()
     interpreter.tune()
     settings = Settings.from_env().with_overrides(risk_services=False, demo_market=False)
+
     async def ready(_services: Services) -> None:
         key = getattr(app.state, "demo_key", None)
-        announce_ready("gateway", "" if key is None else f" demo-key {key.api_key} secret {key.secret}")
+        announce_ready(
+            "gateway", "" if key is None else f" demo-key {key.api_key} secret {key.secret}"
+        )
 
-    app = create_app(settings, bus_door(nats_url_from_env(), Subjects.from_env()), background=[ready])
+    app = create_app(
+        settings, bus_door(nats_url_from_env(), Subjects.from_env()), background=[ready]
+    )
     sock = reuse_port_socket(settings.host, settings.port)
-    config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on")
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on"
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -22,14 +22,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from typing import Any
 from decimal import Decimal
+from typing import Any
 
 from fastapi import FastAPI
 
 from api import desk, graphql, metrics, resp
-from api.errors import CatchAllMiddleware, install_handlers
 from api.door import CommandGateway, Door, DoorFactory
+from api.errors import CatchAllMiddleware, install_handlers
 from api.gateway import EngineGateway
 from api.hub import MarketHub, next_funding_ms
 from api.instruments import InstrumentRegistry
@@ -53,10 +53,17 @@ from derivatives.demo import DEMO_FUNDING, DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient, EngineQueries
 from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
-from risk import RiskServices
 from derivatives.persistence.projector import Batch, Projector
 from derivatives.units import from_raw, to_raw
-from oracle import DEFAULT_SYMBOLS, BookState, MarkPriceService, PriceFlags, SymbolConfig, create_source
+from oracle import (
+    DEFAULT_SYMBOLS,
+    BookState,
+    MarkPriceService,
+    PriceFlags,
+    SymbolConfig,
+    create_source,
+)
+from risk import RiskServices
 
 log = logging.getLogger("api")
 

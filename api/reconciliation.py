@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 
+from derivatives.bus.gateway import ReplicaClient
 from derivatives.engine import EngineClient
 from derivatives.events import BalanceChanged, FillSettled
 from derivatives.persistence.db import Database
@@ -69,7 +70,7 @@ class Reconciler:
     """Compares the engine's wallets with the ledger; :meth:`run_once` blocks (call it on a
     worker thread)."""
 
-    def __init__(self, db: Database, client: EngineClient) -> None:
+    def __init__(self, db: Database, client: EngineClient | ReplicaClient) -> None:
         self.db = db
         self.client = client
         self.last: Report | None = None

@@ -44,7 +44,10 @@ def engine_service() -> str:
     configured = os.environ.get("DERIVATIVES_ENGINE_SERVICE")
     if configured:
         return configured
-    for candidate in (ROOT / ".venv/bin/derivatives-engine", ROOT / "target/release/derivatives-engine"):
+    for candidate in (
+        ROOT / ".venv/bin/derivatives-engine",
+        ROOT / "target/release/derivatives-engine",
+    ):
         if candidate.exists():
             return str(candidate)
     return f"{shlex.quote(sys.executable)} -m tests.bus.standin"
@@ -112,7 +115,9 @@ class TopologyServer(Endpoint):
     def pids(self, role: str) -> list[int]:
         """Process ids of the children of `role` (from ``/proc``)."""
         out = []
-        for child in Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split():
+        for child in (
+            Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        ):
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             if role in cmdline:
                 out.append(int(child))
@@ -120,13 +125,24 @@ class TopologyServer(Endpoint):
 
     def start_child(self, module: str, *args: str) -> subprocess.Popen[str]:
         """Another process of the topology (e.g. a projector restarted after a kill)."""
-        env = {**os.environ, "DERIVATIVES_NATS_URL": self.nats_url, "DERIVATIVES_DATABASE_URL": self.db.url,
-               "PYTHONPATH": str(ROOT), "DERIVATIVES_ORACLE": "off"}
+        env = {
+            **os.environ,
+            "DERIVATIVES_NATS_URL": self.nats_url,
+            "DERIVATIVES_DATABASE_URL": self.db.url,
+            "PYTHONPATH": str(ROOT),
+            "DERIVATIVES_ORACLE": "off",
+        }
         if self.db.schema:
             env["DERIVATIVES_DATABASE_SCHEMA"] = self.db.schema
         log = (self.tmp / f"{module}.log").open("a")
-        return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=log, stderr=log,
-                                text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+            text=True,
+        )
 
     def stop(self) -> None:
         """Ctrl-C, as a user would; waits for every child to stop."""
@@ -144,17 +160,40 @@ class TopologyServer(Endpoint):
 
 def start_topology(tmp: Path, db: Database, *args: str, **env: str) -> TopologyServer:
     """``derivatives serve`` on a free port with test settings; returns once it prints its URL."""
-    environment = {**os.environ, "DERIVATIVES_DATABASE_URL": db.url, "DERIVATIVES_ORACLE": "off",
-                   "DERIVATIVES_ADMIN_TOKEN": ADMIN_TOKEN, "DERIVATIVES_JOURNAL_DIR": str(tmp / "journal"),
-                   "DERIVATIVES_ADMIN_TOKENS": ",".join(f"{name}:{token}" for name, token in ADMINS.items()),
-                   "DERIVATIVES_ENGINE_SERVICE": engine_service(), "PYTHONPATH": str(ROOT), **env}
+    environment = {
+        **os.environ,
+        "DERIVATIVES_DATABASE_URL": db.url,
+        "DERIVATIVES_ORACLE": "off",
+        "DERIVATIVES_ADMIN_TOKEN": ADMIN_TOKEN,
+        "DERIVATIVES_JOURNAL_DIR": str(tmp / "journal"),
+        "DERIVATIVES_ADMIN_TOKENS": ",".join(f"{name}:{token}" for name, token in ADMINS.items()),
+        "DERIVATIVES_ENGINE_SERVICE": engine_service(),
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
     environment.pop("DERIVATIVES_NATS_URL", None)
     if db.schema:
         environment["DERIVATIVES_DATABASE_SCHEMA"] = db.schema
     log = (tmp / "serve.log").open("a")
-    process = subprocess.Popen([sys.executable, "-m", "derivatives", "serve", "--port", "0", "--no-demo-market",
-                                "--var", str(tmp / "var"), *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
-                               text=True, env=environment)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "derivatives",
+            "serve",
+            "--port",
+            "0",
+            "--no-demo-market",
+            "--var",
+            str(tmp / "var"),
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=environment,
+    )
     assert process.stdout is not None
     lines: list[str] = []
     deadline = time.monotonic() + 180
@@ -180,8 +219,9 @@ def _drain(process: subprocess.Popen[str], lines: list[str]) -> None:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def topology_server(request: pytest.FixtureRequest,
-                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[TopologyServer]:
+def topology_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TopologyServer]:
     """The real topology with one gateway, shared by a test module, once per database backend."""
     db = make_database(request.param, tmp_path_factory.mktemp("db"))
     server = start_topology(tmp_path_factory.mktemp("serve"), db, "--gateways", "1")

@@ -29,7 +29,13 @@ from api.instruments import Instrument, InstrumentRegistry
 from api.projection import ProjectionWorker
 from api.services.adl import Candidate, bitmex_score, quantiles
 from derivatives import _core
-from derivatives.commands import AdjustIsolatedMargin, Command, SetLeverage, SetMarginType, SetPositionMode
+from derivatives.commands import (
+    AdjustIsolatedMargin,
+    Command,
+    SetLeverage,
+    SetMarginType,
+    SetPositionMode,
+)
 from derivatives.engine import AccountRisk, EngineQueries, PositionRisk
 from derivatives.enums import PositionSide, RejectReason
 from derivatives.events import OrderRejected

@@ -19,8 +19,8 @@ from decimal import Decimal
 import anyio.to_thread
 
 from api import errors
-from api.errors import ApiError
 from api.door import CommandGateway
+from api.errors import ApiError
 from api.instruments import InstrumentRegistry
 from api.projection import ProjectionWorker
 from api.security import KeyStore

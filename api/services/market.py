@@ -19,11 +19,10 @@ from api.instruments import Instrument, InstrumentRegistry, digits
 from api.services.klines import INTERVAL_MS, bucket, fold, query_range, rolling_day, select_bars
 from derivatives.engine import EngineQueries
 from derivatives.persistence import ledger_queries, queries
-from derivatives.persistence.ledger_queries import TimeWindow
-from derivatives.persistence.views import FundingState
 from derivatives.persistence.db import Database
+from derivatives.persistence.ledger_queries import TimeWindow
 from derivatives.persistence.queries import Window
-from derivatives.persistence.views import KlineState, TradeState
+from derivatives.persistence.views import FundingState, KlineState, TradeState
 from derivatives.units import to_raw
 from oracle import MarkPriceService, PriceKind
 

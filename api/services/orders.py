@@ -24,15 +24,23 @@ from typing import Any
 import anyio.to_thread
 
 from api import errors, formats
-from api.errors import ApiError
 from api.door import CommandGateway
+from api.errors import ApiError
 from api.instruments import Instrument, InstrumentRegistry
 from api.params import END_TIME, START_TIME, SYMBOL, Kind, Param, Params, Spec
 from api.projection import ProjectionWorker
 from api.ratelimit import Limits
 from derivatives.commands import AmendOrder, CancelOrder, Command, PlaceOrder
 from derivatives.engine import EngineQueries
-from derivatives.enums import OrderType, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.enums import (
+    OrderType,
+    PositionSide,
+    RejectReason,
+    Side,
+    StpMode,
+    TimeInForce,
+    TriggerSource,
+)
 from derivatives.events import Event, OrderAccepted, OrderRejected
 from derivatives.persistence import queries
 from derivatives.persistence.db import Database

@@ -38,13 +38,25 @@ def quotes(symbol: int, mark: Decimal, tick: Decimal, step: Decimal) -> list[Com
     for level in range(1, LEVELS + 1):
         for side, sign in ((Side.BUY, -1), (Side.SELL, 1)):
             price = centre + sign * tick * level * 5
-            commands.append(PlaceOrder(MARKET_MAKER_ACCOUNT, symbol, side, step * 100 * level, price=price,
-                                       client_order_id=f"mm-{symbol}-{side.name.lower()}-{level}"))
+            commands.append(
+                PlaceOrder(
+                    MARKET_MAKER_ACCOUNT,
+                    symbol,
+                    side,
+                    step * 100 * level,
+                    price=price,
+                    client_order_id=f"mm-{symbol}-{side.name.lower()}-{level}",
+                )
+            )
     return commands
 
 
-async def demo_market(client: PriceSource, submit: Callable[[Sequence[Command]], Awaitable[object]],
-                      seed: int = 7, interval_s: float = 1.0) -> None:
+async def demo_market(
+    client: PriceSource,
+    submit: Callable[[Sequence[Command]], Awaitable[object]],
+    seed: int = 7,
+    interval_s: float = 1.0,
+) -> None:
     """Requotes around the engine's mark and trades a little, once a second, for ever."""
     rng = random.Random(seed)
     centres: dict[int, Decimal] = {}
@@ -61,8 +73,15 @@ async def demo_market(client: PriceSource, submit: Callable[[Sequence[Command]],
                 centres[spec.symbol] = prices.mark
             if rng.random() < 0.3:
                 side = Side.BUY if rng.random() < 0.5 else Side.SELL
-                commands.append(PlaceOrder(NOISE_ACCOUNT, spec.symbol, side, spec.step_size * rng.randint(1, 50),
-                                           order_type=OrderType.MARKET))
+                commands.append(
+                    PlaceOrder(
+                        NOISE_ACCOUNT,
+                        spec.symbol,
+                        side,
+                        spec.step_size * rng.randint(1, 50),
+                        order_type=OrderType.MARKET,
+                    )
+                )
         if commands:
             try:
                 await submit(commands)

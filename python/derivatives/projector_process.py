@@ -32,7 +32,9 @@ log = logging.getLogger("derivatives.projector")
 class _NoBackfill:
     """The projector's back-fill source: the stream is gap-free, so being asked is an error."""
 
-    def read_events(self, after_seq: int, max_bytes: int = 0, timeout_ms: int = 0) -> list[EventEnvelope]:
+    def read_events(
+        self, after_seq: int, max_bytes: int = 0, timeout_ms: int = 0
+    ) -> list[EventEnvelope]:
         raise LookupError(f"the batch stream skipped commands after seq {after_seq}")
 
 
@@ -54,14 +56,16 @@ async def project(settings: Settings, stop: asyncio.Event, url: str, subjects: S
         try:
             reader.next_stream_seq = await reader.stream_seq_after(cursor)
             break
-        except Exception:  # noqa: BLE001 - the engine service has not created the stream yet
+        except Exception:
             await asyncio.sleep(0.2)
     announce_ready("projector")
 
     async def consume() -> None:
         async for stream_batches in reader.batches():
-            batches = [Batch(b.seqs.first_seq, b.seqs.last_seq, b.seqs.ts, decode_events(b.events))
-                       for b in stream_batches]
+            batches = [
+                Batch(b.seqs.first_seq, b.seqs.last_seq, b.seqs.ts, decode_events(b.events))
+                for b in stream_batches
+            ]
             result = await asyncio.to_thread(projector.project, batches)
             log.debug("projected up to seq %d", result.last_seq)
 
@@ -83,7 +87,9 @@ def main() -> None:
 
     logs.configure()
     settings = Settings.from_env()
-    run_until_signalled(lambda stop: project(settings, stop, nats_url_from_env(), Subjects.from_env()))
+    run_until_signalled(
+        lambda stop: project(settings, stop, nats_url_from_env(), Subjects.from_env())
+    )
 
 
 if __name__ == "__main__":

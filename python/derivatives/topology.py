@@ -11,7 +11,7 @@ The composition root. It starts, in order, and stops in reverse:
 3. ``DERIVATIVES_GATEWAYS`` gateway processes (default: one per core), all listening on the
    printed port with ``SO_REUSEPORT`` (``api.gateway_process``); the first creates the demo key;
 4. the projector (``derivatives.projector_process``), the risk and mark-price process
-   (``risk.process``) and, unless disabled, the demo market (``derivatives.demo_market``).
+   (``api.risk_process``) and, unless disabled, the demo market (``derivatives.demo_market``).
 
 Each child runs in its own session so that Ctrl-C reaches only this parent, which then stops the
 engine's clients, then the engine service, then nats-server (SIGTERM, then SIGKILL after a
@@ -56,13 +56,17 @@ def engine_service_command() -> list[str]:
     configured = os.environ.get("DERIVATIVES_ENGINE_SERVICE")
     if configured:
         return shlex.split(configured)
-    for candidate in (Path(sys.executable).with_name("derivatives-engine"),
-                      Path("target/release/derivatives-engine")):
+    for candidate in (
+        Path(sys.executable).with_name("derivatives-engine"),
+        Path("target/release/derivatives-engine"),
+    ):
         if candidate.exists():
             return [str(candidate)]
     found = shutil.which("derivatives-engine")
     if found is None:
-        raise SystemExit("derivatives-engine not found: build it (make build) or set DERIVATIVES_ENGINE_SERVICE")
+        raise SystemExit(
+            "derivatives-engine not found: build it (make build) or set DERIVATIVES_ENGINE_SERVICE"
+        )
     return [found]
 
 
@@ -79,8 +83,15 @@ class Child:
 
     def start(self) -> Child:
         self._ready.clear()
-        self.process = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                        text=True, start_new_session=True, preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         threading.Thread(target=self._forward, args=(self.process,), daemon=True).start()
         return self
 
@@ -97,9 +108,15 @@ class Child:
         """Returns once the child printed its ready line; SystemExit if it died first."""
         deadline = time.monotonic() + timeout_s
         while not self._ready.wait(0.05):
-            if self.process is None or self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{self.role} did not start (exit status "
-                                 f"{None if self.process is None else self.process.poll()})")
+            if (
+                self.process is None
+                or self.process.poll() is not None
+                or time.monotonic() > deadline
+            ):
+                raise SystemExit(
+                    f"{self.role} did not start (exit status "
+                    f"{None if self.process is None else self.process.poll()})"
+                )
 
     @property
     def pid(self) -> int:
@@ -160,10 +177,17 @@ async def bootstrap(url: str, subjects: Subjects, demo: bool) -> None:
     """Lists the demo instruments (and funds the demo accounts) when the engine lacks them."""
     node = await attach("serve", url, subjects)
     try:
-        missing: list[Command] = [AddInstrument(spec) for spec in DEMO_INSTRUMENTS
-                                  if node.gateway.client.prices(spec.symbol) is None]
+        missing: list[Command] = [
+            AddInstrument(spec)
+            for spec in DEMO_INSTRUMENTS
+            if node.gateway.client.prices(spec.symbol) is None
+        ]
         if missing:
-            funding = [Deposit(account, amount) for account, amount in DEMO_FUNDING.items()] if demo else []
+            funding = (
+                [Deposit(account, amount) for account, amount in DEMO_FUNDING.items()]
+                if demo
+                else []
+            )
             await node.gateway.submit([*missing, *funding])
     finally:
         await node.close()
@@ -172,8 +196,17 @@ async def bootstrap(url: str, subjects: Subjects, demo: bool) -> None:
 class Topology:
     """The processes of one ``derivatives serve``."""
 
-    def __init__(self, settings: Settings, *, gateways: int, var: Path, demo_market: bool = True, seed: int = 7,
-                 nats_url: str | None = None, subjects: Subjects | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        gateways: int,
+        var: Path,
+        demo_market: bool = True,
+        seed: int = 7,
+        nats_url: str | None = None,
+        subjects: Subjects | None = None,
+    ) -> None:
         self.settings = settings
         self.gateways = gateways
         self.var = var
@@ -187,9 +220,15 @@ class Topology:
         self.demo_key: tuple[str, str] | None = None
 
     def _env(self, **extra: str) -> dict[str, str]:
-        env = {**os.environ, "DERIVATIVES_NATS_URL": self.nats_url, "DERIVATIVES_NATS_PREFIX": self.subjects.prefix,
-               "DERIVATIVES_DATABASE_URL": self.settings.database_url, "DERIVATIVES_HOST": self.settings.host,
-               "DERIVATIVES_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "DERIVATIVES_NATS_URL": self.nats_url,
+            "DERIVATIVES_NATS_PREFIX": self.subjects.prefix,
+            "DERIVATIVES_DATABASE_URL": self.settings.database_url,
+            "DERIVATIVES_HOST": self.settings.host,
+            "DERIVATIVES_PORT": str(self.port),
+            "PYTHONUNBUFFERED": "1",
+        }
         for name in ("admin_token", "session_secret", "journal_dir", "database_schema"):
             value = getattr(self.settings, name, None)
             if value is not None:
@@ -205,22 +244,29 @@ class Topology:
         if self.nats is not None:
             self.nats.start()
         journal = self.settings.journal_path()
-        engine_env = self._env() if journal is None else self._env(DERIVATIVES_JOURNAL_DIR=str(journal))
+        engine_env = (
+            self._env() if journal is None else self._env(DERIVATIVES_JOURNAL_DIR=str(journal))
+        )
         engine = Child("engine", engine_service_command(), engine_env).start()
         self.children.append(engine)
         asyncio.run(wait_for_engine(self.nats_url, self.subjects))
         asyncio.run(bootstrap(self.nats_url, self.subjects, self.settings.demo))
         demo = "true" if self.settings.demo else "false"
         for index in range(self.gateways):
-            gateway = self._python("gateway", "api.gateway_process",
-                                   DERIVATIVES_DEMO=demo if index == 0 else "false",
-                                   DERIVATIVES_ORACLE="off").start()
+            gateway = self._python(
+                "gateway",
+                "api.gateway_process",
+                DERIVATIVES_DEMO=demo if index == 0 else "false",
+                DERIVATIVES_ORACLE="off",
+            ).start()
             self.children.append(gateway)
             gateway.wait_ready()
             if index == 0 and gateway.ready_line and (match := DEMO_KEY.search(gateway.ready_line)):
                 self.demo_key = (match[1], match[2])
-        followers = [self._python("projector", "derivatives.projector_process"),
-                     self._python("risk", "risk.process", DERIVATIVES_RISK_SERVICES="true")]
+        followers = [
+            self._python("projector", "derivatives.projector_process"),
+            self._python("risk", "api.risk_process", DERIVATIVES_RISK_SERVICES="true"),
+        ]
         if self.demo_market:
             followers.append(self._python("demo-market", "derivatives.demo_market", str(self.seed)))
         for child in followers:
@@ -239,13 +285,18 @@ class Topology:
             f"{self.gateways} gateway(s) on port {self.port}, projector, risk and mark price"
             + (", demo market" if self.demo_market else ""),
             f"instruments {names}; database {self.settings.database_url}",
-            f"mark prices: {oracle.upper()} feed" + (" (seeded random walk, not live)" if oracle == "simulated" else ""),
+            f"mark prices: {oracle.upper()} feed"
+            + (" (seeded random walk, not live)" if oracle == "simulated" else ""),
             f"admin token: {self.settings.admin_token}",
         ]
         if self.demo_key is not None:
-            lines.append(f"demo account {DEMO_ACCOUNT}: apiKey {self.demo_key[0]} secret {self.demo_key[1]}")
-        lines.append(f"risk desk {base}/dashboard (passwords: POST /admin/users/{{id}}/credentials); "
-                     f"metrics {base}/metrics")
+            lines.append(
+                f"demo account {DEMO_ACCOUNT}: apiKey {self.demo_key[0]} secret {self.demo_key[1]}"
+            )
+        lines.append(
+            f"risk desk {base}/dashboard (passwords: POST /admin/users/{{id}}/credentials); "
+            f"metrics {base}/metrics"
+        )
         lines.append("Ctrl-C stops.")
         print("\n".join(lines), flush=True)
 
@@ -258,8 +309,11 @@ class Topology:
                 status = child.exited()
                 if status is not None and child.pid not in reported:
                     reported.add(child.pid)
-                    print(f"process {child.role} (pid {child.pid}) exited with status {status}", file=sys.stderr,
-                          flush=True)
+                    print(
+                        f"process {child.role} (pid {child.pid}) exited with status {status}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             time.sleep(0.2)
 
     def stop(self) -> None:
@@ -277,8 +331,13 @@ class Topology:
             self.nats.stop()
 
 
-def serve(settings: Settings, seconds: float | None = None, seed: int = 7, gateways: int | None = None,
-          var: Path = Path("var")) -> None:
+def serve(
+    settings: Settings,
+    seconds: float | None = None,
+    seed: int = 7,
+    gateways: int | None = None,
+    var: Path = Path("var"),
+) -> None:
     """Serves the exchange until Ctrl-C (or for `seconds`)."""
     overrides: dict[str, object] = {}
     if settings.admin_token is None:
@@ -287,8 +346,14 @@ def serve(settings: Settings, seconds: float | None = None, seed: int = 7, gatew
         overrides["session_secret"] = secrets.token_urlsafe(48)
     settings = settings.with_overrides(**overrides)
     count = gateways or int(os.environ.get("DERIVATIVES_GATEWAYS") or os.cpu_count() or 1)
-    topology = Topology(settings, gateways=count, var=var, demo_market=settings.demo_market, seed=seed,
-                        nats_url=os.environ.get("DERIVATIVES_NATS_URL") or None)
+    topology = Topology(
+        settings,
+        gateways=count,
+        var=var,
+        demo_market=settings.demo_market,
+        seed=seed,
+        nats_url=os.environ.get("DERIVATIVES_NATS_URL") or None,
+    )
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         topology.start()

@@ -12,10 +12,19 @@ import pytest
 
 from api.services.account import DEFAULT_LEVERAGE
 from derivatives.commands import ApplyFunding
-from tests.api.conftest import ADMINS, BTC, TRADER_FUNDS, Trader, admin, ccxt_config, execute, make_trader
+from tests.api.conftest import (
+    ADMINS,
+    BTC,
+    TRADER_FUNDS,
+    Trader,
+    admin,
+    ccxt_config,
+    execute,
+    make_trader,
+)
+from tests.api.test_auth import call, signed_query
 from tests.topology import TopologyServer
 from tests.topology import topology_server as server  # noqa: F401 - the real topology, once per backend
-from tests.api.test_auth import call, signed_query
 
 SYMBOL = "BTC/USDT:USDT"
 IOC = {"timeInForce": "IOC"}

@@ -13,7 +13,14 @@ from nats.aio.msg import Msg
 from nats.js.api import StorageType, StreamConfig
 
 from derivatives import _core
-from derivatives.bus.protocol import ERROR, MSG_ID, QUEUE_GROUP, SeqRange, Subjects
+from derivatives.bus.protocol import (
+    DEFAULT_SUBJECTS,
+    ERROR,
+    MSG_ID,
+    QUEUE_GROUP,
+    SeqRange,
+    Subjects,
+)
 
 
 async def ensure_stream(nc: Nats, subjects: Subjects) -> None:
@@ -21,15 +28,23 @@ async def ensure_stream(nc: Nats, subjects: Subjects) -> None:
     js = nc.jetstream()
     try:
         await js.stream_info(subjects.stream)
-    except Exception:  # noqa: BLE001 - not found
-        await js.add_stream(StreamConfig(name=subjects.stream, subjects=[subjects.batches],
-                                         storage=StorageType.FILE, duplicate_window=120.0))
+    except Exception:
+        await js.add_stream(
+            StreamConfig(
+                name=subjects.stream,
+                subjects=[subjects.batches],
+                storage=StorageType.FILE,
+                duplicate_window=120.0,
+            )
+        )
 
 
 class StandInEngineService:
     """Executes command batches and publishes them (see the module docstring)."""
 
-    def __init__(self, nc: Nats, subjects: Subjects = Subjects(), engine: _core.Engine | None = None) -> None:
+    def __init__(
+        self, nc: Nats, subjects: Subjects = DEFAULT_SUBJECTS, engine: _core.Engine | None = None
+    ) -> None:
         self.nc = nc
         self.subjects = subjects
         self.engine = engine if engine is not None else _core.Engine()
@@ -51,8 +66,9 @@ class StandInEngineService:
         seqs = SeqRange(first, last, ts)
         if last >= first:
             body = _core.encode_batch_body(msg.data, first, ts, events)
-            await self.nc.jetstream().publish(self.subjects.batches, body,
-                                              headers={MSG_ID: str(first), **seqs.headers()})
+            await self.nc.jetstream().publish(
+                self.subjects.batches, body, headers={MSG_ID: str(first), **seqs.headers()}
+            )
         await self.nc.publish(msg.reply, events, headers=seqs.headers())
 
 

@@ -31,8 +31,10 @@ def setup_commands() -> list[Command]:
 
 
 def cross(price: str) -> list[Command]:
-    return [PlaceOrder(1, BTC.symbol, Side.SELL, Decimal("0.010"), price=Decimal(price)),
-            PlaceOrder(2, BTC.symbol, Side.BUY, Decimal("0.004"), price=Decimal(price))]
+    return [
+        PlaceOrder(1, BTC.symbol, Side.SELL, Decimal("0.010"), price=Decimal(price)),
+        PlaceOrder(2, BTC.symbol, Side.BUY, Decimal("0.004"), price=Decimal(price)),
+    ]
 
 
 @pytest.fixture
@@ -56,7 +58,9 @@ async def test_execute_answers_like_the_in_process_client(nc: Nats, subjects: Su
     assert [(t.price, t.qty) for t in trades] == [(Decimal(50000), Decimal("0.004"))]
 
 
-async def test_malformed_batch_and_no_responder_are_typed_errors(nc: Nats, subjects: Subjects) -> None:
+async def test_malformed_batch_and_no_responder_are_typed_errors(
+    nc: Nats, subjects: Subjects
+) -> None:
     bus = BusEngine(nc, subjects, timeout_s=1)
     with pytest.raises(EngineNoResponder):
         await bus.execute(setup_commands())
@@ -92,7 +96,9 @@ async def test_view_follows_the_stream_with_read_your_writes(nc: Nats, subjects:
         task.cancel()
 
 
-async def test_view_resumes_after_the_nats_server_restarts(local_nats: LocalNats, subjects: Subjects) -> None:
+async def test_view_resumes_after_the_nats_server_restarts(
+    local_nats: LocalNats, subjects: Subjects
+) -> None:
     nc = await connect(local_nats.url, "test")
     service = StandInEngineService(nc, subjects)
     await service.start()
@@ -104,11 +110,11 @@ async def test_view_resumes_after_the_nats_server_restarts(local_nats: LocalNats
         assert await view.wait_for(3, 5)
         local_nats.kill()
         local_nats.restart()
-        for attempt in range(100):
+        for _attempt in range(100):
             try:
                 await bus.execute(cross("50000"))
                 break
-            except Exception:  # noqa: BLE001 - reconnecting
+            except Exception:
                 await asyncio.sleep(0.1)
         else:
             pytest.fail("the client never reconnected")

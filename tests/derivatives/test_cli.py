@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+
+from tests.topology import engine_service
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,14 +27,20 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_serve_prints_url_and_demo_key_and_serves_them(tmp_path: Path) -> None:
-    env = {"DERIVATIVES_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "PATH": "/usr/bin:/bin"}
-    process = subprocess.Popen([sys.executable, "-m", "derivatives", "serve", "--port", "0", "--seconds", "20"],
+    env = {"DERIVATIVES_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "PATH": "/usr/bin:/bin",
+           "DERIVATIVES_ENGINE_SERVICE": engine_service(), "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "derivatives", "serve", "--port", "0", "--seconds", "40",
+                                "--var", str(tmp_path / "var")],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(6)]
+        lines: list[str] = []
+        while not lines or "Ctrl-C stops." not in lines[-1]:
+            lines.append(process.stdout.readline())
+            assert lines[-1], "serve exited before it served"
         text = "".join(lines)
-        assert f"journal {tmp_path / 'journal'}: recovered 0 frames" in text, "the journal sits beside the database"
+        assert re.search(r"processes: nats-server nats://127\.0\.0\.1:\d+, engine service, \d+ gateway", text), text
+        assert (tmp_path / "var" / "nats" / "jetstream").is_dir(), "JetStream keeps its data under --var"
         assert "SIMULATED" in text and "demo account 1000" in text, text
         base = re.search(r"listening on (http://\S+)", text)
         key = re.search(r"apiKey (\w+) secret (\w+)", text)
@@ -52,9 +61,9 @@ def test_serve_prints_url_and_demo_key_and_serves_them(tmp_path: Path) -> None:
             answer = client.get(f"/fapi/v1/openOrders?{query}&signature={signature}", headers={"X-MBX-APIKEY": api_key})
             assert answer.status_code == 200 and answer.json() == []
     finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=30)
-    records = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    records = [json.loads(line) for line in stderr.splitlines() if line.strip().startswith("{")]
     assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
 
 

@@ -1,12 +1,16 @@
 """Faults of the real topology (``derivatives serve``: nats-server, engine service, gateway
-processes, projector): a gateway killed mid-load, the projector killed mid-load and restarted.
-Nothing acknowledged is lost, nothing is applied twice."""
+processes, projector), each SIGKILLed mid-load: a gateway (the other keeps serving); the
+projector, nats-server and the engine service, each restarted. Nothing acknowledged is lost,
+the batch stream has no gap, nothing is applied twice in SQL."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +19,11 @@ from pathlib import Path
 import ccxt
 import pytest
 
+from derivatives.bus.client import connect
+from derivatives.bus.protocol import Subjects
+from derivatives.bus.stream import BatchReader
 from tests.api.conftest import ccxt_config, make_database, make_trader, publish_marks
-from tests.topology import TopologyServer, start_topology
+from tests.topology import TopologyServer, engine_service, start_topology
 
 SYMBOL = "BTC/USDT:USDT"
 
@@ -42,6 +49,7 @@ class Load:
         self.acked: list[str] = []
         self.filled = 0.0
         self.errors = 0
+        self.codes: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -54,9 +62,14 @@ class Load:
                     self.filled += float(taken["filled"])
                     self.acked.append(taken["id"])
                 else:
-                    self.acked.append(self.maker.create_order(SYMBOL, "limit", "buy", 0.003, 48000)["id"])
-            except (ccxt.NetworkError, ccxt.ExchangeError):
+                    self.acked.append(
+                        self.maker.create_order(SYMBOL, "limit", "buy", 0.003, 48000)["id"]
+                    )
+            except (ccxt.NetworkError, ccxt.ExchangeError) as error:
                 self.errors += 1
+                body = str(error).partition(" ")[2]
+                if body.startswith("{"):
+                    self.codes.add(json.loads(body)["code"])
                 time.sleep(0.05)
 
     def __enter__(self) -> Load:
@@ -75,7 +88,8 @@ class Load:
 
 
 def test_a_killed_gateway_leaves_the_other_serving_and_loses_no_acknowledged_order(
-        two_gateways: TopologyServer) -> None:
+    two_gateways: TopologyServer,
+) -> None:
     server = two_gateways
     gateways = server.pids("api.gateway_process")
     assert len(gateways) == 2
@@ -96,7 +110,8 @@ def _sql(db_url: str, query: str) -> list[tuple[object, ...]]:
 
 
 def test_a_killed_projector_restarts_where_it_stopped_without_losing_or_repeating_a_row(
-        two_gateways: TopologyServer) -> None:
+    two_gateways: TopologyServer,
+) -> None:
     server = two_gateways
     [projector] = server.pids("derivatives.projector_process")
     with Load(server, cross=True) as load:
@@ -111,7 +126,9 @@ def test_a_killed_projector_restarts_where_it_stopped_without_losing_or_repeatin
             assert time.monotonic() < deadline, "the restarted projector did not catch up"
             time.sleep(0.1)
         ids = ",".join(load.acked)
-        rows = _sql(server.db.url, f"SELECT order_id, executed_qty FROM orders WHERE order_id IN ({ids})")
+        rows = _sql(
+            server.db.url, f"SELECT order_id, executed_qty FROM orders WHERE order_id IN ({ids})"
+        )
         assert sorted(str(order_id) for order_id, _ in rows) == sorted(load.acked)
         traded = _sql(server.db.url, "SELECT SUM(qty), COUNT(*) FROM trades")[0]
         volume = _sql(server.db.url, "SELECT SUM(volume), SUM(trades) FROM klines_1m")[0]
@@ -121,3 +138,99 @@ def test_a_killed_projector_restarts_where_it_stopped_without_losing_or_repeatin
     finally:
         restarted.send_signal(signal.SIGTERM)
         restarted.wait(30)
+
+
+def _restart_like(pid: int) -> subprocess.Popen[bytes]:
+    """SIGKILLs `pid`, then starts the same command line with the same environment (as a
+    supervisor would restart a crashed service)."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    env = dict(
+        line.split(b"=", 1)
+        for line in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        if b"=" in line
+    )
+    cwd = os.readlink(f"/proc/{pid}/cwd")
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(1)
+    return subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def _stream_is_contiguous(server: TopologyServer) -> int:
+    """Reads the whole batch stream; asserts each batch follows the previous one; returns the last seq."""
+
+    async def read() -> list[tuple[int, int]]:
+        nc = await connect(server.nats_url, "check")
+        reader = BatchReader(nc, Subjects.from_env())
+        head = (await reader.last_stream_seq())[0]
+        seen: list[tuple[int, int]] = []
+        async for batches in reader.batches():
+            seen += [(b.seqs.first_seq, b.seqs.last_seq) for b in batches]
+            if batches[-1].stream_seq >= head:
+                break
+        await nc.close()
+        return seen
+
+    seen = server.loop.run(read(), 120)
+    assert seen[0][0] == 1
+    for (_, last), (first, _) in itertools.pairwise(seen):
+        assert first == last + 1, f"stream batch starting at {first} after one ending at {last}"
+    return seen[-1][1]
+
+
+def _projected(server: TopologyServer, seq: int) -> None:
+    deadline = time.monotonic() + 60
+    while _sql(server.db.url, "SELECT last_seq FROM projection_cursor")[0][0] < seq:
+        assert time.monotonic() < deadline, "the projector did not catch up"
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(
+    "standin" in engine_service(),
+    reason="the engine stand-in does not republish the batches an outage kept from the stream",
+)
+def test_a_killed_nats_server_restarted_loses_nothing_acknowledged(
+    two_gateways: TopologyServer,
+) -> None:
+    server = two_gateways
+    [nats] = server.pids("nats-server")
+    with Load(server) as load:
+        load.wait(10)
+        restarted = _restart_like(nats)
+        load.wait(len(load.acked) + 20, timeout_s=120)
+    try:
+        _check_after_restart(server, load)
+    finally:
+        restarted.kill()
+
+
+def _check_after_restart(server: TopologyServer, load: Load) -> None:
+    open_ids = {order["id"] for order in load.maker.fetch_open_orders(SYMBOL)}
+    assert set(load.acked) <= open_ids
+    last = server.execute().last_seq
+    assert _stream_is_contiguous(server) == last
+    _projected(server, last)
+    ids = ",".join(load.acked)
+    assert _sql(server.db.url, f"SELECT COUNT(*) FROM orders WHERE order_id IN ({ids})")[0][
+        0
+    ] == len(load.acked)
+
+
+@pytest.mark.skipif("standin" in engine_service(), reason="the engine stand-in keeps no journal")
+def test_a_killed_engine_service_restarted_from_its_journal_loses_nothing_acknowledged(
+    two_gateways: TopologyServer,
+) -> None:
+    server = two_gateways
+    [engine] = server.pids(engine_service().split()[0].rsplit("/", 1)[-1])
+    with Load(server) as load:
+        load.wait(10)
+        errors_before = load.errors
+        restarted = _restart_like(engine)
+        load.wait(len(load.acked) + 20, timeout_s=120)
+    assert load.errors > errors_before  # clients were told while the engine was away
+    assert load.codes <= {-1001, -1007}
+    try:
+        _check_after_restart(server, load)
+    finally:
+        restarted.kill()

@@ -101,23 +101,32 @@ impl History {
 }
 
 impl Cursor {
-    /// An engine at or before `after` (the newest valid snapshot whose next frame is still in the
-    /// directory, or an empty engine when the journal starts at seq 1) and the frames after it.
     fn open(dir: &Path, after: Seq) -> Result<Self, HistoryError> {
-        let segments = segment::list(dir)?;
-        let Some(first_seq) = segments.first().map(|s| s.first_seq) else {
-            return Err(HistoryError::Unavailable { oldest: Seq::MAX });
-        };
-        let usable: Vec<_> = snapshot::list(dir)?.into_iter().filter(|s| s.last_seq + 1 >= first_seq).collect();
-        let restored = usable.iter().filter(|s| s.last_seq <= after).find_map(|s| snapshot::load(s).ok());
-        let engine = match restored {
-            Some(engine) => engine,
-            None if first_seq == 1 => Engine::new(),
-            None => {
-                let oldest = usable.iter().map(|s| s.last_seq + 1).min().unwrap_or(Seq::MAX);
-                return Err(HistoryError::Unavailable { oldest });
-            }
-        };
-        Ok(Self { frames: FrameStream::at(dir, engine.last_seq() + 1)?, engine })
+        let (engine, frames) = open_at(dir, after)?;
+        Ok(Self { engine, frames })
     }
+}
+
+/// An engine at or before `after` (the newest valid snapshot whose next frame is still in the
+/// directory, or an empty engine when the journal starts at seq 1) and the frames after it.
+///
+/// # Errors
+/// As [`History::read`].
+pub fn open_at(dir: &Path, after: Seq) -> Result<(Engine, FrameStream), HistoryError> {
+    let segments = segment::list(dir)?;
+    let Some(first_seq) = segments.first().map(|s| s.first_seq) else {
+        return Err(HistoryError::Unavailable { oldest: Seq::MAX });
+    };
+    let usable: Vec<_> = snapshot::list(dir)?.into_iter().filter(|s| s.last_seq + 1 >= first_seq).collect();
+    let restored = usable.iter().filter(|s| s.last_seq <= after).find_map(|s| snapshot::load(s).ok());
+    let engine = match restored {
+        Some(engine) => engine,
+        None if first_seq == 1 => Engine::new(),
+        None => {
+            let oldest = usable.iter().map(|s| s.last_seq + 1).min().unwrap_or(Seq::MAX);
+            return Err(HistoryError::Unavailable { oldest });
+        }
+    };
+    let frames = FrameStream::at(dir, engine.last_seq() + 1)?;
+    Ok((engine, frames))
 }

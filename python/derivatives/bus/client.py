@@ -17,7 +17,7 @@ from nats.aio.client import Client as Nats
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
-from derivatives.bus.protocol import ERROR, SeqRange, Subjects
+from derivatives.bus.protocol import DEFAULT_SUBJECTS, ERROR, SeqRange, Subjects
 from derivatives.codec import decode_events, encode_commands
 from derivatives.commands import Command
 from derivatives.engine import BatchResult
@@ -47,14 +47,22 @@ class EngineTimeout(EngineBusError, TimeoutError):
 
 async def connect(url: str, name: str) -> Nats:
     """A NATS connection that keeps reconnecting for ever (a restarted server is found again)."""
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.2,
-                              allow_reconnect=True, connect_timeout=2)
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+        allow_reconnect=True,
+        connect_timeout=2,
+    )
 
 
 class BusEngine:
     """Sends command batches to the engine service on `nc`."""
 
-    def __init__(self, nc: Nats, subjects: Subjects = Subjects(), timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, nc: Nats, subjects: Subjects = DEFAULT_SUBJECTS, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> None:
         self.nc = nc
         self.subjects = subjects
         self.timeout_s = timeout_s
@@ -64,9 +72,13 @@ class BusEngine:
         try:
             reply = await self.nc.request(self.subjects.commands, batch, timeout=self.timeout_s)
         except NoRespondersError as error:
-            raise EngineNoResponder("no engine service answers " + self.subjects.commands) from error
+            raise EngineNoResponder(
+                "no engine service answers " + self.subjects.commands
+            ) from error
         except NatsTimeout as error:
-            raise EngineTimeout(f"no reply from the engine service in {self.timeout_s} s") from error
+            raise EngineTimeout(
+                f"no reply from the engine service in {self.timeout_s} s"
+            ) from error
         headers = reply.headers or {}
         kind = headers.get(ERROR)
         if kind is not None:
@@ -77,7 +89,9 @@ class BusEngine:
         try:
             return SeqRange.from_headers(headers), reply.data
         except ValueError as error:
-            raise EngineUnavailable(f"engine reply without its sequence headers: {error}") from error
+            raise EngineUnavailable(
+                f"engine reply without its sequence headers: {error}"
+            ) from error
 
     async def execute(self, commands: Sequence[Command]) -> BatchResult:
         """Applies `commands` as one batch (durable when this returns) and returns their events."""

@@ -32,7 +32,9 @@ class ReplicaClient(EngineQueries):
         super().__init__(view.replica)
         self.log = ViewEventLog(view)
 
-    def read_events(self, after_seq: int, max_bytes: int = 1 << 20, timeout_ms: int = 0) -> list[EventEnvelope]:
+    def read_events(
+        self, after_seq: int, max_bytes: int = 1 << 20, timeout_ms: int = 0
+    ) -> list[EventEnvelope]:
         """Events of commands after `after_seq` from the view's in-memory log (``ViewEventLog``)."""
         return self.log.read_events(after_seq, max_bytes, timeout_ms)
 
@@ -40,7 +42,9 @@ class ReplicaClient(EngineQueries):
 class BusGateway:
     """Commands over the bus, events and queries from the local view."""
 
-    def __init__(self, engine: BusEngine, view: ReplicaView, view_wait_s: float = VIEW_WAIT_S) -> None:
+    def __init__(
+        self, engine: BusEngine, view: ReplicaView, view_wait_s: float = VIEW_WAIT_S
+    ) -> None:
         self.engine = engine
         self.view = view
         self.client = ReplicaClient(view)
@@ -64,7 +68,9 @@ class BusGateway:
         """
         result = await self.engine.execute(commands)
         if not await self.view.wait_for(result.last_seq, self.view_wait_s):
-            raise EngineTimeout(f"the batch stream did not bring seq {result.last_seq} in {self.view_wait_s} s")
+            raise EngineTimeout(
+                f"the batch stream did not bring seq {result.last_seq} in {self.view_wait_s} s"
+            )
         return Batch(result.first_seq, result.last_seq, result.ts, result.events)
 
     def time_of(self, seq: int) -> int | None:

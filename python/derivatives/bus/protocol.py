@@ -80,3 +80,7 @@ class SeqRange:
     def headers(self) -> dict[str, str]:
         """The three headers."""
         return {FIRST_SEQ: str(self.first_seq), LAST_SEQ: str(self.last_seq), TS: str(self.ts)}
+
+
+DEFAULT_SUBJECTS = Subjects()
+"""The subjects of the default prefix."""

@@ -16,6 +16,7 @@ their ack wait expires, *after* newer ones: out of seq order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from derivatives import _core
-from derivatives.bus.protocol import SeqRange, Subjects
+from derivatives.bus.protocol import DEFAULT_SUBJECTS, SeqRange, Subjects
 
 log = logging.getLogger(__name__)
 RETRY_S = 0.2
@@ -50,8 +51,14 @@ class StreamBatch:
 class BatchReader:
     """Pulls batch-stream messages in order (see the module docstring)."""
 
-    def __init__(self, nc: Nats, subjects: Subjects = Subjects(), *, start_stream_seq: int = 1,
-                 fetch: int = 512) -> None:
+    def __init__(
+        self,
+        nc: Nats,
+        subjects: Subjects = DEFAULT_SUBJECTS,
+        *,
+        start_stream_seq: int = 1,
+        fetch: int = 512,
+    ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.subjects = subjects
@@ -59,15 +66,24 @@ class BatchReader:
         self.fetch = fetch
 
     def _config(self) -> ConsumerConfig:
-        return ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                              opt_start_seq=self.next_stream_seq, inactive_threshold=30, mem_storage=True)
+        return ConsumerConfig(
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=self.next_stream_seq,
+            inactive_threshold=30,
+            mem_storage=True,
+        )
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         while True:
             try:
-                return await self.js.pull_subscribe(self.subjects.batches, durable=None,
-                                                    stream=self.subjects.stream, config=self._config())
-            except Exception as error:  # noqa: BLE001 - stream not there yet, server restarting
+                return await self.js.pull_subscribe(
+                    self.subjects.batches,
+                    durable=None,
+                    stream=self.subjects.stream,
+                    config=self._config(),
+                )
+            except Exception as error:
                 log.debug("batch stream not readable yet (%s); retrying", error)
                 await asyncio.sleep(RETRY_S)
 
@@ -81,8 +97,12 @@ class BatchReader:
                 continue
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # noqa: BLE001 - consumer lost: make a new one where we were
-                log.info("batch stream consumer lost (%s); resuming at stream seq %d", error, self.next_stream_seq)
+            except Exception as error:
+                log.info(
+                    "batch stream consumer lost (%s); resuming at stream seq %d",
+                    error,
+                    self.next_stream_seq,
+                )
                 await _quietly_unsubscribe(subscription)
                 await asyncio.sleep(RETRY_S)
                 subscription = await self._subscribe()
@@ -92,7 +112,9 @@ class BatchReader:
                 stream_seq = message.metadata.sequence.stream
                 if stream_seq < self.next_stream_seq:
                     continue  # redelivered after a consumer was re-created
-                out.append(StreamBatch(stream_seq, SeqRange.from_headers(message.headers), message.data))
+                out.append(
+                    StreamBatch(stream_seq, SeqRange.from_headers(message.headers), message.data)
+                )
                 self.next_stream_seq = stream_seq + 1
             if out:
                 yield out
@@ -121,7 +143,5 @@ class BatchReader:
 
 
 async def _quietly_unsubscribe(subscription: JetStreamContext.PullSubscription) -> None:
-    try:
+    with contextlib.suppress(Exception):
         await subscription.unsubscribe()
-    except Exception:  # noqa: BLE001 - the connection may be gone already
-        pass

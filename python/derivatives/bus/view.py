@@ -133,12 +133,16 @@ class ViewEventLog:
                 del self._seqs[:cut]
             self._condition.notify_all()
 
-    def read_events(self, after_seq: int, max_bytes: int = 1 << 20, timeout_ms: int = 0) -> list[EventEnvelope]:
+    def read_events(
+        self, after_seq: int, max_bytes: int = 1 << 20, timeout_ms: int = 0
+    ) -> list[EventEnvelope]:
         """Events of commands after `after_seq` (whole commands, about `max_bytes` at most,
         assuming 256 bytes an event), waiting up to `timeout_ms` for the first."""
         with self._condition:
             if after_seq < self._floor:
-                raise EventsTooOld(f"events after seq {after_seq} are no longer in memory (from {self._floor})")
+                raise EventsTooOld(
+                    f"events after seq {after_seq} are no longer in memory (from {self._floor})"
+                )
             start = bisect.bisect_right(self._seqs, after_seq)
             if start == len(self._seqs) and timeout_ms > 0:
                 self._condition.wait(timeout_ms / 1000)
