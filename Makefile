@@ -39,7 +39,7 @@ browser: ## Debian chromium + chromedriver for the dashboard's browser tests (ap
 run: build ## serve the exchange on embedded defaults
 	$(PY) -m derivatives serve
 
-test: test-rust test-py ## every test, Rust then Python
+test: lint test-rust test-py ## the linters, then every test, Rust then Python
 
 test-rust: ## Rust unit, property, differential and integration tests
 	cargo test --workspace
@@ -47,8 +47,8 @@ test-rust: ## Rust unit, property, differential and integration tests
 redis-cli: ## Debian redis-tools (redis-cli) for the Redis-protocol door's tests (apt-get, as root)
 	@command -v redis-cli >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-tools; }
 
-test-py: build browser redis-cli ## Python tests (fails loudly if pytest collects nothing)
-	@$(PY) -m pytest; rc=$$?; \
+test-py: build browser redis-cli ## Python tests (fails loudly if pytest collects nothing; PostgreSQL required)
+	@DERIVATIVES_TEST_REQUIRE_POSTGRES=1 $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite must never be empty" >&2; exit 1; fi; \
 	exit $$rc
 
@@ -61,10 +61,14 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	$(PY) -m derivatives bench oracle
 	$(PY) -m derivatives bench api
 
-lint: build ## formatting, clippy and the stub check
+PY_SOURCES := python/derivatives risk oracle api tests
+
+lint: build ## formatting, clippy, the stub check, ruff and mypy --strict
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(PY) -m mypy.stubtest derivatives._core
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+	$(PY) -m mypy $(PY_SOURCES)
 
 clean: ## remove build products and the virtual environment
 	cargo clean

@@ -44,7 +44,7 @@ def max_notional(instrument: Instrument, leverage: int) -> Decimal:
 
 
 @dataclass(frozen=True, slots=True)
-class Leg:
+class LegFigures:
     """One position leg (or an empty one) with everything the wire shapes print."""
 
     instrument: Instrument
@@ -87,7 +87,7 @@ def qty_text(instrument: Instrument, value: Decimal) -> str:
     return formats.qty(instrument, to_raw(value))
 
 
-def position_risk(leg: Leg, now_ms: int) -> dict[str, object]:
+def position_risk(leg: LegFigures, now_ms: int) -> dict[str, object]:
     """One ``/fapi/v2|v3/positionRisk`` row (the union of both versions' fields)."""
     i = leg.instrument
     return {
@@ -104,7 +104,7 @@ def position_risk(leg: Leg, now_ms: int) -> dict[str, object]:
     }
 
 
-def _account_position(leg: Leg, now_ms: int, v2: bool) -> dict[str, object]:
+def _account_position(leg: LegFigures, now_ms: int, v2: bool) -> dict[str, object]:
     i = leg.instrument
     row: dict[str, object] = {
         "symbol": i.name, "positionSide": leg.position_side, "positionAmt": qty_text(i, leg.qty),
@@ -138,7 +138,7 @@ class Totals:
     withdrawable: Decimal
 
 
-def totals(view: AccountRisk | None, legs: list[Leg]) -> Totals:
+def totals(view: AccountRisk | None, legs: list[LegFigures]) -> Totals:
     """Totals of an account (all zero for an account the engine does not know yet)."""
     if view is None:
         return Totals(ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)
@@ -166,7 +166,7 @@ def _asset(t: Totals, now_ms: int) -> dict[str, object]:
     }
 
 
-def account(t: Totals, legs: list[Leg], now_ms: int, v2: bool) -> dict[str, object]:
+def account(t: Totals, legs: list[LegFigures], now_ms: int, v2: bool) -> dict[str, object]:
     """``/fapi/v3/account`` (``v2``: the v2 superset, with every symbol's legs)."""
     body: dict[str, object] = {
         "totalInitialMargin": money(t.initial), "totalMaintMargin": money(t.maintenance),
@@ -217,7 +217,7 @@ def account_update(change: AccountChange, instruments: dict[str, Instrument],
     }}
 
 
-def margin_call(view: AccountRisk, legs: list[Leg], now_ms: int) -> dict[str, object]:
+def margin_call(view: AccountRisk, legs: list[LegFigures], now_ms: int) -> dict[str, object]:
     """User-stream ``MARGIN_CALL`` of an account whose margin ratio crossed the threshold."""
     return {"e": "MARGIN_CALL", "E": now_ms, "cw": money(view.cross_wallet), "p": [
         {"s": leg.instrument.name, "ps": leg.position_side, "pa": qty_text(leg.instrument, leg.qty), "mt": "CROSSED",

@@ -368,6 +368,7 @@ _REJECT_MESSAGES: dict[RejectReason, _Msg] = {
     R.NO_POSITION: lambda *_: "Cannot add position margin: position is 0.",
     R.RESERVED_ACCOUNT: lambda *_: "This account keeps cross margin.",
     R.DUPLICATE_PAYOUT: lambda *_: "This payout was already paid.",
+    R.WITHDRAWALS_SUSPENDED: lambda *_: "Withdrawals are suspended until an uncovered account loss is settled.",
 }
 
 

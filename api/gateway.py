@@ -5,13 +5,14 @@ through :meth:`EngineGateway.execute`, which:
 
 1. stamps the batch with the gateway clock (ns, never earlier than the previous batch),
 2. runs it on the engine thread (``EngineClient.execute``; the GIL is released meanwhile),
-3. remembers the batch's time for its sequence range (the engine's event stream carries no
-   time; see the report's request), and
+3. remembers the batch's time for its sequence range (``time_of``: for events read back
+   without their envelope's time), and
 4. hands the :class:`~derivatives.persistence.projector.Batch` to every listener, still under
    the lock, so listeners see batches in strictly increasing sequence order.
 
 Listeners must be cheap and non-blocking (they enqueue). This is a pure-Python helper on top of
-``EngineClient``; durability (issue 5) slots in between steps 2 and 4.
+``EngineClient``; with a journal, step 2 returns only once the batch is durable
+(docs/DURABILITY.md).
 """
 
 from __future__ import annotations

@@ -202,9 +202,12 @@ async def _start(app: FastAPI, settings: Settings, door: Door, instruments: Sequ
     order_service = OrderService(registry, gateway, worker, history, limits, client, settings.projection_wait_ms)
     account_service = AccountService(registry, gateway, worker, history, client, clock_ms,
                                      settings.projection_wait_ms, None if risk is None else risk.adl.adl_quantile)
-    services = Services(settings, db, gateway, registry, hub, streams, worker, limits, keys, market_service,
-                        order_service, account_service, admin_service, oracle, clock_ms, admin_identities(settings),
-                        MarketStatistics(registry, history, client, clock_ms, settings.market_stats_interval_ms))
+    services = Services(
+        settings=settings, db=db, gateway=gateway, registry=registry, hub=hub, streams=streams, worker=worker,
+        limits=limits, keys=keys, market=market_service, orders=order_service, account=account_service,
+        admin=admin_service, oracle=oracle, clock_ms=clock_ms, admins=admin_identities(settings),
+        statistics=MarketStatistics(registry, history, client, clock_ms, settings.market_stats_interval_ms),
+    )
     tasks = [asyncio.create_task(SnapshotStreams(hub, market_service).run()),
              asyncio.create_task(_expire_listen_keys(streams)),
              asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run()),

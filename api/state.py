@@ -22,9 +22,9 @@ from derivatives.persistence.db import Database
 from oracle import MarkPriceService
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Services:
-    """Everything a route may use (one instance per app)."""
+    """Everything a route may use (one instance per app; built by keyword only)."""
 
     settings: Settings
     db: Database

@@ -1,4 +1,4 @@
-"""``derivatives bench oracle``: the mark price service under a synthetic venue load (issue 7).
+"""``derivatives bench oracle``: the mark price service under a synthetic venue load.
 
 Load: every symbol is quoted by ``venues`` venues (plus each USD venue's ``USDT/USD`` market) and
 every venue market is updated ``rate`` times a second on average (each venue's ticks a seeded
@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import ccxt.pro as ccxt_pro  # type: ignore[import-untyped]
+import ccxt.pro as ccxt_pro
 
 from oracle.clock import wall_clock_ms
 from oracle.config import DEFAULT_WEIGHTS, SymbolConfig
@@ -67,9 +67,9 @@ BINANCE_TICKER_FRAME = {
 # fmt: on
 """One event of Binance's spot ``<symbol>@ticker`` stream, as ccxt.pro receives it."""
 CPU_GOAL = 0.20
-"""Issue 7: under 20 % of one core."""
+"""Goal: under 20 % of one core."""
 P99_GOAL_MS = 50.0
-"""Issue 7: update-to-publish p99 under 50 ms."""
+"""Goal: update-to-publish p99 under 50 ms."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,7 +551,7 @@ def report(label: str, load: Load, result: Mapping[str, float]) -> None:
 
 
 def verdict(result: Mapping[str, float], parse_us: float) -> None:
-    """Print the issue's two goals, met or missed, and what ccxt would add in a live process.
+    """Print the two goals (:data:`CPU_GOAL`, :data:`P99_GOAL_MS`), met or missed, and what ccxt would add in a live process.
 
     Args:
         result: Figures of the main run.

@@ -15,11 +15,10 @@ from risk.funding import Averaging
 from risk.funding_service import FundingConfig, FundingService, SymbolFunding
 from risk.insurance import ApprovalError, Payout, PayoutStatus
 from risk.insurance_service import InsuranceService, PayoutNotFound
-from risk.monitor import AccountRisk, LiquidationEvent, LiquidationMonitor
+from risk.monitor import LiquidationEvent, LiquidationMonitor, MonitoredAccount
 from risk.service import RiskConfig, RiskServices
 
 __all__ = [
-    "AccountRisk",
     "AdlMode",
     "AdlService",
     "ApprovalError",
@@ -29,6 +28,7 @@ __all__ = [
     "InsuranceService",
     "LiquidationEvent",
     "LiquidationMonitor",
+    "MonitoredAccount",
     "Payout",
     "PayoutNotFound",
     "PayoutStatus",

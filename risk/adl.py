@@ -21,9 +21,15 @@ Scores (MECHANICS §8.1):
       taken over the cross account, so both legs of a hedge account share one score (Binance
       shows one value for LONG and SHORT in cross hedge mode).
 
-Quantiles (MECHANICS §8.2 [OURS], reproducing BitMEX's published table): sort by score,
-highest first; ``cum_share_i = Σ_{j≤i} qty_j / Σ qty``; ``bucket_i = ceil(cum_share_i / 20 %)``
-(1..5); API quantile ``= 5 - bucket_i``, 4 for the top 20 % and 0 for the bottom.
+Quantiles: the one rule of the exchange (``adlQuantile``, the risk desk and the API's fallback
+all call :func:`quantiles`): sort by score, highest first (ties: account id);
+``ahead_i = Σ_{j<i} qty_j / Σ qty`` is the share of the side's quantity deleveraged before the
+position is touched; quantile ``= 4 - floor(ahead_i / 20 %)``: 4 when the position starts in the
+first 20 % of the queue, 0 in the last 20 %. Decision, deviating from MECHANICS §8.2 (which takes
+the share *including* the position, ``5 - ceil(Σ_{j≤i} qty_j / Σ qty / 20 %)``, and reproduces
+BitMEX's light table): that rule gives a position holding the whole side, or most of it,
+quantile 0 ("last in line") although ADL closes it first. Both rules agree when positions are
+small against the side (five equal positions: 4, 3, 2, 1, 0).
 
 Invariants:
     * Pure and deterministic: scores are exact ratios of raw integers computed in a 40-digit
@@ -134,21 +140,22 @@ def rank(candidates: Iterable[Candidate]) -> list[Candidate]:
 
 
 def quantiles(ranked: Sequence[Candidate]) -> dict[int, int]:
-    """The API quantile (0..4) of each ranked account, by cumulative quantity share.
+    """The API quantile (0..4) of each ranked account, by the quantity share ahead of it.
 
     Args:
-        ranked: Output of :func:`rank`.
+        ranked: Output of :func:`rank` (positions with no quantity are left out).
 
     Returns:
-        ``account -> 5 - ceil(5 * cum_qty / total_qty)``: 4 for the top 20 % of quantity.
+        ``account -> 4 - floor(5 * qty_ahead / total_qty)``: 4 when the position starts in the
+        first 20 % of the side's quantity (a position alone on its side: 4).
     """
-    total = sum(c.qty for c in ranked)
+    held = [c for c in ranked if c.qty > 0]
+    total = sum(c.qty for c in held)
     out: dict[int, int] = {}
-    cumulative = 0
-    for candidate in ranked:
-        cumulative += candidate.qty
-        bucket = -(-BUCKETS * cumulative // total)
-        out[candidate.account] = BUCKETS - bucket
+    ahead = 0
+    for candidate in held:
+        out[candidate.account] = BUCKETS - 1 - BUCKETS * ahead // total
+        ahead += candidate.qty
     return out
 
 

@@ -47,7 +47,7 @@ QUANTUM = Decimal("0.00000001")
 
 
 @dataclass(frozen=True, slots=True)
-class PositionRisk:
+class MonitoredLeg:
     """One open leg at the reference price.
 
     Attributes:
@@ -77,7 +77,7 @@ def _risk(margin: Health) -> tuple[int, Decimal]:
 
 
 @dataclass(frozen=True, slots=True)
-class AccountRisk:
+class MonitoredAccount:
     """One account's margin (its riskiest unit's: the cross part or an isolated leg).
 
     Attributes:
@@ -98,7 +98,7 @@ class AccountRisk:
     maintenance: Decimal
     margin_ratio: Decimal | None
     liquidatable: bool
-    positions: tuple[PositionRisk, ...]
+    positions: tuple[MonitoredLeg, ...]
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form (decimal strings)."""
@@ -290,7 +290,7 @@ class LiquidationMonitor:
                     self.dropped += 1
                 queue.put_nowait(step)
 
-    def snapshot(self) -> list[AccountRisk]:
+    def snapshot(self) -> list[MonitoredAccount]:
         """Every account holding a position (the fee account aside), by account id."""
         specs = {spec.symbol: spec for spec in self._specs()}
         brackets = {symbol: raw_brackets(spec) for symbol, spec in specs.items()}
@@ -315,7 +315,7 @@ class LiquidationMonitor:
                 for leg in sorted(state.legs.values(), key=lambda leg: (leg.symbol, leg.side))
             )
             out.append(
-                AccountRisk(
+                MonitoredAccount(
                     account,
                     from_raw(margin.wallet),
                     from_raw(margin.unrealised),
@@ -328,7 +328,7 @@ class LiquidationMonitor:
             )
         return out
 
-    def nearest(self, limit: int = 20) -> list[AccountRisk]:
+    def nearest(self, limit: int = 20) -> list[MonitoredAccount]:
         """The accounts nearest liquidation: no margin balance left first, then by margin ratio.
 
         Args:
@@ -368,14 +368,14 @@ class LiquidationMonitor:
 
 def _position_risk(
     leg: Leg, spec: InstrumentSpec | None, tiers: tuple[RawBracket, ...] | None, price: int | None
-) -> PositionRisk:
+) -> MonitoredLeg:
     name = spec.name if spec is not None else str(leg.symbol)
     entry = (Decimal(leg.cost) / Decimal(leg.qty)).quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
     if price is None or tiers is None:
-        return PositionRisk(
+        return MonitoredLeg(
             name, leg.side.name, from_raw(leg.qty), entry, None, Decimal(0), Decimal(0)
         )
-    return PositionRisk(
+    return MonitoredLeg(
         name,
         leg.side.name,
         from_raw(leg.qty),

@@ -18,7 +18,7 @@ Invariants:
     * Idempotent: a cursor ``(seq, index)`` records the last event applied; an event at or before
       it is skipped, so replaying a range (a re-read, a restart of the feed) changes nothing.
     * No silent gap: :meth:`PositionView.apply` is told which seq the events follow; if that is
-      beyond the cursor, commands were missed and :class:`ProjectionGap` is raised with nothing
+      beyond the cursor, commands were missed and :class:`PositionViewGap` is raised with nothing
       applied. (A command with no event leaves no trace, so seq numbers alone cannot show a gap.)
     * Money is raw ``int`` at 1e-8.
 """
@@ -53,7 +53,7 @@ LegKey = tuple[int, PositionSide]
 """(symbol, position side)."""
 
 
-class ProjectionGap(RuntimeError):
+class PositionViewGap(RuntimeError):
     """Events between the view's cursor and a batch are missing; back-fill from the cursor."""
 
 
@@ -149,11 +149,11 @@ class PositionView:
             How many events were applied (the rest were duplicates).
 
         Raises:
-            ProjectionGap: If `after_seq` is beyond the cursor (commands in between are missing).
+            PositionViewGap: If `after_seq` is beyond the cursor (commands in between are missing).
             ValueError: If the events are not in increasing ``(seq, index)`` order.
         """
         if after_seq > self.seq:
-            raise ProjectionGap(f"commands {self.seq + 1}..{after_seq} were never applied")
+            raise PositionViewGap(f"commands {self.seq + 1}..{after_seq} were never applied")
         applied = 0
         previous = (after_seq, _LAST_INDEX)
         for envelope in envelopes:

@@ -23,11 +23,11 @@ import anyio.to_thread
 
 from api import account_formats as shapes
 from api import errors, formats
-from api.account_formats import Leg
+from api.account_formats import LegFigures
 from api.door import CommandGateway
 from api.instruments import Instrument, InstrumentRegistry
 from api.projection import ProjectionWorker
-from api.services.adl import Candidate, bitmex_score, quantiles
+from api.services.adl import bitmex_score
 from derivatives import _core
 from derivatives.commands import (
     AdjustIsolatedMargin,
@@ -44,7 +44,8 @@ from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_queries import TimeWindow
 from derivatives.persistence.projector import Batch
 from derivatives.persistence.views import AdlState, IncomeState, OrderState
-from derivatives.units import SCALE
+from derivatives.units import SCALE, to_raw
+from risk.adl import Candidate, quantiles, rank
 
 DEFAULT_LEVERAGE = _core.DEFAULT_LEVERAGE
 """The engine's leverage of a symbol never set."""
@@ -58,7 +59,7 @@ class Snapshot:
     """An account view and its legs, read together."""
 
     view: AccountRisk | None
-    legs: list[Leg]
+    legs: list[LegFigures]
 
     @property
     def hedge(self) -> bool:
@@ -116,7 +117,7 @@ class AccountService:
         view = self.client.account(account)
         hedge = view is not None and view.hedge_mode
         open_legs = {(p.symbol, PositionSide(p.position_side).name): p for p in (view.positions if view else [])}
-        legs: list[Leg] = []
+        legs: list[LegFigures] = []
         for instrument in self._chosen(symbol):
             leverage = view.leverage.get(instrument.spec.symbol, DEFAULT_LEVERAGE) if view else DEFAULT_LEVERAGE
             isolated = view is not None and instrument.spec.symbol in view.isolated_symbols
@@ -126,7 +127,7 @@ class AccountService:
                 if leg is not None:
                     legs.append(_leg(instrument, side, leg, mark, leverage))
                 elif empty_legs:
-                    legs.append(Leg(instrument, side, ZERO, ZERO, mark, ZERO, ZERO, ZERO, ZERO, ZERO, leverage,
+                    legs.append(LegFigures(instrument, side, ZERO, ZERO, mark, ZERO, ZERO, ZERO, ZERO, ZERO, leverage,
                                     isolated, ZERO))
         return Snapshot(view, legs)
 
@@ -296,10 +297,10 @@ class AccountService:
                     sides["LONG" if leg.qty > 0 else "SHORT"].append((key, leg, view))
         out: dict[str, dict[tuple[int, str], int]] = {}
         for side, entries in sides.items():
-            candidates = [Candidate(i, abs(leg.qty), bitmex_score(leg.qty, leg.cost, leg.unrealised_pnl, mark,
-                                                                  view.margin_balance))
+            candidates = [Candidate(i, to_raw(abs(leg.qty)), bitmex_score(leg.qty, leg.cost, leg.unrealised_pnl, mark,
+                                                                          view.margin_balance))
                           for i, (_key, leg, view) in enumerate(entries)]
-            by_index = quantiles(candidates)
+            by_index = quantiles(rank(candidates))
             out[side] = {entries[i][0]: q for i, q in by_index.items()}
         return out
 
@@ -312,9 +313,9 @@ class AccountService:
         return await anyio.to_thread.run_sync(self.adl_quantile_sync, account, symbol)
 
 
-def _leg(instrument: Instrument, side: str, p: PositionRisk, mark: Decimal, leverage: int) -> Leg:
+def _leg(instrument: Instrument, side: str, p: PositionRisk, mark: Decimal, leverage: int) -> LegFigures:
     notional = p.cost + p.unrealised_pnl
-    return Leg(instrument, side, p.qty, p.entry_price, mark, p.unrealised_pnl, notional, p.maintenance,
+    return LegFigures(instrument, side, p.qty, p.entry_price, mark, p.unrealised_pnl, notional, p.maintenance,
                shapes.ceil8(abs(notional) / leverage), p.liquidation_price, leverage, p.isolated, p.isolated_margin)
 
 

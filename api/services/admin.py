@@ -284,9 +284,9 @@ class AdminService:
                 accounts.audit(session, self.clock_ms(), "bootstrap", "user.create", f"user:{user.id}",
                                name=DEMO_USER, account_id=DEMO_ACCOUNT)
             for key in accounts.user_keys(session, user.id):
-                if not key.revoked and (api_key is None or key.api_key == api_key):
-                    if secret is None or key.secret == secret:
-                        return key
+                matches = api_key is None or key.api_key == api_key
+                if not key.revoked and matches and (secret is None or key.secret == secret):
+                    return key
             created = accounts.create_key(session, self.clock_ms(), user.id, "demo", True, api_key, secret)
             accounts.audit(session, self.clock_ms(), "bootstrap", "api_key.create", f"user:{user.id}",
                            api_key=created.api_key, label="demo", can_trade=True)

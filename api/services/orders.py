@@ -71,14 +71,16 @@ _COMMON = (
     Param("selfTradePreventionMode", Kind.CHOICE, choices=("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")),
     Param("goodTillDate", Kind.INT, minimum=0),
 )
-NEW_ORDER = _COMMON + (
+NEW_ORDER = (
+    *_COMMON,
     Param("type", Kind.CHOICE, True, REGULAR_TYPES + ALGO_TYPES, on_bad_choice=errors.invalid_order_type),
     Param("newClientOrderId", Kind.CLIENT_ID),
     Param("stopPrice", Kind.DECIMAL),
     Param("activationPrice", Kind.DECIMAL),
     Param("callbackRate", Kind.DECIMAL),
 )
-NEW_ALGO = _COMMON + (
+NEW_ALGO = (
+    *_COMMON,
     Param("algoType", Kind.CHOICE, True, ("CONDITIONAL",)),
     Param("type", Kind.CHOICE, True, ALGO_TYPES + REGULAR_TYPES, on_bad_choice=errors.invalid_order_type),
     Param("clientAlgoId", Kind.CLIENT_ID),

@@ -1,4 +1,4 @@
-//! `cargo bench --bench margin`: the margin, clearing and liquidation figures of issue 4.
+//! `cargo bench --bench margin`: the margin, clearing and liquidation figures.
 //!
 //! 1. Mark ticks with one million open positions of which none is liquidated (time per
 //!    `SetMarkPrice`, ticks crossing k triggers, a full scan, an empty-market baseline) and

@@ -212,8 +212,9 @@ fn exact_liquidation_price(backing: i128, (qty, gross, cost): (i64, i64, i64), s
             continue;
         }
         positive = true;
-        let notional = i128::from(gross) * p / scale;
-        if notional >= low && (notional < high || i == last) {
+        // The bracket the engine would use at `p` (notional rounded up, caps inclusive).
+        let notional = divide(i128::from(gross) * p, scale, true);
+        if (i == 0 || notional > low) && (notional <= high || i == last) {
             return Some(p);
         }
     }
@@ -224,13 +225,36 @@ fn exact_liquidation_price(backing: i128, (qty, gross, cost): (i64, i64, i64), s
     }
 }
 
-/// `n / d` rounded up (`up`) or down, exactly.
+/// `n / d` rounded toward +∞ (`up`) or −∞, exactly, for either sign of `d` (the same rounding
+/// as [`crate::units::mul_div`] with `Ceil` or `Floor`, which the liquidation orders use).
 fn divide(n: i128, d: i128, up: bool) -> i128 {
-    let q = n.div_euclid(d);
-    let exact = q * d == n;
-    if up && !exact && (n > 0) == (d > 0) {
-        q + 1
-    } else {
+    let (q, r) = (n / d, n % d);
+    if r == 0 {
         q
+    } else if (r > 0) == (d > 0) {
+        q + i128::from(up) // the exact quotient lies above the truncated one
+    } else {
+        q - i128::from(!up) // ... or below it
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::divide;
+    use crate::units::{mul_div, Rounding};
+
+    #[test]
+    fn test_divide_rounds_like_mul_div_for_every_sign() {
+        // −7 / −2 = 3.5: floor 3, ceil 4 (the old Euclidean division gave 4 for the floor, so a
+        // short's bankruptcy price could show one tick above the liquidation order's).
+        assert_eq!((divide(-7, -2, false), divide(-7, -2, true)), (3, 4));
+        assert_eq!((divide(7, -2, false), divide(7, -2, true)), (-4, -3));
+        for n in -9_i64..=9 {
+            for d in [-4_i64, -3, -1, 1, 2, 3] {
+                for (up, rounding) in [(false, Rounding::Floor), (true, Rounding::Ceil)] {
+                    assert_eq!(divide(i128::from(n), i128::from(d), up), i128::from(mul_div(n, 1, d, rounding).unwrap()), "{n}/{d}");
+                }
+            }
+        }
     }
 }

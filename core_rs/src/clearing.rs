@@ -5,8 +5,15 @@
 //! - The position side must match the account's mode (BOTH in one-way, LONG/SHORT in hedge).
 //! - Reduce-only (one-way) must be opposite to the position and not larger than it; in hedge
 //!   mode reduce-only is implied by the leg (sell LONG, buy SHORT) and limited to the leg.
-//! - An order that raises the symbol's initial margin needs `available ≥ 0` afterwards, and the
-//!   position's worst-case notional must fit the bracket of the account's leverage.
+//! - Closing is never margined: an order that only closes (reduce-only, close-position, a hedge
+//!   leg's closing direction) passes the margin check at any price inside the bands, whatever
+//!   the account's available margin. A one-way order is margined on the part that opens.
+//! - An order that raises the symbol's initial margin (the opening part's worst case plus its
+//!   own open loss, see `accounts`) needs `available ≥ 0` afterwards, and the position's
+//!   worst-case notional must fit the bracket of the account's leverage.
+//! - A market order is margined at the price it is expected to fill at: the opposite side of the
+//!   book walked for its size up to the market band; what the book cannot fill within the band
+//!   expires unfilled and opens nothing, so it is not margined ([`Exposure`]).
 //! - Fees: `notional × rate` rounded up (a negative maker rate is a rebate, rounded toward zero),
 //!   paid to [`FEE_ACCOUNT`]; no other account is touched by a trade.
 //! - A hedge-mode closing fill larger than its leg (possible only if the leg shrank after the
@@ -15,7 +22,7 @@
 //! - A fill on an isolated symbol also moves the leg's isolated margin (`isolated::on_fill`),
 //!   reported as `IsolatedMarginChanged` after the fill's `FillSettled`.
 
-use crate::accounts::{apply_fill, leg_index, signed, Accounts, ReferencePrices, SymbolAccount, FEE_ACCOUNT, INSURANCE_FUND};
+use crate::accounts::{apply_fill, leg_index, signed, Account, Accounts, ReferencePrices, SymbolAccount, FEE_ACCOUNT, INSURANCE_FUND};
 use crate::event::{BalanceKind, Event};
 use crate::ids::{AccountId, OrderId, SymbolId, TradeId};
 use crate::instrument::InstrumentSpec;
@@ -66,20 +73,35 @@ pub fn closable(accounts: &Accounts, order: &OrderSide) -> Qty {
     Qty(reducible.max(0))
 }
 
+/// What an order may add to the open-order exposure: a quantity at a price (a limit order's
+/// quantity at its limit price; a market order's expected fill at its average price).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exposure {
+    /// Quantity.
+    pub qty: Qty,
+    /// Price it is margined at (its open loss is taken against the reference price).
+    pub price: Price,
+}
+
 /// A new order (or an amendment) as the margin check sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct Intent {
-    /// Only closes (reduce-only, or a hedge leg's closing direction)?
+    /// Only closes (reduce-only or close-position)?
     pub reduce_only: bool,
-    /// Open quantity to add.
+    /// The order's quantity (what a closing order is checked against).
     pub qty: Qty,
-    /// Price it is margined at.
-    pub price: Price,
-    /// For an amendment: the open quantity and price it replaces.
-    pub replaces: Option<(Qty, Price)>,
+    /// What it adds to the open-order exposure.
+    pub exposure: Exposure,
+    /// For an amendment: the exposure it replaces.
+    pub replaces: Option<Exposure>,
 }
 
 /// Checks position mode, reduce-only and margin for a new order (or an amendment).
+///
+/// Steps, in order: the position side must fit the mode; a closing order must fit what it
+/// closes and then passes (closing is never margined); any other order needs the initial
+/// margin it adds ([`margin_needed`]) available, and its worst case must fit the bracket of the
+/// account's leverage.
 ///
 /// # Errors
 /// The first rule the order breaks.
@@ -90,36 +112,23 @@ pub fn check_order(
     order: &OrderSide,
     intent: Intent,
 ) -> Result<(), RejectReason> {
-    let Intent { reduce_only, qty, price, replaces } = intent;
     let account = accounts.get(order.account);
     let hedge = account.is_some_and(|a| a.hedge_mode);
     if hedge == (order.position_side == PositionSide::Both) {
         return Err(RejectReason::PositionSideMismatch);
     }
-    if hedge && reduce_only {
+    if hedge && intent.reduce_only {
         return Err(RejectReason::ReduceOnlyRejected);
     }
-    if is_closing(order, reduce_only) && qty > closable(accounts, order) {
-        return Err(RejectReason::ReduceOnlyRejected);
+    if is_closing(order, intent.reduce_only) {
+        return if intent.qty > closable(accounts, order) { Err(RejectReason::ReduceOnlyRejected) } else { Ok(()) };
     }
     let Some(account) = account else { return Err(RejectReason::InsufficientMargin) };
-    let before = account.symbols.get(&order.symbol).cloned().unwrap_or_default();
-    let mut after = before.clone();
-    if let Some((old_qty, old_price)) = replaces {
-        add_open(&mut after, order, -old_qty.raw(), old_price).map_err(overflow)?;
-    }
-    add_open(&mut after, order, qty.raw(), price).map_err(overflow)?;
-    let reference = prices.get(&order.symbol).copied().unwrap_or(price);
-    let im_before = before.initial_margin(hedge, reference).map_err(overflow)?;
-    let im_after = after.initial_margin(hedge, reference).map_err(overflow)?;
-    if im_after <= im_before {
-        return Ok(());
-    }
-    let available = account.available(prices).map_err(overflow)?;
-    let needed = im_after.checked_sub(im_before).map_err(overflow)?;
-    if available < needed {
+    let Some((needed, after)) = margin_needed(account, prices, order, intent)? else { return Ok(()) };
+    if account.available(prices).map_err(overflow)? < needed {
         return Err(RejectReason::InsufficientMargin);
     }
+    let reference = prices.get(&order.symbol).copied().unwrap_or(intent.exposure.price);
     let worst = margin::signed_notional(after.worst_qty(hedge), reference, Rounding::Ceil).map_err(overflow)?;
     if margin::max_leverage(spec, worst) < after.leverage {
         return Err(RejectReason::MaxPositionExceeded);
@@ -127,21 +136,32 @@ pub fn check_order(
     Ok(())
 }
 
-/// Adds `qty` (negative: removes) of an order at `price` to the open-order exposure.
-fn add_open(state: &mut SymbolAccount, order: &OrderSide, qty: i64, price: Price) -> Result<(), Overflow> {
-    let value = Quote(mul_div(qty, price.raw(), SCALE, Rounding::Ceil)?);
-    let open = &mut state.open[leg_index(order.position_side)];
-    match order.side {
-        Side::Buy => {
-            open.buy_qty += qty;
-            open.buy_value = open.buy_value.checked_add(value)?;
-        }
-        Side::Sell => {
-            open.sell_qty += qty;
-            open.sell_value = open.sell_value.checked_add(value)?;
-        }
+/// The initial margin an order adds to its symbol, and the symbol's state as if the order
+/// rested; `None` when it adds none (its opening part does not raise the worst case and carries
+/// no open loss).
+///
+/// # Errors
+/// [`RejectReason::ArithmeticOverflow`] on absurd sizes.
+pub fn margin_needed(
+    account: &Account,
+    prices: &ReferencePrices,
+    order: &OrderSide,
+    intent: Intent,
+) -> Result<Option<(Quote, SymbolAccount)>, RejectReason> {
+    let before = account.symbols.get(&order.symbol).cloned().unwrap_or_default();
+    let mut after = before.clone();
+    let open = &mut after.open[leg_index(order.position_side)];
+    if let Some(old) = intent.replaces {
+        open.add(order.side, -old.qty.raw(), old.price).map_err(overflow)?;
     }
-    Ok(())
+    open.add(order.side, intent.exposure.qty.raw(), intent.exposure.price).map_err(overflow)?;
+    let reference = prices.get(&order.symbol).copied().unwrap_or(intent.exposure.price);
+    let im_before = before.initial_margin(account.hedge_mode, reference).map_err(overflow)?;
+    let im_after = after.initial_margin(account.hedge_mode, reference).map_err(overflow)?;
+    if im_after <= im_before {
+        return Ok(None);
+    }
+    Ok(Some((im_after.checked_sub(im_before).map_err(overflow)?, after)))
 }
 
 /// Records a resting order's open quantity change (`qty` negative when it leaves the book).
@@ -150,7 +170,7 @@ fn add_open(state: &mut SymbolAccount, order: &OrderSide, qty: i64, price: Price
 /// On overflow of an exposure that was accepted before (an engine bug).
 pub fn adjust_open(accounts: &mut Accounts, order: &OrderSide, qty: i64, price: Price) {
     let state = accounts.get_mut(order.account).symbol_mut(order.symbol);
-    add_open(state, order, qty, price).expect("Invariant: accepted exposure fits");
+    state.open[leg_index(order.position_side)].add(order.side, qty, price).expect("Invariant: accepted exposure fits");
 }
 
 /// What a settled fill needs besides the order side.
@@ -180,6 +200,7 @@ pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &
     let state = account.symbol_mut(order.symbol);
     let delta = signed(order.side, fill.qty);
     let leg = leg_index(order.position_side);
+    let held = state.holds_position();
     let position = state.positions[leg];
     let new_qty = position.qty + delta;
     let crosses_zero = (leg == 1 && new_qty < 0) || (leg == 2 && new_qty > 0);
@@ -206,11 +227,15 @@ pub fn settle(accounts: &mut Accounts, order: &OrderSide, fill: &Fill, events: &
         }
     }
     let isolated_after = state.isolated_margin;
+    let holder_changed = held != state.holds_position();
     account.wallet = account.wallet.checked_add(effect.realised_pnl).and_then(|w| w.checked_sub(fee)).expect("wallet fits");
     let wallet = account.wallet;
     let fees = accounts.get_mut(FEE_ACCOUNT);
     fees.wallet = fees.wallet.checked_add(fee).expect("fee account fits");
-    accounts.note_position(order.account, order.symbol);
+    if holder_changed {
+        // Only opening the first leg or closing the last changes who holds the symbol.
+        accounts.note_position(order.account, order.symbol);
+    }
     events.push(Event::FillSettled {
         account: order.account,
         symbol: order.symbol,

@@ -5,7 +5,13 @@
 //! - tick size, step size, minimum quantity > 0; the minimum and maximum quantities are
 //!   multiples of the step, and min ≤ max;
 //! - the price bands are in (0, 1): a limit price must lie within `reference × (1 ± band)`;
-//! - brackets are non-empty with strictly increasing notional caps.
+//! - brackets are non-empty with strictly increasing notional caps, and every `cum` follows the
+//!   recurrence of MECHANICS §4.1: `cum_1 = 0`, `cum_n = cap_{n−1} × (MMR_n − MMR_{n−1}) +
+//!   cum_{n−1}` (the floor of bracket n is the cap of bracket n − 1), so maintenance margin is
+//!   continuous at every boundary. A spec whose `cum` breaks it is refused, not corrected.
+//!
+//! Bracket boundary rule (one for every lookup): bracket n holds the notionals in
+//! `(cap_{n−1}, cap_n]` (the first from 0, the last also beyond its cap); [`bracket_index`].
 
 use crate::ids::{SymbolId, SymbolName};
 use crate::units::{Price, Qty, Quote, Rate, SCALE};
@@ -15,7 +21,7 @@ use crate::units::{Price, Qty, Quote, Rate, SCALE};
 /// (MECHANICS §4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeverageBracket {
-    /// Upper notional bound of the tier (inclusive).
+    /// Upper notional bound of the tier (inclusive; the next tier starts above it).
     pub notional_cap: Quote,
     /// Highest leverage allowed in the tier (whole number).
     pub max_leverage: u32,
@@ -89,6 +95,55 @@ impl InstrumentSpec {
         if self.brackets.iter().any(|b| b.max_leverage == 0 || b.maint_margin_rate.raw() <= 0) {
             return Err("brackets need a positive leverage and maintenance rate");
         }
+        if self.brackets.iter().enumerate().any(|(i, b)| Some(b.cum) != self.expected_cum(i)) {
+            return Err("bracket cum must follow cum_n = cap_(n-1) × (MMR_n − MMR_(n-1)) + cum_(n-1), cum_1 = 0");
+        }
         Ok(())
+    }
+
+    /// The `cum` bracket `i` must have by the recurrence (exact: caps and rates are at 1e-8 and
+    /// the product is required to land on the 1e-8 grid), `None` when it does not fit.
+    fn expected_cum(&self, i: usize) -> Option<Quote> {
+        let Some(previous) = i.checked_sub(1).map(|j| self.brackets[j]) else { return Some(Quote::ZERO) };
+        let step = i128::from(self.brackets[i].maint_margin_rate.raw()) - i128::from(previous.maint_margin_rate.raw());
+        let product = i128::from(previous.notional_cap.raw()) * step;
+        if product % i128::from(SCALE) != 0 {
+            return None;
+        }
+        i64::try_from(product / i128::from(SCALE) + i128::from(previous.cum.raw())).ok().map(Quote)
+    }
+}
+
+/// Index of the bracket a position of absolute notional `notional` falls in: the first whose
+/// cap is not below it, the last beyond every cap (the module's boundary rule).
+#[must_use]
+pub fn bracket_index(brackets: &[LeverageBracket], notional: Quote) -> usize {
+    brackets.iter().position(|b| notional <= b.notional_cap).unwrap_or(brackets.len().saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{dec, instrument};
+
+    #[test]
+    fn test_cum_must_follow_the_recurrence() {
+        // BTCUSDT (testkit): cum_2 = 50,000 × (0.5 % − 0.4 %) + 0 = 50; cum_3 = 250,000 × 0.5 % + 50
+        // = 1,300; cum_4 = 3,000,000 × 1.5 % + 1,300 = 46,300.
+        let mut spec = instrument(1, "BTCUSDT");
+        assert_eq!(spec.validate(), Ok(()));
+        spec.brackets[2].cum = Quote(dec("1299"));
+        assert!(spec.validate().is_err(), "a cum off the recurrence makes MM jump at the boundary");
+        spec.brackets[2].cum = Quote(dec("1300"));
+        spec.brackets[0].cum = Quote(dec("1"));
+        assert!(spec.validate().is_err(), "the first bracket has no cum");
+    }
+
+    #[test]
+    fn test_caps_are_inclusive_for_every_lookup() {
+        let spec = instrument(1, "BTCUSDT");
+        let at = |text: &str| bracket_index(&spec.brackets, Quote(dec(text)));
+        assert_eq!((at("0"), at("50000"), at("50000.00000001"), at("250000")), (0, 0, 1, 1));
+        assert_eq!(at("20000000"), 3, "beyond every cap: the last bracket");
     }
 }

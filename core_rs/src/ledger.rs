@@ -2,7 +2,10 @@
 //! position mode. Each validates fully before it changes anything.
 //!
 //! Rules: amounts are positive; a withdrawal or an outgoing transfer may take at most
-//! `wallet + Σ min(0, uPnL) − Σ IM` (unrealised profit stays in the account); leverage is
+//! `wallet + Σ min(0, uPnL) − Σ IM` (unrealised profit stays in the account); while any account
+//! has a negative margin balance (a loss the insurance fund or ADL has not covered yet),
+//! withdrawals are refused platform-wide (MECHANICS §6.2 step 8, `WithdrawalsSuspended`);
+//! transfers between accounts stay open (no money leaves the exchange); leverage is
 //! `1 ..=` the maximum of the bracket the account's worst-case position falls in, and lowering it
 //! must leave `available ≥ 0` (and, on an isolated symbol, every leg covering its new initial
 //! margin); the position mode changes only with no position and no open order
@@ -60,7 +63,7 @@ pub fn deposit(accounts: &mut Accounts, account: AccountId, amount: Quote, event
 /// Pays out a withdrawal.
 ///
 /// # Errors
-/// A non-positive amount or more than is withdrawable.
+/// A non-positive amount, more than is withdrawable, or any account with negative equity.
 pub fn withdraw(
     accounts: &mut Accounts,
     prices: &ReferencePrices,
@@ -69,6 +72,9 @@ pub fn withdraw(
     events: &mut Vec<Event>,
 ) -> Result<(), RejectReason> {
     check_payable(accounts, prices, account, amount)?;
+    if accounts.any_negative_equity(prices) {
+        return Err(RejectReason::WithdrawalsSuspended);
+    }
     credit(accounts, account, Quote(-amount.raw()), BalanceKind::Withdrawal, events)
 }
 
@@ -162,4 +168,38 @@ pub fn set_position_mode(accounts: &mut Accounts, account: AccountId, hedge: boo
     accounts.get_mut(account).hedge_mode = hedge;
     events.push(Event::PositionModeSet { account, hedge });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::Position;
+    use crate::testkit::{dec, px};
+
+    #[test]
+    fn test_withdrawals_wait_while_any_account_has_negative_equity() {
+        // Account 1 was closed out with a loss of 5 beyond its margin that the fund could not
+        // cover yet (wallet −5); account 2 holds 100 with nothing open.
+        let mut accounts = Accounts::default();
+        let prices: ReferencePrices = [(1, px("100"))].into_iter().collect();
+        accounts.get_mut(1).wallet = Quote(-dec("5"));
+        accounts.get_mut(2).wallet = Quote(dec("100"));
+        let mut events = Vec::new();
+        let amount = Quote(dec("10"));
+        assert_eq!(withdraw(&mut accounts, &prices, 2, amount, &mut events), Err(RejectReason::WithdrawalsSuspended));
+        assert!(events.is_empty(), "nothing changed");
+        // Moving money inside the exchange stays possible (it can even cover the loss).
+        assert_eq!(transfer(&mut accounts, &prices, (2, 1), Quote(dec("5")), &mut events), Ok(()));
+        assert_eq!(withdraw(&mut accounts, &prices, 2, amount, &mut events), Ok(()));
+        // An isolated leg under water counts too: margin 10, long 1 bought at 120, mark 100:
+        // 10 + (100 − 120) = −10.
+        let leg = accounts.get_mut(3).symbol_mut(1);
+        leg.isolated = true;
+        leg.positions[0] = Position { qty: dec("1"), cost: Quote(dec("120")) };
+        leg.isolated_margin[0] = Quote(dec("10"));
+        accounts.get_mut(3).wallet = Quote(dec("10"));
+        assert_eq!(withdraw(&mut accounts, &prices, 2, amount, &mut events), Err(RejectReason::WithdrawalsSuspended));
+        let recovered: ReferencePrices = [(1, px("110"))].into_iter().collect();
+        assert_eq!(withdraw(&mut accounts, &recovered, 2, amount, &mut events), Ok(()), "10 − 10 = 0 is not negative");
+    }
 }

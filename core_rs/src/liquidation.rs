@@ -10,9 +10,11 @@
 //!    runs for it until the sequence ends).
 //! 2. Every open order of the unit is cancelled (cross: in every cross symbol; isolated: in that
 //!    symbol, both legs' orders); re-check: if `MB ≥ MM` now, `LiquidationFinished { closed: false }`.
-//! 3. Tier reduction, for a unit with one open leg above the first bracket: the smallest part of
-//!    it that brings the unit back above its maintenance margin is offered at the bankruptcy
-//!    price as one IOC; if the unit is safe afterwards, `LiquidationFinished { closed: false }`.
+//! 3. Tier reduction, leg by leg: the unit's open legs above the first bracket are tried in
+//!    descending order of their maintenance margin (ties: symbol, then leg); for each, the
+//!    smallest part of it that brings the unit back above its maintenance margin (the other legs
+//!    held) is offered at its bankruptcy price as one IOC; as soon as the unit is safe,
+//!    `LiquidationFinished { closed: false }`.
 //!    A large position is so liquidated in steps, one per mark tick that finds it under water.
 //!    Then each position leg (ascending symbol, then leg) is offered at its bankruptcy price as one
 //!    IOC order: fills are at the bankruptcy price or better; the trader pays no taker fee, and
@@ -38,16 +40,15 @@
 //!
 //! The insurance fund is an ordinary account that holds what it took over (and pays or receives
 //! funding on it). It is checked like any account after each mark or funding step; when its
-//! margin balance falls under its maintenance margin its positions are auto-deleveraged at its
-//! own bankruptcy price, so its margin balance never goes negative (MECHANICS §9.6).
+//! margin balance falls under its maintenance margin each of its positions is offered to the book
+//! at its own bankruptcy price (one IOC, no fee) and what does not fill is auto-deleveraged at
+//! that price, so its margin balance never goes negative (MECHANICS §9.6).
 //!
 //! Bankruptcy price of a leg: the price at which closing it leaves the margin balance at zero,
 //! `p = (cost − MB_without_leg) / qty`, rounded to the tick toward safety (long up, short down:
 //! Bybit and dYdX), never below one tick.
 //!
-//! Candidates come from the [`LiquidationIndex`] (O(log n + crossed) per tick). Known limit (see
-//! docs/ARCHITECTURE.md): a cross unit with several open legs is closed whole, without tier
-//! reduction.
+//! Candidates come from the [`LiquidationIndex`] (O(log n + crossed) per tick).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -211,8 +212,9 @@ pub fn run(parts: &mut Parts<'_>, symbol: SymbolId, events: &mut Vec<Event>) {
     }
 }
 
-/// Auto-deleverages every position of the insurance fund at its bankruptcy price when the fund
-/// is under its maintenance margin.
+/// When the insurance fund is under its maintenance margin, offers each of its positions to the
+/// book at its bankruptcy price (one IOC, no fee) and auto-deleverages what does not fill at
+/// that price.
 fn deleverage_fund_if_underwater(parts: &mut Parts<'_>, events: &mut Vec<Event>) {
     let Some(fund) = parts.accounts.get(INSURANCE_FUND) else { return };
     let Ok((balance, maintenance)) = health(fund, parts.markets, parts.prices) else { return };
@@ -222,8 +224,12 @@ fn deleverage_fund_if_underwater(parts: &mut Parts<'_>, events: &mut Vec<Event>)
     let symbols: Vec<SymbolId> = fund.symbols.keys().copied().collect();
     events.push(Event::LiquidationStarted { account: INSURANCE_FUND, margin_balance: balance, maintenance });
     for symbol in symbols {
-        if let Some((qty, bankruptcy, order)) = closing(parts, (INSURANCE_FUND, Unit::Cross), symbol, PositionSide::Both) {
-            deleverage(parts, &order, qty.abs(), bankruptcy, events);
+        let Some((qty, bankruptcy, order)) = closing(parts, (INSURANCE_FUND, Unit::Cross), symbol, PositionSide::Both) else { continue };
+        let size = Qty(qty.abs());
+        let filled = with_market(parts, symbol, events, |market, ctx| market.liquidation_order(&order, size, bankruptcy, ctx));
+        let rest = size.raw() - filled.map_or(0, Qty::raw);
+        if rest > 0 {
+            deleverage(parts, &order, rest, bankruptcy, events);
         }
     }
     events.push(Event::LiquidationFinished { account: INSURANCE_FUND, closed: true });
@@ -261,11 +267,9 @@ fn liquidate(parts: &mut Parts<'_>, (account, unit): (AccountId, Unit), (balance
         .copied()
         .filter(|&(symbol, side)| state.symbols.get(&symbol).is_some_and(|s| s.positions[leg_index(side)].qty != 0))
         .collect();
-    if let [(symbol, position_side)] = open[..] {
-        if reduce_tier(parts, (account, unit), symbol, position_side, events) {
-            events.push(Event::LiquidationFinished { account, closed: false });
-            return;
-        }
+    if reduce_tiers(parts, (account, unit), &open, events) {
+        events.push(Event::LiquidationFinished { account, closed: false });
+        return;
     }
     for (symbol, position_side) in legs {
         close_leg(parts, (account, unit), symbol, position_side, events);
@@ -321,9 +325,24 @@ fn close_leg(parts: &mut Parts<'_>, owner: (AccountId, Unit), symbol: SymbolId, 
     }
 }
 
-/// Tier reduction (MECHANICS §6.2 step 3) of a unit's only open leg: offers the smallest
-/// quantity that brings the unit back above its maintenance margin as an IOC at the bankruptcy
-/// price; true when the unit is safe afterwards (nothing else happens then).
+/// Tier reduction (MECHANICS §6.2 step 3), leg by leg in descending order of maintenance
+/// margin; true as soon as the unit is safe (nothing else happens then).
+fn reduce_tiers(parts: &mut Parts<'_>, owner: (AccountId, Unit), open: &[(SymbolId, PositionSide)], events: &mut Vec<Event>) -> bool {
+    let mut legs: Vec<(Quote, SymbolId, PositionSide)> =
+        open.iter().filter_map(|&(symbol, side)| Some((leg_maintenance(parts, owner.0, symbol, side)?, symbol, side))).collect();
+    legs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.to_u8().cmp(&b.2.to_u8())));
+    legs.into_iter().any(|(_, symbol, side)| reduce_tier(parts, owner, symbol, side, events))
+}
+
+/// Maintenance margin of one leg at the mark.
+fn leg_maintenance(parts: &Parts<'_>, account: AccountId, symbol: SymbolId, side: PositionSide) -> Option<Quote> {
+    let qty = parts.accounts.get(account)?.symbols.get(&symbol)?.positions[leg_index(side)].qty;
+    let (market, &mark) = (parts.markets.get(&symbol)?, parts.prices.get(&symbol)?);
+    margin::signed_notional(qty.abs(), mark, Rounding::Ceil).and_then(|n| margin::maintenance_margin(&market.spec, n)).ok()
+}
+
+/// Offers the tier reduction of one leg as an IOC at its bankruptcy price; true when the unit
+/// is safe afterwards.
 fn reduce_tier(
     parts: &mut Parts<'_>,
     owner: (AccountId, Unit),
@@ -332,7 +351,7 @@ fn reduce_tier(
     events: &mut Vec<Event>,
 ) -> bool {
     let Some((signed_qty, bankruptcy, order)) = closing(parts, owner, symbol, position_side) else { return false };
-    let Some(qty) = tier_reduction(parts, owner, symbol, signed_qty.abs()) else { return false };
+    let Some(qty) = tier_reduction(parts, owner, (symbol, position_side), signed_qty.abs()) else { return false };
     let filled = with_market(parts, symbol, events, |market, ctx| market.liquidation_order(&order, Qty(qty), bankruptcy, ctx));
     filled.is_some_and(|f| f.raw() > 0)
         && parts
@@ -341,33 +360,56 @@ fn reduce_tier(
             .is_some_and(|a| unit_health(a, owner.1, parts.markets, parts.prices).is_ok_and(|(b, m)| !is_underwater(b, m)))
 }
 
-/// The smallest reduction, in steps, of a single-leg unit's position of `size` that leaves it at
-/// or above its maintenance margin, if one short of the whole position does. Closing `q` at the
-/// bankruptcy price leaves `MB' = MB × (size − q) / size` (the liquidation fee is capped at the
-/// surplus over that price, so better fills only help), against `MM'` of the smaller notional at
-/// the mark, in its own (lower) bracket. `MM(n) / n` never falls as `n` grows, so the sizes that
-/// comply form a range from zero and a binary search finds its top.
-fn tier_reduction(parts: &Parts<'_>, (account, unit): (AccountId, Unit), symbol: SymbolId, size: i64) -> Option<i64> {
+/// The smallest reduction, in steps, of a leg of `size` that leaves its unit at or above its
+/// maintenance margin with the other legs held, if one short of the whole leg does. Closing `q`
+/// at the leg's bankruptcy price leaves `MB' = MB × (size − q) / size` (that price is where
+/// closing all of it takes the whole MB; the liquidation fee is capped at the surplus over it, so
+/// better fills only help), against `MM' = MM_others + MM(size − q)` at the mark, in its own
+/// (lower) bracket. `f(r) = MB × r / size − MM(r)` is concave (MM is convex: continuous with
+/// rising rates), so the kept sizes that comply, `f(r) ≥ MM_others`, form one interval: the peak
+/// of `f` is found by a binary search on its slope, then the top of the interval above it.
+fn tier_reduction(
+    parts: &Parts<'_>,
+    (account, unit): (AccountId, Unit),
+    (symbol, side): (SymbolId, PositionSide),
+    size: i64,
+) -> Option<i64> {
     let (market, &mark) = (parts.markets.get(&symbol)?, parts.prices.get(&symbol)?);
     let spec = &market.spec;
     let notional = margin::signed_notional(size, mark, Rounding::Ceil).ok()?;
     if notional <= spec.brackets.first()?.notional_cap {
         return None;
     }
-    let (balance, _) = unit_health(parts.accounts.get(account)?, unit, parts.markets, parts.prices).ok()?;
-    let complies = |remaining: i64| -> bool {
-        let scaled = mul_div(balance.raw(), remaining, size, Rounding::Floor);
-        let maintenance = margin::signed_notional(remaining, mark, Rounding::Ceil).and_then(|n| margin::maintenance_margin(spec, n));
-        matches!((scaled, maintenance), (Ok(b), Ok(m)) if b >= m.raw())
-    };
+    let (balance, maintenance) = unit_health(parts.accounts.get(account)?, unit, parts.markets, parts.prices).ok()?;
+    let others = maintenance.raw() - leg_maintenance(parts, account, symbol, side)?.raw();
     let step = spec.step_size.raw();
-    let (mut low, mut high) = (0, size / step); // steps kept: `low` complies, `high` does not
-    if balance.raw() <= 0 || complies(high * step) {
+    let surplus = |steps: i64| -> Option<i64> {
+        let kept = steps * step;
+        let scaled = mul_div(balance.raw(), kept, size, Rounding::Floor).ok()?;
+        let maintenance = margin::signed_notional(kept, mark, Rounding::Ceil).and_then(|n| margin::maintenance_margin(spec, n)).ok()?;
+        Some(scaled - maintenance.raw())
+    };
+    let complies = |steps: i64| surplus(steps).is_some_and(|s| s >= others);
+    let whole = size / step;
+    if balance.raw() <= 0 || complies(whole) {
         return None;
     }
+    let (mut low, mut high) = (0, whole); // the peak of `surplus` lies in [low, high]
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if surplus(middle + 1)? >= surplus(middle)? {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    if !complies(low) {
+        return None;
+    }
+    let mut high = whole; // `low` complies, `high` does not
     while high - low > 1 {
         let middle = low + (high - low) / 2;
-        if complies(middle * step) {
+        if complies(middle) {
             low = middle;
         } else {
             high = middle;

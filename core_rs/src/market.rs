@@ -22,9 +22,9 @@ use std::collections::{BTreeSet, VecDeque};
 use rustc_hash::FxHashMap;
 
 use crate::accounts::{Accounts, ReferencePrices, INSURANCE_FUND};
-use crate::book::matching::{fok_fillable, match_taker, would_take, MakerFill, MatchSink, Taker};
-use crate::book::{OrderBook, RestingOrder};
-use crate::clearing::{self, Fill, Intent, OrderSide};
+use crate::book::matching::{expected_fill, fok_fillable, match_taker, would_take, MakerFill, MatchSink, Taker};
+use crate::book::{OrderBook, RestingOrder, Touch, NO_LEVEL};
+use crate::clearing::{self, Exposure, Fill, Intent, OrderSide};
 use crate::command::{OrderRef, PlaceOrder};
 use crate::event::{BalanceKind, CancelReason, Event, ExpireReason};
 use crate::ids::{AccountId, ClientOrderId, Nanos, OrderId, SymbolId, TradeId};
@@ -36,6 +36,10 @@ use crate::units::{mul_div, notional, Price, Qty, Quote, Rate, Rounding, SCALE};
 
 /// Every market, by symbol.
 pub type Markets = std::collections::BTreeMap<SymbolId, Market>;
+
+/// No exposure: what a conditional order reserves until it triggers, and a market order that
+/// nothing would fill.
+const NOTHING: Exposure = Exposure { qty: Qty::ZERO, price: Price(1) };
 
 /// Smallest and largest trailing-stop callback rate (0.1 % and 10 %, Binance's range).
 const CALLBACK_RANGE: std::ops::RangeInclusive<i64> = 100_000..=10_000_000;
@@ -77,7 +81,7 @@ pub struct Market {
     client_ids: FxHashMap<(AccountId, ClientOrderId), OrderId>,
     order_clients: FxHashMap<OrderId, (AccountId, ClientOrderId)>,
     good_till: FxHashMap<OrderId, Nanos>,
-    touched: Vec<(Side, Price)>,
+    touched: Vec<Touch>,
     fills: Vec<MakerFill>,
     expired_makers: Vec<RestingOrder>,
     pending_last: Option<Price>,
@@ -271,18 +275,34 @@ impl Market {
         }
         if kind.is_conditional() {
             // Conditional orders reserve no margin until they trigger (Binance); only the
-            // position side is checked now.
-            return self.check_margin(place, Qty::ZERO, Price(1), ctx);
+            // position side (and a closing order's size) is checked now.
+            return self.check_margin(place, Qty::ZERO, NOTHING, ctx);
         }
-        match price.or_else(|| self.market_margin_price(place.side)) {
-            Some(margin_price) => self.check_margin(place, place.qty, margin_price, ctx),
-            None => Ok(()), // nothing to price against and nothing to trade with: it will expire
+        let exposure = self.exposure(place)?;
+        self.check_margin(place, place.qty, exposure, ctx)
+    }
+
+    /// What a live (limit or market) order is margined on: a limit order's quantity at its
+    /// price, a market order's expected fill.
+    fn exposure(&self, place: &PlaceOrder) -> Result<Exposure, RejectReason> {
+        match place.price {
+            Some(price) => Ok(Exposure { qty: place.qty, price }),
+            None => self.market_exposure(place.side, place.qty),
         }
     }
 
-    /// The price a market order is margined at: its protection limit, else the best opposite price.
-    fn market_margin_price(&self, side: Side) -> Option<Price> {
-        self.market_limit(side).or_else(|| self.book.best_price(side.opposite()))
+    /// What a market order is margined on: what the book fills for its size within the market
+    /// band (the rest expires unfilled and opens nothing), at the average fill price rounded
+    /// against the trader (up for a buy, down for a sell); nothing when nothing would fill.
+    fn market_exposure(&self, side: Side, qty: Qty) -> Result<Exposure, RejectReason> {
+        let overflow = |_| RejectReason::ArithmeticOverflow;
+        let (filled, value) = expected_fill(&self.book, side, self.market_limit(side), qty).map_err(overflow)?;
+        if filled.raw() == 0 {
+            return Ok(NOTHING);
+        }
+        let rounding = if side == Side::Buy { Rounding::Ceil } else { Rounding::Floor };
+        let average = mul_div(value.raw(), SCALE, filled.raw(), rounding).map_err(overflow)?;
+        Ok(Exposure { qty: filled, price: Price(average) })
     }
 
     fn order_side(&self, place: &PlaceOrder) -> OrderSide {
@@ -293,10 +313,10 @@ impl Market {
         OrderSide { account: order.account, symbol: self.spec.symbol, side: order.side, position_side: order.position_side }
     }
 
-    fn check_margin(&self, place: &PlaceOrder, qty: Qty, price: Price, ctx: &Ctx<'_>) -> Result<(), RejectReason> {
+    fn check_margin(&self, place: &PlaceOrder, qty: Qty, exposure: Exposure, ctx: &Ctx<'_>) -> Result<(), RejectReason> {
         let order = self.order_side(place);
         let reduce_only = place.reduce_only || place.close_position;
-        let intent = Intent { reduce_only, qty, price, replaces: None };
+        let intent = Intent { reduce_only, qty, exposure, replaces: None };
         clearing::check_order(ctx.accounts, ctx.prices, &self.spec, &order, intent)
     }
 
@@ -403,7 +423,8 @@ impl Market {
             clearing::settle(ctx.accounts, &maker_side, &settle(maker.id, maker_fee), ctx.events);
             let taker_fee = if bankruptcy.is_some() { Rate(0) } else { fees_of(ctx.accounts, taker_side.account).1 };
             clearing::settle(ctx.accounts, taker_side, &settle(taker.id, taker_fee), ctx.events);
-            if let Some(bankruptcy) = bankruptcy {
+            // The fund's own liquidation orders pay no fee (it would be paid to itself).
+            if let Some(bankruptcy) = bankruptcy.filter(|_| taker_side.account != INSURANCE_FUND) {
                 let fee = self.liquidation_fee(taker_side.side, maker.price, fill.qty, bankruptcy);
                 if fee.raw() > 0 {
                     clearing::move_funds(ctx.accounts, (taker_side.account, INSURANCE_FUND), fee, BalanceKind::LiquidationFee, ctx.events);
@@ -473,7 +494,12 @@ impl Market {
     /// Keeps the engine-wide reference price of this symbol current.
     fn publish_reference(&self, ctx: &mut Ctx<'_>) {
         if let Some(reference) = self.reference_price() {
-            ctx.prices.insert(self.spec.symbol, reference);
+            match ctx.prices.get_mut(&self.spec.symbol) {
+                Some(price) => *price = reference,
+                None => {
+                    ctx.prices.insert(self.spec.symbol, reference);
+                }
+            }
         }
     }
 
@@ -484,7 +510,7 @@ impl Market {
             self.expire(taker.id, place.account, taker.leaves, ExpireReason::SelfTrade, ctx);
         } else if matches!(tif, TimeInForce::Gtc | TimeInForce::Gtx | TimeInForce::Gtd) {
             let price = taker.limit.expect("Invariant: resting orders are limit orders");
-            self.book.insert(RestingOrder {
+            let level = self.book.insert(RestingOrder {
                 id: taker.id,
                 account: place.account,
                 side: place.side,
@@ -496,7 +522,7 @@ impl Market {
                 reduce_only: place.reduce_only,
                 position_side: place.position_side,
             });
-            self.touched.push((place.side, price));
+            self.touched.push((place.side, price, level));
             clearing::adjust_open(ctx.accounts, &self.order_side(place), taker.leaves.raw(), price);
         } else {
             self.expire(taker.id, place.account, taker.leaves, ExpireReason::Unfilled, ctx);
@@ -548,8 +574,7 @@ impl Market {
             ctx.events.push(Event::OrderTriggered { account: place.account, symbol: self.spec.symbol, order_id: order.id, trigger_price });
             let order_type = if place.order_type.has_limit_price() { OrderType::Limit } else { OrderType::Market };
             let triggered = PlaceOrder { order_type, ..place };
-            let margin_price = triggered.price.or_else(|| self.market_margin_price(place.side));
-            let checked = margin_price.map_or(Ok(()), |p| self.check_margin(&triggered, triggered.qty, p, ctx));
+            let checked = self.exposure(&triggered).and_then(|exposure| self.check_margin(&triggered, triggered.qty, exposure, ctx));
             match checked {
                 Ok(()) | Err(RejectReason::ReduceOnlyRejected) => self.execute(order.id, &triggered, ctx),
                 Err(_) => self.expire(order.id, place.account, place.qty, ExpireReason::InsufficientMargin, ctx),
@@ -616,8 +641,8 @@ impl Market {
 
     /// Takes a resting order out of the book, releasing its margin exposure.
     fn remove_resting(&mut self, id: OrderId, ctx: &mut Ctx<'_>) -> Option<RestingOrder> {
-        let order = self.book.remove(id)?;
-        self.touched.push((order.side, order.price));
+        let (order, level) = self.book.remove_entry(id)?;
+        self.touched.push((order.side, order.price, level));
         let side = self.resting_side(&order);
         clearing::adjust_open(ctx.accounts, &side, -order.leaves.raw(), order.price);
         Some(order)
@@ -670,7 +695,8 @@ impl Market {
             return Err(with_id(RejectReason::PostOnlyWouldTake));
         }
         let order_side = self.resting_side(&resting);
-        let intent = Intent { reduce_only: resting.reduce_only, qty: leaves, price, replaces: Some((resting.leaves, resting.price)) };
+        let replaces = Some(Exposure { qty: resting.leaves, price: resting.price });
+        let intent = Intent { reduce_only: resting.reduce_only, qty: leaves, exposure: Exposure { qty: leaves, price }, replaces };
         clearing::check_order(ctx.accounts, ctx.prices, &self.spec, &order_side, intent).map_err(with_id)?;
         ctx.events.push(Event::OrderAmended {
             account,
@@ -682,7 +708,7 @@ impl Market {
             priority_kept: keeps_priority,
         });
         if keeps_priority {
-            self.touched.push((resting.side, resting.price));
+            self.touched.push((resting.side, resting.price, NO_LEVEL));
             self.book.reduce(id, leaves, qty);
             clearing::adjust_open(ctx.accounts, &order_side, leaves.raw() - resting.leaves.raw(), price);
             return Ok(());
@@ -718,9 +744,10 @@ impl Market {
             return;
         }
         self.touched.sort_unstable();
-        self.touched.dedup();
-        for &(side, price) in &self.touched {
-            let qty = self.book.level_qty(side, price);
+        self.touched.dedup_by_key(|&mut (side, price, _)| (side, price));
+        for &touch in &self.touched {
+            let (side, price, _) = touch;
+            let qty = self.book.touched_qty(touch);
             events.push(Event::BookDelta { symbol: self.spec.symbol, side, price, qty });
         }
         self.touched.clear();

@@ -58,6 +58,7 @@ wire_enum!(
         /** The position leg is flat. */ NoPosition = 68,
         /** The fee account and the insurance fund keep cross margin. */ ReservedAccount = 69,
         /** An insurance payout with this idempotency key was already paid. */ DuplicatePayout = 70,
+        /** Withdrawals are suspended while an account's loss is not yet covered (MECHANICS §6.2 step 8). */ WithdrawalsSuspended = 71,
     }
 );
 
@@ -109,6 +110,7 @@ impl RejectReason {
             Self::CrossBalanceInsufficient => -4050,
             Self::IsolatedBalanceInsufficient => -4051,
             Self::NoPosition => -4054,
+            Self::WithdrawalsSuspended => -4500,
         }
     }
 }

@@ -117,12 +117,14 @@ impl EventLog {
         }
     }
 
-    /// Encoded events of commands after `after`, whole records only, up to about `max_bytes`.
+    /// Encoded events of commands after `after`, whole commands only (like the journal history),
+    /// stopping after the command that takes the output to `max_bytes` or beyond.
     fn read(&self, after: Seq, max_bytes: usize) -> Result<Vec<u8>, RuntimeError> {
         if after + 1 < self.oldest_seq {
             return Err(RuntimeError::Evicted { oldest: self.oldest_seq });
         }
         let mut out = Vec::new();
+        let mut command = after;
         for chunk in self.chunks.iter().filter(|c| c.last_seq > after) {
             let mut pos = 0;
             while pos < chunk.bytes.len() {
@@ -130,9 +132,10 @@ impl EventLog {
                 let seq = u64::from_le_bytes(chunk.bytes[pos + 4..pos + 12].try_into().expect("eight bytes"));
                 let end = pos + 4 + len;
                 if seq > after {
-                    if !out.is_empty() && out.len() + (end - pos) > max_bytes {
+                    if seq != command && out.len() >= max_bytes.max(1) {
                         return Ok(out);
                     }
+                    command = seq;
                     out.extend_from_slice(&chunk.bytes[pos..end]);
                 }
                 pos = end;
@@ -278,8 +281,10 @@ impl Runtime {
         answer.recv().map_err(|_| RuntimeError::Stopped)
     }
 
-    /// Encoded events of commands after `after`, waiting up to `timeout` for at least one. With a
-    /// history ([`Runtime::with_history`]), events older than memory holds come from the journal.
+    /// Encoded events of commands after `after`, waiting up to `timeout` for at least one: whole
+    /// commands (a reader never sees part of a command's events), stopping after the command that
+    /// takes the output to `max_bytes` or beyond. With a history ([`Runtime::with_history`]),
+    /// events older than memory holds come from the journal.
     ///
     /// # Errors
     /// [`RuntimeError::Evicted`] when `after` is older than memory and the journal reach;

@@ -12,7 +12,7 @@ use crate::engine::{Engine, EngineError};
 use crate::event::Event;
 use crate::ids::{AccountId, Nanos, SymbolId, SymbolName};
 use crate::instrument::{InstrumentSpec, LeverageBracket};
-use crate::order::Side;
+use crate::order::{Side, TimeInForce};
 use crate::units::{parse_decimal, Price, Qty, Quote, Rate};
 
 /// Parses a decimal literal; panics on a typo in a fixture.
@@ -158,6 +158,53 @@ impl Harness {
     /// Places an order and returns its events.
     pub fn place(&mut self, order: PlaceOrder) -> Vec<Event> {
         self.send(Command::PlaceOrder(order))
+    }
+}
+
+/// Commands before the first cycle of [`trading_stream`].
+pub const TRADING_SETUP: u64 = 5;
+/// Commands in each cycle of [`trading_stream`].
+pub const TRADING_CYCLE: u64 = 9;
+
+/// Command `i` of an endless deterministic stream in which funded accounts trade on two symbols,
+/// pay funding and get liquidated, so that every command changes the state (none is rejected;
+/// `journal` and `replication` tests rely on it to make a dropped or reordered command visible in
+/// the state hash).
+///
+/// Set-up: BTCUSDT (1) and ETHUSDT (2) listed, accounts 1 and 2 funded with 1,000,000 USDT, the
+/// ETH mark at 3,000 (BTC's first mark is the first cycle's crash: a mark nothing reads before it
+/// is replaced would leave no trace in the state). Then cycles of [`TRADING_CYCLE`] commands at a base price `m` that rises by
+/// 100 a cycle: account 3 deposits 60 USDT and buys 0.02 BTC at `m` from account 1's ask with an
+/// IOC limit order (20x by default: 50 USDT of margin), account 2 bids 0.05 at `m − 2,400`, accounts 1 and 2 trade 0.1
+/// ETH, funding of 0.01 % is paid at `m`, the mark drops to `m − 4,500` (account 3 loses 90 of
+/// its 60: its liquidation sells into account 2's bid) and comes back to the next cycle's `m`.
+#[must_use]
+pub fn trading_stream(i: u64) -> Command {
+    let mark = |symbol, price: i64| Command::SetMarkPrice { symbol, mark: Price(price), index: Price(price) };
+    let usdt = |units: i64| Quote(units * 100_000_000);
+    let setup = [
+        Command::AddInstrument(instrument(1, "BTCUSDT")),
+        Command::AddInstrument(instrument(2, "ETHUSDT")),
+        Command::Deposit { account: 1, amount: usdt(1_000_000) },
+        Command::Deposit { account: 2, amount: usdt(1_000_000) },
+        mark(2, dec("3000")),
+    ];
+    let Some(cycle_index) = i.checked_sub(TRADING_SETUP) else {
+        return setup[usize::try_from(i).expect("small")].clone();
+    };
+    let (cycle, step) = (cycle_index / TRADING_CYCLE, cycle_index % TRADING_CYCLE);
+    let base = |cycle: u64| dec("50000") + dec("100") * i64::try_from(cycle % 50).expect("small");
+    let m = base(cycle);
+    match step {
+        0 => Command::Deposit { account: 3, amount: usdt(60) },
+        1 => Command::PlaceOrder(limit(1, 1, Side::Sell, Price(m), qty("0.02"))),
+        2 => Command::PlaceOrder(PlaceOrder { time_in_force: TimeInForce::Ioc, ..limit(3, 1, Side::Buy, Price(m), qty("0.02")) }),
+        3 => Command::PlaceOrder(limit(2, 1, Side::Buy, Price(m - dec("2400")), qty("0.05"))),
+        4 => Command::PlaceOrder(limit(1, 2, Side::Sell, px("3000"), qty("0.1"))),
+        5 => Command::PlaceOrder(market(2, 2, Side::Buy, qty("0.1"))),
+        6 => Command::ApplyFunding { symbol: 1, rate: Rate(dec("0.0001")), mark: Price(m) },
+        7 => mark(1, m - dec("4500")),
+        _ => mark(1, base(cycle + 1)),
     }
 }
 

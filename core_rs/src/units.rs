@@ -77,7 +77,8 @@ pub enum Rounding {
     TowardZero,
 }
 
-/// `a * b / d` computed in `i128` and rounded by `rounding`.
+/// `a * b / d` computed exactly (in `i64` where the operands allow, else `i128`) and rounded by
+/// `rounding`.
 ///
 /// # Errors
 /// [`Overflow`] when `d` is zero or the result does not fit in an `i64`.
@@ -85,14 +86,22 @@ pub fn mul_div(a: i64, b: i64, d: i64, rounding: Rounding) -> Result<i64, Overfl
     if d == 0 {
         return Err(Overflow);
     }
-    // Fast path: the product fits in i64 (most notionals do), so divide in i64; otherwise i128.
+    // Fast paths: the product fits in i64 (small notionals), so divide in i64; or the divisor is
+    // the scale and the quotient fits in 64 bits (large notionals), see `split_div`; else i128.
     let (q, r, negative) = match a.checked_mul(b).and_then(|n| Some((n, n.checked_div(d)?))) {
         Some((n, q)) => (i128::from(q), i128::from(n % d), (n < 0) != (d < 0)),
-        None => {
-            let n = i128::from(a) * i128::from(b);
-            let wide = i128::from(d);
-            (n / wide, n % wide, (n < 0) != (d < 0))
-        }
+        None => match (d == SCALE).then(|| split_div(a.unsigned_abs(), b.unsigned_abs(), SCALE.unsigned_abs())).flatten() {
+            Some((q, r)) => {
+                // `split_div` works on magnitudes: give the truncated quotient the product's sign.
+                let negative = (a < 0) != (b < 0);
+                (if negative { -i128::from(q) } else { i128::from(q) }, i128::from(r), negative)
+            }
+            None => {
+                let n = i128::from(a) * i128::from(b);
+                let wide = i128::from(d);
+                (n / wide, n % wide, (n < 0) != (d < 0))
+            }
+        },
     };
     let d = i128::from(d);
     let q = if r == 0 {
@@ -130,6 +139,22 @@ pub fn mul_div(a: i64, b: i64, d: i64, rounding: Rounding) -> Result<i64, Overfl
         }
     };
     i64::try_from(q).map_err(|_| Overflow)
+}
+
+/// `(a × b / d, a × b mod d)` in 64-bit arithmetic, for `0 < d < 2^32`; `None` when the
+/// quotient does not fit in a `u64`. With `a = ah·d + al` and `b = bh·d + bl`,
+/// `a·b = d·(ah·b + al·bh) + al·bl`, and `al·bl < d² < 2^64`, so no step needs 128 bits. Called
+/// with the constant scale, every division here compiles to a multiplication.
+#[inline]
+const fn split_div(a: u64, b: u64, d: u64) -> Option<(u64, u64)> {
+    let (ah, al, bh, bl) = (a / d, a % d, b / d, b % d);
+    let low = al * bl;
+    let Some(high) = ah.checked_mul(b) else { return None };
+    let Some(high) = high.checked_add(al * bh) else { return None };
+    match high.checked_add(low / d) {
+        Some(q) => Some((q, low % d)),
+        None => None,
+    }
 }
 
 /// Parses a plain decimal string (`"-12.5"`, `"0.00000001"`, `"100"`) into 1e-8 units, exactly.

@@ -6,6 +6,8 @@
 //! are really live. The same config always gives the same commands, and applying them to a fresh
 //! engine gives the same order ids the generator saw.
 
+pub mod liquibook;
+
 use rustc_hash::FxHashMap;
 
 use crate::command::{Command, OrderRef, PlaceOrder};

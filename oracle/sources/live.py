@@ -18,8 +18,8 @@ import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
-import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
-import ccxt.pro as ccxt_pro  # type: ignore[import-untyped]
+import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 
 from oracle.clock import Clock
 from oracle.config import SymbolConfig

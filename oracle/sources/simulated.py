@@ -88,7 +88,7 @@ class RandomWalk:
             seed: Random seed.
             start_prices: Opening true USDT price per base asset.
         """
-        self._rng = random.Random(seed)  # noqa: S311 - a reproducible demo walk, not a secret
+        self._rng = random.Random(seed)
         self._bases = sorted({config.base for config in symbols})
         self._venues = [v for v in VENUES if any(v in config.weights for config in symbols)]
         self._prices = {base: start_prices.get(base, Decimal(100)) for base in self._bases}

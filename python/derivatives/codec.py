@@ -21,10 +21,6 @@ from derivatives.commands import (
     AdjustIsolatedMargin,
     AmendOrder,
     ApplyFunding,
-    InsurancePayout,
-    SetAdlRanking,
-    SetFeeTier,
-    SetInsuranceFloor,
     CancelAll,
     CancelOrder,
     CloseAll,
@@ -32,10 +28,14 @@ from derivatives.commands import (
     Command,
     Deposit,
     InstrumentSpec,
+    InsurancePayout,
     LeverageBracket,
     PlaceOrder,
     PlaceWithStops,
     Reverse,
+    SetAdlRanking,
+    SetFeeTier,
+    SetInsuranceFloor,
     SetLeverage,
     SetMarginType,
     SetMarkPrice,
@@ -485,4 +485,4 @@ def count_records(data: bytes) -> int:
     return count
 
 
-__all__ = ["decode_events", "encode_command", "encode_commands", "count_records", "LeverageBracket"]
+__all__ = ["LeverageBracket", "count_records", "decode_events", "encode_command", "encode_commands"]

@@ -8,7 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from derivatives.enums import OrderType, PayoutReason, PositionSide, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.enums import (
+    OrderType,
+    PayoutReason,
+    PositionSide,
+    Side,
+    StpMode,
+    TimeInForce,
+    TriggerSource,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,12 +294,8 @@ Command = (
 __all__ = [
     "AddInstrument",
     "AdjustIsolatedMargin",
-    "ApplyFunding",
-    "InsurancePayout",
-    "SetAdlRanking",
-    "SetFeeTier",
-    "SetInsuranceFloor",
     "AmendOrder",
+    "ApplyFunding",
     "CancelAll",
     "CancelOrder",
     "CloseAll",
@@ -299,10 +303,14 @@ __all__ = [
     "Command",
     "Deposit",
     "InstrumentSpec",
+    "InsurancePayout",
     "LeverageBracket",
     "PlaceOrder",
     "PlaceWithStops",
     "Reverse",
+    "SetAdlRanking",
+    "SetFeeTier",
+    "SetInsuranceFloor",
     "SetLeverage",
     "SetMarginType",
     "SetMarkPrice",

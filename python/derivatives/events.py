@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from derivatives.commands import PlaceOrder
-from derivatives.enums import BalanceKind, CancelReason, ExpireReason, PayoutReason, PositionSide, RejectReason, Side
+from derivatives.enums import (
+    BalanceKind,
+    CancelReason,
+    ExpireReason,
+    PayoutReason,
+    PositionSide,
+    RejectReason,
+    Side,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -31,9 +31,9 @@ BTC, ETH = 1, 2
 BTC_MARK, ETH_MARK = Decimal("50000"), Decimal("3000")
 
 
-def _pg_available() -> bool:
+def _pg_available(url: str = PG_URL) -> bool:
     try:
-        with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=3):
+        with psycopg.connect(url.replace("+psycopg", ""), connect_timeout=3):
             return True
     except psycopg.Error:
         return False
@@ -43,6 +43,22 @@ class Executor(Protocol):
     """A server outside this process that runs commands itself (``tests.topology``)."""
 
     def execute(self, *commands: Command) -> BatchResult: ...
+
+
+def postgres_required(environ: Mapping[str, str] = os.environ) -> bool:
+    """In CI (``CI=true``) and under ``make test`` (``DERIVATIVES_TEST_REQUIRE_POSTGRES=1``) a
+    PostgreSQL variant with no server fails; elsewhere (a developer's laptop) it is skipped."""
+    return environ.get("CI") == "true" or environ.get("DERIVATIVES_TEST_REQUIRE_POSTGRES") == "1"
+
+
+def require_postgres(url: str = PG_URL, environ: Mapping[str, str] = os.environ) -> None:
+    """Skips, or fails where PostgreSQL is required, when no server answers at `url`."""
+    if _pg_available(url):
+        return
+    message = f"PostgreSQL not reachable at {url}"
+    if postgres_required(environ):
+        pytest.fail(f"{message} (required in CI and under make test)", pytrace=False)
+    pytest.skip(message)
 
 
 @dataclass
@@ -63,8 +79,7 @@ def make_database(kind: str, tmp: Path) -> Database:
     """A fresh SQLite file or PostgreSQL schema."""
     if kind == "sqlite":
         return Database(f"sqlite:///{tmp / 'api.db'}", None)
-    if not _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    require_postgres()
     return Database(PG_URL, f"t_{secrets.token_hex(6)}")
 
 

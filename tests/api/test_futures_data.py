@@ -21,8 +21,17 @@ from derivatives.commands import Command, PlaceOrder, SetMarkPrice
 from derivatives.engine import AccountRisk, EngineClient, PositionRisk
 from derivatives.enums import PositionSide, Side, TimeInForce
 from derivatives.persistence.statistics import Positioning
-from tests.api.conftest import (BTC, ETH, ETH_MARK, ccxt_config, execute, make_database, make_trader, publish_marks,
-                                settings_for)
+from tests.api.conftest import (
+    BTC,
+    ETH,
+    ETH_MARK,
+    ccxt_config,
+    execute,
+    make_database,
+    make_trader,
+    publish_marks,
+    settings_for,
+)
 from tests.api.server import RunningServer, start
 
 T0 = 1_795_392_000_000

@@ -4,11 +4,8 @@ funding settlements, account changes; exactly once; schema = migrations (SQLite,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal as D
-from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
@@ -17,10 +14,18 @@ from derivatives.commands import ApplyFunding, Deposit, PlaceOrder, SetLeverage,
 from derivatives.engine import EngineClient
 from derivatives.enums import Side, TimeInForce
 from derivatives.persistence.db import Database
-from derivatives.persistence.models import AdlFill, Base, FundingRate, Income, Order, PositionTotal, Trade
+from derivatives.persistence.models import (
+    AdlFill,
+    Base,
+    FundingRate,
+    Income,
+    Order,
+    PositionTotal,
+    Trade,
+)
 from derivatives.persistence.projector import Batch, Projector
 from tests.api.test_projector import NAMES, T0, run
-from tests.api.test_projector import db as db  # noqa: F401  (the parametrised fixture)
+from tests.api.test_projector import db as db
 
 MAKER, BIDDER, VICTIM, VICTIM2 = 10, 11, 12, 13
 E8 = 100_000_000
@@ -55,7 +60,7 @@ def income(db: Database, account: int) -> list[tuple[str, int, str, str]]:
         return [(r.income_type, r.amount, r.symbol, r.info) for r in rows]
 
 
-def test_fees_income_liquidation_and_adl_are_exact(db: Database) -> None:  # noqa: F811
+def test_fees_income_liquidation_and_adl_are_exact(db: Database) -> None:
     client = EngineClient()
     projector = Projector(db, client, NAMES.__getitem__)
     result = projector.project(scenario(client))
@@ -103,7 +108,7 @@ def test_fees_income_liquidation_and_adl_are_exact(db: Database) -> None:  # noq
                                                                          "FUNDING_FEE"]
 
 
-def test_account_rows_are_written_once(db: Database) -> None:  # noqa: F811
+def test_account_rows_are_written_once(db: Database) -> None:
     client = EngineClient()
     batches = scenario(client)
     projector = Projector(db, client, NAMES.__getitem__)
@@ -122,7 +127,7 @@ def test_account_rows_are_written_once(db: Database) -> None:  # noqa: F811
     assert counts() == before
 
 
-def test_migrations_match_the_models(db: Database) -> None:  # noqa: F811
+def test_migrations_match_the_models(db: Database) -> None:
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_server_default": False})
         assert compare_metadata(context, Base.metadata) == []

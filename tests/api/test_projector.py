@@ -39,13 +39,16 @@ def run(client: EngineClient, *commands: object, ts: int = T0) -> Batch:
     return Batch(result.first_seq, result.last_seq, result.ts, result.events)
 
 
-def snapshot(db: Database) -> tuple[object, ...]:
+Rows = list[tuple[object, ...]]
+
+
+def snapshot(db: Database) -> tuple[Rows, Rows, Rows]:
     with db.reader() as session:
-        orders = [(o.order_id, o.status, o.executed_qty, o.cum_quote, o.algo_status, o.seq)
+        orders: Rows = [(o.order_id, o.status, o.executed_qty, o.cum_quote, o.algo_status, o.seq)
                   for o in session.execute(select(Order).order_by(Order.order_id)).scalars()]
-        trades = [(t.trade_id, t.price, t.qty, t.quote_qty, t.time)
+        trades: Rows = [(t.trade_id, t.price, t.qty, t.quote_qty, t.time)
                   for t in session.execute(select(Trade).order_by(Trade.trade_id)).scalars()]
-        bars = [(k.open_time, k.open, k.high, k.low, k.close, k.volume, k.trades)
+        bars: Rows = [(k.open_time, k.open, k.high, k.low, k.close, k.volume, k.trades)
                 for k in session.execute(select(Kline1m).order_by(Kline1m.open_time)).scalars()]
     return orders, trades, bars
 

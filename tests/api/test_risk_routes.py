@@ -6,6 +6,7 @@ input changes nothing), accounts nearest liquidation, and a liquidation seen on
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -18,12 +19,24 @@ import pytest
 import websockets
 
 from derivatives import _core
-from derivatives.commands import Deposit, PlaceOrder, SetMarkPrice
+from derivatives.commands import Deposit, PlaceOrder, SetLeverage, SetMarginType, SetMarkPrice
 from derivatives.enums import Side
-from tests.api.conftest import ADMIN_TOKEN, BTC, admin, ccxt_config, execute, make_database, make_trader, serve
-from tests.api.test_auth import call, signed_query
+from tests.api.conftest import (
+    ADMIN_TOKEN,
+    BTC,
+    ETH,
+    ETH_MARK,
+    Trader,
+    admin,
+    ccxt_config,
+    execute,
+    make_database,
+    make_trader,
+    serve,
+)
 from tests.api.server import RunningServer
 from tests.api.staff import make_staff, session
+from tests.api.test_auth import call, signed_query
 from tests.api.test_liquidation import mark, open_victim
 
 T = TypeVar("T")
@@ -142,17 +155,44 @@ async def test_liquidation_stream_refuses_missing_and_weak_credentials(risk_serv
         pass
 
 
-def test_premium_index_and_adl_quantiles_come_from_the_risk_services(risk_server: RunningServer) -> None:
+def test_premium_index_comes_from_the_risk_services(risk_server: RunningServer) -> None:
     risk = risk_server.app.state.risk
     estimate = eventually(lambda: risk.funding.premium_index("BTCUSDT"), lambda e: e is not None, "a funding estimate")
     answer = httpx.get(f"{risk_server.base}/fapi/v1/premiumIndex", params={"symbol": "BTCUSDT"}).json()
     assert (answer["lastFundingRate"], answer["interestRate"]) == (estimate["lastFundingRate"], estimate["interestRate"])
-    trader, maker = make_trader(risk_server), make_trader(risk_server)
-    execute(risk_server, PlaceOrder(maker.account, BTC, Side.SELL, D("0.1"), price=D("50000")),
-            PlaceOrder(trader.account, BTC, Side.BUY, D("0.1"), price=D("50000")))
-    expected = eventually(lambda: risk.adl.adl_quantile(trader.account, "BTCUSDT"), bool, "the trader's quantile")
-    quantiles = call(risk_server, "GET", "/fapi/v1/adlQuantile", trader, signed_query(trader.secret, symbol="BTCUSDT"))
-    assert quantiles.status_code == 200 and quantiles.json() == expected
+
+
+def test_adl_quantiles_worked_example(risk_server: RunningServer) -> None:
+    """Two isolated ETH longs bought at 3,000 (the only ETH longs in this module), marked at 3,030
+    (MECHANICS §8, BitMEX score and [OURS] quantile buckets), derived by hand:
+
+    - A: 0.1 at 20x, isolated margin 0.1 × 3,000 / 20 = 15, bankruptcy value 300 − 15 = 285; at the
+      mark: value 303, PnL% = 3 / 300 = 1 %, effective leverage 303 / (303 − 285) = 16.83, score
+      0.1683.
+    - B: 0.9 at 2x, margin 1,350, bankruptcy value 2,700 − 1,350 = 1,350; value 2,727, PnL% 1 %,
+      effective leverage 2,727 / 1,377 = 1.98, score 0.0198.
+
+    Ranked A, B; cumulative shares 10 % and 100 %: buckets ceil(0.5) = 1 and 5, API quantiles
+    5 − 1 = 4 and 0.
+    """
+    a, b, seller = make_trader(risk_server), make_trader(risk_server), make_trader(risk_server)
+    for trader, leverage in ((a, 20), (b, 2)):
+        execute(risk_server, SetMarginType(trader.account, ETH, True), SetLeverage(trader.account, ETH, leverage))
+    execute(risk_server, PlaceOrder(seller.account, ETH, Side.SELL, D("1"), price=D("3000")),
+            PlaceOrder(a.account, ETH, Side.BUY, D("0.1"), price=D("3000")),
+            PlaceOrder(b.account, ETH, Side.BUY, D("0.9"), price=D("3000")),
+            SetMarkPrice(ETH, D("3030"), D("3030")))
+
+    def quantiles(trader: Trader) -> object:
+        query = signed_query(trader.secret, symbol="ETHUSDT")
+        return call(risk_server, "GET", "/fapi/v1/adlQuantile", trader, query).json()
+
+    try:
+        for trader, quantile in ((a, 4), (b, 0)):
+            expected = [{"symbol": "ETHUSDT", "adlQuantile": {"LONG": 0, "SHORT": 0, "BOTH": quantile}}]
+            eventually(functools.partial(quantiles, trader), expected.__eq__, f"quantile {quantile}")
+    finally:
+        execute(risk_server, SetMarkPrice(ETH, ETH_MARK, ETH_MARK))
 
 
 async def test_mark_price_stream_carries_the_predicted_funding_rate(risk_server: RunningServer) -> None:

@@ -4,9 +4,11 @@ REST snapshot, listenKey streams) and the admin API with its audit log."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Iterator
 from decimal import Decimal as D
+from typing import Any
 
 import httpx
 import pytest
@@ -26,8 +28,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-async def recv(ws: websockets.ClientConnection) -> dict[str, object]:
-    return json.loads(await asyncio.wait_for(ws.recv(), 5))  # type: ignore[no-any-return]
+async def recv(ws: websockets.ClientConnection) -> dict[str, Any]:
+    """The next JSON frame (a Binance frame: any JSON object)."""
+    frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    return frame
 
 
 async def test_subscribe_ack_errors_and_list(server: RunningServer) -> None:
@@ -39,7 +43,7 @@ async def test_subscribe_ack_errors_and_list(server: RunningServer) -> None:
         await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 3}))
         assert await recv(ws) == {"result": ["btcusdt@aggTrade", "btcusdt@depth@100ms"], "id": 3}
         await ws.send("not json")
-        assert (await recv(ws))["error"]["code"] == 3  # type: ignore[index]
+        assert (await recv(ws))["error"]["code"] == 3
         await ws.send(json.dumps({"method": "UNSUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 4}))
         assert await recv(ws) == {"result": None, "id": 4}
 
@@ -49,17 +53,18 @@ async def test_diff_depth_chain_matches_the_rest_snapshot(server: RunningServer)
     await asyncio.to_thread(execute, server, Deposit(7, D("1000000")))
     async with websockets.connect(url) as ws:
         await asyncio.to_thread(execute, server, PlaceOrder(7, BTC, Side.BUY, D("0.1"), price=D("49990")))
-        snapshot = httpx.get(f"{server.base}/fapi/v1/depth", params={"symbol": "BTCUSDT", "limit": 1000}).json()
+        depth_url, params = f"{server.base}/fapi/v1/depth", {"symbol": "BTCUSDT", "limit": "1000"}
+        snapshot = (await asyncio.to_thread(httpx.get, depth_url, params=params)).json()
         for i in range(3):
             await asyncio.to_thread(execute, server, PlaceOrder(7, BTC, Side.SELL, D("0.1"), price=D(50010 + i)),
                                     PlaceOrder(7, ETH, Side.BUY, D("1"), price=D("2999")))
         frames = [await recv(ws) for _ in range(2 + 3 * 3)]
     depth = [f["data"] for f in frames if f["stream"] == "btcusdt@depth"]
     partial = [f["data"] for f in frames if f["stream"] == "btcusdt@depth5"]
-    assert partial and all(len(p["b"]) <= 5 for p in partial)  # type: ignore[arg-type]
-    for previous, current in zip(depth, depth[1:], strict=False):
-        assert current["pu"] == previous["u"] and current["U"] <= current["u"]  # type: ignore[operator]
-    after_snapshot = [d for d in depth if d["u"] > snapshot["lastUpdateId"]]  # type: ignore[operator]
+    assert partial and all(len(p["b"]) <= 5 for p in partial)
+    for previous, current in itertools.pairwise(depth):
+        assert current["pu"] == previous["u"] and current["U"] <= current["u"]
+    after_snapshot = [d for d in depth if d["u"] > snapshot["lastUpdateId"]]
     assert after_snapshot[0]["pu"] == snapshot["lastUpdateId"]
     assert ["49990.0", "0.100"] in snapshot["bids"]
 
@@ -77,9 +82,9 @@ async def test_user_stream_by_listen_key(server: RunningServer) -> None:
         event = await recv(ws)
         assert event["e"] == "ORDER_TRADE_UPDATE"
         order = event["o"]
-        assert (order["c"], order["x"], order["X"], order["p"], order["q"]) == ("ws-1", "NEW", "NEW", "2990.00", "0.100")  # type: ignore[index]
+        assert (order["c"], order["x"], order["X"], order["p"], order["q"]) == ("ws-1", "NEW", "NEW", "2990.00", "0.100")
     async with websockets.connect(f"ws://127.0.0.1:{server.port}/private/ws?listenKey=unknown") as ws:
-        assert (await recv(ws))["error"]["code"] == -1125  # type: ignore[index]
+        assert (await recv(ws))["error"]["code"] == -1125
 
 
 def test_admin_api_needs_the_token_and_audits(server: RunningServer) -> None:

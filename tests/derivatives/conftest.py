@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
-
-from decimal import Decimal
 
 from derivatives.commands import AddInstrument, Deposit
 from derivatives.demo import DEMO_INSTRUMENTS

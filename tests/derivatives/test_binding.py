@@ -14,7 +14,15 @@ from derivatives.codec import encode_commands
 from derivatives.commands import AddInstrument, CancelOrder, Deposit, PlaceOrder, SetMarkPrice
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
-from derivatives.enums import CancelReason, ExpireReason, OrderType, PositionSide, RejectReason, Side, TimeInForce
+from derivatives.enums import (
+    CancelReason,
+    ExpireReason,
+    OrderType,
+    PositionSide,
+    RejectReason,
+    Side,
+    TimeInForce,
+)
 from derivatives.errors import BINANCE_CODES, CommandDecodeError
 from derivatives.events import (
     BookDelta,

@@ -1,7 +1,14 @@
-"""The Python codec matches the Rust one byte for byte (shared vectors) and decodes strictly."""
+"""The Python codec matches the Rust one byte for byte (shared vectors) and decodes strictly.
+
+`tests/codec_vectors.txt` is written by the Rust codec's tests (one vector per command and event
+variant, checked there); every vector needs its typed value here, and every command and event type
+of the Python codec needs a vector.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -11,41 +18,72 @@ from derivatives.codec import decode_events, encode_command, encode_commands
 from derivatives.commands import (
     AddInstrument,
     AdjustIsolatedMargin,
-    CloseAll,
-    ClosePosition,
-    PlaceWithStops,
-    Reverse,
-    SetFeeTier,
-    ApplyFunding,
-    InsurancePayout,
-    SetAdlRanking,
-    SetInsuranceFloor,
     AmendOrder,
+    ApplyFunding,
     CancelAll,
     CancelOrder,
+    CloseAll,
+    ClosePosition,
     Command,
     Deposit,
     InstrumentSpec,
+    InsurancePayout,
     LeverageBracket,
     PlaceOrder,
+    PlaceWithStops,
+    Reverse,
+    SetAdlRanking,
+    SetFeeTier,
+    SetInsuranceFloor,
     SetLeverage,
     SetMarginType,
     SetMarkPrice,
     SetPositionMode,
     Transfer,
+    UpdateInstrument,
     Withdraw,
 )
-from derivatives.enums import BalanceKind, ExpireReason, OrderType, PayoutReason, PositionSide, RejectReason, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.enums import (
+    BalanceKind,
+    CancelReason,
+    ExpireReason,
+    OrderType,
+    PayoutReason,
+    PositionSide,
+    RejectReason,
+    Side,
+    StpMode,
+    TimeInForce,
+    TriggerSource,
+)
 from derivatives.events import (
+    AdlRankingSet,
+    AutoDeleveraged,
     BalanceChanged,
     BookDelta,
+    Event,
     EventEnvelope,
+    FeeTierSet,
     FillSettled,
+    FundingApplied,
+    InstrumentUpdated,
+    InsuranceFloorSet,
+    InsurancePaid,
     IsolatedMarginChanged,
+    LeverageSet,
+    LiquidationFinished,
     LiquidationOrder,
+    LiquidationStarted,
     MarginTypeSet,
+    MarkPriceSet,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
     OrderExpired,
     OrderRejected,
+    OrderTriggered,
+    PositionModeSet,
+    PositionTakenOver,
     Trade,
 )
 
@@ -65,6 +103,7 @@ TESTKIT_BTC = InstrumentSpec(
 
 COMMANDS: dict[str, Command] = {
     "add_instrument": AddInstrument(TESTKIT_BTC),
+    "update_instrument": UpdateInstrument(dataclasses.replace(TESTKIT_BTC, symbol=2, name="ETHUSDT", trading=False)),
     "place_limit": PlaceOrder(7, 1, Side.BUY, D("0.003"), price=D("50000.5"), client_order_id="abc-1"),
     "place_trailing": PlaceOrder(
         8, 2, Side.SELL, D("1.5"), order_type=OrderType.TRAILING_STOP_MARKET, callback_rate=D("0.01"),
@@ -109,6 +148,24 @@ EVENTS = {
         13, 2, LiquidationOrder(7, 1, 99, Side.SELL, D("0.4"), D("47525"), PositionSide.LONG)
     ),
     "event_isolated_margin": EventEnvelope(12, 1, IsolatedMarginChanged(7, 1, PositionSide.BOTH, D("500"), D("600.5"))),
+    "event_instrument_updated": EventEnvelope(14, 0, InstrumentUpdated(2)),
+    "event_accepted": EventEnvelope(15, 0, OrderAccepted(21, PlaceOrder(7, 1, Side.BUY, D("0.003"), price=D("50000.5")))),
+    "event_triggered": EventEnvelope(16, 1, OrderTriggered(7, 1, 22, D("49000"))),
+    "event_cancelled": EventEnvelope(17, 0, OrderCancelled(7, 2, 23, D("0.25"), CancelReason.LIQUIDATION)),
+    "event_amended": EventEnvelope(18, 0, OrderAmended(7, 1, 24, D("101.5"), D("2"), D("1.5"), True)),
+    "event_mark": EventEnvelope(19, 0, MarkPriceSet(1, D("50000"), D("49990.12345678"))),
+    "event_leverage": EventEnvelope(20, 0, LeverageSet(7, 1, 25)),
+    "event_position_mode": EventEnvelope(21, 0, PositionModeSet(7, True)),
+    "event_liquidation_started": EventEnvelope(22, 0, LiquidationStarted(7, D("-3.5"), D("20.125"))),
+    "event_taken_over": EventEnvelope(23, 3, PositionTakenOver(7, 1, PositionSide.SHORT, D("-0.4"), D("52475"))),
+    "event_liquidation_finished": EventEnvelope(24, 4, LiquidationFinished(7, False)),
+    "event_auto_deleveraged": EventEnvelope(25, 5, AutoDeleveraged(9, 7, 1, D("-0.1"), D("47525"))),
+    "event_funding": EventEnvelope(26, 0, FundingApplied(1, D("-0.00012345"), D("50000.1"), D("0.00000003"))),
+    "event_floor": EventEnvelope(27, 0, InsuranceFloorSet(D("1000"))),
+    "event_adl_ranking": EventEnvelope(28, 0, AdlRankingSet(1, Side.SELL, 3)),
+    "event_insurance_paid": EventEnvelope(29, 0, InsurancePaid(7, D("25"), PayoutReason.COMPENSATION, 42)),
+    "event_fee_tier": EventEnvelope(30, 0, FeeTierSet(7, (D("-0.0001"), D("0.0003")))),
+    "event_fee_tier_cleared": EventEnvelope(31, 0, FeeTierSet(8, None)),
 }
 
 
@@ -119,6 +176,11 @@ def _vectors() -> dict[str, bytes]:
 
 def test_every_vector_is_covered_here() -> None:
     assert set(_vectors()) == set(COMMANDS) | set(EVENTS)
+
+
+def test_every_command_and_event_type_has_a_vector() -> None:
+    assert {type(c) for c in COMMANDS.values()} == set(typing.get_args(Command))
+    assert {type(e.event) for e in EVENTS.values()} == set(typing.get_args(Event))
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

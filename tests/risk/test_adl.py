@@ -35,15 +35,15 @@ def test_bitmex_published_table_ranks_and_buckets() -> None:
     table = [(1, 10, 3), (2, 10, 6), (3, 20, 1), (4, 30, 4), (5, 20, 5), (6, 10, 2)]
     ranked = rank(Candidate(account, qty, D(score)) for account, qty, score in table)
     assert [c.account for c in ranked] == [2, 5, 4, 1, 6, 3]
-    percentiles = {account: (5 - q) * 20 for account, q in quantiles(ranked).items()}
-    assert percentiles == {2: 20, 5: 40, 4: 60, 1: 80, 6: 80, 3: 100}
-    # API quantile (Binance adlQuantile, 4 = first in line) = 5 - bucket (MECHANICS §8.2).
-    assert quantiles(ranked) == {2: 4, 5: 3, 4: 2, 1: 1, 6: 1, 3: 0}
+    # Quantile = 4 - floor(share ahead / 20 %): quantity ahead of each in queue order 0, 10, 30,
+    # 60, 70, 80 of 100 → 4, 4, 3, 1, 1, 0 (BitMEX's lights, which count the position's own
+    # quantity too, show 4, 3, 2, 1, 1, 0: see the module's decision).
+    assert quantiles(ranked) == {2: 4, 5: 4, 4: 3, 1: 1, 6: 1, 3: 0}
 
 
 def test_bitmex_example_after_a_partial_deleverage_reranks_the_rest() -> None:
     # [P] same page: a short of 20 liquidated closes account 2 (10) then half of account 5, which
-    # "may or may not remain in the lowest quintile": with 10 left out of 80 it moves to 20 %.
+    # "may or may not remain in the lowest quintile": with 10 left out of 80 it is first in line.
     rest = rank(
         [
             Candidate(5, 10, D(5)),
@@ -53,7 +53,8 @@ def test_bitmex_example_after_a_partial_deleverage_reranks_the_rest() -> None:
             Candidate(3, 20, D(1)),
         ]
     )
-    assert quantiles(rest) == {5: 4, 4: 2, 1: 1, 6: 1, 3: 0}
+    # Ahead of each: 0, 10, 40, 50, 60 of 80 → 0 %, 12.5 %, 50 %, 62.5 %, 75 %.
+    assert quantiles(rest) == {5: 4, 4: 4, 1: 2, 6: 1, 3: 1}
 
 
 def test_ties_are_broken_by_account_id() -> None:

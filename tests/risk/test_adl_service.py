@@ -72,9 +72,9 @@ async def test_bitmex_published_example_ranked_installed_and_deleveraged_in_orde
         AdlRankingSet(BTC, Side.BUY, 6),
         AdlRankingSet(BTC, Side.SELL, 2),
     ]
-    # BitMEX's percentiles 20, 40, 60, 80, 80, 100 % as Binance quantiles 4, 3, 2, 1, 1, 0.
+    # Quantity ahead of each in queue order: 0, 10, 30, 60, 70, 80 % → quantiles 4, 4, 3, 1, 1, 0.
     quantile = {a: adl.adl_quantile(a)[0]["adlQuantile"] for a in longs}
-    assert {a: q["BOTH"] for a, q in quantile.items()} == {12: 4, 15: 3, 14: 2, 11: 1, 16: 1, 13: 0}  # type: ignore[index]
+    assert {a: q["BOTH"] for a, q in quantile.items()} == {12: 4, 15: 4, 14: 3, 11: 1, 16: 1, 13: 0}  # type: ignore[index]
     assert adl.adl_quantile(12) == [
         {"symbol": "BTCUSDT", "adlQuantile": {"LONG": 0, "SHORT": 0, "BOTH": 4}}
     ]

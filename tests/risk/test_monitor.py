@@ -11,11 +11,11 @@ from derivatives.commands import Deposit, SetLeverage, SetMarginType
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.enums import PositionSide, Side
 from derivatives.events import EventEnvelope, LiquidationFinished, LiquidationStarted
+from derivatives.units import to_raw
 from risk.feed import EventFeed
 from risk.fund_history import FundHistory
 from risk.monitor import LiquidationEvent, LiquidationKind, LiquidationMonitor
 from risk.positions import PositionView
-from derivatives.units import to_raw
 from tests.risk.conftest import BTC, Exchange, FakeClock
 
 TRADER = 20

@@ -11,7 +11,7 @@ from derivatives.commands import Deposit, SetLeverage, SetPositionMode, Withdraw
 from derivatives.enums import PositionSide, Side
 from derivatives.events import EventEnvelope
 from derivatives.units import to_raw
-from risk.positions import Leg, PositionView, ProjectionGap
+from risk.positions import Leg, PositionView, PositionViewGap
 from tests.risk.conftest import BTC, Exchange
 
 
@@ -101,7 +101,7 @@ def test_a_gap_is_refused_and_nothing_is_applied(exchange: Exchange) -> None:
     events = exchange.all_events()
     view = PositionView()
     later = [e for e in events if e.seq > 5]
-    with pytest.raises(ProjectionGap, match=r"commands 1\.\.5"):
+    with pytest.raises(PositionViewGap, match=r"commands 1\.\.5"):
         view.apply(5, later)
     assert view.seq == 0
     assert view.accounts == {}

@@ -24,14 +24,11 @@ pub fn unrealised_pnl(qty: i64, cost: Quote, price: Price) -> Result<Quote, Over
     signed_notional(qty, price, Rounding::Floor)?.checked_sub(cost)
 }
 
-/// The bracket a position of absolute notional `notional` falls in (the first whose cap is not
-/// below it; the last bracket beyond every cap).
+/// The bracket a position of absolute notional `notional` falls in
+/// ([`crate::instrument::bracket_index`]: caps inclusive, the last bracket beyond every cap).
 #[must_use]
 pub fn bracket_for(spec: &InstrumentSpec, notional: Quote) -> &LeverageBracket {
-    spec.brackets
-        .iter()
-        .find(|b| notional <= b.notional_cap)
-        .unwrap_or_else(|| spec.brackets.last().expect("Invariant: a validated spec has brackets"))
+    &spec.brackets[crate::instrument::bracket_index(&spec.brackets, notional)]
 }
 
 /// Maintenance margin `notional × MMR − cum` of an absolute notional, rounded up, never negative.

@@ -15,11 +15,19 @@
 //!
 //! Margin model ([OURS], cross margin): per symbol, initial margin is charged on the worst case
 //! of the position with all open buys filled or all open sells filled, valued at the reference
-//! price, divided by the leverage (rounded up), plus the open loss of each side's orders priced
-//! worse than the reference price (taken over the side as a whole). In hedge mode each leg counts
-//! separately and only opening orders add exposure.
+//! price, divided by the leverage (rounded up), plus the **open loss** of the orders' opening
+//! parts. Open loss is per order (Binance): `max(0, price − reference) × qty` for a buy,
+//! `max(0, reference − price) × qty` for a sell, so a sell above the reference never offsets the
+//! loss of one below it. Only the part of the orders that opens is charged: in one-way mode the
+//! most aggressive orders of a side (the ones that fill first: highest buys, lowest sells) close
+//! the opposite position first and their closing quantity carries no loss; in hedge mode only the
+//! opening direction of a leg (buy LONG, sell SHORT) adds exposure. The worst case itself grows
+//! only with the opening part (a closing order moves the position toward zero).
 //! `available = cross wallet + Σ cross uPnL − Σ IM`; an order that raises a symbol's IM needs
 //! `available ≥ 0` afterwards; an order that does not raise it always passes.
+//!
+//! Invariant: each side's `qty` and `value` are the sums over its price `levels` (kept as
+//! aggregates for the worst case; the levels give the per-order open loss).
 //!
 //! Isolated margin ([OURS], MECHANICS §4.2): a symbol is cross or isolated (per account, changed
 //! only with no position and no open order there). Each leg of an isolated symbol is its own margin
@@ -70,8 +78,9 @@ impl Position {
     }
 }
 
-/// Open orders of one position side: quantities and values by order side.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Open orders of one position side: quantities and values by order side, and the open
+/// quantity at each price (orders at one price add up: their open loss is linear in quantity).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenOrders {
     /// Open buy quantity.
     pub buy_qty: i64,
@@ -81,6 +90,59 @@ pub struct OpenOrders {
     pub buy_value: Quote,
     /// Σ price × quantity of open sells.
     pub sell_value: Quote,
+    /// Open buy quantity by price.
+    pub buy_levels: BTreeMap<Price, i64>,
+    /// Open sell quantity by price.
+    pub sell_levels: BTreeMap<Price, i64>,
+}
+
+impl OpenOrders {
+    /// Adds `qty` (negative: removes) of a `side` order at `price`.
+    ///
+    /// # Errors
+    /// [`Overflow`] when the value does not fit (nothing is changed then).
+    pub fn add(&mut self, side: Side, qty: i64, price: Price) -> Result<(), Overflow> {
+        let value = Quote(mul_div(qty, price.raw(), SCALE, Rounding::Ceil)?);
+        let (total, sum, levels) = match side {
+            Side::Buy => (&mut self.buy_qty, &mut self.buy_value, &mut self.buy_levels),
+            Side::Sell => (&mut self.sell_qty, &mut self.sell_value, &mut self.sell_levels),
+        };
+        *sum = sum.checked_add(value)?;
+        *total += qty;
+        let level = levels.entry(price).or_insert(0);
+        *level += qty;
+        if *level == 0 {
+            levels.remove(&price);
+        }
+        Ok(())
+    }
+}
+
+/// Open loss of a side's orders at `reference`, per order, skipping the first `closing`
+/// quantity in fill order (best price first for the taker: highest buy, lowest sell), which
+/// only closes. Each term rounds up (a requirement, MECHANICS §10).
+fn side_open_loss(side: Side, levels: &BTreeMap<Price, i64>, closing: i64, reference: Price) -> Result<i64, Overflow> {
+    let in_fill_order: Box<dyn Iterator<Item = (&Price, &i64)>> = match side {
+        Side::Buy => Box::new(levels.iter().rev()),
+        Side::Sell => Box::new(levels.iter()),
+    };
+    let mut skip = closing;
+    let mut loss = 0_i64;
+    for (&price, &qty) in in_fill_order {
+        let worse_by = match side {
+            Side::Buy => price.raw() - reference.raw(),
+            Side::Sell => reference.raw() - price.raw(),
+        };
+        if worse_by <= 0 {
+            break; // every later level is at or better than the reference
+        }
+        let opening = (qty - skip).max(0);
+        skip = (skip - qty).max(0);
+        if opening > 0 {
+            loss = loss.checked_add(mul_div(worse_by, opening, SCALE, Rounding::Ceil)?).ok_or(Overflow)?;
+        }
+    }
+    Ok(loss)
 }
 
 /// An account's state in one symbol.
@@ -103,7 +165,7 @@ impl Default for SymbolAccount {
         Self {
             leverage: DEFAULT_LEVERAGE,
             positions: [Position::default(); 3],
-            open: [OpenOrders::default(); 3],
+            open: Default::default(),
             isolated: false,
             isolated_margin: [Quote::ZERO; 3],
         }
@@ -115,6 +177,12 @@ impl SymbolAccount {
     #[must_use]
     pub fn is_idle(&self) -> bool {
         self.positions.iter().all(|p| p.qty == 0) && self.open.iter().all(|o| o.buy_qty == 0 && o.sell_qty == 0)
+    }
+
+    /// True when any leg is open.
+    #[must_use]
+    pub fn holds_position(&self) -> bool {
+        self.positions.iter().any(|p| p.qty != 0)
     }
 
     /// Worst-case absolute position quantity: all open buys filled or all open sells filled
@@ -129,18 +197,17 @@ impl SymbolAccount {
         }
     }
 
-    /// Open loss at `reference`: buys priced above it and sells below it, per side as a whole
-    /// (opening orders only in hedge mode).
+    /// Open loss at `reference` of the opening part of every order (see the module docs).
     fn open_loss(&self, hedge: bool, reference: Price) -> Result<Quote, Overflow> {
-        let buy_loss = |o: &OpenOrders| -> Result<i64, Overflow> {
-            Ok((o.buy_value.raw() - mul_div(o.buy_qty, reference.raw(), SCALE, Rounding::Floor)?).max(0))
+        let (buys, sells, long, short) = if hedge {
+            (&self.open[1], &self.open[2], 0, 0)
+        } else {
+            let q = self.positions[0].qty;
+            (&self.open[0], &self.open[0], q.max(0), (-q).max(0))
         };
-        let sell_loss = |o: &OpenOrders| -> Result<i64, Overflow> {
-            Ok((mul_div(o.sell_qty, reference.raw(), SCALE, Rounding::Ceil)? - o.sell_value.raw()).max(0))
-        };
-        let loss =
-            if hedge { buy_loss(&self.open[1])? + sell_loss(&self.open[2])? } else { buy_loss(&self.open[0])? + sell_loss(&self.open[0])? };
-        Ok(Quote(loss))
+        let buy = side_open_loss(Side::Buy, &buys.buy_levels, short, reference)?;
+        let sell = side_open_loss(Side::Sell, &sells.sell_levels, long, reference)?;
+        buy.checked_add(sell).map(Quote).ok_or(Overflow)
     }
 
     /// Initial margin of this symbol at `reference`.
@@ -263,6 +330,24 @@ impl Account {
         self.cross_wallet().checked_add(Quote(pnl.raw().min(0)))?.checked_sub(im)
     }
 
+    /// True when the cross part's margin balance (`cross wallet + Σ cross uPnL`) or an isolated
+    /// leg's (`isolated margin + uPnL`) is negative at the reference prices (an overflow counts as
+    /// negative: it cannot be shown to be covered).
+    #[must_use]
+    pub fn has_negative_equity(&self, prices: &ReferencePrices) -> bool {
+        let cross = self.margin_totals(prices).and_then(|(pnl, _)| self.cross_wallet().checked_add(pnl));
+        if cross.map_or(true, |b| b.raw() < 0) {
+            return true;
+        }
+        self.symbols.iter().filter(|(_, s)| s.isolated).any(|(symbol, s)| {
+            let Some(&price) = prices.get(symbol) else { return s.isolated_total().raw() < 0 };
+            s.positions
+                .iter()
+                .zip(&s.isolated_margin)
+                .any(|(p, m)| margin::unrealised_pnl(p.qty, p.cost, price).and_then(|pnl| m.checked_add(pnl)).map_or(true, |b| b.raw() < 0))
+        })
+    }
+
     /// The state in `symbol`, created with defaults on first use.
     pub fn symbol_mut(&mut self, symbol: SymbolId) -> &mut SymbolAccount {
         self.symbols.get_or_default(symbol)
@@ -375,14 +460,21 @@ impl Accounts {
 
     /// Records whether `account` now holds a position in `symbol` (after any position change).
     pub fn note_position(&mut self, account: AccountId, symbol: SymbolId) {
-        let holds =
-            self.accounts.get(&account).and_then(|a| a.symbols.get(&symbol)).is_some_and(|s| s.positions.iter().any(|p| p.qty != 0));
+        let holds = self.accounts.get(&account).and_then(|a| a.symbols.get(&symbol)).is_some_and(SymbolAccount::holds_position);
         let set = self.holders.entry(symbol).or_default();
         if holds {
             set.insert(account);
         } else {
             set.remove(&account);
         }
+    }
+
+    /// True when some account's margin balance (its cross part, or an isolated leg) is negative
+    /// at the reference prices: a loss the insurance fund or ADL has not covered yet. The answer
+    /// does not depend on the iteration order.
+    #[must_use]
+    pub fn any_negative_equity(&self, prices: &ReferencePrices) -> bool {
+        self.accounts.values().any(|a| a.has_negative_equity(prices))
     }
 
     /// Number of accounts.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::order::Side;
 use crate::testkit::{dec, px};
 
 fn pos(qty: &str, cost: &str) -> Position {
@@ -41,20 +42,58 @@ fn test_partial_close_rounds_the_credit_down_and_keeps_the_rest() {
     assert_eq!(rest.position, Position::default());
 }
 
+fn open(orders: &[(Side, &str, &str)]) -> OpenOrders {
+    let mut open = OpenOrders::default();
+    for &(side, qty, price) in orders {
+        open.add(side, dec(qty), px(price)).unwrap();
+    }
+    open
+}
+
 #[test]
 fn test_initial_margin_charges_the_worst_side_and_open_loss() {
     let mut s = SymbolAccount { leverage: 10, ..SymbolAccount::default() };
     s.positions[0] = pos("1", "100");
     // Open buys 2 at 101 (1 above reference 100: open loss 2), open sells 0.5 at 100.
-    s.open[0] = OpenOrders { buy_qty: dec("2"), sell_qty: dec("0.5"), buy_value: Quote(dec("202")), sell_value: Quote(dec("50")) };
+    s.open[0] = open(&[(Side::Buy, "2", "101"), (Side::Sell, "0.5", "100")]);
     // Worst: long 3 if the buys fill → 300 / 10 = 30, plus open loss 2.
     assert_eq!(s.initial_margin(false, px("100")), Ok(Quote(dec("32"))));
     // Hedge: long leg 0 + buys 2 on LONG; short leg 1 + sells 0.5 on SHORT.
     let mut h = SymbolAccount { leverage: 10, ..SymbolAccount::default() };
     h.positions[2] = pos("-1", "-100");
-    h.open[1] = OpenOrders { buy_qty: dec("2"), buy_value: Quote(dec("200")), ..OpenOrders::default() };
-    h.open[2] = OpenOrders { sell_qty: dec("0.5"), sell_value: Quote(dec("50")), ..OpenOrders::default() };
+    h.open[1] = open(&[(Side::Buy, "2", "100")]);
+    h.open[2] = open(&[(Side::Sell, "0.5", "100")]);
     assert_eq!(h.initial_margin(true, px("100")), Ok(Quote(dec("35"))));
+}
+
+#[test]
+fn test_open_loss_is_per_order_and_skips_the_closing_part() {
+    // Flat, leverage 10, reference 100. Sells 1 at 90 (loss 10) and 1 at 120 (no loss): the
+    // sell above the reference does not offset the one below. Worst case short 2 → 200 / 10 = 20.
+    let mut s = SymbolAccount { leverage: 10, ..SymbolAccount::default() };
+    s.open[0] = open(&[(Side::Sell, "1", "90"), (Side::Sell, "1", "120")]);
+    assert_eq!(s.initial_margin(false, px("100")), Ok(Quote(dec("30"))), "20 + 10");
+    // Long 1: the sell at 90 fills first and only closes: no loss; the sell at 120 opens a short
+    // of 1 (worst case max(|1|, |1 − 2|) = 1 → 10), without loss.
+    s.positions[0] = pos("1", "100");
+    assert_eq!(s.initial_margin(false, px("100")), Ok(Quote(dec("10"))));
+    // Long 0.5: 0.5 of the sell at 90 closes, the other 0.5 opens with loss 0.5 × 10 = 5; worst
+    // case max(0.5, |0.5 − 2|) = 1.5 → 15.
+    s.positions[0] = pos("0.5", "50");
+    assert_eq!(s.initial_margin(false, px("100")), Ok(Quote(dec("20"))), "15 + 5");
+    // Hedge mode: a sell on the LONG leg closes it and is never charged, at any price.
+    let mut h = SymbolAccount { leverage: 10, ..SymbolAccount::default() };
+    h.positions[1] = pos("1", "100");
+    h.open[1] = open(&[(Side::Sell, "1", "90")]);
+    assert_eq!(h.initial_margin(true, px("100")), Ok(Quote(dec("10"))));
+}
+
+#[test]
+fn test_open_orders_keep_totals_and_levels_in_step() {
+    let mut o = open(&[(Side::Buy, "1", "100"), (Side::Buy, "2", "100"), (Side::Buy, "1", "99")]);
+    assert_eq!((o.buy_qty, o.buy_value), (dec("4"), Quote(dec("399"))));
+    o.add(Side::Buy, -dec("3"), px("100")).unwrap();
+    assert_eq!(o.buy_levels.into_iter().collect::<Vec<_>>(), vec![(px("99"), dec("1"))], "an emptied price leaves no level");
 }
 
 #[test]

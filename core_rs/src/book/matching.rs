@@ -7,16 +7,17 @@
 //!   `None` trades; `ExpireTaker` stops matching (the caller expires the rest); `ExpireMaker`
 //!   expires the resting maker and goes on; `ExpireBoth` does both.
 //! - [`fok_fillable`] answers whether a fill-or-kill order would fill completely under exactly
-//!   these rules, without changing anything.
+//!   these rules, without changing anything; [`expected_fill`] what a taker would fill and for
+//!   how much (the price a market order is margined at).
 //!
 //! Invariants: filled quantity is equal on both sides of every trade; a taker never fills more
 //! than its open quantity and a maker never more than its own.
 
-use super::{OrderBook, RestingOrder};
+use super::{OrderBook, RestingOrder, Touch};
 use crate::event::{Event, ExpireReason};
 use crate::ids::{AccountId, OrderId, SymbolId, TradeId};
 use crate::order::{Side, StpMode};
-use crate::units::{Price, Qty};
+use crate::units::{notional, Overflow, Price, Qty, Quote, Rounding};
 
 /// The incoming order while it matches.
 #[derive(Clone, Copy, Debug)]
@@ -42,8 +43,8 @@ pub struct MatchSink<'a> {
     pub symbol: SymbolId,
     /// Trades and maker expiries, in order.
     pub events: &'a mut Vec<Event>,
-    /// Every (side, price) level touched, for the book deltas.
-    pub touched: &'a mut Vec<(Side, Price)>,
+    /// Every level touched, for the book deltas.
+    pub touched: &'a mut Vec<Touch>,
     /// Every fill, in trade order, with the maker as it was before the fill.
     pub fills: &'a mut Vec<MakerFill>,
     /// Makers expired by self-trade prevention, as they were.
@@ -108,20 +109,40 @@ pub fn fok_fillable(book: &OrderBook, taker: &Taker) -> bool {
     false
 }
 
+/// What a taker of `side` for `qty` up to `limit` would fill against the book as it stands, as
+/// (quantity, Σ price × quantity at 1e-8), without changing anything. Self-trade prevention is
+/// not applied: own orders count as liquidity (the estimate only prices the order's margin).
+///
+/// # Errors
+/// [`Overflow`] when the value does not fit.
+pub fn expected_fill(book: &OrderBook, side: Side, limit: Option<Price>, qty: Qty) -> Result<(Qty, Quote), Overflow> {
+    let mut filled = 0_i64;
+    let mut value = Quote::ZERO;
+    for (price, available) in book.depth(side.opposite()) {
+        if filled == qty.raw() || !crosses(side, limit, price) {
+            break;
+        }
+        let take = available.raw().min(qty.raw() - filled);
+        filled += take;
+        value = value.checked_add(notional(price, Qty(take), Rounding::Floor)?)?;
+    }
+    Ok((Qty(filled), value))
+}
+
 /// Matches `taker` against the book until it is filled, runs out of acceptable prices, or is
 /// stopped by self-trade prevention.
 pub fn match_taker(book: &mut OrderBook, taker: &mut Taker, sink: &mut MatchSink<'_>) -> MatchOutcome {
     let mut outcome = MatchOutcome::default();
     let maker_side = taker.side.opposite();
     while taker.leaves.raw() > 0 {
-        let Some(&maker) = book.best_order(maker_side) else { break };
+        let Some((&maker, level)) = book.best_entry(maker_side) else { break };
         if !crosses(taker.side, taker.limit, maker.price) {
             break;
         }
         if maker.account == taker.account && taker.stp != StpMode::None {
             if matches!(taker.stp, StpMode::ExpireMaker | StpMode::ExpireBoth) {
                 book.remove(maker.id);
-                sink.touched.push((maker_side, maker.price));
+                sink.touched.push((maker_side, maker.price, level));
                 sink.expired_makers.push(maker);
                 sink.events.push(Event::OrderExpired {
                     account: maker.account,
@@ -141,7 +162,7 @@ pub fn match_taker(book: &mut OrderBook, taker: &mut Taker, sink: &mut MatchSink
         taker.leaves.0 -= qty.0;
         let maker_leaves = Qty(maker.leaves.0 - qty.0);
         book.reduce(maker.id, maker_leaves, maker.qty);
-        sink.touched.push((maker_side, maker.price));
+        sink.touched.push((maker_side, maker.price, level));
         *sink.last_trade_id += 1;
         sink.fills.push(MakerFill { maker, qty, trade_id: *sink.last_trade_id });
         sink.events.push(Event::Trade {

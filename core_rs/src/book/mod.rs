@@ -1,9 +1,9 @@
 //! One instrument's limit order book: price levels with FIFO queues (price-time priority).
 //!
 //! Book layout:
-//! - Orders live in a slab (`Vec<Node>` plus a free list); `index` maps order id → slot
-//!   (FxHash: a fixed hash, used only for point lookups; nothing is iterated from it, so
-//!   determinism does not depend on it).
+//! - Orders live in a slab (an [`index::Arena`] of nodes plus a free list); `index` maps order
+//!   id → slot directly by id ([`index::OrderIndex`]: ids are dense and increasing). Neither is
+//!   iterated, so determinism does not depend on them.
 //! - Each side maps price → level slot in a `BTreeMap`: the best price is its first (asks) or
 //!   last (bids) key, O(log L) for L levels.
 //! - A level's queue and an account's order list are append-only vectors of `(handle, slot)`,
@@ -23,12 +23,14 @@
 //!
 //! This module only stores; matching lives in [`matching`].
 
+pub mod index;
 pub mod matching;
 
 use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
+use self::index::{Arena, OrderIndex};
 use crate::ids::{AccountId, OrderId};
 use crate::order::{PositionSide, Side, StpMode, TimeInForce};
 use crate::units::{Price, Qty};
@@ -68,6 +70,13 @@ struct Node {
 /// A `(handle, slot)` reference held by a level queue or an account list.
 type Entry = (u64, u32);
 
+/// A level a command changed, for its book delta: side, price, and the level's slot when known
+/// ([`NO_LEVEL`] otherwise), so reading the level's total back needs no price lookup.
+pub type Touch = (Side, Price, u32);
+
+/// The slot of a [`Touch`] whose level slot is not known.
+pub const NO_LEVEL: u32 = u32::MAX;
+
 #[derive(Debug)]
 struct Level {
     side: Side,
@@ -83,8 +92,8 @@ struct AccountOrders {
     entries: Vec<Entry>,
 }
 
-fn entry_is_live(nodes: &[Node], (handle, slot): Entry) -> bool {
-    let node = &nodes[slot as usize];
+fn entry_is_live(nodes: &Arena<Node>, (handle, slot): Entry) -> bool {
+    let node = &nodes[slot];
     node.handle == handle && node.order.leaves.raw() > 0
 }
 
@@ -96,13 +105,13 @@ const fn worth_compacting(len: usize, live: u32) -> bool {
 /// The order book of one instrument.
 #[derive(Debug, Default)]
 pub struct OrderBook {
-    nodes: Vec<Node>,
+    nodes: Arena<Node>,
     free_nodes: Vec<u32>,
     levels: Vec<Level>,
     free_levels: Vec<u32>,
     bids: BTreeMap<Price, u32>,
     asks: BTreeMap<Price, u32>,
-    index: FxHashMap<OrderId, u32>,
+    index: OrderIndex,
     accounts: FxHashMap<AccountId, AccountOrders>,
     last_handle: u64,
 }
@@ -127,7 +136,7 @@ impl OrderBook {
     /// The resting order with this id.
     #[must_use]
     pub fn get(&self, id: OrderId) -> Option<&RestingOrder> {
-        self.index.get(&id).map(|&slot| &self.nodes[slot as usize].order)
+        self.index.get(id).map(|slot| &self.nodes[slot].order)
     }
 
     fn best_level(&self, side: Side) -> Option<&Level> {
@@ -147,14 +156,31 @@ impl OrderBook {
     /// The first order in the queue at the best price of `side`.
     #[must_use]
     pub fn best_order(&self, side: Side) -> Option<&RestingOrder> {
+        self.best_entry(side).map(|(order, _)| order)
+    }
+
+    /// The first order at the best price of `side`, with its level's slot.
+    #[must_use]
+    pub fn best_entry(&self, side: Side) -> Option<(&RestingOrder, u32)> {
         let &(_, slot) = self.best_level(side)?.queue.front()?;
-        Some(&self.nodes[slot as usize].order)
+        let node = &self.nodes[slot];
+        Some((&node.order, node.level))
     }
 
     /// Total open quantity at a price level (zero when there is none).
     #[must_use]
     pub fn level_qty(&self, side: Side, price: Price) -> Qty {
         self.side_map(side).get(&price).map_or(Qty::ZERO, |&l| self.levels[l as usize].total)
+    }
+
+    /// Total open quantity of a touched level: read from its slot when that slot still holds the
+    /// level (a live level of that side and price is the only one), else looked up by price.
+    #[must_use]
+    pub fn touched_qty(&self, (side, price, slot): Touch) -> Qty {
+        match self.levels.get(slot as usize) {
+            Some(level) if level.live > 0 && level.side == side && level.price == price => level.total,
+            _ => self.level_qty(side, price),
+        }
     }
 
     /// Orders of `side` in priority order: best price first, FIFO within a price.
@@ -168,7 +194,7 @@ impl OrderBook {
                 .queue
                 .iter()
                 .filter(move |&&entry| self.is_live(entry))
-                .map(move |&(_, slot)| &self.nodes[slot as usize].order)
+                .map(move |&(_, slot)| &self.nodes[slot].order)
         })
     }
 
@@ -185,18 +211,18 @@ impl OrderBook {
     #[must_use]
     pub fn account_order_ids(&self, account: AccountId) -> Vec<OrderId> {
         let mut ids: Vec<OrderId> = self.accounts.get(&account).map_or_else(Vec::new, |list| {
-            list.entries.iter().filter(|&&entry| self.is_live(entry)).map(|&(_, slot)| self.nodes[slot as usize].order.id).collect()
+            list.entries.iter().filter(|&&entry| self.is_live(entry)).map(|&(_, slot)| self.nodes[slot].order.id).collect()
         });
         ids.sort_unstable();
         ids
     }
 
-    /// Adds an order at the back of its price level's queue.
+    /// Adds an order at the back of its price level's queue; returns the level's slot.
     ///
     /// # Panics
     /// If an order with the same id already rests or the order has no open quantity (both are
     /// engine bugs, never user input).
-    pub fn insert(&mut self, order: RestingOrder) {
+    pub fn insert(&mut self, order: RestingOrder) -> u32 {
         assert!(order.leaves.raw() > 0, "Invariant: a resting order has open quantity");
         let level = self.level_for(order.side, order.price);
         self.last_handle += 1;
@@ -215,19 +241,25 @@ impl OrderBook {
             let nodes = &self.nodes;
             list.entries.retain(|&entry| entry_is_live(nodes, entry));
         }
+        level
     }
 
     /// Removes an order and returns it.
     pub fn remove(&mut self, id: OrderId) -> Option<RestingOrder> {
-        let slot = self.index.remove(&id)?;
-        let node = &mut self.nodes[slot as usize];
+        self.remove_entry(id).map(|(order, _)| order)
+    }
+
+    /// Removes an order and returns it with the slot of the level it left.
+    pub fn remove_entry(&mut self, id: OrderId) -> Option<(RestingOrder, u32)> {
+        let slot = self.index.remove(id)?;
+        let node = &mut self.nodes[slot];
         let order = node.order;
         let level = node.level;
         node.order.leaves = Qty::ZERO;
         self.free_nodes.push(slot);
         self.unlink_from_level(level, order.leaves);
         self.unlink_from_account(order.account);
-        Some(order)
+        Some((order, level))
     }
 
     /// Sets a resting order's open quantity in place, keeping its queue position; removes the
@@ -239,8 +271,8 @@ impl OrderBook {
         if leaves.raw() == 0 {
             return self.remove(id).map(|order| RestingOrder { leaves, qty, ..order });
         }
-        let slot = *self.index.get(&id)?;
-        let node = &mut self.nodes[slot as usize];
+        let slot = self.index.get(id)?;
+        let node = &mut self.nodes[slot];
         assert!(leaves <= node.order.leaves, "Invariant: reduce never grows an order");
         let delta = node.order.leaves.0 - leaves.0;
         node.order.leaves = leaves;
@@ -259,11 +291,10 @@ impl OrderBook {
 
     fn alloc_node(&mut self, node: Node) -> u32 {
         if let Some(slot) = self.free_nodes.pop() {
-            self.nodes[slot as usize] = node;
+            self.nodes[slot] = node;
             slot
         } else {
-            self.nodes.push(node);
-            u32::try_from(self.nodes.len() - 1).expect("Invariant: fewer than 2^32 resting orders")
+            self.nodes.push(node)
         }
     }
 
@@ -336,13 +367,13 @@ impl OrderBook {
                 let mut total = 0_i64;
                 let mut live = 0_u32;
                 for &(_, slot) in lv.queue.iter().filter(|&&e| self.is_live(e)) {
-                    let node = &self.nodes[slot as usize];
+                    let node = &self.nodes[slot];
                     let o = &node.order;
                     let id = o.id;
                     if o.price != price || o.side != side || node.level != level {
                         return Err(format!("order {id} is inconsistent with level {price}"));
                     }
-                    if self.index.get(&id) != Some(&slot) {
+                    if self.index.get(id) != Some(slot) {
                         return Err(format!("order {id} is not indexed"));
                     }
                     total += o.leaves.raw();
@@ -360,7 +391,7 @@ impl OrderBook {
         let mut in_accounts = 0_usize;
         for (account, list) in &self.accounts {
             let live: Vec<_> = list.entries.iter().filter(|&&e| self.is_live(e)).collect();
-            let foreign = live.iter().any(|&&(_, slot)| self.nodes[slot as usize].order.account != *account);
+            let foreign = live.iter().any(|&&(_, slot)| self.nodes[slot].order.account != *account);
             if live.len() != list.live as usize || foreign {
                 return Err(format!("account {account} list is wrong"));
             }

@@ -1,6 +1,8 @@
 //! Round trips, strict decoding, and the vectors in `tests/codec_vectors.txt` shared with the
 //! Python codec (`UPDATE_CODEC_VECTORS=1 cargo test` rewrites the file after a deliberate change).
 
+use std::collections::BTreeSet;
+
 use super::*;
 use crate::event::{EventEnvelope, ExpireReason};
 use crate::ids::ClientOrderId;
@@ -29,6 +31,7 @@ fn vector_commands() -> Vec<(&'static str, Command)> {
     };
     vec![
         ("add_instrument", Command::AddInstrument(instrument(1, "BTCUSDT"))),
+        ("update_instrument", Command::UpdateInstrument(InstrumentSpec { trading: false, ..instrument(2, "ETHUSDT") })),
         ("place_limit", Command::PlaceOrder(place_limit)),
         ("place_trailing", Command::PlaceOrder(place_trailing)),
         ("place_gtd", Command::PlaceOrder(place_gtd)),
@@ -164,6 +167,79 @@ fn vector_events() -> Vec<(&'static str, EventEnvelope)> {
                 },
             ),
         ),
+        ("event_instrument_updated", envelope(14, 0, Event::InstrumentUpdated { symbol: 2 })),
+        (
+            "event_accepted",
+            envelope(15, 0, Event::OrderAccepted { order_id: 21, order: limit(7, 1, Side::Buy, px("50000.5"), qty("0.003")) }),
+        ),
+        ("event_triggered", envelope(16, 1, Event::OrderTriggered { account: 7, symbol: 1, order_id: 22, trigger_price: px("49000") })),
+        (
+            "event_cancelled",
+            envelope(
+                17,
+                0,
+                Event::OrderCancelled { account: 7, symbol: 2, order_id: 23, leaves: qty("0.25"), reason: CancelReason::Liquidation },
+            ),
+        ),
+        (
+            "event_amended",
+            envelope(
+                18,
+                0,
+                Event::OrderAmended {
+                    account: 7,
+                    symbol: 1,
+                    order_id: 24,
+                    price: px("101.5"),
+                    qty: qty("2"),
+                    leaves: qty("1.5"),
+                    priority_kept: true,
+                },
+            ),
+        ),
+        ("event_mark", envelope(19, 0, Event::MarkPriceSet { symbol: 1, mark: px("50000"), index: px("49990.12345678") })),
+        ("event_leverage", envelope(20, 0, Event::LeverageSet { account: 7, symbol: 1, leverage: 25 })),
+        ("event_position_mode", envelope(21, 0, Event::PositionModeSet { account: 7, hedge: true })),
+        (
+            "event_liquidation_started",
+            envelope(
+                22,
+                0,
+                Event::LiquidationStarted { account: 7, margin_balance: Quote(dec("-3.5")), maintenance: Quote(dec("20.125")) },
+            ),
+        ),
+        (
+            "event_taken_over",
+            envelope(
+                23,
+                3,
+                Event::PositionTakenOver {
+                    account: 7,
+                    symbol: 1,
+                    position_side: PositionSide::Short,
+                    qty: -dec("0.4"),
+                    price: px("52475"),
+                },
+            ),
+        ),
+        ("event_liquidation_finished", envelope(24, 4, Event::LiquidationFinished { account: 7, closed: false })),
+        (
+            "event_auto_deleveraged",
+            envelope(25, 5, Event::AutoDeleveraged { account: 9, bankrupt: 7, symbol: 1, qty: -dec("0.1"), price: px("47525") }),
+        ),
+        ("event_funding", envelope(26, 0, Event::FundingApplied { symbol: 1, rate: Rate(-12_345), mark: px("50000.1"), dust: Quote(3) })),
+        ("event_floor", envelope(27, 0, Event::InsuranceFloorSet { amount: Quote(dec("1000")) })),
+        ("event_adl_ranking", envelope(28, 0, Event::AdlRankingSet { symbol: 1, side: Side::Sell, accounts: 3 })),
+        (
+            "event_insurance_paid",
+            envelope(
+                29,
+                0,
+                Event::InsurancePaid { account: 7, amount: Quote(dec("25")), reason: crate::event::PayoutReason::Compensation, key: 42 },
+            ),
+        ),
+        ("event_fee_tier", envelope(30, 0, Event::FeeTierSet { account: 7, rates: Some((Rate(-10_000), Rate(30_000))) })),
+        ("event_fee_tier_cleared", envelope(31, 0, Event::FeeTierSet { account: 8, rates: None })),
     ]
 }
 
@@ -194,6 +270,44 @@ fn test_shared_vectors_match_the_file() {
     }
     let pinned = std::fs::read_to_string(path).expect("tests/codec_vectors.txt exists");
     assert_eq!(pinned, vectors_text(), "the wire format changed; update the vectors deliberately");
+}
+
+/// Every tag the decoder knows, found by asking it: a one-byte record is either an unknown tag or
+/// a known variant whose fields are missing.
+fn known_tags(unknown: &str, decode: impl Fn(&mut Reader<'_>) -> Result<(), DecodeError>) -> BTreeSet<u8> {
+    (0..=u8::MAX)
+        .filter(|&tag| {
+            let record = [tag];
+            decode(&mut Reader::new(&record)).err().is_none_or(|e| e.what != unknown)
+        })
+        .collect()
+}
+
+#[test]
+fn test_every_command_and_event_variant_has_a_vector() {
+    let command_tags: BTreeSet<u8> = vector_commands()
+        .iter()
+        .map(|(_, c)| {
+            let mut bytes = Vec::new();
+            Writer::new(&mut bytes).command(c);
+            bytes[0]
+        })
+        .collect();
+    assert_eq!(command_tags, known_tags("unknown command tag", |r| r.command().map(drop)), "a command variant has no vector");
+    let event_tags: BTreeSet<u8> = vector_events().iter().map(|(_, e)| event_tag(&e.event)).collect();
+    assert_eq!(event_tags, known_tags("unknown event tag", |r| r.event().map(drop)), "an event variant has no vector");
+}
+
+fn event_tag(event: &Event) -> u8 {
+    let mut bytes = Vec::new();
+    Writer::new(&mut bytes).event(event);
+    bytes[0]
+}
+
+#[test]
+fn test_vector_names_are_unique() {
+    let names: Vec<&str> = vector_commands().iter().map(|(n, _)| *n).chain(vector_events().iter().map(|(n, _)| *n)).collect();
+    assert_eq!(names.iter().collect::<BTreeSet<_>>().len(), names.len());
 }
 
 #[test]

@@ -6,9 +6,10 @@
 //! payout keys already paid, the ADL rankings, every market (specification, prices, resting
 //! orders in priority order with their client id and GTD time, waiting conditional orders with
 //! their trailing state) and every account (wallet, mode, and per symbol the leverage, margin
-//! type, positions with their isolated margin, and open-order exposure), all in ascending id
-//! order. Derived state (book internals, GTD index, holders,
-//! liquidation index) is rebuilt on restore.
+//! type, positions with their isolated margin, and open-order totals), all in ascending id
+//! order. Derived state (book internals, GTD index, holders, liquidation index, the accounts'
+//! open quantity by price) is rebuilt on restore; the open orders rebuilt from the resting
+//! orders must add up to the stored totals.
 //!
 //! `Engine::state_hash` is SHA-256 over exactly these bytes.
 //!
@@ -16,11 +17,13 @@
 //! produces the same events for every later command (tested on random streams). A snapshot is
 //! taken between two commands, so it is one consistent cut at `last_seq`.
 
+use std::collections::BTreeMap;
+
 use super::Engine;
 use crate::accounts::{OpenOrders, Position};
 use crate::book::RestingOrder;
 use crate::codec::{DecodeError, Reader, Sink, Writer};
-use crate::ids::ClientOrderId;
+use crate::ids::{AccountId, ClientOrderId, SymbolId};
 use crate::market::Market;
 use crate::order::{PositionSide, Side, StpMode, TimeInForce};
 use crate::triggers::{ConditionalOrder, Trail};
@@ -122,6 +125,7 @@ impl Engine {
             let market = read_market(&mut r, &mut engine)?;
             engine.markets.insert(market.spec.symbol, market);
         }
+        let mut stored_open = BTreeMap::new();
         for _ in 0..r.u64()? {
             let id = r.u64()?;
             let wallet = Quote(r.i64()?);
@@ -136,9 +140,11 @@ impl Engine {
                     *p = Position { qty: r.i64()?, cost: Quote(r.i64()?) };
                     *margin = Quote(r.i64()?);
                 }
-                for o in &mut state.open {
-                    *o = OpenOrders { buy_qty: r.i64()?, sell_qty: r.i64()?, buy_value: Quote(r.i64()?), sell_value: Quote(r.i64()?) };
+                let mut open = [(0, 0, Quote::ZERO, Quote::ZERO); 3];
+                for o in &mut open {
+                    *o = (r.i64()?, r.i64()?, Quote(r.i64()?), Quote(r.i64()?));
                 }
+                stored_open.insert((id, symbol), open);
                 symbols.insert(symbol, state);
             }
             let account = engine.accounts.get_mut(id);
@@ -153,8 +159,42 @@ impl Engine {
         if !r.is_done() {
             return Err(DecodeError { offset: MAGIC.len(), what: "trailing bytes after the snapshot" });
         }
+        engine.restore_open_orders(&stored_open)?;
         engine.liquidation_index.refresh(&mut engine.accounts, &engine.markets);
         Ok(engine)
+    }
+}
+
+/// An account leg's open-order totals as a snapshot stores them: buy and sell quantity, buy and
+/// sell value.
+type OpenTotals = (i64, i64, Quote, Quote);
+
+const fn totals(o: &OpenOrders) -> OpenTotals {
+    (o.buy_qty, o.sell_qty, o.buy_value, o.sell_value)
+}
+
+impl Engine {
+    /// Rebuilds every account's open orders (totals and quantity by price) from the resting
+    /// orders, and checks them against the totals the snapshot `stored`.
+    fn restore_open_orders(&mut self, stored: &BTreeMap<(AccountId, SymbolId), [OpenTotals; 3]>) -> Result<(), DecodeError> {
+        let bad = |what| DecodeError { offset: 0, what };
+        for market in self.markets.values() {
+            for o in market.book.iter_side(Side::Buy).chain(market.book.iter_side(Side::Sell)) {
+                let state = self.accounts.get_mut(o.account).symbol_mut(market.spec.symbol);
+                let leg = &mut state.open[o.position_side.to_u8() as usize];
+                leg.add(o.side, o.leaves.raw(), o.price).map_err(|_| bad("resting orders overflow"))?;
+            }
+        }
+        for id in self.accounts.ids() {
+            let Some(account) = self.accounts.get(id) else { continue };
+            for (symbol, state) in &account.symbols {
+                let expected = stored.get(&(id, *symbol)).ok_or(bad("a resting order of an unknown account"))?;
+                if state.open.iter().map(totals).ne(expected.iter().copied()) {
+                    return Err(bad("open-order exposure does not match the resting orders"));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -11,26 +11,10 @@ use super::segment;
 use super::*;
 use crate::command::{Command, CommandEnvelope};
 use crate::engine::Engine;
+use crate::event::Event;
 use crate::ids::{Nanos, Seq};
-use crate::order::Side;
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::testkit::{instrument, limit, qty, Harness, TempDir};
-use crate::units::Price;
-
-/// Command `i` of a deterministic stream: the instrument, then buys at distinct prices and every
-/// fourth a crossing sell, so that the state depends on every command and on their order.
-fn command(i: u64) -> Command {
-    if i == 0 {
-        return Command::AddInstrument(instrument(1, "BTCUSDT"));
-    }
-    let tenths = i64::try_from(1_000 + i % 50).expect("small");
-    let order = if i.is_multiple_of(4) {
-        limit(2, 1, Side::Sell, Price(1_000 * 10_000_000), qty("0.15"))
-    } else {
-        limit(1, 1, Side::Buy, Price(tenths * 10_000_000), qty("0.1"))
-    };
-    Command::PlaceOrder(order)
-}
+use crate::testkit::{trading_stream as command, Harness, TempDir, TRADING_CYCLE, TRADING_SETUP};
 
 /// Everything sent to a journaled runtime, to check it against a direct replay.
 #[derive(Default)]
@@ -55,16 +39,64 @@ impl Stream {
         }
     }
 
-    /// The state hash of an engine that applied the same batches directly, with no journal.
+    /// The state hash of an engine that applied the same batches directly, with no journal (every
+    /// command of the stream is accepted there, so each one shows in the hash).
     fn reference_hash(&self) -> [u8; 32] {
         let mut h = Harness::default();
         for (ts, commands) in &self.batches {
             h.now = *ts;
             for c in commands {
-                h.send(c.clone());
+                let events = h.send(c.clone());
+                assert!(!events.iter().any(|e| matches!(e, Event::OrderRejected { .. })), "{c:?} was rejected: {events:?}");
             }
         }
         h.engine.state_hash()
+    }
+}
+
+/// The state hash after the first `count` commands of the stream, with `edit` applied to the list.
+fn stream_hash(count: u64, edit: impl FnOnce(&mut Vec<Command>)) -> [u8; 32] {
+    let mut commands: Vec<Command> = (0..count).map(command).collect();
+    edit(&mut commands);
+    let mut h = Harness::default();
+    for c in commands {
+        h.send(c);
+    }
+    h.engine.state_hash()
+}
+
+#[test]
+fn test_the_stream_trades_pays_funding_and_liquidates_and_is_never_rejected() {
+    let mut h = Harness::default();
+    let mut events = Vec::new();
+    for i in 0..TRADING_SETUP + 3 * TRADING_CYCLE {
+        events.extend(h.send(command(i)));
+    }
+    let count = |f: fn(&Event) -> bool| events.iter().filter(|e| f(e)).count();
+    assert_eq!(count(|e| matches!(e, Event::OrderRejected { .. })), 0);
+    assert_eq!(count(|e| matches!(e, Event::FundingApplied { .. })), 3);
+    assert_eq!(count(|e| matches!(e, Event::LiquidationStarted { account: 3, .. })), 3);
+    // Per cycle: account 3's buy, the ETH trade and the liquidation's sale into account 2's bid.
+    assert_eq!(count(|e| matches!(e, Event::Trade { .. })), 9);
+    assert!(events.iter().any(|e| matches!(e, Event::Trade { maker_account: 2, taker_account: 3, .. })));
+}
+
+#[test]
+fn test_the_state_hash_catches_a_dropped_or_reordered_command() {
+    let count = TRADING_SETUP + 2 * TRADING_CYCLE;
+    let reference = stream_hash(count, |_| {});
+    // A command replaced by one the engine rejects (same sequence numbers, nothing else applied).
+    let rejected = Command::SetLeverage { account: 1, symbol: 99, leverage: 5 };
+    for i in 0..count {
+        let dropped = stream_hash(count, |c| c[usize::try_from(i).expect("small")] = rejected.clone());
+        assert_ne!(dropped, reference, "dropping command {i} went unnoticed");
+    }
+    let cycle = usize::try_from(TRADING_SETUP + TRADING_CYCLE).expect("small");
+    // Pairs whose order matters: deposit and buy, buy and bid (order ids), funding and crash,
+    // crash and recovery.
+    for (a, b) in [(0, 2), (2, 3), (6, 7), (7, 8)] {
+        let swapped = stream_hash(count, |c| c.swap(cycle + a, cycle + b));
+        assert_ne!(swapped, reference, "swapping commands {} and {} went unnoticed", cycle + a, cycle + b);
     }
 }
 
@@ -414,6 +446,11 @@ fn test_history_serves_the_events_emitted_live_from_any_seq_after_a_restart() {
     stream.send(&rt, 2, 4);
     assert!(segment_paths(dir.path()).len() > 2, "the history crosses segment files");
     for after in [0, 1, 17, 24, 25, 47, 48, 55, 56] {
+        // A page smaller than one command still holds that command whole, from the journal as
+        // from memory.
+        let one = rt.read_events(after, 1, Duration::ZERO).expect("read");
+        let whole: Vec<u8> = records(&stream.events).into_iter().filter(|r| r.0 == after + 1).flat_map(|r| r.2).collect();
+        assert!(one == whole, "after {after}: a one-byte page is not command {} whole", after + 1);
         for page in [1, 300, usize::MAX] {
             let read = read_all(&rt, after, page).expect("read");
             assert!(read == events_after(&stream.events, after), "after {after}, page {page}: not the events emitted live");

@@ -6,17 +6,16 @@ use crate::command::Command;
 use crate::engine::Engine;
 use crate::ids::Seq;
 use crate::journal::{recover, replay, JournalConfig};
-use crate::order::Side;
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::testkit::{instrument, limit, px, qty, TempDir};
+use crate::testkit::{trading_stream, TempDir};
 
+/// Batch `i`: the first command of the trading stream, then two at a time (every command is
+/// accepted and changes the state, so a follower that lost or reordered one would differ).
 fn batch(i: u64) -> Vec<Command> {
     if i == 0 {
-        return vec![Command::AddInstrument(instrument(1, "BTCUSDT"))];
+        return vec![trading_stream(0)];
     }
-    let price = crate::units::Price(px("100").raw() + 10_000_000 * i64::try_from(i % 7).expect("small"));
-    let side = if i.is_multiple_of(3) { Side::Sell } else { Side::Buy };
-    vec![Command::PlaceOrder(limit(1 + i % 2, 1, side, price, qty("1"))), Command::PlaceOrder(limit(3, 1, Side::Buy, px("90"), qty("2")))]
+    vec![trading_stream(2 * i - 1), trading_stream(2 * i)]
 }
 
 fn primary(dir: &TempDir, follower: &str, mode: Mode) -> Runtime {

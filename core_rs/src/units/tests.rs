@@ -101,3 +101,31 @@ proptest::proptest! {
         proptest::prop_assert_eq!(mul_div(small, b, d, rounding).ok(), wide_reference(small, b, d, rounding));
     }
 }
+
+proptest::proptest! {
+    /// Products past `i64` divided by the scale (large notionals: the 64-bit split path, and the
+    /// `i128` fallback where the quotient itself is too large).
+    #[test]
+    fn prop_mul_div_by_the_scale_matches_the_wide_reference_past_i64(
+        a in proptest::prop_oneof![-100_000_000_000_000_i64..100_000_000_000_000, proptest::prelude::any::<i64>()],
+        b in proptest::prop_oneof![-10_000_000_000_000_000_i64..10_000_000_000_000_000, proptest::prelude::any::<i64>()],
+        mode in 0_u8..4,
+    ) {
+        let rounding = [Rounding::Floor, Rounding::Ceil, Rounding::TowardZero, Rounding::HalfEven][usize::from(mode)];
+        proptest::prop_assert_eq!(mul_div(a, b, SCALE, rounding).ok(), wide_reference(a, b, SCALE, rounding));
+        proptest::prop_assert_eq!(mul_div(b, a, SCALE, rounding).ok(), wide_reference(b, a, SCALE, rounding));
+    }
+}
+
+#[test]
+fn test_split_div_at_its_edges() {
+    let d = SCALE.unsigned_abs();
+    assert_eq!(split_div(d - 1, d - 1, d), Some((d - 2, 1)), "(d−1)² = d(d−2) + 1");
+    assert_eq!(split_div(u64::MAX, d, d), Some((u64::MAX, 0)));
+    assert_eq!(split_div(u64::MAX, d + 1, d), None);
+    // 1 BTC at 1,000,000 USDT: 1e8 × 1e14 / 1e8 = 1e14 (the product is past i64).
+    assert_eq!(mul_div(SCALE, 100_000_000_000_000, SCALE, Rounding::Ceil), Ok(100_000_000_000_000));
+    assert_eq!(mul_div(i64::MIN, i64::MIN, SCALE, Rounding::Floor), Err(Overflow));
+    assert_eq!(mul_div(-10_000_000_001, 10_000_000_003, SCALE, Rounding::Floor), Ok(-1_000_000_000_401));
+    assert_eq!(mul_div(-10_000_000_001, 10_000_000_003, SCALE, Rounding::TowardZero), Ok(-1_000_000_000_400));
+}

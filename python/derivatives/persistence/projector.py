@@ -30,7 +30,15 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from derivatives.enums import ExpireReason, OrderType, PositionSide, Side, StpMode, TimeInForce, TriggerSource
+from derivatives.enums import (
+    ExpireReason,
+    OrderType,
+    PositionSide,
+    Side,
+    StpMode,
+    TimeInForce,
+    TriggerSource,
+)
 from derivatives.events import (
     AutoDeleveraged,
     BalanceChanged,
@@ -49,7 +57,15 @@ from derivatives.events import (
 )
 from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS, AccountChange, LedgerApplier
-from derivatives.persistence.models import AdlFill, FundingRate, Income, Kline1m, Order, PositionTotal, ProjectionCursor
+from derivatives.persistence.models import (
+    AdlFill,
+    FundingRate,
+    Income,
+    Kline1m,
+    Order,
+    PositionTotal,
+    ProjectionCursor,
+)
 from derivatives.persistence.models import Trade as TradeRow
 from derivatives.persistence.views import OrderState, order_state
 from derivatives.units import SCALE, to_raw

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, or_, select

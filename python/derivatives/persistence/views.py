@@ -8,7 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from derivatives.persistence.models import AdlFill, FundingRate, Income, Kline1m, Order, Trade, Withdrawal
+from derivatives.persistence.models import (
+    AdlFill,
+    FundingRate,
+    Income,
+    Kline1m,
+    Order,
+    Trade,
+    Withdrawal,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0004_staff_logins'
 down_revision = '0003_accounts'
 branch_labels = None

@@ -12,7 +12,6 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0005_market_statistics'
 down_revision = '0004_staff_logins'
 branch_labels = None
