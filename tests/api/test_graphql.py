@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gql import Client, gql
+from gql import Client, GraphQLRequest, gql
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
@@ -53,6 +53,12 @@ def headers(trader: Trader, **options: Any) -> dict[str, str]:
     }
 
 
+def request(query: str, variables: dict[str, Any] | None) -> GraphQLRequest:
+    document = gql(query)
+    document.variable_values = variables
+    return document
+
+
 def run(
     server: RunningServer,
     query: str,
@@ -62,7 +68,7 @@ def run(
     async def call() -> dict[str, Any]:
         transport = AIOHTTPTransport(url=server.base + "/graphql", headers=extra or {})
         async with Client(transport=transport) as session:
-            result: dict[str, Any] = await session.execute(gql(query), variable_values=variables)
+            result: dict[str, Any] = await session.execute(request(query, variables))
             return result
 
     return asyncio.run(call())
