@@ -245,7 +245,7 @@ class Query:
     async def markets(self, info: Info) -> JSON:
         caller = _caller(info)
 
-        async def run() -> JSON:
+        async def run() -> Any:
             caller.charge("GET", "/fapi/v1/exchangeInfo")
             return caller.services.market.exchange_info()["symbols"]
 
@@ -259,7 +259,7 @@ class Query:
             caller.charge("GET", "/fapi/v1/depth", f"limit={limit}")
             if not 1 <= limit <= 1000:
                 raise errors.invalid_value("limit")
-            raw = caller.services.market.depth(symbol, limit)
+            raw: Any = caller.services.market.depth(symbol, limit)
             return Book(
                 symbol=symbol,
                 last_update_id=float(raw["lastUpdateId"]),
@@ -275,7 +275,7 @@ class Query:
 
         async def run() -> list[Trade]:
             caller.charge("GET", "/fapi/v1/trades")
-            rows = await caller.services.market.trades(symbol, limit)
+            rows: Any = await caller.services.market.trades(symbol, limit)
             return [
                 Trade(
                     id=strawberry.ID(str(t["id"])),
@@ -294,7 +294,7 @@ class Query:
     async def klines(self, info: Info, symbol: str, interval: str = "1m", limit: int = 100) -> JSON:
         caller = _caller(info)
 
-        async def run() -> JSON:
+        async def run() -> Any:
             caller.charge("GET", "/fapi/v1/klines", f"limit={limit}")
             return await caller.services.market.klines(symbol, interval, None, None, limit)
 
@@ -357,7 +357,7 @@ class Query:
     async def my_trades(self, info: Info, symbol: str, limit: int = 100) -> JSON:
         caller = _caller(info)
 
-        async def run() -> JSON:
+        async def run() -> Any:
             account = await caller.account()
             caller.charge("GET", "/fapi/v1/userTrades")
             params = _spec(o.USER_TRADES).parse(_pairs(symbol=symbol, limit=limit))
@@ -401,7 +401,7 @@ class Query:
     ) -> JSON:
         caller = _caller(info)
 
-        async def run() -> JSON:
+        async def run() -> Any:
             account = await caller.account()
             caller.charge("GET", "/fapi/v1/income")
             p = INCOME.parse(_pairs(symbol=symbol, incomeType=income_type, limit=limit))
@@ -418,7 +418,7 @@ class Query:
     async def risk_nearest(self, info: Info, limit: int = 20) -> JSON:
         caller = _caller(info)
 
-        async def run() -> JSON:
+        async def run() -> Any:
             services = caller.services
             authorize(
                 identify(caller.bearer or "", services.admins, info.context["staff"].sessions), RISK
@@ -499,7 +499,7 @@ class Mutation:
     async def set_leverage(self, info: Info, symbol: str, leverage: int) -> JSON:
         caller = _caller(info)
 
-        async def run() -> JSON:
+        async def run() -> Any:
             account = await caller.account(trade=True)
             caller.charge("POST", "/fapi/v1/leverage")
             p = LEVERAGE.parse(_pairs(symbol=symbol, leverage=leverage))
@@ -513,7 +513,7 @@ class Mutation:
     async def set_margin_type(self, info: Info, symbol: str, margin_type: str) -> JSON:
         caller = _caller(info)
 
-        async def run() -> JSON:
+        async def run() -> Any:
             account = await caller.account(trade=True)
             caller.charge("POST", "/fapi/v1/marginType")
             p = MARGIN_TYPE.parse(_pairs(symbol=symbol, marginType=margin_type))
@@ -529,7 +529,7 @@ class Mutation:
     ) -> JSON:
         caller = _caller(info)
 
-        async def run() -> JSON:
+        async def run() -> Any:
             account = await caller.account(trade=True)
             caller.charge("POST", "/fapi/v1/positionMargin")
             p = POSITION_MARGIN.parse(
@@ -547,7 +547,7 @@ class Mutation:
 
 
 async def _stream(
-    info: Info, subscribe: Callable[[Connection], None]
+    info: Info, subscribe: Callable[[Connection], object]
 ) -> AsyncGenerator[JSON, None]:
     conn = Connection(combined=True)
     subscribe(conn)

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from api import interpreter
-from api.bench import ROOT, UNLIMITED, _cpu_self, _traders
+from api.bench import ROOT, UNLIMITED, _cpu_self, _in_process, _traders
 from api.inprocess import start
 from api.main import create_app
 from derivatives.commands import SetMarkPrice
@@ -62,7 +62,7 @@ def bench_resp(
         )
         phases: list[dict[str, Any]] = []
         try:
-            server.services.gateway.execute([SetMarkPrice(1, Decimal(50000), Decimal(50000))])
+            _in_process(server).execute([SetMarkPrice(1, Decimal(50000), Decimal(50000))])
             config = {
                 "base": server.base,
                 "resp_port": port,

@@ -184,7 +184,7 @@ async def ledger(services: ServicesDep, _actor: Actor,
     """The exchange's money at one engine seq: every wallet and unrealised PnL summed against the net
     deposits, the insurance fund and fee account, any margin unit under maintenance, and the
     liquidation activity after ``sinceSeq``."""
-    return ok(await LedgerService(services.gateway.client, services.account.db, services.worker,
+    return ok(await LedgerService(services.account.client, services.account.db, services.worker,
                                   services.settings.projection_wait_ms / 1000).ledger(since_seq))
 
 

@@ -85,7 +85,7 @@ def place(r: redis.Redis, side: str, qty: str, price: str, **extra: str) -> dict
     ]
     for name, value in extra.items():
         args += [name, value]
-    answer: dict[str, Any] = r.execute_command("ORDER.PLACE", *args)
+    answer: dict[str, Any] = r.execute_command("ORDER.PLACE", *args)  # type: ignore[no-untyped-call]
     return answer
 
 

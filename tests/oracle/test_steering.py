@@ -16,24 +16,25 @@ def tick(venue: str, market: str, price: str, at_ms: int) -> RawTick:
     return RawTick(venue, market, Decimal(price), at_ms)
 
 
+def steered(steering: Steering, raw: RawTick) -> Decimal:
+    """The price of a tick the steering lets through."""
+    out = steering.apply(raw)
+    assert out is not None
+    return out.price
+
+
 def test_a_crash_ramps_linearly_to_its_target_and_stays_there() -> None:
     steering = Steering()
     steering.control({"base": "BTC", "change": "-0.20", "overMs": 60_000}, 1_000, BASES)
     assert steering.apply(tick("binance", "BTC/USDT", "100000.00", 1_000)) == tick(
         "binance", "BTC/USDT", "100000.00", 1_000
     )
-    assert steering.apply(tick("binance", "BTC/USDT", "100000.00", 31_000)).price == Decimal(
+    assert steered(steering, tick("binance", "BTC/USDT", "100000.00", 31_000)) == Decimal(
         "90000.00"
     )
-    assert steering.apply(tick("kraken", "BTC/USD", "100000.00", 61_000)).price == Decimal(
-        "80000.00"
-    )
-    assert steering.apply(tick("kraken", "BTC/USD", "100000.00", 900_000)).price == Decimal(
-        "80000.00"
-    )
-    assert steering.apply(tick("binance", "ETH/USDT", "3000.00", 61_000)).price == Decimal(
-        "3000.00"
-    )
+    assert steered(steering, tick("kraken", "BTC/USD", "100000.00", 61_000)) == Decimal("80000.00")
+    assert steered(steering, tick("kraken", "BTC/USD", "100000.00", 900_000)) == Decimal("80000.00")
+    assert steered(steering, tick("binance", "ETH/USDT", "3000.00", 61_000)) == Decimal("3000.00")
 
 
 def test_a_second_move_starts_from_where_the_first_stands() -> None:
@@ -52,10 +53,10 @@ def test_venue_faults_silence_and_offset_venues_but_never_the_usdt_rate() -> Non
     )
     assert steering.apply(tick("okx", "BTC/USDT", "100.00", 5)) is None
     assert steering.apply(tick("kraken", "USDT/USD", "1.0001", 5)) is None
-    assert steering.apply(tick("bybit", "BTC/USDT", "100.00", 5)).price == Decimal("110.00")
-    assert steering.apply(tick("coinbase", "USDT/USD", "1.0001", 5)).price == Decimal("1.0001")
+    assert steered(steering, tick("bybit", "BTC/USDT", "100.00", 5)) == Decimal("110.00")
+    assert steered(steering, tick("coinbase", "USDT/USD", "1.0001", 5)) == Decimal("1.0001")
     steering.control({"reset": True}, 10, BASES)
-    assert steering.apply(tick("okx", "BTC/USDT", "100.00", 11)).price == Decimal("100.00")
+    assert steered(steering, tick("okx", "BTC/USDT", "100.00", 11)) == Decimal("100.00")
     assert steering.state(11) == {"factors": {}, "targets": {}, "stale": [], "offsets": {}}
 
 
