@@ -194,6 +194,7 @@ def start_topology(tmp: Path, db: Database, *args: str, **env: str) -> TopologyS
         text=True,
         env=environment,
     )
+    log.close()  # the child holds its own descriptor
     assert process.stdout is not None
     lines: list[str] = []
     deadline = time.monotonic() + 180
