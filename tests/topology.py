@@ -217,6 +217,7 @@ def _drain(process: subprocess.Popen[str], lines: list[str]) -> None:
     assert process.stdout is not None
     for line in process.stdout:
         lines.append(line)
+    process.stdout.close()  # the child has exited: no descriptor outlives it
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
