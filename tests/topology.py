@@ -29,6 +29,7 @@ from derivatives.bus.client import BusEngine, connect
 from derivatives.bus.protocol import Subjects
 from derivatives.commands import Command
 from derivatives.engine import BatchResult
+from derivatives.paths import BinaryNotFound, engine_binary
 from tests.api.conftest import ADMIN_TOKEN, ADMINS, Database, make_database, publish_marks
 from tests.api.server import Endpoint
 
@@ -40,17 +41,16 @@ T = TypeVar("T")
 
 
 def engine_service() -> str:
-    """The engine service command (see the module docstring)."""
+    """The engine service command (see the module docstring) for ``DERIVATIVES_ENGINE_SERVICE``:
+    empty for the built binary (``derivatives serve`` passes its flags), else the stand-in."""
     configured = os.environ.get("DERIVATIVES_ENGINE_SERVICE")
-    if configured:
+    if configured is not None:
         return configured
-    for candidate in (
-        ROOT / ".venv/bin/derivatives-engine",
-        ROOT / "target/release/derivatives-engine",
-    ):
-        if candidate.exists():
-            return str(candidate)
-    return f"{shlex.quote(sys.executable)} -m tests.bus.standin"
+    try:
+        engine_binary()
+        return ""
+    except BinaryNotFound:
+        return f"{shlex.quote(sys.executable)} -m tests.bus.standin"
 
 
 class LoopThread:
@@ -171,7 +171,8 @@ def start_topology(tmp: Path, db: Database, *args: str, **env: str) -> TopologyS
         "PYTHONPATH": str(ROOT),
         **env,
     }
-    environment.pop("DERIVATIVES_NATS_URL", None)
+    if "DERIVATIVES_NATS_URL" not in env:
+        environment.pop("DERIVATIVES_NATS_URL", None)  # serve starts its own
     if db.schema:
         environment["DERIVATIVES_DATABASE_SCHEMA"] = db.schema
     log = (tmp / "serve.log").open("a")

@@ -4,7 +4,8 @@ The composition root. It starts, in order, and stops in reverse:
 
 1. a local nats-server with JetStream under ``<var>/nats`` (``derivatives.bus.natsserver``),
    unless ``DERIVATIVES_NATS_URL`` points at an existing server or cluster;
-2. the engine service (``DERIVATIVES_ENGINE_SERVICE``, else the ``derivatives-engine`` binary),
+2. the engine service (``derivatives-engine --journal DIR ...``; ``DERIVATIVES_ENGINE_SERVICE``
+   replaces the whole command),
    the only process holding the engine, its journal and snapshots; the parent waits until it
    answers the command subject, then lists the demo instruments and funds the demo accounts if
    the engine lacks them (one batch, through the bus like any client);
@@ -33,41 +34,53 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from derivatives.bus.client import BusEngine, EngineNoResponder, connect
+from derivatives.bus.client import BusEngine, EngineBusError, EngineMalformed, connect
 from derivatives.bus.natsserver import LocalNats, free_port
 from derivatives.bus.node import READY, attach
 from derivatives.bus.protocol import Subjects
 from derivatives.commands import AddInstrument, Command, Deposit
 from derivatives.config import Settings
 from derivatives.demo import DEMO_ACCOUNT, DEMO_FUNDING, DEMO_INSTRUMENTS
+from derivatives.paths import BinaryNotFound, engine_binary
 
 READY_TIMEOUT_S = 120.0
 STOP_GRACE_S = 10.0
 DEMO_KEY = re.compile(r"demo-key (\S+) secret (\S+)")
 
 
-def engine_service_command() -> list[str]:
-    """The engine service's command line (see the module docstring)."""
+def engine_service_command(settings: Settings, journal: Path) -> list[str]:
+    """The engine service's command line: ``DERIVATIVES_ENGINE_SERVICE`` when set (a whole
+    command, e.g. another build), else ``derivatives-engine`` (``derivatives.paths``) on `journal`
+    with the settings' snapshot schedule and standby link."""
     configured = os.environ.get("DERIVATIVES_ENGINE_SERVICE")
     if configured:
         return shlex.split(configured)
-    for candidate in (
-        Path(sys.executable).with_name("derivatives-engine"),
-        Path("target/release/derivatives-engine"),
-    ):
-        if candidate.exists():
-            return [str(candidate)]
-    found = shutil.which("derivatives-engine")
-    if found is None:
-        raise SystemExit(
-            "derivatives-engine not found: build it (make build) or set DERIVATIVES_ENGINE_SERVICE"
-        )
-    return [found]
+    try:
+        binary = engine_binary()
+    except BinaryNotFound as missing:
+        raise SystemExit(str(missing)) from None
+    argv = [
+        str(binary),
+        "--journal",
+        str(journal),
+        "--snapshot-every-commands",
+        str(settings.snapshot_every_commands),
+        "--snapshot-every-seconds",
+        str(settings.snapshot_every_seconds),
+    ]
+    if settings.replicate_to is not None:
+        argv += [
+            "--replicate-to",
+            settings.replicate_to,
+            *(["--sync"] if settings.replicate_sync else []),
+        ]
+    return argv
 
 
 @dataclass
@@ -165,7 +178,9 @@ async def wait_for_engine(url: str, subjects: Subjects, timeout_s: float = READY
             try:
                 await engine.execute_raw(b"")
                 return
-            except EngineNoResponder:
+            except EngineMalformed:
+                return  # it answers
+            except EngineBusError:  # no responder yet, starting, or slow to recover
                 if time.monotonic() > deadline:
                     raise SystemExit("the engine service does not answer") from None
                 await asyncio.sleep(0.1)
@@ -217,6 +232,7 @@ class Topology:
         self.nats_url = nats_url or (self.nats.url if self.nats is not None else "")
         self.port = settings.port or free_port(settings.host)
         self.children: list[Child] = []
+        self.scratch: list[Path] = []
         self.demo_key: tuple[str, str] | None = None
 
     def _env(self, **extra: str) -> dict[str, str]:
@@ -244,10 +260,15 @@ class Topology:
         if self.nats is not None:
             self.nats.start()
         journal = self.settings.journal_path()
-        engine_env = (
-            self._env() if journal is None else self._env(DERIVATIVES_JOURNAL_DIR=str(journal))
-        )
-        engine = Child("engine", engine_service_command(), engine_env).start()
+        if journal is None:
+            journal = Path(tempfile.mkdtemp(prefix="derivatives-journal-"))
+            print(
+                f"no journal (DERIVATIVES_JOURNAL_DIR=off): {journal}, deleted at exit", flush=True
+            )
+            self.scratch.append(journal)
+        engine_env = self._env(DERIVATIVES_JOURNAL_DIR=str(journal))
+        argv = engine_service_command(self.settings, journal)
+        engine = Child("engine", argv, engine_env).start()
         self.children.append(engine)
         asyncio.run(wait_for_engine(self.nats_url, self.subjects))
         asyncio.run(bootstrap(self.nats_url, self.subjects, self.settings.demo))
@@ -329,6 +350,8 @@ class Topology:
         self.children.clear()
         if self.nats is not None:
             self.nats.stop()
+        for directory in self.scratch:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def serve(

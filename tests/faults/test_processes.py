@@ -20,8 +20,10 @@ import ccxt
 import pytest
 
 from derivatives.bus.client import connect
+from derivatives.bus.natsserver import LocalNats, free_port
 from derivatives.bus.protocol import Subjects
 from derivatives.bus.stream import BatchReader
+from derivatives.paths import engine_binary
 from tests.api.conftest import ccxt_config, make_database, make_trader, publish_marks
 from tests.topology import TopologyServer, engine_service, start_topology
 
@@ -222,7 +224,7 @@ def test_a_killed_engine_service_restarted_from_its_journal_loses_nothing_acknow
     two_gateways: TopologyServer,
 ) -> None:
     server = two_gateways
-    [engine] = server.pids(engine_service().split()[0].rsplit("/", 1)[-1])
+    [engine] = server.pids("derivatives-engine")
     with Load(server) as load:
         load.wait(10)
         errors_before = load.errors
@@ -234,3 +236,45 @@ def test_a_killed_engine_service_restarted_from_its_journal_loses_nothing_acknow
         _check_after_restart(server, load)
     finally:
         restarted.kill()
+
+
+@pytest.mark.skipif("standin" in engine_service(), reason="the engine stand-in has no standby")
+def test_a_promoted_standby_takes_the_orders_with_the_gateways_running(tmp_path: Path) -> None:
+    nats = LocalNats(tmp_path / "nats").start()
+    listen = f"127.0.0.1:{free_port()}"
+    standby = subprocess.Popen(
+        [
+            str(engine_binary()),
+            "--standby",
+            "--listen",
+            listen,
+            "--journal",
+            str(tmp_path / "standby"),
+        ],
+        env={**os.environ, "DERIVATIVES_NATS_URL": nats.url},
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "standby.log").open("a"),
+    )
+    db = make_database("sqlite", tmp_path)
+    server = start_topology(
+        tmp_path,
+        db,
+        "--gateways",
+        "2",
+        DERIVATIVES_NATS_URL=nats.url,
+        DERIVATIVES_REPLICATE_TO=listen,
+        DERIVATIVES_REPLICATE_SYNC="true",
+    )
+    try:
+        publish_marks(server)
+        [primary] = server.pids("derivatives-engine")
+        with Load(server) as load:
+            load.wait(10)
+            os.kill(primary, signal.SIGKILL)
+            standby.send_signal(signal.SIGUSR1)
+            load.wait(len(load.acked) + 20, timeout_s=120)
+        _check_after_restart(server, load)
+    finally:
+        server.stop()
+        standby.kill()
+        nats.stop()

@@ -54,10 +54,13 @@ class ReplicaView:
     def apply(self, batch: StreamBatch) -> None:
         """Applies one stream batch and notifies listeners and waiters."""
         seqs = batch.seqs
-        if seqs.last_seq <= self.applied:
+        previous = self.applied
+        if seqs.last_seq <= previous:
             return
         self.replica.apply(batch.body)
-        events = Batch(seqs.first_seq, seqs.last_seq, seqs.ts, decode_events(batch.events))
+        # a message may overlap what is applied (the replica applies only the new frames)
+        fresh = [event for event in decode_events(batch.events) if event.seq > previous]
+        events = Batch(max(seqs.first_seq, previous + 1), seqs.last_seq, seqs.ts, fresh)
         self.applied = seqs.last_seq
         self._starts.append(seqs.first_seq)
         self._times.append(seqs.ts)

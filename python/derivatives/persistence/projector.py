@@ -217,7 +217,7 @@ class Projector:
                     result.last_seq = batch.first_seq - 1
                 for envelope in batch.events:
                     if envelope.seq > result.last_seq:
-                        apply.event(envelope, batch.ts // 1_000_000)
+                        apply.event(envelope, (envelope.ts or batch.ts) // 1_000_000)
                 result.last_seq = batch.last_seq
             cursor_row.last_seq = result.last_seq
             cursor_row.updated_at = self.wall_clock_ns() // 1_000_000
