@@ -61,6 +61,7 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	$(PY) -m derivatives bench oracle
 	$(PY) -m derivatives bench api
 	$(PY) -m derivatives bench topology
+	$(PY) -m derivatives bench resp
 
 PY_SOURCES := python/derivatives risk oracle api tests
 
