@@ -114,26 +114,13 @@ def plan(
     within = [(p, q) for p, q in opposite if (p >= limit if side is Side.SELL else p <= limit)]
     depth_qty = sum((q for _, q in within), Decimal(0))
     depth_notional = sum((p * q for p, q in within), Decimal(0))
+    thin_book = UnwindDecision(
+        spec.name, UnwindReason.PAUSED_THIN_BOOK, side, Decimal(0), limit, position, depth_notional
+    )
     if depth_notional < config.min_book_notional:
-        return UnwindDecision(
-            spec.name,
-            UnwindReason.PAUSED_THIN_BOOK,
-            side,
-            Decimal(0),
-            limit,
-            position,
-            depth_notional,
-        )
+        return thin_book
     steps = (config.slice_notional / mark / spec.step_size).to_integral_value(rounding=ROUND_FLOOR)
     qty = min(abs(position), steps * spec.step_size, depth_qty)
     if qty < spec.min_qty:
-        return UnwindDecision(
-            spec.name,
-            UnwindReason.PAUSED_THIN_BOOK,
-            side,
-            Decimal(0),
-            limit,
-            position,
-            depth_notional,
-        )
+        return thin_book
     return UnwindDecision(spec.name, UnwindReason.SLICE, side, qty, limit, position, depth_notional)
