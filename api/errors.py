@@ -38,6 +38,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from derivatives.bus.client import EngineBusError, EngineTimeout
 from derivatives.enums import RejectReason
 from derivatives.errors import BINANCE_CODES
 
@@ -476,6 +477,13 @@ def install_handlers(app: FastAPI) -> None:
             return error_response(invalid_value("body"))
         return error_response(ApiError(-1000, str(exc.detail), 400))
 
+    async def on_engine_bus(_request: Request, exc: Exception) -> Response:
+        """The engine service did not answer (gateway processes): -1007 when the command may have
+        been applied (no reply in time), -1001 when it was not (nobody listens, or it refused)."""
+        log.warning("engine service: %s", exc)
+        return error_response(backend_timeout() if isinstance(exc, EngineTimeout) else engine_unavailable())
+
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(EngineBusError, on_engine_bus)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -1,7 +1,12 @@
-"""The app factory: ``create_app(settings, engine_client, ...)``. Nothing is built at import time.
+"""The app factory: ``create_app(settings, engine, ...)``. Nothing is built at import time.
+
+`engine` is the engine in this process (an ``EngineClient``: unit tests, benchmarks) or the door
+factory of a gateway process (``api.gateway_process``: the engine service over the bus, a replica
+view, no SQL projection, oracle, risk services or reconciliation of its own). Steps marked
+*in process* below are skipped by a gateway process.
 
 Start-up (the lifespan, on the server's event loop):
-    1. database: connect, ``alembic upgrade head``; a projection left by an engine that no longer
+    1. database: connect, ``alembic upgrade head``; *in process*: a projection left by an engine that no longer
        exists (cursor beyond the engine's last seq: an engine without a journal) is emptied;
        otherwise the projection worker catches up from its stored cursor (step 2) through the
        engine's event readers, which regenerate old events from the journal after a restart;
@@ -27,14 +32,16 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import or_, select
 
 from api import desk, docs, metrics, operations, redaction
 from api.errors import CatchAllMiddleware, install_handlers
+from api.door import Door, DoorFactory
 from api.gateway import EngineGateway
 from api.hub import MarketHub, next_funding_ms
 from api.instruments import InstrumentRegistry
 from api.margin_calls import MarginCalls
-from api.projection import ProjectionWorker
+from api.projection import ProjectionCursor, ProjectionProgress, ProjectionWorker
 from api.ratelimit import Limits, WeightMiddleware
 from api.reconciliation import Reconciler, run_every
 from api.routes import account, admin, algo, futures_data, general, market, orders, user_stream, ws
@@ -50,10 +57,14 @@ from api.userstream import UserStreams
 from derivatives.commands import AddInstrument, Deposit, InstrumentSpec, SetMarkPrice
 from derivatives.config import Settings
 from derivatives.demo import DEMO_FUNDING, DEMO_INSTRUMENTS
-from derivatives.engine import EngineClient
+from derivatives.door import EngineDoor
+from derivatives.engine import EngineClient, EngineQueries
+from derivatives.order_view import OrderView
 from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
+from derivatives.persistence.models import Order
 from derivatives.persistence.projector import Batch, Projector
+from derivatives.persistence.views import OrderState, order_state
 from derivatives.units import from_raw, to_raw
 from oracle import (
     DEFAULT_SYMBOLS,
@@ -84,7 +95,7 @@ def rate_limits(settings: Settings) -> list[dict[str, object]]:
 
 def create_app(
     settings: Settings,
-    engine_client: EngineClient,
+    engine: EngineClient | DoorFactory,
     *,
     instruments: Sequence[InstrumentSpec] = DEMO_INSTRUMENTS,
     clock_ns: Callable[[], int] = time.time_ns,
@@ -94,7 +105,8 @@ def create_app(
 
     Args:
         settings: Validated settings.
-        engine_client: The engine (empty, or already holding state the app adopts).
+        engine: The engine in process (empty, or already holding state the app adopts), or the
+            factory of the door to the engine service (a gateway process; ``api.door``).
         instruments: Instruments to list at start-up when the engine lacks them.
         clock_ns: The process clock (Unix ns) for command timestamps and ``recvWindow`` checks.
         background: Extra coroutines to run while the app runs.
@@ -113,7 +125,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services, tasks = await _start(app, settings, engine_client, instruments, clock_ns, clock_ms, limits)
+        door = await engine() if callable(engine) else Door(EngineGateway(engine, clock_ns))
+        services, tasks = await _start(app, settings, door, instruments, clock_ms, limits)
         app.state.services = services
         for make_task in background:
             tasks.append(asyncio.create_task(make_task(services)))
@@ -125,8 +138,10 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
-            services.gateway.unsubscribe(services.worker.enqueue)
-            await asyncio.to_thread(services.worker.stop)
+            if isinstance(services.worker, ProjectionWorker):
+                services.gateway.unsubscribe(services.worker.enqueue)
+                await asyncio.to_thread(services.worker.stop)
+            await door.close()
             services.db.dispose()
 
     app = FastAPI(
@@ -151,9 +166,8 @@ def create_app(
     return app
 
 
-async def _start(app: FastAPI, settings: Settings, client: EngineClient, instruments: Sequence[InstrumentSpec],
-                 clock_ns: Callable[[], int], clock_ms: Callable[[], int],
-                 limits: Limits) -> tuple[Services, list[asyncio.Task[None]]]:
+async def _start(app: FastAPI, settings: Settings, door: Door, instruments: Sequence[InstrumentSpec],
+                 clock_ms: Callable[[], int], limits: Limits) -> tuple[Services, list[asyncio.Task[None]]]:
     loop = asyncio.get_running_loop()
     db = Database(settings.database_url, settings.database_schema)
     await asyncio.to_thread(db.migrate)
@@ -161,59 +175,86 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     instruments = [replace(spec, funding_interval_ms=intervals.get(spec.name, spec.funding_interval_ms))
                    for spec in instruments]
     registry = InstrumentRegistry(instruments, clock_ms())
-    gateway = EngineGateway(client, clock_ns)
-    projector = Projector(db, client, registry.name_of, gateway.time_of, clock_ns)
-    if await asyncio.to_thread(projector.cursor) > client.last_seq():
+    gateway, client = door.gateway, door.gateway.client
+    projector = Projector(db, client, registry.name_of, gateway.time_of, gateway.clock_ns)
+    if door.owns_engine and await asyncio.to_thread(projector.cursor) > client.last_seq():
         log.warning("projection is ahead of the engine (an engine without its journal): emptying it")
         await asyncio.to_thread(projector.reset)
     hub = MarketHub(registry)
-    _mirror_engine(hub, client, registry)
     hub.funding.update(await asyncio.to_thread(_latest_funding, db))
-    def to_hub(batch: Batch) -> None:
-        loop.call_soon_threadsafe(hub.on_batch, batch)
-
-    gateway.subscribe(to_hub)
-    gateway.subscribe(app.state.engine_events.on_batch)
-    worker = ProjectionWorker(projector, loop)
-    gateway.subscribe(worker.enqueue)
+    order_view = OrderView(registry.name_of)
     streams = UserStreams(registry, settings.listen_key_ttl_ms, clock_ms, hub.marks)
-    worker.on_changes(streams.on_changes)
-    worker.on_account_changes(streams.on_account_changes)
-    missing = [AddInstrument(spec) for spec in instruments if client.prices(spec.symbol) is None]
-    if missing:
-        funding = [Deposit(account, amount) for account, amount in DEMO_FUNDING.items()] if settings.demo else []
-        await gateway.submit([*missing, *funding])
-    await asyncio.to_thread(worker.start)
+    tasks: list[asyncio.Task[None]] = []
+    worker: ProjectionProgress
+    if door.owns_engine:
+        _mirror_engine(hub, client, registry)
+
+        def to_loop(batch: Batch) -> None:
+            loop.call_soon_threadsafe(hub.on_batch, batch)
+            loop.call_soon_threadsafe(order_view.apply, [batch])
+
+        gateway.subscribe(to_loop)
+        gateway.subscribe(app.state.engine_events.on_batch)
+        in_process = ProjectionWorker(projector, loop)
+        gateway.subscribe(in_process.enqueue)
+        in_process.on_changes(streams.on_changes)
+        in_process.on_account_changes(streams.on_account_changes)
+        missing = [AddInstrument(spec) for spec in instruments if client.prices(spec.symbol) is None]
+        if missing:
+            funding = [Deposit(account, amount) for account, amount in DEMO_FUNDING.items()] if settings.demo else []
+            await gateway.submit([*missing, *funding])
+        await asyncio.to_thread(in_process.start)
+        await _seed_orders(order_view, db, in_process.applied, clock_ms())
+        worker = in_process
+    else:
+        def on_batch(batch: Batch) -> None:
+            hub.on_batch(batch)
+            app.state.engine_events.on_batch(batch)
+            streams.on_changes(order_view.apply([batch]))
+
+        gateway.subscribe(on_batch)
+        await door.start()
+        _mirror_engine(hub, client, registry)
+        cursor = ProjectionCursor(projector)
+        tasks.append(asyncio.create_task(cursor.run()))
+        worker = cursor
     keys = KeyStore(db)
     admin_service = AdminService(db, keys, gateway, registry, clock_ms, settings.projection_wait_ms, worker)
-    await admin_service.resolve_withdrawals()
+    if door.owns_engine:
+        await admin_service.resolve_withdrawals()
     if settings.demo:
         app.state.demo_key = await asyncio.to_thread(admin_service.ensure_demo, settings.demo_api_key,
                                                      settings.demo_api_secret)
     risk = (RiskServices(client, gateway.submit, lambda: [i.spec for i in registry.all()], db,
-                         clock=clock_ms, time_of=gateway.time_of) if settings.risk_services else None)
+                         clock=clock_ms, time_of=gateway.time_of)
+            if settings.risk_services and door.owns_engine else None)
     if risk is not None:
         hub.funding_estimate = risk.funding.estimate
-    oracle = _oracle(settings, gateway, hub, registry, clock_ms, None if risk is None else risk.funding.set_paused)
+    oracle = (_oracle(settings, gateway, hub, registry, clock_ms, None if risk is None else risk.funding.set_paused)
+              if door.owns_engine else None)
     market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings),
                                    None if risk is None else risk.funding.premium_index)
-    order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms,
-                                 clock_ms)
-    account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms,
-                                     None if risk is None else risk.adl.adl_quantile)
+    in_process_worker = worker if isinstance(worker, ProjectionWorker) else None
+    order_service = OrderService(registry, gateway, in_process_worker, db, limits, client,
+                                 settings.projection_wait_ms, clock_ms, order_view)
+    account_service = AccountService(registry, gateway, in_process_worker, db, client, clock_ms,
+                                     settings.projection_wait_ms, None if risk is None else risk.adl.adl_quantile)
     services = Services(
         settings=settings, db=db, gateway=gateway, registry=registry, hub=hub, streams=streams, worker=worker,
-        limits=limits, keys=keys, market=market_service, orders=order_service, account=account_service,
-        admin=admin_service, oracle=oracle, clock_ms=clock_ms, admins=admin_identities(settings),
+        order_view=order_view, limits=limits, keys=keys, market=market_service, orders=order_service,
+        account=account_service, admin=admin_service, oracle=oracle, clock_ms=clock_ms,
+        admins=admin_identities(settings),
         statistics=MarketStatistics(registry, db, client, clock_ms, settings.market_stats_interval_ms),
     )
-    tasks = [asyncio.create_task(SnapshotStreams(hub, market_service).run()),
-             asyncio.create_task(_expire_listen_keys(streams)),
-             asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run()),
-             asyncio.create_task(services.statistics.run())]
-    app.state.reconciler = Reconciler(db, client)
-    if settings.reconcile_interval_s:
-        tasks.append(asyncio.create_task(run_every(app.state.reconciler, settings.reconcile_interval_s)))
+    tasks += [asyncio.create_task(SnapshotStreams(hub, market_service).run()),
+              asyncio.create_task(_expire_listen_keys(streams)),
+              asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run())]
+    if door.owns_engine:
+        tasks.append(asyncio.create_task(services.statistics.run()))
+        assert isinstance(client, EngineClient)
+        app.state.reconciler = Reconciler(db, client)
+        if settings.reconcile_interval_s:
+            tasks.append(asyncio.create_task(run_every(app.state.reconciler, settings.reconcile_interval_s)))
     if oracle is not None:
         tasks.append(asyncio.create_task(oracle.run()))
     if risk is not None:
@@ -222,12 +263,27 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
     return services, tasks
 
 
+async def _seed_orders(view: OrderView, db: Database, applied: int, now_ms: int) -> None:
+    """An engine recovered from its journal already has orders: the view starts from the SQL
+    projection's live orders at its cursor, and holds every order only from now on."""
+    if applied == 0:
+        return
+    live = await asyncio.to_thread(_live_orders, db)
+    view.seed(live, applied, now_ms)
+
+
+def _live_orders(db: Database) -> list[OrderState]:
+    with db.reader() as session:
+        query = select(Order).where(or_(Order.status.in_(("NEW", "PARTIALLY_FILLED")), Order.algo_status == "NEW"))
+        return [order_state(row) for row in session.execute(query.order_by(Order.order_id)).scalars()]
+
+
 def _latest_funding(db: Database) -> dict[str, Decimal]:
     with db.reader() as session:
         return {symbol: from_raw(row.rate) for symbol, row in ledger_queries.latest_funding(session).items()}
 
 
-def _mirror_engine(hub: MarketHub, client: EngineClient, registry: InstrumentRegistry) -> None:
+def _mirror_engine(hub: MarketHub, client: EngineQueries, registry: InstrumentRegistry) -> None:
     """Seeds the L2 mirror and the marks from an engine that already holds orders."""
     last_seq = client.last_seq()
     for instrument in registry.all():
@@ -249,7 +305,7 @@ async def _expire_listen_keys(streams: UserStreams) -> None:
         streams.expire()
 
 
-def _oracle(settings: Settings, gateway: EngineGateway, hub: MarketHub, registry: InstrumentRegistry,
+def _oracle(settings: Settings, gateway: EngineDoor, hub: MarketHub, registry: InstrumentRegistry,
             clock_ms: Callable[[], int],
             pause_funding: Callable[[int, bool], None] | None = None) -> MarkPriceService | None:
     """The mark/index service wired to the engine (None when ``settings.oracle == "off"``); its
@@ -287,7 +343,7 @@ def _oracle(settings: Settings, gateway: EngineGateway, hub: MarketHub, registry
     return MarkPriceService(source, publish, symbols=configs, clock=clock_ms, book=book)
 
 
-def _last_marks(client: EngineClient, registry: InstrumentRegistry,
+def _last_marks(client: EngineQueries, registry: InstrumentRegistry,
                 configs: Sequence[SymbolConfig]) -> dict[str, Decimal]:
     """The engine's mark price per base asset (those it has one for: after a restart)."""
     marks = {}

@@ -151,7 +151,9 @@ class OperationsCollector(Collector):
         services = getattr(self.app.state, "services", None)
         if services is None:
             return
-        yield from self._engine(services.gateway.client.engine)
+        engine = services.gateway.client.engine
+        if isinstance(engine, _core.Engine):  # a gateway process's replica has no engine thread
+            yield from self._engine(engine)
         yield from self._prices(services)
         risk = getattr(self.app.state, "risk", None)
         if risk is not None:

@@ -9,15 +9,60 @@ failure is recovered by the projector's gap back-fill on the next batch (or by `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from derivatives.persistence.ledger_projection import AccountChange
 from derivatives.persistence.projector import Batch, OrderChange, Projector
 
 log = logging.getLogger(__name__)
+
+class ProjectionProgress(Protocol):
+    """How far the SQL projection is: :class:`ProjectionWorker` (in process) or
+    :class:`ProjectionCursor` (a gateway process: the projector process writes it)."""
+
+    applied: int
+
+    async def wait_for(self, seq: int, timeout_s: float) -> bool:
+        """True once everything up to `seq` is projected; False on timeout."""
+
+
+class ProjectionCursor:
+    """The projector process's SQL cursor, read by a gateway: ``applied`` is refreshed by
+    :meth:`run` (every `interval_s`), :meth:`wait_for` polls it more often while someone waits
+    (admin commands whose answer reads projected rows, e.g. a new user's row)."""
+
+    def __init__(self, projector: Projector, interval_s: float = 1.0, poll_s: float = 0.01) -> None:
+        self.projector = projector
+        self.interval_s = interval_s
+        self.poll_s = poll_s
+        self.applied = 0
+
+    async def refresh(self) -> int:
+        """Reads the cursor now."""
+        self.applied = max(self.applied, await asyncio.to_thread(self.projector.cursor))
+        return self.applied
+
+    async def run(self) -> None:
+        """Background task: keeps ``applied`` fresh (readiness, metrics)."""
+        while True:
+            with contextlib.suppress(Exception):
+                await self.refresh()
+            await asyncio.sleep(self.interval_s)
+
+    async def wait_for(self, seq: int, timeout_s: float) -> bool:
+        """True once the projector has `seq`; False on timeout."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while await self.refresh() < seq:
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(self.poll_s)
+        return True
+
 
 ChangesListener = Callable[[list[OrderChange]], None]
 AccountListener = Callable[[list[AccountChange]], None]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from api.gateway import EngineGateway
 from api.hub import MarketHub
 from api.instruments import InstrumentRegistry
-from api.projection import ProjectionWorker
+from api.projection import ProjectionProgress
 from api.ratelimit import Limits
 from api.security import KeyStore
 from api.services.account import AccountService
@@ -18,6 +17,8 @@ from api.services.market_statistics import MarketStatistics
 from api.services.orders import OrderService
 from api.userstream import UserStreams
 from derivatives.config import Settings
+from derivatives.door import EngineDoor
+from derivatives.order_view import OrderView
 from derivatives.persistence.db import Database
 from oracle import MarkPriceService
 
@@ -28,11 +29,12 @@ class Services:
 
     settings: Settings
     db: Database
-    gateway: EngineGateway
+    gateway: EngineDoor
     registry: InstrumentRegistry
     hub: MarketHub
     streams: UserStreams
-    worker: ProjectionWorker
+    worker: ProjectionProgress
+    order_view: OrderView
     limits: Limits
     keys: KeyStore
     market: MarketService

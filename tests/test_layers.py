@@ -1,9 +1,10 @@
 """Layer order of the Python packages (STYLE.md §4.3), checked on every import statement (lazy
 ones inside functions included):
 
-- ``derivatives``: the engine binding, codec, persistence and configuration; imports no other
-  package of ours, except its two composition roots, ``derivatives.cli`` and
-  ``derivatives.serve``, which start the services and so may import them all;
+- ``derivatives``: the engine binding, codec, bus, persistence, configuration and the process
+  supervisor (``derivatives.topology``, which starts the other packages' processes by module name);
+  imports no other package of ours, except ``derivatives.cli``, whose benchmark commands run the
+  API's benchmarks;
 - ``oracle`` and ``risk``: services over the engine; import ``derivatives`` only (never each
   other, never ``api``);
 - ``api``: the gateway; imports ``derivatives``, ``oracle`` and ``risk``.
@@ -25,7 +26,7 @@ ALLOWED = {
     "risk": {"derivatives", "risk"},
     "api": {"derivatives", "oracle", "risk", "api"},
 }
-COMPOSITION_ROOTS = {PACKAGES["derivatives"] / "cli.py", PACKAGES["derivatives"] / "serve.py"}
+COMPOSITION_ROOTS = {PACKAGES["derivatives"] / "cli.py"}
 
 
 def imported_packages(path: Path) -> set[str]:

@@ -24,7 +24,6 @@ import anyio.to_thread
 from api import account_formats as shapes
 from api import errors, formats
 from api.account_formats import LegFigures
-from api.gateway import EngineGateway
 from api.instruments import Instrument, InstrumentRegistry
 from api.projection import ProjectionWorker
 from api.services.adl import bitmex_score
@@ -36,7 +35,8 @@ from derivatives.commands import (
     SetMarginType,
     SetPositionMode,
 )
-from derivatives.engine import AccountRisk, EngineClient, PositionRisk
+from derivatives.door import EngineDoor
+from derivatives.engine import AccountRisk, EngineQueries, PositionRisk
 from derivatives.enums import PositionSide, RejectReason
 from derivatives.events import CommandRejected, OrderRejected
 from derivatives.persistence import ledger_queries
@@ -70,8 +70,8 @@ class Snapshot:
 class AccountService:
     """Answers the signed account endpoints for one account at a time."""
 
-    def __init__(self, registry: InstrumentRegistry, gateway: EngineGateway, worker: ProjectionWorker, db: Database,
-                 client: EngineClient, clock_ms: Callable[[], int], projection_wait_ms: int,
+    def __init__(self, registry: InstrumentRegistry, gateway: EngineDoor, worker: ProjectionWorker | None,
+                 db: Database, client: EngineQueries, clock_ms: Callable[[], int], projection_wait_ms: int,
                  adl_quantiles: Callable[[int, str | None], list[dict[str, object]]] | None = None) -> None:
         """`adl_quantiles`: the risk ADL service's quantiles (the installed ranking's), when it runs;
         without it they are computed here from the engine's views."""
@@ -93,7 +93,7 @@ class AccountService:
 
     async def _run(self, commands: Sequence[Command]) -> Batch:
         batch = await self.gateway.submit(commands)
-        if not await self.worker.wait_for(batch.last_seq, self.wait_s):
+        if self.worker is not None and not await self.worker.wait_for(batch.last_seq, self.wait_s):
             raise errors.backend_timeout()
         return batch
 

@@ -24,12 +24,12 @@ import anyio.to_thread
 
 from api import errors
 from api.errors import ApiError
-from api.gateway import EngineGateway
 from api.instruments import InstrumentRegistry
-from api.projection import ProjectionWorker
+from api.projection import ProjectionProgress
 from api.security import KeyStore
 from derivatives.commands import Command, Deposit, OpenAccount, UpdateInstrument, Withdraw
 from derivatives.config import Settings
+from derivatives.door import EngineDoor
 from derivatives.demo import DEMO_ACCOUNT
 from derivatives.enums import RejectReason
 from derivatives.events import AccountOpened, BalanceChanged, CommandRejected
@@ -54,9 +54,9 @@ log = logging.getLogger(__name__)
 class AdminService:
     """The ``/admin`` operations."""
 
-    def __init__(self, db: Database, keys: KeyStore, gateway: EngineGateway, registry: InstrumentRegistry,
+    def __init__(self, db: Database, keys: KeyStore, gateway: EngineDoor, registry: InstrumentRegistry,
                  clock_ms: Callable[[], int], projection_wait_ms: int = 10_000,
-                 worker: ProjectionWorker | None = None) -> None:
+                 worker: ProjectionProgress | None = None) -> None:
         self.db = db
         self.keys = keys
         self.gateway = gateway

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from api import errors, formats
 from api.instruments import Instrument, InstrumentRegistry, digits
 from derivatives import _core
-from derivatives.engine import EngineClient, PositionRisk
+from derivatives.engine import EngineQueries, PositionRisk
 from derivatives.enums import PositionSide
 from derivatives.persistence.db import Database
 from derivatives.persistence.models import User
@@ -98,7 +98,7 @@ class ShockRequest:
 class DeskViews:
     """Engine-backed desk queries over one engine client."""
 
-    def __init__(self, client: EngineClient, registry: InstrumentRegistry, db: Database | None,
+    def __init__(self, client: EngineQueries, registry: InstrumentRegistry, db: Database | None,
                  clock_ms: Callable[[], int]) -> None:
         self.client = client
         self.registry = registry

@@ -17,7 +17,7 @@ from api import errors, formats
 from api.hub import MarketHub, next_funding_ms
 from api.instruments import Instrument, InstrumentRegistry, digits
 from api.services.klines import INTERVAL_MS, bucket, fold, query_range, rolling_day, select_bars
-from derivatives.engine import EngineClient
+from derivatives.engine import EngineQueries
 from derivatives.persistence import ledger_queries, queries
 from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_queries import TimeWindow
@@ -35,7 +35,7 @@ HOUR_MS = 3_600_000
 class MarketService:
     """Answers the public ``/fapi`` market-data endpoints."""
 
-    def __init__(self, registry: InstrumentRegistry, hub: MarketHub, db: Database, client: EngineClient,
+    def __init__(self, registry: InstrumentRegistry, hub: MarketHub, db: Database, client: EngineQueries,
                  oracle: MarkPriceService | None, clock_ms: Callable[[], int], rate_limits: list[dict[str, object]],
                  funding_estimate: Callable[[str], dict[str, object] | None] | None = None) -> None:
         """`funding_estimate`: the risk funding service's ``premiumIndex`` row of a symbol (the

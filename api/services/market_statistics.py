@@ -43,7 +43,7 @@ from api.instruments import Instrument, InstrumentRegistry
 from api.services.account import SYSTEM_ACCOUNTS
 from api.services.klines import INTERVAL_MS, bucket, query_range, select_bars
 from derivatives import _core
-from derivatives.engine import AccountRisk, EngineClient
+from derivatives.engine import AccountRisk, EngineQueries
 from derivatives.persistence import statistics
 from derivatives.persistence.db import Database
 from derivatives.persistence.statistics import Positioning, Sample
@@ -59,7 +59,7 @@ RATIO_PLACES = 4
 VALUE_PLACES = 8
 
 
-def holder_views(client: EngineClient, symbol: int) -> list[AccountRisk]:
+def holder_views(client: EngineQueries, symbol: int) -> list[AccountRisk]:
     """The account views of the symbol's holders, the engine's fee account left out."""
     views = (client.account(holder) for holder in client.holders(symbol) if holder != _core.FEE_ACCOUNT)
     return [view for view in views if view is not None]
@@ -136,7 +136,7 @@ class Crowd(Enum):
 class MarketStatistics:
     """Samples the market every interval and answers ``/futures/data/*``."""
 
-    def __init__(self, registry: InstrumentRegistry, db: Database, client: EngineClient,
+    def __init__(self, registry: InstrumentRegistry, db: Database, client: EngineQueries,
                  clock_ms: Callable[[], int], interval_ms: int) -> None:
         self.registry = registry
         self.db = db

@@ -1,9 +1,13 @@
 """Trading: new, batch, amend, cancel and query of orders and algo (conditional) orders.
 
 Invariants:
-    * Every state change is an engine command sent through the gateway; the answer is built only
-      after the engine returned the command's events *and* the projection applied them, so an
-      immediate query (or the user stream) agrees with the answer.
+    * Every state change is an engine command sent through the door; the answer is built only
+      after the engine returned the command's events *and* this process's order view applied them
+      (in process: after the SQL projection too), so an immediate query (or the user stream)
+      agrees with the answer.
+    * Live reads (an order by id or client id, open orders, cancel-all) come from the in-memory
+      order view (``derivatives.order_view``); SQL only for what the view no longer holds (finished
+      orders beyond its window) and for history (``allOrders``, ``userTrades``).
     * An order's identity in answers: ``orderId`` = engine order id; ``algoId`` = the engine id of
       a conditional order, whose triggered child order keeps the same id (``actualOrderId``).
     * ``clientOrderId`` is always present: a client that sends none gets ``srv-`` + 28 random hex
@@ -27,7 +31,6 @@ import anyio.to_thread
 
 from api import errors, formats
 from api.errors import ApiError
-from api.gateway import EngineGateway
 from api.instruments import Instrument, InstrumentRegistry
 from api.params import (
     END_TIME,
@@ -45,7 +48,8 @@ from api.projection import ProjectionWorker
 from api.ratelimit import Limits
 from api.services.client_ids import RETENTION_MS, KeyedLocks
 from derivatives.commands import AmendOrder, CancelOrder, Command, PlaceOrder
-from derivatives.engine import EngineClient
+from derivatives.door import EngineDoor
+from derivatives.engine import EngineQueries
 from derivatives.enums import (
     OrderType,
     PositionSide,
@@ -56,6 +60,7 @@ from derivatives.enums import (
     TriggerSource,
 )
 from derivatives.events import Event, OrderAccepted, OrderRejected
+from derivatives.order_view import OrderView
 from derivatives.persistence import queries
 from derivatives.persistence.db import Database
 from derivatives.persistence.projector import Batch
@@ -136,11 +141,15 @@ def _outcomes(batch: Batch) -> dict[int, list[Event]]:
 class OrderService:
     """Order entry and order queries for one account at a time."""
 
-    def __init__(self, registry: InstrumentRegistry, gateway: EngineGateway, worker: ProjectionWorker, db: Database,
-                 limits: Limits, client: EngineClient, projection_wait_ms: int, clock_ms: Callable[[], int]) -> None:
+    def __init__(self, registry: InstrumentRegistry, gateway: EngineDoor, worker: ProjectionWorker | None,
+                 db: Database, limits: Limits, client: EngineQueries, projection_wait_ms: int,
+                 clock_ms: Callable[[], int], orders: OrderView) -> None:
+        """`worker`: the in-process SQL projection to wait for after each command (None in a
+        gateway process, whose door returns only once `orders` has the command's events)."""
         self.registry = registry
         self.gateway = gateway
         self.worker = worker
+        self.orders = orders
         self.db = db
         self.limits = limits
         self.client = client
@@ -154,9 +163,21 @@ class OrderService:
 
     async def _run(self, commands: Sequence[Command]) -> Batch:
         batch = await self.gateway.submit(commands)
-        if not await self.worker.wait_for(batch.last_seq, self.wait_s):
-            raise errors.backend_timeout()
+        await self._projected(batch.last_seq)
         return batch
+
+    async def _projected(self, seq: int) -> None:
+        """In process: waits until the SQL projection (and so the order view) has `seq` (-1007)."""
+        if self.worker is not None and not await self.worker.wait_for(seq, self.wait_s):
+            raise errors.backend_timeout()
+
+    async def _order(self, account: int, instrument: Instrument, order_id: int | None, client_id: str | None,
+                     algo: bool) -> OrderState | None:
+        """One order of the account: from the view, else (finished long ago) from SQL."""
+        order = self.orders.find(account, instrument.name, order_id, client_id, algo)
+        if order is None:
+            order = await self._read(queries.find_order, account, instrument.name, order_id, client_id, algo)
+        return order
 
     def _reject(self, instrument: Instrument, reason: RejectReason) -> ApiError:
         prices = self.client.prices(instrument.spec.symbol)
@@ -264,10 +285,15 @@ class OrderService:
             ApiError: -4116 when it names an order of another symbol or kind; -1007 when the
                 projection does not catch up in time.
         """
-        if not await self.worker.wait_for(self.gateway.last_seq(), self.wait_s):
-            raise errors.backend_timeout()
-        order: OrderState | None = await self._read(queries.order_by_client_id, account, client_id,
-                                                    self.clock_ms() - RETENTION_MS)
+        await self._projected(self.gateway.last_seq())
+        since = self.clock_ms() - RETENTION_MS
+        order: OrderState | None
+        if since >= self.orders.complete_since_ms:  # the view holds every order of the window
+            order = self.orders.by_client_id(account, client_id)
+            if order is not None and order.created_at < since:
+                order = None
+        else:
+            order = await self._read(queries.order_by_client_id, account, client_id, since)
         if order is None:
             return None
         if order.symbol != instrument.name or (order.algo_status is not None) != algo:
@@ -279,8 +305,7 @@ class OrderService:
             if isinstance(event, OrderRejected):
                 raise self._reject(instrument, event.reason)
             if isinstance(event, OrderAccepted):
-                order = await self._read(queries.find_order, event.order.account, instrument.name,
-                                         event.order_id, None, algo)
+                order = await self._order(event.order.account, instrument, event.order_id, None, algo)
                 if order is None:
                     raise errors.engine_unavailable()
                 return formats.algo_object(instrument, order) if algo else formats.order_object(instrument, order)
@@ -331,8 +356,7 @@ class OrderService:
         order_id, client_id = params.int(id_name), params.text(cid_name)
         if order_id is None and client_id is None:
             raise errors.missing_one_of(id_name, cid_name)
-        order: OrderState | None = await self._read(queries.find_order, account, instrument.name, order_id,
-                                                    client_id, algo)
+        order = await self._order(account, instrument, order_id, client_id, algo)
         if order is None:
             raise not_found()
         return order
@@ -352,7 +376,7 @@ class OrderService:
         return await self._order_answer(account, instrument, order.order_id, algo=False)
 
     async def _order_answer(self, account: int, instrument: Instrument, order_id: int, algo: bool) -> dict[str, object]:
-        order = await self._read(queries.find_order, account, instrument.name, order_id, None, algo)
+        order = await self._order(account, instrument, order_id, None, algo)
         if order is None:
             raise errors.order_not_found()
         return formats.algo_object(instrument, order) if algo else formats.order_object(instrument, order)
@@ -375,7 +399,7 @@ class OrderService:
     async def cancel_all(self, account: int, symbol: str | None, algo: bool) -> dict[str, object]:
         """``DELETE /fapi/v1/allOpenOrders`` / ``algoOpenOrders``: every live order of one kind."""
         instrument = self.instrument(symbol)
-        ids = await self._read(queries.live_order_ids, account, instrument.name, algo)
+        ids = [order.order_id for order in self.orders.open_orders(account, instrument.name, algo)]
         if ids:
             await self._run([CancelOrder(account, instrument.spec.symbol, order_id=i) for i in ids])
         return dict(CANCEL_ALL_DONE)
@@ -393,8 +417,7 @@ class OrderService:
         """``GET /fapi/v1/openOrders`` / ``openAlgoOrders``."""
         if symbol is not None:
             self.instrument(symbol)
-        orders = await self._read(queries.open_orders, account, symbol, algo)
-        return self._shapes(orders, algo)
+        return self._shapes(self.orders.open_orders(account, symbol, algo), algo)
 
     async def history(self, account: int, params: Params, algo: bool) -> list[dict[str, object]]:
         """``GET /fapi/v1/allOrders`` / ``allAlgoOrders``."""

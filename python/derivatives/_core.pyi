@@ -129,6 +129,10 @@ class Replica:
         """Raw open interest of `symbol` (the sum of long positions)."""
     def prices(self, symbol: int) -> tuple[int | None, int | None, int | None] | None:
         """Raw (last, mark, index) prices."""
+    def liquidation_map(self, symbol: int, step: int) -> dict[str, Any] | None:
+        """As `Engine.liquidation_map`, on the replica's state."""
+    def stress(self, shocks: list[tuple[int, int, bool]]) -> dict[str, Any]:
+        """As `Engine.stress`, on a copy of the replica's state."""
 
 def encode_batch_body(batch: bytes, first_seq: int, ts: int, events: bytes) -> bytes:
     """The batch-stream body of a batch `Engine.execute` ran: `batch` as given to it, `first_seq`,

@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     serve.add_argument("--seed", type=int, default=7, help="seed of the demo market")
     serve.add_argument("--no-demo-market", action="store_true", help="no demo market maker / noise taker")
+    serve.add_argument("--gateways", type=int, default=None,
+                       help="gateway processes on the port (default DERIVATIVES_GATEWAYS or one per core)")
+    serve.add_argument("--var", default="var", help="directory of the local nats-server's data (default var)")
     engine = commands.add_parser("engine", help="the engine and its journal")
     actions = engine.add_subparsers(dest="action", required=True)
     replay = actions.add_parser("replay", help="rebuild the state from a journal (read-only) and print its hash")
@@ -61,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure()
     if args.command == "serve":
+        from pathlib import Path
+
         from derivatives.config import Settings
-        from derivatives.serve import StartupError, serve
+        from derivatives.topology import StartupError, serve
 
         overrides: dict[str, object] = {"demo_market": not args.no_demo_market, "risk_services": True}
         for name in ("host", "port", "database_url", "journal_dir"):
@@ -74,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"derivatives serve: bad settings: {error}", file=sys.stderr)
             return 2
         try:
-            serve(settings, args.seconds, args.seed)
-        except (StartupError, _core.JournalError) as error:
+            serve(settings, args.seconds, args.seed, args.gateways, Path(args.var))
+        except StartupError as error:
             print(f"derivatives serve: {error}", file=sys.stderr)
             return 2
     elif args.command == "engine":

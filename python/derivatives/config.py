@@ -227,7 +227,7 @@ class Settings:
 
 
 NOT_SETTINGS = frozenset({"CONFIG", "TEST_PG_URL", "TEST_REQUIRE_POSTGRES", "ENGINE_BINARY", "NATS_SERVER",
-                          "NATS_URL", "NATS_PREFIX"})
+                          "NATS_URL", "NATS_PREFIX", "GATEWAYS"})
 """``DERIVATIVES_*`` variables that are not fields: the TOML file; the test harness's PostgreSQL
 URL and its demand that PostgreSQL answer (``make test`` sets it; a server started by a test inherits
 it); where the engine service and nats-server binaries are (``derivatives.paths``), and the NATS URL

@@ -228,13 +228,7 @@ impl PyEngine {
     /// engine is untouched. `shocks`: (symbol, raw value, is_move): a raw mark price, or with
     /// `is_move` a signed raw rate (-10 % is -10_000_000). Returns a dict of raw integers.
     fn stress<'py>(&self, py: Python<'py>, shocks: Vec<(u32, i64, bool)>) -> PyResult<Bound<'py, PyDict>> {
-        let shocks: Vec<Shock> = shocks
-            .into_iter()
-            .map(|(symbol, raw, is_move)| Shock {
-                symbol,
-                target: if is_move { Target::Move(crate::units::Rate(raw)) } else { Target::Price(crate::units::Price(raw)) },
-            })
-            .collect();
+        let shocks = stress_shocks(shocks);
         let report = py.detach(|| {
             let bytes = self.runtime.query(|e| e.snapshot()).map_err(|e| runtime_error(&e))?;
             let copy = Engine::restore(&bytes).map_err(|e| decode_error(&e))?;
@@ -242,6 +236,17 @@ impl PyEngine {
         })?;
         stress_dict(py, &report)
     }
+}
+
+/// Stress shocks from (symbol, raw value, is_move): a raw mark price, or a signed raw rate.
+fn stress_shocks(shocks: Vec<(u32, i64, bool)>) -> Vec<Shock> {
+    shocks
+        .into_iter()
+        .map(|(symbol, raw, is_move)| Shock {
+            symbol,
+            target: if is_move { Target::Move(crate::units::Rate(raw)) } else { Target::Price(crate::units::Price(raw)) },
+        })
+        .collect()
 }
 
 fn map_dict<'py>(py: Python<'py>, map: &LiquidationMap) -> PyResult<Bound<'py, PyDict>> {
@@ -485,6 +490,27 @@ impl PyReplica {
     /// (last, mark, index) raw prices of a symbol; None if unknown.
     fn prices(&self, symbol: u32) -> Option<Prices> {
         self.read(|e| prices(e, symbol))
+    }
+
+    /// As `Engine.liquidation_map`, on the replica's state.
+    fn liquidation_map<'py>(&self, py: Python<'py>, symbol: u32, step: i64) -> PyResult<Option<Bound<'py, PyDict>>> {
+        if step <= 0 {
+            return Err(PyValueError::new_err("the bucket step must be positive"));
+        }
+        let map = py
+            .detach(|| self.read(|e| liquidation_map(e, symbol, crate::units::Price(step))))
+            .map_err(|_| PyValueError::new_err("liquidation map overflows"))?;
+        map.map(|m| map_dict(py, &m)).transpose()
+    }
+
+    /// As `Engine.stress`, on a copy of the replica's state (the replica is untouched).
+    fn stress<'py>(&self, py: Python<'py>, shocks: Vec<(u32, i64, bool)>) -> PyResult<Bound<'py, PyDict>> {
+        let shocks = stress_shocks(shocks);
+        let report = py.detach(|| {
+            let copy = Engine::restore(&self.read(Engine::snapshot)).map_err(|e| decode_error(&e))?;
+            stress::run(copy, &shocks).map_err(|e| StressRefused::new_err(e.to_string()))
+        })?;
+        stress_dict(py, &report)
     }
 }
 
