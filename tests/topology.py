@@ -2,8 +2,7 @@
 (its own nats-server, the engine service, gateway processes, projector, risk/mark process), and
 a bus client of the test's own to publish what the oracle would (marks, funding).
 
-The engine service is the ``derivatives-engine`` binary when built (``DERIVATIVES_ENGINE_SERVICE``
-overrides), else the protocol stand-in ``tests.bus.standin``.
+The engine service is the ``derivatives-engine`` binary ``make build`` installs.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -29,7 +27,6 @@ from derivatives.bus.client import BusEngine, connect
 from derivatives.bus.protocol import Subjects
 from derivatives.commands import Command
 from derivatives.engine import BatchResult
-from derivatives.paths import BinaryNotFound, engine_binary
 from tests.api.conftest import ADMIN_TOKEN, ADMINS, Database, make_database, publish_marks
 from tests.api.server import Endpoint
 
@@ -38,19 +35,6 @@ LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 NATS = re.compile(r"nats-server (nats://[0-9.:]+)")
 PROCESS = re.compile(r"^\[(\S+)\] ")
 T = TypeVar("T")
-
-
-def engine_service() -> str:
-    """The engine service command (see the module docstring) for ``DERIVATIVES_ENGINE_SERVICE``:
-    empty for the built binary (``derivatives serve`` passes its flags), else the stand-in."""
-    configured = os.environ.get("DERIVATIVES_ENGINE_SERVICE")
-    if configured is not None:
-        return configured
-    try:
-        engine_binary()
-        return ""
-    except BinaryNotFound:
-        return f"{shlex.quote(sys.executable)} -m tests.bus.standin"
 
 
 class LoopThread:
@@ -100,7 +84,8 @@ class TopologyServer(Endpoint):
         deadline = time.monotonic() + timeout_s
         seen = 0
         while time.monotonic() < deadline:
-            text = httpx.get(f"{self.base}/metrics", timeout=5).text
+            text = httpx.get(f"{self.base}/metrics", timeout=5,
+                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).text
             last = re.search(r"^derivatives_engine_last_seq (\S+)$", text, re.M)
             lag = re.search(r"^derivatives_projection_lag (\S+)$", text, re.M)
             if last and lag and float(last[1]) >= seq and float(lag[1]) == 0:
@@ -167,7 +152,6 @@ def start_topology(tmp: Path, db: Database, *args: str, **env: str) -> TopologyS
         "DERIVATIVES_ADMIN_TOKEN": ADMIN_TOKEN,
         "DERIVATIVES_JOURNAL_DIR": str(tmp / "journal"),
         "DERIVATIVES_ADMIN_TOKENS": ",".join(f"{name}:{token}" for name, token in ADMINS.items()),
-        "DERIVATIVES_ENGINE_SERVICE": engine_service(),
         "PYTHONPATH": str(ROOT),
         **env,
     }

@@ -10,16 +10,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import psycopg
 import pytest
 
+from api.gateway import EngineGateway
 from api.main import create_app
 from derivatives.commands import Command, SetMarkPrice
 from derivatives.config import Settings
-from derivatives.engine import EngineClient
+from derivatives.engine import BatchResult, EngineClient
 from derivatives.persistence.projector import Batch
 from tests.api.server import Endpoint, RunningServer, start
 
@@ -53,6 +54,12 @@ def require_postgres(url: str = PG_URL, environ: Mapping[str, str] = os.environ)
     if postgres_required(environ):
         pytest.fail(f"{message} (required in CI and under make test)", pytrace=False)
     pytest.skip(message)
+
+
+class Executor(Protocol):
+    """A server outside this process that runs commands itself (``tests.topology``)."""
+
+    def execute(self, *commands: Command) -> BatchResult: ...
 
 
 @dataclass
@@ -93,9 +100,14 @@ def serve(db: Database, **overrides: Any) -> RunningServer:
     return server
 
 
-def execute(server: RunningServer, *commands: Command) -> Batch:
-    """Runs commands through the server's gateway and waits until they are projected."""
-    batch = server.services.gateway.execute(commands)
+def execute(server: RunningServer | Executor, *commands: Command) -> Batch | BatchResult:
+    """Runs commands through the server's gateway (or, for the real topology, the engine service)
+    and waits until they are projected."""
+    if not isinstance(server, RunningServer):
+        return server.execute(*commands)
+    gateway = server.services.gateway
+    assert isinstance(gateway, EngineGateway), "an in-process server has the in-process gateway"
+    batch = gateway.execute(commands)
     deadline = time.monotonic() + 10
     while server.services.worker.applied < batch.last_seq:
         assert time.monotonic() < deadline, "projection did not catch up"
@@ -103,7 +115,7 @@ def execute(server: RunningServer, *commands: Command) -> Batch:
     return batch
 
 
-def publish_marks(server: RunningServer, btc: Decimal = BTC_MARK, eth: Decimal = ETH_MARK) -> None:
+def publish_marks(server: RunningServer | Executor, btc: Decimal = BTC_MARK, eth: Decimal = ETH_MARK) -> None:
     """Sets the mark and index price (the oracle's job in production)."""
     execute(server, SetMarkPrice(BTC, btc, btc), SetMarkPrice(ETH, eth, eth))
 
