@@ -25,6 +25,7 @@ from typing import Any
 
 from api import interpreter
 from api.bench_load import percentiles
+from api.gateway import EngineGateway
 from api.inprocess import RunningServer, start
 from api.main import create_app
 from derivatives.commands import Deposit, PlaceOrder, SetMarkPrice
@@ -59,7 +60,7 @@ def _traders(server: RunningServer, token: str, count: int) -> list[tuple[str, s
 def _engine_baseline(server: RunningServer, calls: int) -> dict[str, float]:
     """The same resting order through ``EngineGateway.execute`` alone (codec, engine, listeners; no
     HTTP, no projection wait), one call at a time, in this process."""
-    gateway = server.services.gateway
+    gateway = _in_process(server)
     gateway.execute([Deposit(BASELINE_ACCOUNT, Decimal(10**8))])
     latencies = []
     for i in range(calls):
@@ -68,6 +69,12 @@ def _engine_baseline(server: RunningServer, calls: int) -> dict[str, float]:
         gateway.execute([PlaceOrder(BASELINE_ACCOUNT, 1, side, Decimal("0.003"), price=price)])
         latencies.append((time.perf_counter() - started) * 1000)
     return {**percentiles(latencies), "per_s": round(calls / (sum(latencies) / 1000), 1)}
+
+
+def _in_process(server: RunningServer) -> EngineGateway:
+    gateway = server.services.gateway
+    assert isinstance(gateway, EngineGateway), "the API benchmark runs the app in process"
+    return gateway
 
 
 def _cpu_self() -> float:
@@ -93,7 +100,7 @@ def bench_api(seconds: float, rate: float, connections: int, subscribers: int, d
         server = start(create_app(settings, EngineClient()), log_config=None, access_log=False,
                        timeout_keep_alive=300)
         try:
-            server.services.gateway.execute([SetMarkPrice(1, Decimal(50000), Decimal(50000))])
+            _in_process(server).execute([SetMarkPrice(1, Decimal(50000), Decimal(50000))])
             engine = _engine_baseline(server, BASELINE_CALLS)
             config = {"base": server.base, "ws": server.ws, "keys": _traders(server, token, traders),
                       "seconds": seconds, "rate": rate, "connections": connections, "subscribers": subscribers,
@@ -130,3 +137,7 @@ def _report(r: dict[str, Any], config: dict[str, Any]) -> None:
               f"{ws['delivered_share']:.1%}; lag p50 {ws['p50_ms']} ms, p99 {ws['p99_ms']} ms, max {ws['max_ms']} ms")
     print(f"failures: {r['failures']} (first: {r['first_failure']}); CPU s: server {r['cpu_s']['server']}, load generator {r['cpu_s']['load']}, "
           f"wall {r['cpu_s']['wall']}")
+
+
+if __name__ == "__main__":
+    bench_api(**json.loads(sys.argv[1]))

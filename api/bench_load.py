@@ -1,12 +1,13 @@
 """The API benchmark's load generator, run as a separate process (``python -m api.bench_load
 CONFIG_JSON``) so that it does not share the server's interpreter; prints one JSON object.
 
-Phases, each for ``seconds``:
+Phases (``phases`` in the config; by default all but ``place_cancel_max``), each for ``seconds``:
     * ``ping_max`` / ``order_max``: closed loop, ``connections`` clients back to back: sustained
       requests per second (unsigned ``/fapi/v1/ping``, the baseline; signed ``POST /fapi/v1/order``);
     * ``ping_open`` / ``order_open``: open loop at ``rate`` per second; latency is measured from the
       *scheduled* send time, so a server that falls behind shows its queueing (no coordinated
       omission);
+    * ``place_cancel_max``: closed loop of a signed placement followed by its signed cancel;
     * ``ws``: ``subscribers`` WebSockets on ``btcusdt@depth`` while orders arrive at
       ``depth_rate`` per second; lag = receive time minus the event's ``E`` (the engine batch time).
 """
@@ -71,19 +72,35 @@ class Load:
         except aiohttp.ClientError as failure:
             self._failed(repr(failure))
 
-    async def order(self) -> None:
-        api_key, secret = next(self.keys)
-        side, price = next(self.sides)
-        payload = (f"symbol=BTCUSDT&side={side}&type=LIMIT&timeInForce=GTC&quantity=0.003&price={price}"
-                   f"&timestamp={time.time_ns() // 1_000_000}")
+    async def _signed(self, method: str, params: str, key: tuple[str, str]) -> bytes | None:
+        api_key, secret = key
+        payload = f"{params}&timestamp={time.time_ns() // 1_000_000}"
         signature = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
         try:
-            async with self.http.post(self.base + "/fapi/v1/order", data=f"{payload}&signature={signature}",
-                                      headers={"X-MBX-APIKEY": api_key,
-                                               "Content-Type": "application/x-www-form-urlencoded"}) as answer:
-                await self._check(answer)
+            async with self.http.request(method, self.base + "/fapi/v1/order", data=f"{payload}&signature={signature}",
+                                         headers={"X-MBX-APIKEY": api_key,
+                                                  "Content-Type": "application/x-www-form-urlencoded"}) as answer:
+                body = await answer.read()
+                if answer.status == 200:
+                    return body
+                self._failed(body.decode(errors="replace"))
         except aiohttp.ClientError as failure:
             self._failed(repr(failure))
+        return None
+
+    async def order(self) -> None:
+        side, price = next(self.sides)
+        await self._signed("POST", f"symbol=BTCUSDT&side={side}&type=LIMIT&timeInForce=GTC&quantity=0.003"
+                                   f"&price={price}", next(self.keys))
+
+    async def place_cancel(self) -> None:
+        """A resting order placed, then cancelled by its id (same key)."""
+        side, price = next(self.sides)
+        key = next(self.keys)
+        placed = await self._signed("POST", f"symbol=BTCUSDT&side={side}&type=LIMIT&timeInForce=GTC"
+                                            f"&quantity=0.003&price={price}", key)
+        if placed is not None:
+            await self._signed("DELETE", f"symbol=BTCUSDT&orderId={json.loads(placed)['orderId']}", key)
 
 
 async def closed_loop(call: Callable[[], Awaitable[None]], clients: int, seconds: float) -> dict[str, float]:
@@ -166,13 +183,16 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=max(clients, 256))
     async with aiohttp.ClientSession(connector=connector) as http:
         load = Load(config, http)
-        results: dict[str, Any] = {
-            "ping_max": await closed_loop(load.ping, clients, seconds),
-            "ping_open": await open_loop(load.ping, rate, seconds),
-            "order_max": await closed_loop(load.order, clients, seconds),
-            "order_open": await open_loop(load.order, rate, seconds),
-        }
-        if config["subscribers"]:
+        phases = config.get("phases", ["ping_max", "ping_open", "order_max", "order_open", "ws"])
+        calls = {"ping_max": (closed_loop, load.ping, clients), "ping_open": (open_loop, load.ping, rate),
+                 "order_max": (closed_loop, load.order, clients), "order_open": (open_loop, load.order, rate),
+                 "place_cancel_max": (closed_loop, load.place_cancel, clients)}
+        results: dict[str, Any] = {}
+        for phase in phases:
+            if phase in calls:
+                loop, call, size = calls[phase]
+                results[phase] = await loop(call, size, seconds)
+        if "ws" in phases and config["subscribers"]:
             results["ws"] = await fan_out(config, load)
         results["failures"] = load.failures
         results["first_failure"] = load.first_failure

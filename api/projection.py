@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from api import errors
 from derivatives.persistence.ledger_projection import AccountChange
 from derivatives.persistence.projector import Batch, OrderChange, Projector
 
@@ -62,6 +63,12 @@ class ProjectionCursor:
                 return False
             await asyncio.sleep(self.poll_s)
         return True
+
+
+async def caught_up(projection: ProjectionProgress | None, seq: int, timeout_s: float) -> None:
+    """Waits until `projection` (when given) has `seq`; -1007 when it does not in time."""
+    if projection is not None and projection.applied < seq and not await projection.wait_for(seq, timeout_s):
+        raise errors.backend_timeout()
 
 
 ChangesListener = Callable[[list[OrderChange]], None]

@@ -18,7 +18,7 @@ import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import httpx
 import pytest
@@ -66,6 +66,7 @@ class TopologyServer(Endpoint):
     lines: list[str] = field(default_factory=list)
     loop: LoopThread = field(default_factory=LoopThread)
     engine: BusEngine | None = None
+    drain: threading.Thread | None = None
 
     def _engine(self) -> BusEngine:
         if self.engine is None:
@@ -119,15 +120,9 @@ class TopologyServer(Endpoint):
         }
         if self.db.schema:
             env["DERIVATIVES_DATABASE_SCHEMA"] = self.db.schema
-        log = (self.tmp / f"{module}.log").open("a")
-        return subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=log,
-            text=True,
-        )
+        with (self.tmp / f"{module}.log").open("a") as log:
+            return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=log,
+                                    stderr=log, text=True)
 
     def stop(self) -> None:
         """Ctrl-C, as a user would; waits for every child to stop."""
@@ -140,6 +135,11 @@ class TopologyServer(Endpoint):
                 self.process.wait(60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
+        if self.drain is not None:
+            self.drain.join(10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         self.loop.close()
 
 
@@ -159,8 +159,31 @@ def start_topology(tmp: Path, db: Database, *args: str, **env: str) -> TopologyS
         environment.pop("DERIVATIVES_NATS_URL", None)  # serve starts its own
     if db.schema:
         environment["DERIVATIVES_DATABASE_SCHEMA"] = db.schema
-    log = (tmp / "serve.log").open("a")
-    process = subprocess.Popen(
+    with (tmp / "serve.log").open("a") as log:
+        process = _serve(environment, log, tmp, args)
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 180
+    port = None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        assert line, f"serve exited: {(tmp / 'serve.log').read_text()[-3000:]}"
+        lines.append(line)
+        if match := LISTENING.search(line):
+            port = int(match[1])
+        if (match := NATS.search(line)) and port is not None:
+            server = TopologyServer(process, port, match[1], tmp, db, lines)
+            server.drain = threading.Thread(target=_drain, args=(process, lines), daemon=True)
+            server.drain.start()
+            return server
+    process.kill()
+    process.wait()
+    process.stdout.close()
+    raise AssertionError("serve did not start")
+
+
+def _serve(environment: dict[str, str], log: IO[str], tmp: Path, args: tuple[str, ...]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -179,22 +202,6 @@ def start_topology(tmp: Path, db: Database, *args: str, **env: str) -> TopologyS
         text=True,
         env=environment,
     )
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 180
-    port = None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        assert line, f"serve exited: {(tmp / 'serve.log').read_text()[-3000:]}"
-        lines.append(line)
-        if match := LISTENING.search(line):
-            port = int(match[1])
-        if (match := NATS.search(line)) and port is not None:
-            server = TopologyServer(process, port, match[1], tmp, db, lines)
-            threading.Thread(target=_drain, args=(process, lines), daemon=True).start()
-            return server
-    process.kill()
-    raise AssertionError("serve did not start")
 
 
 def _drain(process: subprocess.Popen[str], lines: list[str]) -> None:

@@ -25,7 +25,7 @@ from api import account_formats as shapes
 from api import errors, formats
 from api.account_formats import LegFigures
 from api.instruments import Instrument, InstrumentRegistry
-from api.projection import ProjectionWorker
+from api.projection import ProjectionProgress, ProjectionWorker, caught_up
 from api.services.adl import bitmex_score
 from derivatives import _core
 from derivatives.commands import (
@@ -72,9 +72,12 @@ class AccountService:
 
     def __init__(self, registry: InstrumentRegistry, gateway: EngineDoor, worker: ProjectionWorker | None,
                  db: Database, client: EngineQueries, clock_ms: Callable[[], int], projection_wait_ms: int,
-                 adl_quantiles: Callable[[int, str | None], list[dict[str, object]]] | None = None) -> None:
+                 adl_quantiles: Callable[[int, str | None], list[dict[str, object]]] | None = None,
+                 history: ProjectionProgress | None = None) -> None:
         """`adl_quantiles`: the risk ADL service's quantiles (the installed ranking's), when it runs;
-        without it they are computed here from the engine's views."""
+        without it they are computed here from the engine's views. `history`: waited for before a
+        SQL read (``OrderService``)."""
+        self.projection = history
         self.adl_quantiles = adl_quantiles
         self.registry = registry
         self.gateway = gateway
@@ -98,6 +101,8 @@ class AccountService:
         return batch
 
     async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        await caught_up(self.projection, self.gateway.last_seq(), self.wait_s)
+
         def run() -> Any:
             with self.db.reader() as session:
                 return fn(session, *args)

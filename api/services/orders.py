@@ -44,7 +44,7 @@ from api.params import (
     Params,
     Spec,
 )
-from api.projection import ProjectionWorker
+from api.projection import ProjectionProgress, ProjectionWorker, caught_up
 from api.ratelimit import Limits
 from api.services.client_ids import RETENTION_MS, KeyedLocks
 from derivatives.commands import AmendOrder, CancelOrder, Command, PlaceOrder
@@ -143,13 +143,16 @@ class OrderService:
 
     def __init__(self, registry: InstrumentRegistry, gateway: EngineDoor, worker: ProjectionWorker | None,
                  db: Database, limits: Limits, client: EngineQueries, projection_wait_ms: int,
-                 clock_ms: Callable[[], int], orders: OrderView) -> None:
+                 clock_ms: Callable[[], int], orders: OrderView, history: ProjectionProgress | None = None) -> None:
         """`worker`: the in-process SQL projection to wait for after each command (None in a
-        gateway process, whose door returns only once `orders` has the command's events)."""
+        gateway process, whose door returns only once `orders` has the command's events);
+        `history`: the projector process's progress, waited for before a SQL read (a gateway
+        process: history shows what this process has seen applied)."""
         self.registry = registry
         self.gateway = gateway
         self.worker = worker
         self.orders = orders
+        self.projection = history
         self.db = db
         self.limits = limits
         self.client = client
@@ -187,6 +190,8 @@ class OrderService:
                              min_qty=spec.min_qty, max_qty=spec.max_qty)
 
     async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        await caught_up(self.projection, self.gateway.last_seq(), self.wait_s)
+
         def run() -> Any:
             with self.db.reader() as session:
                 return fn(session, *args)

@@ -1,5 +1,5 @@
 """The `derivatives` command: `serve`, `engine replay`, `engine run`, `engine follow`, `bench binding`,
-`bench oracle` and `bench api`."""
+`bench oracle`, `bench api` and `bench topology`."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--connections", type=int, default=64, help="clients of the closed-loop phases")
     api.add_argument("--subscribers", type=int, default=1_000, help="diff-depth WebSocket subscribers")
     api.add_argument("--depth-rate", type=float, default=20, help="orders per second during the fan-out phase")
+    topology = kinds.add_parser("topology", help="the same load against derivatives serve, one gateway then two")
+    topology.add_argument("--seconds", type=float, default=10, help="duration of each phase")
+    topology.add_argument("--rate", type=float, default=2_000, help="offered orders per second of the open-loop phase")
+    topology.add_argument("--connections", type=int, default=64, help="clients of the closed-loop phases")
+    topology.add_argument("--subscribers", type=int, default=1_000, help="diff-depth WebSocket subscribers")
+    topology.add_argument("--depth-rate", type=float, default=20, help="orders per second during the fan-out phase")
     return parser
 
 
@@ -106,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         from api.bench import bench_api
 
         bench_api(args.seconds, args.rate, args.connections, args.subscribers, args.depth_rate)
+    elif args.command == "bench" and args.kind == "topology":
+        from api.bench_topology import bench_topology
+
+        bench_topology(args.seconds, args.rate, args.connections, args.subscribers, args.depth_rate)
     elif args.command == "bench":
         from derivatives.bench import bench_binding
 

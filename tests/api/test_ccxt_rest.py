@@ -11,16 +11,19 @@ import pytest
 
 from derivatives.commands import SetMarkPrice
 from tests.api.conftest import BTC, ccxt_config, execute, make_trader, publish_marks
-from tests.api.server import RunningServer
+from tests.topology import (
+    TopologyServer,
+    topology_server,  # noqa: F401 - fixture `server`: the real topology, per backend
+)
 
 SYMBOL = "BTC/USDT:USDT"
 
 
-def client(server: RunningServer, trade: bool = True, **options: object) -> ccxt.binanceusdm:
+def client(server: TopologyServer, trade: bool = True, **options: object) -> ccxt.binanceusdm:
     return ccxt.binanceusdm(ccxt_config(server, make_trader(server, trade), **options))
 
 
-def test_load_markets_reads_filters_and_order_types(server: RunningServer) -> None:
+def test_load_markets_reads_filters_and_order_types(server: TopologyServer) -> None:
     exchange = client(server)
     markets = exchange.load_markets()
     assert {"BTC/USDT:USDT", "ETH/USDT:USDT"} <= set(markets)
@@ -34,7 +37,7 @@ def test_load_markets_reads_filters_and_order_types(server: RunningServer) -> No
     assert tiers[0]["maxLeverage"] == 125 and tiers[1]["minNotional"] == 50000
 
 
-def test_limit_market_amend_cancel_and_queries(server: RunningServer) -> None:
+def test_limit_market_amend_cancel_and_queries(server: TopologyServer) -> None:
     maker, taker = client(server), client(server)
     for exchange in (maker, taker):
         exchange.load_markets()
@@ -70,7 +73,7 @@ def test_limit_market_amend_cancel_and_queries(server: RunningServer) -> None:
     assert maker.fetch_open_orders(SYMBOL) == []
 
 
-def test_stop_loss_and_take_profit_trigger_on_mark(server: RunningServer) -> None:
+def test_stop_loss_and_take_profit_trigger_on_mark(server: TopologyServer) -> None:
     maker, trader = client(server), client(server)
     for exchange in (maker, trader):
         exchange.load_markets()
@@ -105,7 +108,7 @@ def test_stop_loss_and_take_profit_trigger_on_mark(server: RunningServer) -> Non
     publish_marks(server)
 
 
-def test_trigger_orders_can_be_cancelled(server: RunningServer) -> None:
+def test_trigger_orders_can_be_cancelled(server: TopologyServer) -> None:
     trader = client(server)
     trader.load_markets()
     trailing = trader.create_order(SYMBOL, "market", "sell", 0.01, None,
@@ -118,7 +121,7 @@ def test_trigger_orders_can_be_cancelled(server: RunningServer) -> None:
     assert trader.fetch_open_orders(SYMBOL, params={"trigger": True}) == []
 
 
-def test_batch_orders_answer_each_item(server: RunningServer) -> None:
+def test_batch_orders_answer_each_item(server: TopologyServer) -> None:
     trader = client(server)
     trader.load_markets()
     orders = trader.create_orders([
@@ -133,7 +136,7 @@ def test_batch_orders_answer_each_item(server: RunningServer) -> None:
     trader.cancel_all_orders(SYMBOL)
 
 
-def test_errors_raise_the_right_ccxt_classes(server: RunningServer) -> None:
+def test_errors_raise_the_right_ccxt_classes(server: TopologyServer) -> None:
     trader = client(server)
     trader.load_markets()
     with pytest.raises(ccxt.InvalidOrder, match="LOT_SIZE"):
@@ -168,7 +171,7 @@ def test_errors_raise_the_right_ccxt_classes(server: RunningServer) -> None:
     maker.cancel_all_orders(SYMBOL)
 
 
-def test_halted_market_raises_market_closed(server: RunningServer) -> None:
+def test_halted_market_raises_market_closed(server: TopologyServer) -> None:
     from tests.api.conftest import admin
 
     trader = client(server)
@@ -188,7 +191,7 @@ def test_halted_market_raises_market_closed(server: RunningServer) -> None:
     trader.cancel_all_orders("ETH/USDT:USDT")
 
 
-async def test_async_client_places_fetches_and_cancels(server: RunningServer) -> None:
+async def test_async_client_places_fetches_and_cancels(server: TopologyServer) -> None:
     exchange = ccxt_async.binanceusdm(ccxt_config(server, make_trader(server)))
     try:
         await exchange.load_markets()

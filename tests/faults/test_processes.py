@@ -156,8 +156,10 @@ def _restart_like(pid: int, log: Path | None = None) -> subprocess.Popen[bytes]:
     cwd = os.readlink(f"/proc/{pid}/cwd")
     os.kill(pid, signal.SIGKILL)
     time.sleep(1)
-    output = subprocess.DEVNULL if log is None else log.open("ab")
-    return subprocess.Popen(argv, env=env, cwd=cwd, stdout=output, stderr=output)
+    if log is None:
+        return subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with log.open("ab") as output:
+        return subprocess.Popen(argv, env=env, cwd=cwd, stdout=output, stderr=output)
 
 
 def _stream_is_contiguous(server: TopologyServer) -> int:

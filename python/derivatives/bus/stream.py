@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from nats.aio.client import Client as Nats
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
@@ -93,7 +92,7 @@ class BatchReader:
         while True:
             try:
                 messages = await subscription.fetch(self.fetch, timeout=FETCH_WAIT_S)
-            except NatsTimeout:
+            except TimeoutError:  # nothing new within the wait (nats' own and asyncio's timeouts)
                 continue
             except asyncio.CancelledError:
                 raise
