@@ -204,6 +204,7 @@ def test_a_killed_nats_server_restarted_loses_nothing_acknowledged(
         _check_after_restart(server, load)
     finally:
         restarted.kill()
+        restarted.wait()
 
 
 def _check_after_restart(server: TopologyServer, load: Load) -> None:
@@ -234,6 +235,7 @@ def test_a_killed_engine_service_restarted_from_its_journal_loses_nothing_acknow
         _check_after_restart(server, load)
     finally:
         restarted.kill()
+        restarted.wait()
 
 
 def test_a_promoted_standby_takes_the_orders_with_the_gateways_running(tmp_path: Path) -> None:
@@ -274,4 +276,5 @@ def test_a_promoted_standby_takes_the_orders_with_the_gateways_running(tmp_path:
     finally:
         server.stop()
         standby.kill()
+        standby.wait()
         nats.stop()
