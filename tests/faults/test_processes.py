@@ -69,7 +69,7 @@ class Load:
                     self.acked.append(
                         self.maker.create_order(SYMBOL, "limit", "buy", 0.003, 48000)["id"]
                     )
-            except (ccxt.NetworkError, ccxt.ExchangeError) as error:
+            except ccxt.BaseError as error:  # -1001 is OperationFailed, outside ExchangeError
                 self.errors += 1
                 body = str(error).partition(" ")[2]
                 if body.startswith("{"):
