@@ -241,19 +241,20 @@ def test_a_killed_engine_service_restarted_from_its_journal_loses_nothing_acknow
 def test_a_promoted_standby_takes_the_orders_with_the_gateways_running(tmp_path: Path) -> None:
     nats = LocalNats(tmp_path / "nats").start()
     listen = f"127.0.0.1:{free_port()}"
-    standby = subprocess.Popen(
-        [
-            str(engine_binary()),
-            "--standby",
-            "--listen",
-            listen,
-            "--journal",
-            str(tmp_path / "standby"),
-        ],
-        env={**os.environ, "DERIVATIVES_NATS_URL": nats.url},
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "standby.log").open("a"),
-    )
+    with (tmp_path / "standby.log").open("a") as log:
+        standby = subprocess.Popen(
+            [
+                str(engine_binary()),
+                "--standby",
+                "--listen",
+                listen,
+                "--journal",
+                str(tmp_path / "standby"),
+            ],
+            env={**os.environ, "DERIVATIVES_NATS_URL": nats.url},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     db = make_database("sqlite", tmp_path)
     server = start_topology(
         tmp_path,
