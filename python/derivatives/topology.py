@@ -25,6 +25,7 @@ The parent never imports ``api``: it starts processes by module name.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -35,11 +36,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from derivatives.bus.client import BusEngine, EngineBusError, EngineMalformed, connect
-from derivatives.bus.natsserver import LocalNats, free_port
+from derivatives.bus.natsserver import LocalNats, die_with_parent, free_port
 from derivatives.bus.node import READY, attach
 from derivatives.bus.protocol import Subjects
 from derivatives.commands import AddInstrument, Command, Deposit
@@ -90,6 +92,8 @@ class Child:
     env: dict[str, str]
     process: subprocess.Popen[str] | None = None
     ready_line: str | None = None
+    on_log: Callable[[str], None] | None = None
+    """Sees each line of the child's standard error (then forwarded), when set."""
     _ready: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Child:
@@ -98,13 +102,23 @@ class Child:
             self.argv,
             env=self.env,
             stdout=subprocess.PIPE,
+            stderr=None if self.on_log is None else subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         threading.Thread(target=self._forward, args=(self.process,), daemon=True).start()
+        if self.on_log is not None:
+            threading.Thread(target=self._forward_log, args=(self.process, self.on_log), daemon=True).start()
         return self
+
+    @staticmethod
+    def _forward_log(process: subprocess.Popen[str], on_log: Callable[[str], None]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            on_log(line)
+            print(line, end="", file=sys.stderr, flush=True)
 
     def _forward(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
@@ -151,15 +165,18 @@ class Child:
             self.process.wait()
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent dies (Linux ``PR_SET_PDEATHSIG``), so a
-    killed ``derivatives serve`` leaves no orphan."""
+def _report_recovery(journal: Path, line: str) -> None:
+    """The engine service's ``recovered`` log line, printed as ``derivatives serve`` always has."""
     try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except OSError:
-        pass
+        record = json.loads(line)
+    except ValueError:
+        return
+    if not isinstance(record, dict) or record.get("msg") != "recovered":
+        return
+    snapshot = record.get("snapshot_seq")
+    start = "" if snapshot is None else f" from snapshot at seq {snapshot}"
+    print(f"journal {journal}: recovered {record.get('frames')} frames{start}, last seq {record.get('last_seq')}, "
+          f"torn tail bytes {record.get('truncated_bytes')}", flush=True)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -266,7 +283,7 @@ class Topology:
             self.scratch.append(journal)
         engine_env = self._env(DERIVATIVES_JOURNAL_DIR=str(journal))
         argv = engine_service_command(self.settings, journal)
-        engine = Child("engine", argv, engine_env).start()
+        engine = Child("engine", argv, engine_env, on_log=lambda line: _report_recovery(journal, line)).start()
         self.children.append(engine)
         asyncio.run(wait_for_engine(self.nats_url, self.subjects))
         asyncio.run(bootstrap(self.nats_url, self.subjects, self.settings.demo))

@@ -54,7 +54,8 @@ def _serve(tmp: Path, **settings: str) -> ServeProcess:
     env = {**os.environ, "DERIVATIVES_DATABASE_URL": f"sqlite:///{tmp / 'api.db'}",
            "DERIVATIVES_JOURNAL_DIR": str(tmp / "journal"), "DERIVATIVES_ADMIN_TOKEN": ADMIN_TOKEN, **settings}
     with (tmp / "stderr.log").open("a") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "derivatives", "serve", "--port", "0", "--no-demo-market"],
+        process = subprocess.Popen([sys.executable, "-m", "derivatives", "serve", "--port", "0", "--no-demo-market",
+                                    "--gateways", "1", "--var", str(tmp / "var")],
                                    stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
     assert process.stdout is not None
     recovered = None

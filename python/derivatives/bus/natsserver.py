@@ -42,6 +42,17 @@ def nats_server_binary() -> str:
     return found
 
 
+def die_with_parent() -> None:
+    """In a child before exec: SIGTERM when the parent dies (Linux ``PR_SET_PDEATHSIG``), so a
+    killed supervisor leaves no orphan."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -97,6 +108,7 @@ class LocalNats:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         self._wait_ready()
         return self
