@@ -1,4 +1,5 @@
-"""The `derivatives` command runs: `serve` answers REST with the printed demo key while the
+"""The `derivatives` command runs: `serve` (the processes: nats-server, the engine service, gateways,
+projector, risk and mark price, demo market) answers REST with the printed demo key while the
 simulated oracle and the demo market run, and a small `bench binding` prints its figures."""
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_serve_prints_url_and_demo_key_and_serves_them(tmp_path: Path) -> None:
     env = {"DERIVATIVES_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "PATH": "/usr/bin:/bin"}
-    process = subprocess.Popen([sys.executable, "-m", "derivatives", "serve", "--port", "0", "--seconds", "20"],
+    process = subprocess.Popen([sys.executable, "-m", "derivatives", "serve", "--port", "0", "--seconds", "40",
+                                "--var", str(tmp_path / "var")],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(6)]
+        lines = [process.stdout.readline() for _ in range(7)]
         text = "".join(lines)
         assert f"journal {tmp_path / 'journal'}: recovered 0 frames" in text, "the journal sits beside the database"
         assert "SIMULATED" in text and "demo account 1000" in text, text
@@ -55,7 +57,10 @@ def test_serve_prints_url_and_demo_key_and_serves_them(tmp_path: Path) -> None:
         process.terminate()
         _, stderr = process.communicate(timeout=30)
     records = [json.loads(line) for line in stderr.splitlines() if line.strip()]
-    assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
+    python = [r for r in records if "logger" in r]
+    engine = [r for r in records if "logger" not in r]  # the engine service's own JSON lines
+    assert python and all({"ts", "level", "msg"} <= set(r) for r in python)
+    assert engine and all({"ts_ms", "level", "msg"} <= set(r) for r in engine)
 
 
 def test_bench_binding_prints_its_figures() -> None:
