@@ -35,8 +35,8 @@ from fastapi import FastAPI
 from sqlalchemy import or_, select
 
 from api import desk, docs, metrics, operations, redaction
-from api.errors import CatchAllMiddleware, install_handlers
 from api.door import Door, DoorFactory
+from api.errors import CatchAllMiddleware, install_handlers
 from api.gateway import EngineGateway
 from api.hub import MarketHub, next_funding_ms
 from api.instruments import InstrumentRegistry

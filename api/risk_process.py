@@ -26,7 +26,14 @@ from derivatives.config import Settings
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.funding_times import next_funding_time
 from derivatives.persistence.db import Database
-from oracle import DEFAULT_SYMBOLS, BookState, MarkPriceService, PriceFlags, SymbolConfig, create_source
+from oracle import (
+    DEFAULT_SYMBOLS,
+    BookState,
+    MarkPriceService,
+    PriceFlags,
+    SymbolConfig,
+    create_source,
+)
 from risk import RiskServices
 from risk.ports import wall_clock_ms
 

@@ -29,8 +29,8 @@ from api.projection import ProjectionProgress
 from api.security import KeyStore
 from derivatives.commands import Command, Deposit, OpenAccount, UpdateInstrument, Withdraw
 from derivatives.config import Settings
-from derivatives.door import EngineDoor
 from derivatives.demo import DEMO_ACCOUNT
+from derivatives.door import EngineDoor
 from derivatives.enums import RejectReason
 from derivatives.events import AccountOpened, BalanceChanged, CommandRejected
 from derivatives.persistence import accounts, withdrawals

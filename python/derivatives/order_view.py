@@ -125,7 +125,8 @@ class OrderView:
     # The fold ------------------------------------------------------------------------------------
     def apply(self, batches: Iterable[Batch]) -> list[OrderChange]:
         """Folds `batches` (seq order) and returns their order changes, in event order."""
-        self._changes = changes = []
+        changes: list[OrderChange] = []
+        self._changes = changes
         for batch in batches:
             if batch.last_seq <= self.applied:
                 continue

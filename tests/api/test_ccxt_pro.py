@@ -15,6 +15,7 @@ from typing import Any
 import ccxt.pro as ccxtpro
 import pytest
 
+from api.gateway import EngineGateway
 from derivatives.commands import SetMarkPrice
 from tests.api.conftest import BTC, ccxt_config, make_trader
 from tests.api.server import RunningServer
@@ -140,6 +141,7 @@ async def test_watch_mark_price_and_ticker(server: RunningServer, pro: ccxtpro.b
     mark_task = asyncio.ensure_future(pro.watch_mark_price(SYMBOL))
     await _market_stream_live(server, "markPrice")
     gateway = server.services.gateway
+    assert isinstance(gateway, EngineGateway)
     await asyncio.to_thread(gateway.execute, [SetMarkPrice(BTC, Decimal("50001"), Decimal("50000.5"))])
     ticker = await asyncio.wait_for(mark_task, 10)
     assert ticker["markPrice"] == 50001.0 and ticker["indexPrice"] == 50000.5

@@ -71,7 +71,6 @@ def test_the_view_folds_like_the_sql_projection(tmp_path: Path) -> None:
     ts = T0
     setup: list[Command] = [*(AddInstrument(s) for s in DEMO_INSTRUMENTS), SetMarkPrice(1, mark, mark),
                             *(Deposit(a, D(4000)) for a in ACCOUNTS), *(SetLeverage(a, 1, 50) for a in ACCOUNTS)]
-    batches_done = 0
     sql_changes, view_changes = [], []
     for round_ in range(150):
         live = [(o.account_id, o.order_id) for a in ACCOUNTS for o in view.open_orders(a, None, False)]
@@ -85,7 +84,6 @@ def test_the_view_folds_like_the_sql_projection(tmp_path: Path) -> None:
         batch = Batch(result.first_seq, result.last_seq, result.ts, result.events)
         sql_changes += projector.project([batch]).changes
         view_changes += view.apply([batch])
-        batches_done += 1
     with db.reader() as session:
         projected = {row.order_id: order_state(row) for row in session.execute(select(Order)).scalars()}
     held = {order_id: view.get(order_id) for order_id in projected}

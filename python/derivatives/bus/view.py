@@ -17,6 +17,7 @@ import asyncio
 import bisect
 import logging
 import threading
+
 from derivatives import _core
 from derivatives.bus.stream import BatchReader, StreamBatch
 from derivatives.codec import decode_events
