@@ -25,6 +25,9 @@ class Door:
 
     gateway: EngineDoor
     owns_engine: bool = True
+    first: bool = True
+    """The first app of the exchange to start (the only one running then): it resolves the
+    withdrawals a crash left in flight before it serves."""
     start: Callable[[], Awaitable[None]] = field(default=_nothing)
     close: Callable[[], Awaitable[None]] = field(default=_nothing)
 

@@ -12,6 +12,7 @@ that matters:
 * history (allOrders beyond the view, userTrades, income, klines) and users and keys are read from
   the shared database (``DERIVATIVES_DATABASE_URL``), which the projector process writes.
 
+The first gateway (``--first``) also resolves withdrawals a crash left in flight, before it serves.
 It lists no instrument and runs no oracle, risk service, statistics sampler or reconciliation:
 those have their own processes (``derivatives.topology``).
 """
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import sys
 
 from api.door import Door, DoorFactory
 from api.main import create_app
@@ -35,8 +37,9 @@ from derivatives.bus.view import ReplicaView
 from derivatives.config import Settings
 
 
-def bus_door(url: str, subjects: Subjects) -> DoorFactory:
-    """The door of a gateway process (see the module docstring)."""
+def bus_door(url: str, subjects: Subjects, first: bool) -> DoorFactory:
+    """The door of a gateway process (see the module docstring); `first`: the first gateway started
+    (``--first``: ``derivatives serve`` starts it alone)."""
 
     async def make() -> Door:
         nc = await connect(url, f"gateway-{os.getpid()}")
@@ -59,7 +62,7 @@ def bus_door(url: str, subjects: Subjects) -> DoorFactory:
             with contextlib.suppress(Exception):
                 await nc.close()
 
-        return Door(gateway, owns_engine=False, start=start, close=close)
+        return Door(gateway, owns_engine=False, first=first, start=start, close=close)
 
     return make
 
@@ -88,7 +91,8 @@ def main() -> None:
         key = getattr(app.state, "demo_key", None)
         announce_ready("gateway", "" if key is None else f" demo-key {key.api_key} secret {key.secret}")
 
-    app = create_app(settings, bus_door(nats_url_from_env(), Subjects.from_env()), background=[ready])
+    first = "--first" in sys.argv[1:]
+    app = create_app(settings, bus_door(nats_url_from_env(), Subjects.from_env(), first), background=[ready])
     sock = reuse_port_socket(settings.host, settings.port)
     config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on",
                             **connections.server_options())

@@ -220,7 +220,7 @@ async def _start(app: FastAPI, settings: Settings, door: Door, instruments: Sequ
         worker = cursor
     keys = KeyStore(db)
     admin_service = AdminService(db, keys, gateway, registry, clock_ms, settings.projection_wait_ms, worker)
-    if door.owns_engine:
+    if door.first:
         await admin_service.resolve_withdrawals()
     if settings.demo:
         app.state.demo_key = await asyncio.to_thread(admin_service.ensure_demo, settings.demo_api_key,

@@ -292,6 +292,7 @@ class Topology:
             gateway = self._python(
                 "gateway",
                 "api.gateway_process",
+                *(["--first"] if index == 0 else []),
                 DERIVATIVES_DEMO=demo if index == 0 else "false",
                 DERIVATIVES_ORACLE="off",
             ).start()
