@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -230,8 +230,8 @@ async def _start(app: FastAPI, settings: Settings, door: Door, instruments: Sequ
             if settings.risk_services and door.owns_engine else None)
     if risk is not None:
         hub.funding_estimate = risk.funding.estimate
-    oracle = (_oracle(settings, gateway, hub, registry, clock_ms, None if risk is None else risk.funding.set_paused)
-              if door.owns_engine else None)
+    oracle = (mark_service(settings, gateway, registry, clock_ms, _hub_book(hub, registry),
+                           None if risk is None else risk.funding.set_paused) if door.owns_engine else None)
     market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings),
                                    None if risk is None else risk.funding.premium_index)
     in_process_worker = worker if isinstance(worker, ProjectionWorker) else None
@@ -307,11 +307,13 @@ async def _expire_listen_keys(streams: UserStreams) -> None:
         streams.expire()
 
 
-def _oracle(settings: Settings, gateway: EngineDoor, hub: MarketHub, registry: InstrumentRegistry,
-            clock_ms: Callable[[], int],
-            pause_funding: Callable[[int, bool], None] | None = None) -> MarkPriceService | None:
-    """The mark/index service wired to the engine (None when ``settings.oracle == "off"``); its
-    ``funding_paused`` flag goes to `pause_funding` (the risk funding service) when given."""
+def mark_service(settings: Settings, door: EngineDoor, registry: InstrumentRegistry, clock_ms: Callable[[], int],
+                 book: Callable[[str, int], Awaitable[BookState]],
+                 pause_funding: Callable[[int, bool], None] | None = None) -> MarkPriceService | None:
+    """The mark/index service wired to the engine through `door` (None when ``settings.oracle ==
+    "off"``), reading the book state the mark needs from `book`, resuming from the engine's last
+    marks; its ``funding_paused`` flag goes to `pause_funding` (the risk funding service) when given.
+    The in-process app and the risk and mark-price process (``api.risk_process``) both use it."""
     if settings.oracle == "off":
         return None
     defaults = {c.symbol: c for c in DEFAULT_SYMBOLS}
@@ -322,8 +324,14 @@ def _oracle(settings: Settings, gateway: EngineDoor, hub: MarketHub, registry: I
         if instrument is not None:
             if pause_funding is not None:
                 pause_funding(instrument.spec.symbol, flags.funding_paused)
-            await gateway.submit([SetMarkPrice(instrument.spec.symbol, mark, index)])
+            await door.submit([SetMarkPrice(instrument.spec.symbol, mark, index)])
 
+    source = create_source(settings.oracle, configs, clock=clock_ms, seed=settings.oracle_seed,
+                           resume_prices=_last_marks(door.client, registry, configs))
+    return MarkPriceService(source, publish, symbols=configs, clock=clock_ms, book=book)
+
+
+def _hub_book(hub: MarketHub, registry: InstrumentRegistry) -> Callable[[str, int], Awaitable[BookState]]:
     async def book(symbol: str, now_ms: int) -> BookState:
         """The book, last trade and funding basis the mark price needs (MECHANICS §2.5): the
         current funding estimate (the risk service's, else the last settled rate) and the time to
@@ -340,9 +348,7 @@ def _oracle(settings: Settings, gateway: EngineDoor, hub: MarketHub, registry: I
                          None if last is None else from_raw(last[0]), None if last is None else last[1],
                          rate, next_funding_ms(instrument, now_ms), instrument.spec.funding_interval_ms)
 
-    source = create_source(settings.oracle, configs, clock=clock_ms, seed=settings.oracle_seed,
-                           resume_prices=_last_marks(gateway.client, registry, configs))
-    return MarkPriceService(source, publish, symbols=configs, clock=clock_ms, book=book)
+    return book
 
 
 def _last_marks(client: EngineQueries, registry: InstrumentRegistry,

@@ -14,46 +14,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
 
 from api.instruments import InstrumentRegistry
+from api.main import mark_service
 from api.services.market_statistics import MarketStatistics
 from derivatives.bus.gateway import BusGateway
 from derivatives.bus.node import announce_ready, attach, run_until_signalled
-from derivatives.commands import SetMarkPrice
 from derivatives.config import Settings
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.funding_times import next_funding_time
 from derivatives.persistence.db import Database
-from oracle import (
-    DEFAULT_SYMBOLS,
-    BookState,
-    MarkPriceService,
-    PriceFlags,
-    SymbolConfig,
-    create_source,
-)
+from oracle import BookState, idle_book
 from risk import RiskServices
 from risk.ports import wall_clock_ms
 
 
-def mark_service(settings: Settings, gateway: BusGateway, registry: InstrumentRegistry,
-                 risk: RiskServices | None) -> MarkPriceService:
-    """The oracle wired to the engine over the bus (book state and last marks from the replica)."""
-    defaults = {c.symbol: c for c in DEFAULT_SYMBOLS}
-    configs = [defaults.get(i.name) or SymbolConfig(symbol=i.name, base=i.base_asset) for i in registry.all()]
-
-    async def publish(symbol: str, mark: Decimal, index: Decimal, flags: PriceFlags) -> None:
-        instrument = registry.get(symbol)
-        if instrument is not None:
-            if risk is not None:
-                risk.funding.set_paused(instrument.spec.symbol, flags.funding_paused)
-            await gateway.submit([SetMarkPrice(instrument.spec.symbol, mark, index)])
+def replica_book(gateway: BusGateway, registry: InstrumentRegistry,
+                 risk: RiskServices | None) -> Callable[[str, int], Awaitable[BookState]]:
+    """The book state the mark needs, from the replica (best bid and ask, last price) and the
+    funding service's estimate (zero without it)."""
 
     async def book(symbol: str, now_ms: int) -> BookState:
         instrument = registry.get(symbol)
-        assert instrument is not None
+        if instrument is None:
+            return await idle_book(symbol, now_ms)
         spec = instrument.spec
         depth = gateway.client.depth(spec.symbol, 1)
         prices = gateway.client.prices(spec.symbol)
@@ -64,15 +51,7 @@ def mark_service(settings: Settings, gateway: BusGateway, registry: InstrumentRe
                          Decimal(0) if estimate is None else estimate.rate,
                          next_funding_time(now_ms, spec.funding_interval_ms), spec.funding_interval_ms)
 
-    marks = {}
-    for config in configs:
-        instrument = registry.get(config.symbol)
-        prices = None if instrument is None else gateway.client.prices(instrument.spec.symbol)
-        if prices is not None and prices.mark is not None:
-            marks[config.base] = prices.mark
-    source = create_source(settings.oracle, configs, clock=wall_clock_ms, seed=settings.oracle_seed,
-                           resume_prices=marks)
-    return MarkPriceService(source, publish, symbols=configs, clock=wall_clock_ms, book=book)
+    return book
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -87,8 +66,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     risk = (RiskServices(gateway.client, gateway.submit, lambda: [i.spec for i in registry.all()], db,
                          time_of=gateway.time_of) if settings.risk_services else None)
     tasks: list[asyncio.Task[None]] = [] if risk is None else await risk.start()
-    if settings.oracle != "off":
-        tasks.append(asyncio.create_task(mark_service(settings, gateway, registry, risk).run()))
+    oracle = mark_service(settings, gateway, registry, wall_clock_ms, replica_book(gateway, registry, risk),
+                          None if risk is None else risk.funding.set_paused)
+    if oracle is not None:
+        tasks.append(asyncio.create_task(oracle.run()))
     statistics = MarketStatistics(registry, db, gateway.client, wall_clock_ms, settings.market_stats_interval_ms)
     tasks.append(asyncio.create_task(statistics.run()))
     announce_ready("risk")
