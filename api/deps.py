@@ -36,7 +36,13 @@ def get_services(request: HTTPConnection) -> Services:
     return services
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+async def _services(request: HTTPConnection) -> Services:
+    """The app's services as a dependency: async, so FastAPI calls it on the event loop (a plain
+    function dependency would cost a worker-thread hop on every request)."""
+    return get_services(request)
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
 
 
 
