@@ -59,6 +59,7 @@ from derivatives.config import Settings
 from derivatives.demo import DEMO_FUNDING, DEMO_INSTRUMENTS
 from derivatives.door import EngineDoor
 from derivatives.engine import EngineClient, EngineQueries
+from derivatives.account_changes import AccountChanges
 from derivatives.order_view import OrderView
 from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
@@ -207,10 +208,13 @@ async def _start(app: FastAPI, settings: Settings, door: Door, instruments: Sequ
         await _seed_orders(order_view, db, in_process.applied, clock_ms())
         worker = in_process
     else:
+        account_changes = AccountChanges(registry.name_of)
+
         def on_batch(batch: Batch) -> None:
             hub.on_batch(batch)
             app.state.engine_events.on_batch(batch)
             streams.on_changes(order_view.apply([batch]))
+            streams.on_account_changes(account_changes.apply([batch]))
 
         gateway.subscribe(on_batch)
         await door.start()

@@ -1,7 +1,7 @@
-"""The in-memory order view folds the engine's events into the same orders and the same order
-changes as the SQL projection: seeded random trading on a real engine (limit, market, IOC, FOK,
-post-only, stop and trailing orders, amendments, cancels, mark moves that trigger and liquidate),
-compared order by order and change by change; then the view's bounded memory."""
+"""The in-memory order view and account-change fold give the same orders, order changes and
+account changes as the SQL projection: seeded random trading on a real engine (limit, market, IOC,
+FOK, post-only, stop and trailing orders, amendments, cancels, mark moves that trigger and
+liquidate), compared order by order and change by change; then the view's bounded memory."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from derivatives.commands import (
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
 from derivatives.enums import OrderType, Side, TimeInForce, TriggerSource
+from derivatives.account_changes import AccountChanges
 from derivatives.order_view import OrderView
 from derivatives.persistence.db import Database
 from derivatives.persistence.models import Order
@@ -60,36 +61,43 @@ def _random_command(rng: random.Random, mark: D, live: list[tuple[int, int]]) ->
                       client_order_id=f"c{rng.randint(0, 30)}")
 
 
-def test_the_view_folds_like_the_sql_projection(tmp_path: Path) -> None:
+def test_the_views_fold_like_the_sql_projection(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'p.db'}")
     db.migrate()
     client = EngineClient()
     projector = Projector(db, client, NAMES.__getitem__)
     view = OrderView(NAMES.__getitem__)
+    accounts = AccountChanges(NAMES.__getitem__)
     rng = random.Random(11)
     mark = D(50000)
     ts = T0
     setup: list[Command] = [*(AddInstrument(s) for s in DEMO_INSTRUMENTS), SetMarkPrice(1, mark, mark),
-                            *(Deposit(a, D(4000)) for a in ACCOUNTS), *(SetLeverage(a, 1, 50) for a in ACCOUNTS)]
-    sql_changes, view_changes = [], []
+                            *(Deposit(a, D(600)) for a in ACCOUNTS), *(SetLeverage(a, 1, 50) for a in ACCOUNTS)]
+    sql_changes, view_changes, sql_accounts, view_accounts = [], [], [], []
     for round_ in range(150):
         live = [(o.account_id, o.order_id) for a in ACCOUNTS for o in view.open_orders(a, None, False)]
         live += [(o.account_id, o.order_id) for a in ACCOUNTS for o in view.open_orders(a, None, True)]
         commands = setup if round_ == 0 else [_random_command(rng, mark, live) for _ in range(rng.randint(1, 6))]
         if round_ % 10 == 9:
-            mark += D(rng.randint(-8, 8)) * 100
+            mark += D(rng.randint(-30, 30)) * 100
             commands.append(SetMarkPrice(1, mark, mark))
         ts += 250_000_000
         result = client.execute(commands, ts)
         batch = Batch(result.first_seq, result.last_seq, result.ts, result.events)
-        sql_changes += projector.project([batch]).changes
+        projected_batch = projector.project([batch])
+        sql_changes += projected_batch.changes
+        sql_accounts += projected_batch.accounts
         view_changes += view.apply([batch])
+        view_accounts += accounts.apply([batch])
     with db.reader() as session:
         projected = {row.order_id: order_state(row) for row in session.execute(select(Order)).scalars()}
     held = {order_id: view.get(order_id) for order_id in projected}
     assert held == projected
     assert len(projected) > 300
     assert view_changes == sql_changes
+    assert view_accounts == sql_accounts
+    reasons = {c.reason for c in view_accounts}
+    assert {"ORDER", "DEPOSIT", "ADL"} <= reasons, reasons
     executions = {c.execution for c in view_changes}
     assert {"NEW", "TRADE", "CANCELED", "EXPIRED", "AMENDMENT", "TRIGGERED"} <= executions, executions
     for account in ACCOUNTS:
