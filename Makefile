@@ -63,6 +63,7 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	$(PY) -m derivatives bench binding
 	$(PY) -m derivatives bench oracle
 	$(PY) -m derivatives bench api
+	$(PY) -m derivatives bench topology
 
 PY_SOURCES := python/derivatives risk oracle api tests
 

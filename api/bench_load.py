@@ -143,16 +143,20 @@ async def open_loop(call: Callable[[], Awaitable[None]], rate: float, seconds: f
 async def fan_out(config: dict[str, Any], load: Load) -> dict[str, float]:
     """Depth-update delivery lag over `subscribers` sockets while orders change the book."""
     lags: list[float] = []
-    ready = 0
+    ready = refused = 0
     stop = asyncio.Event()
     url = config["ws"] + "/btcusdt@depth"
 
     handshakes = asyncio.Semaphore(HANDSHAKES)
 
     async def subscriber(session: aiohttp.ClientSession) -> None:
-        nonlocal ready
+        nonlocal ready, refused
         async with handshakes:
-            ws = await session.ws_connect(url, max_msg_size=0)
+            try:
+                ws = await session.ws_connect(url, max_msg_size=0)
+            except (aiohttp.ClientError, TimeoutError):
+                refused += 1  # counted, so the phase does not wait for it for ever
+                return
         async with ws:
             ready += 1
             while not stop.is_set():
@@ -166,14 +170,14 @@ async def fan_out(config: dict[str, Any], load: Load) -> dict[str, float]:
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         tasks = [asyncio.create_task(subscriber(session)) for _ in range(config["subscribers"])]
-        while ready < config["subscribers"]:
+        while ready + refused < config["subscribers"]:
             await asyncio.sleep(0.05)
         updates = await open_loop(load.order, config["depth_rate"], config["seconds"])
         await asyncio.sleep(1)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-    expected = updates["n"] * config["subscribers"]
-    return {**percentiles(lags), "subscribers": config["subscribers"], "updates": updates["n"],
+    expected = updates["n"] * ready
+    return {**percentiles(lags), "subscribers": ready, "refused": refused, "updates": updates["n"],
             "delivered_share": round(len(lags) / expected, 4) if expected else 0.0}
 
 

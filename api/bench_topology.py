@@ -196,10 +196,10 @@ def bench_topology(
                     "subscribers": subscribers,
                     "depth_rate": depth_rate,
                 }
-                runs = {
-                    phase: _phase(served, config, phase)
-                    for phase in ("place_cancel_max", "order_max", "order_open", "ws")
-                }
+                runs = {}
+                for phase in ("place_cancel_max", "order_max", "order_open", "ws"):
+                    runs[phase] = _phase(served, config, phase)
+                    print(f"{gateways} gateway(s) {phase}: {json.dumps(runs[phase])}", flush=True)
             finally:
                 served.stop()
         results[f"{gateways}_gateways"] = runs
