@@ -15,6 +15,7 @@ Phases (``phases`` in the config; by default all but ``place_cancel_max``), each
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -26,6 +27,9 @@ from typing import Any
 
 import aiohttp
 
+PER_ADDRESS = 150
+"""Connections per client address, under the server's cap per address (``api.connections``): the
+HTTP phases use at most this many, the subscribers spread over loopback addresses 127.0.0.1-.254."""
 HANDSHAKES = 50
 """WebSocket handshakes in flight at once while the subscribers connect."""
 ORDER_SIDES = (("BUY", "48000"), ("SELL", "52000"))
@@ -168,8 +172,13 @@ async def fan_out(config: dict[str, Any], load: Load) -> dict[str, float]:
                     return
                 lags.append(time.time_ns() / 1e6 - json.loads(message.data)["E"])
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        tasks = [asyncio.create_task(subscriber(session)) for _ in range(config["subscribers"])]
+    addresses = -(-config["subscribers"] // PER_ADDRESS)
+    sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, local_addr=(f"127.0.0.{n + 1}", 0)))
+                for n in range(addresses)]
+    async with contextlib.AsyncExitStack() as stack:
+        for session in sessions:
+            await stack.enter_async_context(session)
+        tasks = [asyncio.create_task(subscriber(sessions[i % addresses])) for i in range(config["subscribers"])]
         while ready + refused < config["subscribers"]:
             await asyncio.sleep(0.05)
         updates = await open_loop(load.order, config["depth_rate"], config["seconds"])
@@ -184,7 +193,7 @@ async def fan_out(config: dict[str, Any], load: Load) -> dict[str, float]:
 async def run(config: dict[str, Any]) -> dict[str, Any]:
     """Every phase, in order."""
     seconds, rate, clients = config["seconds"], config["rate"], config["connections"]
-    connector = aiohttp.TCPConnector(limit=max(clients, 256))
+    connector = aiohttp.TCPConnector(limit=PER_ADDRESS)
     async with aiohttp.ClientSession(connector=connector) as http:
         load = Load(config, http)
         phases = config.get("phases", ["ping_max", "ping_open", "order_max", "order_open", "ws"])
