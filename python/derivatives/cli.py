@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     oracle.add_argument("--seconds", type=float, default=20, help="feed duration of each run")
     oracle.add_argument("--interval-ms", type=int, default=1_000, help="publication period of the service")
     projection = kinds.add_parser("projection", help="the SQL projection of recorded batches, previous vs current")
-    projection.add_argument("--commands", type=int, default=20_000, help="commands in the recorded trading stream")
+    projection.add_argument("--commands", type=int, default=5_000, help="commands in the recorded trading stream")
     projection.add_argument("--per-call", type=int, default=16, help="batches per projection call (transaction)")
     projection.add_argument("--database-url", default=None,
                             help="PostgreSQL URL (a schema is created and dropped); default: SQLite in a temp dir")

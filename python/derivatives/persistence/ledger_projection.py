@@ -38,6 +38,12 @@ from derivatives.units import to_raw
 SYSTEM_ACCOUNTS = 2**63
 """Account ids at or above this are the engine's own (fee account, insurance fund)."""
 
+
+def stored_account(account: int) -> int:
+    """An account id as a ``BIGINT`` column stores it where the engine's own accounts can appear
+    (a trade's counterparty, an ADL's bankrupt account): theirs, which do not fit, as ``2**63 - 1``."""
+    return min(account, SYSTEM_ACCOUNTS - 1)
+
 BALANCE_INCOME: dict[BalanceKind, tuple[str, str]] = {
     BalanceKind.DEPOSIT: ("TRANSFER", "DEPOSIT"),
     BalanceKind.WITHDRAWAL: ("TRANSFER", "WITHDRAWAL"),
@@ -169,7 +175,7 @@ class LedgerApplier:
             return
         qty = to_raw(event.qty)
         self._adl = {"seq": seq, "event_index": index, "account_id": event.account,
-                     "bankrupt_account": min(event.bankrupt, SYSTEM_ACCOUNTS - 1), "symbol": self._symbol,
+                     "bankrupt_account": stored_account(event.bankrupt), "symbol": self._symbol,
                      "side": "BUY" if qty > 0 else "SELL", "position_side": "BOTH", "qty": abs(qty),
                      "price": to_raw(event.price), "time": now_ms}
         self.rows.adl.append(self._adl)

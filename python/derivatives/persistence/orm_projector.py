@@ -3,6 +3,9 @@ it goes), kept unchanged only as the reference that the differential test compar
 projector with and the baseline ``derivatives bench projection`` measures it against. The exchange
 never runs it.
 
+One change since it served: a trade's engine-owned side (the insurance fund) is stored as
+``stored_account`` gives it, as the current projector does (it used to fail on such a trade).
+
 Invariants: it writes the same tables, with the same contents, as
 :class:`derivatives.persistence.projector.Projector` on contiguous batches (it has no gap
 back-fill); the cursor is updated in the same transaction as the rows.
@@ -46,6 +49,7 @@ from derivatives.persistence.ledger_projection import (
     SYSTEM_ACCOUNTS,
     AccountChange,
     PositionUpdate,
+    stored_account,
     tran_id,
 )
 from derivatives.persistence.models import (
@@ -225,8 +229,8 @@ class _Applier:
         self.session.add(TradeRow(
             trade_id=event.trade_id, symbol=symbol, price=price, qty=qty, quote_qty=quote,
             taker_side=Side(event.taker_side).name, maker_order_id=event.maker_order_id,
-            maker_account=event.maker_account, taker_order_id=event.taker_order_id,
-            taker_account=event.taker_account, time=now_ms, seq=seq,
+            maker_account=stored_account(event.maker_account), taker_order_id=event.taker_order_id,
+            taker_account=stored_account(event.taker_account), time=now_ms, seq=seq,
         ))
         for order_id, leaves, maker in ((event.maker_order_id, event.maker_leaves, True),
                                          (event.taker_order_id, event.taker_leaves, False)):
@@ -404,7 +408,7 @@ class _LedgerApplier:
             return
         qty = to_raw(event.qty)
         self._adl = AdlFill(seq=seq, event_index=index, account_id=event.account,
-                            bankrupt_account=min(event.bankrupt, SYSTEM_ACCOUNTS - 1), symbol=self._symbol,
+                            bankrupt_account=stored_account(event.bankrupt), symbol=self._symbol,
                             side="BUY" if qty > 0 else "SELL", position_side="BOTH", qty=abs(qty),
                             price=to_raw(event.price), time=now_ms)
         self.session.add(self._adl)

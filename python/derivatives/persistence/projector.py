@@ -22,6 +22,9 @@ Invariants:
       type ``LIQUIDATION`` with client id ``autoclose-<id>`` (Binance); its fills are
       ``CALCULATED`` executions. Each fill's fee and realised PnL (``FillSettled``, right after
       its ``Trade``) are written on the trade row and on the fill's order change.
+    * A trade of an engine account (the insurance fund unwinding a taken-over position) is
+      stored with that side's account as ``2**63 - 1`` (``stored_account``): ids from ``2**63``
+      do not fit the signed ``BIGINT`` column (the projection used to fail on such a batch).
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ from derivatives.codec import decode_events
 from derivatives.persistence import accounts
 from derivatives.persistence.batch_rows import ADL, FUNDING, INCOME, KLINES, ORDERS, TOTALS, TRADES, BatchRows, Row
 from derivatives.persistence.db import Database
-from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS, AccountChange, LedgerApplier
+from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS, AccountChange, LedgerApplier, stored_account
 from derivatives.persistence.models import Base
 from derivatives.persistence.views import OrderState
 from derivatives.units import SCALE, to_raw
@@ -430,8 +433,8 @@ class _Applier:
         self.rows.trades.add({
             "trade_id": event.trade_id, "symbol": symbol, "price": price, "qty": qty, "quote_qty": quote,
             "taker_side": Side(event.taker_side).name, "maker_order_id": event.maker_order_id,
-            "maker_account": event.maker_account, "taker_order_id": event.taker_order_id,
-            "taker_account": event.taker_account, "time": now_ms, "seq": seq,
+            "maker_account": stored_account(event.maker_account), "taker_order_id": event.taker_order_id,
+            "taker_account": stored_account(event.taker_account), "time": now_ms, "seq": seq,
             "maker_fee": 0, "maker_realised_pnl": 0, "taker_fee": 0, "taker_realised_pnl": 0,
         })
         for order_id, leaves, maker in ((event.maker_order_id, event.maker_leaves, True),
