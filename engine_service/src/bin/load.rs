@@ -8,7 +8,8 @@
 //!    `--nats-url` is given) and the same batches as NATS requests, `--in-flight` outstanding.
 //!
 //! Prints commands/s and request latency p50/p99/max for both (with the 1-minute load average at
-//! the end of each run), and how long after the last reply the batch stream held the last seq.
+//! the end of each run), the CPU each process spent per command (`/proc`: load-independent, so
+//! the capacity of a free core can be read from it on a busy machine), and how long after the last reply the batch stream held the last seq.
 //! Figures are printed, never asserted.
 //!
 //! Exit paths: the service is always stopped and reaped (SIGTERM, SIGKILL after 15 s), a panic
@@ -99,6 +100,35 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split_whitespace().next().map(str::to_owned)).unwrap_or_else(|| "?".into())
 }
 
+/// CPU seconds (user + system) process `pid` has used so far (`/proc/PID/stat`), 0 when unreadable.
+fn cpu_seconds(pid: u32) -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let ticks = *TICKS.get_or_init(|| {
+        let out = Process::new("getconf").arg("CLK_TCK").output().ok();
+        out.and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok()).unwrap_or(100.0)
+    });
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / ticks
+}
+
+/// CPU seconds used so far by each of `pids` (label, pid).
+fn cpu_of(pids: &[(&'static str, u32)]) -> Vec<f64> {
+    pids.iter().map(|&(_, pid)| cpu_seconds(pid)).collect()
+}
+
+/// Prints the CPU each process spent per command between `before` and now.
+fn report_cpu(pids: &[(&'static str, u32)], before: &[f64], commands: usize) {
+    let spent: Vec<String> = pids
+        .iter()
+        .zip(cpu_of(pids).iter().zip(before))
+        .map(|(&(name, _), (now, then))| format!("{name} {:.2} µs", (now - then) * 1e6 / commands as f64))
+        .collect();
+    println!("CPU per command: {}", spent.join(", "));
+}
+
 fn report(name: &str, commands: usize, elapsed: Duration, latency: &Histogram<u64>) {
     let us = |q: f64| latency.value_at_quantile(q) as f64 / 1e3;
     println!(
@@ -121,6 +151,7 @@ fn baseline(o: &Options, setup: &[Command], mix: &[Command]) {
     for chunk in setup.chunks(10_000) {
         rt.execute(chunk.to_vec(), None).expect("setup");
     }
+    let cpu_before = cpu_of(&[("this process", std::process::id())]);
     let mut latency = histogram();
     let mut outstanding: VecDeque<(Pending, Instant)> = VecDeque::new();
     let started = Instant::now();
@@ -137,6 +168,7 @@ fn baseline(o: &Options, setup: &[Command], mix: &[Command]) {
         latency.saturating_record(at.elapsed().as_nanos() as u64);
     }
     report("in-process runtime + journal", mix.len(), started.elapsed(), &latency);
+    report_cpu(&[("this process", std::process::id())], &cpu_before, mix.len());
     drop(rt);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -197,7 +229,7 @@ impl Drop for Service {
 
 /// Drives the service with the same batches; `Err` (with the service's last log lines) when it
 /// does not answer or does not publish the stream within [`STREAM_DEADLINE`].
-async fn over_nats(o: &Options, url: &str, setup: &[Command], mix: &[Command]) -> Result<(), String> {
+async fn over_nats(o: &Options, url: &str, nats_pid: Option<u32>, setup: &[Command], mix: &[Command]) -> Result<(), String> {
     let dir = o.dir.join("service");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&o.dir).map_err(|e| format!("{}: {e}", o.dir.display()))?;
@@ -223,6 +255,9 @@ async fn over_nats(o: &Options, url: &str, setup: &[Command], mix: &[Command]) -
         send(encode(chunk)).await.map_err(with_log)?;
     }
     let requests: Vec<Bytes> = mix.chunks(o.per_request).map(encode).collect();
+    let mut pids = vec![("engine service", service.child.id()), ("load client", std::process::id())];
+    pids.extend(nats_pid.map(|pid| ("nats-server", pid)));
+    let cpu_before = cpu_of(&pids);
     let mut latency = histogram();
     let mut last_seq = 0;
     let started = Instant::now();
@@ -234,6 +269,7 @@ async fn over_nats(o: &Options, url: &str, setup: &[Command], mix: &[Command]) -
     }
     let elapsed = started.elapsed();
     report("engine service over NATS", mix.len(), elapsed, &latency);
+    report_cpu(&pids, &cpu_before, mix.len());
     let js = jetstream::new(client.clone());
     let stream = js.get_stream(&names.stream).await.map_err(|e| with_log(e.to_string()))?;
     let deadline = Instant::now() + STREAM_DEADLINE;
@@ -290,7 +326,8 @@ fn main() {
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
-    let outcome = runtime.block_on(over_nats(&o, &url, &workload.setup, &workload.mix));
+    let nats_pid = server.as_ref().and_then(NatsServer::pid);
+    let outcome = runtime.block_on(over_nats(&o, &url, nats_pid, &workload.setup, &workload.mix));
     drop(runtime);
     drop(server);
     if let Err(e) = outcome {
