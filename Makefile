@@ -62,6 +62,7 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	target/release/derivatives-engine-load
 	$(PY) -m derivatives bench binding
 	$(PY) -m derivatives bench oracle
+	$(PY) -m derivatives bench projection
 	$(PY) -m derivatives bench api
 	$(PY) -m derivatives bench topology
 

@@ -73,6 +73,12 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// Its process id while it runs.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills it (SIGKILL) and waits.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

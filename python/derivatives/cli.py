@@ -1,5 +1,5 @@
 """The `derivatives` command: `serve`, `engine replay`, `engine run`, `engine follow`, `bench binding`,
-`bench oracle`, `bench api` and `bench topology`."""
+`bench oracle`, `bench projection`, `bench api` and `bench topology`."""
 
 from __future__ import annotations
 
@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     oracle.add_argument("--rate", type=float, default=10, help="updates per second of every venue market")
     oracle.add_argument("--seconds", type=float, default=20, help="feed duration of each run")
     oracle.add_argument("--interval-ms", type=int, default=1_000, help="publication period of the service")
+    projection = kinds.add_parser("projection", help="the SQL projection of recorded batches, previous vs current")
+    projection.add_argument("--commands", type=int, default=5_000, help="commands in the recorded trading stream")
+    projection.add_argument("--per-call", type=int, default=16, help="batches per projection call (transaction)")
+    projection.add_argument("--database-url", default=None,
+                            help="PostgreSQL URL (a schema is created and dropped); default: SQLite in a temp dir")
     api = kinds.add_parser("api", help="signed REST orders and diff-depth fan-out, load from a second process")
     api.add_argument("--seconds", type=float, default=10, help="duration of each phase")
     api.add_argument("--rate", type=float, default=2_000, help="offered requests per second of the open-loop phases")
@@ -116,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         from api.bench_topology import bench_topology
 
         bench_topology(args.seconds, args.rate, args.connections, args.subscribers, args.depth_rate)
+    elif args.command == "bench" and args.kind == "projection":
+        from derivatives.persistence.projection_bench import bench_projection
+
+        bench_projection(args.commands, args.per_call, args.database_url)
     elif args.command == "bench":
         from derivatives.bench import bench_binding
 

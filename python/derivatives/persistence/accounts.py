@@ -19,7 +19,7 @@ import secrets
 import string
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from derivatives.persistence.models import ApiKey, AuditLog, User
@@ -102,16 +102,17 @@ def create_user(session: Session, now_ms: int, name: str, role: str, account_id:
     return _user(row)
 
 
-def restore_user(session: Session, now_ms: int, account_id: int, name: str, role: str) -> None:
+def restore_user(connection: Connection, now_ms: int, account_id: int, name: str, role: str) -> None:
     """The row of an account the engine opened (idempotent: a row for the account is kept as it
     is). A name another account holds (two requests raced for it) gets ``#<account>`` appended,
-    so the row is never lost."""
-    if session.execute(select(User).where(User.account_id == account_id)).scalar_one_or_none() is not None:
+    so the row is never lost. Written at once on the projection's connection (Core)."""
+    users = User.__table__
+    if connection.execute(select(users.c.id).where(users.c.account_id == account_id)).first() is not None:
         return
-    if session.execute(select(User).where(User.name == name)).scalar_one_or_none() is not None:
+    if connection.execute(select(users.c.id).where(users.c.name == name)).first() is not None:
         name = f"{name[:40]}#{account_id}"
-    session.add(User(name=name, account_id=account_id, role=role, active=True, created_at=now_ms))
-    session.flush()
+    connection.execute(insert(users).values(name=name, account_id=account_id, role=role, active=True,
+                                            created_at=now_ms))
 
 
 def find_user(session: Session, user_id: int | None = None, name: str | None = None,

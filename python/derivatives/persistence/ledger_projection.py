@@ -4,7 +4,8 @@ realised PnL, and the account changes that feed the user data stream's ``ACCOUNT
 Invariants:
     * Called by the projector's applier inside its transaction, in event order, so the rows are
       written exactly once (the cursor) and, besides, keyed by the event that caused them
-      (``seq``, ``event_index``): a replay cannot duplicate an income row.
+      (``seq``, ``event_index``): a replay cannot duplicate an income row. Rows are plain dicts of
+      the transaction's :class:`derivatives.persistence.batch_rows.BatchRows`, written at its end.
     * Engine system accounts (fee account, insurance fund: ids >= 2**63) are skipped: they are
       not users and do not fit a signed ``BIGINT``.
     * Money stays raw (1e-8 integers). Income signs are the account's: a fee is negative.
@@ -21,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.orm import Session
-
 from derivatives.enums import BalanceKind, PositionSide
 from derivatives.events import (
     AutoDeleveraged,
@@ -33,11 +32,17 @@ from derivatives.events import (
     LiquidationOrder,
     PositionTakenOver,
 )
-from derivatives.persistence.models import AdlFill, FundingRate, Income, PositionTotal
+from derivatives.persistence.batch_rows import BatchRows, Row
 from derivatives.units import to_raw
 
 SYSTEM_ACCOUNTS = 2**63
 """Account ids at or above this are the engine's own (fee account, insurance fund)."""
+
+
+def stored_account(account: int) -> int:
+    """An account id as a ``BIGINT`` column stores it where the engine's own accounts can appear
+    (a trade's counterparty, an ADL's bankrupt account): theirs, which do not fit, as ``2**63 - 1``."""
+    return min(account, SYSTEM_ACCOUNTS - 1)
 
 BALANCE_INCOME: dict[BalanceKind, tuple[str, str]] = {
     BalanceKind.DEPOSIT: ("TRANSFER", "DEPOSIT"),
@@ -110,16 +115,16 @@ class AccountChange:
 class LedgerApplier:
     """Projects the account events of a batch; collects :class:`AccountChange` values."""
 
-    def __init__(self, session: Session, symbol_name: Callable[[int], str], changes: list[AccountChange]) -> None:
-        self.session = session
+    def __init__(self, rows: BatchRows, symbol_name: Callable[[int], str], changes: list[AccountChange]) -> None:
+        self.rows = rows
         self.symbol_name = symbol_name
         self.changes = changes
         self._seq = -1
         self._open: dict[tuple[int, str], AccountChange] = {}
         self._symbol = ""
         self._forced = "ORDER"
-        self._waiting_funding: list[Income] = []
-        self._adl: AdlFill | None = None
+        self._waiting_funding: list[Row] = []
+        self._adl: Row | None = None
 
     def _command(self, seq: int) -> None:
         if seq != self._seq:
@@ -140,10 +145,11 @@ class LedgerApplier:
         return change
 
     def _income(self, seq: int, index: int, kind: int, income_type: str, account: int, symbol: str, amount: int,
-                info: str, trade_id: int | None, now_ms: int) -> Income:
-        row = Income(seq=seq, event_index=index, income_type=income_type, tran_id=tran_id(seq, index, kind),
-                     account_id=account, symbol=symbol, amount=amount, info=info, trade_id=trade_id, time=now_ms)
-        self.session.add(row)
+                info: str, trade_id: int | None, now_ms: int) -> Row:
+        row = {"seq": seq, "event_index": index, "income_type": income_type, "tran_id": tran_id(seq, index, kind),
+               "account_id": account, "symbol": symbol, "amount": amount, "info": info, "trade_id": trade_id,
+               "time": now_ms}
+        self.rows.income.append(row)
         return row
 
     # Context markers ---------------------------------------------------------------------------
@@ -168,11 +174,11 @@ class LedgerApplier:
         if event.account >= SYSTEM_ACCOUNTS:
             return
         qty = to_raw(event.qty)
-        self._adl = AdlFill(seq=seq, event_index=index, account_id=event.account,
-                            bankrupt_account=min(event.bankrupt, SYSTEM_ACCOUNTS - 1), symbol=self._symbol,
-                            side="BUY" if qty > 0 else "SELL", position_side="BOTH", qty=abs(qty),
-                            price=to_raw(event.price), time=now_ms)
-        self.session.add(self._adl)
+        self._adl = {"seq": seq, "event_index": index, "account_id": event.account,
+                     "bankrupt_account": stored_account(event.bankrupt), "symbol": self._symbol,
+                     "side": "BUY" if qty > 0 else "SELL", "position_side": "BOTH", "qty": abs(qty),
+                     "price": to_raw(event.price), "time": now_ms}
+        self.rows.adl.append(self._adl)
 
     # Money -------------------------------------------------------------------------------------
     def fill_settled(self, seq: int, index: int, event: FillSettled, now_ms: int) -> None:
@@ -190,19 +196,16 @@ class LedgerApplier:
         if fee:
             self._income(seq, index, _KIND_COMMISSION, "COMMISSION", event.account, symbol, -fee, info, trade_id,
                          now_ms)
-        totals = self.session.get(PositionTotal, (event.account, symbol))
-        if totals is None:
-            totals = PositionTotal(account_id=event.account, symbol=symbol, realised_pnl=0, commission=0)
-            self.session.add(totals)
-        totals.realised_pnl += realised
-        totals.commission += fee
+        totals = self.rows.position_total(event.account, symbol)
+        totals["realised_pnl"] += realised
+        totals["commission"] += fee
         reason = "ORDER" if event.order_id else self._forced
         change = self._change(event.account, reason, now_ms, to_raw(event.wallet))
         side = PositionSide(event.position_side).name
-        if self._adl is not None and reason == "ADL" and self._adl.account_id == event.account:
-            self._adl.position_side = side
+        if self._adl is not None and reason == "ADL" and self._adl["account_id"] == event.account:
+            self._adl["position_side"] = side
         change.positions[(symbol, side)] = PositionUpdate(symbol, side, to_raw(event.position_qty),
-                                                          to_raw(event.position_cost), totals.realised_pnl)
+                                                          to_raw(event.position_cost), totals["realised_pnl"])
 
     def isolated_margin_changed(self, seq: int, event: IsolatedMarginChanged) -> None:
         """The isolated margin of a leg a fill of this command moved (``iw`` of its update)."""
@@ -232,7 +235,7 @@ class LedgerApplier:
         self._command(seq)
         symbol = self.symbol_name(event.symbol)
         for row in self._waiting_funding:
-            row.symbol = symbol
+            row["symbol"] = symbol
         self._waiting_funding = []
-        self.session.add(FundingRate(symbol=symbol, seq=seq, rate=to_raw(event.rate), mark=to_raw(event.mark),
-                                     time=now_ms))
+        self.rows.funding.append({"symbol": symbol, "seq": seq, "rate": to_raw(event.rate),
+                                  "mark": to_raw(event.mark), "time": now_ms})

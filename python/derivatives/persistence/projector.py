@@ -3,9 +3,14 @@
 ``adl_fills``, ``position_totals``) by :mod:`derivatives.persistence.ledger_projection`.
 
 Invariants:
-    * Exactly once: the cursor (``projection_cursor.last_seq``) is read and written in the same
-      transaction as the rows it covers; an event whose command seq is at or below the cursor is
-      skipped, so replaying the same events changes nothing.
+    * Exactly once: the cursor (``projection_cursor.last_seq``) is read (locked) and written in the
+      same transaction as the rows it covers; an event whose command seq is at or below the cursor
+      is skipped, so replaying the same events changes nothing, and a batch that is partly at or
+      below it is applied from the cursor on. A crash before the commit leaves nothing; after it,
+      the batch is skipped on its replay.
+    * SQL in batches: a call folds all its events into in-memory rows
+      (:mod:`derivatives.persistence.batch_rows`) and writes them at the end with one
+      ``executemany`` per table and kind (SQLAlchemy Core, no ORM objects on this path).
     * No gap: a batch that starts after ``cursor + 1`` first back-fills the missing commands from
       the engine's event stream (``read_events``); a command with no event leaves no trace there,
       so back-filling up to ``first_seq - 1`` is complete once the stream has nothing older left.
@@ -17,6 +22,9 @@ Invariants:
       type ``LIQUIDATION`` with client id ``autoclose-<id>`` (Binance); its fills are
       ``CALCULATED`` executions. Each fill's fee and realised PnL (``FillSettled``, right after
       its ``Trade``) are written on the trade row and on the fill's order change.
+    * A trade of an engine account (the insurance fund unwinding a taken-over position) is
+      stored with that side's account as ``2**63 - 1`` (``stored_account``): ids from ``2**63``
+      do not fit the signed ``BIGINT`` column (the projection used to fail on such a batch).
 """
 
 from __future__ import annotations
@@ -27,8 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from derivatives.enums import (
     ExpireReason,
@@ -56,20 +63,13 @@ from derivatives.events import (
     PositionTakenOver,
     Trade,
 )
+from derivatives.codec import decode_events
 from derivatives.persistence import accounts
+from derivatives.persistence.batch_rows import ADL, FUNDING, INCOME, KLINES, ORDERS, TOTALS, TRADES, BatchRows, Row
 from derivatives.persistence.db import Database
-from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS, AccountChange, LedgerApplier
-from derivatives.persistence.models import (
-    AdlFill,
-    FundingRate,
-    Income,
-    Kline1m,
-    Order,
-    PositionTotal,
-    ProjectionCursor,
-)
-from derivatives.persistence.models import Trade as TradeRow
-from derivatives.persistence.views import OrderState, order_state
+from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS, AccountChange, LedgerApplier, stored_account
+from derivatives.persistence.models import Base
+from derivatives.persistence.views import OrderState
 from derivatives.units import SCALE, to_raw
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,16 @@ class Batch:
     last_seq: int
     ts: int
     events: Sequence[EventEnvelope]
+
+
+def batch_from_body(body: bytes, ts: int) -> Batch:
+    """The batch of one message of the engine service's batch stream: its body (``u32`` frame
+    length, journal frames, event envelopes; ``_core.split_batch_body`` checks it) and its
+    ``Derivatives-Ts`` header (ns; each event's own time wins where the envelope carries one)."""
+    from derivatives import _core
+
+    first_seq, last_seq, events = _core.split_batch_body(body)
+    return Batch(first_seq, last_seq, ts, decode_events(events))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +168,13 @@ class ProjectionGap(RuntimeError):
     """Events the projection needs are no longer readable (the engine evicted them)."""
 
 
+CURSORS: Table = Base.metadata.tables["projection_cursor"]
+PROJECTED: tuple[Table, ...] = (ORDERS, TRADES, KLINES, INCOME, FUNDING, ADL, TOTALS)
+ORDER_EVENTS = (Trade, OrderCancelled, OrderExpired, OrderTriggered, OrderAmended, FillSettled)
+
+
 class Projector:
-    """Folds engine events into the order/trade tables, exactly once, in sequence order."""
+    """Folds engine events into the projection tables, exactly once, in sequence order."""
 
     def __init__(
         self,
@@ -187,15 +202,15 @@ class Projector:
 
     def cursor(self) -> int:
         """The last applied engine seq (0 before any)."""
-        with self.db.reader() as session:
-            row = session.get(ProjectionCursor, CURSOR_NAME)
-            return 0 if row is None else row.last_seq
+        with self.db.engine.connect() as connection:
+            last = connection.execute(select(CURSORS.c.last_seq).where(CURSORS.c.name == CURSOR_NAME)).scalar()
+            return 0 if last is None else int(last)
 
     def reset(self) -> None:
         """Empties the projection (used when the engine restarted without a journal)."""
-        with self.db.session() as session:
-            for model in (Order, TradeRow, Kline1m, Income, FundingRate, AdlFill, PositionTotal, ProjectionCursor):
-                session.query(model).delete()
+        with self.db.engine.begin() as connection:
+            for table in (*PROJECTED, CURSORS):
+                connection.execute(delete(table))
 
     def project(self, batches: Iterable[Batch]) -> ProjectionResult:
         """Applies `batches` (in seq order) in one transaction, back-filling any gap first.
@@ -203,10 +218,10 @@ class Projector:
         Raises:
             ProjectionGap: If a gap cannot be back-filled.
         """
-        with self.db.session() as session:
-            cursor_row = self._cursor_row(session)
-            result = ProjectionResult(cursor_row.last_seq)
-            apply = _Applier(session, self.symbol_name, result)
+        with self.db.engine.begin() as connection:
+            stored = self._lock_cursor(connection)
+            result = ProjectionResult(stored or 0)
+            timed: list[tuple[EventEnvelope, int]] = []
             for batch in batches:
                 if batch.last_seq <= result.last_seq:
                     continue
@@ -215,38 +230,44 @@ class Projector:
                     result.backfilled += len(missing)
                     log.warning("projection gap: back-filling commands %d..%d (%d events)",
                                 result.last_seq + 1, batch.first_seq - 1, len(missing))
-                    self._apply_loose(apply, missing)
+                    timed.extend(self._timed(missing))
                     result.last_seq = batch.first_seq - 1
-                for envelope in batch.events:
-                    if envelope.seq > result.last_seq:
-                        apply.event(envelope, batch.ts // 1_000_000)
+                now_ms = batch.ts // 1_000_000
+                timed.extend((envelope, now_ms) for envelope in batch.events if envelope.seq > result.last_seq)
                 result.last_seq = batch.last_seq
-            cursor_row.last_seq = result.last_seq
-            cursor_row.updated_at = self.wall_clock_ns() // 1_000_000
+            self._commit(connection, stored, timed, result)
         return result
 
     def catch_up(self) -> ProjectionResult:
         """Pulls and applies every event after the cursor (start-up and safety net)."""
-        with self.db.session() as session:
-            cursor_row = self._cursor_row(session)
-            result = ProjectionResult(cursor_row.last_seq)
-            events = self._read_range(cursor_row.last_seq, None)
+        with self.db.engine.begin() as connection:
+            stored = self._lock_cursor(connection)
+            result = ProjectionResult(stored or 0)
+            events = self._read_range(result.last_seq, None)
             if events:
-                self._apply_loose(_Applier(session, self.symbol_name, result), events)
                 result.last_seq = events[-1].seq
                 result.backfilled = len(events)
-                cursor_row.last_seq = result.last_seq
-                cursor_row.updated_at = self.wall_clock_ns() // 1_000_000
+                self._commit(connection, stored, self._timed(events), result)
         return result
 
-    def _cursor_row(self, session: Session) -> ProjectionCursor:
-        row = session.execute(
-            select(ProjectionCursor).where(ProjectionCursor.name == CURSOR_NAME).with_for_update()
-        ).scalar_one_or_none()
-        if row is None:
-            row = ProjectionCursor(name=CURSOR_NAME, last_seq=0, updated_at=0)
-            session.add(row)
-        return row
+    def _lock_cursor(self, connection: Connection) -> int | None:
+        """The stored cursor (None: no row yet), locked until the transaction ends."""
+        last = connection.execute(
+            select(CURSORS.c.last_seq).where(CURSORS.c.name == CURSOR_NAME).with_for_update()
+        ).scalar()
+        return None if last is None else int(last)
+
+    def _commit(self, connection: Connection, stored: int | None, timed: Sequence[tuple[EventEnvelope, int]],
+                result: ProjectionResult) -> None:
+        """Folds `timed` into rows, writes them and moves the cursor (the caller commits)."""
+        rows = BatchRows(connection)
+        _Applier(rows, self.symbol_name, result).apply(timed)
+        rows.write()
+        values = {"last_seq": result.last_seq, "updated_at": self.wall_clock_ns() // 1_000_000}
+        if stored is None:
+            connection.execute(insert(CURSORS).values(name=CURSOR_NAME, **values))
+        else:
+            connection.execute(update(CURSORS).where(CURSORS.c.name == CURSOR_NAME).values(**values))
 
     def _read_range(self, after: int, upto: int | None) -> list[EventEnvelope]:
         """Events of commands ``after+1 ..= upto`` (``upto=None``: everything available)."""
@@ -269,20 +290,49 @@ class Projector:
                 return out
             position = last
 
-    def _apply_loose(self, apply: _Applier, events: Sequence[EventEnvelope]) -> None:
+    def _timed(self, events: Sequence[EventEnvelope]) -> list[tuple[EventEnvelope, int]]:
+        """Back-filled events with their time (ms): the envelope's, the batch's, or now."""
+        out: list[tuple[EventEnvelope, int]] = []
         for envelope in events:
             ts = envelope.ts or self.time_of(envelope.seq)
-            apply.event(envelope, (ts if ts is not None else self.wall_clock_ns()) // 1_000_000)
+            out.append((envelope, (ts if ts is not None else self.wall_clock_ns()) // 1_000_000))
+        return out
+
+
+def _referenced(timed: Sequence[tuple[EventEnvelope, int]]) -> tuple[set[int], set[int]]:
+    """The order ids and (user) accounts whose stored rows the events will change."""
+    order_ids: set[int] = set()
+    accounts_: set[int] = set()
+    for envelope, _ in timed:
+        event = envelope.event
+        if not isinstance(event, ORDER_EVENTS):
+            continue
+        if isinstance(event, Trade):
+            order_ids.update((event.maker_order_id, event.taker_order_id))
+        elif isinstance(event, FillSettled):
+            if event.order_id:
+                order_ids.add(event.order_id)
+            if event.account < SYSTEM_ACCOUNTS:
+                accounts_.add(event.account)
+        else:
+            order_ids.add(event.order_id)
+    return order_ids, accounts_
 
 
 class _Applier:
-    """Applies single events inside one session; collects the order changes."""
+    """Applies single events to one transaction's rows; collects the order changes."""
 
-    def __init__(self, session: Session, symbol_name: Callable[[int], str], result: ProjectionResult) -> None:
-        self.session = session
+    def __init__(self, rows: BatchRows, symbol_name: Callable[[int], str], result: ProjectionResult) -> None:
+        self.rows = rows
         self.symbol_name = symbol_name
         self.changes = result.changes
-        self.ledger = LedgerApplier(session, symbol_name, result.accounts)
+        self.ledger = LedgerApplier(rows, symbol_name, result.accounts)
+
+    def apply(self, timed: Sequence[tuple[EventEnvelope, int]]) -> None:
+        """Reads the rows the events touch in bulk, then applies the events in order."""
+        self.rows.prefetch(*_referenced(timed))
+        for envelope, now_ms in timed:
+            self.event(envelope, now_ms)
 
     def event(self, envelope: EventEnvelope, now_ms: int) -> None:
         event, seq = envelope.event, envelope.seq
@@ -317,18 +367,22 @@ class _Applier:
             case PositionTakenOver():
                 self.ledger.taken_over(seq, event)
             case AccountOpened():
-                accounts.restore_user(self.session, now_ms, event.account, event.name, event.role)
+                accounts.restore_user(self.rows.connection, now_ms, event.account, event.name, event.role)
             case _:
                 pass  # book deltas, marks, settings and instrument updates are not projected
 
-    def _emit(self, row: Order, execution: str, algo: bool, now_ms: int, fill: Fill | None = None) -> None:
-        self.session.flush()
-        self.changes.append(OrderChange(order_state(row), execution, algo, now_ms, fill))
+    def _emit(self, row: Row, execution: str, algo: bool, now_ms: int, fill: Fill | None = None) -> None:
+        self.changes.append(OrderChange(OrderState(**row), execution, algo, now_ms, fill))
+
+    def _new_order(self, **values: object) -> Row:
+        """An order row created in this transaction (the columns no event has set yet: None)."""
+        return self.rows.orders.add({**values, "trigger_price_seen": None, "expire_reason": None,
+                                     "triggered_at": None})
 
     def _accepted(self, event: OrderAccepted, seq: int, now_ms: int) -> None:
         place = event.order
         conditional = place.order_type not in (OrderType.LIMIT, OrderType.MARKET)
-        row = Order(
+        row = self._new_order(
             order_id=event.order_id,
             account_id=place.account,
             symbol=self.symbol_name(place.symbol),
@@ -355,84 +409,83 @@ class _Applier:
             updated_at=now_ms,
             seq=seq,
         )
-        self.session.add(row)
         self._emit(row, "NEW", conditional, now_ms)
 
-    def _row(self, order_id: int) -> Order | None:
-        row = self.session.get(Order, order_id)
+    def _row(self, order_id: int) -> Row | None:
+        row = self.rows.order(order_id)
         if row is None:
             log.error("projection: event for unknown order %d", order_id)
         return row
 
-    def _touch(self, row: Order, seq: int, now_ms: int) -> None:
-        row.seq = seq
-        row.updated_at = now_ms
+    def _touch(self, row: Row, seq: int, now_ms: int) -> None:
+        row["seq"] = seq
+        row["updated_at"] = now_ms
 
-    def _finish_algo(self, row: Order, now_ms: int) -> None:
-        if row.algo_status is not None and row.triggered_at is not None and row.status in FINAL_STATUSES:
-            row.algo_status = "FINISHED"
+    def _finish_algo(self, row: Row, now_ms: int) -> None:
+        if row["algo_status"] is not None and row["triggered_at"] is not None and row["status"] in FINAL_STATUSES:
+            row["algo_status"] = "FINISHED"
             self._emit(row, "FINISHED", True, now_ms)
 
     def _trade(self, event: Trade, seq: int, now_ms: int) -> None:
         price, qty = to_raw(event.price), to_raw(event.qty)
         quote = price * qty // SCALE
         symbol = self.symbol_name(event.symbol)
-        self.session.add(TradeRow(
-            trade_id=event.trade_id, symbol=symbol, price=price, qty=qty, quote_qty=quote,
-            taker_side=Side(event.taker_side).name, maker_order_id=event.maker_order_id,
-            maker_account=event.maker_account, taker_order_id=event.taker_order_id,
-            taker_account=event.taker_account, time=now_ms, seq=seq,
-        ))
+        self.rows.trades.add({
+            "trade_id": event.trade_id, "symbol": symbol, "price": price, "qty": qty, "quote_qty": quote,
+            "taker_side": Side(event.taker_side).name, "maker_order_id": event.maker_order_id,
+            "maker_account": stored_account(event.maker_account), "taker_order_id": event.taker_order_id,
+            "taker_account": stored_account(event.taker_account), "time": now_ms, "seq": seq,
+            "maker_fee": 0, "maker_realised_pnl": 0, "taker_fee": 0, "taker_realised_pnl": 0,
+        })
         for order_id, leaves, maker in ((event.maker_order_id, event.maker_leaves, True),
                                          (event.taker_order_id, event.taker_leaves, False)):
             row = self._row(order_id)
             if row is None:
                 continue
-            row.executed_qty += qty
-            row.cum_quote += quote
-            row.status = "FILLED" if to_raw(leaves) == 0 else "PARTIALLY_FILLED"
+            row["executed_qty"] += qty
+            row["cum_quote"] += quote
+            row["status"] = "FILLED" if to_raw(leaves) == 0 else "PARTIALLY_FILLED"
             self._touch(row, seq, now_ms)
-            execution = "CALCULATED" if row.order_type == LIQUIDATION else "TRADE"
+            execution = "CALCULATED" if row["order_type"] == LIQUIDATION else "TRADE"
             self._emit(row, execution, False, now_ms, Fill(event.trade_id, price, qty, maker))
             self._finish_algo(row, now_ms)
         self._kline(symbol, event, price, qty, quote, now_ms)
 
     def _kline(self, symbol: str, event: Trade, price: int, qty: int, quote: int, now_ms: int) -> None:
         open_time = now_ms - now_ms % MINUTE_MS
-        bar = self.session.get(Kline1m, (symbol, open_time))
+        bar = self.rows.kline(symbol, open_time)
         taker_buy = event.taker_side == Side.BUY
         if bar is None:
-            self.session.add(Kline1m(
-                symbol=symbol, open_time=open_time, open=price, high=price, low=price, close=price,
-                volume=qty, quote_volume=quote, trades=1,
-                taker_buy_volume=qty if taker_buy else 0, taker_buy_quote_volume=quote if taker_buy else 0,
-                first_trade_id=event.trade_id, last_trade_id=event.trade_id,
-            ))
-            self.session.flush()
+            self.rows.klines.add({
+                "symbol": symbol, "open_time": open_time, "open": price, "high": price, "low": price,
+                "close": price, "volume": qty, "quote_volume": quote, "trades": 1,
+                "taker_buy_volume": qty if taker_buy else 0, "taker_buy_quote_volume": quote if taker_buy else 0,
+                "first_trade_id": event.trade_id, "last_trade_id": event.trade_id,
+            })
             return
-        bar.high = max(bar.high, price)
-        bar.low = min(bar.low, price)
-        bar.close = price
-        bar.volume += qty
-        bar.quote_volume += quote
-        bar.trades += 1
+        bar["high"] = max(bar["high"], price)
+        bar["low"] = min(bar["low"], price)
+        bar["close"] = price
+        bar["volume"] += qty
+        bar["quote_volume"] += quote
+        bar["trades"] += 1
         if taker_buy:
-            bar.taker_buy_volume += qty
-            bar.taker_buy_quote_volume += quote
-        bar.last_trade_id = event.trade_id
+            bar["taker_buy_volume"] += qty
+            bar["taker_buy_quote_volume"] += quote
+        bar["last_trade_id"] = event.trade_id
 
     def _ended(self, order_id: int, status: str, reason: str | None, seq: int, now_ms: int) -> None:
         row = self._row(order_id)
         if row is None:
             return
         self._touch(row, seq, now_ms)
-        row.expire_reason = reason
-        if row.algo_status is not None and row.triggered_at is None:
-            row.algo_status = "CANCELED" if status == "CANCELED" else "EXPIRED"
-            row.status = status
-            self._emit(row, row.algo_status, True, now_ms)
+        row["expire_reason"] = reason
+        if row["algo_status"] is not None and row["triggered_at"] is None:
+            row["algo_status"] = "CANCELED" if status == "CANCELED" else "EXPIRED"
+            row["status"] = status
+            self._emit(row, row["algo_status"], True, now_ms)
             return
-        row.status = status
+        row["status"] = status
         self._emit(row, "CANCELED" if status == "CANCELED" else "EXPIRED", False, now_ms)
         self._finish_algo(row, now_ms)
 
@@ -441,9 +494,9 @@ class _Applier:
         if row is None:
             return
         self._touch(row, seq, now_ms)
-        row.triggered_at = now_ms
-        row.trigger_price_seen = to_raw(event.trigger_price)
-        row.algo_status = "TRIGGERED"
+        row["triggered_at"] = now_ms
+        row["trigger_price_seen"] = to_raw(event.trigger_price)
+        row["algo_status"] = "TRIGGERED"
         self._emit(row, "TRIGGERED", True, now_ms)
         self._emit(row, "NEW", False, now_ms)
 
@@ -452,7 +505,7 @@ class _Applier:
         NEW update: the next change is its fill or its expiry)."""
         if event.account >= SYSTEM_ACCOUNTS:
             return
-        self.session.add(Order(
+        self._new_order(
             order_id=event.order_id, account_id=event.account, symbol=self.symbol_name(event.symbol),
             client_order_id=f"autoclose-{event.order_id}", side=Side(event.side).name, order_type=LIQUIDATION,
             time_in_force="IOC", price=to_raw(event.bankruptcy_price), orig_qty=to_raw(event.qty), executed_qty=0,
@@ -460,29 +513,28 @@ class _Applier:
             reduce_only=True, close_position=False, position_side=PositionSide(event.position_side).name,
             stp_mode="NONE", good_till_ms=None,
             status="NEW", algo_status=None, created_at=now_ms, updated_at=now_ms, seq=seq,
-        ))
-        self.session.flush()
+        )
 
     def _fill_settled(self, event: FillSettled) -> None:
         """Writes a fill's fee and realised PnL on its trade row and on its order change."""
         if not event.order_id:
             return  # ADL and takeover fills have no trade
         fee, realised = to_raw(event.fee), to_raw(event.realised_pnl)
-        trade = self.session.get(TradeRow, event.trade_id)
+        trade = self.rows.trade(event.trade_id)
         if trade is not None:
-            if trade.maker_order_id == event.order_id:
-                trade.maker_fee, trade.maker_realised_pnl = fee, realised
+            if trade["maker_order_id"] == event.order_id:
+                trade["maker_fee"], trade["maker_realised_pnl"] = fee, realised
             else:
-                trade.taker_fee, trade.taker_realised_pnl = fee, realised
+                trade["taker_fee"], trade["taker_realised_pnl"] = fee, realised
         for position in range(len(self.changes) - 1, -1, -1):
             change = self.changes[position]
             if change.fill and change.fill.trade_id == event.trade_id and change.order.order_id == event.order_id:
                 self.changes[position] = replace(change, fill=replace(change.fill, fee=fee, realised_pnl=realised))
                 break
         side = PositionSide(event.position_side).name
-        row = self.session.get(Order, event.order_id)
-        if row is not None and row.order_type == LIQUIDATION and row.position_side != side:
-            row.position_side = side
+        row = self.rows.order(event.order_id)
+        if row is not None and row["order_type"] == LIQUIDATION and row["position_side"] != side:
+            row["position_side"] = side
             for position, change in enumerate(self.changes):
                 if change.order.order_id == event.order_id:
                     self.changes[position] = replace(change, order=replace(change.order, position_side=side))
@@ -492,6 +544,6 @@ class _Applier:
         if row is None:
             return
         self._touch(row, seq, now_ms)
-        row.price = to_raw(event.price)
-        row.orig_qty = to_raw(event.qty)
+        row["price"] = to_raw(event.price)
+        row["orig_qty"] = to_raw(event.qty)
         self._emit(row, "AMENDMENT", False, now_ms)
