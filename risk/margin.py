@@ -1,6 +1,6 @@
 """Cross-margin arithmetic on raw integers, mirroring the engine's.
 
-The formulas are those of ``core_rs/src/accounts/margin.rs`` and ``liquidation::health``, so that
+The formulas are those of ``core_rs/src/accounts/margin.rs`` (``health`` among them), so that
 the monitor and the ADL ranking see what the engine sees.
 
 Formulas (MECHANICS §4.1, Binance leverage brackets):

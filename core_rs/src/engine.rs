@@ -17,6 +17,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::account_settings;
 use crate::accounts::{Accounts, ReferencePrices, FEE_ACCOUNT, FIRST_USER_ACCOUNT};
 use crate::command::{Command, CommandEnvelope, PlaceOrder};
 use crate::event::{CancelReason, Event};
@@ -240,14 +241,14 @@ impl Engine {
             }
             Command::SetLeverage { account, symbol, leverage } => {
                 let result = self.markets.get(symbol).map_or(Err(RejectReason::UnknownSymbol), |m| {
-                    ledger::set_leverage(&mut self.accounts, &self.prices, &m.spec, (*account, *symbol), *leverage, out)
+                    account_settings::set_leverage(&mut self.accounts, &self.prices, &m.spec, (*account, *symbol), *leverage, out)
                 });
                 if let Err(reason) = result {
                     refuse(out, Some(*account), Some(*symbol), reason);
                 }
             }
             Command::SetPositionMode { account, hedge } => {
-                if let Err(reason) = ledger::set_position_mode(&mut self.accounts, *account, *hedge, out) {
+                if let Err(reason) = account_settings::set_position_mode(&mut self.accounts, *account, *hedge, out) {
                     refuse(out, Some(*account), None, reason);
                 }
             }
@@ -297,7 +298,7 @@ impl Engine {
                 }
             }
             Command::SetFeeTier { account, rates } => {
-                if let Err(reason) = ledger::set_fee_tier(&mut self.accounts, *account, *rates, out) {
+                if let Err(reason) = account_settings::set_fee_tier(&mut self.accounts, *account, *rates, out) {
                     refuse(out, Some(*account), None, reason);
                 }
             }

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use crate::accounts::{Accounts, ReferencePrices, INSURANCE_FUND};
-use crate::clearing;
+use crate::clearing::settlement;
 use crate::event::{BalanceKind, Event, PayoutReason};
 use crate::ids::AccountId;
 use crate::reject::RejectReason;
@@ -56,6 +56,6 @@ pub fn payout(
         paid.insert(key);
     }
     events.push(Event::InsurancePaid { account, amount, reason, key });
-    clearing::move_funds(accounts, (INSURANCE_FUND, account), amount, BalanceKind::InsurancePayout, events);
+    settlement::move_funds(accounts, (INSURANCE_FUND, account), amount, BalanceKind::InsurancePayout, events);
     Ok(())
 }

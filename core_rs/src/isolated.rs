@@ -30,10 +30,6 @@ use crate::order::PositionSide;
 use crate::reject::RejectReason;
 use crate::units::{mul_div, Overflow, Price, Quote, Rounding};
 
-const fn overflow(_: Overflow) -> RejectReason {
-    RejectReason::ArithmeticOverflow
-}
-
 /// Switches `symbol` of `account` between cross and isolated margin.
 ///
 /// # Errors
@@ -102,17 +98,17 @@ pub fn adjust(
     }
     let current = state.isolated_margin[leg];
     if amount.raw() > 0 {
-        if owner.available(prices).map_err(overflow)? < amount {
+        if owner.available(prices)? < amount {
             return Err(RejectReason::CrossBalanceInsufficient);
         }
     } else {
         let reference = prices.get(&symbol).copied().unwrap_or_else(|| position.entry_price());
-        let spare = removable(state, position, current, reference).map_err(overflow)?;
+        let spare = removable(state, position, current, reference)?;
         if spare.raw() < -amount.raw() {
             return Err(RejectReason::IsolatedBalanceInsufficient);
         }
     }
-    let after = current.checked_add(amount).map_err(overflow)?;
+    let after = current.checked_add(amount)?;
     accounts.get_mut(account).symbol_mut(symbol).isolated_margin[leg] = after;
     events.push(Event::IsolatedMarginChanged { account, symbol, position_side, amount, isolated_margin: after });
     Ok(())

@@ -1,28 +1,19 @@
-//! Account commands that move money or change settings: deposit, withdraw, transfer, leverage,
-//! position mode. Each validates fully before it changes anything.
+//! The money commands: deposit, withdraw, transfer. Each validates fully before it changes
+//! anything, and each change of a wallet is a `BalanceChanged` event.
 //!
 //! Rules: amounts are positive; a withdrawal or an outgoing transfer may take at most
 //! `wallet + Σ min(0, uPnL) − Σ IM` (unrealised profit stays in the account); while any account
 //! has a negative margin balance (a loss the insurance fund or ADL has not covered yet),
 //! withdrawals are refused platform-wide (MECHANICS §6.2 step 8, `WithdrawalsSuspended`);
-//! transfers between accounts stay open (no money leaves the exchange); leverage is
-//! `1 ..=` the maximum of the bracket the account's worst-case position falls in, and lowering it
-//! must leave `available ≥ 0` (and, on an isolated symbol, every leg covering its new initial
-//! margin); the position mode changes only with no position and no open order
-//! anywhere (Binance -4068).
+//! transfers between accounts stay open (no money leaves the exchange).
+//!
+//! Invariant: `Σ wallet` over all accounts changes only by deposits and withdrawals here.
 
 use crate::accounts::{Accounts, ReferencePrices};
 use crate::event::{BalanceKind, Event};
-use crate::ids::{AccountId, SymbolId};
-use crate::instrument::InstrumentSpec;
+use crate::ids::AccountId;
 use crate::reject::RejectReason;
-use crate::units::{Overflow, Quote, Rounding};
-
-use crate::accounts::margin;
-
-const fn overflow(_: Overflow) -> RejectReason {
-    RejectReason::ArithmeticOverflow
-}
+use crate::units::Quote;
 
 fn credit(
     accounts: &mut Accounts,
@@ -32,7 +23,7 @@ fn credit(
     events: &mut Vec<Event>,
 ) -> Result<(), RejectReason> {
     let entry = accounts.get_mut(account);
-    entry.wallet = entry.wallet.checked_add(amount).map_err(overflow)?;
+    entry.wallet = entry.wallet.checked_add(amount)?;
     events.push(Event::BalanceChanged { account, amount, wallet: entry.wallet, kind });
     Ok(())
 }
@@ -41,7 +32,7 @@ fn check_payable(accounts: &Accounts, prices: &ReferencePrices, account: Account
     if amount.raw() <= 0 {
         return Err(RejectReason::AmountNotPositive);
     }
-    let withdrawable = accounts.get(account).map_or(Ok(Quote::ZERO), |a| a.withdrawable(prices)).map_err(overflow)?;
+    let withdrawable = accounts.get(account).map_or(Ok(Quote::ZERO), |a| a.withdrawable(prices))?;
     if withdrawable < amount {
         return Err(RejectReason::InsufficientBalance);
     }
@@ -56,7 +47,7 @@ pub fn deposit(accounts: &mut Accounts, account: AccountId, amount: Quote, event
     if amount.raw() <= 0 {
         return Err(RejectReason::AmountNotPositive);
     }
-    accounts.get(account).map_or(Ok(amount), |a| a.wallet.checked_add(amount)).map_err(overflow)?;
+    accounts.get(account).map_or(Ok(amount), |a| a.wallet.checked_add(amount))?;
     credit(accounts, account, amount, BalanceKind::Deposit, events)
 }
 
@@ -93,81 +84,9 @@ pub fn transfer(
         return Err(RejectReason::SameAccount);
     }
     check_payable(accounts, prices, from, amount)?;
-    accounts.get(to).map_or(Ok(amount), |a| a.wallet.checked_add(amount)).map_err(overflow)?;
+    accounts.get(to).map_or(Ok(amount), |a| a.wallet.checked_add(amount))?;
     credit(accounts, from, Quote(-amount.raw()), BalanceKind::TransferOut, events)?;
     credit(accounts, to, amount, BalanceKind::TransferIn, events)
-}
-
-/// Sets an account's leverage on a symbol.
-///
-/// # Errors
-/// Leverage out of range for the current exposure, or a lower leverage the margin cannot carry.
-pub fn set_leverage(
-    accounts: &mut Accounts,
-    prices: &ReferencePrices,
-    spec: &InstrumentSpec,
-    (account, symbol): (AccountId, SymbolId),
-    leverage: u32,
-    events: &mut Vec<Event>,
-) -> Result<(), RejectReason> {
-    let current = accounts.get(account).cloned().unwrap_or_default();
-    let state = current.symbols.get(&symbol).cloned().unwrap_or_default();
-    let reference = prices.get(&symbol).copied();
-    let worst_qty = state.worst_qty(current.hedge_mode);
-    let worst = reference.map_or(Ok(Quote::ZERO), |p| margin::signed_notional(worst_qty, p, Rounding::Ceil));
-    let worst = worst.map_err(overflow)?;
-    if leverage == 0 || leverage > margin::max_leverage(spec, worst) {
-        return Err(RejectReason::InvalidLeverage);
-    }
-    let mut changed = current;
-    changed.symbol_mut(symbol).leverage = leverage;
-    if leverage < state.leverage {
-        let lowered = &changed.symbols[&symbol];
-        let legs_ok = !lowered.isolated
-            || reference.map_or(Ok(true), |p| crate::isolated::legs_cover_initial_margin(lowered, p)).map_err(overflow)?;
-        if !legs_ok || changed.available(prices).map_err(overflow)?.raw() < 0 {
-            return Err(RejectReason::InsufficientMargin);
-        }
-    }
-    accounts.get_mut(account).symbol_mut(symbol).leverage = leverage;
-    events.push(Event::LeverageSet { account, symbol, leverage });
-    Ok(())
-}
-
-/// Sets (or clears) an account's fee tier.
-///
-/// # Errors
-/// Rates outside −1 %..1 %, or a maker rebate larger than the taker fee (the fee account would
-/// pay out more than it takes on a self-crossing pair of fills).
-pub fn set_fee_tier(
-    accounts: &mut Accounts,
-    account: AccountId,
-    rates: Option<(crate::units::Rate, crate::units::Rate)>,
-    events: &mut Vec<Event>,
-) -> Result<(), RejectReason> {
-    if let Some((maker, taker)) = rates {
-        let bound = crate::units::SCALE / 100;
-        let in_range = |r: crate::units::Rate| (-bound..=bound).contains(&r.raw());
-        if !in_range(maker) || !in_range(taker) || maker.raw() + taker.raw() < 0 {
-            return Err(RejectReason::InvalidFeeRates);
-        }
-    }
-    accounts.get_mut(account).fee_tier = rates;
-    events.push(Event::FeeTierSet { account, rates });
-    Ok(())
-}
-
-/// Switches between one-way and hedge mode.
-///
-/// # Errors
-/// Any open position or order.
-pub fn set_position_mode(accounts: &mut Accounts, account: AccountId, hedge: bool, events: &mut Vec<Event>) -> Result<(), RejectReason> {
-    if accounts.get(account).is_some_and(|a| a.symbols.values().any(|s| !s.is_idle())) {
-        return Err(RejectReason::PositionModeLocked);
-    }
-    accounts.get_mut(account).hedge_mode = hedge;
-    events.push(Event::PositionModeSet { account, hedge });
-    Ok(())
 }
 
 #[cfg(test)]

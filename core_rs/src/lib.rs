@@ -9,6 +9,7 @@
 //! command only once it is durable; [`pybind`] (feature `python`) exposes that to Python. Test
 //! fixtures (`testkit`) and the benchmark workload (`workload`) are behind features of those names.
 
+pub mod account_settings;
 pub mod account_view;
 pub mod accounts;
 pub mod book;

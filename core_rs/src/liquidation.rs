@@ -46,22 +46,24 @@
 //!
 //! Bankruptcy price of a leg: the price at which closing it leaves the margin balance at zero,
 //! `p = (cost − MB_without_leg) / qty`, rounded to the tick toward safety (long up, short down:
-//! Bybit and dYdX), never below one tick.
+//! Bybit and dYdX), never below one tick. Units, their health and these prices are
+//! [`margin`]'s (this module decides and acts; it computes no margin figure itself).
 //!
 //! Candidates come from the [`LiquidationIndex`] (O(log n + crossed) per tick).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::accounts::leg_index;
-use crate::accounts::margin;
+use crate::accounts::margin::{self, bankruptcy_price, health, is_underwater, unit_health, units, Unit};
 use crate::accounts::{Account, Accounts, ReferencePrices, FEE_ACCOUNT, INSURANCE_FUND};
-use crate::clearing::{self, OrderSide};
+use crate::clearing::settlement::{self, Fill};
+use crate::clearing::OrderSide;
 use crate::event::{BalanceKind, CancelReason, Event};
 use crate::ids::{AccountId, Nanos, OrderId, SymbolId, TradeId};
 use crate::liquidation_index::LiquidationIndex;
 use crate::market::{Ctx, Market};
 use crate::order::{PositionSide, Side};
-use crate::units::{mul_div, Overflow, Price, Qty, Quote, Rounding, SCALE};
+use crate::units::{mul_div, Price, Qty, Quote, Rounding, SCALE};
 
 /// The engine state a liquidation works on.
 #[derive(Debug)]
@@ -86,91 +88,6 @@ pub struct Parts<'a> {
     pub index: &'a mut LiquidationIndex,
     /// The ADL queues ranked so far in this pass (start empty).
     pub adl_queues: AdlQueues,
-}
-
-/// A margin unit (MECHANICS §6.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unit {
-    /// The account's cross part: its cross wallet and every cross symbol.
-    Cross,
-    /// One leg of an isolated symbol.
-    Isolated(SymbolId, PositionSide),
-}
-
-impl Unit {
-    /// The unit a leg belongs to.
-    #[must_use]
-    pub fn of(account: &Account, symbol: SymbolId, position_side: PositionSide) -> Self {
-        if account.symbols.get(&symbol).is_some_and(|s| s.isolated) {
-            Self::Isolated(symbol, position_side)
-        } else {
-            Self::Cross
-        }
-    }
-}
-
-/// The units of `account`: the cross part, then each open isolated leg (by symbol, then leg).
-#[must_use]
-pub fn units(account: &Account) -> Vec<Unit> {
-    let mut units = vec![Unit::Cross];
-    for (&symbol, state) in account.symbols.iter().filter(|(_, s)| s.isolated) {
-        let open = state.positions.iter().zip(PositionSide::ALL).filter(|(p, _)| p.qty != 0);
-        units.extend(open.map(|(_, &side)| Unit::Isolated(symbol, side)));
-    }
-    units
-}
-
-/// Margin balance and maintenance margin of an account's cross part at the reference prices.
-///
-/// # Errors
-/// [`Overflow`] on absurd sizes.
-pub fn health(account: &Account, markets: &BTreeMap<SymbolId, Market>, prices: &ReferencePrices) -> Result<(Quote, Quote), Overflow> {
-    let mut balance = account.cross_wallet();
-    let mut maintenance = Quote::ZERO;
-    for (symbol, state) in account.symbols.iter().filter(|(_, s)| !s.isolated) {
-        let (Some(&price), Some(market)) = (prices.get(symbol), markets.get(symbol)) else { continue };
-        balance = balance.checked_add(state.unrealised_pnl(price)?)?;
-        for position in state.positions.iter().filter(|p| p.qty != 0) {
-            let notional = margin::signed_notional(position.qty.abs(), price, Rounding::Ceil)?;
-            maintenance = maintenance.checked_add(margin::maintenance_margin(&market.spec, notional)?)?;
-        }
-    }
-    Ok((balance, maintenance))
-}
-
-/// Margin balance and maintenance margin of one unit at the reference prices.
-///
-/// # Errors
-/// [`Overflow`] on absurd sizes.
-pub fn unit_health(
-    account: &Account,
-    unit: Unit,
-    markets: &BTreeMap<SymbolId, Market>,
-    prices: &ReferencePrices,
-) -> Result<(Quote, Quote), Overflow> {
-    let Unit::Isolated(symbol, position_side) = unit else { return health(account, markets, prices) };
-    let Some(state) = account.symbols.get(&symbol) else { return Ok((Quote::ZERO, Quote::ZERO)) };
-    let leg = leg_index(position_side);
-    let (position, isolated) = (state.positions[leg], state.isolated_margin[leg]);
-    let (Some(&price), Some(market)) = (prices.get(&symbol), markets.get(&symbol)) else { return Ok((isolated, Quote::ZERO)) };
-    let balance = isolated.checked_add(margin::unrealised_pnl(position.qty, position.cost, price)?)?;
-    let notional = margin::signed_notional(position.qty.abs(), price, Rounding::Ceil)?;
-    Ok((balance, margin::maintenance_margin(&market.spec, notional)?))
-}
-
-fn is_underwater(balance: Quote, maintenance: Quote) -> bool {
-    maintenance.raw() > 0 && balance < maintenance
-}
-
-/// Bankruptcy price of one leg given the account's margin balance `balance` (which includes
-/// this leg's unrealised PnL at `price`).
-fn bankruptcy_price(qty: i64, cost: Quote, balance: Quote, price: Price, tick: Price) -> Result<Price, Overflow> {
-    let without_leg = balance.checked_sub(margin::unrealised_pnl(qty, cost, price)?)?;
-    let numerator = cost.checked_sub(without_leg)?;
-    let (exact, to_tick) = if qty > 0 { (Rounding::Ceil, Rounding::Ceil) } else { (Rounding::Floor, Rounding::Floor) };
-    let raw = mul_div(numerator.raw(), SCALE, qty, exact)?;
-    let ticks = mul_div(raw, 1, tick.raw(), to_tick)?;
-    Ok(Price(ticks.max(1) * tick.raw()))
 }
 
 /// Checks the accounts the index names for the mark of `symbol` and liquidates those under
@@ -312,7 +229,7 @@ fn close_leg(parts: &mut Parts<'_>, owner: (AccountId, Unit), symbol: SymbolId, 
     }
     let signed_rest = if signed_qty > 0 { rest } else { -rest };
     if fund_can_take(parts, symbol, signed_rest, bankruptcy) {
-        clearing::take_over(parts.accounts, &order, signed_rest, bankruptcy, events);
+        settlement::take_over(parts.accounts, &order, signed_rest, bankruptcy, events);
         return;
     }
     let rest = deleverage(parts, &order, rest, bankruptcy, events);
@@ -321,7 +238,7 @@ fn close_leg(parts: &mut Parts<'_>, owner: (AccountId, Unit), symbol: SymbolId, 
         // nothing it has not already lost; the account's loss beyond that is bad debt (step 6).
         let signed_rest = if signed_qty > 0 { rest } else { -rest };
         let mark = parts.prices.get(&symbol).copied().unwrap_or(bankruptcy);
-        clearing::take_over(parts.accounts, &order, signed_rest, mark, events);
+        settlement::take_over(parts.accounts, &order, signed_rest, mark, events);
     }
 }
 
@@ -560,10 +477,10 @@ fn deleverage(parts: &mut Parts<'_>, order: &OrderSide, mut rest: i64, bankruptc
             qty: signed,
             price: bankruptcy,
         });
-        let fill = clearing::Fill { order_id: 0, trade_id: 0, qty: Qty(qty), price: bankruptcy, fee_rate: crate::units::Rate(0) };
-        clearing::settle(parts.accounts, order, &fill, events);
+        let fill = Fill { order_id: 0, trade_id: 0, qty: Qty(qty), price: bankruptcy, fee_rate: crate::units::Rate(0) };
+        settlement::settle(parts.accounts, order, &fill, events);
         let counter_order = OrderSide { account: counterparty, symbol: order.symbol, side: ranked.opposite(), position_side: leg };
-        clearing::settle(parts.accounts, &counter_order, &fill, events);
+        settlement::settle(parts.accounts, &counter_order, &fill, events);
         rest -= qty;
     }
     rest
@@ -575,7 +492,7 @@ fn clear_bad_debt(parts: &mut Parts<'_>, account: AccountId, deficit: i64, event
     let fund = parts.accounts.get(INSURANCE_FUND).map_or(Ok(Quote::ZERO), |a| health(a, parts.markets, parts.prices).map(|(b, _)| b));
     let covered = deficit.min(fund.map_or(0, Quote::raw));
     if covered > 0 {
-        clearing::move_funds(parts.accounts, (INSURANCE_FUND, account), Quote(covered), BalanceKind::InsuranceClear, events);
+        settlement::move_funds(parts.accounts, (INSURANCE_FUND, account), Quote(covered), BalanceKind::InsuranceClear, events);
     }
 }
 

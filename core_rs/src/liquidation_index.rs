@@ -2,7 +2,7 @@
 //! O(log n + accounts whose trigger it crossed + complex accounts of that symbol).
 //!
 //! - A one-way account whose only cross position is in one symbol has one liquidation price
-//!   there (MECHANICS §5.1; `account_view::liquidation_price`, backed by the cross wallet); so
+//!   there (MECHANICS §5.1; `margin::liquidation_price`, backed by the cross wallet); so
 //!   has each one-way isolated position (backed by its isolated margin). It is indexed by a trigger slightly on
 //!   the safe side of it (0.1 % and one unit beyond): a long is checked when the mark is at or
 //!   below its trigger, a short at or above. The exact `MB < MM` check still decides.
@@ -20,11 +20,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 
-use crate::account_view::liquidation_price;
-use crate::accounts::{Accounts, FEE_ACCOUNT, INSURANCE_FUND};
+use crate::accounts::margin::liquidation_price;
+use crate::accounts::{Account, Accounts, FEE_ACCOUNT, INSURANCE_FUND};
 use crate::ids::{AccountId, SymbolId};
 use crate::market::Markets;
-use crate::units::{mul_div, Price, Rounding, SCALE};
+use crate::units::{mul_div, Price, Quote, Rounding, SCALE};
 
 /// How an account is indexed in one symbol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +106,7 @@ impl LiquidationIndex {
             entries.push((symbol, entry.unwrap_or(Entry::Complex)));
         }
         for symbol in held(true) {
-            let backing = state.symbols.get(&symbol).map_or(crate::units::Quote::ZERO, |s| s.isolated_margin[0]);
+            let backing = state.symbols.get(&symbol).map_or(Quote::ZERO, |s| s.isolated_margin[0]);
             let entry = if state.hedge_mode { None } else { trigger(backing, state, symbol, markets) };
             entries.push((symbol, entry.unwrap_or(Entry::Complex)));
         }
@@ -125,7 +125,7 @@ impl LiquidationIndex {
 
 /// The trigger of a one-way position in `symbol` backed by `backing` alone (the cross wallet of
 /// a single-symbol cross account, or the leg's isolated margin), or `None` to treat it as complex.
-fn trigger(backing: crate::units::Quote, state: &crate::accounts::Account, symbol: SymbolId, markets: &Markets) -> Option<Entry> {
+fn trigger(backing: Quote, state: &Account, symbol: SymbolId, markets: &Markets) -> Option<Entry> {
     let market = markets.get(&symbol)?;
     let position = state.symbols.get(&symbol)?.positions[0];
     let price = liquidation_price(backing, position, &market.spec)?;

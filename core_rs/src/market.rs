@@ -21,10 +21,13 @@ use std::collections::{BTreeSet, VecDeque};
 
 use rustc_hash::FxHashMap;
 
+use crate::accounts::margin::Specs;
 use crate::accounts::{Accounts, ReferencePrices, INSURANCE_FUND};
 use crate::book::matching::{expected_fill, fok_fillable, match_taker, would_take, MakerFill, MatchSink, Taker};
 use crate::book::{OrderBook, RestingOrder, Touch, NO_LEVEL};
-use crate::clearing::{self, Exposure, Fill, Intent, OrderSide};
+use crate::clearing::margin_check::{self, Exposure, Intent};
+use crate::clearing::settlement::{self, Fill};
+use crate::clearing::OrderSide;
 use crate::command::{OrderRef, PlaceOrder};
 use crate::event::{BalanceKind, CancelReason, Event, ExpireReason};
 use crate::ids::{AccountId, ClientOrderId, Nanos, OrderId, SymbolId, TradeId};
@@ -36,6 +39,12 @@ use crate::units::{mul_div, notional, Price, Qty, Quote, Rate, Rounding, SCALE};
 
 /// Every market, by symbol.
 pub type Markets = std::collections::BTreeMap<SymbolId, Market>;
+
+impl Specs for Markets {
+    fn spec(&self, symbol: SymbolId) -> Option<&InstrumentSpec> {
+        self.get(&symbol).map(|m| &m.spec)
+    }
+}
 
 /// No exposure: what a conditional order reserves until it triggers, and a market order that
 /// nothing would fill.
@@ -318,7 +327,7 @@ impl Market {
         let order = self.order_side(place);
         let reduce_only = place.reduce_only || place.close_position;
         let intent = Intent { reduce_only, qty, exposure, replaces: None };
-        clearing::check_order(ctx.accounts, ctx.prices, &self.spec, &order, intent)
+        margin_check::check_order(ctx.accounts, ctx.prices, &self.spec, &order, intent)
     }
 
     /// Places an order with attached protective orders, all validated before any is placed.
@@ -369,8 +378,8 @@ impl Market {
     /// to what is still open to close (close-position: all of it).
     fn execute(&mut self, id: OrderId, place: &PlaceOrder, ctx: &mut Ctx<'_>) {
         let order = self.order_side(place);
-        let qty = if clearing::is_closing(&order, place.reduce_only || place.close_position) {
-            let closable = clearing::closable(ctx.accounts, &order);
+        let qty = if margin_check::is_closing(&order, place.reduce_only || place.close_position) {
+            let closable = margin_check::closable(ctx.accounts, &order);
             if place.close_position {
                 closable
             } else {
@@ -421,17 +430,23 @@ impl Market {
             let defaults = (self.spec.maker_fee, self.spec.taker_fee);
             let fees_of = |accounts: &Accounts, account| accounts.get(account).map_or(defaults, |a| a.fees(defaults));
             let maker_fee = fees_of(ctx.accounts, maker.account).0;
-            clearing::settle(ctx.accounts, &maker_side, &settle(maker.id, maker_fee), ctx.events);
+            settlement::settle(ctx.accounts, &maker_side, &settle(maker.id, maker_fee), ctx.events);
             let taker_fee = if bankruptcy.is_some() { Rate(0) } else { fees_of(ctx.accounts, taker_side.account).1 };
-            clearing::settle(ctx.accounts, taker_side, &settle(taker.id, taker_fee), ctx.events);
+            settlement::settle(ctx.accounts, taker_side, &settle(taker.id, taker_fee), ctx.events);
             // The fund's own liquidation orders pay no fee (it would be paid to itself).
             if let Some(bankruptcy) = bankruptcy.filter(|_| taker_side.account != INSURANCE_FUND) {
                 let fee = self.liquidation_fee(taker_side.side, maker.price, fill.qty, bankruptcy);
                 if fee.raw() > 0 {
-                    clearing::move_funds(ctx.accounts, (taker_side.account, INSURANCE_FUND), fee, BalanceKind::LiquidationFee, ctx.events);
+                    settlement::move_funds(
+                        ctx.accounts,
+                        (taker_side.account, INSURANCE_FUND),
+                        fee,
+                        BalanceKind::LiquidationFee,
+                        ctx.events,
+                    );
                 }
             }
-            clearing::adjust_open(ctx.accounts, &maker_side, -fill.qty.raw(), maker.price);
+            settlement::adjust_open(ctx.accounts, &maker_side, -fill.qty.raw(), maker.price);
             if fill.qty == maker.leaves {
                 self.forget(maker.id, ctx);
             }
@@ -440,7 +455,7 @@ impl Market {
         self.fills.clear();
         while let Some(maker) = self.expired_makers.pop() {
             let maker_side = self.resting_side(&maker);
-            clearing::adjust_open(ctx.accounts, &maker_side, -maker.leaves.raw(), maker.price);
+            settlement::adjust_open(ctx.accounts, &maker_side, -maker.leaves.raw(), maker.price);
             self.forget(maker.id, ctx);
         }
         if let Some(price) = outcome.last_price {
@@ -524,7 +539,7 @@ impl Market {
                 position_side: place.position_side,
             });
             self.touched.push((place.side, price, level));
-            clearing::adjust_open(ctx.accounts, &self.order_side(place), taker.leaves.raw(), price);
+            settlement::adjust_open(ctx.accounts, &self.order_side(place), taker.leaves.raw(), price);
         } else {
             self.expire(taker.id, place.account, taker.leaves, ExpireReason::Unfilled, ctx);
         }
@@ -645,7 +660,7 @@ impl Market {
         let (order, level) = self.book.remove_entry(id)?;
         self.touched.push((order.side, order.price, level));
         let side = self.resting_side(&order);
-        clearing::adjust_open(ctx.accounts, &side, -order.leaves.raw(), order.price);
+        settlement::adjust_open(ctx.accounts, &side, -order.leaves.raw(), order.price);
         Some(order)
     }
 
@@ -698,7 +713,7 @@ impl Market {
         let order_side = self.resting_side(&resting);
         let replaces = Some(Exposure { qty: resting.leaves, price: resting.price });
         let intent = Intent { reduce_only: resting.reduce_only, qty: leaves, exposure: Exposure { qty: leaves, price }, replaces };
-        clearing::check_order(ctx.accounts, ctx.prices, &self.spec, &order_side, intent).map_err(with_id)?;
+        margin_check::check_order(ctx.accounts, ctx.prices, &self.spec, &order_side, intent).map_err(with_id)?;
         ctx.events.push(Event::OrderAmended {
             account,
             symbol: self.spec.symbol,
@@ -711,7 +726,7 @@ impl Market {
         if keeps_priority {
             self.touched.push((resting.side, resting.price, NO_LEVEL));
             self.book.reduce(id, leaves, qty);
-            clearing::adjust_open(ctx.accounts, &order_side, leaves.raw() - resting.leaves.raw(), price);
+            settlement::adjust_open(ctx.accounts, &order_side, leaves.raw() - resting.leaves.raw(), price);
             return Ok(());
         }
         self.remove_resting(id, ctx);

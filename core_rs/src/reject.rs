@@ -6,6 +6,7 @@
 //! message texts.
 
 use crate::order::wire_enum;
+use crate::units::Overflow;
 
 wire_enum!(
     /// A typed rejection reason.
@@ -63,6 +64,13 @@ wire_enum!(
         /** An account owner's name or role is empty or too long. */ InvalidAccountOwner = 73,
     }
 );
+
+/// An arithmetic overflow while checking a command rejects it with [`RejectReason::ArithmeticOverflow`].
+impl From<Overflow> for RejectReason {
+    fn from(_: Overflow) -> Self {
+        Self::ArithmeticOverflow
+    }
+}
 
 impl RejectReason {
     /// The Binance USD-M error code a client library expects for this reason.

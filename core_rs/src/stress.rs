@@ -20,12 +20,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::accounts::{margin, INSURANCE_FUND};
+use crate::accounts::margin::{self, health};
+use crate::accounts::INSURANCE_FUND;
 use crate::command::{Command, CommandEnvelope};
 use crate::engine::Engine;
 use crate::event::{BalanceKind, Event};
 use crate::ids::{AccountId, OrderId, SymbolId};
-use crate::liquidation::health;
 use crate::units::{mul_div, Overflow, Price, Quote, Rate, Rounding, SCALE};
 
 /// Where a shocked symbol's mark goes.

@@ -13,6 +13,7 @@ use crate::event::Event;
 use crate::ids::{AccountId, Nanos, SymbolId, SymbolName};
 use crate::instrument::{InstrumentSpec, LeverageBracket};
 use crate::order::{Side, TimeInForce};
+use crate::reject::RejectReason;
 use crate::units::{parse_decimal, Price, Qty, Quote, Rate};
 
 /// Parses a decimal literal; panics on a typo in a fixture.
@@ -34,6 +35,21 @@ pub fn px(text: &str) -> Price {
 #[must_use]
 pub fn qty(text: &str) -> Qty {
     Qty(dec(text))
+}
+
+/// A USDT amount literal.
+#[must_use]
+pub fn usdt(text: &str) -> Quote {
+    Quote(dec(text))
+}
+
+/// The reason of the first rejection among `events` (an order's or another command's), if any.
+#[must_use]
+pub fn rejection(events: &[Event]) -> Option<RejectReason> {
+    events.iter().find_map(|e| match *e {
+        Event::OrderRejected { reason, .. } | Event::CommandRejected { reason, .. } => Some(reason),
+        _ => None,
+    })
 }
 
 /// Binance's BTCUSDT brackets (first four tiers, as published for USD-M).
@@ -118,6 +134,20 @@ impl Harness {
         let events = h.send(Command::AddInstrument(instrument(1, "BTCUSDT")));
         assert_eq!(events, vec![Event::InstrumentUpdated { symbol: 1 }]);
         h.fund(1..=FUNDED_ACCOUNTS, Quote(dec(FUNDING)));
+        h
+    }
+
+    /// The setting of the clearing and margin-check worked examples: `instrument(1, "BTCUSDT")`
+    /// listed (maker 0.02 %, taker 0.05 %, default leverage 20), mark and index at 50,000, then
+    /// `deposits` credited in order (amounts in USDT).
+    #[must_use]
+    pub fn btc_at_mark(deposits: &[(AccountId, &str)]) -> Self {
+        let mut h = Self { now: 1_000, ..Self::default() };
+        h.send(Command::AddInstrument(instrument(1, "BTCUSDT")));
+        h.send(Command::SetMarkPrice { symbol: 1, mark: px("50000"), index: px("50000") });
+        for &(account, amount) in deposits {
+            h.send(Command::Deposit { account, amount: usdt(amount) });
+        }
         h
     }
 

@@ -10,26 +10,11 @@ use derivatives_core::accounts::{FEE_ACCOUNT, FIRST_USER_ACCOUNT, INSURANCE_FUND
 use derivatives_core::event::{BalanceKind, ExpireReason};
 use derivatives_core::order::{OrderType, PositionSide, Side};
 use derivatives_core::reject::RejectReason;
-use derivatives_core::testkit::{dec, instrument, limit, market, px, qty, Harness};
+use derivatives_core::testkit::{dec, instrument, limit, market, px, qty, rejection, usdt, Harness};
 use derivatives_core::units::Quote;
 use derivatives_core::{Command, Engine, Event, PlaceOrder};
 
 const BTC: u32 = 1;
-
-fn usdt(text: &str) -> Quote {
-    Quote(dec(text))
-}
-
-/// BTCUSDT listed (maker 0.02 %, taker 0.05 %), mark 50,000, and the given deposits.
-fn exchange(deposits: &[(u64, &str)]) -> Harness {
-    let mut h = Harness { now: 1_000, ..Harness::default() };
-    h.send(Command::AddInstrument(instrument(BTC, "BTCUSDT")));
-    h.send(Command::SetMarkPrice { symbol: BTC, mark: px("50000"), index: px("50000") });
-    for &(account, amount) in deposits {
-        h.send(Command::Deposit { account, amount: usdt(amount) });
-    }
-    h
-}
 
 fn wallet(h: &Harness, account: u64) -> Quote {
     h.engine.accounts().get(account).map_or(Quote::ZERO, |a| a.wallet)
@@ -45,16 +30,9 @@ fn settlements(events: &[Event]) -> Vec<(u64, i64, Quote, Quote, Quote)> {
         .collect()
 }
 
-fn rejection(events: &[Event]) -> Option<RejectReason> {
-    events.iter().find_map(|e| match *e {
-        Event::OrderRejected { reason, .. } | Event::CommandRejected { reason, .. } => Some(reason),
-        _ => None,
-    })
-}
-
 #[test]
 fn test_fees_and_realised_pnl_of_a_round_trip() {
-    let mut h = exchange(&[(1, "10000"), (2, "10000"), (3, "10000")]);
+    let mut h = Harness::btc_at_mark(&[(1, "10000"), (2, "10000"), (3, "10000")]);
     h.place(limit(1, BTC, Side::Sell, px("50000"), qty("0.1")));
     // Account 2 takes 0.1 at 50,000: notional 5,000. Maker fee 5,000 × 0.0002 = 1; taker 2.5.
     let events = h.place(limit(2, BTC, Side::Buy, px("50000"), qty("0.1")));
@@ -78,7 +56,7 @@ fn test_fees_and_realised_pnl_of_a_round_trip() {
 #[test]
 fn test_orders_beyond_the_initial_margin_are_rejected() {
     // 100 USDT at the default 20x: 0.04 BTC at 50,000 = 2,000 notional needs exactly 100.
-    let mut h = exchange(&[(1, "100"), (9, "1000000")]);
+    let mut h = Harness::btc_at_mark(&[(1, "100"), (9, "1000000")]);
     let too_big = limit(1, BTC, Side::Buy, px("50000"), qty("0.041"));
     assert_eq!(rejection(&h.place(too_big)), Some(RejectReason::InsufficientMargin));
     let fits = limit(1, BTC, Side::Buy, px("50000"), qty("0.04"));
@@ -102,7 +80,7 @@ fn test_orders_beyond_the_initial_margin_are_rejected() {
 
 #[test]
 fn test_leverage_is_limited_by_the_bracket_and_by_margin() {
-    let mut h = exchange(&[(1, "100000"), (2, "100000")]);
+    let mut h = Harness::btc_at_mark(&[(1, "100000"), (2, "100000")]);
     let set = |h: &mut Harness, leverage| h.send(Command::SetLeverage { account: 1, symbol: BTC, leverage });
     assert_eq!(set(&mut h, 125), vec![Event::LeverageSet { account: 1, symbol: BTC, leverage: 125 }]);
     assert_eq!(rejection(&set(&mut h, 126)), Some(RejectReason::InvalidLeverage));
@@ -120,7 +98,7 @@ fn test_leverage_is_limited_by_the_bracket_and_by_margin() {
 
 #[test]
 fn test_deposit_withdraw_transfer_and_their_refusals() {
-    let mut h = exchange(&[(1, "1000")]);
+    let mut h = Harness::btc_at_mark(&[(1, "1000")]);
     assert_eq!(
         h.send(Command::Transfer { from: 1, to: 2, amount: usdt("300") }),
         vec![
@@ -151,7 +129,7 @@ fn test_deposit_withdraw_transfer_and_their_refusals() {
 
 #[test]
 fn test_position_mode_switch_and_hedge_legs() {
-    let mut h = exchange(&[(1, "100000"), (2, "100000")]);
+    let mut h = Harness::btc_at_mark(&[(1, "100000"), (2, "100000")]);
     h.place(limit(1, BTC, Side::Buy, px("49000"), qty("0.1")));
     assert_eq!(rejection(&h.send(Command::SetPositionMode { account: 1, hedge: true })), Some(RejectReason::PositionModeLocked));
     h.send(Command::CancelAll { account: 1, symbol: BTC });
@@ -172,7 +150,7 @@ fn test_position_mode_switch_and_hedge_legs() {
 
 #[test]
 fn test_reduce_only_and_close_position() {
-    let mut h = exchange(&[(1, "100000"), (2, "100000")]);
+    let mut h = Harness::btc_at_mark(&[(1, "100000"), (2, "100000")]);
     let reduce = PlaceOrder { reduce_only: true, ..limit(1, BTC, Side::Sell, px("50000"), qty("0.1")) };
     assert_eq!(rejection(&h.place(reduce)), Some(RejectReason::ReduceOnlyRejected), "no position to reduce");
     h.place(limit(2, BTC, Side::Sell, px("50000"), qty("0.5")));
@@ -202,7 +180,7 @@ fn test_reduce_only_and_close_position() {
 
 #[test]
 fn test_hedge_closing_fill_larger_than_its_leg_opens_the_rest_on_the_other_leg() {
-    let mut h = exchange(&[(1, "100000"), (2, "100000")]);
+    let mut h = Harness::btc_at_mark(&[(1, "100000"), (2, "100000")]);
     h.send(Command::SetPositionMode { account: 1, hedge: true });
     let leg = |side, position_side, price: &str, q: &str| PlaceOrder { position_side, ..limit(1, BTC, side, px(price), qty(q)) };
     h.place(limit(2, BTC, Side::Sell, px("50000"), qty("0.3")));
@@ -227,7 +205,7 @@ fn test_hedge_closing_fill_larger_than_its_leg_opens_the_rest_on_the_other_leg()
 
 #[test]
 fn test_close_position_close_all_and_reverse() {
-    let mut h = exchange(&[(1, "100000"), (2, "1000000")]);
+    let mut h = Harness::btc_at_mark(&[(1, "100000"), (2, "1000000")]);
     h.send(Command::AddInstrument(instrument(2, "ETHUSDT")));
     h.send(Command::SetMarkPrice { symbol: 2, mark: px("3000"), index: px("3000") });
     let position =
@@ -262,7 +240,7 @@ fn test_close_position_close_all_and_reverse() {
 
 #[test]
 fn test_stop_loss_and_take_profit_attached_on_open() {
-    let mut h = exchange(&[(1, "100000"), (2, "1000000")]);
+    let mut h = Harness::btc_at_mark(&[(1, "100000"), (2, "1000000")]);
     h.place(limit(2, BTC, Side::Sell, px("50000"), qty("5")));
     h.place(limit(2, BTC, Side::Buy, px("48800"), qty("5")));
     let entry = limit(1, BTC, Side::Buy, px("50000"), qty("0.5"));
@@ -301,7 +279,7 @@ fn test_stop_loss_and_take_profit_attached_on_open() {
 #[test]
 fn test_fee_tiers_replace_the_instrument_rates() {
     use derivatives_core::units::Rate;
-    let mut h = exchange(&[(1, "100000"), (2, "100000")]);
+    let mut h = Harness::btc_at_mark(&[(1, "100000"), (2, "100000")]);
     let tier = |maker: &str, taker: &str| Some((Rate(dec(maker)), Rate(dec(taker))));
     // Maker rebate 0.01 %, taker 0.03 %: on 5,000 of notional the maker earns 0.5, the taker pays 1.5.
     assert_eq!(
@@ -331,7 +309,7 @@ fn test_fee_tiers_replace_the_instrument_rates() {
 
 #[test]
 fn test_a_keyed_withdrawal_happens_once_even_across_a_snapshot() {
-    let mut h = exchange(&[(1, "100")]);
+    let mut h = Harness::btc_at_mark(&[(1, "100")]);
     let debit = Event::BalanceChanged { account: 1, amount: usdt("-30"), wallet: usdt("70"), kind: BalanceKind::Withdrawal };
     assert_eq!(h.send(Command::Withdraw { account: 1, amount: usdt("30"), key: 77 }), vec![debit]);
     let resend = Command::Withdraw { account: 1, amount: usdt("30"), key: 77 };
@@ -353,7 +331,7 @@ fn test_opened_accounts_are_above_every_account_seen_and_never_reused() {
         [Event::AccountOpened { account, .. }] => *account,
         other => panic!("expected AccountOpened, got {other:?}"),
     };
-    let mut h = exchange(&[(1, "100")]);
+    let mut h = Harness::btc_at_mark(&[(1, "100")]);
     assert_eq!(opened(&mut h), FIRST_USER_ACCOUNT + 1);
     assert_eq!(opened(&mut h), FIRST_USER_ACCOUNT + 2);
     // An account funded directly above the counter (an operator's or an older version's) is skipped.

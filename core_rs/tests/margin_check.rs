@@ -2,43 +2,28 @@
 //! part of an order is, market orders are margined at their expected fill price, and open loss is
 //! charged per order. Each number is derived by hand in the comment beside it.
 //!
-//! Setting (as `clearing.rs`): BTCUSDT, mark 50,000, maker 0.02 %, taker 0.05 %, default leverage
-//! 20, market band 5 %. Formulas: IM = worst-case notional at the mark / leverage, plus open loss
-//! `max(0, price − mark) × qty` per buy and `max(0, mark − price) × qty` per sell (Binance "open
-//! loss"); available = wallet + uPnL − IM; an order is accepted when it adds no IM or
+//! Setting (`Harness::btc_at_mark`, shared with `clearing.rs`): BTCUSDT, mark 50,000, maker
+//! 0.02 %, taker 0.05 %, default leverage 20, market band 5 %. Formulas: IM = worst-case
+//! notional at the mark / leverage, plus open loss `max(0, price − mark) × qty` per buy and
+//! `max(0, mark − price) × qty` per sell (Binance "open loss"); available = wallet + uPnL − IM;
+//! an order is accepted when it adds no IM or
 //! available ≥ the IM it adds.
 
 use derivatives_core::accounts::INSURANCE_FUND;
 use derivatives_core::event::ExpireReason;
 use derivatives_core::order::{OrderType, PositionSide, Side, TriggerSource};
 use derivatives_core::reject::RejectReason;
-use derivatives_core::testkit::{dec, instrument, limit, market, px, qty, Harness};
+use derivatives_core::testkit::{dec, instrument, limit, market, px, qty, rejection, usdt, Harness};
 use derivatives_core::units::Quote;
 use derivatives_core::{Command, Event, PlaceOrder};
 
 const BTC: u32 = 1;
 const MAKER: u64 = 9;
 
-fn usdt(text: &str) -> Quote {
-    Quote(dec(text))
-}
-
 fn exchange(deposits: &[(u64, &str)]) -> Harness {
-    let mut h = Harness { now: 1_000, ..Harness::default() };
-    h.send(Command::AddInstrument(instrument(BTC, "BTCUSDT")));
-    h.send(Command::SetMarkPrice { symbol: BTC, mark: px("50000"), index: px("50000") });
-    h.send(Command::Deposit { account: MAKER, amount: usdt("10000000") });
-    for &(account, amount) in deposits {
-        h.send(Command::Deposit { account, amount: usdt(amount) });
-    }
-    h
-}
-
-fn rejection(events: &[Event]) -> Option<RejectReason> {
-    events.iter().find_map(|e| match *e {
-        Event::OrderRejected { reason, .. } | Event::CommandRejected { reason, .. } => Some(reason),
-        _ => None,
-    })
+    let mut all = vec![(MAKER, "10000000")];
+    all.extend_from_slice(deposits);
+    Harness::btc_at_mark(&all)
 }
 
 fn accepted(events: &[Event]) -> bool {

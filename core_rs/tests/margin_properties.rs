@@ -26,10 +26,10 @@
 
 mod margin_reference;
 
+use derivatives_core::accounts::margin;
 use derivatives_core::accounts::INSURANCE_FUND;
 use derivatives_core::engine::Engine;
 use derivatives_core::event::{BalanceKind, PayoutReason};
-use derivatives_core::liquidation;
 use derivatives_core::order::{OrderType, PositionSide, Side, TimeInForce};
 use derivatives_core::testkit::{instrument, limit, Harness};
 use derivatives_core::units::{Price, Qty, Quote, Rate};
@@ -195,11 +195,11 @@ fn check_none_underwater(h: &Harness, command: &Command) -> Result<(), TestCaseE
         for unit in reference::units(account) {
             let expected = reference::health(&h.engine, account, unit);
             let engine_unit = match unit {
-                reference::Unit::Cross => liquidation::Unit::Cross,
-                reference::Unit::Isolated(symbol, side) => liquidation::Unit::Isolated(symbol, side),
+                reference::Unit::Cross => margin::Unit::Cross,
+                reference::Unit::Isolated(symbol, side) => margin::Unit::Isolated(symbol, side),
             };
             let (balance, maintenance) =
-                liquidation::unit_health(account, engine_unit, h.engine.market_map(), h.engine.reference_prices()).expect("fits");
+                margin::unit_health(account, engine_unit, h.engine.market_map(), h.engine.reference_prices()).expect("fits");
             prop_assert_eq!(
                 (i128::from(balance.raw()), i128::from(maintenance.raw())),
                 (expected.balance, expected.maintenance),

@@ -14,8 +14,8 @@
 
 use std::collections::BTreeMap;
 
+use derivatives_core::accounts::margin::health;
 use derivatives_core::accounts::{margin, INSURANCE_FUND};
-use derivatives_core::liquidation::health;
 use derivatives_core::order::Side;
 use derivatives_core::testkit::{limit, Harness};
 use derivatives_core::units::{Price, Qty, Quote};

@@ -14,8 +14,8 @@
 //! during trading), then on that market restored from its snapshot; and the same tick on a
 //! market with no position (the baseline).
 
+use derivatives_core::accounts::margin::health;
 use derivatives_core::accounts::INSURANCE_FUND;
-use derivatives_core::liquidation::health;
 use derivatives_core::testkit::Harness;
 use derivatives_core::units::{Price, Quote};
 use derivatives_core::workload::SplitMix64;
