@@ -199,8 +199,7 @@ async def _start(app: FastAPI, settings: Settings, client: EngineClient, instrum
                                    None if risk is None else risk.funding.premium_index)
     order_service = OrderService(registry, gateway, worker, db, limits, client, settings.projection_wait_ms,
                                  clock_ms)
-    account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms,
-                                     None if risk is None else risk.adl.adl_quantile)
+    account_service = AccountService(registry, gateway, worker, db, client, clock_ms, settings.projection_wait_ms)
     services = Services(
         settings=settings, db=db, gateway=gateway, registry=registry, hub=hub, streams=streams, worker=worker,
         limits=limits, keys=keys, market=market_service, orders=order_service, account=account_service,

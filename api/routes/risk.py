@@ -119,8 +119,8 @@ async def prices(desk: Desk, _staff: RiskStaff, symbol: Annotated[str, Query(max
 
 @router.get("/adl/queues")
 async def adl_queues(desk: Desk, _staff: RiskStaff) -> JSONResponse:
-    """Every installed ADL queue with each account's quantile (4: first out)."""
-    return ok(desk.adl_queues())
+    """Every ADL queue as the engine would deleverage it, each account's quantile (4: first out)."""
+    return ok(await asyncio.to_thread(desk.adl_queues))
 
 
 @router.get("/insurance/points")

@@ -25,7 +25,6 @@ from derivatives.enums import Side
 from derivatives.units import format_raw
 from oracle import MarkPriceService
 from risk import ApprovalError, Payout, PayoutNotFound, PayoutStatus, RiskServices
-from risk.adl import Candidate, quantiles, ranked_leg
 
 log = logging.getLogger("api.payouts")
 
@@ -211,20 +210,16 @@ class RiskDesk:
                 "indexPrice": f"{latest.index:f}", "stale": latest.flags.stale, "venues": venues}
 
     def adl_queues(self) -> list[dict[str, object]]:
-        """Every installed ADL queue (symbol, side) with each account's quantile (4: first out), by
-        the quantile rule of ``risk.adl.quantiles`` over the ranked quantities."""
+        """Every ADL queue (symbol, LONG/SHORT) as the engine would deleverage it (the installed
+        ranking first, then its own BitMEX order), each position's quantity and quantile (4: first
+        out), from ``Engine.adl_queue`` (blocking: engine queries)."""
         out: list[dict[str, object]] = []
-        view = self.risk.view
         for instrument in self.registry.all():
             for side in (Side.BUY, Side.SELL):
-                queue = self.risk.adl.installed(instrument.spec.symbol, side)
-                ranked = [Candidate(a, abs(leg.qty), Decimal(0)) for a in queue
-                          if (state := view.account(a)) is not None
-                          and (leg := ranked_leg(state, instrument.spec.symbol, side)) is not None]
-                shares = quantiles(ranked) if ranked else {}
+                queue = self.views.client.adl_queue(instrument.spec.symbol, side) or []
                 out.append({"symbol": instrument.name, "side": "LONG" if side is Side.BUY else "SHORT",
-                            "accounts": [{"account": c.account, "qty": format_raw(c.qty),
-                                          "quantile": shares[c.account]} for c in ranked]})
+                            "accounts": [{"account": e.account, "qty": f"{e.qty:f}", "quantile": e.quantile}
+                                         for e in queue]})
         return out
 
     def adl(self, symbol: str, side: str) -> dict[str, object]:
