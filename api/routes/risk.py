@@ -140,7 +140,7 @@ async def insurance_history(desk: Desk, _staff: RiskStaff, limit: Limit = 500,
 @router.get("/insurance/unwinds")
 async def insurance_unwinds(desk: Desk, _staff: RiskStaff, limit: Limit = 500) -> JSONResponse:
     """The fund unwinder's steps: each slice sent (and what filled) or pause, with its reason."""
-    return ok(desk.insurance_unwinds(limit))
+    return ok(await desk.insurance_unwinds(limit))
 
 
 class PayoutBody(BaseModel):

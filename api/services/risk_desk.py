@@ -89,9 +89,9 @@ class RiskDesk:
             raise errors.invalid_symbol()
         return current
 
-    def insurance_unwinds(self, limit: int) -> list[dict[str, object]]:
-        """The fund unwinder's steps (slices sent and pauses, each with its reason), oldest first."""
-        return self.risk.unwinder.history(limit)
+    async def insurance_unwinds(self, limit: int) -> list[dict[str, object]]:
+        """The fund unwinder's stored steps (slices sent and pauses, each with its reason), oldest first."""
+        return await self.risk.unwinder.history(limit)
 
     def insurance_history(self, start_ms: int | None, end_ms: int | None, limit: int) -> list[dict[str, object]]:
         """The fund's balance after each change, oldest first."""

@@ -287,6 +287,10 @@ class _Applier:
     def event(self, envelope: EventEnvelope, now_ms: int) -> None:
         event, seq = envelope.event, envelope.seq
         match event:
+            case OrderAccepted() if event.order.account >= SYSTEM_ACCOUNTS:
+                pass  # the insurance fund's own orders (its unwinder) have no order row
+            case OrderCancelled() | OrderExpired() | OrderTriggered() | OrderAmended() if event.account >= SYSTEM_ACCOUNTS:
+                pass
             case OrderAccepted():
                 self._accepted(event, seq, now_ms)
             case Trade():
@@ -380,12 +384,13 @@ class _Applier:
         self.session.add(TradeRow(
             trade_id=event.trade_id, symbol=symbol, price=price, qty=qty, quote_qty=quote,
             taker_side=Side(event.taker_side).name, maker_order_id=event.maker_order_id,
-            maker_account=event.maker_account, taker_order_id=event.taker_order_id,
-            taker_account=event.taker_account, time=now_ms, seq=seq,
+            maker_account=min(event.maker_account, SYSTEM_ACCOUNTS - 1), taker_order_id=event.taker_order_id,
+            taker_account=min(event.taker_account, SYSTEM_ACCOUNTS - 1), time=now_ms, seq=seq,
         ))
-        for order_id, leaves, maker in ((event.maker_order_id, event.maker_leaves, True),
-                                         (event.taker_order_id, event.taker_leaves, False)):
-            row = self._row(order_id)
+        for order_id, leaves, maker, account in (
+                (event.maker_order_id, event.maker_leaves, True, event.maker_account),
+                (event.taker_order_id, event.taker_leaves, False, event.taker_account)):
+            row = None if account >= SYSTEM_ACCOUNTS else self._row(order_id)
             if row is None:
                 continue
             row.executed_qty += qty
