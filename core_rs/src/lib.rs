@@ -10,8 +10,8 @@
 //! fixtures (`testkit`) and the benchmark workload (`workload`) are behind features of those names.
 
 pub mod account_view;
-pub mod adl_quantiles;
 pub mod accounts;
+pub mod adl_quantiles;
 pub mod book;
 pub mod clearing;
 pub mod codec;

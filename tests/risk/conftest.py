@@ -4,10 +4,9 @@ that trade through it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,9 @@ from derivatives.demo import BTCUSDT, DEMO_INSTRUMENTS
 from derivatives.engine import BatchResult, EngineClient
 from derivatives.enums import PositionSide, Side, TimeInForce
 from derivatives.events import Event, EventEnvelope
-from derivatives.persistence.db import Database
-from tests.api.conftest import make_database
+from tests.api.conftest import db
+
+__all__ = ["db"]
 
 BTC = BTCUSDT.symbol
 START_MS = 1_767_225_600_000 + 1_000
@@ -112,13 +112,3 @@ def exchange(clock: FakeClock) -> Exchange:
     exchange.mark("50000")
     return exchange
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A migrated database on each backend."""
-    target = make_database(request.param, tmp_path)
-    database = Database(target.url, target.schema)
-    database.migrate()
-    yield database
-    database.dispose()
-    target.drop()
