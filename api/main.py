@@ -243,8 +243,7 @@ async def _start(app: FastAPI, settings: Settings, door: Door, instruments: Sequ
     order_service = OrderService(registry, gateway, in_process_worker, db, limits, client,
                                  settings.projection_wait_ms, clock_ms, order_view, history)
     account_service = AccountService(registry, gateway, in_process_worker, db, client, clock_ms,
-                                     settings.projection_wait_ms, None if risk is None else risk.adl.adl_quantile,
-                                     history)
+                                     settings.projection_wait_ms, history)
     services = Services(
         settings=settings, db=db, gateway=gateway, registry=registry, hub=hub, streams=streams, worker=worker,
         order_view=order_view, limits=limits, keys=keys, market=market_service, orders=order_service,

@@ -1,11 +1,13 @@
 """``MARGIN_CALL`` user-stream events.
 
 Decision: the margin ratio is Binance's, ``maintenance margin / margin balance`` of the whole
-cross account (an account with maintenance and no positive margin balance counts as above any
-threshold). Once a second, every account with a live private socket (and only those: nobody
-else can receive the event) is checked against the engine's account view; above
-:data:`THRESHOLD` (80 %) a ``MARGIN_CALL`` is sent, then again at most every
-:data:`REPEAT_MS` while the ratio stays above it. Liquidation itself is the engine's (at 100 %).
+cross account. Once a second, every account with a live private socket (and only those: nobody
+else can receive the event) is checked against the engine's account view: the call is due when
+its maintenance margin exceeds :data:`THRESHOLD` (80 %) of its margin balance (so an account with
+maintenance and no positive margin balance always is); a ``MARGIN_CALL`` is then sent, and again
+at most every :data:`REPEAT_MS` while it stays due. Both figures are the engine's
+(``Engine.account``); only the threshold is this module's. Liquidation itself is the engine's (at
+100 %).
 """
 
 from __future__ import annotations
@@ -29,13 +31,10 @@ REPEAT_MS = 60_000
 PERIOD_S = 1.0
 
 
-def margin_ratio(view: AccountRisk) -> Decimal | None:
-    """``MM / MB``; None without maintenance margin (nothing at risk)."""
-    if view.maintenance <= 0:
-        return None
-    if view.margin_balance <= 0:
-        return Decimal("Infinity")
-    return view.maintenance / view.margin_balance
+def call_due(view: AccountRisk) -> bool:
+    """Maintenance margin above :data:`THRESHOLD` of the margin balance (exact: both are the
+    engine's 1e-8 figures and the threshold a short decimal)."""
+    return view.maintenance > 0 and view.maintenance > THRESHOLD * view.margin_balance
 
 
 class MarginCalls:
@@ -60,8 +59,7 @@ class MarginCalls:
         """One pass over the connected accounts."""
         for account in self.streams.connected_accounts():
             snap: Snapshot = await anyio.to_thread.run_sync(self.accounts.snapshot_sync, account)
-            ratio = None if snap.view is None else margin_ratio(snap.view)
-            if snap.view is None or ratio is None or ratio <= THRESHOLD:
+            if snap.view is None or not call_due(snap.view):
                 self._last_sent.pop(account, None)
                 continue
             now = self.clock_ms()

@@ -21,15 +21,8 @@ Scores (MECHANICS §8.1):
       taken over the cross account, so both legs of a hedge account share one score (Binance
       shows one value for LONG and SHORT in cross hedge mode).
 
-Quantiles: the one rule of the exchange (``adlQuantile``, the risk desk and the API's fallback
-all call :func:`quantiles`): sort by score, highest first (ties: account id);
-``ahead_i = Σ_{j<i} qty_j / Σ qty`` is the share of the side's quantity deleveraged before the
-position is touched; quantile ``= 4 - floor(ahead_i / 20 %)``: 4 when the position starts in the
-first 20 % of the queue, 0 in the last 20 %. Decision, deviating from MECHANICS §8.2 (which takes
-the share *including* the position, ``5 - ceil(Σ_{j≤i} qty_j / Σ qty / 20 %)``, and reproduces
-BitMEX's light table): that rule gives a position holding the whole side, or most of it,
-quantile 0 ("last in line") although ADL closes it first. Both rules agree when positions are
-small against the side (five equal positions: 4, 3, 2, 1, 0).
+Quantiles are the engine's (``core_rs/src/adl_quantiles.rs``, ``Engine.adl_queue``): the position
+of each account in the queue the engine would deleverage, the installed ranking first.
 
 Invariants:
     * Pure and deterministic: scores are exact ratios of raw integers computed in a 40-digit
@@ -39,7 +32,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from enum import StrEnum
@@ -50,8 +43,6 @@ from risk.margin import RawBracket, health
 from risk.positions import RESERVED_ACCOUNTS, AccountState, Leg, PositionView
 
 WORK_CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
-BUCKETS = 5
-"""20 % steps ("lights")."""
 
 
 class AdlMode(StrEnum):
@@ -137,26 +128,6 @@ def rank(candidates: Iterable[Candidate]) -> list[Candidate]:
         The candidates in deleveraging order.
     """
     return sorted(candidates, key=lambda c: (-c.score, c.account))
-
-
-def quantiles(ranked: Sequence[Candidate]) -> dict[int, int]:
-    """The API quantile (0..4) of each ranked account, by the quantity share ahead of it.
-
-    Args:
-        ranked: Output of :func:`rank` (positions with no quantity are left out).
-
-    Returns:
-        ``account -> 4 - floor(5 * qty_ahead / total_qty)``: 4 when the position starts in the
-        first 20 % of the side's quantity (a position alone on its side: 4).
-    """
-    held = [c for c in ranked if c.qty > 0]
-    total = sum(c.qty for c in held)
-    out: dict[int, int] = {}
-    ahead = 0
-    for candidate in held:
-        out[candidate.account] = BUCKETS - 1 - BUCKETS * ahead // total
-        ahead += candidate.qty
-    return out
 
 
 def ranked_leg(state: AccountState, symbol: int, side: Side) -> Leg | None:

@@ -1,12 +1,11 @@
-"""The ADL loop: ranks, installs ``SetAdlRanking`` when a queue changed, answers ``adlQuantile``.
+"""The ADL loop: ranks, installs ``SetAdlRanking`` when a queue changed.
 
 Rankings are computed per (symbol, side) from the position view.
 
 Each :meth:`AdlService.step` (at least once a second, MECHANICS §8.2):
     1. per listed symbol and side (BUY ranks longs, SELL ranks shorts), the candidates are scored
        and ranked (:mod:`risk.adl`) at the view's reference prices;
-    2. the quantile buckets are kept for ``adlQuantile``;
-    3. every ranking that differs from the one last installed is submitted in one batch; a ranking
+    2. every ranking that differs from the one last installed is submitted in one batch; a ranking
        counts as installed once the engine answers ``AdlRankingSet``.
 
 Invariants:
@@ -15,6 +14,8 @@ Invariants:
     * The engine deleverages the installed queue first, then whatever the queue leaves out by its
       own BitMEX score, so an account omitted here (in liquidation, the fund) is never skipped
       silently, only moved to the back.
+    * Quantiles (``adlQuantile``, the risk desk) are the engine's (``Engine.adl_queue``,
+      ``Engine.adl_quantiles``): positions in the queue it would deleverage, installed ranking first.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from derivatives.commands import SetAdlRanking
 from derivatives.enums import Side
 from derivatives.events import AdlRankingSet
-from risk.adl import AdlMode, quantiles, rank, side_candidates
+from risk.adl import AdlMode, rank, side_candidates
 from risk.margin import raw_brackets
 from risk.ports import Clock, Sleep, Specs, Submit, wall_clock_ms
 from risk.positions import PositionView
@@ -72,7 +73,6 @@ class AdlService:
         self._clock = clock
         self._sleep = sleep
         self._installed: dict[tuple[int, Side], tuple[int, ...]] = {}
-        self._quantiles: dict[tuple[int, Side], dict[int, int]] = {}
 
     async def step(self) -> list[SetAdlRanking]:
         """Rank every (symbol, side) and install the rankings that changed.
@@ -89,7 +89,6 @@ class AdlService:
         for spec in specs:
             for side in SIDES:
                 ranked = rank(side_candidates(self._view, brackets, spec.symbol, side, self.mode))
-                self._quantiles[spec.symbol, side] = quantiles(ranked)
                 accounts = tuple(c.account for c in ranked)
                 if accounts != self._installed.get((spec.symbol, side), ()):
                     changed.append(SetAdlRanking(spec.symbol, side, accounts))
@@ -120,36 +119,3 @@ class AdlService:
     def installed(self, symbol: int, side: Side) -> tuple[int, ...]:
         """The queue last installed in the engine for (symbol, side), first out first."""
         return self._installed.get((symbol, side), ())
-
-    def adl_quantile(self, account: int, symbol: str | None = None) -> list[dict[str, object]]:
-        """The account's queue positions in ``GET /fapi/v1/adlQuantile`` shape.
-
-        One-way mode: ``{"LONG": 0, "SHORT": 0, "BOTH": q}``. Hedge mode (always cross here):
-        ``{"LONG": q, "SHORT": q, "HEDGE": 0}`` with one shared value, the higher of the two legs
-        (Binance shows one value for both legs in cross hedge mode; ``HEDGE`` is only a flag).
-        ``q`` is 0..4, 4 being first in line; a position left out of the ranking is 0.
-
-        Args:
-            account: Engine account id.
-            symbol: Only this symbol (name), or every symbol the account holds.
-
-        Returns:
-            ``[{"symbol", "adlQuantile": {...}}]``.
-        """
-        state = self._view.account(account)
-        if state is None:
-            return []
-        out: list[dict[str, object]] = []
-        for spec in self._specs():
-            if (symbol is not None and spec.name != symbol) or not state.legs_in(spec.symbol):
-                continue
-            long_q, short_q = (
-                self._quantiles.get((spec.symbol, side), {}).get(account, 0) for side in SIDES
-            )
-            values = (
-                {"LONG": max(long_q, short_q), "SHORT": max(long_q, short_q), "HEDGE": 0}
-                if state.hedge
-                else {"LONG": 0, "SHORT": 0, "BOTH": max(long_q, short_q)}
-            )
-            out.append({"symbol": spec.name, "adlQuantile": values})
-        return out

@@ -83,7 +83,7 @@ class RiskServices:
             reader: The engine's read side (``EngineClient``).
             submit: The engine's command door (``EngineGateway.submit``).
             specs: The listed instruments, read each time.
-            db: The migrated database (payout requests and their audit trail).
+            db: The migrated database (payout requests and their audit trail, the unwind history).
             config: Settings.
             clock: Injected time (Unix ms).
             time_of: Engine seq -> batch time (ns), when known (``EngineGateway.time_of``).
@@ -115,7 +115,7 @@ class RiskServices:
             sleep=sleep,
         )
         self.insurance = InsuranceService(db, submit, clock=clock)
-        self.unwinder = FundUnwinder(reader, submit, specs, self.config.unwind, clock=clock, sleep=sleep)
+        self.unwinder = FundUnwinder(reader, submit, specs, db, self.config.unwind, clock=clock, sleep=sleep)
 
     async def start(self) -> list[asyncio.Task[None]]:
         """Install the insurance floor (if configured), resend the payouts a crash left

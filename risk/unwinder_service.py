@@ -2,22 +2,32 @@
 reduce-only IOC slice per symbol per period (:mod:`risk.unwinder` decides), and keeps every step
 with its reason in the unwind history the risk desk shows (``GET /risk/insurance/unwinds``).
 
+Storage: table ``fund_unwinds`` (``derivatives.persistence.models.FundUnwind``, NUMERIC
+quantities and prices), one row per step written once the step is done, so the history survives a
+restart; database work runs in worker threads, off the event loop.
+
 Invariants: the only orders it sends are the fund's reduce-only IOC limit orders at the slippage
 cap, so it can never open, flip or rest a position; a paused step sends nothing; every step, sent
-or paused, is one history entry with what filled.
+or paused, is one history row with what filled (a crash between a slice and its row loses that
+row only: the fill itself is in the fund's wallet history).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+
+from sqlalchemy import select
 
 from derivatives import _core
 from derivatives.commands import PlaceOrder
 from derivatives.enums import OrderType, TimeInForce
 from derivatives.events import FillSettled
+from derivatives.persistence.db import Database
+from derivatives.persistence.models import FundUnwind
 from risk.ports import Clock, EngineReader, Sleep, Specs, Submit, wall_clock_ms
 from risk.unwinder import UnwindConfig, UnwindDecision, UnwindReason, plan
 
@@ -38,20 +48,32 @@ class UnwindStep:
     decision: UnwindDecision
     filled: Decimal
 
-    def as_dict(self) -> dict[str, object]:
-        """The history row the risk desk shows."""
+    def row(self) -> FundUnwind:
+        """The step as a ``fund_unwinds`` row."""
         d = self.decision
-        return {
-            "time": self.time_ms,
-            "symbol": d.symbol,
-            "reason": d.reason.value,
-            "side": d.side.name,
-            "position": str(d.position),
-            "qty": str(d.qty),
-            "filled": str(self.filled),
-            "limitPrice": None if d.limit_price is None else str(d.limit_price),
-            "bookNotional": str(d.book_notional),
-        }
+        return FundUnwind(time=self.time_ms, symbol=d.symbol, reason=d.reason.value, side=d.side.name,
+                          position=d.position, qty=d.qty, filled=self.filled, limit_price=d.limit_price,
+                          book_notional=d.book_notional)
+
+
+def _text(value: Decimal) -> str:
+    """A stored figure as the desk shows it, eight decimals on every database."""
+    return f"{value:.8f}"
+
+
+def history_dict(row: FundUnwind) -> dict[str, object]:
+    """A stored step as the risk desk shows it."""
+    return {
+        "time": row.time,
+        "symbol": row.symbol,
+        "reason": row.reason,
+        "side": row.side,
+        "position": _text(row.position),
+        "qty": _text(row.qty),
+        "filled": _text(row.filled),
+        "limitPrice": None if row.limit_price is None else _text(row.limit_price),
+        "bookNotional": _text(row.book_notional),
+    }
 
 
 class FundUnwinder:
@@ -62,19 +84,21 @@ class FundUnwinder:
         reader: EngineReader,
         submit: Submit,
         specs: Specs,
+        db: Database,
         config: UnwindConfig | None = None,
         *,
         clock: Clock = wall_clock_ms,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """Wire the unwinder (engine read side, command door, listed instruments, settings)."""
+        """Wire the unwinder (engine read side, command door, listed instruments, the migrated
+        database that keeps its history, settings)."""
         self._reader = reader
         self._submit = submit
         self._specs = specs
+        self._db = db
         self.config = config or UnwindConfig()
         self._clock = clock
         self._sleep = sleep
-        self.steps: list[UnwindStep] = []
 
     async def step(self) -> list[UnwindStep]:
         """Decides (and sends) one slice per symbol the fund holds; returns the new history rows."""
@@ -97,8 +121,13 @@ class FundUnwinder:
                 else await self._send(spec.symbol, decision)
             )
             out.append(UnwindStep(self._clock(), decision, filled))
-        self.steps.extend(out)
+        if out:
+            await asyncio.to_thread(self._store, out)
         return out
+
+    def _store(self, steps: Sequence[UnwindStep]) -> None:
+        with self._db.session() as session:
+            session.add_all(step.row() for step in steps)
 
     async def _send(self, symbol: int, decision: UnwindDecision) -> Decimal:
         order = PlaceOrder(
@@ -130,6 +159,11 @@ class FundUnwinder:
                 log.exception("fund unwinder step failed")
             await self._sleep(self.config.period_ms / 1000)
 
-    def history(self, limit: int = 500) -> list[dict[str, object]]:
-        """The latest `limit` steps, oldest first."""
-        return [s.as_dict() for s in self.steps[-limit:]]
+    async def history(self, limit: int = 500) -> list[dict[str, object]]:
+        """The latest `limit` steps, oldest first (read from the database)."""
+        return await asyncio.to_thread(self._history, limit)
+
+    def _history(self, limit: int) -> list[dict[str, object]]:
+        with self._db.reader() as session:
+            rows = session.scalars(select(FundUnwind).order_by(FundUnwind.id.desc()).limit(limit)).all()
+            return [history_dict(row) for row in reversed(rows)]

@@ -119,8 +119,8 @@ async def prices(desk: Desk, _staff: RiskStaff, symbol: Annotated[str, Query(max
 
 @router.get("/adl/queues")
 async def adl_queues(desk: Desk, _staff: RiskStaff) -> JSONResponse:
-    """Every installed ADL queue with each account's quantile (4: first out)."""
-    return ok(desk.adl_queues())
+    """Every ADL queue as the engine would deleverage it, each account's quantile (4: first out)."""
+    return ok(await asyncio.to_thread(desk.adl_queues))
 
 
 @router.get("/insurance/points")
@@ -140,7 +140,7 @@ async def insurance_history(desk: Desk, _staff: RiskStaff, limit: Limit = 500,
 @router.get("/insurance/unwinds")
 async def insurance_unwinds(desk: Desk, _staff: RiskStaff, limit: Limit = 500) -> JSONResponse:
     """The fund unwinder's steps: each slice sent (and what filled) or pause, with its reason."""
-    return ok(desk.insurance_unwinds(limit))
+    return ok(await desk.insurance_unwinds(limit))
 
 
 class PayoutBody(BaseModel):

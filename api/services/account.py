@@ -26,7 +26,6 @@ from api import errors, formats
 from api.account_formats import LegFigures
 from api.instruments import Instrument, InstrumentRegistry
 from api.projection import ProjectionProgress, ProjectionWorker, caught_up
-from api.services.adl import bitmex_score
 from derivatives import _core
 from derivatives.commands import (
     AdjustIsolatedMargin,
@@ -44,8 +43,8 @@ from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_queries import TimeWindow
 from derivatives.persistence.projector import Batch
 from derivatives.persistence.views import AdlState, IncomeState, OrderState
-from derivatives.units import SCALE, to_raw
-from risk.adl import Candidate, quantiles, rank
+from derivatives.risk_queries import AdlQuantiles
+from derivatives.units import SCALE
 
 DEFAULT_LEVERAGE = _core.DEFAULT_LEVERAGE
 """The engine's leverage of a symbol never set."""
@@ -72,13 +71,9 @@ class AccountService:
 
     def __init__(self, registry: InstrumentRegistry, gateway: EngineDoor, worker: ProjectionWorker | None,
                  db: Database, client: EngineQueries, clock_ms: Callable[[], int], projection_wait_ms: int,
-                 adl_quantiles: Callable[[int, str | None], list[dict[str, object]]] | None = None,
                  history: ProjectionProgress | None = None) -> None:
-        """`adl_quantiles`: the risk ADL service's quantiles (the installed ranking's), when it runs;
-        without it they are computed here from the engine's views. `history`: waited for before a
-        SQL read (``OrderService``)."""
+        """`history`: waited for before a SQL read (``OrderService``)."""
         self.projection = history
-        self.adl_quantiles = adl_quantiles
         self.registry = registry
         self.gateway = gateway
         self.worker = worker
@@ -275,55 +270,26 @@ class AccountService:
 
     # ADL quantiles -----------------------------------------------------------------------------
     def adl_quantile_sync(self, account: int, symbol: str | None) -> list[dict[str, object]]:
-        """``GET /fapi/v1/adlQuantile`` (blocking: reads every holder's view of the symbols)."""
-        own = self.client.account(account)
-        held = {p.symbol for p in own.positions} if own else set()
+        """``GET /fapi/v1/adlQuantile`` (blocking): the engine's quantiles of the account's positions
+        (``Engine.adl_quantiles``: its own deleveraging queue, ``core_rs/src/adl_quantiles.rs``)."""
+        wanted = None if symbol is None else self.instrument(symbol).spec.symbol
         out: list[dict[str, object]] = []
-        for instrument in self._chosen(symbol):
-            if instrument.spec.symbol not in held:
-                continue
-            ranks = self._side_quantiles(instrument)
-            mine = {PositionSide(p.position_side).name: p for p in own.positions if p.symbol == instrument.spec.symbol} if own else {}
-            long_q = short_q = 0
-            for side, leg in mine.items():
-                key = "LONG" if leg.qty > 0 else "SHORT"
-                value = ranks[key].get((account, side), 0)
-                long_q, short_q = (value, short_q) if key == "LONG" else (long_q, value)
-            quantile: dict[str, int] = {"LONG": long_q, "SHORT": short_q}
-            if own is not None and own.hedge_mode:
-                quantile["HEDGE"] = 0
-            else:
-                quantile["BOTH"] = max(long_q, short_q)
-            out.append({"symbol": instrument.name, "adlQuantile": quantile})
-        return out
-
-    def _side_quantiles(self, instrument: Instrument) -> dict[str, dict[tuple[int, str], int]]:
-        mark = self.mark_of(instrument)
-        sides: dict[str, list[tuple[tuple[int, str], PositionRisk, AccountRisk]]] = {"LONG": [], "SHORT": []}
-        for holder in self.client.holders(instrument.spec.symbol):
-            if holder in SYSTEM_ACCOUNTS:
-                continue
-            view = self.client.account(holder)
-            for leg in view.positions if view else []:
-                if leg.symbol == instrument.spec.symbol and leg.qty != 0 and view is not None:
-                    key = (holder, PositionSide(leg.position_side).name)
-                    sides["LONG" if leg.qty > 0 else "SHORT"].append((key, leg, view))
-        out: dict[str, dict[tuple[int, str], int]] = {}
-        for side, entries in sides.items():
-            candidates = [Candidate(i, to_raw(abs(leg.qty)), bitmex_score(leg.qty, leg.cost, leg.unrealised_pnl, mark,
-                                                                          view.margin_balance))
-                          for i, (_key, leg, view) in enumerate(entries)]
-            by_index = quantiles(rank(candidates))
-            out[side] = {entries[i][0]: q for i, q in by_index.items()}
+        for held in self.client.adl_quantiles(account):
+            instrument = self.registry.by_id(held.symbol)
+            if instrument is not None and wanted in (None, held.symbol):
+                out.append({"symbol": instrument.name, "adlQuantile": _quantile_values(held)})
         return out
 
     async def adl_quantile(self, account: int, symbol: str | None) -> list[dict[str, object]]:
         """:meth:`adl_quantile_sync` off the event loop."""
         if symbol is not None:
             self.instrument(symbol)
-        if self.adl_quantiles is not None:
-            return self.adl_quantiles(account, symbol)
         return await anyio.to_thread.run_sync(self.adl_quantile_sync, account, symbol)
+
+
+def _quantile_values(held: AdlQuantiles) -> dict[str, int]:
+    """Binance's ``adlQuantile`` object: ``HEDGE`` (a flag, value 0) in cross hedge mode, else ``BOTH``."""
+    return {"LONG": held.long, "SHORT": held.short, ("HEDGE" if held.cross_hedge else "BOTH"): held.both}
 
 
 def _leg(instrument: Instrument, side: str, p: PositionRisk, mark: Decimal, leverage: int) -> LegFigures:

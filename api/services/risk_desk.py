@@ -25,7 +25,6 @@ from derivatives.enums import Side
 from derivatives.units import format_raw
 from oracle import MarkPriceService
 from risk import ApprovalError, Payout, PayoutNotFound, PayoutStatus, RiskServices
-from risk.adl import Candidate, quantiles, ranked_leg
 
 log = logging.getLogger("api.payouts")
 
@@ -90,9 +89,9 @@ class RiskDesk:
             raise errors.invalid_symbol()
         return current
 
-    def insurance_unwinds(self, limit: int) -> list[dict[str, object]]:
-        """The fund unwinder's steps (slices sent and pauses, each with its reason), oldest first."""
-        return self.risk.unwinder.history(limit)
+    async def insurance_unwinds(self, limit: int) -> list[dict[str, object]]:
+        """The fund unwinder's stored steps (slices sent and pauses, each with its reason), oldest first."""
+        return await self.risk.unwinder.history(limit)
 
     def insurance_history(self, start_ms: int | None, end_ms: int | None, limit: int) -> list[dict[str, object]]:
         """The fund's balance after each change, oldest first."""
@@ -211,20 +210,16 @@ class RiskDesk:
                 "indexPrice": f"{latest.index:f}", "stale": latest.flags.stale, "venues": venues}
 
     def adl_queues(self) -> list[dict[str, object]]:
-        """Every installed ADL queue (symbol, side) with each account's quantile (4: first out), by
-        the quantile rule of ``risk.adl.quantiles`` over the ranked quantities."""
+        """Every ADL queue (symbol, LONG/SHORT) as the engine would deleverage it (the installed
+        ranking first, then its own BitMEX order), each position's quantity and quantile (4: first
+        out), from ``Engine.adl_queue`` (blocking: engine queries)."""
         out: list[dict[str, object]] = []
-        view = self.risk.view
         for instrument in self.registry.all():
             for side in (Side.BUY, Side.SELL):
-                queue = self.risk.adl.installed(instrument.spec.symbol, side)
-                ranked = [Candidate(a, abs(leg.qty), Decimal(0)) for a in queue
-                          if (state := view.account(a)) is not None
-                          and (leg := ranked_leg(state, instrument.spec.symbol, side)) is not None]
-                shares = quantiles(ranked) if ranked else {}
+                queue = self.views.client.adl_queue(instrument.spec.symbol, side) or []
                 out.append({"symbol": instrument.name, "side": "LONG" if side is Side.BUY else "SHORT",
-                            "accounts": [{"account": c.account, "qty": format_raw(c.qty),
-                                          "quantile": shares[c.account]} for c in ranked]})
+                            "accounts": [{"account": e.account, "qty": f"{e.qty:f}", "quantile": e.quantile}
+                                         for e in queue]})
         return out
 
     def adl(self, symbol: str, side: str) -> dict[str, object]:

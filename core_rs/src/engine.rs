@@ -120,6 +120,12 @@ impl Engine {
         &self.prices
     }
 
+    /// The latest installed ADL ranking of each (symbol, ranked side) (`SetAdlRanking`).
+    #[must_use]
+    pub const fn adl_rankings(&self) -> &BTreeMap<(SymbolId, Side), Vec<AccountId>> {
+        &self.adl_rankings
+    }
+
     /// The accounts a tick of `symbol` at `mark` would check (see `liquidation_index`).
     pub fn liquidation_candidates(&mut self, symbol: SymbolId, mark: Price) -> Vec<AccountId> {
         self.liquidation_index.refresh(&mut self.accounts, &self.markets);

@@ -12,6 +12,7 @@
 pub mod account_settings;
 pub mod account_view;
 pub mod accounts;
+pub mod adl_quantiles;
 pub mod book;
 pub mod clearing;
 pub mod codec;

@@ -357,8 +357,9 @@ fn counter_leg(account: &Account, ranked: Side) -> PositionSide {
     }
 }
 
-/// Open quantity of the ranked side held by `account` in `symbol` (positive), if any.
-fn opposite_qty(account: &Account, symbol: SymbolId, ranked: Side) -> i64 {
+/// Open quantity of the ranked side (`Buy`: longs) held by `account` in `symbol` (positive), if any.
+#[must_use]
+pub fn opposite_qty(account: &Account, symbol: SymbolId, ranked: Side) -> i64 {
     let leg = leg_index(counter_leg(account, ranked));
     let q = account.symbols.get(&symbol).map_or(0, |s| s.positions[leg].qty);
     match ranked {
@@ -368,13 +369,13 @@ fn opposite_qty(account: &Account, symbol: SymbolId, ranked: Side) -> i64 {
 }
 
 /// The BitMEX ADL score (MECHANICS §8.1) in 1e-8 fixed point.
-fn bitmex_score(parts: &Parts<'_>, account: &Account, symbol: SymbolId, ranked: Side, mark: Price) -> i128 {
+fn bitmex_score(state: RankingState<'_>, account: &Account, symbol: SymbolId, ranked: Side, mark: Price) -> i128 {
     let leg = leg_index(counter_leg(account, ranked));
     let position = account.symbols.get(&symbol).map(|s| s.positions[leg]).unwrap_or_default();
     let pnl = i128::from(margin::unrealised_pnl(position.qty, position.cost, mark).map_or(0, Quote::raw));
     let cost = i128::from(position.cost.raw().abs()).max(1);
     let unit = Unit::of(account, symbol, counter_leg(account, ranked));
-    let balance = i128::from(unit_health(account, unit, parts.markets, parts.prices).map_or(1, |(b, _)| b.raw())).max(1);
+    let balance = i128::from(unit_health(account, unit, state.markets, state.prices).map_or(1, |(b, _)| b.raw())).max(1);
     let value = i128::from(margin::signed_notional(position.qty.abs(), mark, Rounding::Floor).map_or(0, Quote::raw));
     let scale = i128::from(SCALE);
     let pnl_pct = pnl * scale / cost;
@@ -397,22 +398,39 @@ pub struct AdlQueue {
 /// The ADL queues of one pass, by (symbol, ranked side).
 pub type AdlQueues = BTreeMap<(SymbolId, Side), AdlQueue>;
 
-/// The deleveraging queue of the `ranked` side of `symbol`: the installed ranking's accounts
-/// first, then every other holder of that side by BitMEX score (highest first, ties by id).
-fn rank_queue(parts: &Parts<'_>, symbol: SymbolId, ranked: Side) -> Vec<AccountId> {
+/// What ranking an ADL queue reads: the engine state, shared (the liquidation pass and the
+/// read-only queue query, `adl_quantiles`, rank from the same function).
+#[derive(Clone, Copy, Debug)]
+pub struct RankingState<'a> {
+    /// Every account.
+    pub accounts: &'a Accounts,
+    /// Every market.
+    pub markets: &'a BTreeMap<SymbolId, Market>,
+    /// Reference prices.
+    pub prices: &'a ReferencePrices,
+    /// The latest ADL ranking of each (symbol, ranked side).
+    pub rankings: &'a BTreeMap<(SymbolId, Side), Vec<AccountId>>,
+}
+
+/// The deleveraging queue of the `ranked` side of `symbol` (`Buy` ranks longs): the installed
+/// ranking's accounts first, then every other holder of that side by BitMEX score (highest
+/// first, ties by id); the insurance fund, the fee account and accounts holding nothing on that
+/// side are left out.
+#[must_use]
+pub fn adl_queue(state: RankingState<'_>, symbol: SymbolId, ranked: Side) -> Vec<AccountId> {
     let eligible = |id: AccountId| {
-        id != INSURANCE_FUND && id != FEE_ACCOUNT && parts.accounts.get(id).is_some_and(|a| opposite_qty(a, symbol, ranked) > 0)
+        id != INSURANCE_FUND && id != FEE_ACCOUNT && state.accounts.get(id).is_some_and(|a| opposite_qty(a, symbol, ranked) > 0)
     };
     let mut queue: Vec<AccountId> =
-        parts.adl_rankings.get(&(symbol, ranked)).map_or_else(Vec::new, |r| r.iter().copied().filter(|&id| eligible(id)).collect());
+        state.rankings.get(&(symbol, ranked)).map_or_else(Vec::new, |r| r.iter().copied().filter(|&id| eligible(id)).collect());
     let installed: BTreeSet<AccountId> = queue.iter().copied().collect();
-    let Some(&mark) = parts.prices.get(&symbol) else { return queue };
-    let mut rest: Vec<(i128, AccountId)> = parts
+    let Some(&mark) = state.prices.get(&symbol) else { return queue };
+    let mut rest: Vec<(i128, AccountId)> = state
         .accounts
         .holders(symbol)
         .into_iter()
         .filter(|&id| eligible(id) && !installed.contains(&id))
-        .filter_map(|id| parts.accounts.get(id).map(|a| (bitmex_score(parts, a, symbol, ranked, mark), id)))
+        .filter_map(|id| state.accounts.get(id).map(|a| (bitmex_score(state, a, symbol, ranked, mark), id)))
         .collect();
     rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     queue.extend(rest.into_iter().map(|(_, id)| id));
@@ -429,7 +447,8 @@ fn next_counterparty(
 ) -> Option<(usize, AccountId, i64)> {
     let key = (symbol, ranked);
     if !parts.adl_queues.contains_key(&key) {
-        let order = rank_queue(parts, symbol, ranked);
+        let state = RankingState { accounts: parts.accounts, markets: parts.markets, prices: parts.prices, rankings: parts.adl_rankings };
+        let order = adl_queue(state, symbol, ranked);
         parts.adl_queues.insert(key, AdlQueue { order, next: 0 });
     }
     let queue = parts.adl_queues.get_mut(&key)?;

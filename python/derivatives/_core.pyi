@@ -83,6 +83,10 @@ class Engine:
         """Raw (last, mark, index) prices."""
     def stats(self) -> tuple[tuple[int, int, int], tuple[int, int, int, int] | None]:
         """((batches, commands, apply_ns), (syncs, batches, bytes, sync_ns) or None)."""
+    def adl_queue(self, symbol: int, side: int) -> list[tuple[int, int, int]] | None:
+        """ADL queue of one side (0 = BUY ranks the longs), first out first: (account, raw qty, quantile)."""
+    def adl_quantiles(self, account: int) -> list[tuple[int, int, int, int, bool]]:
+        """ADL quantiles per symbol the account holds: (symbol, long, short, both, cross_hedge)."""
     def liquidation_map(self, symbol: int, step: int) -> dict[str, Any] | None:
         """Notional liquidated per price bucket of `step`, long and short, raw integers."""
     def stress(self, shocks: list[tuple[int, int, bool]]) -> dict[str, Any]:
@@ -133,6 +137,10 @@ class Replica:
         """As `Engine.liquidation_map`, on the replica's state."""
     def stress(self, shocks: list[tuple[int, int, bool]]) -> dict[str, Any]:
         """As `Engine.stress`, on a copy of the replica's state."""
+    def adl_queue(self, symbol: int, side: int) -> list[tuple[int, int, int]] | None:
+        """ADL queue of one side (0 = BUY ranks the longs), first out first: (account, raw qty, quantile)."""
+    def adl_quantiles(self, account: int) -> list[tuple[int, int, int, int, bool]]:
+        """ADL quantiles per symbol the account holds: (symbol, long, short, both, cross_hedge)."""
 
 def encode_batch_body(batch: bytes, first_seq: int, ts: int, events: bytes) -> bytes:
     """The batch-stream body of a batch `Engine.execute` ran: `batch` as given to it, `first_seq`,

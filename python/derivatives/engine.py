@@ -14,12 +14,16 @@ from typing import Any
 from derivatives import _core
 from derivatives.codec import decode_events, encode_commands
 from derivatives.commands import Command
-from derivatives.enums import PositionSide
+from derivatives.enums import PositionSide, Side
 from derivatives.events import EventEnvelope
 from derivatives.risk_queries import (
+    AdlQuantiles,
+    AdlQueueEntry,
     LiquidationMap,
     Shock,
     StressReport,
+    adl_quantiles,
+    adl_queue,
     liquidation_map,
     stress_report,
 )
@@ -159,6 +163,16 @@ class EngineQueries:
         or None when it is not listed. Raises ``ValueError`` for a step that is not positive."""
         raw = self.engine.liquidation_map(symbol, to_raw(step))
         return None if raw is None else liquidation_map(raw)
+
+    def adl_queue(self, symbol: int, side: Side) -> list[AdlQueueEntry] | None:
+        """The ADL queue of one side of `symbol` (BUY ranks the longs), first out first, with each
+        position's quantile; None when the symbol is not listed."""
+        raw = self.engine.adl_queue(symbol, side.value)
+        return None if raw is None else adl_queue(raw)
+
+    def adl_quantiles(self, account: int) -> list[AdlQuantiles]:
+        """`account`'s ADL quantiles in each symbol where it holds a position, ascending by symbol."""
+        return adl_quantiles(self.engine.adl_quantiles(account))
 
     def stress(self, shocks: Sequence[Shock]) -> StressReport:
         """Stress test on a copy of the state taken between two batches (the engine is untouched).

@@ -1,5 +1,6 @@
-"""Typed answers of the engine's risk-desk queries (``core_rs/src/liquidation_map.rs`` and
-``stress.rs``): the liquidation map of a symbol and a stress test run on a copy of the state.
+"""Typed answers of the engine's risk queries (``core_rs/src/liquidation_map.rs``, ``stress.rs``
+and ``adl_quantiles.rs``): the liquidation map of a symbol, a stress test run on a copy of the
+state, and the ADL queues with each position's quantile.
 
 The engine owns every number here; this module only turns its raw 1e-8 integers into exact
 ``Decimal`` values (``derivatives.units.from_raw``) and its shocks into raw tuples.
@@ -102,6 +103,42 @@ class StressReport:
     def fund_drawdown(self) -> Decimal:
         """What the fund loses (negative: it gains)."""
         return self.fund_before - self.fund_after
+
+
+@dataclass(frozen=True, slots=True)
+class AdlQueueEntry:
+    """One position of an ADL queue (first out first)."""
+
+    account: int
+    qty: Decimal
+    """The quantity on the ranked side (positive)."""
+    quantile: int
+    """0..4, 4 first in line: ``4 - floor(5 * quantity ahead / side's quantity)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdlQuantiles:
+    """An account's ADL quantiles in one symbol it holds (Binance's ``adlQuantile`` values)."""
+
+    symbol: int
+    long: int
+    """The hedge-mode long leg's (0 in one-way mode)."""
+    short: int
+    """The hedge-mode short leg's (0 in one-way mode)."""
+    both: int
+    """The one-way position's (0 in hedge mode)."""
+    cross_hedge: bool
+    """Cross margin in hedge mode (Binance's ``HEDGE`` flag; both open legs share one value)."""
+
+
+def adl_queue(raw: list[tuple[int, int, int]]) -> list[AdlQueueEntry]:
+    """The typed queue from the binding's tuples."""
+    return [AdlQueueEntry(account, from_raw(qty), quantile) for account, qty, quantile in raw]
+
+
+def adl_quantiles(raw: list[tuple[int, int, int, int, bool]]) -> list[AdlQuantiles]:
+    """The typed quantiles from the binding's tuples."""
+    return [AdlQuantiles(*row) for row in raw]
 
 
 def liquidation_map(raw: dict[str, Any]) -> LiquidationMap:

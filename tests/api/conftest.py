@@ -21,6 +21,7 @@ from api.main import create_app
 from derivatives.commands import Command, SetMarkPrice
 from derivatives.config import Settings
 from derivatives.engine import BatchResult, EngineClient
+from derivatives.persistence import db as persistence
 from derivatives.persistence.projector import Batch
 from tests.api.server import Endpoint, RunningServer, start
 
@@ -82,6 +83,17 @@ def make_database(kind: str, tmp: Path) -> Database:
         return Database(f"sqlite:///{tmp / 'api.db'}", None)
     require_postgres()
     return Database(PG_URL, f"t_{secrets.token_hex(6)}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[persistence.Database]:
+    """A migrated database on each backend."""
+    target = make_database(request.param, tmp_path)
+    database = persistence.Database(target.url, target.schema)
+    database.migrate()
+    yield database
+    database.dispose()
+    target.drop()
 
 
 def settings_for(db: Database, **overrides: Any) -> Settings:

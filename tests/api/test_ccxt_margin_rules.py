@@ -6,7 +6,10 @@ BTCUSDT every 4 hours here). Numbers derived by hand beside each step (BTCUSDT m
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import ccxt
 import pytest
@@ -83,3 +86,24 @@ def test_the_funding_interval_is_the_symbols_own(server: RunningServer) -> None:
     assert btc["fundingTimestamp"] % (4 * HOUR_MS) == 0
     assert eth["fundingTimestamp"] % (8 * HOUR_MS) == 0
     assert btc["fundingTimestamp"] - btc["timestamp"] <= 4 * HOUR_MS
+
+
+def test_the_mark_price_basis_is_the_live_funding_estimate_at_the_symbols_interval(tmp_path: Path) -> None:
+    """What the oracle's mark price reads for its funding basis (MECHANICS §2.5 Price1): the risk
+    service's live estimate and the time to the symbol's own next funding (4 hours for BTCUSDT)."""
+    db = make_database("sqlite", tmp_path)
+    running = serve(db, funding_intervals="BTCUSDT:4", oracle="simulated", risk_services=True)
+    try:
+        oracle, risk = running.services.oracle, running.app.state.risk
+        assert oracle is not None
+        now = int(time.time() * 1000)
+        before = risk.funding.estimate("BTCUSDT")
+        state = asyncio.run(oracle._book("BTCUSDT", now))  # the provider the service is wired with
+        after = risk.funding.estimate("BTCUSDT")
+        assert before is not None and after is not None
+        assert state.funding_rate in (before.rate, after.rate), "a sample may land in between"
+        assert state.funding_interval_ms == 4 * HOUR_MS
+        assert state.next_funding_ms % (4 * HOUR_MS) == 0 and 0 < state.next_funding_ms - now <= 4 * HOUR_MS
+    finally:
+        running.stop()
+        db.drop()

@@ -25,7 +25,6 @@ from derivatives.persistence.models import (
 )
 from derivatives.persistence.projector import Batch, Projector
 from tests.api.test_projector import NAMES, T0, run
-from tests.api.test_projector import db as db
 
 MAKER, BIDDER, VICTIM, VICTIM2 = 10, 11, 12, 13
 E8 = 100_000_000

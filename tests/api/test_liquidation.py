@@ -90,7 +90,7 @@ async def test_liquidation_through_the_gateway(server: RunningServer) -> None:
             ("TRANSFER", "100.00000000"), ("COMMISSION", "-2.50000000"), ("REALIZED_PNL", "-85.00000000"),
             ("INSURANCE_CLEAR", "-12.50000000")]
         quantiles = call(server, "GET", "/fapi/v1/adlQuantile", _trader(maker), signed_query(maker.secret)).json()
-        assert quantiles == [{"symbol": "BTCUSDT", "adlQuantile": {"LONG": 0, "SHORT": 4, "BOTH": 4}}]
+        assert quantiles == [{"symbol": "BTCUSDT", "adlQuantile": {"LONG": 0, "SHORT": 0, "BOTH": 4}}]
     finally:
         await public.close()
         await asyncio.to_thread(publish_marks, server)

@@ -3,9 +3,7 @@ and the exact figures it stores (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -17,21 +15,10 @@ from derivatives.enums import OrderType, Side
 from derivatives.persistence.db import Database
 from derivatives.persistence.models import Kline1m, Order, Trade
 from derivatives.persistence.projector import Batch, Projector
-from tests.api.conftest import make_database
 
 NAMES = {s.symbol: s.name for s in DEMO_INSTRUMENTS}
 MINUTE_NS = 60_000 * 1_000_000
 T0 = 1_700_000_000_000 * 1_000_000
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    spec = make_database(request.param, tmp_path)
-    database = Database(spec.url, spec.schema)
-    database.migrate()
-    yield database
-    database.dispose()
-    spec.drop()
 
 
 def run(client: EngineClient, *commands: object, ts: int = T0) -> Batch:

@@ -173,7 +173,8 @@ def test_premium_index_comes_from_the_risk_services(risk_server: RunningServer) 
 
 def test_adl_quantiles_worked_example(risk_server: RunningServer) -> None:
     """Two isolated ETH longs bought at 3,000 (the only ETH longs in this module), marked at 3,030
-    (MECHANICS §8.1 BitMEX score; the exchange's quantile rule, risk/adl.py), derived by hand:
+    (MECHANICS §8.1 BitMEX score; the engine's quantile rule, core_rs/src/adl_quantiles.rs), derived
+    by hand, served alike by ``adlQuantile`` and the risk desk's queues:
 
     - A: 0.3 at 20x, isolated margin 0.3 × 3,000 / 20 = 45, bankruptcy value 900 − 45 = 855; at the
       mark: value 909, PnL% = 9 / 900 = 1 %, effective leverage 909 / (909 − 855) = 16.83, score
@@ -200,6 +201,11 @@ def test_adl_quantiles_worked_example(risk_server: RunningServer) -> None:
         for trader, quantile in ((a, 4), (b, 3)):
             expected = [{"symbol": "ETHUSDT", "adlQuantile": {"LONG": 0, "SHORT": 0, "BOTH": quantile}}]
             eventually(functools.partial(quantiles, trader), expected.__eq__, f"quantile {quantile}")
+        with session(risk_server, make_staff(risk_server, "risk")) as desk:
+            queues = desk.get("/risk/adl/queues").json()
+        [longs] = [q["accounts"] for q in queues if (q["symbol"], q["side"]) == ("ETHUSDT", "LONG")]
+        assert longs == [{"account": a.account, "qty": "0.30000000", "quantile": 4},
+                         {"account": b.account, "qty": "0.70000000", "quantile": 3}]
     finally:
         execute(risk_server, SetMarkPrice(ETH, ETH_MARK, ETH_MARK))
 

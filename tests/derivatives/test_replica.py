@@ -1,5 +1,5 @@
 """`_core.Replica` fed batch-stream bodies built from a primary `_core.Engine`: it reaches the
-primary's state hash at every seq, answers account/depth/prices/holders identically, skips
+primary's state hash at every seq, answers account/depth/prices/holders/ADL queues identically, skips
 redelivered bodies, refuses a gap or a damaged body with a typed error and changes nothing then,
 and starts from a snapshot file."""
 
@@ -54,11 +54,14 @@ def _same_answers(engine: _core.Engine, replica: _core.Replica) -> None:
     assert replica.state_hash() == engine.state_hash()
     for account in range(1, 7):
         assert replica.account(account) == engine.account(account)
+        assert replica.adl_quantiles(account) == engine.adl_quantiles(account)
     for symbol in (BTC, ETH, 99):
         assert replica.depth(symbol) == engine.depth(symbol)
         assert replica.prices(symbol) == engine.prices(symbol)
         assert replica.holders(symbol) == engine.holders(symbol)
         assert replica.open_interest(symbol) == engine.open_interest(symbol)
+        for side in Side:
+            assert replica.adl_queue(symbol, side) == engine.adl_queue(symbol, side)
 
 
 def test_a_replica_fed_every_body_matches_the_primary_at_every_seq() -> None:
@@ -71,6 +74,7 @@ def test_a_replica_fed_every_body_matches_the_primary_at_every_seq() -> None:
         assert replica.state_hash() == primary.state_hash(), f"batch {number}"
     _same_answers(primary, replica)
     assert primary.holders(BTC), "the workload opened positions: the comparison is not vacuous"
+    assert primary.adl_queue(BTC, Side.BUY) and primary.adl_quantiles(1), "queues to compare"
     view = primary.account(1)
     assert view is not None and view["legs"], "account 1 has positions to compare"
 

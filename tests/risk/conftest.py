@@ -15,6 +15,9 @@ from derivatives.demo import BTCUSDT, DEMO_INSTRUMENTS
 from derivatives.engine import BatchResult, EngineClient
 from derivatives.enums import PositionSide, Side, TimeInForce
 from derivatives.events import Event, EventEnvelope
+from tests.api.conftest import db
+
+__all__ = ["db"]
 
 BTC = BTCUSDT.symbol
 START_MS = 1_767_225_600_000 + 1_000
@@ -108,3 +111,4 @@ def exchange(clock: FakeClock) -> Exchange:
     )
     exchange.mark("50000")
     return exchange
+

@@ -17,7 +17,6 @@ from risk.adl import (
     Candidate,
     binance_score,
     bitmex_score,
-    quantiles,
     rank,
     side_candidates,
 )
@@ -28,33 +27,14 @@ from tests.risk.conftest import BTC, Exchange
 r = to_raw
 
 
-def test_bitmex_published_table_ranks_and_buckets() -> None:
+def test_bitmex_published_table_ranks() -> None:
     # [P] BitMEX, "Auto-Deleveraging Further Information", https://www.bitmex.com/app/autoDeleveragingExamples:
     # six longs (account, quantity, PNL ranking) = (1,10,3) (2,10,6) (3,20,1) (4,30,4) (5,20,5)
     # (6,10,2) are ranked 2, 5, 4, 1, 6, 3 with percentiles 20 %, 40 %, 60 %, 80 %, 80 %, 100 %.
     table = [(1, 10, 3), (2, 10, 6), (3, 20, 1), (4, 30, 4), (5, 20, 5), (6, 10, 2)]
     ranked = rank(Candidate(account, qty, D(score)) for account, qty, score in table)
     assert [c.account for c in ranked] == [2, 5, 4, 1, 6, 3]
-    # Quantile = 4 - floor(share ahead / 20 %): quantity ahead of each in queue order 0, 10, 30,
-    # 60, 70, 80 of 100 → 4, 4, 3, 1, 1, 0 (BitMEX's lights, which count the position's own
-    # quantity too, show 4, 3, 2, 1, 1, 0: see the module's decision).
-    assert quantiles(ranked) == {2: 4, 5: 4, 4: 3, 1: 1, 6: 1, 3: 0}
-
-
-def test_bitmex_example_after_a_partial_deleverage_reranks_the_rest() -> None:
-    # [P] same page: a short of 20 liquidated closes account 2 (10) then half of account 5, which
-    # "may or may not remain in the lowest quintile": with 10 left out of 80 it is first in line.
-    rest = rank(
-        [
-            Candidate(5, 10, D(5)),
-            Candidate(4, 30, D(4)),
-            Candidate(1, 10, D(3)),
-            Candidate(6, 10, D(2)),
-            Candidate(3, 20, D(1)),
-        ]
-    )
-    # Ahead of each: 0, 10, 40, 50, 60 of 80 → 0 %, 12.5 %, 50 %, 62.5 %, 75 %.
-    assert quantiles(rest) == {5: 4, 4: 4, 1: 2, 6: 1, 3: 1}
+    # Their quantiles are the engine's (tests/risk/test_adl_quantiles.py).
 
 
 def test_ties_are_broken_by_account_id() -> None:

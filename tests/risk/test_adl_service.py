@@ -72,12 +72,10 @@ async def test_bitmex_published_example_ranked_installed_and_deleveraged_in_orde
         AdlRankingSet(BTC, Side.BUY, 6),
         AdlRankingSet(BTC, Side.SELL, 2),
     ]
-    # Quantity ahead of each in queue order: 0, 10, 30, 60, 70, 80 % → quantiles 4, 4, 3, 1, 1, 0.
-    quantile = {a: adl.adl_quantile(a)[0]["adlQuantile"] for a in longs}
-    assert {a: q["BOTH"] for a, q in quantile.items()} == {12: 4, 15: 4, 14: 3, 11: 1, 16: 1, 13: 0}  # type: ignore[index]
-    assert adl.adl_quantile(12) == [
-        {"symbol": "BTCUSDT", "adlQuantile": {"LONG": 0, "SHORT": 0, "BOTH": 4}}
-    ]
+    # The engine's quantiles follow the installed queue: quantity ahead of each 0, 10, 30, 60,
+    # 70, 80 % → 4, 4, 3, 1, 1, 0.
+    quantile = {a: exchange.client.adl_quantiles(a)[0].both for a in longs}
+    assert quantile == {12: 4, 15: 4, 14: 3, 11: 1, 16: 1, 13: 0}
     feed.catch_up()
     assert await adl.step() == []  # unchanged rankings are not resubmitted
 
@@ -93,7 +91,7 @@ async def test_bitmex_published_example_ranked_installed_and_deleveraged_in_orde
     rerank = await adl.step()
     assert rerank[0].side is Side.BUY
     assert 12 not in rerank[0].accounts
-    assert adl.adl_quantile(12) == []
+    assert exchange.client.adl_quantiles(12) == []
 
 
 async def test_engine_follows_the_installed_binance_ranking_not_its_own_bitmex_fallback(
@@ -134,11 +132,9 @@ async def test_hedge_accounts_share_one_quantile_and_a_stale_view_submits_nothin
     await adl.step()
     # Longs 6 (0.1) and 7 (0.1) split the long side; 6's short leg is the only short but the
     # seller's: both legs of 6 show the higher of its two quantiles, flagged HEDGE.
-    [entry] = adl.adl_quantile(6)
-    values = entry["adlQuantile"]
-    assert isinstance(values, dict)
-    assert values["HEDGE"] == 0
-    assert values["LONG"] == values["SHORT"] >= 2
+    [entry] = exchange.client.adl_quantiles(6)
+    assert entry.cross_hedge and entry.both == 0
+    assert entry.long == entry.short >= 2
     feed.failure = "evicted"
     exchange.mark("51000")
     feed.catch_up()

@@ -4,9 +4,8 @@ SQLite and PostgreSQL, with its audit trail and the fund's balance history."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 import sqlalchemy.exc
@@ -25,7 +24,6 @@ from risk.fund_history import FundHistory
 from risk.insurance import ApprovalError, PayoutStatus, approve, deny, new_payout, settle
 from risk.insurance_service import InsuranceService, PayoutNotFound
 from risk.positions import PositionView
-from tests.api.conftest import make_database
 from tests.risk.conftest import Exchange, FakeClock
 
 FUND = _core.INSURANCE_FUND
@@ -83,17 +81,6 @@ def test_the_engine_answer_settles_a_submitted_payout() -> None:
 
 
 # --- the service -------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A migrated database on each backend."""
-    target = make_database(request.param, tmp_path)
-    database = Database(target.url, target.schema)
-    database.migrate()
-    yield database
-    database.dispose()
-    target.drop()
 
 
 def _wallet_changes(exchange: Exchange, after: int) -> list[BalanceChanged]:

@@ -1,5 +1,6 @@
 """The fund unwinder: worked slice plans (derived by hand beside each assertion) and the service
-working a taken-over long out of a real engine, slice by slice, pausing on a thin book.
+working a taken-over long out of a real engine, slice by slice, pausing on a thin book, its
+history stored (SQLite and PostgreSQL) and served again by an unwinder started after a restart.
 
 BTCUSDT (demo): tick 0.1, step 0.001, min qty 0.001. Settings below: slices of at most 10,000
 USDT at the mark, never worse than 0.5 % from it, paused under 20,000 USDT of depth within it.
@@ -13,6 +14,7 @@ from derivatives import _core
 from derivatives.commands import Deposit, PlaceOrder
 from derivatives.demo import BTCUSDT, DEMO_INSTRUMENTS
 from derivatives.enums import Side
+from derivatives.persistence.db import Database
 from risk.unwinder import UnwindConfig, UnwindReason, limit_price, plan
 from risk.unwinder_service import FundUnwinder
 from tests.risk.conftest import BTC, Exchange, FakeClock
@@ -59,13 +61,13 @@ def test_a_thin_book_pauses_the_unwinder() -> None:
 
 
 async def test_the_service_slices_a_taken_over_long_out_and_records_every_step(
-    exchange: Exchange, clock: FakeClock
+    exchange: Exchange, clock: FakeClock, db: Database
 ) -> None:
     # The fund (10,000 USDT) buys 0.5 at 50,000 from account 1: the position it has to work out.
     exchange.run(Deposit(_core.INSURANCE_FUND, D(10_000)))
     exchange.cross(1, _core.INSURANCE_FUND, Side.BUY, "0.5", "50000")
     unwinder = FundUnwinder(
-        exchange.client, exchange.submit, lambda: DEMO_INSTRUMENTS, CONFIG, clock=clock
+        exchange.client, exchange.submit, lambda: DEMO_INSTRUMENTS, db, CONFIG, clock=clock
     )
     # No bid: paused, nothing sent.
     [paused] = await unwinder.step()
@@ -84,12 +86,18 @@ async def test_the_service_slices_a_taken_over_long_out_and_records_every_step(
     fund = exchange.client.account(_core.INSURANCE_FUND)
     assert fund is not None and all(p.qty == 0 for p in fund.positions)
     assert await unwinder.step() == [], "nothing left to work out"
-    assert [row["reason"] for row in unwinder.history()] == [
-        "PAUSED_THIN_BOOK",
-        "SLICE",
-        "SLICE",
-        "SLICE",
+    history = await unwinder.history()
+    assert [(row["reason"], row["qty"], row["filled"], row["limitPrice"]) for row in history] == [
+        ("PAUSED_THIN_BOOK", "0.00000000", "0.00000000", "49750.00000000"),
+        ("SLICE", "0.20000000", "0.20000000", "49750.00000000"),
+        ("SLICE", "0.20000000", "0.20000000", "49750.00000000"),
+        ("SLICE", "0.10000000", "0.10000000", "49750.00000000"),
     ]
+    assert [row["position"] for row in history] == ["0.50000000", "0.50000000", "0.30000000", "0.10000000"]
+    # A restart: a new unwinder over the same database serves the same history.
+    restarted = FundUnwinder(exchange.client, exchange.submit, lambda: DEMO_INSTRUMENTS, db, CONFIG, clock=clock)
+    assert await restarted.history() == history
+    assert await restarted.history(limit=1) == history[-1:]
     # Bought 0.5 as a taker (fee 25,000 × 0.05 % = 12.5), sold in three taker slices at 49,800
     # (fees 4.98 + 4.98 + 2.49 = 12.45) for a PnL of 0.5 × (49,800 − 50,000) = −100.
     assert fund.wallet == D("9875.05"), "10,000 − 12.5 − 12.45 − 100"

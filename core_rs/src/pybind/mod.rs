@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::account_view::{account_view, AccountView};
+use crate::adl_quantiles::{adl_quantiles, adl_queue};
 use crate::codec::{decode_batch, encode_command, DecodeError, Reader};
 use crate::command::CommandEnvelope;
 use crate::engine::Engine;
@@ -210,6 +211,18 @@ impl PyEngine {
         py.detach(|| self.runtime.query(move |e| prices(e, symbol))).map_err(|e| runtime_error(&e))
     }
 
+    /// ADL queue of one side of a symbol (`side` 0 = BUY ranks the longs), first out first:
+    /// (account, raw qty, quantile 0..4); None for an unknown symbol (see `adl_quantiles.rs`).
+    fn adl_queue(&self, py: Python<'_>, symbol: u32, side: u8) -> PyResult<Option<Queue>> {
+        let side = side_of(side)?;
+        py.detach(|| self.runtime.query(move |e| queue(e, symbol, side))).map_err(|e| runtime_error(&e))
+    }
+
+    /// ADL quantiles of an account per symbol it holds: (symbol, long, short, both, cross_hedge).
+    fn adl_quantiles(&self, py: Python<'_>, account: u64) -> PyResult<Vec<Quantiles>> {
+        py.detach(|| self.runtime.query(move |e| quantiles(e, account))).map_err(|e| runtime_error(&e))
+    }
+
     /// Liquidation map of a symbol in buckets of `step` (raw price; see `liquidation_map.rs`):
     /// a dict of raw integers, buckets as (price, long_notional, short_notional, long_legs,
     /// short_legs) ascending; None for an unknown symbol.
@@ -309,6 +322,24 @@ fn prices(e: &Engine, symbol: u32) -> Option<Prices> {
         let raw = |p: Option<crate::units::Price>| p.map(crate::units::Price::raw);
         (raw(m.last_price), raw(m.mark_price), raw(m.index_price))
     })
+}
+
+/// An ADL queue: (account, raw qty, quantile), first out first.
+type Queue = Vec<(u64, i64, u8)>;
+
+/// An account's ADL quantiles in one symbol: (symbol, long, short, both, cross_hedge).
+type Quantiles = (u32, u8, u8, u8, bool);
+
+fn side_of(side: u8) -> PyResult<Side> {
+    Side::from_u8(side).ok_or_else(|| PyValueError::new_err(format!("unknown side {side}")))
+}
+
+fn queue(e: &Engine, symbol: u32, side: Side) -> Option<Queue> {
+    adl_queue(e, symbol, side).map(|q| q.into_iter().map(|x| (x.account, x.qty, x.quantile)).collect())
+}
+
+fn quantiles(e: &Engine, account: u64) -> Vec<Quantiles> {
+    adl_quantiles(e, account).into_iter().map(|q| (q.symbol, q.long, q.short, q.both, q.cross_hedge)).collect()
 }
 
 fn account_dict<'py>(py: Python<'py>, view: &AccountView) -> PyResult<Bound<'py, PyDict>> {
@@ -511,6 +542,18 @@ impl PyReplica {
             stress::run(copy, &shocks).map_err(|e| StressRefused::new_err(e.to_string()))
         })?;
         stress_dict(py, &report)
+    }
+
+    /// ADL queue of one side of a symbol (`side` 0 = BUY ranks the longs), first out first:
+    /// (account, raw qty, quantile 0..4); None for an unknown symbol.
+    fn adl_queue(&self, symbol: u32, side: u8) -> PyResult<Option<Queue>> {
+        let side = side_of(side)?;
+        Ok(self.read(|e| queue(e, symbol, side)))
+    }
+
+    /// ADL quantiles of an account per symbol it holds: (symbol, long, short, both, cross_hedge).
+    fn adl_quantiles(&self, account: u64) -> Vec<Quantiles> {
+        self.read(|e| quantiles(e, account))
     }
 }
 

@@ -9,7 +9,8 @@ Invariants:
       :class:`derivatives.persistence.projector.Projector`, in the same transaction as
       ``projection_cursor``; ``users``, ``api_keys``, ``audit_log`` and ``withdrawals`` are owned
       by the API; ``insurance_payouts`` and ``insurance_payout_actions`` by
-      ``risk.insurance_service``; ``market_statistics`` by ``api.services.market_statistics``.
+      ``risk.insurance_service``; ``fund_unwinds`` by ``risk.unwinder_service``;
+      ``market_statistics`` by ``api.services.market_statistics``.
     * Engine system accounts (the fee account and the insurance fund, ids >= 2**63) do not fit
       a signed ``BIGINT`` and are never projected into per-account tables.
 """
@@ -158,7 +159,8 @@ class Order(Base):
 
 
 class Trade(Base):
-    """One engine trade: both sides in one row (maker and taker)."""
+    """One engine trade: both sides in one row (maker and taker); a side that is an engine system
+    account (the insurance fund's own orders) shows account ``2**63 - 1``, which ``BIGINT`` holds."""
 
     __tablename__ = "trades"
     __table_args__ = (
@@ -274,6 +276,23 @@ class PayoutAction(Base):
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(16), comment="REQUESTED, APPROVED, SUBMITTED, PAID, REFUSED, DENIED")
     details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class FundUnwind(Base):
+    """One step of the insurance fund's unwinder, sent or paused, with its reason (append-only)."""
+
+    __tablename__ = "fund_unwinds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[int] = mapped_column(BigInteger, comment="when it was decided, Unix ms")
+    symbol: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(24), comment="SLICE, PAUSED_THIN_BOOK or PAUSED_NO_MARK")
+    side: Mapped[str] = mapped_column(String(4), comment="the closing side, BUY or SELL")
+    position: Mapped[Decimal] = mapped_column(Exact(), comment="the fund's signed position before the step")
+    qty: Mapped[Decimal] = mapped_column(Exact(), comment="quantity sent (0 when paused)")
+    filled: Mapped[Decimal] = mapped_column(Exact(), comment="quantity the slice filled")
+    limit_price: Mapped[Decimal | None] = mapped_column(Exact(), nullable=True, comment="the slippage cap")
+    book_notional: Mapped[Decimal] = mapped_column(Exact(), comment="opposite depth within the cap, USDT")
 
 
 class Income(Base):

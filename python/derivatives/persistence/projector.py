@@ -337,6 +337,10 @@ class _Applier:
     def event(self, envelope: EventEnvelope, now_ms: int) -> None:
         event, seq = envelope.event, envelope.seq
         match event:
+            case OrderAccepted() if event.order.account >= SYSTEM_ACCOUNTS:
+                pass  # the insurance fund's own orders (its unwinder) have no order row
+            case OrderCancelled() | OrderExpired() | OrderTriggered() | OrderAmended() if event.account >= SYSTEM_ACCOUNTS:
+                pass
             case OrderAccepted():
                 self._accepted(event, seq, now_ms)
             case Trade():
@@ -437,9 +441,10 @@ class _Applier:
             "taker_account": stored_account(event.taker_account), "time": now_ms, "seq": seq,
             "maker_fee": 0, "maker_realised_pnl": 0, "taker_fee": 0, "taker_realised_pnl": 0,
         })
-        for order_id, leaves, maker in ((event.maker_order_id, event.maker_leaves, True),
-                                         (event.taker_order_id, event.taker_leaves, False)):
-            row = self._row(order_id)
+        for order_id, leaves, maker, account in (
+                (event.maker_order_id, event.maker_leaves, True, event.maker_account),
+                (event.taker_order_id, event.taker_leaves, False, event.taker_account)):
+            row = None if account >= SYSTEM_ACCOUNTS else self._row(order_id)
             if row is None:
                 continue
             row["executed_qty"] += qty
