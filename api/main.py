@@ -14,7 +14,8 @@ Start-up (the lifespan, on the server's event loop):
     3. the instruments are listed in the engine (if not yet) and mirrored;
     4. the demo user and key are ensured (``settings.demo``);
     5. background tasks: the oracle (``settings.oracle``) publishing ``SetMarkPrice`` once a
-       second, the once-a-second snapshot streams, listenKey expiry, margin calls, the
+       second, the IP bans shared through the database (``Bans.share``, once a second), the
+       once-a-second snapshot streams, listenKey expiry, margin calls, the
        reconciliation job (``settings.reconcile_interval_s``), the market statistics sampler
        (``settings.market_stats_interval_ms``), and the caller's tasks.
 Shut-down reverses it: tasks cancelled, the projection drained, the database closed.
@@ -251,7 +252,8 @@ async def _start(app: FastAPI, settings: Settings, door: Door, instruments: Sequ
         admins=admin_identities(settings),
         statistics=MarketStatistics(registry, db, client, clock_ms, settings.market_stats_interval_ms),
     )
-    tasks += [asyncio.create_task(SnapshotStreams(hub, market_service).run()),
+    tasks += [asyncio.create_task(limits.bans.share(db)),
+              asyncio.create_task(SnapshotStreams(hub, market_service).run()),
               asyncio.create_task(_expire_listen_keys(streams)),
               asyncio.create_task(MarginCalls(streams, account_service, clock_ms).run())]
     if door.owns_engine:

@@ -5,8 +5,11 @@
   carries ``X-MBX-USED-WEIGHT-1m`` (the IP's count); over the budget the answer is HTTP 429
   ``-1003`` with ``Retry-After`` seconds until the window ends.
 * An IP that keeps sending after its 429s (more than ``BAN_AFTER_REFUSALS`` refused requests in
-  one window) is banned as Binance does: HTTP 418 ``-1003`` on every ``/fapi`` request until the
-  ban ends, two minutes for a first offence, doubling for each repeat up to three days.
+  one window of one process) is banned as Binance does: HTTP 418 ``-1003`` on every ``/fapi``
+  request until the ban ends, two minutes for a first offence, doubling for each repeat up to
+  three days. Bans are shared by every gateway process through the database: a ban is stored
+  when it starts, and each process reads every ban into memory once a second (:meth:`Bans.share`),
+  so the request path never waits for SQL.
 * New orders are counted per account in 10-second and one-minute windows
   (``X-MBX-ORDER-COUNT-10s`` / ``-1m``); over either budget: HTTP 429 ``-1015``.
 
@@ -16,15 +19,23 @@ counted (as on Binance) but changes no exchange state.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+import anyio
+import anyio.to_thread
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
+from derivatives.persistence import guards
+from derivatives.persistence.db import Database
+
+log = logging.getLogger("api.ratelimit")
 
 Clock = Callable[[], int]
 """Unix milliseconds."""
@@ -76,13 +87,17 @@ BAN_AFTER_REFUSALS = 20
 """Refused (429) requests of one IP in one window after which the IP is banned."""
 FIRST_BAN_MS = 120_000
 LONGEST_BAN_MS = 3 * 24 * 3_600_000
+SHARE_PERIOD_S = 1.0
+"""How often each process stores its new bans and reads everyone's."""
 
 
 class Bans:
-    """IP bans for clients that do not back off after 429 (thread-safe).
+    """IP bans for clients that do not back off after 429 (thread-safe), shared by every process
+    through the database once :meth:`share` runs.
 
     Invariants: a ban only ends by time; each new ban of an IP lasts twice its previous one
-    (from ``FIRST_BAN_MS`` up to ``LONGEST_BAN_MS``); the refusal count restarts with each window.
+    (from ``FIRST_BAN_MS`` up to ``LONGEST_BAN_MS``, offences counted over every process); the
+    refusal count restarts with each window; merging stored bans only ever lengthens a ban.
     """
 
     def __init__(self, clock: Clock, window_ms: int = 60_000) -> None:
@@ -91,6 +106,7 @@ class Bans:
         self._lock = threading.Lock()
         self._until: dict[str, int] = {}
         self._offences: dict[str, int] = {}
+        self._started: list[tuple[str, int, int]] = []
 
     def banned_until(self, ip: str) -> int | None:
         """The end (Unix ms) of the IP's current ban, or None."""
@@ -108,7 +124,35 @@ class Bans:
             self._offences[ip] = offences
             until = now + min(FIRST_BAN_MS << min(offences - 1, 32), LONGEST_BAN_MS)
             self._until[ip] = until
+            self._started.append((ip, until, offences))
         return until
+
+    def sync(self, db: Database) -> None:
+        """Stores the bans this process started since the last call and merges every stored ban
+        into memory (blocking: run on a worker thread)."""
+        with self._lock:
+            started, self._started = self._started, []
+        now = self.clock()
+        with db.session() as session:
+            for ip, until, offences in started:
+                guards.store_ban(session, ip, until, offences, now)
+            stored = guards.bans(session)
+        with self._lock:
+            for ip in [ip for ip, until in self._until.items() if ip not in stored and until <= now]:
+                del self._until[ip], self._offences[ip]  # forgotten by the database
+            for ip, (until, offences) in stored.items():
+                self._until[ip] = max(until, self._until.get(ip, 0))
+                self._offences[ip] = max(offences, self._offences.get(ip, 0))
+
+    async def share(self, db: Database, period_s: float = SHARE_PERIOD_S) -> None:
+        """Runs :meth:`sync` every `period_s` for the app's lifetime (a failed sync is logged and
+        retried at the next period: bans then stay per process meanwhile)."""
+        while True:
+            try:
+                await anyio.to_thread.run_sync(self.sync, db)
+            except SQLAlchemyError:
+                log.exception("sharing IP bans failed")
+            await anyio.sleep(period_s)
 
 
 def _size_weight(limit: int, table: tuple[tuple[int, int], ...], default: int) -> int:

@@ -24,7 +24,7 @@ from fastapi import Depends, Header, Request
 from starlette.requests import HTTPConnection
 
 from api import errors
-from api.auth.sessions import InvalidSession, Sessions
+from api.auth.sessions import InvalidSession
 from api.deps import get_services
 from api.services.staff import StaffAuth
 
@@ -55,23 +55,27 @@ def staff_auth(request: HTTPConnection) -> StaffAuth:
 StaffAuthDep = Annotated[StaffAuth, Depends(staff_auth)]
 
 
-def identify(credential: str, admins: dict[str, str], sessions: Sessions) -> Staff:
-    """The caller a bearer credential names.
+async def identify(credential: str, connection: HTTPConnection) -> Staff:
+    """The caller a bearer credential names (a session: only while its epoch is current).
 
     Raises:
         ApiError: -1002 (401) when it names nobody.
     """
+    services = get_services(connection)
     presented = credential.encode()
     actor = None
-    for name, token in admins.items():
+    for name, token in services.admins.items():
         if hmac.compare_digest(presented, token.encode()):
             actor = name
     if presented and actor is not None:
         return Staff(actor, "admin", bootstrap=actor == BOOTSTRAP_ADMIN)
+    auth = staff_auth(connection)
     try:
-        session = sessions.verify(credential)
+        session = auth.sessions.verify(credential)
     except InvalidSession:
         raise errors.session_invalid() from None
+    if not await auth.current(services.db, session):
+        raise errors.session_invalid()
     return Staff(session.name, session.role)
 
 
@@ -101,7 +105,7 @@ def require(roles: tuple[str, ...]) -> Callable[..., Awaitable[Staff]]:
 
     async def dependency(request: Request, authorization: Annotated[str, Header()] = "") -> Staff:
         credential = authorization.removeprefix("Bearer ").strip()
-        return authorize(identify(credential, get_services(request).admins, staff_auth(request).sessions), roles)
+        return authorize(await identify(credential, request), roles)
 
     return dependency
 

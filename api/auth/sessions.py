@@ -2,14 +2,16 @@
 session secret.
 
 Claims: ``sub`` (user name), ``uid`` (user id), ``role`` (``trader``, ``risk`` or ``admin``),
-``iat``, ``exp``, ``gen`` (the user's credential generation at issue) and a random ``jti``.
+``iat``, ``exp``, ``gen`` (the user's session epoch at issue) and a random ``jti``.
 
 Invariants: only ``HS256`` is accepted (``alg: none`` and every other algorithm are refused,
-whatever the header says); ``exp``, ``iat``, ``sub``, ``uid`` and ``role`` are required; an
-expired token is refused (``exp`` checked here against the app's injected clock); the role is re-read from the token only (a changed role takes effect at
-the next login, at most ``session_ttl_s`` later); setting a user's credentials (a password reset)
-ends every session issued to them before (:meth:`Sessions.end_sessions`: their ``gen`` no longer
-matches). Generations live in the process, which is the one that serves the dashboard.
+whatever the header says); ``exp``, ``iat``, ``sub``, ``uid``, ``role`` and ``gen`` are required;
+an expired token is refused (``exp`` checked here against the app's injected clock); the role is
+read from the token only (a changed role takes effect at the next login, at most
+``session_ttl_s`` later). A token verified here is still only valid while its ``gen`` is the
+user's current session epoch, which lives in the database so that every gateway process agrees
+(setting a user's credentials moves it on: ``api.services.staff.StaffAuth.current``). Every
+process must sign with the same secret (``DERIVATIVES_SESSION_SECRET``) to accept another's tokens.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Session:
     user_id: int
     role: str
     expires_s: int
+    epoch: int
+    """The user's session epoch when it was issued."""
 
 
 class InvalidSession(Exception):
@@ -45,22 +49,17 @@ class Sessions:
         self._key = (secret or secrets.token_hex(32)).encode()
         self.ttl_s = ttl_s
         self._clock_s = clock_s
-        self._generations: dict[int, int] = {}
 
-    def issue(self, name: str, user_id: int, role: str) -> tuple[str, Session]:
-        """A signed token for the user, and what it carries."""
+    def issue(self, name: str, user_id: int, role: str, epoch: int) -> tuple[str, Session]:
+        """A signed token for the user at their session `epoch`, and what it carries."""
         now = self._clock_s()
-        session = Session(name, user_id, role, now + self.ttl_s)
+        session = Session(name, user_id, role, now + self.ttl_s, epoch)
         claims = {"sub": name, "uid": user_id, "role": role, "iat": now, "exp": session.expires_s,
-                  "gen": self._generations.get(user_id, 0), "jti": secrets.token_hex(8)}
+                  "gen": epoch, "jti": secrets.token_hex(8)}
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), session
 
-    def end_sessions(self, user_id: int) -> None:
-        """Ends every session issued to the user so far."""
-        self._generations[user_id] = self._generations.get(user_id, 0) + 1
-
     def verify(self, token: str) -> Session:
-        """The session a token carries.
+        """The session a token carries (its epoch still to be checked against the user's).
 
         Raises:
             InvalidSession: For any token that is not a current HS256 token of ours.
@@ -72,12 +71,10 @@ class Sessions:
             claims = jwt.decode(token, self._key, algorithms=[ALGORITHM],
                                 options={"require": ["exp", "iat", "sub", "uid", "role", "gen"],
                                          "verify_exp": False, "verify_iat": False})
-            session = Session(str(claims["sub"]), int(claims["uid"]), str(claims["role"]), int(claims["exp"]))
-            generation = int(claims["gen"])
+            session = Session(str(claims["sub"]), int(claims["uid"]), str(claims["role"]), int(claims["exp"]),
+                              int(claims["gen"]))
         except (jwt.PyJWTError, TypeError, ValueError) as bad:
             raise InvalidSession(str(bad)) from None
-        if generation != self._generations.get(session.user_id, 0):
-            raise InvalidSession("the user's credentials changed since this session began")
         if session.role not in ROLES or session.expires_s <= self._clock_s():
             raise InvalidSession("expired or unknown role")
         return session

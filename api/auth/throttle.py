@@ -3,47 +3,41 @@
 has passed, whatever the password (so guessing is bounded at 5 tries per 15 minutes per name).
 
 Invariants: counted per user name as typed (unknown names too, so refusals do not reveal which
-names exist); a successful login clears the name's failures; memory is per process and bounded
-(names whose failures all expired are dropped on the next check).
+names exist), in the database (``derivatives.persistence.guards``), so every gateway process
+counts the same failures; a successful login clears the name's failures; a name's failures older
+than the window are dropped when it fails again.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from derivatives.persistence import guards
 
 MAX_FAILURES = 5
 WINDOW_MS = 15 * 60 * 1000
 
 
 class LoginThrottle:
-    """Recent failures per user name."""
+    """The failure policy over the shared failure records."""
 
     def __init__(self, clock_ms: Callable[[], int]) -> None:
         self._clock_ms = clock_ms
-        self._lock = threading.Lock()
-        self._failures: dict[str, deque[int]] = {}
 
-    def retry_after_ms(self, name: str) -> int:
+    def retry_after_ms(self, session: Session, name: str) -> int:
         """0 if `name` may try now, else how long until it may."""
         now = self._clock_ms()
-        with self._lock:
-            for key in [k for k, times in self._failures.items() if times[-1] <= now - WINDOW_MS]:
-                del self._failures[key]
-            times = self._failures.get(name)
-            if times is None:
-                return 0
-            while times and times[0] <= now - WINDOW_MS:
-                times.popleft()
-            return times[0] + WINDOW_MS - now if len(times) >= MAX_FAILURES else 0
+        times = guards.failures(session, name, now - WINDOW_MS)
+        return times[-MAX_FAILURES] + WINDOW_MS - now if len(times) >= MAX_FAILURES else 0
 
-    def failed(self, name: str) -> None:
+    def failed(self, session: Session, name: str) -> None:
         """Records a failed login of `name`."""
-        with self._lock:
-            self._failures.setdefault(name, deque(maxlen=MAX_FAILURES)).append(self._clock_ms())
+        now = self._clock_ms()
+        guards.record_failure(session, name, now, now - WINDOW_MS)
 
-    def succeeded(self, name: str) -> None:
+    @staticmethod
+    def succeeded(session: Session, name: str) -> None:
         """Forgets the failures of `name`."""
-        with self._lock:
-            self._failures.pop(name, None)
+        guards.clear_failures(session, name)

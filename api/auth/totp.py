@@ -2,7 +2,8 @@
 authenticator apps read them from an ``otpauth://`` URI.
 
 Invariants: codes are compared in constant time; a code is accepted for its own step and one step
-either side (clock drift); :class:`ReplayGuard` refuses a step already used by the same user.
+either side (clock drift). That a step works once per user is kept in the database
+(``derivatives.persistence.guards.accept_totp_step``), for every gateway process.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import hashlib
 import hmac
 import secrets
 import struct
-import threading
 from urllib.parse import quote
 
 STEP_S = 30
@@ -59,19 +59,3 @@ def provisioning_uri(secret_b32: str, user: str, issuer: str = "derivatives") ->
     """The ``otpauth://totp/...`` URI of a secret (QR code content)."""
     return (f"otpauth://totp/{quote(issuer)}:{quote(user)}?secret={secret_b32}&issuer={quote(issuer)}"
             f"&algorithm=SHA1&digits={DIGITS}&period={STEP_S}")
-
-
-class ReplayGuard:
-    """Remembers the last accepted step per user: a code works once."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: dict[int, int] = {}
-
-    def accept(self, user_id: int, step: int) -> bool:
-        """Records `step` for the user; False if it is not newer than the last accepted one."""
-        with self._lock:
-            if step <= self._last.get(user_id, -1):
-                return False
-            self._last[user_id] = step
-            return True

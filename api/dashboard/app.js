@@ -544,4 +544,4 @@ $("stress-form").addEventListener("submit", runStress);
 $("payout-form").addEventListener("submit", requestPayout);
 $("map-range").addEventListener("change", refresh);
 
-Auth.restore().then((session) => { if (session !== null) enter(session); });
+if (!Enrol.open(enter)) Auth.restore().then((session) => { if (session !== null) enter(session); });

@@ -1,5 +1,5 @@
-// Staff authentication of the risk desk, in one place: login, the session kept across reloads,
-// authenticated REST calls and the authenticated live socket. Invariants: the session token is
+// Staff authentication of the risk desk, in one place: login, a new admin's enrolment, the session
+// kept across reloads, authenticated REST calls and the authenticated live socket. Invariants: the session token is
 // kept in sessionStorage only (survives a reload, not the tab; never in localStorage or a
 // cookie) and is checked against /api/v1/auth/me on load; a 401 -1002 answer ends the session.
 "use strict";
@@ -14,14 +14,30 @@ const Auth = (() => {
     if (value === null) sessionStorage.removeItem(KEY); else sessionStorage.setItem(KEY, JSON.stringify(value));
   }
 
-  async function login(username, password, totp) {
-    const answer = await fetch("/api/v1/auth/login", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ username, password, totp }) });
+  // POST of a JSON body without a session; the answer's data, or an Error carrying its code.
+  async function post(path, body) {
+    const answer = await fetch(path, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const data = await answer.json();
-    if (!answer.ok) throw new Error(data.msg || ("HTTP " + answer.status));
+    if (!answer.ok) {
+      const error = new Error(data.msg || ("HTTP " + answer.status));
+      error.code = data.code;
+      throw error;
+    }
+    return data;
+  }
+
+  async function login(username, password, totp) {
+    const data = await post("/api/v1/auth/login", { username, password, totp });
     save({ token: data.token, name: data.name, role: data.role, expiresAt: data.expiresAt });
     return session;
+  }
+
+  // A new admin's one-time enrolment link: sets their password; answers { name, totpSecret,
+  // otpauthUri } (the secret is shown this once). No session yet: the admin logs in with a code.
+  async function enrol(token, password) {
+    save(null);
+    return post("/api/v1/auth/enrol", { token, password });
   }
 
   // The stored session if the server still accepts it (a reload keeps the desk open).
@@ -65,7 +81,7 @@ const Auth = (() => {
   }
 
   return {
-    login, restore, logout, call, socket,
+    login, enrol, restore, logout, call, socket,
     get session() { return session; },
     set onLogout(handler) { onLogout = handler; },
   };

@@ -22,7 +22,7 @@ async def page() -> FileResponse:
 
 
 @router.get("/{name}.js")
-async def script(name: Literal["app", "auth"]) -> FileResponse:
+async def script(name: Literal["app", "auth", "enrol"]) -> FileResponse:
     """The dashboard's own scripts."""
     return FileResponse(STATIC / f"{name}.js", media_type="text/javascript")
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
-from api.auth.roles import RISK, RiskStaff, authorize, identify, socket_credential, staff_auth
+from api.auth.roles import RISK, RiskStaff, authorize, identify, socket_credential
 from api.deps import get_services, public
 from api.errors import ApiError
 from api.params import OPTIONAL_SYMBOL, SYMBOL, Kind, Param, Params, Spec
@@ -234,7 +234,7 @@ async def liquidation_stream(websocket: WebSocket) -> None:
         if first_message["type"] == "websocket.disconnect":
             return
         credential = socket_credential(first_message.get("text") or "")
-        staff = authorize(identify(credential, get_services(websocket).admins, staff_auth(websocket).sessions), RISK)
+        staff = authorize(await identify(credential, websocket), RISK)
     except ApiError as refused:
         await websocket.close(code=4401, reason=refused.msg[:120])
         return

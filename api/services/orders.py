@@ -126,6 +126,10 @@ NEW_ORDER_SPEC = Spec(NEW_ORDER)
 CANCEL_ALL_DONE = {"code": 200, "msg": "The operation of cancel all open order is done."}
 
 
+BatchItem = tuple[str | None, Instrument, PlaceOrder]
+"""A ``batchOrders`` element ready to send: its client order id (if the client chose one) and command."""
+
+
 def generated_client_id() -> str:
     """``srv-`` + 28 random hex characters (32 in all, within Binance's pattern)."""
     return "srv-" + secrets.token_hex(14)
@@ -264,23 +268,13 @@ class OrderService:
         """``POST /fapi/v1/order`` or ``POST /fapi/v1/algoOrder`` (order-count headers into `headers`)."""
         instrument, command = self.build(account, params, algo)
         supplied = params.text("clientAlgoId" if algo else "newClientOrderId")
-        if supplied is None:
-            headers.update(self.limits.charge_orders(account, 1))
-            batch = await self._run([command])
-            return await self._placed(instrument, _outcomes(batch).get(batch.first_seq, []), algo)
-        async with self.client_ids.hold((account, supplied)):
-            previous = await self._previous(account, instrument, supplied, algo)
+        async with self.client_ids.hold_all([] if supplied is None else [(account, supplied)]):
+            previous = None if supplied is None else await self._previous(account, instrument, supplied, algo)
             if previous is not None:
                 return previous
             headers.update(self.limits.charge_orders(account, 1))
             batch = await self._run([command])
-            events = _outcomes(batch).get(batch.first_seq, [])
-            if any(isinstance(e, OrderRejected) and e.reason is RejectReason.DUPLICATE_CLIENT_ORDER_ID
-                   for e in events):
-                previous = await self._previous(account, instrument, supplied, algo)
-                if previous is not None:
-                    return previous
-            return await self._placed(instrument, events, algo)
+            return await self._placed(account, instrument, supplied, _outcomes(batch).get(batch.first_seq, []), algo)
 
     async def _previous(self, account: int, instrument: Instrument, client_id: str,
                         algo: bool) -> dict[str, object] | None:
@@ -305,9 +299,16 @@ class OrderService:
             raise self._reject(instrument, RejectReason.DUPLICATE_CLIENT_ORDER_ID)
         return formats.algo_object(instrument, order) if algo else formats.order_object(instrument, order)
 
-    async def _placed(self, instrument: Instrument, events: list[Event], algo: bool) -> dict[str, object]:
+    async def _placed(self, account: int, instrument: Instrument, supplied: str | None, events: list[Event],
+                      algo: bool) -> dict[str, object]:
+        """The answer to a placement from its events (a client id the engine found taken: the order
+        holding it)."""
         for event in events:
             if isinstance(event, OrderRejected):
+                if supplied is not None and event.reason is RejectReason.DUPLICATE_CLIENT_ORDER_ID:
+                    previous = await self._previous(account, instrument, supplied, algo)
+                    if previous is not None:
+                        return previous
                 raise self._reject(instrument, event.reason)
             if isinstance(event, OrderAccepted):
                 order = await self._order(event.order.account, instrument, event.order_id, None, algo)
@@ -318,38 +319,53 @@ class OrderService:
 
     async def place_batch(self, account: int, params: Params, headers: dict[str, str]) -> list[dict[str, object]]:
         """``POST /fapi/v1/batchOrders``: each item answered by an order or its own error (an item
-        whose client order id names an order already: that order)."""
-        items = batch_items(params.text("batchOrders") or "")
-        built: list[tuple[Instrument, PlaceOrder] | ApiError | dict[str, object]] = []
-        for item in items:
+        whose client order id names an order already: that order). The locks of every client id
+        in the batch are held throughout, so a batch racing its own retry places once."""
+        parsed: list[BatchItem | ApiError] = []
+        for item in batch_items(params.text("batchOrders") or ""):
             try:
                 item_params = NEW_ORDER_SPEC.parse(item)
+                client_id = item_params.text("newClientOrderId")
                 instrument, command = self.build(account, item_params, algo=False)
-                supplied = item_params.text("newClientOrderId")
-                previous = None if supplied is None else await self._previous(account, instrument, supplied, False)
-                built.append((instrument, command) if previous is None else previous)
+                if client_id is not None and any(not isinstance(p, ApiError) and p[0] == client_id for p in parsed):
+                    raise self._reject(instrument, RejectReason.DUPLICATE_CLIENT_ORDER_ID)  # twice in one batch
+                parsed.append((client_id, instrument, command))
+            except ApiError as error:
+                parsed.append(error)
+        supplied = [(account, entry[0]) for entry in parsed if not isinstance(entry, ApiError) and entry[0] is not None]
+        async with self.client_ids.hold_all(supplied):
+            return await self._place_items(account, parsed, headers)
+
+    async def _place_items(self, account: int, parsed: list[BatchItem | ApiError],
+                           headers: dict[str, str]) -> list[dict[str, object]]:
+        built: list[BatchItem | ApiError | dict[str, object]] = []
+        for entry in parsed:
+            try:
+                previous = None if isinstance(entry, ApiError) or entry[0] is None else (
+                    await self._previous(account, entry[1], entry[0], False))
+                built.append(entry if previous is None else previous)
             except ApiError as error:
                 built.append(error)
-        commands = [b[1] for b in built if isinstance(b, tuple)]
-        answers: list[dict[str, object]] = []
+        commands = [b[2] for b in built if isinstance(b, tuple)]
         outcomes: dict[int, list[Event]] = {}
         first_seq = 0
         if commands:
             headers.update(self.limits.charge_orders(account, len(commands)))
             batch = await self._run(commands)
             outcomes, first_seq = _outcomes(batch), batch.first_seq
+        answers: list[dict[str, object]] = []
         seq_offset = 0
-        for entry in built:
-            if isinstance(entry, ApiError):
-                answers.append(entry.body())
+        for item in built:
+            if isinstance(item, ApiError):
+                answers.append(item.body())
                 continue
-            if isinstance(entry, dict):  # a client order id resent: the order it created
-                answers.append(entry)
+            if isinstance(item, dict):  # a client order id resent: the order it created
+                answers.append(item)
                 continue
             events = outcomes.get(first_seq + seq_offset, [])
             seq_offset += 1
             try:
-                answers.append(await self._placed(entry[0], events, algo=False))
+                answers.append(await self._placed(account, item[1], item[0], events, algo=False))
             except ApiError as error:
                 answers.append(error.body())
         return answers

@@ -233,7 +233,10 @@ impl Market {
         match kind {
             T::StopMarket | T::StopLimit | T::TakeProfitMarket | T::TakeProfitLimit => {
                 let stop = self.check_price(place.stop_price, RejectReason::InvalidStopPrice)?;
-                if place.callback_rate.is_some() || place.activation_price.is_some() {
+                if place.activation_price.is_some() {
+                    return Err(RejectReason::PriceNotAllowed);
+                }
+                if place.callback_rate.is_some() {
                     return Err(RejectReason::InvalidCallbackRate);
                 }
                 if self.source_price(place.trigger_source).is_some_and(|now| fires_at(place, stop, now)) {

@@ -14,18 +14,19 @@
 //! everywhere, FOK answered by a dry run of the real matching loop on a copy), so the two share no
 //! code path that could hide the same mistake.
 //!
-//! The reference covers: price-time priority at the maker price; GTC/IOC/FOK/GTX/GTD; market
-//! orders protected by the market band around the reference price (mark, else last, else none);
-//! the limit band; every STP mode (taker's mode decides) including FOK under STP; GTX rejection
-//! and triggered-GTX expiry; cancel by id and client id; cancel-all in ascending id; amend
-//! (priority kept only for a quantity decrease at the same price); `validate_place`'s order of
-//! checks; client-id uniqueness among live orders; GTD expiry before the command; halts; and
-//! conditional orders: stop and take-profit (market and limit) and trailing stops on last and mark
-//! price, fired in ascending id, triggers evaluated after each order finishes matching, cascading
-//! until nothing fires. Excluded: clearing (accounts are funded far beyond need, and the
-//! settlement and balance events are filtered out; clearing has worked examples and conservation
-//! properties of its own), reduce-only and close-position orders (they depend on positions), and
-//! arithmetic overflow (the generator's prices and quantities are small).
+//! The reference covers: price-time priority at the maker price; GTC/IOC/FOK/GTX/GTD; market orders
+//! protected by the market band around the reference price (mark, else last, else none); the limit
+//! band; every STP mode (taker's mode decides) including FOK under STP; GTX rejection and
+//! triggered-GTX expiry; cancel by id and client id; cancel-all in ascending id; amend (priority
+//! kept only for a quantity decrease at the same price); the documented order of the placement
+//! checks (docs/ARCHITECTURE.md "Validation order", in `reference/validation.rs`, written from that
+//! list and not from the engine's code); client-id uniqueness among live orders; GTD expiry before
+//! the command; halts; and conditional orders: stop and take-profit (market and limit) and trailing
+//! stops on last and mark price, fired in ascending id, triggers evaluated after each order
+//! finishes matching, cascading until nothing fires. Excluded: clearing (accounts are funded far
+//! beyond need, and the settlement and balance events are filtered out; clearing has worked
+//! examples and conservation properties of its own), reduce-only and close-position orders (they
+//! depend on positions), and arithmetic overflow (the generator's prices and quantities are small).
 
 mod common;
 mod reference;

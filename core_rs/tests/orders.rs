@@ -420,6 +420,16 @@ fn test_bad_input_is_rejected_with_a_reason_and_changes_nothing() {
         ),
         (PlaceOrder { close_position: true, ..market(1, BTC, Side::Sell, qty("1")) }, RejectReason::InvalidClosePosition),
         (PlaceOrder { qty: Qty(-100_000), ..buy(1, "99", "1") }, RejectReason::QuantityNotPositive),
+        // A price the type takes none of, the same for every type but the trailing stop.
+        (PlaceOrder { activation_price: Some(px("99")), ..buy(1, "99", "1") }, RejectReason::PriceNotAllowed),
+        (
+            PlaceOrder { activation_price: Some(px("99")), ..conditional(1, Side::Sell, OrderType::StopMarket, "99", None, "1") },
+            RejectReason::PriceNotAllowed,
+        ),
+        (
+            PlaceOrder { callback_rate: Some(Rate(1_000_000)), ..conditional(1, Side::Sell, OrderType::StopMarket, "99", None, "1") },
+            RejectReason::InvalidCallbackRate,
+        ),
     ];
     for (order, reason) in cases {
         let before = fingerprint(&h);

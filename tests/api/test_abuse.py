@@ -25,12 +25,13 @@ from tests.api.server import RunningServer
 WEIGHT_LIMIT = 30
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    db = make_database("sqlite", tmp_path_factory.mktemp("abuse"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    db = make_database(request.param, tmp_path_factory.mktemp("abuse"))
     running = serve(db, weight_limit_per_minute=WEIGHT_LIMIT)
     yield running
     running.stop()
+    db.drop()
 
 
 def from_ip(server: RunningServer, ip: str, **headers: str) -> httpx.Client:

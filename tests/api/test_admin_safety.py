@@ -5,15 +5,19 @@
 * one admin token cannot make a second admin (four eyes, one-time enrolment, the bootstrap token
   never approves), and every step is audited;
 * a withdrawal interrupted by a crash, before or after the engine debited the wallet, is resolved
-  at the next start: debited exactly once and recorded COMPLETED.
+  at the next start: debited exactly once and recorded COMPLETED;
+* a standby on another machine serves with its own database after the primary's machine is lost.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import signal
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import ccxt
 import httpx
 import pytest
 
@@ -27,13 +31,18 @@ from tests.api.conftest import (
     ADMINS,
     Database,
     admin,
+    ccxt_config,
     execute,
     make_database,
+    make_trader,
     publish_marks,
     settings_for,
 )
 from tests.api.server import RunningServer, start
 from tests.api.staff import current_code
+from tests.api.test_restart import _mark as mark_price
+from tests.api.test_restart import _serve as serve_process
+from tests.derivatives.test_replication import start_follower
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -157,4 +166,52 @@ def test_a_withdrawal_interrupted_by_a_crash_is_resolved_at_start(kind: str, eng
         assert ("startup", "withdrawal.completed") in audit
     finally:
         server.stop()
+        db.drop()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_standby_on_another_machine_serves_with_its_own_database(kind: str, tmp_path: Path) -> None:
+    """The primary's machine is lost with its database; the promoted standby serves from its own
+    journal copy and a fresh database: every user is back on their account, a new key trades on it,
+    and the next new user gets a new account."""
+    primary_dir, standby_dir = tmp_path / "primary", tmp_path / "standby"
+    primary_dir.mkdir()
+    standby_dir.mkdir()
+    follower, port, _ = start_follower(tmp_path, standby_dir / "journal")
+    try:
+        primary = serve_process(primary_dir, DERIVATIVES_REPLICATE_TO=f"127.0.0.1:{port}")
+    except BaseException:
+        follower.kill()
+        raise
+    try:
+        trader = make_trader(primary, funds="1000")
+        exchange = ccxt.binanceusdm(ccxt_config(primary, trader))
+        price = float(mark_price(primary.base).quantize(Decimal(1))) - 500
+        exchange.create_order("BTC/USDT:USDT", "limit", "buy", 0.01, price)
+    finally:
+        primary.kill()
+    try:
+        follower.process.send_signal(signal.SIGUSR1)
+        while not follower.line().startswith("promoted"):
+            pass
+    finally:
+        follower.kill()
+    db = make_database(kind, standby_dir)
+    schema = {} if db.schema is None else {"DERIVATIVES_DATABASE_SCHEMA": db.schema}
+    standby = serve_process(standby_dir, DERIVATIVES_DATABASE_URL=db.url, **schema)
+    try:
+        with admin(standby) as boss:
+            users = {u["name"]: u for u in boss.get("/admin/users").json()}
+            assert users[trader.name]["accountId"] == trader.account, "the user row came back from the journal"
+            key = boss.post(f"/admin/users/{users[trader.name]['id']}/api-keys", json={"label": "again", "trade": True})
+            newcomer = boss.post("/admin/users", json={"name": "after-failover"}).json()
+        assert newcomer["accountId"] > trader.account
+        again = ccxt.binanceusdm(ccxt_config(standby, dataclasses.replace(
+            trader, api_key=key.json()["apiKey"], secret=key.json()["secret"])))
+        assert [(o["price"], o["amount"]) for o in again.fetch_open_orders("BTC/USDT:USDT")] == [(price, 0.01)]
+        assert again.fetch_balance()["USDT"]["total"] == 1000
+        again.cancel_all_orders("BTC/USDT:USDT")
+        assert again.fetch_open_orders("BTC/USDT:USDT") == []
+    finally:
+        standby.kill()
         db.drop()

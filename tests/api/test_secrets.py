@@ -32,10 +32,11 @@ class Lines(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-@pytest.fixture(scope="module")
-def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Lines]]:
-    """A server with uvicorn's access and connection logs on (INFO), captured."""
-    db = make_database("sqlite", tmp_path_factory.mktemp("secrets"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def logged(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Lines]]:
+    """A server with uvicorn's access and connection logs on (INFO), captured; SQLite and PostgreSQL."""
+    db = make_database(request.param, tmp_path_factory.mktemp("secrets"))
     running = start(create_app(settings_for(db, risk_services=True), EngineClient()), log_level="info",
                     access_log=True)
     lines = Lines()
@@ -45,6 +46,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSe
     for name in ("uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).removeHandler(lines)
     running.stop()
+    db.drop()
 
 
 async def test_log_lines_carry_no_tokens_listen_keys_or_signatures(logged: tuple[RunningServer, Lines]) -> None:

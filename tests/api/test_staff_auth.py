@@ -8,6 +8,7 @@ import base64
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import httpx
 import jwt
@@ -17,6 +18,8 @@ from api.auth import passwords
 from api.auth.sessions import InvalidSession, Sessions
 from api.auth.throttle import MAX_FAILURES, WINDOW_MS, LoginThrottle
 from api.auth.totp import STEP_S, matching_step, totp
+from derivatives.persistence.db import Database
+from derivatives.persistence.models import LoginFailure
 from tests.api.conftest import admin
 from tests.api.server import RunningServer
 from tests.api.staff import current_code, login, make_staff, session
@@ -52,21 +55,26 @@ def test_passwords_are_salted_scrypt_and_verified_exactly() -> None:
         passwords.hash_password("short")
 
 
-def test_throttle_refuses_a_name_after_five_failures_for_fifteen_minutes() -> None:
+def test_throttle_refuses_a_name_after_five_failures_for_fifteen_minutes(tmp_path: Path) -> None:
     now = [0]
     throttle = LoginThrottle(lambda: now[0])
-    for minute in range(MAX_FAILURES):
-        assert throttle.retry_after_ms("eve") == 0
-        now[0] = minute * 60_000
-        throttle.failed("eve")
-    assert throttle.retry_after_ms("eve") == WINDOW_MS - now[0]
-    assert throttle.retry_after_ms("mallory") == 0, "per name"
-    now[0] = WINDOW_MS
-    assert throttle.retry_after_ms("eve") == 0, "the oldest failure expired"
-    throttle.failed("eve")
-    assert throttle.retry_after_ms("eve") > 0
-    throttle.succeeded("eve")
-    assert throttle.retry_after_ms("eve") == 0
+    db = Database(f"sqlite:///{tmp_path / 'throttle.db'}")
+    db.migrate()
+    with db.session() as s:
+        for minute in range(MAX_FAILURES):
+            assert throttle.retry_after_ms(s, "eve") == 0
+            now[0] = minute * 60_000
+            throttle.failed(s, "eve")
+        assert throttle.retry_after_ms(s, "eve") == WINDOW_MS - now[0]
+        assert throttle.retry_after_ms(s, "mallory") == 0, "per name"
+        now[0] = WINDOW_MS
+        assert throttle.retry_after_ms(s, "eve") == 0, "the oldest failure expired"
+        throttle.failed(s, "eve")
+        assert throttle.retry_after_ms(s, "eve") == 60_000, "the second failure (minute 1) ends the refusal"
+        throttle.succeeded(s, "eve")
+        assert throttle.retry_after_ms(s, "eve") == 0
+        assert s.query(LoginFailure).count() == 0, "expired failures were dropped, the rest cleared"
+    db.dispose()
 
 
 def test_repeated_failed_logins_are_throttled_even_with_the_right_password(server: RunningServer) -> None:
@@ -88,8 +96,8 @@ def _unsigned(claims: dict[str, object], alg: str) -> str:
 def test_sessions_accept_only_current_hs256_tokens_of_their_key() -> None:
     now = [1_700_000_000]
     sessions = Sessions("k" * 48, 60, lambda: now[0])
-    token, issued = sessions.issue("carol", 7, "risk")
-    assert sessions.verify(token) == issued
+    token, issued = sessions.issue("carol", 7, "risk", 3)
+    assert sessions.verify(token) == issued and issued.epoch == 3
     claims = jwt.decode(token, "k" * 48, algorithms=["HS256"], options={"verify_exp": False})
     refused = [
         _unsigned(claims, "none"),

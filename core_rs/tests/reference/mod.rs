@@ -1,9 +1,12 @@
 //! A deliberately simple reference model of the engine's order handling (no clearing): one `Vec`
 //! per side in priority order, one `Vec` of waiting conditional orders, linear scans everywhere.
+//! Its order validation (`validation.rs`) is written from the documented rules, not the engine's.
 //! Used by the differential test (`differential.rs`) as the oracle and by the engine benchmark
 //! (`benches/engine.rs`) as the baseline the optimised engine is compared with.
 
 #![allow(dead_code, reason = "the benchmark uses only part of the model")]
+
+mod validation;
 
 use std::collections::VecDeque;
 
@@ -265,146 +268,7 @@ impl RefMarket {
         levels
     }
 
-    // --- validation -------------------------------------------------------------------------
-
-    pub fn check_qty(&self, qty: Qty) -> Result<(), RejectReason> {
-        let s = &self.spec;
-        if qty.raw() <= 0 {
-            return Err(RejectReason::QuantityNotPositive);
-        }
-        if qty.raw() % s.step_size.raw() != 0 {
-            return Err(RejectReason::QuantityOffStep);
-        }
-        if qty < s.min_qty {
-            return Err(RejectReason::QuantityBelowMin);
-        }
-        if qty > s.max_qty {
-            return Err(RejectReason::QuantityAboveMax);
-        }
-        Ok(())
-    }
-
-    pub fn check_limit_price(&self, price: Option<Price>) -> Result<Price, RejectReason> {
-        match price {
-            Some(p) if p.raw() > 0 && p.raw() % self.spec.tick_size.raw() == 0 => Ok(p),
-            Some(p) if p.raw() > 0 => Err(RejectReason::PriceOffTick),
-            _ => Err(RejectReason::PriceNotPositive),
-        }
-    }
-
-    pub fn check_trigger_price(&self, price: Option<Price>) -> Result<Price, RejectReason> {
-        match price {
-            Some(p) if p.raw() > 0 && p.raw() % self.spec.tick_size.raw() == 0 => Ok(p),
-            _ => Err(RejectReason::InvalidStopPrice),
-        }
-    }
-
-    pub fn check_band(&self, price: Price) -> Result<(), RejectReason> {
-        let Some(reference) = self.band_reference() else { return Ok(()) };
-        let band = Limit::Band { reference, band: self.spec.limit_price_band };
-        if !band.accepts(Side::Buy, price) {
-            Err(RejectReason::PriceAboveBand)
-        } else if !band.accepts(Side::Sell, price) {
-            Err(RejectReason::PriceBelowBand)
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn check_notional(&self, price: Price, qty: Qty) -> Result<(), RejectReason> {
-        let value = i128::from(price.raw()) * i128::from(qty.raw());
-        if value < i128::from(self.spec.min_notional.raw()) * i128::from(SCALE) {
-            Err(RejectReason::NotionalBelowMin)
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn would_take(&self, side: Side, price: Price) -> bool {
-        let opposite = if side == Side::Buy { &self.asks } else { &self.bids };
-        opposite.first().is_some_and(|best| Limit::At(price).accepts(side, best.order.price))
-    }
-
-    /// The checks of a new order, in the engine's documented order.
-    pub fn validate_place(&self, p: &PlaceOrder, now: Nanos) -> Result<(), RejectReason> {
-        use OrderType as T;
-        if !self.spec.trading {
-            return Err(RejectReason::SymbolHalted);
-        }
-        if p.close_position {
-            let shape_ok = matches!(p.order_type, T::StopMarket | T::TakeProfitMarket) && p.qty.raw() == 0 && !p.reduce_only;
-            if !shape_ok {
-                return Err(RejectReason::InvalidClosePosition);
-            }
-        } else {
-            self.check_qty(p.qty)?;
-        }
-        let limit_price = if p.order_type.has_limit_price() {
-            let price = self.check_limit_price(p.price)?;
-            if p.order_type == T::Limit {
-                self.check_band(price)?;
-            }
-            Some(price)
-        } else if p.price.is_some() {
-            return Err(RejectReason::PriceNotAllowed);
-        } else {
-            None
-        };
-        if is_stop_type(p.order_type) {
-            let stop = self.check_trigger_price(p.stop_price)?;
-            if p.callback_rate.is_some() || p.activation_price.is_some() {
-                return Err(RejectReason::InvalidCallbackRate);
-            }
-            if self.watched(p.trigger_source).is_some_and(|now| stop_fires(p, stop, now)) {
-                return Err(RejectReason::WouldImmediatelyTrigger);
-            }
-        } else if p.order_type == T::TrailingStopMarket {
-            if p.stop_price.is_some() {
-                return Err(RejectReason::PriceNotAllowed);
-            }
-            if !p.callback_rate.is_some_and(|r| (100_000..=10_000_000).contains(&r.raw())) {
-                return Err(RejectReason::InvalidCallbackRate);
-            }
-            if p.activation_price.is_some() {
-                self.check_trigger_price(p.activation_price)?;
-            }
-        } else {
-            if p.stop_price.is_some() || p.activation_price.is_some() {
-                return Err(RejectReason::PriceNotAllowed);
-            }
-            if p.callback_rate.is_some() {
-                return Err(RejectReason::InvalidCallbackRate);
-            }
-        }
-        let tif = p.time_in_force;
-        if !p.order_type.has_limit_price() && !matches!(tif, TimeInForce::Gtc | TimeInForce::Ioc) {
-            return Err(RejectReason::InvalidTimeInForce);
-        }
-        let gtd_ok = match p.good_till {
-            Some(until) => tif == TimeInForce::Gtd && until > now,
-            None => tif != TimeInForce::Gtd,
-        };
-        if !gtd_ok {
-            return Err(RejectReason::InvalidGoodTill);
-        }
-        if !p.close_position && !p.reduce_only {
-            let valued_at = limit_price.or(p.stop_price).or(p.activation_price).or(self.band_reference());
-            if let Some(price) = valued_at {
-                self.check_notional(price, p.qty)?;
-            }
-        }
-        if let Some(cid) = p.client_order_id {
-            if self.live().any(|(_, account, c, _)| account == p.account && c == Some(cid)) {
-                return Err(RejectReason::DuplicateClientOrderId);
-            }
-        }
-        if p.order_type == T::Limit && tif == TimeInForce::Gtx && self.would_take(p.side, limit_price.expect("checked")) {
-            return Err(RejectReason::PostOnlyWouldTake);
-        }
-        Ok(())
-    }
-
-    // --- order flow -------------------------------------------------------------------------
+    // Validation: `validation.rs`.
 
     pub fn place(&mut self, p: &PlaceOrder, j: &mut Journal) -> Result<(), RejectReason> {
         self.validate_place(p, j.now)?;

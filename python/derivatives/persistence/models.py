@@ -10,7 +10,9 @@ Invariants:
       ``projection_cursor``; ``users``, ``api_keys``, ``audit_log`` and ``withdrawals`` are owned
       by the API; ``insurance_payouts`` and ``insurance_payout_actions`` by
       ``risk.insurance_service``; ``fund_unwinds`` by ``risk.unwinder_service``;
-      ``market_statistics`` by ``api.services.market_statistics``.
+      ``market_statistics`` by ``api.services.market_statistics``;
+      ``ip_bans``, ``login_windows``, ``login_failures`` and ``staff_guards`` (the abuse guards
+      every gateway process shares) by ``derivatives.persistence.guards``.
     * Engine system accounts (the fee account and the insurance fund, ids >= 2**63) do not fit
       a signed ``BIGINT`` and are never projected into per-account tables.
 """
@@ -417,3 +419,45 @@ class AdminEnrolment(Base):
     token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True,
                                                    comment="SHA-256 hex of the one-time enrolment token")
     expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class IpBan(Base):
+    """A client IP banned for ignoring 429s, shared by every gateway process (each reads the table
+    into memory once a second)."""
+
+    __tablename__ = "ip_bans"
+
+    ip: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until_ms: Mapped[int] = mapped_column(BigInteger, comment="the ban ends at this Unix ms")
+    offences: Mapped[int] = mapped_column(Integer, comment="bans so far: each lasts twice the previous")
+
+
+class LoginWindow(Base):
+    """Login and enrolment attempts of one client IP in one one-minute window (all processes)."""
+
+    __tablename__ = "login_windows"
+
+    ip: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True, comment="Unix ms // 60000")
+    attempts: Mapped[int] = mapped_column(Integer)
+
+
+class LoginFailure(Base):
+    """A failed login of a user name as typed (all processes; kept for the throttle's window)."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class StaffGuard(Base):
+    """Per staff user: the session epoch (setting the credentials increments it, which ends every
+    session issued before) and the last TOTP step accepted (a code works once), for all processes."""
+
+    __tablename__ = "staff_guards"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    session_epoch: Mapped[int] = mapped_column(Integer)
+    totp_step: Mapped[int] = mapped_column(BigInteger, comment="RFC 6238 time step; -1 before any")

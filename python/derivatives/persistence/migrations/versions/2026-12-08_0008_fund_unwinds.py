@@ -1,7 +1,7 @@
 """fund unwinds: the insurance fund unwinder's steps with their reasons
 
-Revision ID: 0007_fund_unwinds
-Revises: 0006_admin_enrolments
+Revision ID: 0008_fund_unwinds
+Revises: 0007_shared_guards
 Create Date: 2026-12-08
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007_fund_unwinds'
-down_revision = '0006_admin_enrolments'
+revision = '0008_fund_unwinds'
+down_revision = '0007_shared_guards'
 branch_labels = None
 depends_on = None
 
