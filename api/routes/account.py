@@ -1,7 +1,8 @@
 """Account endpoints (signed): balances, positions, leverage, margin type, position mode,
-income, ADL quantiles, forced closes, commission rates and leverage brackets. Thin adapters over
-:class:`api.services.account.AccountService`; ``/fapi/v2`` and ``/fapi/v3`` serve the same
-handlers (v3 lists open positions only, v2 every symbol's legs)."""
+isolated-margin adjustments and their history, income, ADL quantiles, forced closes, commission
+rates and leverage brackets. Thin adapters over :class:`api.services.account.AccountService`;
+``/fapi/v2`` and ``/fapi/v3`` serve the same handlers (v3 lists open positions only, v2 every
+symbol's legs)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ INCOME = Spec((OPTIONAL_SYMBOL, Param("incomeType", Kind.CHOICE, choices=INCOME_
 FORCE_ORDERS = Spec((OPTIONAL_SYMBOL, Param("autoCloseType", Kind.CHOICE, choices=("LIQUIDATION", "ADL")),
                      START_TIME, END_TIME, Param("limit", Kind.INT, minimum=1, maximum=100)), signed=True)
 
+MARGIN_HISTORY = Spec((SYMBOL, Param("type", Kind.INT, minimum=1, maximum=2, description="1: added, 2: removed"),
+                       START_TIME, END_TIME, Param("limit", Kind.INT, minimum=1, maximum=1000)), signed=True)
 
 def _text(value: Decimal) -> str:
     return f"{value.normalize():f}"
@@ -144,6 +147,14 @@ async def force_orders(services: ServicesDep, caller: Annotated[Caller, Depends(
     p = caller.params
     return ok(await services.account.force_orders(caller.account, p.text("symbol"), p.text("autoCloseType"),
                                                   p.int("startTime"), p.int("endTime"), p.int("limit")))
+
+
+@router.get("/positionMargin/history", openapi_extra=MARGIN_HISTORY.openapi(False))
+async def margin_history(services: ServicesDep, caller: Annotated[Caller, Depends(signed(MARGIN_HISTORY))]) -> JSONResponse:
+    """The account's isolated-margin adjustments of a symbol (``positionMargin`` type 1 and 2)."""
+    p = caller.params
+    return ok(await services.account.margin_history(caller.account, p.text("symbol"), p.int("type"),
+                                                    p.int("startTime"), p.int("endTime"), p.int("limit")))
 
 
 @router.get("/adlQuantile", openapi_extra=ONE_OR_ALL.openapi(False))

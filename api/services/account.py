@@ -43,7 +43,7 @@ from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_queries import TimeWindow
 from derivatives.persistence.projector import Batch
-from derivatives.persistence.views import AdlState, IncomeState, OrderState
+from derivatives.persistence.views import AdlState, IncomeState, MarginChangeState, OrderState
 from derivatives.units import SCALE, to_raw
 from risk.adl import Candidate, quantiles, rank
 
@@ -51,6 +51,7 @@ DEFAULT_LEVERAGE = _core.DEFAULT_LEVERAGE
 """The engine's leverage of a symbol never set."""
 SYSTEM_ACCOUNTS = (_core.FEE_ACCOUNT, _core.INSURANCE_FUND)
 WEEK_MS = 7 * 24 * 3600 * 1000
+MONTH_MS = 30 * 24 * 3600 * 1000
 ZERO = Decimal(0)
 
 
@@ -268,6 +269,19 @@ class AccountService:
         rows.sort(key=lambda r: r[0])
         return [body for _, body in rows[: window.limit]]
 
+    async def margin_history(self, account: int, symbol: str | None, kind: int | None, start: int | None,
+                             end: int | None, limit: int | None) -> list[dict[str, object]]:
+        """``GET /fapi/v1/positionMargin/history``: the trader's isolated-margin adjustments of a
+        symbol (type 1 added, 2 removed), oldest first; at most 30 days between the times (``-1128``)."""
+        instrument = self.instrument(symbol)
+        if start is not None and end is not None and end - start > MONTH_MS:
+            raise errors.bad_combination("startTime and endTime must be at most 30 days apart.")
+        window = TimeWindow(limit or 500, start, end)
+        adding = None if kind is None else kind == 1
+        rows: list[MarginChangeState] = await self._read(ledger_queries.margin_changes, account, instrument.name,
+                                                         adding, window)
+        return [_margin_change_row(r) for r in rows]
+
     # ADL quantiles -----------------------------------------------------------------------------
     def adl_quantile_sync(self, account: int, symbol: str | None) -> list[dict[str, object]]:
         """``GET /fapi/v1/adlQuantile`` (blocking: reads every holder's view of the symbols)."""
@@ -331,6 +345,12 @@ def _income_row(r: IncomeState) -> dict[str, object]:
     return {"symbol": r.symbol, "incomeType": r.income_type, "income": formats.signed_quote(r.amount),
             "asset": shapes.ASSET, "info": r.info, "time": r.time, "tranId": r.tran_id,
             "tradeId": "" if r.trade_id is None else str(r.trade_id)}
+
+
+def _margin_change_row(r: MarginChangeState) -> dict[str, object]:
+    return {"symbol": r.symbol, "type": 1 if r.amount > 0 else 2, "deltaType": "USER_ADJUST",
+            "amount": formats.quote(abs(r.amount)), "asset": shapes.ASSET, "time": r.time,
+            "positionSide": r.position_side}
 
 
 def _adl_row(instrument: Instrument, fill: AdlState) -> dict[str, object]:

@@ -65,6 +65,7 @@ from derivatives.persistence.models import (
     Income,
     Kline1m,
     Order,
+    PositionMarginChange,
     PositionTotal,
     ProjectionCursor,
 )
@@ -194,7 +195,8 @@ class Projector:
     def reset(self) -> None:
         """Empties the projection (used when the engine restarted without a journal)."""
         with self.db.session() as session:
-            for model in (Order, TradeRow, Kline1m, Income, FundingRate, AdlFill, PositionTotal, ProjectionCursor):
+            for model in (Order, TradeRow, Kline1m, Income, FundingRate, AdlFill, PositionTotal, PositionMarginChange,
+                          ProjectionCursor):
                 session.query(model).delete()
 
     def project(self, batches: Iterable[Batch]) -> ProjectionResult:
@@ -309,7 +311,7 @@ class _Applier:
             case BalanceChanged():
                 self.ledger.balance_changed(seq, envelope.index, event, now_ms)
             case IsolatedMarginChanged():
-                self.ledger.isolated_margin_changed(seq, event)
+                self.ledger.isolated_margin_changed(seq, envelope.index, event, now_ms)
             case FundingApplied():
                 self.ledger.funding_applied(seq, event, now_ms)
             case AutoDeleveraged():
