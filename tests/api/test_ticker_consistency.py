@@ -16,7 +16,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -45,7 +44,7 @@ TICK = D("0.01")
 class _NoEvents:
     """An event source with nothing to back-fill (the batches here are contiguous)."""
 
-    def read_events(self, after: int, max_bytes: int) -> list[EventEnvelope]:
+    def read_events(self, after_seq: int, max_bytes: int = 0, timeout_ms: int = 0) -> list[EventEnvelope]:
         return []
 
 

@@ -34,7 +34,13 @@ from derivatives.events import (
     LiquidationOrder,
     PositionTakenOver,
 )
-from derivatives.persistence.models import AdlFill, FundingRate, Income, PositionMarginChange, PositionTotal
+from derivatives.persistence.models import (
+    AdlFill,
+    FundingRate,
+    Income,
+    PositionMarginChange,
+    PositionTotal,
+)
 from derivatives.units import to_raw
 
 SYSTEM_ACCOUNTS = 2**63
