@@ -122,7 +122,7 @@ async def position_mode(services: ServicesDep, caller: Annotated[Caller, Depends
 
 @router.get("/accountConfig", openapi_extra=NONE.openapi(False))
 async def account_config(services: ServicesDep, caller: Annotated[Caller, Depends(signed(NONE))]) -> JSONResponse:
-    """Fee tier (0: the instruments' own rates, see ``commissionRate``), permissions and position mode."""
+    """Fee tier of the published schedule (0: the instruments' own rates), permissions and position mode."""
     return ok(await services.account.account_config(caller.account, caller.key.can_trade))
 
 
@@ -163,13 +163,11 @@ async def adl_quantile(services: ServicesDep, caller: Annotated[Caller, Depends(
     return ok(await services.account.adl_quantile(caller.account, caller.params.text("symbol")))
 
 
-# From the instrument specification ----------------------------------------------------------------
+# Fees and the instrument specification -----------------------------------------------------------
 @router.get("/commissionRate", openapi_extra=ONE.openapi(False))
 async def commission_rate(services: ServicesDep, caller: Annotated[Caller, Depends(signed(ONE))]) -> JSONResponse:
-    """Maker and taker fee rates of a symbol (from its specification)."""
-    spec = services.market.instrument(caller.params.text("symbol")).spec
-    return ok({"symbol": spec.name, "makerCommissionRate": _text(spec.maker_fee),
-               "takerCommissionRate": _text(spec.taker_fee), "rpiCommissionRate": "0"})
+    """Maker and taker fee rates the account pays on a symbol (its fee tier's, else the symbol's)."""
+    return ok(await services.account.commission_rate(caller.account, caller.params.text("symbol")))
 
 
 @router.get("/leverageBracket", openapi_extra=ONE_OR_ALL.openapi(False))

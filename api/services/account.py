@@ -28,7 +28,7 @@ from api.gateway import EngineGateway
 from api.instruments import Instrument, InstrumentRegistry
 from api.projection import ProjectionWorker
 from api.services.adl import bitmex_score
-from derivatives import _core
+from derivatives import _core, fee_schedule
 from derivatives.commands import (
     AdjustIsolatedMargin,
     Command,
@@ -44,7 +44,7 @@ from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_queries import TimeWindow
 from derivatives.persistence.projector import Batch
 from derivatives.persistence.views import AdlState, IncomeState, MarginChangeState, OrderState
-from derivatives.units import SCALE, to_raw
+from derivatives.units import SCALE, from_raw, to_raw
 from risk.adl import Candidate, quantiles, rank
 
 DEFAULT_LEVERAGE = _core.DEFAULT_LEVERAGE
@@ -212,11 +212,24 @@ class AccountService:
         if reason is not None:
             raise errors.reject(reason)
 
+    async def _fee_rates(self, account: int) -> tuple[Decimal, Decimal] | None:
+        rates: tuple[int, int] | None = await self._read(ledger_queries.fee_rates, account)
+        return None if rates is None else (from_raw(rates[0]), from_raw(rates[1]))
+
+    async def commission_rate(self, account: int, symbol: str | None) -> dict[str, object]:
+        """``GET /fapi/v1/commissionRate``: the rates the account pays on `symbol` (its fee tier's, else
+        the instrument's)."""
+        spec = self.instrument(symbol).spec
+        maker, taker = await self._fee_rates(account) or (spec.maker_fee, spec.taker_fee)
+        return {"symbol": spec.name, "makerCommissionRate": f"{maker.normalize():f}",
+                "takerCommissionRate": f"{taker.normalize():f}", "rpiCommissionRate": "0"}
+
     async def account_config(self, account: int, can_trade: bool) -> dict[str, object]:
-        """``GET /fapi/v1/accountConfig`` (what ccxt's ``fetch_trading_fees`` reads: ``feeTier`` 0, the
-        instruments' own maker/taker rates; per-account rates show in ``commissionRate``)."""
+        """``GET /fapi/v1/accountConfig``: ``feeTier`` is the account's tier of the published schedule
+        (:mod:`derivatives.fee_schedule`, what ccxt's ``fetch_trading_fees`` maps), permissions, mode."""
+        tier = fee_schedule.tier_of(await self._fee_rates(account))
         mode = await self.position_mode(account)
-        return {"feeTier": 0, "canTrade": can_trade, "canDeposit": True, "canWithdraw": True,
+        return {"feeTier": tier, "canTrade": can_trade, "canDeposit": True, "canWithdraw": True,
                 "dualSidePosition": mode["dualSidePosition"], "updateTime": 0, "multiAssetsMargin": False,
                 "tradeGroupId": -1}
 

@@ -1,5 +1,5 @@
 """The account side of the projection: income rows, funding settlements, ADL fills, accumulated
-realised PnL, traders' isolated-margin adjustments, and the account changes that feed the user
+realised PnL, traders' isolated-margin adjustments, accounts' fee rates, and the account changes that feed the user
 data stream's ``ACCOUNT_UPDATE``.
 
 Invariants:
@@ -28,6 +28,7 @@ from derivatives.enums import BalanceKind, PositionSide
 from derivatives.events import (
     AutoDeleveraged,
     BalanceChanged,
+    FeeTierSet,
     FillSettled,
     FundingApplied,
     IsolatedMarginChanged,
@@ -35,6 +36,7 @@ from derivatives.events import (
     PositionTakenOver,
 )
 from derivatives.persistence.models import (
+    AccountFeeRate,
     AdlFill,
     FundingRate,
     Income,
@@ -225,6 +227,21 @@ class LedgerApplier:
         for (account, _), change in self._open.items():
             if account == event.account and key in change.positions:
                 change.positions[key].isolated_wallet = to_raw(event.isolated_margin)
+
+    def fee_tier_set(self, event: FeeTierSet) -> None:
+        """The account's own fee rates (``commissionRate``, ``accountConfig``); none: the instruments'."""
+        if event.account >= SYSTEM_ACCOUNTS:
+            return
+        row = self.session.get(AccountFeeRate, event.account)
+        if event.rates is None:
+            if row is not None:
+                self.session.delete(row)
+            return
+        maker, taker = (to_raw(rate) for rate in event.rates)
+        if row is None:
+            self.session.add(AccountFeeRate(account_id=event.account, maker=maker, taker=taker))
+        else:
+            row.maker, row.taker = maker, taker
 
     def balance_changed(self, seq: int, index: int, event: BalanceChanged, now_ms: int) -> None:
         """An income row and the account change of a wallet movement outside trading."""

@@ -1,5 +1,5 @@
 """Read queries over the account projection (income, funding, forced closes, isolated-margin
-adjustments). Every function
+adjustments, fee rates). Every function
 takes an open session and returns immutable snapshots; none writes.
 
 Conventions (Binance, as in :mod:`derivatives.persistence.queries`): with a start time, the
@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from derivatives.persistence.models import AdlFill, FundingRate, Income, Order, PositionMarginChange
+from derivatives.persistence.models import (
+    AccountFeeRate,
+    AdlFill,
+    FundingRate,
+    Income,
+    Order,
+    PositionMarginChange,
+)
 from derivatives.persistence.views import (
     AdlState,
     FundingState,
@@ -99,6 +106,12 @@ def margin_changes(session: Session, account: int, symbol: str, adding: bool | N
     if adding is not None:
         query = query.where(change.amount > 0 if adding else change.amount < 0)
     return _windowed(session, query, change.time, (change.seq, change.event_index), window, margin_change_state)
+
+
+def fee_rates(session: Session, account: int) -> tuple[int, int] | None:
+    """The account's own (maker, taker) fee rates (raw), or None: the instruments' rates."""
+    row = session.get(AccountFeeRate, account)
+    return None if row is None else (row.maker, row.taker)
 
 
 def adl_fills(session: Session, account: int, symbol: str | None, window: TimeWindow) -> list[AdlState]:

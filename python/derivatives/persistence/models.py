@@ -342,6 +342,17 @@ class PositionMarginChange(Base):
     time: Mapped[int] = mapped_column(BigInteger)
 
 
+class AccountFeeRate(Base):
+    """An account's fee rates replacing the instruments' own (``FeeTierSet`` with rates; no row: the
+    instruments' rates)."""
+
+    __tablename__ = "account_fee_rates"
+
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    maker: Mapped[int] = _raw()
+    taker: Mapped[int] = _raw()
+
+
 class PositionTotal(Base):
     """Accumulated realised PnL and commission of an account on a symbol (``cr`` of
     ``ACCOUNT_UPDATE``)."""

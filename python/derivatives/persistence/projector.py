@@ -44,6 +44,7 @@ from derivatives.events import (
     AutoDeleveraged,
     BalanceChanged,
     EventEnvelope,
+    FeeTierSet,
     FillSettled,
     FundingApplied,
     IsolatedMarginChanged,
@@ -60,6 +61,7 @@ from derivatives.persistence import accounts
 from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS, AccountChange, LedgerApplier
 from derivatives.persistence.models import (
+    AccountFeeRate,
     AdlFill,
     FundingRate,
     Income,
@@ -196,7 +198,7 @@ class Projector:
         """Empties the projection (used when the engine restarted without a journal)."""
         with self.db.session() as session:
             for model in (Order, TradeRow, Kline1m, Income, FundingRate, AdlFill, PositionTotal, PositionMarginChange,
-                          ProjectionCursor):
+                          AccountFeeRate, ProjectionCursor):
                 session.query(model).delete()
 
     def project(self, batches: Iterable[Batch]) -> ProjectionResult:
@@ -318,6 +320,8 @@ class _Applier:
                 self.ledger.auto_deleveraged(seq, envelope.index, event, now_ms)
             case PositionTakenOver():
                 self.ledger.taken_over(seq, event)
+            case FeeTierSet():
+                self.ledger.fee_tier_set(event)
             case AccountOpened():
                 accounts.restore_user(self.session, now_ms, event.account, event.name, event.role)
             case _:

@@ -1,6 +1,7 @@
-"""position margin changes: traders' isolated-margin adjustments for positionMargin/history
+"""margin history and fee rates: traders' isolated-margin adjustments (positionMargin/history) and
+accounts' fee rates (a fee tier set by an admin)
 
-Revision ID: 0007_position_margin_changes
+Revision ID: 0007_margin_history_fee_rates
 Revises: 0006_admin_enrolments
 Create Date: 2026-12-08
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007_position_margin_changes'
+revision = '0007_margin_history_fee_rates'
 down_revision = '0006_admin_enrolments'
 branch_labels = None
 depends_on = None
@@ -32,9 +33,17 @@ def upgrade() -> None:
     with op.batch_alter_table('position_margin_changes', schema=None) as batch_op:
         batch_op.create_index('ix_position_margin_changes_account_symbol_time', ['account_id', 'symbol', 'time'],
                               unique=False)
+    op.create_table(
+        'account_fee_rates',
+        sa.Column('account_id', sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column('maker', sa.BigInteger(), nullable=False, comment='raw integer, scale 1e-8'),
+        sa.Column('taker', sa.BigInteger(), nullable=False, comment='raw integer, scale 1e-8'),
+        sa.PrimaryKeyConstraint('account_id', name=op.f('pk_account_fee_rates')),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('account_fee_rates')
     with op.batch_alter_table('position_margin_changes', schema=None) as batch_op:
         batch_op.drop_index('ix_position_margin_changes_account_symbol_time')
     op.drop_table('position_margin_changes')
