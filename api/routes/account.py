@@ -1,7 +1,8 @@
 """Account endpoints (signed): balances, positions, leverage, margin type, position mode,
-income, ADL quantiles, forced closes, commission rates and leverage brackets. Thin adapters over
-:class:`api.services.account.AccountService`; ``/fapi/v2`` and ``/fapi/v3`` serve the same
-handlers (v3 lists open positions only, v2 every symbol's legs)."""
+isolated-margin adjustments and their history, income, ADL quantiles, forced closes, commission
+rates and leverage brackets. Thin adapters over :class:`api.services.account.AccountService`;
+``/fapi/v2`` and ``/fapi/v3`` serve the same handlers (v3 lists open positions only, v2 every
+symbol's legs)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ INCOME = Spec((OPTIONAL_SYMBOL, Param("incomeType", Kind.CHOICE, choices=INCOME_
 FORCE_ORDERS = Spec((OPTIONAL_SYMBOL, Param("autoCloseType", Kind.CHOICE, choices=("LIQUIDATION", "ADL")),
                      START_TIME, END_TIME, Param("limit", Kind.INT, minimum=1, maximum=100)), signed=True)
 
+MARGIN_HISTORY = Spec((SYMBOL, Param("type", Kind.INT, minimum=1, maximum=2, description="1: added, 2: removed"),
+                       START_TIME, END_TIME, Param("limit", Kind.INT, minimum=1, maximum=1000)), signed=True)
 
 def _text(value: Decimal) -> str:
     return f"{value.normalize():f}"
@@ -119,7 +122,7 @@ async def position_mode(services: ServicesDep, caller: Annotated[Caller, Depends
 
 @router.get("/accountConfig", openapi_extra=NONE.openapi(False))
 async def account_config(services: ServicesDep, caller: Annotated[Caller, Depends(signed(NONE))]) -> JSONResponse:
-    """Fee tier (0: the instruments' own rates, see ``commissionRate``), permissions and position mode."""
+    """Fee tier of the published schedule (0: the instruments' own rates), permissions and position mode."""
     return ok(await services.account.account_config(caller.account, caller.key.can_trade))
 
 
@@ -146,19 +149,25 @@ async def force_orders(services: ServicesDep, caller: Annotated[Caller, Depends(
                                                   p.int("startTime"), p.int("endTime"), p.int("limit")))
 
 
+@router.get("/positionMargin/history", openapi_extra=MARGIN_HISTORY.openapi(False))
+async def margin_history(services: ServicesDep, caller: Annotated[Caller, Depends(signed(MARGIN_HISTORY))]) -> JSONResponse:
+    """The account's isolated-margin adjustments of a symbol (``positionMargin`` type 1 and 2)."""
+    p = caller.params
+    return ok(await services.account.margin_history(caller.account, p.text("symbol"), p.int("type"),
+                                                    p.int("startTime"), p.int("endTime"), p.int("limit")))
+
+
 @router.get("/adlQuantile", openapi_extra=ONE_OR_ALL.openapi(False))
 async def adl_quantile(services: ServicesDep, caller: Annotated[Caller, Depends(signed(ONE_OR_ALL))]) -> JSONResponse:
     """ADL queue quantiles (0..4, 4 = first) of the account's positions, BitMEX score."""
     return ok(await services.account.adl_quantile(caller.account, caller.params.text("symbol")))
 
 
-# From the instrument specification ----------------------------------------------------------------
+# Fees and the instrument specification -----------------------------------------------------------
 @router.get("/commissionRate", openapi_extra=ONE.openapi(False))
 async def commission_rate(services: ServicesDep, caller: Annotated[Caller, Depends(signed(ONE))]) -> JSONResponse:
-    """Maker and taker fee rates of a symbol (from its specification)."""
-    spec = services.market.instrument(caller.params.text("symbol")).spec
-    return ok({"symbol": spec.name, "makerCommissionRate": _text(spec.maker_fee),
-               "takerCommissionRate": _text(spec.taker_fee), "rpiCommissionRate": "0"})
+    """Maker and taker fee rates the account pays on a symbol (its fee tier's, else the symbol's)."""
+    return ok(await services.account.commission_rate(caller.account, caller.params.text("symbol")))
 
 
 @router.get("/leverageBracket", openapi_extra=ONE_OR_ALL.openapi(False))

@@ -1,5 +1,5 @@
-"""``/admin``: users, API keys, instrument halt/resume, deposits, withdrawals and the audit log,
-for the ``admin`` role: an admin dashboard session (password + TOTP, ``POST /api/v1/auth/login``) or
+"""``/admin``: users, API keys, fee tiers, instrument halt/resume, deposits, withdrawals and the audit
+log, for the ``admin`` role: an admin dashboard session (password + TOTP, ``POST /api/v1/auth/login``) or
 a named admin bearer token (``DERIVATIVES_ADMIN_TOKENS`` = ``name:token,...``, and
 ``DERIVATIVES_ADMIN_TOKEN`` as the identity ``admin``, the one ``derivatives serve`` prints); see
 ``api.auth.roles``.
@@ -122,6 +122,18 @@ class Amount(BaseModel):
 async def credit_deposit(services: ServicesDep, actor: Actor, user_id: RowId, body: Amount) -> JSONResponse:
     """Credit a deposit to the user's account; answered once the engine has applied it."""
     return ok(await services.admin.deposit(actor, user_id, Decimal(body.amount)))
+
+
+class FeeTier(BaseModel):
+    """A tier of the published fee schedule (``derivatives.fee_schedule``)."""
+
+    tier: int = Field(ge=0, le=9, description="0: the instruments' own rates; 1-9: Binance's VIP rates")
+
+
+@router.post("/users/{user_id}/feeTier")
+async def set_fee_tier(services: ServicesDep, actor: Actor, user_id: RowId, body: FeeTier) -> JSONResponse:
+    """Put the user's account on a fee tier (engine ``SetFeeTier``); answered once projected."""
+    return ok(await services.admin.set_fee_tier(actor, user_id, body.tier))
 
 
 def _withdrawal(w: WithdrawalState) -> dict[str, object]:

@@ -26,7 +26,7 @@ from api import errors, formats
 from api.account_formats import LegFigures
 from api.instruments import Instrument, InstrumentRegistry
 from api.projection import ProjectionProgress, ProjectionWorker, caught_up
-from derivatives import _core
+from derivatives import _core, fee_schedule
 from derivatives.commands import (
     AdjustIsolatedMargin,
     Command,
@@ -42,14 +42,15 @@ from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_queries import TimeWindow
 from derivatives.persistence.projector import Batch
-from derivatives.persistence.views import AdlState, IncomeState, OrderState
+from derivatives.persistence.views import AdlState, IncomeState, MarginChangeState, OrderState
 from derivatives.risk_queries import AdlQuantiles
-from derivatives.units import SCALE
+from derivatives.units import SCALE, from_raw, to_raw
 
 DEFAULT_LEVERAGE = _core.DEFAULT_LEVERAGE
 """The engine's leverage of a symbol never set."""
 SYSTEM_ACCOUNTS = (_core.FEE_ACCOUNT, _core.INSURANCE_FUND)
 WEEK_MS = 7 * 24 * 3600 * 1000
+MONTH_MS = 30 * 24 * 3600 * 1000
 ZERO = Decimal(0)
 
 
@@ -211,11 +212,24 @@ class AccountService:
         if reason is not None:
             raise errors.reject(reason)
 
+    async def _fee_rates(self, account: int) -> tuple[Decimal, Decimal] | None:
+        rates: tuple[int, int] | None = await self._read(ledger_queries.fee_rates, account)
+        return None if rates is None else (from_raw(rates[0]), from_raw(rates[1]))
+
+    async def commission_rate(self, account: int, symbol: str | None) -> dict[str, object]:
+        """``GET /fapi/v1/commissionRate``: the rates the account pays on `symbol` (its fee tier's, else
+        the instrument's)."""
+        spec = self.instrument(symbol).spec
+        maker, taker = await self._fee_rates(account) or (spec.maker_fee, spec.taker_fee)
+        return {"symbol": spec.name, "makerCommissionRate": f"{maker.normalize():f}",
+                "takerCommissionRate": f"{taker.normalize():f}", "rpiCommissionRate": "0"}
+
     async def account_config(self, account: int, can_trade: bool) -> dict[str, object]:
-        """``GET /fapi/v1/accountConfig`` (what ccxt's ``fetch_trading_fees`` reads: ``feeTier`` 0, the
-        instruments' own maker/taker rates; per-account rates show in ``commissionRate``)."""
+        """``GET /fapi/v1/accountConfig``: ``feeTier`` is the account's tier of the published schedule
+        (:mod:`derivatives.fee_schedule`, what ccxt's ``fetch_trading_fees`` maps), permissions, mode."""
+        tier = fee_schedule.tier_of(await self._fee_rates(account))
         mode = await self.position_mode(account)
-        return {"feeTier": 0, "canTrade": can_trade, "canDeposit": True, "canWithdraw": True,
+        return {"feeTier": tier, "canTrade": can_trade, "canDeposit": True, "canWithdraw": True,
                 "dualSidePosition": mode["dualSidePosition"], "updateTime": 0, "multiAssetsMargin": False,
                 "tradeGroupId": -1}
 
@@ -268,6 +282,19 @@ class AccountService:
         rows.sort(key=lambda r: r[0])
         return [body for _, body in rows[: window.limit]]
 
+    async def margin_history(self, account: int, symbol: str | None, kind: int | None, start: int | None,
+                             end: int | None, limit: int | None) -> list[dict[str, object]]:
+        """``GET /fapi/v1/positionMargin/history``: the trader's isolated-margin adjustments of a
+        symbol (type 1 added, 2 removed), oldest first; at most 30 days between the times (``-1128``)."""
+        instrument = self.instrument(symbol)
+        if start is not None and end is not None and end - start > MONTH_MS:
+            raise errors.bad_combination("startTime and endTime must be at most 30 days apart.")
+        window = TimeWindow(limit or 500, start, end)
+        adding = None if kind is None else kind == 1
+        rows: list[MarginChangeState] = await self._read(ledger_queries.margin_changes, account, instrument.name,
+                                                         adding, window)
+        return [_margin_change_row(r) for r in rows]
+
     # ADL quantiles -----------------------------------------------------------------------------
     def adl_quantile_sync(self, account: int, symbol: str | None) -> list[dict[str, object]]:
         """``GET /fapi/v1/adlQuantile`` (blocking): the engine's quantiles of the account's positions
@@ -302,6 +329,12 @@ def _income_row(r: IncomeState) -> dict[str, object]:
     return {"symbol": r.symbol, "incomeType": r.income_type, "income": formats.signed_quote(r.amount),
             "asset": shapes.ASSET, "info": r.info, "time": r.time, "tranId": r.tran_id,
             "tradeId": "" if r.trade_id is None else str(r.trade_id)}
+
+
+def _margin_change_row(r: MarginChangeState) -> dict[str, object]:
+    return {"symbol": r.symbol, "type": 1 if r.amount > 0 else 2, "deltaType": "USER_ADJUST",
+            "amount": formats.quote(abs(r.amount)), "asset": shapes.ASSET, "time": r.time,
+            "positionSide": r.position_side}
 
 
 def _adl_row(instrument: Instrument, fill: AdlState) -> dict[str, object]:

@@ -27,7 +27,15 @@ from api.errors import ApiError
 from api.instruments import InstrumentRegistry
 from api.projection import ProjectionProgress
 from api.security import KeyStore
-from derivatives.commands import Command, Deposit, OpenAccount, UpdateInstrument, Withdraw
+from derivatives import fee_schedule
+from derivatives.commands import (
+    Command,
+    Deposit,
+    OpenAccount,
+    SetFeeTier,
+    UpdateInstrument,
+    Withdraw,
+)
 from derivatives.config import Settings
 from derivatives.demo import DEMO_ACCOUNT
 from derivatives.door import EngineDoor
@@ -170,17 +178,18 @@ class AdminService:
         await anyio.to_thread.run_sync(run)
         return {"symbol": symbol, "status": "TRADING" if trading else "CLOSE"}
 
+    def _account_of(self, user_id: int) -> int:
+        """The engine account of a user (blocking), or an admin error."""
+        with self.db.reader() as session:
+            user = accounts.find_user(session, user_id=user_id)
+        if user is None:
+            raise errors.admin_invalid("no such user")
+        return user.account_id
+
     async def deposit(self, actor: str, user_id: int, amount: Decimal) -> dict[str, object]:
         """Credits a deposit to a user's account (a sequenced ``Deposit``), audited."""
 
-        def account_of() -> int | None:
-            with self.db.reader() as session:
-                user = accounts.find_user(session, user_id=user_id)
-                return None if user is None else user.account_id
-
-        account = await anyio.to_thread.run_sync(account_of)
-        if account is None:
-            raise errors.admin_invalid("no such user")
+        account = await anyio.to_thread.run_sync(self._account_of, user_id)
         batch = await self._run([Deposit(account, amount)])
         wallet: Decimal | None = None
         for envelope in batch.events:
@@ -196,6 +205,23 @@ class AdminService:
 
         await anyio.to_thread.run_sync(run)
         return {"accountId": account, "amount": f"{amount:f}", "balance": f"{wallet:f}" if wallet is not None else None}
+
+    async def set_fee_tier(self, actor: str, user_id: int, tier: int) -> dict[str, object]:
+        """Puts a user's account on a tier of the published fee schedule (the engine's ``SetFeeTier``
+        with the tier's rates; 0: the instruments' own), audited."""
+        account = await anyio.to_thread.run_sync(self._account_of, user_id)
+        batch = await self._run([SetFeeTier(account, fee_schedule.rates_of(tier))])
+        for envelope in batch.events:
+            if isinstance(envelope.event, CommandRejected):
+                raise errors.reject(envelope.event.reason)
+
+        def run() -> None:
+            with self.db.session() as session:
+                accounts.audit(session, self.clock_ms(), actor, "fee_tier.set", f"account:{account}",
+                               seq=batch.last_seq, tier=tier)
+
+        await anyio.to_thread.run_sync(run)
+        return {"accountId": account, "feeTier": tier}
 
     # Withdrawals (four eyes) ---------------------------------------------------------------------
     async def request_withdrawal(self, actor: str, user_id: int, amount: Decimal) -> WithdrawalState:

@@ -159,11 +159,17 @@ class MarketService:
                 "Q": formats.quote(b.taker_buy_quote_volume), "B": "0"}
 
     def ticker_24h_sync(self, instrument: Instrument) -> dict[str, object]:
-        """24-hour rolling statistics of one symbol (blocking)."""
+        """24-hour rolling statistics of one symbol (blocking).
+
+        Every price, the last one included, comes from one read of the 1-minute bars (one statement,
+        so one consistent snapshot; no upper time bound, so a trade stamped after ``now`` cannot be
+        the last price while missing from the high): ``low <= last <= high`` and ``open``/``last``
+        are the window's first and last trades. ``lastQty`` is the quantity of the bars' last trade.
+        """
         now = self.clock_ms()
         with self.db.reader() as session:
-            rows = queries.minute_bars(session, instrument.name, now - DAY_MS + 60_000, now)
-            last = queries.last_trade(session, instrument.name)
+            rows = queries.minute_bars(session, instrument.name, now - DAY_MS + 60_000, None)
+            last = queries.last_trade(session, instrument.name, rows[-1].last_trade_id if rows else None)
         day = rolling_day(rows)
         last_price = last.price if last else 0
         if day is None:
@@ -171,6 +177,7 @@ class MarketService:
             volume = quote_volume = count = 0
             open_time, first_id, last_id = now - DAY_MS, -1, -1
         else:
+            last_price = day.close
             open_price, high, low = day.open, day.high, day.low
             volume, quote_volume, count = day.volume, day.quote_volume, day.trades
             open_time, first_id, last_id = day.open_time, rows[0].first_trade_id, rows[-1].last_trade_id

@@ -1,6 +1,6 @@
 """Trader API gaps found with the stock ccxt ``binanceusdm`` client, each now served: batch cancels
-and edits (``cancel_orders`` / ``edit_orders``), the countdown cancel-all, ``accountConfig`` for
-``fetch_trading_fees``, GTD's minimum lifetime, and price-band errors naming the limit on the tick."""
+and edits (``cancel_orders`` / ``edit_orders``), the countdown cancel-all, ``accountConfig`` and fee
+tiers for ``fetch_trading_fees``, GTD's minimum lifetime, and price-band errors naming the limit on the tick."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import ccxt
 import pytest
 
-from tests.api.conftest import ccxt_config, make_trader
+from tests.api.conftest import admin, ccxt_config, make_trader
 from tests.api.server import RunningServer
 
 SYMBOL = "BTC/USDT:USDT"
@@ -61,15 +61,40 @@ def test_countdown_cancels_open_orders_unless_renewed(server: RunningServer) -> 
         time.sleep(0.1)
 
 
-def test_fetch_trading_fees_reads_account_config(server: RunningServer) -> None:
-    trader = client(server)
+def test_fetch_trading_fees_follows_the_account_fee_tier(server: RunningServer) -> None:
+    """ccxt maps accountConfig's feeTier through its own copy of Binance's VIP table; tiers 1-9 pay
+    exactly those rates, so what it shows is what a fill costs. Tier 0 pays the instrument's own
+    rates (0.02 % / 0.05 %, Binance's regular rate), where ccxt's row still says 0.04 % taker."""
+    trader_key = make_trader(server)
+    trader = ccxt.binanceusdm(ccxt_config(server, trader_key))
+    maker = client(server)
+    trader.load_markets()
     fees = trader.fetch_trading_fees()
-    # ccxt maps feeTier through its own Binance table (tier 0: 0.02 % / 0.04 %); the exact rates of
-    # an account are commissionRate's, which fetch_trading_fee reads.
     assert (fees[SYMBOL]["maker"], fees[SYMBOL]["taker"]) == (0.0002, 0.0004)
-    assert trader.fetch_trading_fee(SYMBOL)["taker"] == 0.0005
+    assert (trader.fetch_trading_fee(SYMBOL)["maker"], trader.fetch_trading_fee(SYMBOL)["taker"]) == (0.0002, 0.0005)
     config = trader.fapiPrivateGetAccountConfig()
     assert config["feeTier"] == 0 and config["canTrade"] is True and config["dualSidePosition"] is False
+
+    with admin(server) as boss:
+        answer = boss.post(f"/admin/users/{trader_key.user_id}/feeTier", json={"tier": 3})
+        assert answer.json() == {"accountId": trader_key.account, "feeTier": 3}, answer.text
+        assert boss.post(f"/admin/users/{trader_key.user_id}/feeTier", json={"tier": 10}).status_code == 400
+    fees = trader.fetch_trading_fees()
+    assert (fees[SYMBOL]["maker"], fees[SYMBOL]["taker"]) == (0.00012, 0.00032)
+    assert (trader.fetch_trading_fee(SYMBOL)["maker"], trader.fetch_trading_fee(SYMBOL)["taker"]) == (0.00012, 0.00032)
+    assert trader.fetch_trading_fee("ETH/USDT:USDT")["taker"] == 0.00032, "a tier holds on every symbol"
+    # Taker 0.01 BTC at 50,000: 500 x 0.032 % = 0.16 USDT; as maker at 49,000: 490 x 0.012 % = 0.0588.
+    maker.create_order(SYMBOL, "limit", "sell", 0.01, 50000)
+    trader.create_order(SYMBOL, "limit", "buy", 0.01, 50000, {"timeInForce": "IOC"})
+    trader.create_order(SYMBOL, "limit", "sell", 0.01, 49000)
+    maker.create_order(SYMBOL, "limit", "buy", 0.01, 49000, {"timeInForce": "IOC"})
+    trades = trader.fetch_my_trades(SYMBOL)
+    assert [(t["takerOrMaker"], t["fee"]["cost"]) for t in trades] == [("taker", 0.16), ("maker", 0.0588)]
+
+    with admin(server) as boss:
+        boss.post(f"/admin/users/{trader_key.user_id}/feeTier", json={"tier": 0})
+    assert trader.fapiPrivateGetAccountConfig()["feeTier"] == 0
+    assert trader.fetch_trading_fee(SYMBOL)["taker"] == 0.0005
 
 
 def test_gtd_needs_ten_minutes_and_band_errors_name_the_limit_on_the_tick(server: RunningServer) -> None:

@@ -9,8 +9,8 @@ they check ccxt itself rather than the server: ``test_fetch_ledger`` (ccxt's Bin
 parser never fills ``account``, ``status``, ``before``, ``after``), ``test_load_markets`` and
 ``test_fetch_markets`` (they check the client class's ``has`` flags for dated futures, which this
 venue does not list, and expect a dict where this ccxt version returns a list),
-``test_fetch_status`` (it calls Binance's spot ``sapi``, not this API), and the ``ccxt.pro``
-watch tests (they loop until enough updates arrived; not wired to a live market yet)."""
+``test_fetch_status`` (it calls Binance's spot ``sapi``, not this API). The ``ccxt.pro`` watch
+tests run on a live market in ``test_ccxt_pro_shipped.py``."""
 
 from __future__ import annotations
 

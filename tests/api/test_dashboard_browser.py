@@ -117,19 +117,50 @@ def test_liquidation_on_the_accounts_table_the_map_and_the_feed(browser: webdriv
     wait_text(browser, "#drill-title", str(victim.account))
     wait_text(browser, "#drill-positions", "49221.9")
     shoot(browser, "03-accounts-drill-down")
+    assert_sortable(browser)
 
     tab(browser, "map")
     bucket = '#map-rows tr[data-price="49200.0"]'
     wait_text(browser, bucket, "4922.19")  # 0.1 × 49,221.9 in the 200-wide bucket of 49,200
     shoot(browser, "04-liquidation-map-before")
 
+    browser.find_element(By.ID, "alert").click()  # the visible (and audible) alert option
     mark(desk_server, "49200")
-    wait_for(browser, f'#feed-list li[data-account="{victim.account}"][data-type="LIQUIDATION_STARTED"]')
+    started = wait_for(browser, f'#feed-list li[data-account="{victim.account}"][data-type="LIQUIDATION_STARTED"]')
+    assert "flash" in (started.get_attribute("class") or ""), "the alert flashes the liquidation"
     wait_for(browser, f'#feed-list li[data-account="{victim.account}"][data-type="LIQUIDATION_ORDER"]')
     WebDriverWait(browser, WAIT_S).until(ec.invisibility_of_element_located((By.CSS_SELECTOR, bucket)))
     shoot(browser, "05-liquidation-map-after-crash")
     tab(browser, "overview")
+    assert_overview_charts(browser)
     shoot(browser, "06-overview-after-crash")
+
+
+OVERVIEW_CHARTS = ("chart-fund", "chart-prices", "chart-funding", "chart-oi", "chart-liq-volume")
+
+
+def assert_overview_charts(browser: webdriver.Chrome) -> None:
+    """Each overview chart (fund, mark/index/venues, funding, open interest, liquidation volume) is
+    drawn with at least one data point (Chart.js's own registry of the page's charts)."""
+    script = """return arguments[0].map((id) => { const c = Chart.getChart(id);
+        return c ? c.data.datasets.reduce((n, d) => n + d.data.length, 0) : -1; });"""
+
+    def drawn(driver: webdriver.Chrome) -> bool:
+        points: list[int] = driver.execute_script(script, list(OVERVIEW_CHARTS))
+        return all(n > 0 for n in points)
+
+    WebDriverWait(browser, WAIT_S).until(drawn, "every overview chart has data")
+
+
+def assert_sortable(browser: webdriver.Chrome) -> None:
+    """A click on the liquidation-price header sorts the table ascending, a second one descending."""
+    header = browser.find_element(By.CSS_SELECTOR, '#nearest-table th[data-key="liquidationPrice"]')
+    script = """return [...document.querySelectorAll("#nearest tr")].map((tr) => tr.children[9].textContent)"""
+    for arrow in ("▲", "▼"):
+        header.click()
+        wait_text(browser, '#nearest-table th[data-key="liquidationPrice"]', arrow)
+        prices = [D(text) for text in browser.execute_script(script) if text not in ("", "–")]
+        assert prices == sorted(prices, reverse=arrow == "▼") and prices, prices
 
 
 def test_stress_test_form_table_and_chart(browser: webdriver.Chrome, desk_server: RunningServer) -> None:

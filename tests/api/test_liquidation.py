@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from decimal import Decimal as D
 
 import ccxt
 import ccxt.pro as ccxtpro
+import pytest
 import websockets
 
 from derivatives.commands import InsurancePayout, SetMarkPrice
@@ -96,7 +98,8 @@ async def test_liquidation_through_the_gateway(server: RunningServer) -> None:
         await asyncio.to_thread(publish_marks, server)
 
 
-async def test_auto_deleveraging_when_nobody_takes_the_position(server: RunningServer) -> None:
+async def test_auto_deleveraging_when_nobody_takes_the_position(server: RunningServer,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
     maker_trader = make_trader(server, funds="10000")  # the most leveraged short: first in the ADL queue
     maker = ccxt.binanceusdm(ccxt_config(server, maker_trader))
     _, victim = await asyncio.to_thread(open_victim, server, maker)
@@ -106,11 +109,15 @@ async def test_auto_deleveraging_when_nobody_takes_the_position(server: RunningS
     listen_key = (await asyncio.to_thread(call, server, "POST", "/fapi/v1/listenKey", maker_trader)).json()["listenKey"]
     try:
         async with websockets.connect(f"ws://127.0.0.1:{server.port}/private/ws?listenKey={listen_key}") as ws:
-            await asyncio.to_thread(mark, server, "49200")  # no bid: the fund cannot take it, the short is ADL'd
+            with caplog.at_level(logging.INFO, logger="derivatives.liquidation"):
+                await asyncio.to_thread(mark, server, "49200")  # no bid: the fund cannot take it, the short is ADL'd
             frames = await frames_until(ws, ACCOUNT_UPDATE=1)
         (update,) = [f["a"] for f in frames if f["e"] == "ACCOUNT_UPDATE"]
         assert update["m"] == "ADL" and update["P"][0]["pa"] == "0.000"  # type: ignore[index]
         assert await asyncio.to_thread(victim.fetch_positions, [SYMBOL]) == []
+        (adl_line,) = [r for r in caplog.records if r.getMessage() == "auto-deleveraged"]
+        fields = adl_line.fields  # type: ignore[attr-defined]
+        assert (fields["account"], fields["qty"], fields["price"]) == (maker_trader.account, "0.10000000", "49025.00000000")
         adl = call(server, "GET", "/fapi/v1/forceOrders", maker_trader,
                    signed_query(maker_trader.secret, autoCloseType="ADL")).json()
         assert [(o["clientOrderId"], o["side"], o["executedQty"], o["avgPrice"], o["status"]) for o in adl] == [

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 
 from derivatives.persistence.models import Base
 
@@ -33,6 +33,8 @@ INCOME: Table = Base.metadata.tables["income"]
 FUNDING: Table = Base.metadata.tables["funding_rates"]
 ADL: Table = Base.metadata.tables["adl_fills"]
 TOTALS: Table = Base.metadata.tables["position_totals"]
+MARGIN_CHANGES: Table = Base.metadata.tables["position_margin_changes"]
+FEE_RATES: Table = Base.metadata.tables["account_fee_rates"]
 
 
 class _Keyed:
@@ -102,6 +104,9 @@ class BatchRows:
         self.income: list[Row] = []
         self.funding: list[Row] = []
         self.adl: list[Row] = []
+        self.margin_changes: list[Row] = []
+        self.fee_rates: dict[int, tuple[int, int] | None] = {}
+        """Account -> its own (maker, taker) rates as this transaction leaves them; None: none."""
         self._accounts_read: set[int] = set()
 
     def prefetch(self, order_ids: Iterable[int], accounts: Iterable[int]) -> None:
@@ -144,6 +149,13 @@ class BatchRows:
         """Writes every row: one executemany per table and kind."""
         for keyed in (self.orders, self.trades, self.klines, self.totals):
             keyed.write(self.connection)
-        for table, rows in ((INCOME, self.income), (FUNDING, self.funding), (ADL, self.adl)):
+        for table, rows in ((INCOME, self.income), (FUNDING, self.funding), (ADL, self.adl),
+                            (MARGIN_CHANGES, self.margin_changes)):
             if rows:
                 self.connection.execute(table.insert(), rows)
+        if self.fee_rates:
+            self.connection.execute(delete(FEE_RATES).where(FEE_RATES.c.account_id.in_(sorted(self.fee_rates))))
+            rates = [{"account_id": account, "maker": rate[0], "taker": rate[1]}
+                     for account, rate in self.fee_rates.items() if rate is not None]
+            if rates:
+                self.connection.execute(FEE_RATES.insert(), rates)

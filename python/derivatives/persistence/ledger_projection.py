@@ -1,5 +1,6 @@
 """The account side of the projection: income rows, funding settlements, ADL fills, accumulated
-realised PnL, and the account changes that feed the user data stream's ``ACCOUNT_UPDATE``.
+realised PnL, traders' isolated-margin adjustments, accounts' fee rates, and the account changes that feed the user
+data stream's ``ACCOUNT_UPDATE``.
 
 Invariants:
     * Called by the projector's applier inside its transaction, in event order, so the rows are
@@ -26,6 +27,7 @@ from derivatives.enums import BalanceKind, PositionSide
 from derivatives.events import (
     AutoDeleveraged,
     BalanceChanged,
+    FeeTierSet,
     FillSettled,
     FundingApplied,
     IsolatedMarginChanged,
@@ -207,13 +209,31 @@ class LedgerApplier:
         change.positions[(symbol, side)] = PositionUpdate(symbol, side, to_raw(event.position_qty),
                                                           to_raw(event.position_cost), totals["realised_pnl"])
 
-    def isolated_margin_changed(self, seq: int, event: IsolatedMarginChanged) -> None:
-        """The isolated margin of a leg a fill of this command moved (``iw`` of its update)."""
+    def isolated_margin_changed(self, seq: int, index: int, event: IsolatedMarginChanged, now_ms: int) -> None:
+        """The isolated margin of a leg a fill of this command moved (``iw`` of its update), or a
+        trader's adjustment: the engine reports fill and funding moves after the fill's
+        ``FillSettled`` or the payment's ``BalanceChanged``, so a change with no earlier account
+        change of its account in the command is an ``AdjustIsolatedMargin``."""
         self._command(seq)
         key = (self.symbol_name(event.symbol), PositionSide(event.position_side).name)
+        if event.account < SYSTEM_ACCOUNTS and not any(account == event.account for account, _ in self._open):
+            self.rows.margin_changes.append({"seq": seq, "event_index": index, "account_id": event.account,
+                                             "symbol": key[0], "position_side": key[1],
+                                             "amount": to_raw(event.amount), "time": now_ms})
+            return
         for (account, _), change in self._open.items():
             if account == event.account and key in change.positions:
                 change.positions[key].isolated_wallet = to_raw(event.isolated_margin)
+
+    def fee_tier_set(self, event: FeeTierSet) -> None:
+        """The account's own fee rates (``commissionRate``, ``accountConfig``); none: the instruments'."""
+        if event.account >= SYSTEM_ACCOUNTS:
+            return
+        if event.rates is None:
+            self.rows.fee_rates[event.account] = None
+            return
+        maker, taker = (to_raw(rate) for rate in event.rates)
+        self.rows.fee_rates[event.account] = (maker, taker)
 
     def balance_changed(self, seq: int, index: int, event: BalanceChanged, now_ms: int) -> None:
         """An income row and the account change of a wallet movement outside trading."""

@@ -1,4 +1,5 @@
-"""Read queries over the account projection (income, funding, forced closes). Every function
+"""Read queries over the account projection (income, funding, forced closes, isolated-margin
+adjustments, fee rates). Every function
 takes an open session and returns immutable snapshots; none writes.
 
 Conventions (Binance, as in :mod:`derivatives.persistence.queries`): with a start time, the
@@ -15,15 +16,24 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from derivatives.persistence.models import AdlFill, FundingRate, Income, Order
+from derivatives.persistence.models import (
+    AccountFeeRate,
+    AdlFill,
+    FundingRate,
+    Income,
+    Order,
+    PositionMarginChange,
+)
 from derivatives.persistence.views import (
     AdlState,
     FundingState,
     IncomeState,
+    MarginChangeState,
     OrderState,
     adl_state,
     funding_state,
     income_state,
+    margin_change_state,
     order_state,
 )
 
@@ -85,6 +95,23 @@ def liquidation_orders(session: Session, account: int, symbol: str | None, windo
     if symbol is not None:
         query = query.where(Order.symbol == symbol)
     return _windowed(session, query, Order.created_at, (Order.order_id,), window, order_state)
+
+
+def margin_changes(session: Session, account: int, symbol: str, adding: bool | None,
+                   window: TimeWindow) -> list[MarginChangeState]:
+    """The account's isolated-margin adjustments of a symbol (``positionMargin/history``);
+    `adding` True: additions only, False: removals only."""
+    change = PositionMarginChange
+    query = select(change).where(change.account_id == account, change.symbol == symbol)
+    if adding is not None:
+        query = query.where(change.amount > 0 if adding else change.amount < 0)
+    return _windowed(session, query, change.time, (change.seq, change.event_index), window, margin_change_state)
+
+
+def fee_rates(session: Session, account: int) -> tuple[int, int] | None:
+    """The account's own (maker, taker) fee rates (raw), or None: the instruments' rates."""
+    row = session.get(AccountFeeRate, account)
+    return None if row is None else (row.maker, row.taker)
 
 
 def adl_fills(session: Session, account: int, symbol: str | None, window: TimeWindow) -> list[AdlState]:

@@ -346,6 +346,34 @@ class AdlFill(Base):
     time: Mapped[int] = mapped_column(BigInteger)
 
 
+class PositionMarginChange(Base):
+    """A trader's adjustment of an isolated leg's margin (``IsolatedMarginChanged`` of an
+    ``AdjustIsolatedMargin``), for ``positionMargin/history``; moves by fills and funding are not
+    listed."""
+
+    __tablename__ = "position_margin_changes"
+    __table_args__ = (Index("ix_position_margin_changes_account_symbol_time", "account_id", "symbol", "time"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    symbol: Mapped[str] = mapped_column(String(20))
+    position_side: Mapped[str] = mapped_column(String(5))
+    amount: Mapped[int] = mapped_column(BigInteger, comment="raw integer, scale 1e-8; signed: negative removes")
+    time: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccountFeeRate(Base):
+    """An account's fee rates replacing the instruments' own (``FeeTierSet`` with rates; no row: the
+    instruments' rates)."""
+
+    __tablename__ = "account_fee_rates"
+
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    maker: Mapped[int] = _raw()
+    taker: Mapped[int] = _raw()
+
+
 class PositionTotal(Base):
     """Accumulated realised PnL and commission of an account on a symbol (``cr`` of
     ``ACCOUNT_UPDATE``)."""

@@ -51,6 +51,7 @@ from derivatives.events import (
     AutoDeleveraged,
     BalanceChanged,
     EventEnvelope,
+    FeeTierSet,
     FillSettled,
     FundingApplied,
     IsolatedMarginChanged,
@@ -65,7 +66,19 @@ from derivatives.events import (
 )
 from derivatives.codec import decode_events
 from derivatives.persistence import accounts
-from derivatives.persistence.batch_rows import ADL, FUNDING, INCOME, KLINES, ORDERS, TOTALS, TRADES, BatchRows, Row
+from derivatives.persistence.batch_rows import (
+    ADL,
+    FEE_RATES,
+    FUNDING,
+    INCOME,
+    KLINES,
+    MARGIN_CHANGES,
+    ORDERS,
+    TOTALS,
+    TRADES,
+    BatchRows,
+    Row,
+)
 from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS, AccountChange, LedgerApplier, stored_account
 from derivatives.persistence.models import Base
@@ -169,7 +182,7 @@ class ProjectionGap(RuntimeError):
 
 
 CURSORS: Table = Base.metadata.tables["projection_cursor"]
-PROJECTED: tuple[Table, ...] = (ORDERS, TRADES, KLINES, INCOME, FUNDING, ADL, TOTALS)
+PROJECTED: tuple[Table, ...] = (ORDERS, TRADES, KLINES, INCOME, FUNDING, ADL, TOTALS, MARGIN_CHANGES, FEE_RATES)
 ORDER_EVENTS = (Trade, OrderCancelled, OrderExpired, OrderTriggered, OrderAmended, FillSettled)
 
 
@@ -363,13 +376,15 @@ class _Applier:
             case BalanceChanged():
                 self.ledger.balance_changed(seq, envelope.index, event, now_ms)
             case IsolatedMarginChanged():
-                self.ledger.isolated_margin_changed(seq, event)
+                self.ledger.isolated_margin_changed(seq, envelope.index, event, now_ms)
             case FundingApplied():
                 self.ledger.funding_applied(seq, event, now_ms)
             case AutoDeleveraged():
                 self.ledger.auto_deleveraged(seq, envelope.index, event, now_ms)
             case PositionTakenOver():
                 self.ledger.taken_over(seq, event)
+            case FeeTierSet():
+                self.ledger.fee_tier_set(event)
             case AccountOpened():
                 accounts.restore_user(self.rows.connection, now_ms, event.account, event.name, event.role)
             case _:

@@ -139,11 +139,12 @@ def market_trades(session: Session, symbol: str, window: Window) -> list[TradeSt
     return _windowed(session, query, Trade.trade_id, Trade.time, window, trade_state)
 
 
-def last_trade(session: Session, symbol: str) -> TradeState | None:
-    """The newest trade of a symbol."""
-    row = session.execute(
-        select(Trade).where(Trade.symbol == symbol).order_by(Trade.trade_id.desc()).limit(1)
-    ).scalar_one_or_none()
+def last_trade(session: Session, symbol: str, upto: int | None = None) -> TradeState | None:
+    """The newest trade of a symbol (with an id at most `upto`, when given)."""
+    query = select(Trade).where(Trade.symbol == symbol)
+    if upto is not None:
+        query = query.where(Trade.trade_id <= upto)
+    row = session.execute(query.order_by(Trade.trade_id.desc()).limit(1)).scalar_one_or_none()
     return None if row is None else trade_state(row)
 
 

@@ -14,6 +14,7 @@ from derivatives.persistence.models import (
     Income,
     Kline1m,
     Order,
+    PositionMarginChange,
     Trade,
     Withdrawal,
 )
@@ -144,6 +145,19 @@ class AdlState:
 
 
 @dataclass(frozen=True, slots=True)
+class MarginChangeState:
+    """A trader's adjustment of an isolated leg's margin (signed raw amount)."""
+
+    seq: int
+    event_index: int
+    account_id: int
+    symbol: str
+    position_side: str
+    amount: int
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
 class WithdrawalState:
     """A withdrawal request and its decision."""
 
@@ -198,6 +212,11 @@ def funding_state(row: FundingRate) -> FundingState:
 def adl_state(row: AdlFill) -> AdlState:
     """Snapshot of an ADL row."""
     return _snapshot(AdlState, row)  # type: ignore[no-any-return]
+
+
+def margin_change_state(row: PositionMarginChange) -> MarginChangeState:
+    """Snapshot of an isolated-margin adjustment row."""
+    return _snapshot(MarginChangeState, row)  # type: ignore[no-any-return]
 
 
 def withdrawal_state(row: Withdrawal) -> WithdrawalState:
