@@ -28,7 +28,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import desk, docs, metrics, operations, redaction
+from api import desk, docs, graphql, metrics, operations, redaction, resp
 from api.errors import CatchAllMiddleware, install_handlers
 from api.gateway import EngineGateway
 from api.hub import MarketHub, next_funding_ms
@@ -145,6 +145,8 @@ def create_app(
     desk.install(app, settings, clock_ns, limits.bans)
     operations.install(app)
     docs.install(app)
+    resp.install(app)
+    app.include_router(graphql.router())
     app.add_middleware(WeightMiddleware, limits=limits)
     app.add_middleware(CatchAllMiddleware)
     metrics.install(app)
