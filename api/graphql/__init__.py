@@ -26,7 +26,7 @@ async def _context(request: Request = None, websocket: WebSocket = None) -> dict
         credentials_from(connection.headers),
         authorization.removeprefix("Bearer ").strip() or None,
     )
-    return {"caller": caller, "staff": state.staff, "risk": getattr(state, "risk", None)}
+    return {"caller": caller, "staff": state.staff, "connection": connection}
 
 
 def router() -> GraphQLRouter[Any, Any]:

@@ -10,6 +10,7 @@ market hub and user streams. The published SDL is ``docs/schema.graphql``
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -20,11 +21,23 @@ from strawberry.types import Info
 
 from api import errors
 from api.auth.roles import RISK, authorize, identify
+from api.door_params import (
+    AMEND,
+    INCOME,
+    LEVERAGE,
+    MARGIN_TYPE,
+    NEW_ALGO,
+    NEW_ORDER,
+    ONE,
+    ONE_OR_ALL,
+    ORDER_REF,
+    POSITION_MARGIN,
+    USER_TRADES,
+)
 from api.errors import ApiError
 from api.graphql.auth import Caller, graphql_error
 from api.hub import Connection
-from api.params import OPTIONAL_SYMBOL, SYMBOL, Param, Spec
-from api.routes import account as account_routes
+from api.routes.risk import risk_desk
 from api.services import orders as o
 from api.services.risk_desk import RiskDesk
 
@@ -59,23 +72,6 @@ def _pairs(**values: object) -> list[tuple[str, str]]:
             (name, ("true" if value else "false") if isinstance(value, bool) else str(value))
         )
     return out
-
-
-def _spec(params: tuple[Param, ...]) -> Spec:
-    return Spec(params)
-
-
-NEW_ORDER, NEW_ALGO = _spec(o.NEW_ORDER), _spec(o.NEW_ALGO)
-ORDER_REF, AMEND = _spec((SYMBOL, *o.ORDER_REF)), _spec(o.AMEND)
-LEVERAGE, MARGIN_TYPE = (
-    _spec(account_routes.LEVERAGE.params),
-    _spec(account_routes.MARGIN_TYPE.params),
-)
-POSITION_MARGIN, INCOME = (
-    _spec(account_routes.POSITION_MARGIN.params),
-    _spec(account_routes.INCOME.params),
-)
-ONE, ONE_OR_ALL = _spec((SYMBOL,)), _spec((OPTIONAL_SYMBOL,))
 
 
 @strawberry.type(description="A resting or finished order (Binance's order object).")
@@ -360,7 +356,7 @@ class Query:
         async def run() -> Any:
             account = await caller.account()
             caller.charge("GET", "/fapi/v1/userTrades")
-            params = _spec(o.USER_TRADES).parse(_pairs(symbol=symbol, limit=limit))
+            params = USER_TRADES.parse(_pairs(symbol=symbol, limit=limit))
             return await caller.services.orders.user_trades(account, params)
 
         return await _guard(run)
@@ -411,21 +407,48 @@ class Query:
 
         return await _guard(run)
 
-    @strawberry.field(
-        description="Risk desk: the accounts nearest liquidation (role risk or admin; a "
-        "dashboard session as Authorization: Bearer)."
-    )
+    @strawberry.field(description="Risk desk: the accounts nearest liquidation, highest margin ratio first.")
     async def risk_nearest(self, info: Info, limit: int = 20) -> JSON:
-        caller = _caller(info)
+        return await _risk_view(info, lambda desk: desk.nearest(_desk_limit(limit)))
 
-        async def run() -> Any:
-            services = caller.services
-            authorize(
-                identify(caller.bearer or "", services.admins, info.context["staff"].sessions), RISK
-            )
-            return RiskDesk(info.context["risk"], services.registry).nearest(limit)
+    @strawberry.field(description="Risk desk: the margin of every account holding a position.")
+    async def risk_accounts(self, info: Info, limit: int = 1000) -> JSON:
+        return await _risk_view(info, lambda desk: desk.accounts(_desk_limit(limit)))
 
-        return await _guard(run)
+    @strawberry.field(description="Risk desk: one account's legs (engine figures), liquidation and ADL steps.")
+    async def risk_account(self, info: Info, account: int) -> JSON:
+        return await _risk_view(info, lambda desk: desk.account_detail(account))
+
+    @strawberry.field(description="Risk desk: the latest liquidation steps, oldest first.")
+    async def risk_liquidations(self, info: Info, limit: int = 100, account: int | None = None) -> JSON:
+        return await _risk_view(info, lambda desk: desk.liquidations(account, _desk_limit(limit)))
+
+    @strawberry.field(description="Risk desk: the ADL queues installed in the engine.")
+    async def risk_adl_queues(self, info: Info) -> JSON:
+        return await _risk_view(info, lambda desk: desk.adl_queues())
+
+    @strawberry.field(description="Risk desk: the insurance fund now (as /fapi/v1/insuranceBalance).")
+    async def risk_insurance_fund(self, info: Info) -> JSON:
+        return await _risk_view(info, lambda desk: desk.insurance_balance(None))
+
+
+def _desk_limit(limit: int) -> int:
+    if not 1 <= limit <= 1000:
+        raise errors.invalid_value("limit")
+    return limit
+
+
+async def _risk_view(info: Info, view: Callable[[RiskDesk], object]) -> JSON:
+    """A risk desk view for a dashboard session (or admin token) of role risk or admin, as the
+    ``/risk`` routes (``Authorization: Bearer``; -1002 otherwise); built as those routes build it."""
+    caller = _caller(info)
+
+    async def run() -> Any:
+        authorize(identify(caller.bearer or "", caller.services.admins, info.context["staff"].sessions), RISK)
+        result = view(risk_desk(info.context["connection"]))
+        return await result if inspect.isawaitable(result) else result
+
+    return await _guard(run)
 
 
 @strawberry.type

@@ -21,6 +21,11 @@ Commands (arguments after the command are Binance parameter names and values, in
 ``ORDER.PLACE symbol S side B type T ...``   ``POST /fapi/v1/order`` (TRADE permission)
 ``ORDER.CANCEL symbol S orderId N``          ``DELETE /fapi/v1/order`` (or ``origClientOrderId``)
 ``ORDER.GET symbol S orderId N``             ``GET /fapi/v1/order``
+``ORDER.AMEND symbol S orderId N side B      ``PUT /fapi/v1/order``
+quantity Q price P``
+``ORDER.OPEN [symbol S]``                    ``GET /fapi/v1/openOrders``
+``ORDER.CANCELALL symbol S``                 ``DELETE /fapi/v1/allOpenOrders``
+``LEVERAGE symbol S leverage N``             ``POST /fapi/v1/leverage``
 ``POSITIONS [symbol S]``                     ``GET /fapi/v3/positionRisk``
 ``BALANCE``                                  ``GET /fapi/v3/balance``
 ``BOOK S [limit N]``                         ``GET /fapi/v1/depth`` (no AUTH needed)
@@ -45,20 +50,17 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from api import errors, key_auth
+from api.door_params import AMEND, LEVERAGE, NEW_ORDER, ONE, ORDER_REF
 from api.errors import ApiError
 from api.hub import Connection
-from api.params import Params, Spec
+from api.params import Params
 from api.resp.protocol import OK, Error, Parser, ProtocolError, Push, Simple, encode
-from api.routes.orders import REF
-from api.services import orders as o
 from api.state import Services
 from derivatives.persistence.accounts import KeyView
 
 log = logging.getLogger("api.resp")
 
 READ_BYTES = 64 * 1024
-NEW_ORDER = Spec(o.NEW_ORDER)
-ORDER_REF = Spec(REF.params)
 Handler = Callable[["Session", list[str]], Awaitable[object]]
 _SUBSCRIBE_MODE = {"SUBSCRIBE", "UNSUBSCRIBE", "PING", "QUIT"}
 
@@ -147,6 +149,28 @@ class Session:
         account = self.account()
         self.charge("GET", "/fapi/v1/order")
         return await self.services.orders.get(account, ORDER_REF.parse(_pairs(args)), algo=False)
+
+    async def amend(self, args: list[str]) -> object:
+        account = self.account(trade=True)
+        self.charge("PUT", "/fapi/v1/order")
+        return await self.services.orders.amend(account, AMEND.parse(_pairs(args)))
+
+    async def open_orders(self, args: list[str]) -> object:
+        account = self.account()
+        params = _optional_symbol(args)
+        self.charge("GET", "/fapi/v1/openOrders", "symbol=x" if params.text("symbol") else "")
+        return await self.services.orders.open_orders(account, params.text("symbol"), algo=False)
+
+    async def cancel_all(self, args: list[str]) -> object:
+        account = self.account(trade=True)
+        self.charge("DELETE", "/fapi/v1/allOpenOrders")
+        return await self.services.orders.cancel_all(account, ONE.parse(_pairs(args)).text("symbol"), algo=False)
+
+    async def leverage(self, args: list[str]) -> object:
+        account = self.account(trade=True)
+        self.charge("POST", "/fapi/v1/leverage")
+        params = LEVERAGE.parse(_pairs(args))
+        return await self.services.account.set_leverage(account, params.text("symbol"), params.int("leverage"))
 
     async def positions(self, args: list[str]) -> object:
         account = self.account()
@@ -268,6 +292,10 @@ COMMANDS: dict[str, Handler] = {
     "ORDER.PLACE": Session.place,
     "ORDER.CANCEL": Session.cancel,
     "ORDER.GET": Session.get,
+    "ORDER.AMEND": Session.amend,
+    "ORDER.OPEN": Session.open_orders,
+    "ORDER.CANCELALL": Session.cancel_all,
+    "LEVERAGE": Session.leverage,
     "POSITIONS": Session.positions,
     "BALANCE": Session.balance,
     "BOOK": Session.book,

@@ -1,16 +1,18 @@
 """``GET /admin/ledger``: the whole exchange's money at one engine seq, for the operator and the
 market simulator's invariant checks (money conserved, no margin unit left under maintenance).
 
-Every figure is the engine's own (``EngineQueries.account`` on this process's replica), summed
+Every figure is the engine's own (``EngineClient.account``), summed
 here; the account set and the net deposits come from the projection (every account whose wallet
 ever moved has an income row; ``TRANSFER`` income is deposits minus withdrawals), and so does the
 liquidation activity after a given seq (liquidation orders and what they filled, ADL fills,
 losses beyond a unit's margin cleared by the insurance fund).
 
 Invariants:
-    * Engine figures are read without yielding to the event loop, so they are all at one seq
-      ``S``; the projection is then awaited up to ``S`` and read up to ``S``. An account whose
-      first income row came between the account list and ``S`` makes the read start again.
+    * Engine figures are all at one seq ``S``: the engine's last applied seq is read before and
+      after the account queries (each query runs between two engine batches), and the read starts
+      again when they differ. The projection is then awaited up to ``S`` and read up to ``S``. An
+      account whose first income row came between the account list and ``S`` makes the read
+      start again too.
     * Conservation (``docs/ARCHITECTURE.md``, "Clearing and margin"): ``Σ (wallet − position
       cost)`` over every account, the insurance fund and fee account included, equals the net
       deposits exactly (it is the engine's conserved total; at a common mark it is the total
@@ -28,13 +30,14 @@ from decimal import Decimal
 from api import errors
 from api.projection import ProjectionWorker
 from derivatives import _core
-from derivatives.engine import AccountRisk, EngineQueries
+from derivatives.engine import AccountRisk, EngineClient
 from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
 from derivatives.units import from_raw
 
 RESERVED = {"insuranceFund": _core.INSURANCE_FUND, "feeAccount": _core.FEE_ACCOUNT}
-ATTEMPTS = 3
+ATTEMPTS = 50
+RETRY_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +79,7 @@ class LedgerService:
     """Reads the ledger (see the module docstring)."""
 
     def __init__(
-        self, client: EngineQueries, history: Database, worker: ProjectionWorker, wait_s: float
+        self, client: EngineClient, history: Database, worker: ProjectionWorker, wait_s: float
     ) -> None:
         self.client = client
         self.history = history
@@ -95,11 +98,14 @@ class LedgerService:
             )
 
     async def ledger(self, since_seq: int = 0) -> dict[str, object]:
-        """The ledger at the replica's current seq, with the liquidation activity after `since_seq`."""
+        """The ledger at the engine's current seq, with the liquidation activity after `since_seq`."""
         for _ in range(ATTEMPTS):
             known = await asyncio.to_thread(self._accounts, None) | set(RESERVED.values())
             seq = self.client.last_seq()
             figures = {account: self.client.account(account) for account in sorted(known)}
+            if self.client.last_seq() != seq:  # a batch landed between the queries
+                await asyncio.sleep(RETRY_S)
+                continue
             if not await self.worker.wait_for(seq, self.wait_s):
                 raise errors.backend_timeout()
             if await asyncio.to_thread(self._accounts, seq) <= known:

@@ -202,7 +202,8 @@ def test_a_conditional_order_goes_to_the_algo_service(server: RunningServer) -> 
         ),
         (
             PLACE,
-            {"order": {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "900"}},
+            {"order": {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                       "quantity": "900", "price": "50000"}},
             -2019,
         ),
         ('{ book(symbol: "BTCUSDT", limit: 0) { symbol } }', None, -1130),

@@ -303,3 +303,23 @@ def test_redis_cli_trades_in_one_session(door: RunningServer) -> None:
     assert lines[0] == "OK"
     assert "NEW" in lines and "48000.0" in lines
     assert "ERR unknown command 'FOO'" in run.stdout
+
+
+def test_amend_list_cancel_all_and_leverage(door: RunningServer) -> None:
+    trader = make_trader(door)
+    with client(door, trader) as r:
+        order = as_dict(place(r, "BUY", "0.005", "49000.0"))
+        amended = as_dict(r.execute_command(
+            "ORDER.AMEND", "symbol", "BTCUSDT", "orderId", str(order["orderId"]), "side", "BUY",
+            "quantity", "0.007", "price", "49100.0"))
+        assert (amended["price"], amended["origQty"], amended["status"]) == ("49100.0", "0.007", "NEW")
+        place(r, "BUY", "0.003", "48000.0")
+        listed = [as_dict(o) for o in r.execute_command("ORDER.OPEN", "symbol", "BTCUSDT")]
+        assert sorted((o["price"], o["origQty"]) for o in listed) == [("48000.0", "0.003"), ("49100.0", "0.007")]
+        done = as_dict(r.execute_command("ORDER.CANCELALL", "symbol", "BTCUSDT"))
+        assert done["code"] == 200
+        assert r.execute_command("ORDER.OPEN") == []
+        leverage = as_dict(r.execute_command("LEVERAGE", "symbol", "BTCUSDT", "leverage", "12"))
+        assert (leverage["symbol"], leverage["leverage"]) == ("BTCUSDT", 12)
+        with pytest.raises(redis.ResponseError, match=r"^-4028 "):
+            r.execute_command("LEVERAGE", "symbol", "BTCUSDT", "leverage", "0")
