@@ -3,13 +3,14 @@
 1. Through the admin API: two makers, two takers and ``traders`` leveraged traders are created
    and funded (trader funds drawn log-uniformly from 500 to 50,000 USDT).
 2. The makers start quoting around the index (followed over the mark-price WebSocket stream),
-   the takers start trading, and every trader opens its position with a market order.
+   the takers start trading, and every trader opens its position (an IOC limit order through the
+   index).
 3. The ledger is read (``GET /admin/ledger``): its seq starts the scenario's window.
 4. The scenario runs (``derivatives.simulator.scenarios``), then the market settles for a few
    mark ticks and the agents stop (the makers cancel every quote).
 5. The ledger is read again: liquidation activity in the window, the insurance fund's change, and
-   the invariants: money conserved (every wallet plus unrealised PnL equals the net deposits,
-   before and after) and no margin unit under maintenance at the end.
+   the invariants: money conserved (the sum over every account of wallet minus position cost
+   equals the net deposits, before and after) and no margin unit under maintenance at the end.
 
 Everything random comes from one ``random.Random(seed)``: the same seed, scenario and exchange
 state give the same accounts, plans and order stream (the exchange's own timing still varies).
@@ -46,7 +47,7 @@ log = logging.getLogger("derivatives.simulator")
 MAKER_FUNDS = Decimal(200_000_000)
 TAKER_FUNDS = Decimal(1_000_000)
 SETTLE_S = 3.0
-PARALLEL = 8
+PARALLEL = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,9 +289,7 @@ class Run:
     async def close(self) -> None:
         """Stops everything and closes every connection."""
         await self._stop_agents()
-        for exchange in self.exchanges:
-            with contextlib.suppress(Exception):
-                await exchange.close()
+        await asyncio.gather(*(exchange.close() for exchange in self.exchanges), return_exceptions=True)
         await self.admin.close()
 
 
