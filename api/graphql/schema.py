@@ -63,6 +63,36 @@ async def _guard(call: Callable[[], Awaitable[T]]) -> T:
         raise graphql_error(error) from None
 
 
+async def _public(
+    info: Info, call: Callable[[Caller], Awaitable[T]], method: str, path: str, query: str = ""
+) -> T:
+    """A public field: the mirrored REST endpoint charged to the IP, then `call`; Binance codes as
+    errors."""
+    caller = _caller(info)
+
+    async def run() -> T:
+        caller.charge(method, path, query)
+        return await call(caller)
+
+    return await _guard(run)
+
+
+async def _keyed(
+    info: Info, call: Callable[[Caller, int], Awaitable[T]], method: str, path: str, query: str = "",
+    trade: bool = False,
+) -> T:
+    """A field for an API key's owner: the key checked (TRADE permission for `trade`), the mirrored
+    REST endpoint charged, then `call` with the caller and its account; Binance codes as errors."""
+    caller = _caller(info)
+
+    async def run() -> T:
+        account = await caller.account(trade)
+        caller.charge(method, path, query)
+        return await call(caller, account)
+
+    return await _guard(run)
+
+
 def _pairs(**values: object) -> list[tuple[str, str]]:
     out = []
     for name, value in values.items():
@@ -239,20 +269,14 @@ class OrderInput:
 class Query:
     @strawberry.field(description="Every listed market (exchangeInfo's symbols).")
     async def markets(self, info: Info) -> JSON:
-        caller = _caller(info)
-
-        async def run() -> Any:
-            caller.charge("GET", "/fapi/v1/exchangeInfo")
+        async def run(caller: Caller) -> Any:
             return caller.services.market.exchange_info()["symbols"]
 
-        return await _guard(run)
+        return await _public(info, run, "GET", "/fapi/v1/exchangeInfo")
 
     @strawberry.field(description="L2 depth of a symbol.")
     async def book(self, info: Info, symbol: str, limit: int = 100) -> Book:
-        caller = _caller(info)
-
-        async def run() -> Book:
-            caller.charge("GET", "/fapi/v1/depth", f"limit={limit}")
+        async def run(caller: Caller) -> Book:
             if not 1 <= limit <= 1000:
                 raise errors.invalid_value("limit")
             raw: Any = caller.services.market.depth(symbol, limit)
@@ -263,14 +287,11 @@ class Query:
                 asks=raw["asks"],
             )
 
-        return await _guard(run)
+        return await _public(info, run, "GET", "/fapi/v1/depth", f"limit={limit}")
 
     @strawberry.field(description="Recent public trades of a symbol.")
     async def trades(self, info: Info, symbol: str, limit: int = 100) -> list[Trade]:
-        caller = _caller(info)
-
-        async def run() -> list[Trade]:
-            caller.charge("GET", "/fapi/v1/trades")
+        async def run(caller: Caller) -> list[Trade]:
             rows: Any = await caller.services.market.trades(symbol, limit)
             return [
                 Trade(
@@ -284,24 +305,18 @@ class Query:
                 for t in rows
             ]
 
-        return await _guard(run)
+        return await _public(info, run, "GET", "/fapi/v1/trades")
 
     @strawberry.field(description="Kline rows of a symbol (as /fapi/v1/klines).")
     async def klines(self, info: Info, symbol: str, interval: str = "1m", limit: int = 100) -> JSON:
-        caller = _caller(info)
-
-        async def run() -> Any:
-            caller.charge("GET", "/fapi/v1/klines", f"limit={limit}")
+        async def run(caller: Caller) -> Any:
             return await caller.services.market.klines(symbol, interval, None, None, limit)
 
-        return await _guard(run)
+        return await _public(info, run, "GET", "/fapi/v1/klines", f"limit={limit}")
 
     @strawberry.field(description="Mark, index and funding of a symbol.")
     async def mark_price(self, info: Info, symbol: str) -> MarkPrice:
-        caller = _caller(info)
-
-        async def run() -> MarkPrice:
-            caller.charge("GET", "/fapi/v1/premiumIndex", "symbol=x")
+        async def run(caller: Caller) -> MarkPrice:
             raw: Any = caller.services.market.premium_index(symbol)
             return MarkPrice(
                 symbol=raw["symbol"],
@@ -311,81 +326,58 @@ class Query:
                 next_funding_time=float(raw["nextFundingTime"]),
             )
 
-        return await _guard(run)
+        return await _public(info, run, "GET", "/fapi/v1/premiumIndex", "symbol=x")
 
     @strawberry.field(description="Open interest of a symbol, in contracts.")
     async def open_interest(self, info: Info, symbol: str) -> str:
-        caller = _caller(info)
-
-        async def run() -> str:
-            caller.charge("GET", "/fapi/v1/openInterest")
+        async def run(caller: Caller) -> str:
             return str((await caller.services.market.open_interest(symbol))["openInterest"])
 
-        return await _guard(run)
+        return await _public(info, run, "GET", "/fapi/v1/openInterest")
 
     @strawberry.field(description="My live orders (one symbol or all).")
     async def my_orders(self, info: Info, symbol: str | None = None) -> list[Order]:
-        caller = _caller(info)
-
-        async def run() -> list[Order]:
-            account = await caller.account()
-            caller.charge("GET", "/fapi/v1/openOrders", "symbol=x" if symbol else "")
+        async def run(caller: Caller, account: int) -> list[Order]:
             return [
                 Order.of(r)
                 for r in await caller.services.orders.open_orders(account, symbol, algo=False)
             ]
 
-        return await _guard(run)
+        return await _keyed(info, run, "GET", "/fapi/v1/openOrders", "symbol=x" if symbol else "")
 
     @strawberry.field(description="One of my orders, any status.")
     async def order(self, info: Info, symbol: str, order_id: strawberry.ID) -> Order:
-        caller = _caller(info)
-
-        async def run() -> Order:
-            account = await caller.account()
-            caller.charge("GET", "/fapi/v1/order")
+        async def run(caller: Caller, account: int) -> Order:
             params = ORDER_REF.parse(_pairs(symbol=symbol, orderId=order_id))
             return Order.of(await caller.services.orders.get(account, params, algo=False))
 
-        return await _guard(run)
+        return await _keyed(info, run, "GET", "/fapi/v1/order")
 
     @strawberry.field(description="My trades on a symbol (as /fapi/v1/userTrades).")
     async def my_trades(self, info: Info, symbol: str, limit: int = 100) -> JSON:
-        caller = _caller(info)
-
-        async def run() -> Any:
-            account = await caller.account()
-            caller.charge("GET", "/fapi/v1/userTrades")
+        async def run(caller: Caller, account: int) -> Any:
             params = USER_TRADES.parse(_pairs(symbol=symbol, limit=limit))
             return await caller.services.orders.user_trades(account, params)
 
-        return await _guard(run)
+        return await _keyed(info, run, "GET", "/fapi/v1/userTrades")
 
     @strawberry.field(description="My open positions with their liquidation price.")
     async def positions(self, info: Info, symbol: str | None = None) -> list[Position]:
-        caller = _caller(info)
-
-        async def run() -> list[Position]:
-            account = await caller.account()
-            caller.charge("GET", "/fapi/v3/positionRisk")
+        async def run(caller: Caller, account: int) -> list[Position]:
             ONE_OR_ALL.parse(_pairs(symbol=symbol))
             return [
                 Position.of(p)
                 for p in await caller.services.account.position_risk(account, symbol, v2=False)
             ]
 
-        return await _guard(run)
+        return await _keyed(info, run, "GET", "/fapi/v3/positionRisk")
 
     @strawberry.field(description="My balances.")
     async def balances(self, info: Info) -> list[Balance]:
-        caller = _caller(info)
-
-        async def run() -> list[Balance]:
-            account = await caller.account()
-            caller.charge("GET", "/fapi/v3/balance")
+        async def run(caller: Caller, account: int) -> list[Balance]:
             return [Balance.of(b) for b in await caller.services.account.balance(account, "")]
 
-        return await _guard(run)
+        return await _keyed(info, run, "GET", "/fapi/v3/balance")
 
     @strawberry.field(description="My income history (as /fapi/v1/income).")
     async def income(
@@ -395,17 +387,13 @@ class Query:
         income_type: str | None = None,
         limit: int = 100,
     ) -> JSON:
-        caller = _caller(info)
-
-        async def run() -> Any:
-            account = await caller.account()
-            caller.charge("GET", "/fapi/v1/income")
+        async def run(caller: Caller, account: int) -> Any:
             p = INCOME.parse(_pairs(symbol=symbol, incomeType=income_type, limit=limit))
             return await caller.services.account.income(
                 account, p.text("symbol"), p.text("incomeType"), None, None, None, p.int("limit")
             )
 
-        return await _guard(run)
+        return await _keyed(info, run, "GET", "/fapi/v1/income")
 
     @strawberry.field(description="Risk desk: the accounts nearest liquidation, highest margin ratio first.")
     async def risk_nearest(self, info: Info, limit: int = 20) -> JSON:
@@ -455,12 +443,9 @@ async def _risk_view(info: Info, view: Callable[[RiskDesk], object]) -> JSON:
 class Mutation:
     @strawberry.mutation(description="Place an order of any type the REST API takes.")
     async def place_order(self, info: Info, order: OrderInput) -> Order:
-        caller = _caller(info)
+        algo = order.type in o.ALGO_TYPES
 
-        async def run() -> Order:
-            account = await caller.account(trade=True)
-            algo = order.type in o.ALGO_TYPES
-            caller.charge("POST", "/fapi/v1/algoOrder" if algo else "/fapi/v1/order")
+        async def run(caller: Caller, account: int) -> Order:
             params = (NEW_ALGO if algo else NEW_ORDER).parse(order.pairs(algo))
             raw = await caller.services.orders.place(account, params, algo, {})
             if algo:
@@ -475,86 +460,62 @@ class Mutation:
                 }
             return Order.of(raw)
 
-        return await _guard(run)
+        return await _keyed(info, run, "POST", "/fapi/v1/algoOrder" if algo else "/fapi/v1/order", trade=True)
 
     @strawberry.mutation(description="Amend a resting limit order's price and quantity.")
     async def amend_order(
         self, info: Info, symbol: str, order_id: strawberry.ID, side: str, quantity: str, price: str
     ) -> Order:
-        caller = _caller(info)
-
-        async def run() -> Order:
-            account = await caller.account(trade=True)
-            caller.charge("PUT", "/fapi/v1/order")
+        async def run(caller: Caller, account: int) -> Order:
             params = AMEND.parse(
                 _pairs(symbol=symbol, orderId=order_id, side=side, quantity=quantity, price=price)
             )
             return Order.of(await caller.services.orders.amend(account, params))
 
-        return await _guard(run)
+        return await _keyed(info, run, "PUT", "/fapi/v1/order", trade=True)
 
     @strawberry.mutation(description="Cancel one order.")
     async def cancel_order(self, info: Info, symbol: str, order_id: strawberry.ID) -> Order:
-        caller = _caller(info)
-
-        async def run() -> Order:
-            account = await caller.account(trade=True)
-            caller.charge("DELETE", "/fapi/v1/order")
+        async def run(caller: Caller, account: int) -> Order:
             params = ORDER_REF.parse(_pairs(symbol=symbol, orderId=order_id))
             return Order.of(await caller.services.orders.cancel(account, params, algo=False))
 
-        return await _guard(run)
+        return await _keyed(info, run, "DELETE", "/fapi/v1/order", trade=True)
 
     @strawberry.mutation(description="Cancel every live order of a symbol.")
     async def cancel_all_orders(self, info: Info, symbol: str) -> bool:
-        caller = _caller(info)
-
-        async def run() -> bool:
-            account = await caller.account(trade=True)
-            caller.charge("DELETE", "/fapi/v1/allOpenOrders")
+        async def run(caller: Caller, account: int) -> bool:
             ONE.parse(_pairs(symbol=symbol))
             await caller.services.orders.cancel_all(account, symbol, algo=False)
             return True
 
-        return await _guard(run)
+        return await _keyed(info, run, "DELETE", "/fapi/v1/allOpenOrders", trade=True)
 
     @strawberry.mutation(description="Set my leverage on a symbol.")
     async def set_leverage(self, info: Info, symbol: str, leverage: int) -> JSON:
-        caller = _caller(info)
-
-        async def run() -> Any:
-            account = await caller.account(trade=True)
-            caller.charge("POST", "/fapi/v1/leverage")
+        async def run(caller: Caller, account: int) -> Any:
             p = LEVERAGE.parse(_pairs(symbol=symbol, leverage=leverage))
             return await caller.services.account.set_leverage(
                 account, p.text("symbol"), p.int("leverage")
             )
 
-        return await _guard(run)
+        return await _keyed(info, run, "POST", "/fapi/v1/leverage", trade=True)
 
     @strawberry.mutation(description="Set my margin type on a symbol (ISOLATED or CROSSED).")
     async def set_margin_type(self, info: Info, symbol: str, margin_type: str) -> JSON:
-        caller = _caller(info)
-
-        async def run() -> Any:
-            account = await caller.account(trade=True)
-            caller.charge("POST", "/fapi/v1/marginType")
+        async def run(caller: Caller, account: int) -> Any:
             p = MARGIN_TYPE.parse(_pairs(symbol=symbol, marginType=margin_type))
             return await caller.services.account.margin_type(
                 account, p.text("symbol"), p.text("marginType")
             )
 
-        return await _guard(run)
+        return await _keyed(info, run, "POST", "/fapi/v1/marginType", trade=True)
 
     @strawberry.mutation(description="Add (type 1) or remove (type 2) isolated position margin.")
     async def set_position_margin(
         self, info: Info, symbol: str, amount: str, type: int, position_side: str | None = None
     ) -> JSON:
-        caller = _caller(info)
-
-        async def run() -> Any:
-            account = await caller.account(trade=True)
-            caller.charge("POST", "/fapi/v1/positionMargin")
+        async def run(caller: Caller, account: int) -> Any:
             p = POSITION_MARGIN.parse(
                 _pairs(symbol=symbol, positionSide=position_side, amount=amount, type=type)
             )
@@ -566,7 +527,7 @@ class Mutation:
                 p.int("type"),
             )
 
-        return await _guard(run)
+        return await _keyed(info, run, "POST", "/fapi/v1/positionMargin", trade=True)
 
 
 async def _stream(

@@ -71,20 +71,7 @@ def client(server: RunningServer, trader: Trader | None, protocol: int = 3) -> r
 
 
 def place(r: redis.Redis, side: str, qty: str, price: str, **extra: str) -> dict[str, Any]:
-    args = [
-        "symbol",
-        "BTCUSDT",
-        "side",
-        side,
-        "type",
-        "LIMIT",
-        "timeInForce",
-        "GTC",
-        "quantity",
-        qty,
-        "price",
-        price,
-    ]
+    args = ["symbol", "BTCUSDT", "side", side, "type", "LIMIT", "timeInForce", "GTC", "quantity", qty, "price", price]
     for name, value in extra.items():
         args += [name, value]
     answer: dict[str, Any] = r.execute_command("ORDER.PLACE", *args)  # type: ignore[no-untyped-call]
@@ -168,77 +155,20 @@ def test_subscribe_to_book_trades_and_my_orders(door: RunningServer) -> None:
         pubsub.close()
 
 
+def limit(symbol: str, qty: str, price: str) -> list[str]:
+    """A GTC limit buy's arguments."""
+    return ["symbol", symbol, "side", "BUY", "type", "LIMIT", "timeInForce", "GTC", "quantity", qty, "price", price]
+
+
 @pytest.mark.parametrize(
     ("args", "code"),
     [
         (["side", "BUY", "type", "LIMIT", "quantity", "0.001", "price", "50000"], "-1102"),
-        (
-            [
-                "symbol",
-                "NOPE",
-                "side",
-                "BUY",
-                "type",
-                "LIMIT",
-                "timeInForce",
-                "GTC",
-                "quantity",
-                "0.001",
-                "price",
-                "1",
-            ],
-            "-1121",
-        ),
+        (limit("NOPE", "0.001", "1"), "-1121"),
         (["symbol", "BTCUSDT", "side"], "-1128"),
-        (
-            [
-                "symbol",
-                "BTCUSDT",
-                "side",
-                "UP",
-                "type",
-                "LIMIT",
-                "quantity",
-                "0.001",
-                "price",
-                "50000",
-            ],
-            "-1117",
-        ),
-        (
-            [
-                "symbol",
-                "BTCUSDT",
-                "side",
-                "BUY",
-                "type",
-                "LIMIT",
-                "timeInForce",
-                "GTC",
-                "quantity",
-                "0.0001",
-                "price",
-                "50000",
-            ],
-            "-4023",
-        ),
-        (
-            [
-                "symbol",
-                "BTCUSDT",
-                "side",
-                "BUY",
-                "type",
-                "LIMIT",
-                "timeInForce",
-                "GTC",
-                "quantity",
-                "1000",
-                "price",
-                "50000",
-            ],
-            "-2019",
-        ),
+        (["symbol", "BTCUSDT", "side", "UP", "type", "LIMIT", "quantity", "0.001", "price", "50000"], "-1117"),
+        (limit("BTCUSDT", "0.0001", "50000"), "-4023"),
+        (limit("BTCUSDT", "1000", "50000"), "-2019"),
     ],
 )
 def test_bad_input_is_a_resp_error_with_the_binance_code(

@@ -149,29 +149,19 @@ class PriceFeed:
                 await task
 
 
+@dataclass(slots=True)
 class Maker:
     """Quotes `levels` bids and asks around the index, `spacing` apart, `level_notional` each."""
 
-    def __init__(
-        self,
-        exchange: Any,
-        markets: Sequence[Market],
-        feed: PriceFeed,
-        outcomes: Outcomes,
-        *,
-        levels: int = 5,
-        spacing: Decimal = Decimal("0.0005"),
-        level_notional: Decimal = Decimal(400_000),
-    ) -> None:
-        self.exchange = exchange
-        self.markets = markets
-        self.feed = feed
-        self.outcomes = outcomes
-        self.levels = levels
-        self.spacing = spacing
-        self.level_notional = level_notional
-        self.quoting = True
-        self.running = True
+    exchange: Any
+    markets: Sequence[Market]
+    feed: PriceFeed
+    outcomes: Outcomes
+    levels: int = 5
+    spacing: Decimal = Decimal("0.0005")
+    level_notional: Decimal = Decimal(400_000)
+    quoting: bool = True
+    running: bool = True
 
     def ladder(self, market: Market, index: Decimal) -> list[dict[str, Any]]:
         """The orders of one re-quote (bids rounded down, asks up: never through the index)."""
@@ -213,25 +203,17 @@ class Maker:
         await self.requote()
 
 
+@dataclass(slots=True)
 class Taker:
     """A small market order on a random symbol now and then."""
 
-    def __init__(
-        self,
-        exchange: Any,
-        markets: Sequence[Market],
-        feed: PriceFeed,
-        outcomes: Outcomes,
-        rng: random.Random,
-        notional: Decimal = Decimal(2_000),
-    ) -> None:
-        self.exchange = exchange
-        self.markets = markets
-        self.feed = feed
-        self.outcomes = outcomes
-        self.rng = rng
-        self.notional = notional
-        self.active = True
+    exchange: Any
+    markets: Sequence[Market]
+    feed: PriceFeed
+    outcomes: Outcomes
+    rng: random.Random
+    notional: Decimal = Decimal(2_000)
+    active: bool = True
 
     async def run(self, interval_s: float = 1.0) -> None:
         """Trades until cancelled (while `active`)."""
