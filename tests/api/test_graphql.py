@@ -19,7 +19,7 @@ from gql.transport.websockets import WebsocketsTransport
 from api.graphql.schema import schema
 from api.inprocess import RunningServer
 from api.security import sign
-from tests.api.conftest import Trader, make_database, make_trader, serve
+from tests.api.conftest import Trader, make_database, make_trader, publish_marks, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,6 +166,39 @@ def test_trade_query_and_cancel_with_a_signed_key(server: RunningServer) -> None
         server, 'mutation { setLeverage(symbol: "BTCUSDT", leverage: 7) }', extra=headers(maker)
     )
     assert leverage["setLeverage"]["leverage"] == 7
+    history = run(
+        server,
+        """{ trades(symbol: "BTCUSDT", limit: 10) { price qty isBuyerMaker }
+            myTrades(symbol: "BTCUSDT") klines(symbol: "BTCUSDT", limit: 5)
+            income(incomeType: "COMMISSION") }""",
+        extra=headers(taker),
+    )
+    assert {"price": "50100.0", "qty": "0.004", "isBuyerMaker": False} in history["trades"]
+    assert [(t["price"], t["qty"], t["commission"], t["buyer"]) for t in history["myTrades"]] == [
+        ("50100.0", "0.004", "0.10020000", True)
+    ]
+    assert history["klines"][-1][4] == "50100.0"  # the close of the current minute
+    assert [i["income"] for i in history["income"]] == ["-0.10020000"]
+
+
+def test_amend_cancel_all_margin_type_and_position_margin(server: RunningServer) -> None:
+    trader = make_trader(server)
+    order = run(server, PLACE, {"order": {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.50",
+                                          "price": "2900", "timeInForce": "GTC"}}, headers(trader))["placeOrder"]
+    amend = ('mutation { amendOrder(symbol: "ETHUSDT", orderId: "' + order["orderId"]
+             + '", side: "BUY", quantity: "0.70", price: "2950") { price origQty status } }')
+    assert run(server, amend, extra=headers(trader))["amendOrder"] == {"price": "2950.00", "origQty": "0.700",
+                                                                       "status": "NEW"}
+    assert run(server, 'mutation { cancelAllOrders(symbol: "ETHUSDT") }', extra=headers(trader)) == {
+        "cancelAllOrders": True}
+    assert run(server, '{ myOrders { orderId } }', extra=headers(trader))["myOrders"] == []
+    isolated = run(server, 'mutation { setMarginType(symbol: "ETHUSDT", marginType: "ISOLATED") }',
+                   extra=headers(trader))
+    assert isolated["setMarginType"]["code"] == 200
+    # no isolated position to add margin to
+    error = refused(server, 'mutation { setPositionMargin(symbol: "ETHUSDT", amount: "10", type: 1) }',
+                    extra=headers(trader))
+    assert error["extensions"]["code"] < 0 and error["path"] == ["setPositionMargin"]
 
 
 def test_a_conditional_order_goes_to_the_algo_service(server: RunningServer) -> None:
@@ -232,7 +265,7 @@ def test_subscriptions_stream_book_trades_and_my_updates(server: RunningServer) 
     maker, taker = make_trader(server), make_trader(server)
 
     async def scenario() -> dict[str, list[dict[str, Any]]]:
-        seen: dict[str, list[dict[str, Any]]] = {"bookDiffs": [], "trades": [], "myUpdates": []}
+        seen: dict[str, list[dict[str, Any]]] = {"bookDiffs": [], "trades": [], "myUpdates": [], "markPrice": []}
 
         async def follow(name: str, document: str) -> None:
             transport = WebsocketsTransport(
@@ -250,6 +283,7 @@ def test_subscriptions_stream_book_trades_and_my_updates(server: RunningServer) 
             ),
             asyncio.create_task(follow("trades", 'subscription { trades(symbol: "BTCUSDT") }')),
             asyncio.create_task(follow("myUpdates", "subscription { myUpdates }")),
+            asyncio.create_task(follow("markPrice", 'subscription { markPrice(symbol: "BTCUSDT") }')),
         ]
         await asyncio.sleep(1.0)
         await asyncio.to_thread(
@@ -275,6 +309,7 @@ def test_subscriptions_stream_book_trades_and_my_updates(server: RunningServer) 
             {"order": {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.002"}},
             headers(taker),
         )
+        await asyncio.to_thread(publish_marks, server)  # the oracle's job: a markPriceUpdate
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not all(seen.values()):
             await asyncio.sleep(0.1)
@@ -289,3 +324,5 @@ def test_subscriptions_stream_book_trades_and_my_updates(server: RunningServer) 
     )
     assert any(e["e"] == "trade" and e["p"] == "50200.0" for e in seen["trades"])
     assert any(e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["S"] == "SELL" for e in seen["myUpdates"])
+    assert any(e["e"] == "markPriceUpdate" and e["s"] == "BTCUSDT" and e["p"] == "50000.00000000"
+               for e in seen["markPrice"])
