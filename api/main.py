@@ -146,7 +146,7 @@ def create_app(
     operations.install(app)
     docs.install(app)
     resp.install(app)
-    app.include_router(graphql.router())
+    graphql.install(app)
     app.add_middleware(WeightMiddleware, limits=limits)
     app.add_middleware(CatchAllMiddleware)
     metrics.install(app)

@@ -4,9 +4,10 @@ graphql-transport-ws) on the REST door's services, auth, weights and Binance cod
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from fastapi import Request, WebSocket
+from fastapi import FastAPI, Request, WebSocket
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -29,11 +30,20 @@ async def _context(request: Request = None, websocket: WebSocket = None) -> dict
     return {"caller": caller, "staff": state.staff, "connection": connection}
 
 
-def router() -> GraphQLRouter[Any, Any]:
-    """The ``/graphql`` router (GraphiQL on GET from a browser)."""
-    return GraphQLRouter(
+CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
+"""How long a new subscription socket may take to send ``connection_init`` (its credentials)."""
+
+
+def install(app: FastAPI) -> None:
+    """Mounts ``/graphql`` on `app`: HTTP (POST, and GET for queries) and graphql-transport-ws.
+    Not in the OpenAPI document (the SDL is GraphQL's own schema); no GraphiQL page (it would load
+    its scripts from a CDN; any GraphQL client, or the published SDL, does the job)."""
+    router = GraphQLRouter(
         schema,
         path="/graphql",
+        graphql_ide=None,
         context_getter=_context,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
     )
+    app.include_router(router, include_in_schema=False)
