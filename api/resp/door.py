@@ -37,7 +37,8 @@ quantity Q price P``
 
 Errors are RESP errors ``ERR <binance code> <message>`` (e.g. ``ERR -2014 API-key format
 invalid.``); a command before AUTH is ``NOAUTH -2015 ...``. A connection in subscribe mode
-accepts only (UN)SUBSCRIBE, PING and QUIT (Redis's rule).
+accepts only (UN)SUBSCRIBE, PING and QUIT (Redis's rule). The HTTP server's connection caps hold
+here too (``api.connections``); a connection beyond them gets ``ERR -1003`` and is closed.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from api import errors, key_auth
+from api.connections import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP
 from api.door_params import AMEND, LEVERAGE, NEW_ORDER, ONE, ORDER_REF
 from api.errors import ApiError
 from api.hub import Connection
@@ -62,6 +64,7 @@ log = logging.getLogger("api.resp")
 
 READ_BYTES = 64 * 1024
 Handler = Callable[["Session", list[str]], Awaitable[object]]
+TOO_MANY = Error("ERR -1003 Too many open connections; close some and retry.")
 _SUBSCRIBE_MODE = {"SUBSCRIBE", "UNSUBSCRIBE", "PING", "QUIT"}
 
 
@@ -331,11 +334,10 @@ async def execute(session: Session, command: list[str]) -> object:
 
 
 async def serve_client(
-    services: Services, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    services: Services, ip: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     """Reads commands and answers them in order until the client leaves."""
-    peer = writer.get_extra_info("peername")
-    session = Session(services, str(peer[0]) if peer else "?", writer)
+    session = Session(services, ip, writer)
     parser = Parser()
     try:
         while data := await reader.read(READ_BYTES):
@@ -372,10 +374,24 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 async def start(services: Services, host: str, port: int) -> asyncio.Server:
-    """Starts serving on `host:port`."""
+    """Starts serving on `host:port`; a connection beyond the HTTP server's caps
+    (``api.connections``: in all, and per client address) gets ``ERR -1003`` and is closed."""
+    open_by_ip: dict[str, int] = {}
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_client(services, reader, writer)
+        peer = writer.get_extra_info("peername")
+        ip = str(peer[0]) if peer else "?"
+        if open_by_ip.get(ip, 0) >= MAX_CONNECTIONS_PER_IP or sum(open_by_ip.values()) >= MAX_CONNECTIONS:
+            writer.write(encode(TOO_MANY, False))
+            writer.close()
+            return
+        open_by_ip[ip] = open_by_ip.get(ip, 0) + 1
+        try:
+            await serve_client(services, ip, reader, writer)
+        finally:
+            open_by_ip[ip] -= 1
+            if not open_by_ip[ip]:
+                del open_by_ip[ip]
 
     return await asyncio.start_server(client, sock=listening_socket(host, port))
 

@@ -16,6 +16,7 @@ import pytest
 import redis
 from redis.credentials import CredentialProvider
 
+from api.connections import MAX_CONNECTIONS_PER_IP
 from api.inprocess import RunningServer
 from api.security import sign
 from tests.api.conftest import Trader, make_database, make_trader, serve
@@ -253,3 +254,17 @@ def test_amend_list_cancel_all_and_leverage(door: RunningServer) -> None:
         assert (leverage["symbol"], leverage["leverage"]) == ("BTCUSDT", 12)
         with pytest.raises(redis.ResponseError, match=r"^-4028 "):
             r.execute_command("LEVERAGE", "symbol", "BTCUSDT", "leverage", "0")
+
+
+def test_connections_beyond_the_per_address_cap_are_refused(door: RunningServer) -> None:
+    sockets = [socket.create_connection(("127.0.0.1", port(door)), timeout=10)
+               for _ in range(MAX_CONNECTIONS_PER_IP)]
+    try:
+        sockets[-1].sendall(b"PING\r\n")
+        assert sockets[-1].recv(64) == b"+PONG\r\n"  # the last one within the cap is served
+        with socket.create_connection(("127.0.0.1", port(door)), timeout=10) as extra:
+            assert extra.recv(128) == b"-ERR -1003 Too many open connections; close some and retry.\r\n"
+            assert extra.recv(128) == b""  # closed
+    finally:
+        for sock in sockets:
+            sock.close()
