@@ -1,7 +1,8 @@
 """The Redis-protocol door (``api.resp.door``) and its place in an app's life: ``install(app)``
 starts the door once the app's services exist and stops it before they go (settings
-``resp_port``: 0, the default, is off; -1, what ``derivatives serve`` gives its gateways, is the
-HTTP port + 1). A port already taken leaves the door closed (logged); the app serves on."""
+``resp_port``: 0, the default, is off; -1, what ``derivatives serve`` uses, is the HTTP port + 1).
+One call per serving process: a gateway process of a multi-process topology calls it the same way.
+A port already taken leaves the door closed (logged); the app serves on."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """The Redis-protocol door: any Redis client trades here (``redis://HOST:PORT``, RESP2 or RESP3).
 
-One asyncio TCP server per gateway process, on the app's services: the same key store and HMAC,
-the same weights and order limits (``api.ratelimit``: every command is charged as the REST
-endpoint it mirrors, against the client's IP and, once authenticated, its key), the same order,
-account and market services, so the same path to the engine and the same answers (Binance shapes
-as RESP maps). Every gateway listens on the same port (``SO_REUSEPORT``).
+One asyncio TCP server per serving process, on the app's services: the same key store and HMAC,
+the same weights, bans and order limits (``api.key_auth.charge``: every command is charged as the
+REST endpoint it mirrors, against the client's IP and, once authenticated, its key), the same
+order, account and market services, so the same path to the engine and the same answers (Binance
+shapes as RESP maps). The socket sets ``SO_REUSEPORT``, so several gateway processes can share
+the port.
 
 Commands (arguments after the command are Binance parameter names and values, in pairs):
 
