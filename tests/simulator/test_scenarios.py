@@ -121,3 +121,12 @@ def test_thin_book_leaves_liquidations_to_the_fund_and_adl(market: RunningServer
     assert summary["liquidations_filled"] < summary["liquidations"]
     assert summary["fund_positions_after"] or summary["adl_fills"] > 0
     assert summary["ok"], summary
+
+
+def test_a_steering_message_the_oracle_refuses_changes_nothing(market: RunningServer) -> None:
+    with httpx.Client(base_url=market.base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10) as admin:
+        before = admin.get("/admin/oracle").json()["steering"]
+        for message in ({"change": "-0.95", "overMs": 1000}, {"stale": ["nowhere"]}, {"base": "XRP", "change": "0.1"}):
+            refused = admin.post("/admin/oracle/steer", json=message).json()
+            assert refused["code"] == -1130 and refused["msg"].startswith("Oracle steering refused: "), refused
+        assert admin.get("/admin/oracle").json()["steering"] == before
