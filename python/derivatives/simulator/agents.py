@@ -283,28 +283,28 @@ class Trader:
         self.feed = feed
         self.outcomes = outcomes
 
-    async def open(self) -> bool:
+    async def open(self, attempts: int = 3, retry_s: float = 1.0) -> bool:
         """Sets the leverage and opens the position with an IOC limit order `SLIPPAGE` through the
-        index (a market order would reserve margin for the whole price band); True when it filled."""
+        index (a market order would reserve margin for the whole price band); when nothing filled
+        (other traders took the quotes first), tries again after the makers' next re-quote. True
+        when something filled."""
         p = self.plan
-        if (
-            await self.outcomes.call(
-                "leverage", self.exchange.set_leverage(p.leverage, p.market.symbol)
-            )
-            is None
-        ):
+        if await self.outcomes.call("leverage", self.exchange.set_leverage(p.leverage, p.market.symbol)) is None:
             return False
-        index = self.feed.index[p.market.symbol]
-        buy = p.side == "buy"
-        limit = p.market.price(index * (1 + SLIPPAGE if buy else 1 - SLIPPAGE), up=not buy)
-        qty = p.market.qty(p.notional, index)
-        order = await self.outcomes.call(
-            "position-order",
-            self.exchange.create_order(
-                p.market.symbol, "limit", p.side, f"{qty:f}", limit, {"timeInForce": "IOC"}
-            ),
-        )
-        return order is not None and bool(order.get("filled"))
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(retry_s)
+            index = self.feed.index[p.market.symbol]
+            buy = p.side == "buy"
+            limit = p.market.price(index * (1 + SLIPPAGE if buy else 1 - SLIPPAGE), up=not buy)
+            qty = p.market.qty(p.notional, index)
+            order = await self.outcomes.call(
+                "position-order",
+                self.exchange.create_order(p.market.symbol, "limit", p.side, f"{qty:f}", limit, {"timeInForce": "IOC"}),
+            )
+            if order is not None and order.get("filled"):
+                return True
+        return False
 
 
 def exchange_for(
