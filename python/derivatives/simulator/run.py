@@ -46,7 +46,7 @@ log = logging.getLogger("derivatives.simulator")
 
 MAKER_FUNDS = Decimal(200_000_000)
 TAKER_FUNDS = Decimal(1_000_000)
-SETTLE_S = 3.0
+SETTLE_S = 2.0
 PARALLEL = 16
 
 
