@@ -12,7 +12,7 @@ DASHBOARD := api/dashboard
 ENGINE_SERVICE := target/release/derivatives-engine
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: help venv build browser run test test-rust test-py bench lint clean
+.PHONY: help venv build browser redis-cli run test test-rust test-py bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -41,6 +41,9 @@ build: $(VENV)/.stamp-build $(DASHBOARD)/node_modules/.stamp-npm ## compile the 
 browser: ## Debian chromium + chromedriver for the dashboard's browser tests (apt-get, as root)
 	@command -v chromedriver >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
+redis-cli: ## Debian redis-tools (redis-cli) for the Redis-protocol door's tests (apt-get, as root)
+	@command -v redis-cli >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-tools; }
+
 run: build ## serve the exchange on embedded defaults
 	$(PY) -m derivatives serve
 
@@ -49,7 +52,7 @@ test: lint test-rust test-py ## the linters, then every test, Rust then Python
 test-rust: ## Rust unit, property, differential and integration tests
 	cargo test --workspace
 
-test-py: build browser ## Python tests (fails loudly if pytest collects nothing; PostgreSQL required)
+test-py: build browser redis-cli ## Python tests (fails loudly if pytest collects nothing; PostgreSQL required)
 	@DERIVATIVES_TEST_REQUIRE_POSTGRES=1 $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite must never be empty" >&2; exit 1; fi; \
 	exit $$rc
@@ -65,6 +68,7 @@ bench: build ## benchmarks (figures printed; recorded in BENCHMARKS.md)
 	$(PY) -m derivatives bench projection
 	$(PY) -m derivatives bench api
 	$(PY) -m derivatives bench topology
+	$(PY) -m derivatives bench resp
 
 PY_SOURCES := python/derivatives risk oracle api tests
 

@@ -35,7 +35,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import or_, select
 
-from api import desk, docs, metrics, operations, redaction
+from api import desk, docs, graphql, metrics, operations, redaction, resp
 from api.door import Door, DoorFactory
 from api.errors import CatchAllMiddleware, install_handlers
 from api.gateway import EngineGateway
@@ -162,6 +162,8 @@ def create_app(
     desk.install(app, settings, clock_ns, limits.bans)
     operations.install(app)
     docs.install(app)
+    resp.install(app)
+    graphql.install(app)
     app.add_middleware(WeightMiddleware, limits=limits)
     app.add_middleware(CatchAllMiddleware)
     metrics.install(app)

@@ -245,6 +245,19 @@ class MarkPriceService:
         finally:
             await self._source.close()
 
+    @property
+    def source(self) -> Source:
+        """The venue feed this service prices from."""
+        return self._source
+
+    def symbols(self) -> list[str]:
+        """Return the priced symbols, in configuration order.
+
+        Returns:
+            The symbols.
+        """
+        return list(self._symbols)
+
     def latest(self, symbol: str) -> Publication | None:
         """Return the symbol's last publication, if any.
 

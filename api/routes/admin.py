@@ -1,5 +1,6 @@
-"""``/admin``: users, API keys, fee tiers, instrument halt/resume, deposits, withdrawals and the audit
-log, for the ``admin`` role: an admin dashboard session (password + TOTP, ``POST /api/v1/auth/login``) or
+"""``/admin``: users, API keys, fee tiers, instrument halt/resume, deposits, withdrawals, the audit log,
+the ledger (``GET /admin/ledger``) and the steering of the simulated price feed (``/admin/oracle``),
+for the ``admin`` role: an admin dashboard session (password + TOTP, ``POST /api/v1/auth/login``) or
 a named admin bearer token (``DERIVATIVES_ADMIN_TOKENS`` = ``name:token,...``, and
 ``DERIVATIVES_ADMIN_TOKEN`` as the identity ``admin``, the one ``derivatives serve`` prints); see
 ``api.auth.roles``.
@@ -23,6 +24,8 @@ from api.auth.roles import AdminStaff, StaffAuthDep
 from api.deps import ServicesDep
 from api.routes.common import AMOUNT_PATTERN, ERRORS, INT64_MAX, RowId, ok
 from api.services.admin_enrolment import AdminEnrolments
+from api.services.ledger import LedgerService
+from api.services.oracle_control import steer
 from derivatives.persistence.accounts import KeyView, UserView
 from derivatives.persistence.enrolments import EnrolmentView
 from derivatives.persistence.views import WithdrawalState
@@ -37,6 +40,7 @@ async def admin_actor(staff: AdminStaff) -> str:
 
 
 Actor = Annotated[str, Depends(admin_actor)]
+SIGNED_FRACTION = r"^-?[0-9](\.[0-9]{1,8})?$"
 WithdrawalStatus = Literal["PENDING", "APPROVING", "COMPLETED", "FAILED", "REJECTED"]
 
 
@@ -224,3 +228,40 @@ async def audit_log(services: ServicesDep, _actor: Actor,
     entries = await services.admin.audit_log(limit, before_id)
     return ok([{"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,
                 "details": e.details} for e in entries])
+
+
+@router.get("/ledger")
+async def ledger(services: ServicesDep, _actor: Actor,
+                 since_seq: Annotated[int, Query(alias="sinceSeq", ge=0)] = 0) -> JSONResponse:
+    """The exchange's money at one engine seq: every wallet and unrealised PnL summed against the net
+    deposits, the insurance fund and fee account, any margin unit under maintenance, and the
+    liquidation activity after ``sinceSeq``."""
+    return ok(await LedgerService(services.account.client, services.account.db, services.worker,
+                                  services.settings.projection_wait_ms / 1000).ledger(since_seq))
+
+
+class SteerBody(BaseModel):
+    """A steering message of the simulated price feed (docs/ORACLE.md, "Steering")."""
+
+    base: str | None = Field(default=None, max_length=16, description="Base asset to move; omitted: every base.")
+    change: str | None = Field(default=None, pattern=SIGNED_FRACTION,
+                               description="Relative move, e.g. -0.20 for a 20 % fall.")
+    overMs: int | None = Field(default=None, ge=0, le=3_600_000, description="Duration of the move (linear).")
+    stale: list[str] | None = Field(default=None, description="Venues that stop quoting (replaces the set).")
+    offsets: dict[str, str] | None = Field(default=None, description="Venue -> relative offset of its quotes.")
+    reset: bool = Field(default=False, description="Clear the venue faults first; the price level stays.")
+
+
+@router.get("/oracle")
+async def oracle_state(services: ServicesDep, _actor: Actor) -> JSONResponse:
+    """The steering of the simulated feed and the latest index and mark per symbol."""
+    return ok(steer(services, {}))
+
+
+@router.post("/oracle/steer")
+async def oracle_steer(services: ServicesDep, actor: Actor, body: SteerBody) -> JSONResponse:
+    """Steers the simulated feed (a scripted move or venue faults); audited."""
+    message = body.model_dump(exclude_none=True, exclude_defaults=True)
+    reply = steer(services, message)
+    await services.admin.record(actor, "oracle.steer", "oracle", message)
+    return ok(reply)

@@ -329,6 +329,15 @@ class AdminService:
 
         return await anyio.to_thread.run_sync(run)
 
+    async def record(self, actor: str, action: str, target: str, details: dict[str, object]) -> None:
+        """Audits an action taken outside the engine (e.g. steering the simulated feed)."""
+
+        def run() -> None:
+            with self.db.session() as session:
+                accounts.audit(session, self.clock_ms(), actor, action, target, **details)
+
+        await anyio.to_thread.run_sync(run)
+
     async def audit_log(self, limit: int, before_id: int | None) -> list[AuditEntry]:
         """Newest audit entries first."""
 

@@ -13,6 +13,8 @@ Invariants:
     * The same seed, symbols and start prices give the same ticks, whatever the clock readings
       (each step is generated whole, in a fixed order, and released when its time has come).
     * Every tick carries ``FeedKind.SIMULATED`` through the service's flags.
+    * ``steering`` (:mod:`oracle.steering`) transforms ticks as they are released; unsteered,
+      the series is the walk's own.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from oracle.config import SymbolConfig
 from oracle.model import FeedKind, RawTick
 from oracle.numeric import WORK_CONTEXT
 from oracle.sources.base import Source
+from oracle.steering import Steering
 from oracle.venues import USDT_USD, VENUES
 
 STEP_MS = 1_000
@@ -151,6 +154,8 @@ class SimulatedSource(Source):
         self._start_ms = start_ms
         self._steps = 0
         self._pending: deque[RawTick] = deque()
+        self.steering = Steering()
+        self.bases = frozenset(config.base for config in symbols)
 
     async def advance(self, now_ms: int) -> None:
         """Generate every step that has begun by ``now_ms`` and record the ticks due.
@@ -168,4 +173,6 @@ class SimulatedSource(Source):
             )
             self._steps += 1
         while self._pending and self._pending[0].received_ms <= now_ms:
-            self.board.record(self._pending.popleft())
+            tick = self.steering.apply(self._pending.popleft())
+            if tick is not None:
+                self.board.record(tick)

@@ -1,5 +1,5 @@
-"""The `derivatives` command: `serve`, `engine replay`, `engine run`, `engine follow`, `bench binding`,
-`bench oracle`, `bench projection`, `bench api` and `bench topology`."""
+"""The `derivatives` command: `serve`, `simulate`, `engine replay`, `engine run`, `engine follow`,
+`bench binding`, `bench oracle`, `bench projection`, `bench api`, `bench topology` and `bench resp`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--gateways", type=int, default=None,
                        help="gateway processes on the port (default DERIVATIVES_GATEWAYS or one per core)")
     serve.add_argument("--var", default="var", help="directory of the local nats-server's data (default var)")
+    serve.add_argument("--resp-port", type=int, default=None,
+                       help="Redis-protocol door port, 0 off (default DERIVATIVES_RESP_PORT or the HTTP port + 1)")
+    simulate = commands.add_parser("simulate", help="a simulated market with a scenario against a running exchange")
+    simulate.add_argument("--url", default="http://127.0.0.1:8000", help="the exchange's URL (printed by serve)")
+    simulate.add_argument("--admin-token", default=None,
+                          help="admin token (printed by serve; default DERIVATIVES_ADMIN_TOKEN)")
+    simulate.add_argument("--scenario", default="crash",
+                          help="calm, crash, squeeze, venue-outage or thin-book (default crash)")
+    simulate.add_argument("--seed", type=int, default=1, help="seed of every random choice")
+    simulate.add_argument("--duration", type=float, default=60, help="seconds the scenario's move lasts")
+    simulate.add_argument("--traders", type=int, default=200, help="leveraged trader accounts to create")
+    simulate.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     engine = commands.add_parser("engine", help="the engine and its journal")
     actions = engine.add_subparsers(dest="action", required=True)
     replay = actions.add_parser("replay", help="rebuild the state from a journal (read-only) and print its hash")
@@ -67,7 +79,31 @@ def _parser() -> argparse.ArgumentParser:
     topology.add_argument("--connections", type=int, default=64, help="clients of the closed-loop phases")
     topology.add_argument("--subscribers", type=int, default=1_000, help="diff-depth WebSocket subscribers")
     topology.add_argument("--depth-rate", type=float, default=20, help="orders per second during the fan-out phase")
+    resp = kinds.add_parser("resp", help="signed orders through the Redis-protocol door against REST, same run")
+    resp.add_argument("--seconds", type=float, default=10, help="duration of each phase")
+    resp.add_argument("--connections", type=int, default=16, help="closed-loop clients")
+    resp.add_argument("--rounds", type=int, default=2, help="REST then door phases, this many times")
     return parser
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    """Runs one scenario and prints its summary; exit status 1 when an invariant broke."""
+    import asyncio
+    import os
+
+    from derivatives.simulator import SCENARIOS, Options, simulate
+
+    token = args.admin_token or os.environ.get("DERIVATIVES_ADMIN_TOKEN")
+    if not token:
+        print("error: give --admin-token (printed by derivatives serve) or DERIVATIVES_ADMIN_TOKEN", file=sys.stderr)
+        return 2
+    if args.scenario not in SCENARIOS:
+        print(f"error: unknown scenario {args.scenario!r}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 2
+    options = Options(args.url.rstrip("/"), token, args.scenario, args.seed, args.duration, args.traders)
+    summary = asyncio.run(simulate(options))
+    print(summary.json() if args.json else summary.text(), flush=True)
+    return 0 if summary.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,12 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure()
     if args.command == "serve":
+        import os
         from pathlib import Path
 
         from derivatives.config import Settings
         from derivatives.topology import StartupError, serve
 
         overrides: dict[str, object] = {"demo_market": not args.no_demo_market, "risk_services": True}
+        if args.resp_port is not None or "DERIVATIVES_RESP_PORT" not in os.environ:
+            overrides["resp_port"] = -1 if args.resp_port is None else args.resp_port
         for name in ("host", "port", "database_url", "journal_dir"):
             if getattr(args, name) is not None:
                 overrides[name] = getattr(args, name)
@@ -94,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         except StartupError as error:
             print(f"derivatives serve: {error}", file=sys.stderr)
             return 2
+    elif args.command == "simulate":
+        return _simulate(args)
     elif args.command == "engine":
         from derivatives import journal
 
@@ -125,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         from derivatives.persistence.projection_bench import bench_projection
 
         bench_projection(args.commands, args.per_call, args.database_url)
+    elif args.command == "bench" and args.kind == "resp":
+        from api.resp.bench import bench_resp
+
+        bench_resp(args.seconds, args.connections, args.rounds)
     elif args.command == "bench":
         from derivatives.bench import bench_binding
 

@@ -62,6 +62,8 @@ class Settings:
         demo_api_secret: Fixed demo API secret (generated once and stored when None).
         demo_market: Run the demo market maker and noise taker (``derivatives serve``).
         risk_services: Run the risk services (funding, ADL ranking, payouts, monitor; ``derivatives serve``).
+        resp_port: Port of the Redis-protocol door: 0 off (the default of an app built directly), -1
+            the HTTP port + 1 (what ``derivatives serve`` uses unless this is set), else that port.
         weight_limit_per_minute: REQUEST_WEIGHT budget per IP and per API key per minute.
         order_limit_per_10s: New orders per account per 10 seconds.
         order_limit_per_minute: New orders per account per minute.
@@ -96,6 +98,7 @@ class Settings:
     demo_api_secret: str | None = None
     demo_market: bool = False
     risk_services: bool = False
+    resp_port: int = 0
     weight_limit_per_minute: int = 2400
     order_limit_per_10s: int = 300
     order_limit_per_minute: int = 1200
@@ -138,6 +141,8 @@ class Settings:
             raise ValueError("reconcile_interval_s must not be negative")
         if not 0 <= self.port <= 65535:
             raise ValueError("port out of range")
+        if not -1 <= self.resp_port <= 65535:
+            raise ValueError("resp_port out of range (-1: the HTTP port + 1, 0: off)")
         return self
 
     def admins(self) -> dict[str, str]:

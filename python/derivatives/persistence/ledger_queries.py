@@ -120,3 +120,50 @@ def adl_fills(session: Session, account: int, symbol: str | None, window: TimeWi
     if symbol is not None:
         query = query.where(AdlFill.symbol == symbol)
     return _windowed(session, query, AdlFill.time, (AdlFill.seq, AdlFill.event_index), window, adl_state)
+
+
+def accounts_with_income(session: Session, up_to_seq: int | None = None) -> set[int]:
+    """Every account whose wallet ever moved (up to command `up_to_seq`, when given)."""
+    query = select(Income.account_id).distinct()
+    if up_to_seq is not None:
+        query = query.where(Income.seq <= up_to_seq)
+    return set(session.execute(query).scalars())
+
+
+def net_transfers(session: Session, up_to_seq: int) -> int:
+    """Raw sum of deposits minus withdrawals (``TRANSFER`` income) up to command `up_to_seq`."""
+    query = select(func.coalesce(func.sum(Income.amount), 0)).where(
+        Income.income_type == "TRANSFER", Income.seq <= up_to_seq)
+    return int(session.execute(query).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """Liquidation activity of every account in a seq range, raw units (1e-8)."""
+
+    liquidation_orders: int
+    liquidated_qty_orders: int
+    """Liquidation orders that filled something on the book."""
+    liquidation_notional: int
+    """Σ filled quote value of the liquidation orders."""
+    adl_fills: int
+    adl_notional: int
+    """Σ qty × price of the auto-deleveraged fills, raw² / 1e8 (exact: qty and price at 1e-8)."""
+    bad_debt_cleared: int
+    """Σ losses beyond a unit's margin the insurance fund covered."""
+
+
+def activity(session: Session, after_seq: int, up_to_seq: int) -> Activity:
+    """Liquidation orders, ADL fills and bad-debt clearances of commands in (`after_seq`, `up_to_seq`]."""
+    orders = select(func.count(), func.coalesce(func.sum(Order.cum_quote), 0),
+                    func.count().filter(Order.executed_qty > 0)).where(
+        Order.order_type == "LIQUIDATION", Order.seq > after_seq, Order.seq <= up_to_seq)
+    count, notional, filled = session.execute(orders).one()
+    fills = session.execute(select(AdlFill.qty, AdlFill.price).where(
+        AdlFill.seq > after_seq, AdlFill.seq <= up_to_seq)).all()
+    cleared = select(func.coalesce(func.sum(Income.amount), 0)).where(
+        Income.income_type == "INSURANCE_CLEAR", Income.info == "BAD_DEBT_CLEARED",
+        Income.seq > after_seq, Income.seq <= up_to_seq, Income.amount > 0)
+    return Activity(int(count), int(filled), int(notional), len(fills),
+                    sum(qty * price // 100_000_000 for qty, price in fills),
+                    int(session.execute(cleared).scalar_one()))
