@@ -260,7 +260,7 @@ class Topology:
             "DERIVATIVES_PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",
         }
-        for name in ("admin_token", "session_secret", "journal_dir", "database_schema"):
+        for name in ("admin_token", "session_secret", "journal_dir", "database_schema", "resp_port"):
             value = getattr(self.settings, name, None)
             if value is not None:
                 env[f"DERIVATIVES_{name.upper()}"] = str(value)
