@@ -1,8 +1,8 @@
 """margin history and fee rates: traders' isolated-margin adjustments (positionMargin/history) and
 accounts' fee rates (a fee tier set by an admin)
 
-Revision ID: 0007_margin_history_fee_rates
-Revises: 0006_admin_enrolments
+Revision ID: 0009_margin_history_fee_rates
+Revises: 0008_fund_unwinds
 Create Date: 2026-12-08
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007_margin_history_fee_rates'
-down_revision = '0006_admin_enrolments'
+revision = '0009_margin_history_fee_rates'
+down_revision = '0008_fund_unwinds'
 branch_labels = None
 depends_on = None
 
