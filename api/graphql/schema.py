@@ -34,6 +34,7 @@ from api.door_params import (
     POSITION_MARGIN,
     USER_TRADES,
 )
+from api.door_streams import KeptUserStream
 from api.errors import ApiError
 from api.graphql.auth import Caller, graphql_error
 from api.hub import Connection
@@ -588,10 +589,8 @@ class Subscription:
             account = await caller.account()
         except ApiError as error:
             raise graphql_error(error) from None
-        streams = caller.services.streams
         conn = Connection(combined=True)
-        key = streams.open(account)
-        streams.attach(key, conn)
+        stream = KeptUserStream(caller.services.streams, account, conn)
         try:
             while True:
                 text = await conn.queue.get()
@@ -599,7 +598,7 @@ class Subscription:
                     return
                 yield json.loads(text)["data"]
         finally:
-            streams.detach(key, conn)
+            stream.close()
 
 
 schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)

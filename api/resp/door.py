@@ -54,6 +54,7 @@ from collections.abc import Awaitable, Callable
 from api import errors, key_auth
 from api.connections import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP
 from api.door_params import AMEND, LEVERAGE, NEW_ORDER, ONE, ORDER_REF
+from api.door_streams import KeptUserStream
 from api.errors import ApiError
 from api.hub import Connection
 from api.params import Params
@@ -87,7 +88,7 @@ class Session:
         self.channels: dict[str, str] = {}
         """RESP channel -> hub stream (``orders``: the listenKey)."""
         self.feed = Connection(combined=True)
-        self.listen_key: str | None = None
+        self.user_stream: KeptUserStream | None = None
         self.forwarder: asyncio.Task[None] | None = None
 
     def reply(self, value: object) -> None:
@@ -204,8 +205,8 @@ class Session:
             if channel in self.channels:
                 continue
             if channel == "orders":
-                self.listen_key = stream
-                self.services.streams.attach(stream, self.feed)
+                self.user_stream = KeptUserStream(self.services.streams, self.account(), self.feed)
+                stream = self.user_stream.key
             else:
                 self.services.hub.subscribe(self.feed, [stream])
             self.channels[channel] = stream
@@ -218,8 +219,9 @@ class Session:
     async def unsubscribe(self, args: list[str]) -> object:
         for channel in args or list(self.channels):
             stream = self.channels.pop(channel, None)
-            if stream is not None and channel == "orders":
-                self.services.streams.detach(stream, self.feed)
+            if stream is not None and self.user_stream is not None and channel == "orders":
+                self.user_stream.close()
+                self.user_stream = None
             elif stream is not None:
                 self.services.hub.unsubscribe(self.feed, [stream])
             self.reply(Push(("unsubscribe", channel, len(self.channels))))
@@ -228,8 +230,8 @@ class Session:
     def _stream(self, channel: str) -> str:
         kind, _, symbol = channel.partition(":")
         if channel == "orders":
-            self.account()
-            return self.services.streams.open(self.account())
+            self.account()  # NOAUTH before AUTH
+            return channel  # the listenKey once subscribed
         if kind in ("book", "trades") and symbol:
             self.services.market.instrument(symbol.upper())
             return f"{symbol.lower()}@{'depth' if kind == 'book' else 'trade'}"
@@ -255,8 +257,8 @@ class Session:
     def close(self) -> None:
         """Drops every subscription."""
         self.services.hub.remove(self.feed)
-        if self.listen_key is not None:
-            self.services.streams.detach(self.listen_key, self.feed)
+        if self.user_stream is not None:
+            self.user_stream.close()
         if self.forwarder is not None:
             self.forwarder.cancel()
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from redis.credentials import CredentialProvider
@@ -22,6 +23,7 @@ from api.security import sign
 from tests.api.conftest import Trader, make_database, make_trader, serve
 
 ORDER_LIMIT_10S = 12
+LISTEN_KEY_TTL_MS = 2_000
 
 
 def free_port() -> int:
@@ -33,9 +35,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server with its door on a free port and a small order budget."""
+    """A server with its door on a free port, a small order budget and short-lived listenKeys."""
     db = make_database("sqlite", tmp_path_factory.mktemp("db"))
-    server = serve(db, resp_port=free_port(), order_limit_per_10s=ORDER_LIMIT_10S)
+    server = serve(db, resp_port=free_port(), order_limit_per_10s=ORDER_LIMIT_10S, listen_key_ttl_ms=LISTEN_KEY_TTL_MS)
     yield server
     server.stop()
     db.drop()
@@ -130,6 +132,10 @@ def test_subscribe_to_book_trades_and_my_orders(door: RunningServer) -> None:
             ("subscribe", "trades:BTCUSDT"),
             ("subscribe", "orders"),
         ]
+        # past the listenKey TTL, then any listenKey request expires every overdue key: the door
+        # has kept the orders channel's key alive
+        time.sleep(LISTEN_KEY_TTL_MS * 1.5 / 1000)
+        assert httpx.post(door.base + "/fapi/v1/listenKey", headers={"X-MBX-APIKEY": taker.api_key}).status_code == 200
         order = as_dict(place(m, "SELL", "0.002", "50200.0"))
         place(t, "BUY", "0.002", "50200.0")
         seen: dict[str, list[dict[str, Any]]] = {
