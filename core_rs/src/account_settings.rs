@@ -7,6 +7,8 @@
 //! anywhere (Binance -4068); a fee tier's rates are within ±1 % and a maker rebate never exceeds
 //! the taker fee (the fee account never pays out more than it takes on a pair of fills).
 //! Margin type and isolated margin are `isolated`'s.
+//!
+//! Invariant: a setting moves no money: no wallet, position or order changes here.
 
 use crate::accounts::{margin, Accounts, ReferencePrices};
 use crate::event::Event;

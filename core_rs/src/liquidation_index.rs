@@ -8,6 +8,8 @@
 //!   below its trigger, a short at or above. The exact `MB < MM` check still decides.
 //! - Every other holder (hedge mode, cross positions in several symbols, a degenerate formula)
 //!   is "complex": checked on every tick of each symbol it holds.
+//! - The fee account and the insurance fund are never indexed (the fund is checked after every
+//!   pass by its own rule, `liquidation`).
 //! - Entries are rebuilt, right before each liquidation scan, for every account touched since the
 //!   last scan (any `Accounts::get_mut`), so they describe the state the scan sees; between scans
 //!   nothing is recomputed (an order or a fill costs no index work).
@@ -21,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rustc_hash::FxHashMap;
 
 use crate::accounts::margin::liquidation_price;
-use crate::accounts::{Account, Accounts, FEE_ACCOUNT, INSURANCE_FUND};
+use crate::accounts::{Account, Accounts};
 use crate::ids::{AccountId, SymbolId};
 use crate::market::Markets;
 use crate::units::{mul_div, Price, Quote, Rounding, SCALE};
@@ -72,9 +74,7 @@ impl LiquidationIndex {
     pub fn refresh(&mut self, accounts: &mut Accounts, markets: &Markets) {
         for account in accounts.take_touched() {
             self.remove(account);
-            if account != INSURANCE_FUND && account != FEE_ACCOUNT {
-                self.insert(account, accounts, markets);
-            }
+            self.insert(account, accounts, markets);
         }
     }
 

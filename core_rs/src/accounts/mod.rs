@@ -39,8 +39,10 @@
 //! part (that is what an order's fill will move into the leg).
 
 pub mod margin;
+mod price_levels;
 mod symbol_map;
 
+pub use price_levels::PriceLevels;
 pub use symbol_map::SymbolMap;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -94,9 +96,9 @@ pub struct OpenOrders {
     /// Σ price × quantity of open sells.
     pub sell_value: Quote,
     /// Open buy quantity by price.
-    pub buy_levels: BTreeMap<Price, i64>,
+    pub buy_levels: PriceLevels,
     /// Open sell quantity by price.
-    pub sell_levels: BTreeMap<Price, i64>,
+    pub sell_levels: PriceLevels,
 }
 
 impl OpenOrders {
@@ -112,11 +114,7 @@ impl OpenOrders {
         };
         *sum = sum.checked_add(value)?;
         *total += qty;
-        let level = levels.entry(price).or_insert(0);
-        *level += qty;
-        if *level == 0 {
-            levels.remove(&price);
-        }
+        levels.add(price, qty);
         Ok(())
     }
 }
@@ -179,9 +177,9 @@ fn fills_before(side: Side, a: Price, b: Price) -> bool {
 /// A side's price levels in fill order with `extra` (already in fill order) merged in.
 fn in_fill_order<'a, I>(side: Side, levels: I, extra: &'a [(Price, i64)]) -> impl Iterator<Item = (Price, i64)> + 'a
 where
-    I: Iterator<Item = (&'a Price, &'a i64)> + 'a,
+    I: Iterator<Item = (Price, i64)> + 'a,
 {
-    let mut levels = levels.map(|(&p, &q)| (p, q)).peekable();
+    let mut levels = levels.peekable();
     let mut extra = extra.iter().copied().peekable();
     std::iter::from_fn(move || match (levels.peek().copied(), extra.peek().copied()) {
         (None, None) => None,
@@ -206,21 +204,15 @@ where
 /// quantity in fill order (best price first for the taker: highest buy, lowest sell), which
 /// only closes. Each term rounds up (a requirement, MECHANICS §10). `extra` levels (in fill
 /// order) are counted as if they rested too.
-fn side_open_loss(
-    side: Side,
-    levels: &BTreeMap<Price, i64>,
-    closing: i64,
-    reference: Price,
-    extra: &[(Price, i64)],
-) -> Result<i64, Overflow> {
+fn side_open_loss(side: Side, levels: &PriceLevels, closing: i64, reference: Price, extra: &[(Price, i64)]) -> Result<i64, Overflow> {
     // The walk stops at the first level not worse than the reference: when neither the first
     // resting level nor the first extra one is worse, there is no loss (the common case).
     let worse = |price: Price| fills_before(side, price, reference);
     let first = match side {
-        Side::Buy => levels.last_key_value(),
-        Side::Sell => levels.first_key_value(),
+        Side::Buy => levels.last(),
+        Side::Sell => levels.first(),
     };
-    if !first.is_some_and(|(&price, _)| worse(price)) && !extra.first().is_some_and(|&(price, _)| worse(price)) {
+    if !first.is_some_and(|(price, _)| worse(price)) && !extra.first().is_some_and(|&(price, _)| worse(price)) {
         return Ok(0);
     }
     match side {
@@ -338,20 +330,24 @@ impl SymbolAccount {
     }
 
     /// The initial margin before and after `change`, and the worst-case quantity after it: what
-    /// the pre-trade check compares. A new order priced no worse than the reference leaves the
-    /// open loss as it is (the walk, in fill order, stops before reaching it), so the levels are
-    /// walked once for both.
+    /// the pre-trade check compares; `None` when the change raises neither the worst case nor
+    /// the open loss, so it adds no initial margin (then neither margin is computed). A new
+    /// order priced no worse than the reference leaves the open loss as it is (the walk, in fill
+    /// order, stops before reaching it), so the levels are walked once for both.
     ///
     /// # Errors
     /// [`Overflow`] on absurd sizes.
-    pub fn margin_before_after(&self, hedge: bool, reference: Price, change: &OpenChange) -> Result<(Quote, Quote, i64), Overflow> {
-        let loss_before = self.open_loss(hedge, reference, None)?;
+    pub fn margin_before_after(&self, hedge: bool, reference: Price, change: &OpenChange) -> Result<Option<(Quote, Quote, i64)>, Overflow> {
         let loss_unchanged = change.replaces.is_none() && !fills_before(change.side, change.add.1, reference);
+        let (worst_before, worst_after) = (self.worst_qty(hedge), self.worst_qty_with(hedge, Some(change)));
+        if loss_unchanged && worst_after <= worst_before {
+            return Ok(None); // the worst-case margin is monotonic in the worst case
+        }
+        let loss_before = self.open_loss(hedge, reference, None)?;
         let loss_after = if loss_unchanged { loss_before } else { self.open_loss(hedge, reference, Some(change))? };
-        let worst_after = self.worst_qty_with(hedge, Some(change));
-        let before = self.worst_case_margin(self.worst_qty(hedge), reference)?.checked_add(loss_before)?;
+        let before = self.worst_case_margin(worst_before, reference)?.checked_add(loss_before)?;
         let after = self.worst_case_margin(worst_after, reference)?.checked_add(loss_after)?;
-        Ok((before, after, worst_after))
+        Ok(Some((before, after, worst_after)))
     }
 
     /// `|worst| × reference / leverage`, rounded up.
@@ -588,11 +584,14 @@ impl Accounts {
 
     /// One account, created empty on first use; remembered as touched (see [`Accounts::take_touched`]).
     pub fn get_mut(&mut self, id: AccountId) -> &mut Account {
-        self.touched.insert(id);
+        if id < FEE_ACCOUNT {
+            self.touched.insert(id); // the reserved accounts (every fill pays the fee account) are never indexed
+        }
         self.accounts.entry(id).or_default()
     }
 
-    /// Every account changed since the last call, ascending, once each.
+    /// Every account changed since the last call, ascending, once each; the fee account and the
+    /// insurance fund are not reported (no liquidation index entry describes them).
     pub fn take_touched(&mut self) -> Vec<AccountId> {
         if self.touched.is_empty() {
             return Vec::new(); // a drain would still sweep the whole table of the largest burst

@@ -93,7 +93,7 @@ fn test_open_orders_keep_totals_and_levels_in_step() {
     let mut o = open(&[(Side::Buy, "1", "100"), (Side::Buy, "2", "100"), (Side::Buy, "1", "99")]);
     assert_eq!((o.buy_qty, o.buy_value), (dec("4"), Quote(dec("399"))));
     o.add(Side::Buy, -dec("3"), px("100")).unwrap();
-    assert_eq!(o.buy_levels.into_iter().collect::<Vec<_>>(), vec![(px("99"), dec("1"))], "an emptied price leaves no level");
+    assert_eq!(o.buy_levels.iter().collect::<Vec<_>>(), vec![(px("99"), dec("1"))], "an emptied price leaves no level");
 }
 
 #[test]

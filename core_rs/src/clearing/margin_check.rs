@@ -160,7 +160,9 @@ pub fn margin_needed(
     };
     let published = prices.get(&order.symbol).copied();
     let reference = published.unwrap_or(intent.exposure.price);
-    let (im_before, im_after, worst_qty_after) = state.margin_before_after(account.hedge_mode, reference, &change)?;
+    let Some((im_before, im_after, worst_qty_after)) = state.margin_before_after(account.hedge_mode, reference, &change)? else {
+        return Ok(None);
+    };
     if im_after <= im_before {
         return Ok(None);
     }
