@@ -14,6 +14,7 @@ from pathlib import Path
 import ccxt
 import pytest
 
+from oracle.service import BookState
 from tests.api.conftest import ccxt_config, make_database, make_trader, serve
 from tests.api.server import RunningServer
 
@@ -98,7 +99,11 @@ def test_the_mark_price_basis_is_the_live_funding_estimate_at_the_symbols_interv
         assert oracle is not None
         now = int(time.time() * 1000)
         before = risk.funding.estimate("BTCUSDT")
-        state = asyncio.run(oracle._book("BTCUSDT", now))  # the provider the service is wired with
+
+        async def read() -> BookState:
+            return await oracle._book("BTCUSDT", now)  # the provider the service is wired with
+
+        state = asyncio.run(read())
         after = risk.funding.estimate("BTCUSDT")
         assert before is not None and after is not None
         assert state.funding_rate in (before.rate, after.rate), "a sample may land in between"

@@ -24,8 +24,17 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from derivatives import _core
-from derivatives.commands import Deposit
-from tests.api.conftest import ccxt_config, execute, make_database, make_trader, serve
+from derivatives.commands import Deposit, PlaceOrder
+from derivatives.enums import Side, TimeInForce
+from tests.api.conftest import (
+    BTC,
+    ccxt_config,
+    execute,
+    make_database,
+    make_trader,
+    publish_marks,
+    serve,
+)
 from tests.api.server import RunningServer
 from tests.api.staff import StaffUser, current_code, make_staff, session
 from tests.api.test_liquidation import mark, open_victim
@@ -242,3 +251,23 @@ def test_the_desk_shows_it_is_stale_while_the_network_is_down(browser: webdriver
         browser.delete_network_conditions()
     WebDriverWait(browser, WAIT_S).until(ec.invisibility_of_element_located((By.ID, "banner")))
     shoot(browser, "10-adl-queue")
+
+
+def test_the_fund_unwinders_steps_are_shown_with_their_reasons(browser: webdriver.Chrome,
+                                                               desk_server: RunningServer) -> None:
+    # The fund (topped up) buys 0.5 at the mark 50,000 from a maker, who then bids 1 at 49,800,
+    # within the unwinder's 0.5 % cap (49,750): its next step sells a slice of 10,000 / 50,000 = 0.2.
+    publish_marks(desk_server)
+    maker = make_trader(desk_server, funds="10000000")
+    execute(desk_server, Deposit(_core.INSURANCE_FUND, D(10_000)),
+            PlaceOrder(maker.account, BTC, Side.SELL, D("0.5"), price=D(50000)),
+            PlaceOrder(_core.INSURANCE_FUND, BTC, Side.BUY, D("0.5"), price=D(50000), time_in_force=TimeInForce.IOC),
+            PlaceOrder(maker.account, BTC, Side.BUY, D(1), price=D(49800)))
+    log_in(browser, desk_server, make_staff(desk_server, "risk"))
+    wait_text(browser, "#feed-state", "connected")
+    WebDriverWait(browser, 30).until(  # the unwinder steps every 10 s, the desk refreshes on its own
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#fund-unwinds"), "SLICE"))
+    cells = browser.execute_script(
+        "return [...document.querySelectorAll('#fund-unwinds tr:first-child td')].map((td) => td.textContent)")
+    assert cells[1:4] == ["BTCUSDT", "SLICE", "SELL"] and cells[5] == "0.20000000"
+    shoot(browser, "11-fund-unwinds")
