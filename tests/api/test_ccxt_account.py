@@ -22,11 +22,11 @@ from tests.api.conftest import (
     execute,
     make_trader,
 )
+from tests.api.test_auth import call, signed_query
 from tests.topology import (
     TopologyServer,
     topology_server,  # noqa: F401 - fixture `server`: the real topology, per backend
 )
-from tests.api.test_auth import call, signed_query
 
 SYMBOL = "BTC/USDT:USDT"
 IOC = {"timeInForce": "IOC"}
