@@ -50,18 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     oracle.add_argument("--rate", type=float, default=10, help="updates per second of every venue market")
     oracle.add_argument("--seconds", type=float, default=20, help="feed duration of each run")
     oracle.add_argument("--interval-ms", type=int, default=1_000, help="publication period of the service")
-    api = kinds.add_parser("api", help="signed REST orders and diff-depth fan-out, load from a second process")
-    api.add_argument("--seconds", type=float, default=10, help="duration of each phase")
-    api.add_argument("--rate", type=float, default=2_000, help="offered requests per second of the open-loop phases")
-    api.add_argument("--connections", type=int, default=64, help="clients of the closed-loop phases")
-    api.add_argument("--subscribers", type=int, default=1_000, help="diff-depth WebSocket subscribers")
-    api.add_argument("--depth-rate", type=float, default=20, help="orders per second during the fan-out phase")
-    topology = kinds.add_parser("topology", help="the same load against derivatives serve, one gateway then two")
-    topology.add_argument("--seconds", type=float, default=10, help="duration of each phase")
-    topology.add_argument("--rate", type=float, default=2_000, help="offered orders per second of the open-loop phase")
-    topology.add_argument("--connections", type=int, default=64, help="clients of the closed-loop phases")
-    topology.add_argument("--subscribers", type=int, default=1_000, help="diff-depth WebSocket subscribers")
-    topology.add_argument("--depth-rate", type=float, default=20, help="orders per second during the fan-out phase")
+    for kind, help_text in (("api", "signed REST orders and diff-depth fan-out, load from a second process"),
+                            ("topology", "the same load against derivatives serve, one gateway then two")):
+        load = kinds.add_parser(kind, help=help_text)
+        load.add_argument("--seconds", type=float, default=10, help="duration of each phase")
+        load.add_argument("--rate", type=float, default=2_000, help="offered requests per second of the open-loop phases")
+        load.add_argument("--connections", type=int, default=64, help="clients of the closed-loop phases")
+        load.add_argument("--subscribers", type=int, default=1_000, help="diff-depth WebSocket subscribers")
+        load.add_argument("--depth-rate", type=float, default=20, help="orders per second during the fan-out phase")
     return parser
 
 
