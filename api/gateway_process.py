@@ -30,7 +30,7 @@ from api.main import create_app
 from api.state import Services
 from derivatives.bus.client import BusEngine, connect
 from derivatives.bus.gateway import BusGateway
-from derivatives.bus.node import announce_ready, stop_process_on_failure, stream_head
+from derivatives.bus.node import announce_ready, close_quietly, stop_process_on_failure, stream_head
 from derivatives.bus.protocol import Subjects, nats_url_from_env
 from derivatives.bus.stream import BatchReader
 from derivatives.bus.view import ReplicaView
@@ -59,8 +59,7 @@ def bus_door(url: str, subjects: Subjects, first: bool) -> DoorFactory:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-            with contextlib.suppress(Exception):
-                await nc.close()
+            await close_quietly(nc)
 
         return Door(gateway, owns_engine=False, first=first, start=start, close=close)
 

@@ -55,12 +55,12 @@ from api.services.orders import OrderService
 from api.snapshots import SnapshotStreams
 from api.state import Services
 from api.userstream import UserStreams
+from derivatives.account_changes import AccountChanges
 from derivatives.commands import AddInstrument, Deposit, InstrumentSpec, SetMarkPrice
 from derivatives.config import Settings
 from derivatives.demo import DEMO_FUNDING, DEMO_INSTRUMENTS
 from derivatives.door import EngineDoor
 from derivatives.engine import EngineClient, EngineQueries
-from derivatives.account_changes import AccountChanges
 from derivatives.order_view import OrderView
 from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database

@@ -23,7 +23,12 @@ from derivatives.events import (
     LiquidationOrder,
     PositionTakenOver,
 )
-from derivatives.persistence.ledger_projection import BALANCE_REASON, SYSTEM_ACCOUNTS, AccountChange, PositionUpdate
+from derivatives.persistence.ledger_projection import (
+    BALANCE_REASON,
+    SYSTEM_ACCOUNTS,
+    AccountChange,
+    PositionUpdate,
+)
 from derivatives.persistence.projector import Batch
 from derivatives.units import to_raw
 

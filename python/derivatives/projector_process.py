@@ -16,7 +16,7 @@ import asyncio
 import logging
 
 from derivatives.bus.client import connect
-from derivatives.bus.node import announce_ready, run_until_signalled
+from derivatives.bus.node import announce_ready, close_quietly, run_until_signalled
 from derivatives.bus.protocol import Subjects, nats_url_from_env
 from derivatives.bus.stream import BatchReader
 from derivatives.codec import decode_events
@@ -74,7 +74,7 @@ async def project(settings: Settings, stop: asyncio.Event, url: str, subjects: S
     done, _ = await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     task.cancel()
     stopping.cancel()
-    await nc.close()
+    await close_quietly(nc)
     db.dispose()
     failure = task.exception() if task in done else None
     if failure is not None:

@@ -31,6 +31,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -165,6 +166,17 @@ class Child:
             self.process.wait()
 
 
+def _check_port(host: str, port: int) -> None:
+    """A busy port fails at once, before any process starts (the gateways share it with
+    ``SO_REUSEPORT`` among themselves only)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise StartupError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
 def _report_recovery(journal: Path, line: str) -> None:
     """The engine service's ``recovered`` log line, printed as ``derivatives serve`` always has."""
     try:
@@ -246,6 +258,7 @@ class Topology:
         self.nats: LocalNats | None = None if nats_url else LocalNats(var / "nats")
         self.nats_url = nats_url or (self.nats.url if self.nats is not None else "")
         self.port = settings.port or free_port(settings.host)
+        _check_port(settings.host, self.port)
         self.children: list[Child] = []
         self.scratch: list[Path] = []
         self.demo_key: tuple[str, str] | None = None

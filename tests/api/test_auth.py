@@ -14,7 +14,7 @@ import pytest
 
 from api.security import SignedPayload, sign, split_signature
 from tests.api.conftest import Trader, admin, make_database, make_trader, serve
-from tests.api.server import RunningServer
+from tests.api.server import Endpoint, RunningServer
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def signed_query(secret: str, **params: object) -> str:
     return f"{query}&signature={sign(secret, query)}"
 
 
-def call(server: RunningServer, method: str, path: str, trader: Trader | None, query: str = "",
+def call(server: Endpoint, method: str, path: str, trader: Trader | None, query: str = "",
          body: str = "", key: str | None = None) -> httpx.Response:
     headers = {"X-MBX-APIKEY": key if key is not None else (trader.api_key if trader else "")}
     if body:

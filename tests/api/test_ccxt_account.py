@@ -22,14 +22,17 @@ from tests.api.conftest import (
     execute,
     make_trader,
 )
-from tests.api.server import RunningServer
 from tests.api.test_auth import call, signed_query
+from tests.topology import (
+    TopologyServer,
+    topology_server,  # noqa: F401 - fixture `server`: the real topology, per backend
+)
 
 SYMBOL = "BTC/USDT:USDT"
 IOC = {"timeInForce": "IOC"}
 
 
-def client(server: RunningServer, funds: str = TRADER_FUNDS) -> ccxt.binanceusdm:
+def client(server: TopologyServer, funds: str = TRADER_FUNDS) -> ccxt.binanceusdm:
     exchange = ccxt.binanceusdm(ccxt_config(server, make_trader(server, funds=funds)))
     exchange.load_markets()
     return exchange
@@ -42,7 +45,7 @@ def cross(maker: ccxt.binanceusdm, taker: ccxt.binanceusdm, taker_side: str, amo
     taker.create_order(SYMBOL, "limit", taker_side, amount, price, {**IOC, **(taker_params or {})})
 
 
-def test_balance_positions_and_trades_with_fees_and_realised_pnl(server: RunningServer) -> None:
+def test_balance_positions_and_trades_with_fees_and_realised_pnl(server: TopologyServer) -> None:
     maker, taker = client(server), client(server)
     assert taker.fetch_balance()["USDT"] == {"free": 1_000_000.0, "used": 0.0, "total": 1_000_000.0}
     cross(maker, taker, "buy", 0.1, 50000)
@@ -80,7 +83,7 @@ def _trader(exchange: ccxt.binanceusdm) -> Trader:
     return Trader("", 0, exchange.apiKey, exchange.secret)
 
 
-def test_hedge_mode_shows_both_legs(server: RunningServer) -> None:
+def test_hedge_mode_shows_both_legs(server: TopologyServer) -> None:
     hedger, other = client(server), client(server)
     assert hedger.fetch_position_mode()["hedged"] is False
     hedger.set_position_mode(True)
@@ -98,7 +101,7 @@ def test_hedge_mode_shows_both_legs(server: RunningServer) -> None:
         hedger.set_position_mode(True)
 
 
-def test_leverage_margin_mode_and_rejections(server: RunningServer) -> None:
+def test_leverage_margin_mode_and_rejections(server: TopologyServer) -> None:
     trader = client(server)
     assert trader.set_leverage(50, SYMBOL) == {"leverage": 50, "maxNotionalValue": "3000000.00000000",
                                                "symbol": "BTCUSDT"}
@@ -116,7 +119,7 @@ def test_leverage_margin_mode_and_rejections(server: RunningServer) -> None:
         trader.create_order(SYMBOL, "limit", "sell", 0.01, 51000, {"reduceOnly": True})  # nothing to reduce
 
 
-def test_isolated_margin_mode_with_add_and_reduce_margin(server: RunningServer) -> None:
+def test_isolated_margin_mode_with_add_and_reduce_margin(server: TopologyServer) -> None:
     maker, taker = client(server), client(server)
     assert taker.set_margin_mode("isolated", SYMBOL)["msg"] == "success"
     with pytest.raises(ccxt.MarginModeAlreadySet):
@@ -152,14 +155,14 @@ def test_isolated_margin_mode_with_add_and_reduce_margin(server: RunningServer) 
     assert taker.set_margin_mode("cross", SYMBOL)["msg"] == "success"
 
 
-def test_insufficient_margin_raises_insufficient_funds(server: RunningServer) -> None:
+def test_insufficient_margin_raises_insufficient_funds(server: TopologyServer) -> None:
     poor = client(server, funds="100")
     with pytest.raises(ccxt.InsufficientFunds):
         poor.create_order(SYMBOL, "limit", "buy", 1, 50000)
     assert poor.fetch_open_orders(SYMBOL) == []
 
 
-def test_funding_rate_history_income_and_open_interest(server: RunningServer) -> None:
+def test_funding_rate_history_income_and_open_interest(server: TopologyServer) -> None:
     longer, shorter = client(server), client(server)
     before = float(longer.fetch_open_interest(SYMBOL)["openInterestAmount"])
     cross(shorter, longer, "buy", 0.2, 50000)
@@ -183,7 +186,7 @@ def test_funding_rate_history_income_and_open_interest(server: RunningServer) ->
     assert income[0]["tradeId"] != "" and isinstance(income[0]["tranId"], int)
 
 
-def test_withdrawals_need_a_second_admin(server: RunningServer) -> None:
+def test_withdrawals_need_a_second_admin(server: TopologyServer) -> None:
     trader = make_trader(server)
     with admin(server, ADMINS["alice"]) as alice, admin(server, ADMINS["bob"]) as bob:
         request = alice.post(f"/admin/users/{trader.user_id}/withdrawals", json={"amount": "1234.5"}).json()

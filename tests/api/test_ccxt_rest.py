@@ -1,16 +1,21 @@
-"""Acceptance: the stock ccxt ``binanceusdm`` client (sync and async), configured only by URLs and
-options (CCXT.md §1), trades against the real server over SQLite and PostgreSQL."""
+"""Acceptance: the stock ccxt ``binanceusdm`` client (sync, async and pro), configured only by URLs
+and options (CCXT.md §1), trades against the real topology (``derivatives serve``: nats-server, the
+engine service, a gateway process, the projector) over SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from decimal import Decimal
 
 import ccxt
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxtpro
+import httpx
 import pytest
 
 from derivatives.commands import SetMarkPrice
-from tests.api.conftest import BTC, ccxt_config, execute, make_trader, publish_marks
+from tests.api.conftest import ADMIN_TOKEN, BTC, ccxt_config, execute, make_trader, publish_marks
 from tests.topology import (
     TopologyServer,
     topology_server,  # noqa: F401 - fixture `server`: the real topology, per backend
@@ -205,3 +210,32 @@ async def test_async_client_places_fetches_and_cancels(server: TopologyServer) -
             await exchange.cancel_order(order["id"], SYMBOL)
     finally:
         await exchange.close()
+
+
+def _private_sockets(server: TopologyServer) -> float:
+    text = httpx.get(f"{server.base}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5).text
+    found = re.search(r'^derivatives_ws_subscribers\{kind="private"\} (\S+)$', text, re.M)
+    return float(found[1]) if found else 0.0
+
+
+async def test_the_gateway_user_stream_sends_order_and_account_updates(server: TopologyServer) -> None:
+    """ORDER_TRADE_UPDATE from the gateway's order view, ACCOUNT_UPDATE from its account-change fold."""
+    maker = client(server)
+    maker.load_markets()
+    pro = ccxtpro.binanceusdm(ccxt_config(server, make_trader(server)))
+    await pro.load_markets()
+    try:
+        balance_task = asyncio.ensure_future(pro.watch_balance())
+        orders_task = asyncio.ensure_future(pro.watch_orders(SYMBOL))
+        async with asyncio.timeout(15):
+            while await asyncio.to_thread(_private_sockets, server) < 1:  # one gateway: its user stream is live
+                await asyncio.sleep(0.05)
+        await asyncio.to_thread(maker.create_order, SYMBOL, "limit", "sell", 0.01, 50000)
+        placed = await pro.create_order(SYMBOL, "limit", "buy", 0.01, 50000, {"timeInForce": "IOC"})
+        balance = await asyncio.wait_for(balance_task, 15)
+        assert balance["USDT"]["total"] == 1_000_000 - 0.25  # wallet after the 0.05 % taker fee on 500 USDT
+        orders = await asyncio.wait_for(orders_task, 15)
+        assert orders[-1]["id"] == placed["id"]
+    finally:
+        await pro.close()
+        await asyncio.to_thread(maker.cancel_all_orders, SYMBOL)

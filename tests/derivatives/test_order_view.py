@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from derivatives.account_changes import AccountChanges
 from derivatives.commands import (
     AddInstrument,
     AmendOrder,
@@ -24,7 +25,6 @@ from derivatives.commands import (
 from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.engine import EngineClient
 from derivatives.enums import OrderType, Side, TimeInForce, TriggerSource
-from derivatives.account_changes import AccountChanges
 from derivatives.order_view import OrderView
 from derivatives.persistence.db import Database
 from derivatives.persistence.models import Order

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,9 @@ from derivatives.bus.view import ReplicaView
 
 log = logging.getLogger(__name__)
 HEAD_RETRY_S = 0.2
+STOP_GRACE_S = 10.0
+"""How long a stopping process may take before it exits regardless."""
+CLOSE_TIMEOUT_S = 5.0
 READY = "ready"
 """Printed (``<role> ready pid N``) once a process serves; ``derivatives serve`` waits for it."""
 
@@ -49,8 +53,7 @@ class Node:
         self.task.cancel()
         with contextlib.suppress(BaseException):
             await self.task
-        with contextlib.suppress(Exception):
-            await self.nc.close()
+        await close_quietly(self.nc)
 
 
 async def attach(
@@ -78,6 +81,12 @@ async def attach(
     return Node(nc, view, gateway, task)
 
 
+async def close_quietly(nc: Nats) -> None:
+    """Closes a NATS connection, giving up after ``CLOSE_TIMEOUT_S`` (a server already gone)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(nc.close(), CLOSE_TIMEOUT_S)
+
+
 def stop_process_on_failure(task: asyncio.Task[None]) -> None:
     """Done callback of a process's stream task: a stream that failed (a gap, a damaged batch)
     leaves the process serving a stale state, so it stops the process (SIGTERM to itself, a
@@ -93,13 +102,20 @@ def announce_ready(role: str, detail: str = "") -> None:
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Runs `main(stop)` on a new event loop; SIGTERM and SIGINT set `stop`."""
+    """Runs `main(stop)` on a new event loop; SIGTERM and SIGINT set `stop`. A process whose
+    graceful stop hangs (e.g. its NATS server went away first) exits after ``STOP_GRACE_S``."""
+
+    def stopping(stop: asyncio.Event) -> None:
+        stop.set()
+        watchdog = threading.Timer(STOP_GRACE_S, os._exit, (1,))
+        watchdog.daemon = True
+        watchdog.start()
 
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, stopping, stop)
         await main(stop)
 
     asyncio.run(runner())
