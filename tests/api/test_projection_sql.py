@@ -12,13 +12,22 @@ import pytest
 from sqlalchemy import Table, select
 
 from derivatives.engine import EngineClient
-from derivatives.persistence.batch_rows import ADL, FUNDING, INCOME, KLINES, ORDERS, TOTALS, TRADES, BatchRows
+from derivatives.persistence.batch_rows import (
+    ADL,
+    FUNDING,
+    INCOME,
+    KLINES,
+    ORDERS,
+    TOTALS,
+    TRADES,
+    BatchRows,
+)
 from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS
 from derivatives.persistence.models import Base
 from derivatives.persistence.orm_projector import OrmProjector
 from derivatives.persistence.projection_bench import NAMES, trading_stream
-from derivatives.persistence.projector import Batch, Projector, ProjectionResult
+from derivatives.persistence.projector import Batch, ProjectionResult, Projector
 from tests.api.conftest import make_database
 
 USERS: Table = Base.metadata.tables["users"]
@@ -125,14 +134,21 @@ def test_how_batches_are_grouped_into_calls_changes_no_row(
     assert dump(first) == dump(second)
 
 
+def half_way(stream: Stream, databases: tuple[Database, Database]) -> tuple[Projector, int]:
+    """The whole stream projected into the first database (the reference) and its first half
+    into the second; returns the second's projector and where the half ends."""
+    project_all(core(databases[0], stream.client).project, [stream.batches])
+    projector = core(databases[1], stream.client)
+    half = len(stream.batches) // 2
+    projector.project(stream.batches[:half])
+    return projector, half
+
+
 def test_a_crash_before_the_commit_leaves_nothing_and_the_retry_is_exact(
         stream: Stream, databases: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch) -> None:
     reference, crashed = databases
     batches = stream.batches
-    project_all(core(reference, stream.client).project, [batches])
-    projector = core(crashed, stream.client)
-    half = len(batches) // 2
-    projector.project(batches[:half])
+    projector, half = half_way(stream, databases)
     before = dump(crashed)
     written = BatchRows.write
 
@@ -153,10 +169,7 @@ def test_a_batch_replayed_after_the_commit_is_skipped_and_one_across_the_cursor_
         stream: Stream, databases: tuple[Database, Database]) -> None:
     reference, replayed = databases
     batches = stream.batches
-    project_all(core(reference, stream.client).project, [batches])
-    projector = core(replayed, stream.client)
-    half = len(batches) // 2
-    projector.project(batches[:half])
+    projector, half = half_way(stream, databases)
     # The commit happened but the caller died before noting it: the same batches come again.
     again = projector.project(batches[half - 5:half])
     assert again.changes == [] and again.accounts == [] and again.last_seq == batches[half - 1].last_seq
