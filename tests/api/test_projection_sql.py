@@ -6,12 +6,18 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Table, select
 
+from derivatives import _core
+from derivatives.codec import decode_events, encode_commands
+from derivatives.commands import AddInstrument, Deposit, PlaceOrder, SetMarkPrice
+from derivatives.demo import BTCUSDT
 from derivatives.engine import EngineClient
+from derivatives.enums import OrderType, Side
 from derivatives.persistence.batch_rows import (
     ADL,
     FUNDING,
@@ -27,7 +33,7 @@ from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS
 from derivatives.persistence.models import Base
 from derivatives.persistence.orm_projector import OrmProjector
 from derivatives.persistence.projection_bench import NAMES, trading_stream
-from derivatives.persistence.projector import Batch, ProjectionResult, Projector
+from derivatives.persistence.projector import Batch, ProjectionResult, Projector, batch_from_body
 from tests.api.conftest import make_database
 
 USERS: Table = Base.metadata.tables["users"]
@@ -179,3 +185,25 @@ def test_a_batch_replayed_after_the_commit_is_skipped_and_one_across_the_cursor_
     result = projector.project([straddling, *batches[half + 1:]])
     assert result.last_seq == batches[-1].last_seq
     assert dump(replayed) == dump(reference)
+
+
+def test_a_batch_stream_message_becomes_the_batch_the_engine_executed(kind: str, tmp_path: Path) -> None:
+    engine = _core.Engine()
+    commands = encode_commands([AddInstrument(BTCUSDT), SetMarkPrice(1, D(50000), D(50000)), Deposit(1, D(1000)),
+                                Deposit(2, D(1000)), PlaceOrder(1, 1, Side.SELL, D("0.01"), price=D(50000)),
+                                PlaceOrder(2, 1, Side.BUY, D("0.01"), order_type=OrderType.MARKET)])
+    first, last, ts, events = engine.execute(commands, CLOCK_NS)
+    assert (first, last) == (1, 6)
+    batch = batch_from_body(_core.encode_batch_body(commands, first, ts, events), ts)
+    assert batch == Batch(1, 6, CLOCK_NS, decode_events(events)) and len(batch.events) > 6
+    spec = make_database(kind, tmp_path)
+    db = Database(spec.url, spec.schema)
+    try:
+        db.migrate()
+        assert Projector(db, EngineClient(), NAMES.__getitem__).project([batch]).last_seq == 6
+        rows = dump(db)
+        assert [(r[0], r[20], r[9]) for r in rows["orders"]] == [(1, "FILLED", 1_000_000), (2, "FILLED", 1_000_000)]
+        assert [(r[2], r[3], r[4]) for r in rows["trades"]] == [(5_000_000_000_000, 1_000_000, 50_000_000_000)]
+    finally:
+        db.dispose()
+        spec.drop()
