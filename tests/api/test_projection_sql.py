@@ -6,19 +6,34 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Table, select
 
+from derivatives import _core
+from derivatives.codec import decode_events, encode_commands
+from derivatives.commands import AddInstrument, Deposit, PlaceOrder, SetMarkPrice
+from derivatives.demo import BTCUSDT
 from derivatives.engine import EngineClient
-from derivatives.persistence.batch_rows import ADL, FUNDING, INCOME, KLINES, ORDERS, TOTALS, TRADES, BatchRows
+from derivatives.enums import OrderType, Side
+from derivatives.persistence.batch_rows import (
+    ADL,
+    FUNDING,
+    INCOME,
+    KLINES,
+    ORDERS,
+    TOTALS,
+    TRADES,
+    BatchRows,
+)
 from derivatives.persistence.db import Database
 from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS
 from derivatives.persistence.models import Base
 from derivatives.persistence.orm_projector import OrmProjector
 from derivatives.persistence.projection_bench import NAMES, trading_stream
-from derivatives.persistence.projector import Batch, Projector, ProjectionResult
+from derivatives.persistence.projector import Batch, ProjectionResult, Projector, batch_from_body
 from tests.api.conftest import make_database
 
 USERS: Table = Base.metadata.tables["users"]
@@ -125,14 +140,21 @@ def test_how_batches_are_grouped_into_calls_changes_no_row(
     assert dump(first) == dump(second)
 
 
+def half_way(stream: Stream, databases: tuple[Database, Database]) -> tuple[Projector, int]:
+    """The whole stream projected into the first database (the reference) and its first half
+    into the second; returns the second's projector and where the half ends."""
+    project_all(core(databases[0], stream.client).project, [stream.batches])
+    projector = core(databases[1], stream.client)
+    half = len(stream.batches) // 2
+    projector.project(stream.batches[:half])
+    return projector, half
+
+
 def test_a_crash_before_the_commit_leaves_nothing_and_the_retry_is_exact(
         stream: Stream, databases: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch) -> None:
     reference, crashed = databases
     batches = stream.batches
-    project_all(core(reference, stream.client).project, [batches])
-    projector = core(crashed, stream.client)
-    half = len(batches) // 2
-    projector.project(batches[:half])
+    projector, half = half_way(stream, databases)
     before = dump(crashed)
     written = BatchRows.write
 
@@ -153,10 +175,7 @@ def test_a_batch_replayed_after_the_commit_is_skipped_and_one_across_the_cursor_
         stream: Stream, databases: tuple[Database, Database]) -> None:
     reference, replayed = databases
     batches = stream.batches
-    project_all(core(reference, stream.client).project, [batches])
-    projector = core(replayed, stream.client)
-    half = len(batches) // 2
-    projector.project(batches[:half])
+    projector, half = half_way(stream, databases)
     # The commit happened but the caller died before noting it: the same batches come again.
     again = projector.project(batches[half - 5:half])
     assert again.changes == [] and again.accounts == [] and again.last_seq == batches[half - 1].last_seq
@@ -166,3 +185,25 @@ def test_a_batch_replayed_after_the_commit_is_skipped_and_one_across_the_cursor_
     result = projector.project([straddling, *batches[half + 1:]])
     assert result.last_seq == batches[-1].last_seq
     assert dump(replayed) == dump(reference)
+
+
+def test_a_batch_stream_message_becomes_the_batch_the_engine_executed(kind: str, tmp_path: Path) -> None:
+    engine = _core.Engine()
+    commands = encode_commands([AddInstrument(BTCUSDT), SetMarkPrice(1, D(50000), D(50000)), Deposit(1, D(1000)),
+                                Deposit(2, D(1000)), PlaceOrder(1, 1, Side.SELL, D("0.01"), price=D(50000)),
+                                PlaceOrder(2, 1, Side.BUY, D("0.01"), order_type=OrderType.MARKET)])
+    first, last, ts, events = engine.execute(commands, CLOCK_NS)
+    assert (first, last) == (1, 6)
+    batch = batch_from_body(_core.encode_batch_body(commands, first, ts, events), ts)
+    assert batch == Batch(1, 6, CLOCK_NS, decode_events(events)) and len(batch.events) > 6
+    spec = make_database(kind, tmp_path)
+    db = Database(spec.url, spec.schema)
+    try:
+        db.migrate()
+        assert Projector(db, EngineClient(), NAMES.__getitem__).project([batch]).last_seq == 6
+        rows = dump(db)
+        assert [(r[0], r[20], r[9]) for r in rows["orders"]] == [(1, "FILLED", 1_000_000), (2, "FILLED", 1_000_000)]
+        assert [(r[2], r[3], r[4]) for r in rows["trades"]] == [(5_000_000_000_000, 1_000_000, 50_000_000_000)]
+    finally:
+        db.dispose()
+        spec.drop()

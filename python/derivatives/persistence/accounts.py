@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
-from derivatives.persistence.models import ApiKey, AuditLog, User
+from derivatives.persistence.models import ApiKey, AuditLog, Base, User
 
 log = logging.getLogger("derivatives.audit")
 _ALPHANUMERIC = string.ascii_letters + string.digits
@@ -106,7 +106,7 @@ def restore_user(connection: Connection, now_ms: int, account_id: int, name: str
     """The row of an account the engine opened (idempotent: a row for the account is kept as it
     is). A name another account holds (two requests raced for it) gets ``#<account>`` appended,
     so the row is never lost. Written at once on the projection's connection (Core)."""
-    users = User.__table__
+    users = Base.metadata.tables["users"]
     if connection.execute(select(users.c.id).where(users.c.account_id == account_id)).first() is not None:
         return
     if connection.execute(select(users.c.id).where(users.c.name == name)).first() is not None:

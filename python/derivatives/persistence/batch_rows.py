@@ -74,7 +74,7 @@ class _Keyed:
         return row
 
     def write(self, connection: Connection) -> None:
-        inserts = [self.rows[key] for key in self.created]
+        inserts = [row for key in self.created if (row := self.rows[key]) is not None]
         created = set(self.created)
         changed = [row for key, row in self.rows.items()
                    if row is not None and key not in created and tuple(row.values()) != self.loaded[key]]

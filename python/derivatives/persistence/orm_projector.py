@@ -21,7 +21,15 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from derivatives.enums import BalanceKind, ExpireReason, OrderType, PositionSide, Side, StpMode, TimeInForce
+from derivatives.enums import (
+    BalanceKind,
+    ExpireReason,
+    OrderType,
+    PositionSide,
+    Side,
+    StpMode,
+    TimeInForce,
+)
 from derivatives.events import (
     AccountOpened,
     AutoDeleveraged,

@@ -43,7 +43,7 @@ from derivatives.events import OrderAccepted, OrderCancelled, OrderExpired, Trad
 from derivatives.persistence.batch_rows import ADL, FUNDING, INCOME, KLINES, ORDERS, TOTALS, TRADES
 from derivatives.persistence.db import Database
 from derivatives.persistence.orm_projector import OrmProjector
-from derivatives.persistence.projector import Batch, Projector, ProjectionResult
+from derivatives.persistence.projector import Batch, ProjectionResult, Projector
 
 NAMES = {spec.symbol: spec.name for spec in DEMO_INSTRUMENTS}
 START_NS = 1_700_000_000_000 * 1_000_000

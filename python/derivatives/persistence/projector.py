@@ -37,6 +37,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
+from derivatives.codec import decode_events
 from derivatives.enums import (
     ExpireReason,
     OrderType,
@@ -64,7 +65,6 @@ from derivatives.events import (
     PositionTakenOver,
     Trade,
 )
-from derivatives.codec import decode_events
 from derivatives.persistence import accounts
 from derivatives.persistence.batch_rows import (
     ADL,
@@ -80,7 +80,12 @@ from derivatives.persistence.batch_rows import (
     Row,
 )
 from derivatives.persistence.db import Database
-from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS, AccountChange, LedgerApplier, stored_account
+from derivatives.persistence.ledger_projection import (
+    SYSTEM_ACCOUNTS,
+    AccountChange,
+    LedgerApplier,
+    stored_account,
+)
 from derivatives.persistence.models import Base
 from derivatives.persistence.views import OrderState
 from derivatives.units import SCALE, to_raw
