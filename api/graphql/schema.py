@@ -433,7 +433,7 @@ async def _risk_view(info: Info, view: Callable[[RiskDesk], object]) -> JSON:
     caller = _caller(info)
 
     async def run() -> Any:
-        authorize(identify(caller.bearer or "", caller.services.admins, info.context["staff"].sessions), RISK)
+        authorize(await identify(caller.bearer or "", info.context["connection"]), RISK)
         result = view(risk_desk(info.context["connection"]))
         return await result if inspect.isawaitable(result) else result
 

@@ -44,7 +44,7 @@ from derivatives.persistence.ledger_queries import TimeWindow
 from derivatives.persistence.projector import Batch
 from derivatives.persistence.views import AdlState, IncomeState, MarginChangeState, OrderState
 from derivatives.risk_queries import AdlQuantiles
-from derivatives.units import SCALE, from_raw, to_raw
+from derivatives.units import SCALE, from_raw
 
 DEFAULT_LEVERAGE = _core.DEFAULT_LEVERAGE
 """The engine's leverage of a symbol never set."""

@@ -1,7 +1,7 @@
 """``GET /admin/ledger``: the whole exchange's money at one engine seq, for the operator and the
 market simulator's invariant checks (money conserved, no margin unit left under maintenance).
 
-Every figure is the engine's own (``EngineClient.account``), summed
+Every figure is the engine's own (``EngineQueries.account``: the engine, or a gateway's replica), summed
 here; the account set and the net deposits come from the projection (every account whose wallet
 ever moved has an income row; ``TRANSFER`` income is deposits minus withdrawals), and so does the
 liquidation activity after a given seq (liquidation orders and what they filled, ADL fills,
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from api import errors
-from api.projection import ProjectionWorker
+from api.projection import ProjectionProgress
 from derivatives import _core
-from derivatives.engine import AccountRisk, EngineClient
+from derivatives.engine import AccountRisk, EngineQueries
 from derivatives.persistence import ledger_queries
 from derivatives.persistence.db import Database
 from derivatives.units import from_raw
@@ -79,7 +79,7 @@ class LedgerService:
     """Reads the ledger (see the module docstring)."""
 
     def __init__(
-        self, client: EngineClient, history: Database, worker: ProjectionWorker, wait_s: float
+        self, client: EngineQueries, history: Database, worker: ProjectionProgress, wait_s: float
     ) -> None:
         self.client = client
         self.history = history
