@@ -33,7 +33,7 @@ from derivatives.persistence.ledger_projection import SYSTEM_ACCOUNTS
 from derivatives.persistence.models import Base
 from derivatives.persistence.orm_projector import OrmProjector
 from derivatives.persistence.projection_bench import NAMES, trading_stream
-from derivatives.persistence.projector import Batch, ProjectionResult, Projector, batch_from_body
+from derivatives.persistence.projector import Batch, ProjectionResult, Projector, batches_from_body
 from tests.api.conftest import make_database
 
 USERS: Table = Base.metadata.tables["users"]
@@ -187,23 +187,36 @@ def test_a_batch_replayed_after_the_commit_is_skipped_and_one_across_the_cursor_
     assert dump(replayed) == dump(reference)
 
 
-def test_a_batch_stream_message_becomes_the_batch_the_engine_executed(kind: str, tmp_path: Path) -> None:
+def message(commands: bytes, engine: _core.Engine, ts: int) -> tuple[bytes, Batch]:
+    """A batch-stream body of `commands` run by `engine` at `ts`, and the batch it must give."""
+    first, last, stamped, events = engine.execute(commands, ts)
+    return _core.encode_batch_body(commands, first, stamped, events), Batch(first, last, stamped, decode_events(events))
+
+
+def test_batch_stream_messages_become_the_batches_the_engine_executed(kind: str, tmp_path: Path) -> None:
     engine = _core.Engine()
-    commands = encode_commands([AddInstrument(BTCUSDT), SetMarkPrice(1, D(50000), D(50000)), Deposit(1, D(1000)),
-                                Deposit(2, D(1000)), PlaceOrder(1, 1, Side.SELL, D("0.01"), price=D(50000)),
-                                PlaceOrder(2, 1, Side.BUY, D("0.01"), order_type=OrderType.MARKET)])
-    first, last, ts, events = engine.execute(commands, CLOCK_NS)
-    assert (first, last) == (1, 6)
-    batch = batch_from_body(_core.encode_batch_body(commands, first, ts, events), ts)
-    assert batch == Batch(1, 6, CLOCK_NS, decode_events(events)) and len(batch.events) > 6
+    setup = encode_commands([AddInstrument(BTCUSDT), SetMarkPrice(1, D(50000), D(50000)), Deposit(1, D(1000)),
+                             Deposit(2, D(1000))])
+    trades = encode_commands([PlaceOrder(1, 1, Side.SELL, D("0.01"), price=D(50000)),
+                              PlaceOrder(2, 1, Side.BUY, D("0.01"), order_type=OrderType.MARKET)])
+    (body1, batch1), (body2, batch2) = message(setup, engine, CLOCK_NS), message(trades, engine, CLOCK_NS + 61_000_000_000)
+    assert batches_from_body(body1, CLOCK_NS) == [batch1] and (batch1.first_seq, batch1.last_seq) == (1, 4)
+    # A message regenerated from the journal covers both batches (frames, then events, of each in turn).
+    frames1, frames2 = (int.from_bytes(body[:4], "little") for body in (body1, body2))
+    merged = ((frames1 + frames2).to_bytes(4, "little") + body1[4:4 + frames1] + body2[4:4 + frames2]
+              + body1[4 + frames1:] + body2[4 + frames2:])
+    assert batches_from_body(merged, CLOCK_NS) == [batch1, batch2] and batch2.ts != batch1.ts
     spec = make_database(kind, tmp_path)
     db = Database(spec.url, spec.schema)
     try:
         db.migrate()
-        assert Projector(db, EngineClient(), NAMES.__getitem__).project([batch]).last_seq == 6
+        assert Projector(db, EngineClient(), NAMES.__getitem__).project(batches_from_body(merged, CLOCK_NS)).last_seq == 6
         rows = dump(db)
-        assert [(r[0], r[20], r[9]) for r in rows["orders"]] == [(1, "FILLED", 1_000_000), (2, "FILLED", 1_000_000)]
-        assert [(r[2], r[3], r[4]) for r in rows["trades"]] == [(5_000_000_000_000, 1_000_000, 50_000_000_000)]
+        minute = (CLOCK_NS + 61_000_000_000) // 1_000_000
+        assert [(r[0], r[20], r[9], r[24]) for r in rows["orders"]] == [
+            (1, "FILLED", 1_000_000, minute), (2, "FILLED", 1_000_000, minute)]
+        assert [(r[2], r[3], r[4], r[10]) for r in rows["trades"]] == [(5_000_000_000_000, 1_000_000, 50_000_000_000,
+                                                                        minute)]
     finally:
         db.dispose()
         spec.drop()

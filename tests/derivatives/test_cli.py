@@ -68,3 +68,10 @@ def test_bench_binding_prints_its_figures() -> None:
     assert result.returncode == 0, result.stderr
     for figure in ("batched:", "single-command calls:", "python codec:"):
         assert figure in result.stdout
+
+
+def test_bench_projection_prints_both_projectors_figures() -> None:
+    result = _run("bench", "projection", "--commands", "300", "--per-call", "4")
+    assert result.returncode == 0, result.stderr
+    for figure in ("previous (ORM objects)", "current (Core executemany)", "rows/s", "µs CPU per order", "speed-up:"):
+        assert figure in result.stdout

@@ -37,6 +37,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
+from derivatives import _core
 from derivatives.codec import decode_events
 from derivatives.enums import (
     ExpireReason,
@@ -129,14 +130,29 @@ class Batch:
     events: Sequence[EventEnvelope]
 
 
-def batch_from_body(body: bytes, ts: int) -> Batch:
-    """The batch of one message of the engine service's batch stream: its body (``u32`` frame
-    length, journal frames, event envelopes; ``_core.split_batch_body`` checks it) and its
-    ``Derivatives-Ts`` header (ns; each event's own time wins where the envelope carries one)."""
-    from derivatives import _core
-
-    first_seq, last_seq, events = _core.split_batch_body(body)
-    return Batch(first_seq, last_seq, ts, decode_events(events))
+def batches_from_body(body: bytes, ts: int) -> list[Batch]:
+    """The batches of one message of the engine service's batch stream, from its body (``u32``
+    frame length, journal frames, event envelopes; ``_core.split_batch_body`` checks it) and its
+    ``Derivatives-Ts`` header (ns). A live message is one engine batch; one regenerated from the
+    journal groups several, each event carrying its own command's time: it is cut where that time
+    changes, so every row gets its command's time (an envelope without one takes the header's)."""
+    first_seq, last_seq, data = _core.split_batch_body(body)
+    if first_seq == 0:
+        return []  # an empty body
+    events = decode_events(data)
+    out: list[Batch] = []
+    start, run_ts = first_seq, ts
+    run: list[EventEnvelope] = []
+    for envelope in events:
+        stamped = envelope.ts or ts
+        if run and stamped != run_ts and envelope.seq != run[-1].seq:
+            out.append(Batch(start, envelope.seq - 1, run_ts, run))
+            start, run = envelope.seq, []
+        run_ts = stamped if not run else run_ts
+        run.append(envelope)
+    if last_seq >= start:
+        out.append(Batch(start, last_seq, run_ts, run))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
