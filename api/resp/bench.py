@@ -22,6 +22,7 @@ from typing import Any
 
 from api import interpreter
 from api.bench import ROOT, UNLIMITED, _cpu_self, _traders
+from api.gateway import EngineGateway
 from api.inprocess import start
 from api.main import create_app
 from derivatives.commands import SetMarkPrice
@@ -62,7 +63,9 @@ def bench_resp(
         )
         phases: list[dict[str, Any]] = []
         try:
-            server.services.gateway.execute([SetMarkPrice(1, Decimal(50000), Decimal(50000))])
+            gateway = server.services.gateway
+            assert isinstance(gateway, EngineGateway), "the benchmark serves in process"
+            gateway.execute([SetMarkPrice(1, Decimal(50000), Decimal(50000))])
             config = {
                 "base": server.base,
                 "resp_port": port,

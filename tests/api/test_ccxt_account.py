@@ -22,6 +22,7 @@ from tests.api.conftest import (
     execute,
     make_trader,
 )
+from tests.api.server import Endpoint
 from tests.api.test_auth import call, signed_query
 from tests.topology import (
     TopologyServer,
@@ -32,7 +33,7 @@ SYMBOL = "BTC/USDT:USDT"
 IOC = {"timeInForce": "IOC"}
 
 
-def client(server: TopologyServer, funds: str = TRADER_FUNDS) -> ccxt.binanceusdm:
+def client(server: Endpoint, funds: str = TRADER_FUNDS) -> ccxt.binanceusdm:
     exchange = ccxt.binanceusdm(ccxt_config(server, make_trader(server, funds=funds)))
     exchange.load_markets()
     return exchange

@@ -40,9 +40,9 @@ import pytest
 
 from api.main import create_app
 from derivatives.commands import PlaceOrder
+from derivatives.demo_market import demo_market
 from derivatives.engine import EngineClient
 from derivatives.enums import OrderType, Side
-from derivatives.serve import demo_market
 from tests.api.conftest import (
     BTC,
     Trader,
@@ -127,7 +127,7 @@ async def _run_all(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Runs every shipped watch test concurrently against a live market; their outcomes."""
     db = make_database("sqlite", tmp_path_factory.mktemp("pro_shipped"))
-    server = start(create_app(settings_for(db), EngineClient(), background=[lambda s: demo_market(s, 7, 0.25)]))
+    server = start(create_app(settings_for(db), EngineClient(), background=[lambda s: demo_market(s.gateway.client, s.gateway.submit, 7, 0.25)]))
     stop = threading.Event()
     failures: list[str] = []
     try:

@@ -16,6 +16,7 @@ import pytest
 
 from api.auth.gate import LOGINS_PER_IP_PER_MINUTE
 from api.auth.throttle import MAX_FAILURES
+from api.gateway import EngineGateway
 from api.main import create_app
 from api.ratelimit import BAN_AFTER_REFUSALS, SHARE_PERIOD_S
 from tests.api.conftest import admin, make_database, publish_marks, serve, settings_for
@@ -33,8 +34,10 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         tuple[RunningServer, RunningServer]]:
     db = make_database(request.param, tmp_path_factory.mktemp("shared"))
     first = serve(db, weight_limit_per_minute=WEIGHT_LIMIT, session_secret=SECRET)
+    gateway = first.services.gateway
+    assert isinstance(gateway, EngineGateway), "an in-process server shares its engine"
     second = start(create_app(settings_for(db, demo=False, weight_limit_per_minute=WEIGHT_LIMIT,
-                                           session_secret=SECRET), first.services.gateway.client))
+                                           session_secret=SECRET), gateway.client))
     publish_marks(second)
     yield first, second
     second.stop()
