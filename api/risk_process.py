@@ -3,7 +3,8 @@
 ``python -m api.risk_process`` attaches to the bus (``derivatives.bus.node``: a replica of the
 engine caught up with the batch stream, commands by request-reply) and runs the oracle's
 ``MarkPriceService`` (``DERIVATIVES_ORACLE``, simulated by default, resuming from the engine's last
-marks; off: no marks) publishing ``SetMarkPrice`` once a second, the risk services (funding, ADL
+marks; off: no marks) publishing ``SetMarkPrice`` once a second and answering the steering subject
+(``oracle.control.serve_control``, what ``/admin/oracle/steer`` of every gateway asks), the risk services (funding, ADL
 ranking, insurance payouts, liquidation monitor) reading the replica's event log, and the market
 statistics sampler. The oracle and the funding service share the process so the oracle's
 ``funding_paused`` flag and the funding estimate reach each other directly, as in one process. It
@@ -28,6 +29,7 @@ from derivatives.demo import DEMO_INSTRUMENTS
 from derivatives.funding_times import next_funding_time
 from derivatives.persistence.db import Database
 from oracle import BookState, idle_book
+from oracle.control import serve_control
 from risk import RiskServices
 from risk.ports import wall_clock_ms
 
@@ -70,6 +72,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                           None if risk is None else risk.funding.set_paused)
     if oracle is not None:
         tasks.append(asyncio.create_task(oracle.run()))
+        await serve_control(gateway.engine.nc, gateway.engine.subjects.oracle_control, oracle, wall_clock_ms)
     statistics = MarketStatistics(registry, db, gateway.client, wall_clock_ms, settings.market_stats_interval_ms)
     tasks.append(asyncio.create_task(statistics.run()))
     announce_ready("risk")

@@ -1,6 +1,8 @@
 """Steering a running oracle: one control message (:mod:`oracle.steering`, a JSON object) in, a JSON-ready
 reply out. The admin API (``POST /admin/oracle/steer``) calls :func:`handle` in the process that
-runs the oracle.
+runs the oracle; where the oracle runs in a process of its own (the risk and mark-price process of
+``derivatives serve``), :func:`serve_control` answers the same messages as NATS requests on the
+control subject (``derivatives.bus.protocol.Subjects.oracle_control``), JSON both ways.
 
 The reply is ``{"steering": <state>, "prices": {symbol: {"index", "mark", "method", "stale",
 "excluded"}}}`` with the latest publication per symbol, or ``{"error": "<why>"}`` (nothing
@@ -10,12 +12,20 @@ steered).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from nats.aio.client import Client as Nats
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from oracle.service import MarkPriceService
 from oracle.sources.simulated import SimulatedSource
 from oracle.steering import SteeringError
+
+log = logging.getLogger(__name__)
 
 
 def handle(message: Mapping[str, object], service: MarkPriceService, now_ms: int) -> dict[str, Any]:
@@ -39,3 +49,27 @@ def handle(message: Mapping[str, object], service: MarkPriceService, now_ms: int
                 "excluded": {venue: why.value for venue, why in latest.flags.excluded},
             }
     return {"steering": source.steering.state(now_ms), "prices": prices}
+
+
+def handle_json(data: bytes, service: MarkPriceService, now_ms: int) -> dict[str, Any]:
+    """:func:`handle` of a message as JSON bytes (an empty body asks for the state only)."""
+    try:
+        message = json.loads(data or b"{}")
+    except ValueError as error:
+        return {"error": f"a control message is a JSON object ({error})"}
+    if not isinstance(message, dict):
+        return {"error": "a control message is a JSON object"}
+    return handle(message, service, now_ms)
+
+
+async def serve_control(nc: Nats, subject: str, service: MarkPriceService,
+                        clock_ms: Callable[[], int]) -> Subscription:
+    """Answers control messages on `subject` (request-reply) until the subscription ends."""
+
+    async def on_message(msg: Msg) -> None:
+        reply = handle_json(msg.data, service, clock_ms())
+        if "error" not in reply and msg.data.strip() not in (b"", b"{}"):
+            log.warning("oracle steered: %s", msg.data.decode("utf-8", "replace"))
+        await msg.respond(json.dumps(reply).encode())
+
+    return await nc.subscribe(subject, cb=on_message)

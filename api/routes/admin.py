@@ -255,13 +255,13 @@ class SteerBody(BaseModel):
 @router.get("/oracle")
 async def oracle_state(services: ServicesDep, _actor: Actor) -> JSONResponse:
     """The steering of the simulated feed and the latest index and mark per symbol."""
-    return ok(steer(services, {}))
+    return ok(await steer(services, {}))
 
 
 @router.post("/oracle/steer")
 async def oracle_steer(services: ServicesDep, actor: Actor, body: SteerBody) -> JSONResponse:
     """Steers the simulated feed (a scripted move or venue faults); audited."""
     message = body.model_dump(exclude_none=True, exclude_defaults=True)
-    reply = steer(services, message)
+    reply = await steer(services, message)
     await services.admin.record(actor, "oracle.steer", "oracle", message)
     return ok(reply)

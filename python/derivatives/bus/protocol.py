@@ -44,6 +44,11 @@ class Subjects:
         return f"{self.prefix}.batches"
 
     @property
+    def oracle_control(self) -> str:
+        """Steering of the simulated price feed (request-reply, answered by the oracle's process)."""
+        return f"{self.prefix}.oracle.control"
+
+    @property
     def stream(self) -> str:
         """The batch stream's JetStream name."""
         return f"{self.prefix.upper().replace('.', '_')}_BATCHES"
