@@ -1,13 +1,14 @@
-"""Every simulator scenario, briefly, against a real server (the app as ``derivatives serve`` builds
-it: the simulated, steerable feed and the risk services) on a real socket: the summary's figures and
-invariants, all read back through the public and admin APIs by ``derivatives simulate`` itself (a
-child process, as a user runs it)."""
+"""Every simulator scenario, briefly, against the real topology (``derivatives serve``: nats-server,
+the engine service, a gateway, the projector, and the risk process with the simulated, steerable feed)
+on a real socket: the summary's figures and invariants, all read back through the public and admin
+APIs by ``derivatives simulate`` itself (a child process, as a user runs it)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,29 +17,27 @@ from typing import Any
 import httpx
 import pytest
 
-from api.inprocess import RunningServer, start
-from api.main import create_app
-from derivatives.engine import EngineClient
-from tests.api.conftest import ADMIN_TOKEN, make_database, settings_for
+from tests.api.conftest import ADMIN_TOKEN, make_database
+from tests.topology import TopologyServer, start_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 TRADERS = 12
 
 
 @pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One server for every scenario, limits raised for one simulating client."""
+def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TopologyServer]:
+    """One topology for every scenario (its own demo market off), limits raised for one simulating client."""
     db = make_database("sqlite", tmp_path_factory.mktemp("db"))
-    settings = settings_for(db, oracle="simulated", risk_services=True, weight_limit_per_minute=1_000_000,
-                            order_limit_per_10s=100_000, order_limit_per_minute=1_000_000)
-    server = start(create_app(settings, EngineClient()))
+    server = start_topology(tmp_path_factory.mktemp("serve"), db, "--gateways", "1", "--no-demo-market",
+                            DERIVATIVES_ORACLE="simulated", DERIVATIVES_WEIGHT_LIMIT_PER_MINUTE="1000000",
+                            DERIVATIVES_ORDER_LIMIT_PER_10S="100000", DERIVATIVES_ORDER_LIMIT_PER_MINUTE="1000000")
     yield server
     server.stop()
     db.drop()
 
 
 def simulate(
-    server: RunningServer, scenario: str, duration_s: float, seed: int = 3, traders: int = TRADERS
+    server: TopologyServer, scenario: str, duration_s: float, seed: int = 3, traders: int = TRADERS
 ) -> dict[str, Any]:
     """``derivatives simulate --json`` against `server`; its summary."""
     run = subprocess.run(
@@ -79,7 +78,7 @@ def moved(summary: dict[str, Any]) -> Decimal:
     return Decimal(summary["index_after"][symbol]) / Decimal(summary["index_before"][symbol])
 
 
-def test_crash_liquidates_the_long_side_and_every_invariant_holds(market: RunningServer) -> None:
+def test_crash_liquidates_the_long_side_and_every_invariant_holds(market: TopologyServer) -> None:
     summary = simulate(market, "crash", 6)
     assert summary["positions_opened"] >= TRADERS * 3 // 4
     assert moved(summary) < Decimal("0.85")
@@ -98,14 +97,14 @@ def test_crash_liquidates_the_long_side_and_every_invariant_holds(market: Runnin
     assert sum(1 for step in steps if step["type"] == "LIQUIDATION_ORDER") == summary["liquidations"] > 0
 
 
-def test_squeeze_liquidates_the_short_side(market: RunningServer) -> None:
+def test_squeeze_liquidates_the_short_side(market: TopologyServer) -> None:
     summary = simulate(market, "squeeze", 6)
     assert moved(summary) > Decimal("1.15")
     assert summary["liquidations"] > 0
     assert summary["ok"], summary
 
 
-def test_venue_outage_keeps_the_index_rules(market: RunningServer) -> None:
+def test_venue_outage_keeps_the_index_rules(market: TopologyServer) -> None:
     summary = simulate(market, "venue-outage", 0, traders=2)
     assert summary["checks"]["outlier venue excluded"]
     assert summary["checks"]["stale venues dropped"]
@@ -113,7 +112,7 @@ def test_venue_outage_keeps_the_index_rules(market: RunningServer) -> None:
     assert summary["ok"], summary
 
 
-def test_thin_book_leaves_liquidations_to_the_fund_and_adl(market: RunningServer) -> None:
+def test_thin_book_leaves_liquidations_to_the_fund_and_adl(market: TopologyServer) -> None:
     summary = simulate(market, "thin-book", 6)
     assert summary["liquidations"] > 0
     # with no maker on the book, some liquidation orders find nothing: the fund takes the rest
@@ -123,10 +122,33 @@ def test_thin_book_leaves_liquidations_to_the_fund_and_adl(market: RunningServer
     assert summary["ok"], summary
 
 
-def test_a_steering_message_the_oracle_refuses_changes_nothing(market: RunningServer) -> None:
+def test_a_steering_message_the_oracle_refuses_changes_nothing(market: TopologyServer) -> None:
     with httpx.Client(base_url=market.base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10) as admin:
         before = admin.get("/admin/oracle").json()["steering"]
         for message in ({"change": "-0.95", "overMs": 1000}, {"stale": ["nowhere"]}, {"base": "XRP", "change": "0.1"}):
             refused = admin.post("/admin/oracle/steer", json=message).json()
             assert refused["code"] == -1130 and refused["msg"].startswith("Oracle steering refused: "), refused
         assert admin.get("/admin/oracle").json()["steering"] == before
+
+
+def test_the_simulated_feed_is_steered_through_the_gateway(market: TopologyServer) -> None:
+    """``/admin/oracle`` of a gateway reaches the oracle in the risk process over NATS: a 10 % fall
+    ordered through it moves the index the gateways serve; a bad message changes nothing (-1130).
+    Last in the module: the move stays."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=market.base, headers=headers, timeout=10) as client:
+        state = client.get("/admin/oracle")
+        assert state.status_code == 200, state.text
+        start = Decimal(state.json()["prices"]["BTCUSDT"]["index"])
+        refused = client.post("/admin/oracle/steer", json={"change": "-0.95", "overMs": 0})
+        assert refused.json()["code"] == -1130, refused.text
+        steered = client.post("/admin/oracle/steer", json={"base": "BTC", "change": "-0.10", "overMs": 0})
+        assert steered.status_code == 200, steered.text
+        assert "BTC" in str(steered.json()["steering"])
+        index = start
+        for _ in range(100):  # the oracle publishes once a second
+            index = Decimal(client.get("/fapi/v1/premiumIndex", params={"symbol": "BTCUSDT"}).json()["indexPrice"])
+            if index < start * Decimal("0.95"):
+                break
+            time.sleep(0.1)
+        assert start * Decimal("0.85") < index < start * Decimal("0.95"), (start, index)
