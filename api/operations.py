@@ -6,6 +6,10 @@ Invariants:
     * ``/health`` answers 200 while the process serves HTTP; ``/ready`` answers 200 only when every
       check passes and 503 otherwise, naming each check, so a load balancer and a human read the
       same answer. Neither needs credentials and neither changes anything.
+    * In a gateway process of the served topology the checks are per process: the engine service
+      (an empty command batch answered: it takes no seq), this gateway's view (its lag behind the
+      engine), the projector (the SQL cursor's lag behind the view) and the risk process (its own
+      report over the bus: oracle freshness and risk feed, ``derivatives.bus.health``).
     * :class:`EngineEvents` is a gateway listener: called in sequence order under the gateway's
       lock, it only counts and logs (no I/O beyond the log handler, nothing blocking).
     * Every series name is declared in :data:`SERIES` (the Grafana dashboard and the alert rules
@@ -14,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import Counter as Tally
@@ -31,8 +36,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from api.instruments import InstrumentRegistry
 from api.state import Services
 from derivatives import _core
+from derivatives.bus.client import EngineBusError
+from derivatives.bus.gateway import BusGateway
+from derivatives.bus.health import ask_health
+from derivatives.codec import encode_commands
 from derivatives.errors import BINANCE_CODES
 from derivatives.events import (
     AutoDeleveraged,
@@ -42,11 +52,15 @@ from derivatives.events import (
     PositionTakenOver,
 )
 from derivatives.persistence.projector import Batch
+from oracle.service import MarkPriceService
+from risk import RiskServices
 
 log = logging.getLogger("derivatives.liquidation")
 
 PROJECTION_LAG_READY = 10_000
 """``/ready`` fails when the projection is more commands than this behind the engine."""
+VIEW_LAG_READY = 10_000
+"""A gateway whose view is further behind the engine than this many seqs is not ready."""
 ORACLE_STALE_MS = 15_000
 """``/ready`` fails when a symbol's last mark publication is older than this (oracle on)."""
 ENGINE_TIMEOUT_S = 2.0
@@ -125,16 +139,46 @@ def readiness(app: FastAPI) -> tuple[bool, dict[str, dict[str, object]]]:
         lag = last_seq - services.worker.applied
         checks["projection"] = {"ok": lag <= PROJECTION_LAG_READY, "lag": lag, "limit": PROJECTION_LAG_READY}
     if services.oracle is not None:
-        ages: dict[str, int | None] = {}
-        for instrument in services.registry.all():
-            latest = services.oracle.latest(instrument.name)
-            ages[instrument.name] = None if latest is None else now_ms - latest.time_ms
-        fresh = all(age is not None and age <= ORACLE_STALE_MS for age in ages.values())
-        checks["oracle"] = {"ok": fresh, "ageMs": ages, "limitMs": ORACLE_STALE_MS}
+        checks["oracle"] = oracle_check(services.oracle, services.registry, now_ms)
     risk = getattr(app.state, "risk", None)
     if risk is not None:
-        checks["riskFeed"] = {"ok": risk.feed.failure is None, "caughtUp": risk.feed.caught_up,
-                              "failure": None if risk.feed.failure is None else str(risk.feed.failure)}
+        checks["riskFeed"] = risk_feed_check(risk)
+    return all(bool(c["ok"]) for c in checks.values()), checks
+
+
+def oracle_check(oracle: MarkPriceService, registry: InstrumentRegistry, now_ms: int) -> dict[str, object]:
+    """The age of each symbol's latest mark publication against the staleness limit."""
+    ages: dict[str, int | None] = {}
+    for instrument in registry.all():
+        latest = oracle.latest(instrument.name)
+        ages[instrument.name] = None if latest is None else now_ms - latest.time_ms
+    fresh = all(age is not None and age <= ORACLE_STALE_MS for age in ages.values())
+    return {"ok": fresh, "ageMs": ages, "limitMs": ORACLE_STALE_MS}
+
+
+def risk_feed_check(risk: RiskServices) -> dict[str, object]:
+    """Whether the risk services' event feed is current and has not failed."""
+    return {"ok": risk.feed.failure is None, "caughtUp": risk.feed.caught_up,
+            "failure": None if risk.feed.failure is None else str(risk.feed.failure)}
+
+
+async def bus_readiness(services: Services, gateway: BusGateway) -> tuple[bool, dict[str, dict[str, object]]]:
+    """The per-process checks of a gateway of the served topology (see the module docstring)."""
+    checks: dict[str, dict[str, object]] = {}
+    view = gateway.last_seq()
+    try:
+        seqs, _ = await asyncio.wait_for(gateway.engine.execute_raw(encode_commands([])), ENGINE_TIMEOUT_S)
+    except (EngineBusError, TimeoutError) as error:
+        checks["engine"] = {"ok": False, "detail": str(error) or "no answer in time"}
+    else:
+        checks["engine"] = {"ok": True, "lastSeq": seqs.last_seq}
+        checks["view"] = {"ok": seqs.last_seq - view <= VIEW_LAG_READY, "lag": seqs.last_seq - view,
+                          "limit": VIEW_LAG_READY}
+    lag = view - services.worker.applied
+    checks["projection"] = {"ok": lag <= PROJECTION_LAG_READY, "lag": lag, "limit": PROJECTION_LAG_READY}
+    engine = gateway.engine
+    report = await ask_health(engine.nc, engine.subjects.health("risk"))
+    checks["risk"] = report if report is not None else {"ok": False, "detail": "the risk process does not answer"}
     return all(bool(c["ok"]) for c in checks.values()), checks
 
 
@@ -226,5 +270,9 @@ def install(app: FastAPI) -> None:
     @app.get("/ready", tags=["operations"])
     async def ready(request: Request) -> JSONResponse:
         """Ready to serve: engine reachable, projection lag, oracle freshness, risk feed."""
-        ok, checks = await anyio.to_thread.run_sync(readiness, request.app)
+        services = getattr(request.app.state, "services", None)
+        if services is not None and isinstance(services.gateway, BusGateway):
+            ok, checks = await bus_readiness(services, services.gateway)
+        else:
+            ok, checks = await anyio.to_thread.run_sync(readiness, request.app)
         return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)

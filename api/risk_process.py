@@ -4,7 +4,8 @@
 engine caught up with the batch stream, commands by request-reply) and runs the oracle's
 ``MarkPriceService`` (``DERIVATIVES_ORACLE``, simulated by default, resuming from the engine's last
 marks; off: no marks) publishing ``SetMarkPrice`` once a second and answering the steering subject
-(``oracle.control.serve_control``, what ``/admin/oracle/steer`` of every gateway asks), the risk services (funding, ADL
+(``oracle.control.serve_control``, what ``/admin/oracle/steer`` of every gateway asks), its own
+readiness on the health subject (what every gateway's ``/ready`` shows as ``risk``), the risk services (funding, ADL
 ranking, insurance payouts, liquidation monitor) reading the replica's event log, and the market
 statistics sampler. The oracle and the funding service share the process so the oracle's
 ``funding_paused`` flag and the funding estimate reach each other directly, as in one process. It
@@ -21,8 +22,10 @@ from decimal import Decimal
 
 from api.instruments import InstrumentRegistry
 from api.main import mark_service
+from api.operations import oracle_check, risk_feed_check
 from api.services.market_statistics import MarketStatistics
 from derivatives.bus.gateway import BusGateway
+from derivatives.bus.health import serve_health
 from derivatives.bus.node import announce_ready, attach, run_until_signalled
 from derivatives.config import Settings
 from derivatives.demo import DEMO_INSTRUMENTS
@@ -30,6 +33,7 @@ from derivatives.funding_times import next_funding_time
 from derivatives.persistence.db import Database
 from oracle import BookState, idle_book
 from oracle.control import serve_control
+from oracle.service import MarkPriceService
 from risk import RiskServices
 from risk.ports import wall_clock_ms
 
@@ -56,6 +60,17 @@ def replica_book(gateway: BusGateway, registry: InstrumentRegistry,
     return book
 
 
+def risk_report(oracle: MarkPriceService | None, risk: RiskServices | None, registry: InstrumentRegistry,
+                now_ms: int) -> dict[str, object]:
+    """This process's readiness, as a gateway's ``/ready`` shows it: oracle freshness and risk feed."""
+    checks: dict[str, dict[str, object]] = {}
+    if oracle is not None:
+        checks["oracle"] = oracle_check(oracle, registry, now_ms)
+    if risk is not None:
+        checks["riskFeed"] = risk_feed_check(risk)
+    return {"ok": all(bool(c["ok"]) for c in checks.values()), **checks}
+
+
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Runs the services until `stop` is set."""
     node = await attach("risk", keep_events=True)
@@ -73,6 +88,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     if oracle is not None:
         tasks.append(asyncio.create_task(oracle.run()))
         await serve_control(gateway.engine.nc, gateway.engine.subjects.oracle_control, oracle, wall_clock_ms)
+    await serve_health(gateway.engine.nc, gateway.engine.subjects.health("risk"),
+                       lambda: risk_report(oracle, risk, registry, wall_clock_ms()))
     statistics = MarketStatistics(registry, db, gateway.client, wall_clock_ms, settings.market_stats_interval_ms)
     tasks.append(asyncio.create_task(statistics.run()))
     announce_ready("risk")

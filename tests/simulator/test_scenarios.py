@@ -6,6 +6,8 @@ APIs by ``derivatives simulate`` itself (a child process, as a user runs it)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -152,3 +154,29 @@ def test_the_simulated_feed_is_steered_through_the_gateway(market: TopologyServe
                 break
             time.sleep(0.1)
         assert start * Decimal("0.85") < index < start * Decimal("0.95"), (start, index)
+
+
+def test_ready_names_every_process_and_fails_without_the_risk_process(market: TopologyServer) -> None:
+    """A gateway's ``/ready`` checks each process: the engine service answers (its seq), this
+    gateway's view and the projector keep up, the risk process reports a fresh oracle and a current
+    risk feed. With the risk process killed, ``/ready`` is 503 naming it. Last: it kills a process."""
+    ready = httpx.get(f"{market.base}/ready", timeout=10)
+    body = ready.json()
+    assert ready.status_code == 200 and body["status"] == "ready", body
+    checks = body["checks"]
+    assert checks["engine"]["ok"] and checks["engine"]["lastSeq"] > 0
+    assert checks["view"]["ok"] and 0 <= checks["view"]["lag"] <= checks["view"]["limit"]
+    assert checks["projection"]["ok"] and checks["projection"]["lag"] >= 0
+    assert checks["risk"]["ok"] and checks["risk"]["oracle"]["ok"] and checks["risk"]["riskFeed"]["ok"]
+    assert set(checks["risk"]["oracle"]["ageMs"]) == {"BTCUSDT", "ETHUSDT"}
+    (risk,) = market.pids("api.risk_process")
+    os.kill(risk, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        down = httpx.get(f"{market.base}/ready", timeout=10)
+        if down.status_code == 503:
+            break
+        time.sleep(0.2)
+    assert down.status_code == 503, down.text
+    assert down.json()["checks"]["risk"] == {"ok": False, "detail": "the risk process does not answer"}
+    assert down.json()["checks"]["engine"]["ok"]

@@ -48,6 +48,10 @@ class Subjects:
         """Steering of the simulated price feed (request-reply, answered by the oracle's process)."""
         return f"{self.prefix}.oracle.control"
 
+    def health(self, role: str) -> str:
+        """Health requests to the process of `role` (``derivatives.bus.health``)."""
+        return f"{self.prefix}.health.{role}"
+
     @property
     def stream(self) -> str:
         """The batch stream's JetStream name."""
