@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from api.resp.door import resp_port, start
+from api.resp.door import start
+from derivatives.bus.gateway import BusGateway
 
 log = logging.getLogger("api.resp")
 
@@ -25,7 +26,7 @@ def install(app: FastAPI) -> None:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with inner(app):
             services = app.state.services
-            port = resp_port(services.settings.port, services.settings.resp_port)
+            port = services.settings.door_port(services.settings.port)
             server = None
             if port is not None:
                 try:
@@ -33,10 +34,11 @@ def install(app: FastAPI) -> None:
                 except OSError as error:  # the port is taken: the HTTP door still serves
                     log.warning("redis protocol door not started on port %d: %s", port, error)
             if server is not None:
-                print(
-                    f"redis protocol door listening on redis://{services.settings.host}:{port}",
-                    flush=True,
-                )
+                url = f"redis://{services.settings.host}:{port}"
+                if isinstance(services.gateway, BusGateway):  # derivatives serve prints it once for all gateways
+                    log.info("redis protocol door listening on %s", url)
+                else:
+                    print(f"redis protocol door listening on {url}", flush=True)
             try:
                 yield
             finally:

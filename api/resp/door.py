@@ -397,11 +397,3 @@ async def start(services: Services, host: str, port: int) -> asyncio.Server:
                 del open_by_ip[ip]
 
     return await asyncio.start_server(client, sock=listening_socket(host, port))
-
-
-def resp_port(http_port: int, configured: int) -> int | None:
-    """The door's port: ``configured`` when positive; when -1 the HTTP port + 1 (off when the HTTP
-    port is 0, i.e. picked by the system: there is no agreed port then); None (off) at 0."""
-    if configured == 0 or (configured < 0 and http_port <= 0):
-        return None
-    return http_port + 1 if configured < 0 else configured

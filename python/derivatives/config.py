@@ -164,6 +164,14 @@ class Settings:
             out[name] = token
         return out
 
+    def door_port(self, http_port: int) -> int | None:
+        """The Redis-protocol door's port beside HTTP port `http_port`: ``resp_port`` when positive;
+        at -1 the HTTP port + 1 (off when the HTTP port is 0, i.e. picked by the system: there is no
+        agreed port then); None (off) at 0."""
+        if self.resp_port == 0 or (self.resp_port < 0 and http_port <= 0):
+            return None
+        return http_port + 1 if self.resp_port < 0 else self.resp_port
+
     def funding_interval_overrides(self) -> dict[str, int]:
         """Symbol name -> funding interval in ms, from ``funding_intervals``.
 

@@ -347,6 +347,8 @@ class Topology:
             f"risk desk {base}/dashboard (passwords: POST /admin/users/{{id}}/credentials); "
             f"metrics {base}/metrics"
         )
+        if (door := self.settings.door_port(self.port)) is not None:
+            lines.append(f"redis protocol door listening on redis://{host}:{door}")
         lines.append("Ctrl-C stops.")
         print("\n".join(lines), flush=True)
 

@@ -31,8 +31,9 @@ def test_serve_prints_url_and_demo_key_and_serves_them(tmp_path: Path) -> None:
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(7)]
+        lines = [process.stdout.readline() for _ in range(10)]
         text = "".join(lines)
+        assert text.count("redis protocol door listening on redis://") == 1, "printed once for every gateway"
         assert f"journal {tmp_path / 'journal'}: recovered 0 frames" in text, "the journal sits beside the database"
         assert "SIMULATED" in text and "demo account 1000" in text, text
         base = re.search(r"listening on (http://\S+)", text)
