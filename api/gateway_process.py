@@ -13,8 +13,10 @@ that matters:
   the shared database (``DERIVATIVES_DATABASE_URL``), which the projector process writes.
 
 The first gateway (``--first``) also resolves withdrawals a crash left in flight, before it serves.
-It lists no instrument and runs no oracle, risk service, statistics sampler or reconciliation:
-those have their own processes (``derivatives.topology``).
+It lists no instrument and runs no oracle, statistics sampler or reconciliation, and of the risk
+services only their read side for the risk desk (the event feed: positions, liquidation monitor,
+fund history; ``RiskServices.start_view``): funding, ADL ranking and the fund unwinder act from the
+risk process alone (``derivatives.topology``).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def bus_door(url: str, subjects: Subjects, first: bool) -> DoorFactory:
     async def make() -> Door:
         nc = await connect(url, f"gateway-{os.getpid()}")
         view = ReplicaView()
-        gateway = BusGateway(BusEngine(nc, subjects), view)
+        gateway = BusGateway(BusEngine(nc, subjects), view, keep_events=True)  # the risk desk's feed reads them
         reader = BatchReader(nc, subjects)
         tasks: list[asyncio.Task[None]] = []
 

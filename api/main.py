@@ -232,15 +232,18 @@ async def _start(app: FastAPI, settings: Settings, door: Door, instruments: Sequ
     if settings.demo:
         app.state.demo_key = await asyncio.to_thread(admin_service.ensure_demo, settings.demo_api_key,
                                                      settings.demo_api_secret)
+    # A gateway of the served topology runs the risk services' read side for the desk (the risk
+    # process acts); an app that owns its engine runs them whole when they are on.
     risk = (RiskServices(client, gateway.submit, lambda: [i.spec for i in registry.all()], db,
                          clock=clock_ms, time_of=gateway.time_of)
-            if settings.risk_services and door.owns_engine else None)
-    if risk is not None:
-        hub.funding_estimate = risk.funding.estimate
+            if settings.risk_services or not door.owns_engine else None)
+    acting = risk if door.owns_engine else None
+    if acting is not None:
+        hub.funding_estimate = acting.funding.estimate
     oracle = (mark_service(settings, gateway, registry, clock_ms, _hub_book(hub, registry),
-                           None if risk is None else risk.funding.set_paused) if door.owns_engine else None)
+                           None if acting is None else acting.funding.set_paused) if door.owns_engine else None)
     market_service = MarketService(registry, hub, db, client, oracle, clock_ms, rate_limits(settings),
-                                   None if risk is None else risk.funding.premium_index)
+                                   None if acting is None else acting.funding.premium_index)
     in_process_worker = worker if isinstance(worker, ProjectionWorker) else None
     history = None if in_process_worker is not None else worker
     order_service = OrderService(registry, gateway, in_process_worker, db, limits, client,
@@ -268,7 +271,7 @@ async def _start(app: FastAPI, settings: Settings, door: Door, instruments: Sequ
         tasks.append(asyncio.create_task(oracle.run()))
     if risk is not None:
         app.state.risk = risk
-        tasks.extend(await risk.start())
+        tasks.extend(await risk.start() if acting is not None else risk.start_view())
     return services, tasks
 
 

@@ -141,6 +141,14 @@ class RiskServices:
             asyncio.create_task(self.unwinder.run(), name="risk-fund-unwinder"),
         ]
 
+    def start_view(self) -> list[asyncio.Task[None]]:
+        """The read side only, for a process that serves the risk desk beside the one that acts (a
+        gateway of the served topology): the event feed (position view, liquidation monitor, fund
+        history). No floor, no resent payouts, no funding, ADL or unwinder loop: the risk process
+        runs those once for the exchange; payout requests and decisions made here are SQL rows and
+        engine commands keyed by request id, so they are the same whichever process takes them."""
+        return [asyncio.create_task(self.feed.run(), name="risk-feed")]
+
     def event_time_ms(self, envelope: EventEnvelope) -> int:
         """Unix ms of the event's command (its sequenced time, else its batch time, else now)."""
         ns = envelope.ts or (self._time_of(envelope.seq) if self._time_of is not None else None)
