@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -98,3 +99,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 def server_options() -> dict[str, Any]:
     """The ``uvicorn.Config`` options that install these limits."""
     return {"http": GuardedHttpToolsProtocol, "timeout_keep_alive": KEEP_ALIVE_S}
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket several processes can bind to the same port (``SO_REUSEPORT``): the
+    gateways' HTTP port and their Redis-protocol door."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock

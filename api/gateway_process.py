@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import sys
 
 from api.door import Door, DoorFactory
@@ -68,15 +67,6 @@ def bus_door(url: str, subjects: Subjects, first: bool) -> DoorFactory:
     return make
 
 
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A socket several processes can bind to the same port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    return sock
-
-
 def main() -> None:
     """Serves one gateway until SIGINT/SIGTERM."""
     import uvicorn
@@ -94,7 +84,7 @@ def main() -> None:
 
     first = "--first" in sys.argv[1:]
     app = create_app(settings, bus_door(nats_url_from_env(), Subjects.from_env(), first), background=[ready])
-    sock = reuse_port_socket(settings.host, settings.port)
+    sock = connections.reuse_port_socket(settings.host, settings.port)
     config = uvicorn.Config(app, log_config=None, access_log=False, ws="websockets-sansio", lifespan="on",
                             **connections.server_options())
     uvicorn.Server(config).run(sockets=[sock])

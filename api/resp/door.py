@@ -48,11 +48,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 
 from api import errors, key_auth
-from api.connections import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP
+from api.connections import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP, reuse_port_socket
 from api.door_params import AMEND, LEVERAGE, NEW_ORDER, ONE, ORDER_REF
 from api.door_streams import KeptUserStream
 from api.errors import ApiError
@@ -367,15 +366,6 @@ async def serve_client(
             writer.close()
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket every gateway process can bind (``SO_REUSEPORT``)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    return sock
-
-
 async def start(services: Services, host: str, port: int) -> asyncio.Server:
     """Starts serving on `host:port`; a connection beyond the HTTP server's caps
     (``api.connections``: in all, and per client address) gets ``ERR -1003`` and is closed."""
@@ -396,4 +386,4 @@ async def start(services: Services, host: str, port: int) -> asyncio.Server:
             if not open_by_ip[ip]:
                 del open_by_ip[ip]
 
-    return await asyncio.start_server(client, sock=listening_socket(host, port))
+    return await asyncio.start_server(client, sock=reuse_port_socket(host, port))
