@@ -136,14 +136,30 @@ def readiness(app: FastAPI) -> tuple[bool, dict[str, dict[str, object]]]:
     reachable, last_seq = _engine_ok(services)
     checks["engine"] = {"ok": reachable, "lastSeq": last_seq}
     if last_seq is not None:
-        lag = last_seq - services.worker.applied
-        checks["projection"] = {"ok": lag <= PROJECTION_LAG_READY, "lag": lag, "limit": PROJECTION_LAG_READY}
-    if services.oracle is not None:
-        checks["oracle"] = oracle_check(services.oracle, services.registry, now_ms)
-    risk = getattr(app.state, "risk", None)
+        checks["projection"] = lag_check(last_seq - services.worker.applied, PROJECTION_LAG_READY)
+    checks.update(service_checks(services.oracle, getattr(app.state, "risk", None), services.registry, now_ms))
+    return verdict(checks), checks
+
+
+def verdict(checks: dict[str, dict[str, object]]) -> bool:
+    """Ready when every check is ok."""
+    return all(bool(c["ok"]) for c in checks.values())
+
+
+def lag_check(lag: int, limit: int) -> dict[str, object]:
+    """A lag in seqs against its limit."""
+    return {"ok": lag <= limit, "lag": lag, "limit": limit}
+
+
+def service_checks(oracle: MarkPriceService | None, risk: RiskServices | None, registry: InstrumentRegistry,
+                   now_ms: int) -> dict[str, dict[str, object]]:
+    """The checks of the oracle and the risk services of a process, for those that run in it."""
+    checks: dict[str, dict[str, object]] = {}
+    if oracle is not None:
+        checks["oracle"] = oracle_check(oracle, registry, now_ms)
     if risk is not None:
         checks["riskFeed"] = risk_feed_check(risk)
-    return all(bool(c["ok"]) for c in checks.values()), checks
+    return checks
 
 
 def oracle_check(oracle: MarkPriceService, registry: InstrumentRegistry, now_ms: int) -> dict[str, object]:
@@ -172,14 +188,12 @@ async def bus_readiness(services: Services, gateway: BusGateway) -> tuple[bool, 
         checks["engine"] = {"ok": False, "detail": str(error) or "no answer in time"}
     else:
         checks["engine"] = {"ok": True, "lastSeq": seqs.last_seq}
-        checks["view"] = {"ok": seqs.last_seq - view <= VIEW_LAG_READY, "lag": seqs.last_seq - view,
-                          "limit": VIEW_LAG_READY}
-    lag = view - services.worker.applied
-    checks["projection"] = {"ok": lag <= PROJECTION_LAG_READY, "lag": lag, "limit": PROJECTION_LAG_READY}
+        checks["view"] = lag_check(seqs.last_seq - view, VIEW_LAG_READY)
+    checks["projection"] = lag_check(view - services.worker.applied, PROJECTION_LAG_READY)
     engine = gateway.engine
     report = await ask_health(engine.nc, engine.subjects.health("risk"))
     checks["risk"] = report if report is not None else {"ok": False, "detail": "the risk process does not answer"}
-    return all(bool(c["ok"]) for c in checks.values()), checks
+    return verdict(checks), checks
 
 
 class OperationsCollector(Collector):

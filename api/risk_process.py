@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from api.instruments import InstrumentRegistry
 from api.main import mark_service
-from api.operations import oracle_check, risk_feed_check
+from api.operations import service_checks, verdict
 from api.services.market_statistics import MarketStatistics
 from derivatives.bus.gateway import BusGateway
 from derivatives.bus.health import serve_health
@@ -63,12 +63,8 @@ def replica_book(gateway: BusGateway, registry: InstrumentRegistry,
 def risk_report(oracle: MarkPriceService | None, risk: RiskServices | None, registry: InstrumentRegistry,
                 now_ms: int) -> dict[str, object]:
     """This process's readiness, as a gateway's ``/ready`` shows it: oracle freshness and risk feed."""
-    checks: dict[str, dict[str, object]] = {}
-    if oracle is not None:
-        checks["oracle"] = oracle_check(oracle, registry, now_ms)
-    if risk is not None:
-        checks["riskFeed"] = risk_feed_check(risk)
-    return {"ok": all(bool(c["ok"]) for c in checks.values()), **checks}
+    checks = service_checks(oracle, risk, registry, now_ms)
+    return {"ok": verdict(checks), **checks}
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
