@@ -160,7 +160,9 @@ def test_ready_names_every_process_and_fails_without_the_risk_process(market: To
     """A gateway's ``/ready`` checks each process: the engine service answers (its seq), this
     gateway's view and the projector keep up, the risk process reports a fresh oracle and a current
     risk feed. With the risk process killed, ``/ready`` is 503 naming it. Last: it kills a process."""
-    ready = httpx.get(f"{market.base}/ready", timeout=10)
+    deadline = time.monotonic() + 30  # alone in a run, the oracle's first publication is still to come
+    while (ready := httpx.get(f"{market.base}/ready", timeout=10)).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
     body = ready.json()
     assert ready.status_code == 200 and body["status"] == "ready", body
     checks = body["checks"]
