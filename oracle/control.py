@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from nats.aio.client import Client as Nats
-from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from derivatives.bus.health import serve_json
 from oracle.service import MarkPriceService
 from oracle.sources.simulated import SimulatedSource
 from oracle.steering import SteeringError
@@ -66,10 +66,10 @@ async def serve_control(nc: Nats, subject: str, service: MarkPriceService,
                         clock_ms: Callable[[], int]) -> Subscription:
     """Answers control messages on `subject` (request-reply) until the subscription ends."""
 
-    async def on_message(msg: Msg) -> None:
-        reply = handle_json(msg.data, service, clock_ms())
-        if "error" not in reply and msg.data.strip() not in (b"", b"{}"):
-            log.warning("oracle steered: %s", msg.data.decode("utf-8", "replace"))
-        await msg.respond(json.dumps(reply).encode())
+    def answer(data: bytes) -> dict[str, Any]:
+        reply = handle_json(data, service, clock_ms())
+        if "error" not in reply and data.strip() not in (b"", b"{}"):
+            log.warning("oracle steered: %s", data.decode("utf-8", "replace"))
+        return reply
 
-    return await nc.subscribe(subject, cb=on_message)
+    return await serve_json(nc, subject, answer)

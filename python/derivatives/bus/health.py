@@ -1,5 +1,6 @@
-"""Readiness over the bus: a process without an HTTP port of its own (the risk and mark-price
-process) answers health requests on ``{prefix}.health.{role}``; a gateway's ``/ready`` asks it.
+"""Request-reply answered with JSON (:func:`serve_json`: the oracle's steering subject too), and
+readiness over the bus: a process without an HTTP port of its own (the risk and mark-price process)
+answers health requests on ``{prefix}.health.{role}``; a gateway's ``/ready`` asks it.
 
 Invariants:
     * A request's body is ignored; the reply is one JSON object ``{"ok": bool, ...}`` built by the
@@ -22,13 +23,18 @@ from nats.errors import TimeoutError as NatsTimeout
 HEALTH_TIMEOUT_S = 0.5
 
 
-async def serve_health(nc: Nats, subject: str, report: Callable[[], dict[str, Any]]) -> Subscription:
-    """Answers every health request on `subject` with ``report()`` as JSON."""
+async def serve_json(nc: Nats, subject: str, answer: Callable[[bytes], dict[str, Any]]) -> Subscription:
+    """Answers every request on `subject` with ``answer(body)`` as JSON (request-reply)."""
 
     async def on_message(msg: Msg) -> None:
-        await msg.respond(json.dumps(report()).encode())
+        await msg.respond(json.dumps(answer(msg.data)).encode())
 
     return await nc.subscribe(subject, cb=on_message)
+
+
+async def serve_health(nc: Nats, subject: str, report: Callable[[], dict[str, Any]]) -> Subscription:
+    """Answers every health request on `subject` with ``report()`` as JSON."""
+    return await serve_json(nc, subject, lambda _body: report())
 
 
 async def ask_health(nc: Nats, subject: str, timeout_s: float = HEALTH_TIMEOUT_S) -> dict[str, Any] | None:
