@@ -139,8 +139,10 @@ def test_the_simulated_feed_is_steered_through_the_gateway(market: TopologyServe
     Last in the module: the move stays."""
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     with httpx.Client(base_url=market.base, headers=headers, timeout=10) as client:
-        state = client.get("/admin/oracle")
-        assert state.status_code == 200, state.text
+        deadline = time.monotonic() + 30  # alone in a run, the oracle's first publication is still to come
+        while "BTCUSDT" not in (state := client.get("/admin/oracle")).json().get("prices", {}):
+            assert state.status_code == 200 and time.monotonic() < deadline, state.text
+            time.sleep(0.2)
         start = Decimal(state.json()["prices"]["BTCUSDT"]["index"])
         refused = client.post("/admin/oracle/steer", json={"change": "-0.95", "overMs": 0})
         assert refused.json()["code"] == -1130, refused.text
